@@ -1,0 +1,3 @@
+namespace ReplayCluster;
+
+internal static class Placeholder;
