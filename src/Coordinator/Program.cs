@@ -1,1 +1,24 @@
-return 0;
+using ReplayCluster.CommandLine;
+using ReplayCluster.Configuration;
+
+var manual = new NodeManual
+{
+    Name = "replaycluster-coordinator",
+    Summary = "control plane of a ReplayCluster: seed node, replay plan, statistics",
+    Description =
+    [
+        "The coordinator is the node that capture and intercept nodes join. It forms the cluster (it " +
+        "is its first seed), holds the replay plan, keeps the client identities of all capture nodes " +
+        "collision-free and aggregates their statistics.",
+        "Start it first, on a host every other node can reach, with a fixed --port (default 4053).",
+    ],
+    Examples =
+    [
+        ("replaycluster-coordinator --hostname 10.0.0.5", "form a cluster on 10.0.0.5:4053"),
+        ("replaycluster-coordinator --hostname 0.0.0.0 --public-hostname coord.lab --port 5000",
+            "bind every interface, advertise coord.lab:5000"),
+        ("replaycluster-coordinator --print-config", "show the effective configuration and exit"),
+    ],
+};
+
+return await NodeCommandLine.InvokeAsync(NodeCommandLine.Create(NodeRoles.Coordinator, manual), args);

@@ -1,0 +1,62 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.Configuration;
+
+namespace ReplayCluster.Cluster;
+
+/// <summary>Hosting extension that makes a generic host a ReplayCluster cluster node.</summary>
+public static class ClusterNodeHosting
+{
+    /// <summary>
+    /// Adds the node's actor system, configured entirely from <paramref name="node"/>'s HOCON, with
+    /// Akka logs routed to Microsoft.Extensions.Logging and a membership monitor. The host's stop
+    /// (SIGTERM, Ctrl-C) runs CoordinatedShutdown, so the node leaves the cluster gracefully.
+    /// </summary>
+    /// <param name="services">The host's services.</param>
+    /// <param name="node">The validated node configuration.</param>
+    /// <param name="configure">Role-specific additions (actors, serializers).</param>
+    public static IServiceCollection AddReplayClusterNode(this IServiceCollection services, NodeConfiguration node,
+        Action<AkkaConfigurationBuilder, IServiceProvider>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        services.AddSingleton(node);
+        services.AddSingleton(node.Settings);
+        services.AddAkka(node.Settings.SystemName, (builder, provider) =>
+        {
+            builder
+                .AddHocon(node.Config, HoconAddMode.Prepend)
+                .ConfigureLoggers(loggers =>
+                {
+                    loggers.ClearLoggers();
+                    loggers.AddLoggerFactory();
+                })
+                .WithActors((system, registry, resolver) =>
+                {
+                    var monitor = system.ActorOf(resolver.Props<ClusterMembershipMonitor>(), "cluster-membership");
+                    registry.Register<ClusterMembershipMonitor>(monitor);
+                    JoinSelfWhenUnseeded(system, node.Settings, provider);
+                });
+            configure?.Invoke(builder, provider);
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// A coordinator without seeds forms the cluster by joining itself. Done here rather than with
+    /// a self seed address so that its port may be 0 (tests, ad-hoc runs).
+    /// </summary>
+    private static void JoinSelfWhenUnseeded(ActorSystem system, NodeSettings settings, IServiceProvider provider)
+    {
+        if (settings.Seeds.Count > 0 || settings.Role != NodeRoles.Coordinator)
+        {
+            return;
+        }
+
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        ClusterLog.FormingCluster(provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ClusterNodeHosting)),
+            cluster.SelfAddress.ToString());
+        cluster.Join(cluster.SelfAddress);
+    }
+}

@@ -1,0 +1,241 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.Globalization;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.Cluster;
+using ReplayCluster.Configuration;
+
+namespace ReplayCluster.CommandLine;
+
+/// <summary>
+/// The command line every node shares: configuration layering options, <c>--print-config</c>, and a
+/// <c>--help</c> laid out like a man page. Role-specific options are added by the node's Program.
+/// </summary>
+public static class NodeCommandLine
+{
+    /// <summary>Exit status for a configuration error.</summary>
+    public const int ConfigurationErrorExitCode = 2;
+
+    /// <summary>Exit status for a failure after start-up.</summary>
+    public const int RuntimeErrorExitCode = 1;
+
+    private static readonly Option<string[]> ConfigOption = new("--config")
+    {
+        Description = "HOCON file layered over the reference configuration; repeatable, later files win.",
+        HelpName = "FILE",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static readonly Option<string?> HostnameOption = new("--hostname")
+    {
+        Description = "Address the cluster transport binds to (replaycluster.node.hostname). Default 127.0.0.1.",
+        HelpName = "ADDRESS",
+    };
+
+    private static readonly Option<string?> PublicHostnameOption = new("--public-hostname")
+    {
+        Description = "Address other nodes use to reach this one; required with --hostname 0.0.0.0.",
+        HelpName = "ADDRESS",
+    };
+
+    private static readonly Option<string?> PortOption = new("--port")
+    {
+        Description = "Cluster transport port; 0 picks a free one (replaycluster.node.port).",
+        HelpName = "PORT",
+    };
+
+    private static readonly Option<string[]> SeedOption = new("--seed")
+    {
+        Description = "Seed node HOST:PORT (or akka.tcp://replaycluster@HOST:PORT); repeatable.",
+        HelpName = "HOST:PORT",
+    };
+
+    private static readonly Option<string[]> SetOption = new("--set")
+    {
+        Description = "Set any HOCON path, applied last, e.g. --set akka.loglevel=DEBUG; repeatable.",
+        HelpName = "PATH=VALUE",
+    };
+
+    private static readonly Option<string?> HoconDirOption = new("--hocon-dir")
+    {
+        Description = "Folder of the reference HOCON (common.hocon and <role>.hocon). Default: beside the binary.",
+        HelpName = "DIR",
+    };
+
+    private static readonly Option<LogLevel> LogLevelOption = new("--log-level")
+    {
+        Description = "Minimum level of log lines written to standard output.",
+        DefaultValueFactory = _ => LogLevel.Information,
+    };
+
+    private static readonly Option<bool> PrintConfigOption = new("--print-config")
+    {
+        Description = "Print the effective configuration (all layers applied) and exit.",
+    };
+
+    /// <summary>Builds the root command of a node.</summary>
+    /// <param name="role">The node's role (<see cref="NodeRoles"/>).</param>
+    /// <param name="manual">Its man-page text.</param>
+    /// <param name="configureNode">Role-specific host set-up (actors, services) after the cluster node is added.</param>
+    public static RootCommand Create(string role, NodeManual manual,
+        Action<HostApplicationBuilder, AkkaConfigurationBuilder, NodeConfiguration, ParseResult>? configureNode = null)
+    {
+        ArgumentNullException.ThrowIfNull(manual);
+        var root = new RootCommand(string.Join(Environment.NewLine + Environment.NewLine, manual.Description))
+        {
+            ConfigOption, HostnameOption, PublicHostnameOption, PortOption, SeedOption, SetOption,
+            HoconDirOption, LogLevelOption, PrintConfigOption,
+        };
+
+        foreach (var help in root.Options.OfType<HelpOption>())
+        {
+            if (help.Action is HelpAction standard)
+            {
+                help.Action = new ManPageHelpAction(manual, standard, ManPageTrailer(manual));
+            }
+        }
+
+        root.SetAction((parse, cancellation) => RunAsync(role, parse, configureNode, cancellation));
+        return root;
+    }
+
+    /// <summary>
+    /// Parses and runs. Termination signals are left to the generic host so the node can leave the
+    /// cluster before exiting; System.CommandLine's own handler would kill the process after 2 s.
+    /// </summary>
+    public static Task<int> InvokeAsync(RootCommand command, string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        return command.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+    }
+
+    /// <summary>Reads the configuration options of a parse result into overrides (environment included).</summary>
+    public static NodeConfigOverrides ReadOverrides(ParseResult parse, Func<string, string?> getEnvironmentVariable)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        var sources = new Dictionary<string, string>();
+        void Note(string property, object? value, string option)
+        {
+            if (value is not null)
+            {
+                sources[property] = option;
+            }
+        }
+
+        var hostname = parse.GetValue(HostnameOption);
+        var publicHostname = parse.GetValue(PublicHostnameOption);
+        var port = parse.GetValue(PortOption);
+        var seeds = parse.GetValue(SeedOption) ?? [];
+        Note(nameof(NodeConfigOverrides.Hostname), hostname, "--hostname");
+        Note(nameof(NodeConfigOverrides.PublicHostname), publicHostname, "--public-hostname");
+        Note(nameof(NodeConfigOverrides.Port), port, "--port");
+        Note(nameof(NodeConfigOverrides.Seeds), seeds.Length > 0 ? seeds : null, "--seed");
+
+        var commandLine = new NodeConfigOverrides
+        {
+            ConfigFiles = parse.GetValue(ConfigOption) ?? [],
+            Hostname = hostname,
+            PublicHostname = publicHostname,
+            Port = port,
+            Seeds = seeds,
+            Sets = parse.GetValue(SetOption) ?? [],
+            Sources = sources,
+        };
+        return NodeConfigOverrides.FromEnvironment(getEnvironmentVariable, commandLine);
+    }
+
+    private static async Task<int> RunAsync(string role, ParseResult parse,
+        Action<HostApplicationBuilder, AkkaConfigurationBuilder, NodeConfiguration, ParseResult>? configureNode,
+        CancellationToken cancellation)
+    {
+        var programName = parse.RootCommandResult.Command.Name;
+        NodeConfiguration node;
+        try
+        {
+            node = NodeConfigLoader.Load(role, ReadOverrides(parse, Environment.GetEnvironmentVariable), parse.GetValue(HoconDirOption));
+        }
+        catch (NodeConfigurationException ex)
+        {
+            await Console.Error.WriteLineAsync($"{programName}: configuration error: {ex.Message}");
+            return ConfigurationErrorExitCode;
+        }
+
+        if (parse.GetValue(PrintConfigOption))
+        {
+            Console.WriteLine(EffectiveConfigText(node));
+            return 0;
+        }
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = programName,
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(parse.GetValue(LogLevelOption));
+        builder.Logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.UseUtcTimestamp = true;
+            console.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(20));
+        builder.Services.AddReplayClusterNode(node, (akka, _) => configureNode?.Invoke(builder, akka, node, parse));
+
+        try
+        {
+            using var host = builder.Build();
+            await host.RunAsync(cancellation);
+            return 0;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await Console.Error.WriteLineAsync($"{programName}: {ex.GetType().Name}: {ex.Message}");
+            return RuntimeErrorExitCode;
+        }
+    }
+
+    /// <summary>The effective configuration as HOCON text: our section plus the Akka keys we set.</summary>
+    public static string EffectiveConfigText(NodeConfiguration node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var config = node.Config;
+        return string.Join(Environment.NewLine,
+            $"# effective configuration of a {node.Settings.Role} node",
+            "replaycluster " + config.GetConfig("replaycluster").Root,
+            "akka.remote.dot-netty.tcp " + config.GetConfig("akka.remote.dot-netty.tcp").Root,
+            "akka.cluster " + config.GetConfig("akka.cluster").Root);
+    }
+
+    private static IReadOnlyList<(string Heading, string[] Lines)> ManPageTrailer(NodeManual manual)
+    {
+        var role = manual.Name.Replace("replaycluster-", string.Empty, StringComparison.Ordinal);
+        var sections = new List<(string, string[])>
+        {
+            ("ENVIRONMENT", [.. NodeConfigOverrides.EnvironmentVariables.Select(v => $"{v.Variable,-30} {v.Meaning} ({v.Setting})")]),
+            ("FILES",
+            [
+                "hocon/common.hocon      reference settings of every node (beside the binary, or --hocon-dir)",
+                $"hocon/{role}.hocon".PadRight(24) + "reference settings of this role, layered over common.hocon",
+                "Precedence, lowest first: common, role, --config files, environment, options, --set.",
+            ]),
+            ("EXIT STATUS",
+            [
+                "0  stopped normally (on SIGTERM or Ctrl-C the node first leaves the cluster)",
+                string.Create(CultureInfo.InvariantCulture, $"{RuntimeErrorExitCode}  failed while running"),
+                string.Create(CultureInfo.InvariantCulture, $"{ConfigurationErrorExitCode}  configuration error; the message names the setting"),
+            ]),
+        };
+        if (manual.Examples.Count > 0)
+        {
+            sections.Add(("EXAMPLES", [.. manual.Examples.SelectMany(e => new[] { e.Command, "    " + e.Explanation, string.Empty })]));
+        }
+
+        return sections;
+    }
+}

@@ -1,3 +1,0 @@
-namespace ReplayCluster;
-
-internal static class Placeholder;

@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Akka.Cluster;
+using ReplayCluster.Configuration;
+using ReplayCluster.Tests.TestSupport;
+
+namespace ReplayCluster.Tests.Cluster;
+
+public sealed class ClusterBootstrapSpecs
+{
+    private static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Three_roles_form_one_cluster_and_a_stopped_node_leaves_gracefully()
+    {
+        await using var coordinator = await InProcessNode.StartAsync(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" });
+        var seed = Seed(coordinator);
+        await using var capture = await InProcessNode.StartAsync(NodeRoles.Capture, new NodeConfigOverrides { Seeds = [seed] });
+        await using var intercept = await InProcessNode.StartAsync(NodeRoles.Intercept, new NodeConfigOverrides { Seeds = [seed] });
+
+        await WaitUntilAsync(() => UpRoles(coordinator).SetEquals(NodeRoles.All), "all three roles Up");
+        await capture.Logs.WaitForAsync(l => l.Contains("Joined cluster as", StringComparison.Ordinal), JoinTimeout);
+
+        await capture.StopAsync();
+
+        var removed = await coordinator.Logs.WaitForAsync(
+            l => l.Contains("Member removed", StringComparison.Ordinal) && l.Contains("roles=[capture]", StringComparison.Ordinal), JoinTimeout);
+        Assert.Contains("previous status Exiting", removed, StringComparison.Ordinal);
+        Assert.DoesNotContain(coordinator.Logs.Lines, l => l.Contains("Member unreachable", StringComparison.Ordinal));
+        await WaitUntilAsync(() => UpRoles(coordinator).SetEquals([NodeRoles.Coordinator, NodeRoles.Intercept]), "capture gone");
+    }
+
+    [Fact]
+    public async Task A_node_whose_seed_is_down_says_so_and_joins_once_the_seed_starts()
+    {
+        var port = FreePort();
+        var seed = $"127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
+        await using var capture = await InProcessNode.StartAsync(NodeRoles.Capture, new NodeConfigOverrides
+        {
+            Seeds = [seed],
+            Sets = ["replaycluster.cluster.join-warning-interval = 300ms"],
+        });
+
+        var warning = await capture.Logs.WaitForAsync(l => l.Contains("Not joined the cluster", StringComparison.Ordinal), JoinTimeout);
+        Assert.Contains(seed, warning, StringComparison.Ordinal);
+        await WaitUntilAsync(() => capture.Logs.Lines.Count(l => l.Contains("Not joined the cluster", StringComparison.Ordinal)) >= 3,
+            "the warning repeats while the seed is down");
+
+        await using var coordinator = await InProcessNode.StartAsync(NodeRoles.Coordinator,
+            new NodeConfigOverrides { Port = port.ToString(CultureInfo.InvariantCulture) });
+
+        await capture.Logs.WaitForAsync(l => l.Contains("Joined cluster as", StringComparison.Ordinal), JoinTimeout);
+        Assert.Equal(MemberStatus.Up, capture.Cluster.SelfMember.Status);
+    }
+
+    private static string Seed(InProcessNode node) =>
+        $"{node.Cluster.SelfAddress.Host}:{node.Cluster.SelfAddress.Port!.Value.ToString(CultureInfo.InvariantCulture)}";
+
+    private static HashSet<string> UpRoles(InProcessNode node) =>
+        [.. node.Cluster.State.Members.Where(m => m.Status == MemberStatus.Up).SelectMany(m => m.Roles).Where(r => !r.StartsWith("dc-", StringComparison.Ordinal))];
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + JoinTimeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting for: {what}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}
