@@ -1,0 +1,134 @@
+using System.Buffers.Binary;
+using System.Runtime.Serialization;
+using Akka.Actor;
+using Akka.Serialization;
+
+namespace ReplayCluster.Replay;
+
+/// <summary>
+/// Hand-written binary serializer for the hot replay messages (bound in hocon/common.hocon). Fixed
+/// field order, little-endian, a version byte first so a mismatched peer is refused by name instead of
+/// misparsed (tcpcopy only logged version mismatches and then read garbage).
+/// </summary>
+public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    /// <summary>Serializer id, unique in the actor system (ids below 100 are Akka's).</summary>
+    public const int SerializerId = 4711;
+
+    /// <summary>Wire format version; bump on any layout change.</summary>
+    public const byte FormatVersion = 1;
+
+    private const string ResponseBatchManifest = "RB";
+    private const int BatchHeaderSize = 1 + 4;
+
+    public override int Identifier => SerializerId;
+
+    public override string Manifest(object o) => o switch
+    {
+        ResponseBatch => ResponseBatchManifest,
+        _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o)),
+    };
+
+    public override byte[] ToBinary(object obj) => obj switch
+    {
+        ResponseBatch batch => EncodeBatch(batch),
+        _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj)),
+    };
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        return manifest switch
+        {
+            ResponseBatchManifest => DecodeBatch(bytes),
+            _ => throw new SerializationException($"Unknown replay message manifest '{manifest}'"),
+        };
+    }
+
+    /// <summary>Encodes one batch.</summary>
+    public static byte[] EncodeBatch(ResponseBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var records = batch.Records;
+        var bytes = new byte[BatchHeaderSize + (records.Length * ResponseRecord.EncodedSize)];
+        bytes[0] = FormatVersion;
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(1), records.Length);
+        var span = bytes.AsSpan(BatchHeaderSize);
+        foreach (ref readonly var record in records)
+        {
+            Write(span, record);
+            span = span[ResponseRecord.EncodedSize..];
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Decodes one batch; any inconsistency is a <see cref="SerializationException"/>, never a bad read.</summary>
+    public static ResponseBatch DecodeBatch(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < BatchHeaderSize)
+        {
+            throw new SerializationException($"Response batch of {bytes.Length} bytes is shorter than its {BatchHeaderSize}-byte header");
+        }
+
+        if (bytes[0] != FormatVersion)
+        {
+            throw new SerializationException($"Response batch has wire format version {bytes[0]}; this node speaks version {FormatVersion}");
+        }
+
+        var count = BinaryPrimitives.ReadInt32LittleEndian(bytes[1..]);
+        if (count is < 0 or > ResponseBatch.MaxRecords || bytes.Length != BatchHeaderSize + ((long)count * ResponseRecord.EncodedSize))
+        {
+            throw new SerializationException($"Response batch claims {count} records but carries {bytes.Length - BatchHeaderSize} bytes of records");
+        }
+
+        var records = new ResponseRecord[count];
+        var span = bytes[BatchHeaderSize..];
+        for (var i = 0; i < count; i++)
+        {
+            records[i] = Read(span);
+            span = span[ResponseRecord.EncodedSize..];
+        }
+
+        return new ResponseBatch(records);
+    }
+
+    private static void Write(Span<byte> d, in ResponseRecord r)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(d, r.ClientAddress);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[4..], r.ClientPort);
+        BinaryPrimitives.WriteUInt32LittleEndian(d[6..], r.TargetAddress);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[10..], r.TargetPort);
+        BinaryPrimitives.WriteUInt32LittleEndian(d[12..], r.Sequence);
+        BinaryPrimitives.WriteUInt32LittleEndian(d[16..], r.Acknowledgment);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[20..], r.Window);
+        d[22] = r.Flags;
+        BinaryPrimitives.WriteUInt16LittleEndian(d[23..], r.PayloadLength);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[25..], r.Mss);
+        d[27] = r.WindowScale;
+        d[28] = (byte)((r.HasTimestamp ? 1 : 0) | (r.SackPermitted ? 2 : 0));
+        BinaryPrimitives.WriteUInt32LittleEndian(d[29..], r.TsVal);
+        BinaryPrimitives.WriteUInt32LittleEndian(d[33..], r.TsEcr);
+        BinaryPrimitives.WriteInt64LittleEndian(d[37..], r.CapturedAtNanos);
+    }
+
+    private static ResponseRecord Read(ReadOnlySpan<byte> s) => new()
+    {
+        ClientAddress = BinaryPrimitives.ReadUInt32LittleEndian(s),
+        ClientPort = BinaryPrimitives.ReadUInt16LittleEndian(s[4..]),
+        TargetAddress = BinaryPrimitives.ReadUInt32LittleEndian(s[6..]),
+        TargetPort = BinaryPrimitives.ReadUInt16LittleEndian(s[10..]),
+        Sequence = BinaryPrimitives.ReadUInt32LittleEndian(s[12..]),
+        Acknowledgment = BinaryPrimitives.ReadUInt32LittleEndian(s[16..]),
+        Window = BinaryPrimitives.ReadUInt16LittleEndian(s[20..]),
+        Flags = s[22],
+        PayloadLength = BinaryPrimitives.ReadUInt16LittleEndian(s[23..]),
+        Mss = BinaryPrimitives.ReadUInt16LittleEndian(s[25..]),
+        WindowScale = s[27],
+        HasTimestamp = (s[28] & 1) != 0,
+        SackPermitted = (s[28] & 2) != 0,
+        TsVal = BinaryPrimitives.ReadUInt32LittleEndian(s[29..]),
+        TsEcr = BinaryPrimitives.ReadUInt32LittleEndian(s[33..]),
+        CapturedAtNanos = BinaryPrimitives.ReadInt64LittleEndian(s[37..]),
+    };
+}

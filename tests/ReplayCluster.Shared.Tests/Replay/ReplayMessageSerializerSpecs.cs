@@ -1,0 +1,69 @@
+using System.Runtime.Serialization;
+using Akka.Configuration;
+using Akka.Serialization;
+using CsCheck;
+using ReplayCluster.Configuration;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Tests.Replay;
+
+public sealed class ReplayMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
+{
+    private static readonly Gen<ResponseRecord> RecordGen =
+        Gen.Select(Gen.UInt, Gen.UShort, Gen.UInt, Gen.UShort, Gen.UInt, Gen.UInt, Gen.UShort, Gen.Byte)
+            .SelectMany(a => Gen.Select(Gen.UShort, Gen.UShort, Gen.Byte, Gen.Bool, Gen.Bool, Gen.UInt, Gen.UInt, Gen.Long),
+                (a, b) => new ResponseRecord
+                {
+                    ClientAddress = a.Item1, ClientPort = a.Item2, TargetAddress = a.Item3, TargetPort = a.Item4,
+                    Sequence = a.Item5, Acknowledgment = a.Item6, Window = a.Item7, Flags = a.Rest.Item1,
+                    PayloadLength = b.Item1, Mss = b.Item2, WindowScale = b.Item3, HasTimestamp = b.Item4,
+                    SackPermitted = b.Item5, TsVal = b.Item6, TsEcr = b.Item7, CapturedAtNanos = b.Rest.Item1,
+                });
+
+    public ReplayMessageSerializerSpecs()
+        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" }).Config
+            .WithFallback(ConfigurationFactory.ParseString("akka.actor.provider = local")))
+    {
+    }
+
+    [Fact]
+    public void The_reference_configuration_binds_response_batches_to_the_replay_serializer()
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(new ResponseBatch([]));
+        Assert.IsType<ReplayMessageSerializer>(serializer);
+        Assert.Equal(ReplayMessageSerializer.SerializerId, serializer.Identifier);
+    }
+
+    [Fact]
+    public void Any_batch_round_trips_through_akka_serialization()
+    {
+        RecordGen.Array[0, 300].Sample(records =>
+        {
+            var batch = new ResponseBatch(records);
+            var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(batch);
+            var bytes = serializer.ToBinary(batch);
+            Assert.Equal(5 + (records.Length * ResponseRecord.EncodedSize), bytes.Length);
+            var back = (ResponseBatch)serializer.FromBinary(bytes, serializer.Manifest(batch));
+            Assert.Equal(records, back.Records.ToArray());
+        }, iter: 200);
+    }
+
+    [Fact]
+    public void Truncated_or_foreign_bytes_are_refused_with_a_reason()
+    {
+        var bytes = ReplayMessageSerializer.EncodeBatch(new ResponseBatch([RecordGen.Single(), RecordGen.Single()]));
+        for (var length = 0; length < bytes.Length; length++)
+        {
+            Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeBatch(bytes.AsSpan(0, length)));
+        }
+
+        var otherVersion = (byte[])bytes.Clone();
+        otherVersion[0] = 9;
+        var error = Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeBatch(otherVersion));
+        Assert.Contains("version 9", error.Message, StringComparison.Ordinal);
+
+        var hugeCount = (byte[])bytes.Clone();
+        hugeCount[4] = 0x7F;
+        Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeBatch(hugeCount));
+    }
+}
