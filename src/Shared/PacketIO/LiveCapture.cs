@@ -186,7 +186,7 @@ public sealed unsafe class LiveCapture : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_thread is not null)
         {
-            throw new InvalidOperationException($"capture on '{Options.Interface}' is already started");
+            throw new InvalidOperationException($"capture on '{Options.Interface}' is already started (call Stop first)");
         }
 
         _handler = handler;
@@ -204,6 +204,7 @@ public sealed unsafe class LiveCapture : IDisposable
     /// <summary>
     /// Stops the capture thread and waits for it (at most ~50 ms after the current handler call returns).
     /// Frames still in the ring are not delivered. May be followed by another <see cref="Start"/>.
+    /// Called from inside the handler it only requests the stop; call it again from another thread to wait and clean up.
     /// </summary>
     /// <exception cref="LiveCaptureException">The loop had stopped because of a handler or libpcap failure (inner exception).</exception>
     public void Stop()
@@ -216,17 +217,16 @@ public sealed unsafe class LiveCapture : IDisposable
 
         _stopRequested = true;
         PcapNative.BreakLoop(_pcap);
-        if (Thread.CurrentThread != thread)
+        if (Thread.CurrentThread == thread)
         {
-            thread.Join();
+            // Called from inside the handler: the loop ends when the handler returns. Joining here would deadlock,
+            // and the loop still needs its state, so a later Stop() from another thread does the cleanup.
+            return;
         }
 
+        thread.Join();
         _thread = null;
         _handler = null;
-        if (_self.IsAllocated)
-        {
-            _self.Free();
-        }
 
         var fault = Interlocked.Exchange(ref _fault, null);
         if (fault is not null)
@@ -325,6 +325,9 @@ public sealed unsafe class LiveCapture : IDisposable
             {
                 handle.DangerousRelease();
             }
+
+            // Freed by the loop itself, after its last pcap_dispatch: no callback can see a freed handle.
+            _self.Free();
         }
     }
 

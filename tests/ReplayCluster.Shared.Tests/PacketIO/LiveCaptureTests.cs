@@ -150,6 +150,31 @@ public sealed class LiveCaptureTests
         Assert.Contains(NamespacePair.DeviceB, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Stop_called_from_the_handler_ends_the_loop()
+    {
+        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and capture");
+        using var lab = new NamespacePair();
+        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp" }));
+        LiveCapture? self = capture;
+        capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => self.Stop());
+        using var sender = NetworkNamespace.RunIn(lab.A, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp));
+        var deadline = Stopwatch.StartNew();
+        while (capture.IsRunning && deadline.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                sender.SendTo(new byte[4], new IPEndPoint(NamespacePair.AddressB, UdpPort));
+            }
+
+            Thread.Sleep(20);
+        }
+
+        Assert.False(capture.IsRunning);
+        capture.Stop();
+        Assert.True(capture.FramesDelivered >= 1);
+    }
+
     private static long BacklogDrops(string ns)
     {
         var text = NamespacePair.Exec(ns, "cat", $"/sys/class/net/{NamespacePair.DeviceB}/statistics/rx_dropped");
