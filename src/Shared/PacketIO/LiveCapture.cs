@@ -1,0 +1,357 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using SharpPcap;
+using SharpPcap.LibPcap;
+
+namespace ReplayCluster.PacketIO;
+
+/// <summary>
+/// Captures frames from a network interface and hands them to a <see cref="FrameHandler"/> on a dedicated thread,
+/// as spans over the kernel capture ring (no copy, no allocation per frame).
+/// </summary>
+/// <remarks>
+/// <para>
+/// SharpPcap opens and configures the device (<c>pcap_create</c>/<c>pcap_activate</c>, filter compilation); the capture
+/// loop is ours: <c>poll(2)</c> on the pcap descriptor, then <c>pcap_dispatch</c> in non-blocking mode with an
+/// unmanaged callback. SharpPcap's own loops were unsuitable: <c>GetNextPacket</c> allocates and polls before every
+/// frame, <c>StartCapture</c> runs on a pool task, and <c>GetNextPacketPointers</c> blocks forever when traffic stops
+/// (TPACKET_V3 only wakes on a retired block), so <see cref="Stop"/> could hang.
+/// </para>
+/// <para>
+/// The pcap socket belongs to the network namespace of the thread that calls <see cref="Open"/>; to capture inside a
+/// namespace, open it with <see cref="NetworkNamespace.RunIn{T}(string, Func{T})"/> and start it from anywhere.
+/// </para>
+/// </remarks>
+public sealed unsafe class LiveCapture : IDisposable
+{
+    // Bounds how long Stop() waits for an idle loop to notice the stop request; it costs ~20 wake-ups/s when idle.
+    private const int PollTimeoutMs = 50;
+
+    private readonly LibPcapLiveDevice _device;
+    private readonly nint _pcap;
+    private readonly int _fileDescriptor;
+    private readonly long _fractionToNanos;
+    private readonly Lock _statisticsLock = new();
+    private GCHandle _self;
+    private Thread? _thread;
+    private FrameHandler? _handler;
+    private volatile bool _stopRequested;
+    private Exception? _fault;
+    private long _framesDelivered;
+    private bool _disposed;
+
+    private LiveCapture(LiveCaptureOptions options, LibPcapLiveDevice device)
+    {
+        Options = options;
+        _device = device;
+        _pcap = device.Handle.DangerousGetHandle();
+        LinkType = PcapNative.DataLink(_pcap);
+        _fractionToNanos = PcapNative.GetTimestampPrecision(_pcap) == 1 ? 1 : 1000; // PCAP_TSTAMP_PRECISION_NANO = 1
+
+        var error = stackalloc byte[256]; // PCAP_ERRBUF_SIZE
+        if (PcapNative.SetNonBlock(_pcap, 1, error) != 0)
+        {
+            throw new LiveCaptureException($"cannot make the capture on '{options.Interface}' non-blocking: {Marshal.PtrToStringUTF8((nint)error)}");
+        }
+
+        _fileDescriptor = PcapNative.GetSelectableFd(_pcap);
+        if (_fileDescriptor < 0)
+        {
+            throw new LiveCaptureException($"capture on '{options.Interface}' has no selectable descriptor");
+        }
+    }
+
+    /// <summary>The options the capture was opened with.</summary>
+    public LiveCaptureOptions Options { get; }
+
+    /// <summary>Link type (DLT_ number) of the frames: 1 for Ethernet devices, 113 for <c>any</c>, ...</summary>
+    public int LinkType { get; }
+
+    /// <summary>Frames handed to the handler so far.</summary>
+    public long FramesDelivered => Volatile.Read(ref _framesDelivered);
+
+    /// <summary>True between <see cref="Start"/> and <see cref="Stop"/> while the loop runs.</summary>
+    public bool IsRunning => _thread is { IsAlive: true };
+
+    /// <summary>The exception that ended the loop (thrown by the handler or by libpcap), if any.</summary>
+    public Exception? Fault => Volatile.Read(ref _fault);
+
+    /// <summary>
+    /// libpcap's counters read through our own <c>pcap_stats</c> binding (SharpPcap's reads 0 drops on 64-bit Linux).
+    /// Safe to read from any thread while the capture runs.
+    /// </summary>
+    public CaptureStatistics Statistics
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            PcapStat stat;
+            lock (_statisticsLock)
+            {
+                if (PcapNative.Stats(_pcap, &stat) != 0)
+                {
+                    throw new LiveCaptureException($"pcap_stats on '{Options.Interface}' failed: {PcapNative.GetError(_pcap)}");
+                }
+            }
+
+            return new CaptureStatistics(stat.Received, stat.Dropped, stat.InterfaceDropped);
+        }
+    }
+
+    /// <summary>
+    /// Opens and activates the interface, installs the filter, and returns a capture ready to <see cref="Start"/>.
+    /// The kernel starts queueing frames from here on.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is out of range (the message names it).</exception>
+    /// <exception cref="LiveCaptureException">The interface does not exist, cannot be opened, or the filter does not compile.</exception>
+    public static LiveCapture Open(LiveCaptureOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Validate(options);
+
+        // New() rather than the cached Instance: the list must describe the calling thread's network namespace now.
+        var devices = LibPcapLiveDeviceList.New();
+        var device = devices.FirstOrDefault(d => d.Name == options.Interface)
+            ?? throw new LiveCaptureException(
+                $"network interface '{options.Interface}' does not exist (available: {string.Join(", ", devices.Select(d => d.Name))})");
+
+        var configurationErrors = new List<string>();
+        var configuration = new DeviceConfiguration
+        {
+            Mode = options.Promiscuous ? DeviceModes.Promiscuous : DeviceModes.None,
+            Snaplen = options.SnapLength,
+            BufferSize = options.BufferSizeBytes,
+            ReadTimeout = options.ReadTimeoutMs,
+            Immediate = options.Immediate,
+            TimestampResolution = TimestampResolution.Nanosecond,
+        };
+        configuration.ConfigurationFailed += (_, e) =>
+        {
+            // Nanosecond timestamps are a wish, not a requirement: fall back to microseconds silently.
+            if (e.Property != nameof(DeviceConfiguration.TimestampResolution))
+            {
+                configurationErrors.Add($"{e.Property}: {e.Message}");
+            }
+        };
+
+        try
+        {
+            device.Open(configuration);
+        }
+        catch (PcapException e)
+        {
+            device.Close();
+            throw new LiveCaptureException($"cannot open network interface '{options.Interface}': {e.Message}", e);
+        }
+
+        try
+        {
+            if (configurationErrors.Count > 0)
+            {
+                throw new LiveCaptureException($"cannot configure capture on '{options.Interface}': {string.Join("; ", configurationErrors)}");
+            }
+
+            if (options.Filter is not null)
+            {
+                try
+                {
+                    device.Filter = options.Filter;
+                }
+                catch (PcapException e)
+                {
+                    throw new LiveCaptureException($"invalid capture filter \"{options.Filter}\" on '{options.Interface}': {e.Message}", e);
+                }
+            }
+
+            return new LiveCapture(options, device);
+        }
+        catch
+        {
+            device.Close();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts the capture thread; <paramref name="handler"/> runs on it for every frame. Frames queued since
+    /// <see cref="Open"/> are delivered first.
+    /// </summary>
+    /// <remarks>
+    /// If the handler throws, the loop stops, the exception is kept in <see cref="Fault"/> and rethrown by <see cref="Stop"/>.
+    /// A handler must be quick: while it runs, the kernel ring fills and then drops (see <see cref="Statistics"/>).
+    /// </remarks>
+    public void Start(FrameHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_thread is not null)
+        {
+            throw new InvalidOperationException($"capture on '{Options.Interface}' is already started (call Stop first)");
+        }
+
+        _handler = handler;
+        _stopRequested = false;
+        _self = GCHandle.Alloc(this);
+        _thread = new Thread(CaptureLoop)
+        {
+            IsBackground = true,
+            Name = $"capture {Options.Interface}",
+            Priority = ThreadPriority.AboveNormal, // falling behind means kernel drops; the handler is expected to be short
+        };
+        _thread.Start();
+    }
+
+    /// <summary>
+    /// Stops the capture thread and waits for it (at most ~50 ms after the current handler call returns).
+    /// Frames still in the ring are not delivered. May be followed by another <see cref="Start"/>.
+    /// Called from inside the handler it only requests the stop; call it again from another thread to wait and clean up.
+    /// </summary>
+    /// <exception cref="LiveCaptureException">The loop had stopped because of a handler or libpcap failure (inner exception).</exception>
+    public void Stop()
+    {
+        var thread = _thread;
+        if (thread is null)
+        {
+            return;
+        }
+
+        _stopRequested = true;
+        PcapNative.BreakLoop(_pcap);
+        if (Thread.CurrentThread == thread)
+        {
+            // Called from inside the handler: the loop ends when the handler returns. Joining here would deadlock,
+            // and the loop still needs its state, so a later Stop() from another thread does the cleanup.
+            return;
+        }
+
+        thread.Join();
+        _thread = null;
+        _handler = null;
+
+        var fault = Interlocked.Exchange(ref _fault, null);
+        if (fault is not null)
+        {
+            throw new LiveCaptureException($"capture on '{Options.Interface}' stopped after a failure: {fault.Message}", fault);
+        }
+    }
+
+    /// <summary>Stops the capture (without throwing) and closes the device.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        try
+        {
+            Stop();
+        }
+        catch (LiveCaptureException)
+        {
+            // Dispose must not throw; the failure was observable through Fault and Stop.
+        }
+
+        _disposed = true;
+        _device.Close();
+    }
+
+    private static void Validate(LiveCaptureOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.Interface))
+        {
+            throw new ArgumentException("LiveCaptureOptions.Interface is required", nameof(options));
+        }
+
+        if (options.SnapLength is <= 0 or > 262144)
+        {
+            throw new ArgumentException($"LiveCaptureOptions.SnapLength must be 1..262144, was {options.SnapLength}", nameof(options));
+        }
+
+        if (options.BufferSizeBytes <= 0)
+        {
+            throw new ArgumentException($"LiveCaptureOptions.BufferSizeBytes must be positive, was {options.BufferSizeBytes}", nameof(options));
+        }
+
+        if (options.ReadTimeoutMs < 0)
+        {
+            throw new ArgumentException($"LiveCaptureOptions.ReadTimeoutMs must not be negative, was {options.ReadTimeoutMs}", nameof(options));
+        }
+    }
+
+    private void CaptureLoop()
+    {
+        var gotReference = false;
+        var handle = _device.Handle;
+        try
+        {
+            // Keep the pcap_t alive even if someone closes the device from another thread mid-dispatch.
+            handle.DangerousAddRef(ref gotReference);
+            var user = (byte*)GCHandle.ToIntPtr(_self);
+            var pollFd = new LibC.PollFd { Fd = _fileDescriptor, Events = LibC.PollIn };
+            while (!_stopRequested)
+            {
+                var ready = LibC.poll(&pollFd, 1, PollTimeoutMs);
+                if (ready < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == LibC.EIntr)
+                    {
+                        continue;
+                    }
+
+                    throw new LiveCaptureException($"poll on capture '{Options.Interface}' failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+                }
+
+                if (ready == 0 || _stopRequested)
+                {
+                    continue;
+                }
+
+                var result = PcapNative.Dispatch(_pcap, -1, &OnFrame, user);
+                if (result == -1)
+                {
+                    throw new LiveCaptureException($"pcap_dispatch on '{Options.Interface}' failed: {PcapNative.GetError(_pcap)}");
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            Volatile.Write(ref _fault, e);
+        }
+        finally
+        {
+            if (gotReference)
+            {
+                handle.DangerousRelease();
+            }
+
+            // Freed by the loop itself, after its last pcap_dispatch: no callback can see a freed handle.
+            _self.Free();
+        }
+    }
+
+    [UnmanagedCallersOnly] // platform default convention, matching the delegate* unmanaged pcap_handler type
+    private static void OnFrame(byte* user, PcapPacketHeader* header, byte* data)
+    {
+        var self = (LiveCapture)GCHandle.FromIntPtr((nint)user).Target!;
+        try
+        {
+            var captured = (int)header->CapturedLength;
+            var info = new FrameInfo(
+                ((long)header->Seconds * 1_000_000_000L) + ((long)header->Fraction * self._fractionToNanos),
+                captured,
+                (int)header->OriginalLength,
+                self.LinkType);
+            self._handler!(new ReadOnlySpan<byte>(data, captured), in info);
+            self._framesDelivered++;
+        }
+        catch (Exception e)
+        {
+            // An exception must not unwind into libpcap's C frames: record it and break out of pcap_dispatch.
+            Volatile.Write(ref self._fault, e);
+            self._stopRequested = true;
+            PcapNative.BreakLoop(self._pcap);
+        }
+    }
+}

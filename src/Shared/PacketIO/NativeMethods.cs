@@ -1,0 +1,108 @@
+using System.Runtime.InteropServices;
+
+namespace ReplayCluster.PacketIO;
+
+/// <summary>libc entry points that .NET does not expose: namespace switching, poll, errno-returning sendto.</summary>
+internal static partial class LibC
+{
+    public const int CloneNewNet = 0x40000000;
+    public const short PollIn = 0x0001;
+    public const int EIntr = 4;
+    public const int EAgain = 11;
+    public const int EPerm = 1;
+    public const int EAcces = 13;
+    public const int ENoBufs = 105;
+    public const int EMsgSize = 90;
+    public const ushort AfInet = 2;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setns(int fd, int nstype);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int poll(PollFd* fds, nuint nfds, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint sendto(int sockfd, byte* buf, nuint len, int flags, byte* destAddr, uint addrlen);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int gettid();
+}
+
+/// <summary>
+/// The few libpcap calls we make ourselves on a handle SharpPcap opened: a zero-allocation dispatch loop and
+/// <c>pcap_stats</c> with the real struct layout.
+/// </summary>
+/// <remarks>
+/// SharpPcap 6.3.1 declares <c>struct pcap_stat</c> with IntPtr fields, so its drop counters read 0 on 64-bit Linux;
+/// libpcap's struct is three <c>u_int</c>. We resolve libpcap the way SharpPcap does (its DllImport name "wpcap" is
+/// mapped to libpcap.so, .so.0, .so.0.8, .so.1 in that order) but through <see cref="NativeLibrary"/> and function
+/// pointers, so we never install an assembly-wide DllImportResolver that could clash with one another component sets.
+/// </remarks>
+internal static unsafe class PcapNative
+{
+    private static readonly nint Library = LoadLibpcap();
+
+    public static readonly delegate* unmanaged<nint, int, delegate* unmanaged<byte*, PcapPacketHeader*, byte*, void>, byte*, int> Dispatch =
+        (delegate* unmanaged<nint, int, delegate* unmanaged<byte*, PcapPacketHeader*, byte*, void>, byte*, int>)Export("pcap_dispatch");
+
+    public static readonly delegate* unmanaged<nint, void> BreakLoop = (delegate* unmanaged<nint, void>)Export("pcap_breakloop");
+
+    public static readonly delegate* unmanaged<nint, PcapStat*, int> Stats = (delegate* unmanaged<nint, PcapStat*, int>)Export("pcap_stats");
+
+    public static readonly delegate* unmanaged<nint, int, byte*, int> SetNonBlock = (delegate* unmanaged<nint, int, byte*, int>)Export("pcap_setnonblock");
+
+    public static readonly delegate* unmanaged<nint, int> GetSelectableFd = (delegate* unmanaged<nint, int>)Export("pcap_get_selectable_fd");
+
+    public static readonly delegate* unmanaged<nint, int> DataLink = (delegate* unmanaged<nint, int>)Export("pcap_datalink");
+
+    public static readonly delegate* unmanaged<nint, int> GetTimestampPrecision = (delegate* unmanaged<nint, int>)Export("pcap_get_tstamp_precision");
+
+    private static readonly delegate* unmanaged<nint, byte*> GetErrorPointer = (delegate* unmanaged<nint, byte*>)Export("pcap_geterr");
+
+    public static string GetError(nint pcap) => Marshal.PtrToStringUTF8((nint)GetErrorPointer(pcap)) ?? string.Empty;
+
+    private static nint Export(string name) => NativeLibrary.GetExport(Library, name);
+
+    private static nint LoadLibpcap()
+    {
+        string[] names = OperatingSystem.IsMacOS()
+            ? ["libpcap.dylib"]
+            : ["libpcap.so", "libpcap.so.0", "libpcap.so.0.8", "libpcap.so.1"];
+        foreach (var name in names)
+        {
+            if (NativeLibrary.TryLoad(name, out var handle))
+            {
+                return handle;
+            }
+        }
+
+        throw new DllNotFoundException($"libpcap not found (tried {string.Join(", ", names)}); on Debian install the libpcap0.8 package");
+    }
+}
+
+/// <summary>libpcap's <c>struct pcap_pkthdr</c> on LP64 Linux: a <c>struct timeval</c> (two longs) and two <c>bpf_u_int32</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct PcapPacketHeader
+{
+    public nint Seconds;
+    public nint Fraction;
+    public uint CapturedLength;
+    public uint OriginalLength;
+}
+
+/// <summary>libpcap's <c>struct pcap_stat</c> on Linux: three <c>u_int</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct PcapStat
+{
+    public uint Received;
+    public uint Dropped;
+    public uint InterfaceDropped;
+}
