@@ -8,10 +8,12 @@
 #   ethtool      offload settings of lab interfaces
 #   iproute2     network namespaces and veth pairs
 #   tcpdump      cross-checks of our pcap files and captures
+#   wireshark-common  editcap, to make pcapng files from tcpdump captures in tests
+#   python3      a throwaway HTTP server in packet I/O tests
 #   procps       ps/pkill-free process inspection used by scripts
 set -euo pipefail
 
-packages=(libpcap0.8 nginx wrk nftables ethtool iproute2 tcpdump curl procps)
+packages=(libpcap0.8 nginx wrk nftables ethtool iproute2 tcpdump wireshark-common curl procps python3)
 
 if [[ ${EUID} -ne 0 ]]; then
   echo "install-prereqs: must run as root (apt-get install). Try: sudo $0" >&2

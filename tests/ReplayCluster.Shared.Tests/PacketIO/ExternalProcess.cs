@@ -7,6 +7,18 @@ internal static class ExternalProcess
 {
     public static bool IsRoot => Environment.UserName == "root";
 
+    /// <summary>
+    /// Fails (never skips) a test that cannot run here, saying what is missing and how to get it:
+    /// a test that silently passes or skips without root or a tool would hide a broken machine.
+    /// </summary>
+    public static void Require(bool condition, string missing)
+    {
+        if (!condition)
+        {
+            Assert.Fail($"Cannot run: {missing}. Run the suite with `sudo tests/run.sh`, which installs the prerequisites.");
+        }
+    }
+
     public static bool Exists(string tool) =>
         Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(dir => File.Exists(Path.Combine(dir, tool)));
 

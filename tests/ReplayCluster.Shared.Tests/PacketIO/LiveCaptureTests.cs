@@ -16,7 +16,7 @@ public sealed class LiveCaptureTests
     [Fact]
     public void Captures_every_datagram_sent_across_a_veth_pair_without_kernel_drops()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and capture");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
         using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions
         {
@@ -93,7 +93,7 @@ public sealed class LiveCaptureTests
     [Fact]
     public void A_missing_interface_is_named_in_the_error()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for capture");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for capture");
         var error = Assert.Throws<LiveCaptureException>(() => LiveCapture.Open(new LiveCaptureOptions { Interface = "rc-no-such0" }));
         Assert.Contains("'rc-no-such0'", error.Message, StringComparison.Ordinal);
     }
@@ -101,7 +101,7 @@ public sealed class LiveCaptureTests
     [Fact]
     public void An_invalid_filter_is_named_in_the_error()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and capture");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
         var error = Assert.Throws<LiveCaptureException>(() => NetworkNamespace.RunIn(lab.A, () => LiveCapture.Open(new LiveCaptureOptions
         {
@@ -115,7 +115,7 @@ public sealed class LiveCaptureTests
     [Fact]
     public void Stop_returns_promptly_on_an_idle_interface_and_can_restart()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and capture");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
         using var capture = NetworkNamespace.RunIn(lab.A, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceA, Filter = "udp port 1" }));
         for (var round = 0; round < 3; round++)
@@ -133,7 +133,7 @@ public sealed class LiveCaptureTests
     [Fact]
     public void A_throwing_handler_stops_the_loop_and_Stop_reports_it()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and capture");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
         using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp" }));
         capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => throw new InvalidDataException("handler broke"));
@@ -153,7 +153,7 @@ public sealed class LiveCaptureTests
     [Fact]
     public void Stop_called_from_the_handler_ends_the_loop()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and capture");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
         using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp" }));
         LiveCapture? self = capture;

@@ -11,7 +11,7 @@ public sealed class NetworkNamespaceTests
     [Fact]
     public void Code_run_in_a_namespace_sees_its_addresses_and_the_caller_does_not()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces");
         using var lab = new NamespacePair();
         Assert.True(NetworkNamespace.Exists(lab.A));
         Assert.True(NetworkNamespace.RunIn(lab.A, () => CanBind(NamespacePair.AddressA)));
@@ -22,7 +22,7 @@ public sealed class NetworkNamespaceTests
     [Fact]
     public void StartThreadIn_runs_the_body_inside_the_namespace()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces");
         using var lab = new NamespacePair();
         var result = false;
         var thread = NetworkNamespace.StartThreadIn(lab.B, () => result = CanBind(NamespacePair.AddressB));
@@ -33,7 +33,7 @@ public sealed class NetworkNamespaceTests
     [Fact]
     public void Exceptions_in_the_body_reach_the_caller()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces");
         using var lab = new NamespacePair();
         Assert.Throws<InvalidOperationException>(() => NetworkNamespace.RunIn(lab.A, () => throw new InvalidOperationException("inside")));
     }

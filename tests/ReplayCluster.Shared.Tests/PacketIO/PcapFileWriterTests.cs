@@ -50,7 +50,7 @@ public sealed class PcapFileWriterTests
     [InlineData(PcapTimestampResolution.Nanosecond)]
     public void Tcpdump_reads_what_we_write(PcapTimestampResolution resolution)
     {
-        Assert.SkipUnless(ExternalProcess.Exists("tcpdump"), "tcpdump is not installed");
+        ExternalProcess.Require(ExternalProcess.Exists("tcpdump"), "tcpdump is not installed (apt-get install tcpdump)");
         using var dir = new TempDirectory();
         var path = dir.File("for-tcpdump.pcap");
         var nano = resolution == PcapTimestampResolution.Nanosecond;

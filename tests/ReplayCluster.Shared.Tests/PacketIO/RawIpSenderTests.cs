@@ -14,7 +14,7 @@ public sealed class RawIpSenderTests
     [Fact]
     public void A_spoofed_packet_sent_from_one_namespace_arrives_intact_in_the_other()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces, raw sockets and capture");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces, raw sockets and capture");
         using var lab = new NamespacePair();
         using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions
         {
@@ -49,7 +49,7 @@ public sealed class RawIpSenderTests
     [Fact]
     public void Failures_are_counted_by_errno_instead_of_thrown()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and raw sockets");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and raw sockets");
         using var lab = new NamespacePair();
         using var sender = NetworkNamespace.RunIn(lab.A, () => new RawIpSender());
 
@@ -78,7 +78,7 @@ public sealed class RawIpSenderTests
     [Fact]
     public void Steady_state_sending_does_not_allocate()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and raw sockets");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and raw sockets");
         using var lab = new NamespacePair();
         var (allocated, sent, seconds) = NetworkNamespace.RunIn(lab.A, () =>
         {

@@ -11,8 +11,8 @@ public sealed class ToolCaptureTests
     [Fact]
     public void Reads_a_tcpdump_capture_of_real_http_traffic_and_its_editcap_pcapng_conversion()
     {
-        Assert.SkipUnless(ExternalProcess.IsRoot, "needs root for network namespaces and tcpdump");
-        Assert.SkipUnless(ExternalProcess.Exists("tcpdump") && ExternalProcess.Exists("editcap"), "needs tcpdump and editcap (apt-get install tshark)");
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and tcpdump");
+        ExternalProcess.Require(ExternalProcess.Exists("tcpdump") && ExternalProcess.Exists("editcap"), "tcpdump and editcap are needed (apt-get install tcpdump wireshark-common)");
         using var dir = new TempDirectory();
         var pcap = dir.File("http.pcap");
         var pcapng = dir.File("http.pcapng");
