@@ -1,0 +1,27 @@
+using ReplayCluster.Packets;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// A client-to-server segment as captured on the online host, owned by the session (the payload is a
+/// copy: the capture buffer is reused). Sequence and acknowledgment are in the online connection's
+/// spaces; the session translates acknowledgments, never the client's sequence numbers.
+/// </summary>
+internal readonly record struct CapturedSegment
+{
+    public required uint Sequence { get; init; }
+
+    public required uint Acknowledgment { get; init; }
+
+    public required TcpFlags Flags { get; init; }
+
+    public ReadOnlyMemory<byte> Payload { get; init; }
+
+    /// <summary>MSS option of a SYN; 0 when absent.</summary>
+    public ushort Mss { get; init; }
+
+    /// <summary>Timestamp value the client sent, when it used timestamps.</summary>
+    public uint? TsVal { get; init; }
+
+    public bool HasFlag(TcpFlags flag) => (Flags & flag) == flag;
+}

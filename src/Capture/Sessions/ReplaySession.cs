@@ -1,0 +1,1152 @@
+using ReplayCluster.Packets;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// The client side of one replayed TCP connection toward the target: the captured client segments go
+/// in, response records from the intercept go in, timer expiries go in; segments to the target come
+/// out through <see cref="ISegmentTransport"/>. Single-threaded (one session actor owns it) and free of
+/// I/O and clocks of its own, so every path is unit-testable.
+/// </summary>
+/// <remarks>
+/// The client's sequence space is kept as captured; only acknowledgments and timestamp echoes are
+/// translated into the target's space (tcpcopy's model). The captured bytes are the retransmission
+/// buffer: nothing is released until the target acknowledges it. A connection the target closes or
+/// resets while captured data is still pending is re-opened with a fresh handshake whose ISN is one
+/// below the first unacknowledged byte, so the remaining data keeps its sequence numbers.
+/// </remarks>
+internal sealed class ReplaySession
+{
+    private const ushort AdvertisedWindow = 65535;
+    private const int DuplicateAckThreshold = 3;
+    private const int CompactThreshold = 256;
+
+    private readonly SessionEndpoints _endpoints;
+    private readonly SessionOptions _options;
+    private readonly ISegmentTransport _transport;
+    private readonly TimeProvider _time;
+    private readonly long _startTimestamp;
+
+    // Captured, not yet acknowledged data in sequence order, without overlaps; _head skips acked chunks.
+    private readonly List<Chunk> _chunks = [];
+    private int _head;
+    private long _bufferedBytes;
+
+    private Phase _phase = Phase.New;
+    private uint _isn;
+    private uint _sndUna;
+    private uint _sndNxt;
+    private uint _sndMax;
+
+    // Highest sequence ever sent, across reconnects: data below it is a resend and never re-runs pacing.
+    private uint _sndHigh;
+    private uint? _clientIsn;
+    private bool _anyData;
+    private uint _lastInsertedAck;
+    private bool _finGateOpened;
+    private uint _capturedNext;
+    private bool _useTimestamps;
+    private uint _tsBase;
+    private ushort _ipId;
+
+    private uint _rcvNxt;
+    private long _peerWindow;
+    private int _peerWindowScale;
+    private int _mss;
+    private bool _timestampsOn;
+    private uint _tsRecent;
+    private bool _targetGone;
+
+    private uint? _handshakeAck;
+    private uint _lastSentAck;
+    private bool _lastSentAckKnown;
+    private long _responseBytesSinceRequest;
+    private DateTimeOffset _requestSentAt;
+    private DateTimeOffset _lastResponseAt;
+
+    private uint? _clientFinSeq;
+    private uint _clientFinAck;
+    private bool _finSent;
+    private bool _finAcked;
+    private bool _targetFin;
+    private bool _clientReset;
+
+    private TimeSpan _rto;
+    private TimeSpan? _srtt;
+    private TimeSpan _rttVar;
+    private int _retries;
+    private DateTimeOffset? _rtoDeadline;
+    private uint? _rttSeq;
+    private DateTimeOffset _rttSentAt;
+    private int _duplicateAcks;
+    private DateTimeOffset? _persistDeadline;
+    private TimeSpan _persistInterval;
+    private DateTimeOffset? _pacingDeadline;
+    private DateTimeOffset? _gapSince;
+    private DateTimeOffset? _finWaitDeadline;
+    private DateTimeOffset _lastActivity;
+    private DateTimeOffset _lingerUntil;
+
+    public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(time);
+        _endpoints = endpoints;
+        _options = options;
+        _transport = transport;
+        _time = time;
+        _startTimestamp = time.GetTimestamp();
+        _rto = options.InitialRto;
+        _mss = options.Mss;
+        _ipId = (ushort)Random.Shared.Next(ushort.MaxValue);
+        _lastActivity = time.GetUtcNow();
+    }
+
+    private enum Phase
+    {
+        New,
+        SynSent,
+        Established,
+        Ended,
+    }
+
+    /// <summary>The session's identity at the target.</summary>
+    public SessionEndpoints Endpoints => _endpoints;
+
+    public SessionCounters Counters { get; } = new();
+
+    /// <summary>Why the session ended; <see cref="SessionEndReason.None"/> while it runs.</summary>
+    public SessionEndReason EndReason { get; private set; }
+
+    /// <summary>True once the session has ended and its linger time (absorbing late packets) is over.</summary>
+    public bool IsFinished => _phase == Phase.Ended && Now >= _lingerUntil;
+
+    /// <summary>True while a connection to the target is open (handshake done, not closed or reset).</summary>
+    public bool IsEstablished => _phase == Phase.Established && !_targetGone;
+
+    /// <summary>First captured byte the target has not acknowledged.</summary>
+    public uint SendUnacknowledged => _sndUna;
+
+    /// <summary>Next captured byte to send.</summary>
+    public uint SendNext => _sndNxt;
+
+    /// <summary>Next target byte expected (the acknowledgment we send).</summary>
+    public uint ReceiveNext => _rcvNxt;
+
+    /// <summary>Captured bytes held for the target.</summary>
+    public long BufferedBytes => _bufferedBytes;
+
+    /// <summary>Current retransmission timeout.</summary>
+    public TimeSpan RetransmissionTimeout => _rto;
+
+    /// <summary>The earliest moment <see cref="OnTimer"/> has work to do, or null when nothing is armed.</summary>
+    public DateTimeOffset? NextDeadline
+    {
+        get
+        {
+            if (_phase == Phase.Ended)
+            {
+                return _lingerUntil;
+            }
+
+            DateTimeOffset? next = _lastActivity + (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout);
+            next = Min(next, _rtoDeadline);
+            next = Min(next, _persistDeadline);
+            next = Min(next, _pacingDeadline);
+            next = Min(next, _gapSince + _options.GapWait);
+            next = Min(next, _finWaitDeadline);
+            return next;
+        }
+    }
+
+    private DateTimeOffset Now => _time.GetUtcNow();
+
+    private bool HasPendingData =>
+        _head < _chunks.Count || (_clientFinSeq.HasValue && !_finAcked);
+
+    /// <summary>Handles one captured client-to-server segment.</summary>
+    public void OnCaptured(in CapturedSegment segment)
+    {
+        var now = Now;
+        if (_phase == Phase.Ended)
+        {
+            if (segment.HasFlag(TcpFlags.Syn) && !segment.HasFlag(TcpFlags.Ack) && segment.Sequence != _clientIsn)
+            {
+                Restart(now);
+                StartWithSyn(segment, now);
+            }
+            else
+            {
+                Counters.LatePacketsAbsorbed++;
+            }
+
+            return;
+        }
+
+        _lastActivity = now;
+        if (segment.HasFlag(TcpFlags.Syn))
+        {
+            OnCapturedSyn(segment, now);
+            return;
+        }
+
+        if (_phase == Phase.New)
+        {
+            if (segment.Payload.IsEmpty)
+            {
+                // A pure ACK or FIN of a connection whose start we never saw carries nothing to replay.
+                Counters.LatePacketsAbsorbed++;
+                return;
+            }
+
+            StartMidStream(segment, now);
+        }
+        else if (segment.Payload.IsEmpty && !_handshakeAck.HasValue && !segment.HasFlag(TcpFlags.Fin) && !segment.HasFlag(TcpFlags.Rst))
+        {
+            // The client's third handshake packet: its ack is where the online server's data starts,
+            // so a first request acking more than this followed a greeting (server-first protocol).
+            _handshakeAck = segment.Acknowledgment;
+            if (!_lastSentAckKnown)
+            {
+                _lastSentAck = segment.Acknowledgment;
+                _lastSentAckKnown = true;
+            }
+        }
+
+        if (!segment.Payload.IsEmpty)
+        {
+            Insert(segment.Sequence, segment.Payload.Span, segment.Acknowledgment);
+            if (_phase == Phase.Ended)
+            {
+                return;
+            }
+        }
+
+        if (segment.HasFlag(TcpFlags.Fin) && !_clientFinSeq.HasValue)
+        {
+            _clientFinSeq = segment.Sequence + (uint)segment.Payload.Length;
+            _clientFinAck = segment.Acknowledgment;
+        }
+
+        if (segment.HasFlag(TcpFlags.Rst))
+        {
+            _clientReset = true;
+        }
+
+        if ((_targetGone || _targetFin) && _phase == Phase.Established)
+        {
+            if (_head < _chunks.Count)
+            {
+                // The target closed its side; new data needs a new connection.
+                Reconnect(now);
+                return;
+            }
+
+            if (_targetGone && (_clientFinSeq.HasValue || _clientReset))
+            {
+                End(_clientReset ? SessionEndReason.ClientReset : SessionEndReason.Completed, now);
+                return;
+            }
+        }
+
+        Pump(now);
+    }
+
+    /// <summary>Handles one reply of the target, as relayed by an intercept node.</summary>
+    public void OnResponse(in ResponseRecord reply)
+    {
+        var now = Now;
+        if (_phase is Phase.Ended or Phase.New)
+        {
+            Counters.LatePacketsAbsorbed++;
+            return;
+        }
+
+        var flags = (TcpFlags)reply.Flags;
+        if (_phase == Phase.SynSent)
+        {
+            OnResponseWhileSynSent(reply, flags, now);
+            return;
+        }
+
+        if (_targetGone)
+        {
+            Counters.LatePacketsAbsorbed++;
+            return;
+        }
+
+        _lastActivity = now;
+        if ((flags & TcpFlags.Rst) != 0)
+        {
+            _targetGone = true;
+            StopRetransmitTimer();
+            if (HasPendingData && !_clientReset)
+            {
+                Reconnect(now);
+            }
+            else
+            {
+                End(_clientReset ? SessionEndReason.ClientReset : SessionEndReason.Completed, now, sendReset: false);
+            }
+
+            return;
+        }
+
+        if ((flags & TcpFlags.Ack) != 0)
+        {
+            OnAcknowledgment(reply, now);
+            if (_phase == Phase.Ended)
+            {
+                return;
+            }
+        }
+
+        var needAck = OnResponseData(reply, flags, now);
+        if (needAck)
+        {
+            SendAck();
+        }
+
+        if (_finAcked && _targetFin)
+        {
+            End(SessionEndReason.Completed, now, sendReset: false);
+            return;
+        }
+
+        if (_targetFin && !_targetGone)
+        {
+            AfterTargetFin(now);
+            return;
+        }
+
+        if (_finAcked && !_targetFin && !_finWaitDeadline.HasValue)
+        {
+            _finWaitDeadline = now + _options.Linger;
+        }
+
+        Pump(now);
+    }
+
+    /// <summary>Runs whatever timers are due; call at <see cref="NextDeadline"/> (early calls are harmless).</summary>
+    public void OnTimer()
+    {
+        var now = Now;
+        if (_phase == Phase.Ended)
+        {
+            return;
+        }
+
+        if (now - _lastActivity >= (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout))
+        {
+            End(HasPendingData ? SessionEndReason.IdleTimeout : SessionEndReason.KeepAliveTimeout, now);
+            return;
+        }
+
+        if (_rtoDeadline <= now)
+        {
+            OnRetransmitTimeout(now);
+            if (_phase == Phase.Ended)
+            {
+                return;
+            }
+        }
+
+        if (_persistDeadline <= now)
+        {
+            SendZeroWindowProbe(now);
+        }
+
+        if (_finWaitDeadline <= now)
+        {
+            // Our FIN was acknowledged but the target never closed its side: nothing is lost.
+            End(SessionEndReason.Completed, now);
+            return;
+        }
+
+        if (_gapSince + _options.GapWait <= now)
+        {
+            SkipGap(now);
+            return;
+        }
+
+        if (_pacingDeadline <= now)
+        {
+            _pacingDeadline = null;
+            Pump(now);
+        }
+    }
+
+    /// <summary>Ends the session from outside (node shutdown), resetting the target's connection.</summary>
+    public void Abort()
+    {
+        if (_phase != Phase.Ended)
+        {
+            End(SessionEndReason.Aborted, Now);
+        }
+    }
+
+    private void OnCapturedSyn(in CapturedSegment segment, DateTimeOffset now)
+    {
+        if (segment.HasFlag(TcpFlags.Ack))
+        {
+            return;
+        }
+
+        if (_phase == Phase.New)
+        {
+            StartWithSyn(segment, now);
+            return;
+        }
+
+        if (segment.Sequence == _clientIsn)
+        {
+            Counters.ClientDuplicateBytes++;
+            return;
+        }
+
+        // The same client port opened a new connection while the old one is still known here: the old
+        // one is over. Reset it at the target and start the new one on the same 4-tuple.
+        Counters.PortReuses++;
+        Restart(now);
+        StartWithSyn(segment, now);
+    }
+
+    private void StartWithSyn(in CapturedSegment segment, DateTimeOffset now)
+    {
+        _isn = segment.Sequence;
+        _clientIsn = segment.Sequence;
+        _sndHigh = _isn + 1;
+        _useTimestamps = segment.TsVal.HasValue;
+        _tsBase = segment.TsVal ?? 0;
+        if (segment.Mss > 0)
+        {
+            _mss = Math.Min(segment.Mss, _options.Mss);
+        }
+
+        _capturedNext = _isn + 1;
+        Connect(now);
+    }
+
+    private void StartMidStream(in CapturedSegment segment, DateTimeOffset now)
+    {
+        // Joined mid-stream: synthesize the handshake just below the first byte we have.
+        _isn = segment.Sequence - 1;
+        _sndHigh = segment.Sequence;
+        _useTimestamps = segment.TsVal.HasValue;
+        _tsBase = segment.TsVal ?? 0;
+        _capturedNext = segment.Sequence;
+        _lastSentAck = segment.Acknowledgment;
+        _lastSentAckKnown = true;
+        Connect(now);
+    }
+
+    private void Connect(DateTimeOffset now)
+    {
+        _phase = Phase.SynSent;
+        _sndUna = _isn;
+        _sndNxt = _isn + 1;
+        _sndMax = _sndNxt;
+        _rcvNxt = 0;
+        _peerWindow = 0;
+        _peerWindowScale = 0;
+        _timestampsOn = false;
+        _tsRecent = 0;
+        _targetGone = false;
+        _targetFin = false;
+        _finSent = false;
+        _duplicateAcks = 0;
+        _retries = 0;
+        _persistDeadline = null;
+        _finWaitDeadline = null;
+        SendSyn(now);
+    }
+
+    private void Restart(DateTimeOffset now)
+    {
+        if (_phase is Phase.SynSent or Phase.Established && !_targetGone)
+        {
+            SendReset();
+        }
+
+        _chunks.Clear();
+        _head = 0;
+        _bufferedBytes = 0;
+        _handshakeAck = null;
+        _lastSentAckKnown = false;
+        _clientIsn = null;
+        _anyData = false;
+        _finGateOpened = false;
+        _clientFinSeq = null;
+        _finAcked = false;
+        _clientReset = false;
+        _gapSince = null;
+        _pacingDeadline = null;
+        _rtoDeadline = null;
+        _phase = Phase.New;
+        EndReason = SessionEndReason.None;
+        _lastActivity = now;
+    }
+
+    private void Reconnect(DateTimeOffset now)
+    {
+        if (_phase == Phase.Established && !_targetGone)
+        {
+            SendReset();
+        }
+
+        Counters.Reconnects++;
+        _isn = _sndUna - 1;
+        _finSent = false;
+        _requestSentAt = now;
+        Connect(now);
+    }
+
+    private void OnResponseWhileSynSent(in ResponseRecord reply, TcpFlags flags, DateTimeOffset now)
+    {
+        // A kernel answers a SYN to a closed port with RST, seq 0, ack ISN+1. A late RST of the previous
+        // connection can carry the same ack (a reconnect's ISN is one below the first unacked byte),
+        // but never seq 0 with that ack, so only the former means "refused".
+        if ((flags & TcpFlags.Rst) != 0 && (flags & TcpFlags.Ack) != 0 && reply.Acknowledgment == _isn + 1 && reply.Sequence == 0)
+        {
+            _targetGone = true;
+            End(SessionEndReason.TargetRefused, now, sendReset: false);
+            return;
+        }
+
+        if ((flags & (TcpFlags.Syn | TcpFlags.Ack)) != (TcpFlags.Syn | TcpFlags.Ack) || reply.Acknowledgment != _isn + 1)
+        {
+            Counters.LatePacketsAbsorbed++;
+            return;
+        }
+
+        _lastActivity = now;
+        if (_rttSeq.HasValue)
+        {
+            SampleRtt(now - _rttSentAt);
+        }
+
+        _rcvNxt = reply.Sequence + 1;
+        _peerWindowScale = reply.WindowScale == ResponseRecord.NoWindowScale ? 0 : Math.Min((int)reply.WindowScale, 14);
+        _peerWindow = reply.Window;
+        if (reply.Mss > 0)
+        {
+            _mss = Math.Min(_mss, reply.Mss);
+        }
+
+        _timestampsOn = _useTimestamps && reply.HasTimestamp;
+        _tsRecent = reply.TsVal;
+        _phase = Phase.Established;
+        _sndUna = _isn + 1;
+        _retries = 0;
+        StopRetransmitTimer();
+        _requestSentAt = now;
+        SendAck();
+        Pump(now);
+    }
+
+    private void OnAcknowledgment(in ResponseRecord reply, DateTimeOffset now)
+    {
+        var ack = reply.Acknowledgment;
+        var window = (long)reply.Window << _peerWindowScale;
+        if (SeqNum.After(ack, _sndUna) && SeqNum.BeforeOrEqual(ack, _sndMax))
+        {
+            if (_rttSeq.HasValue && SeqNum.AfterOrEqual(ack, _rttSeq.Value))
+            {
+                SampleRtt(now - _rttSentAt);
+                _rttSeq = null;
+            }
+
+            Counters.BytesAcknowledged += SeqNum.Diff(_sndUna, ack);
+            _sndUna = ack;
+            if (SeqNum.Before(_sndNxt, _sndUna))
+            {
+                _sndNxt = _sndUna;
+            }
+
+            if (_finSent && _clientFinSeq.HasValue && ack == _clientFinSeq.Value + 1)
+            {
+                _finAcked = true;
+            }
+
+            ReleaseAcknowledged();
+            _retries = 0;
+            _duplicateAcks = 0;
+            _rto = ComputedRto();
+            if (_sndUna == _sndMax)
+            {
+                StopRetransmitTimer();
+            }
+            else
+            {
+                _rtoDeadline = now + _rto;
+            }
+
+            if (_clientReset && !HasPendingData)
+            {
+                End(SessionEndReason.ClientReset, now);
+                return;
+            }
+        }
+        else if (ack == _sndUna && reply.PayloadLength == 0 && ((TcpFlags)reply.Flags & TcpFlags.Fin) == 0
+                 && _sndUna != _sndMax && window == _peerWindow)
+        {
+            if (++_duplicateAcks == DuplicateAckThreshold)
+            {
+                Counters.FastRetransmits++;
+                RetransmitFirst(now);
+            }
+        }
+
+        _peerWindow = window;
+        if (_peerWindow > 0)
+        {
+            _persistDeadline = null;
+        }
+    }
+
+    private bool OnResponseData(in ResponseRecord reply, TcpFlags flags, DateTimeOffset now)
+    {
+        var needAck = false;
+        var length = reply.PayloadLength;
+        var end = reply.Sequence + length;
+        if (length > 0)
+        {
+            needAck = true;
+            if (SeqNum.AfterOrEqual(_rcvNxt, reply.Sequence) && SeqNum.After(end, _rcvNxt))
+            {
+                var fresh = SeqNum.Diff(_rcvNxt, end);
+                _rcvNxt = end;
+                _responseBytesSinceRequest += fresh;
+                Counters.ResponseBytes += fresh;
+                _lastResponseAt = now;
+            }
+        }
+
+        if (_timestampsOn && reply.HasTimestamp && SeqNum.BeforeOrEqual(reply.Sequence, _rcvNxt))
+        {
+            _tsRecent = reply.TsVal;
+        }
+
+        if ((flags & TcpFlags.Fin) != 0 && !_targetFin && end == _rcvNxt)
+        {
+            _rcvNxt++;
+            _targetFin = true;
+            needAck = true;
+        }
+        else if ((flags & TcpFlags.Fin) != 0 && _targetFin)
+        {
+            needAck = true;
+        }
+
+        return needAck;
+    }
+
+    private void AfterTargetFin(DateTimeOffset now)
+    {
+        if (_finAcked)
+        {
+            End(SessionEndReason.Completed, now, sendReset: false);
+        }
+        else if (_head < _chunks.Count)
+        {
+            // The target closed with requests still pending (e.g. a shorter keep-alive timeout than
+            // production's): open a new connection and go on.
+            Reconnect(now);
+        }
+        else
+        {
+            // Half-closed by the target: our FIN follows when the client's is captured (Pump).
+            Pump(now);
+        }
+    }
+
+    private void Insert(uint sequence, ReadOnlySpan<byte> payload, uint capturedAck)
+    {
+        var start = sequence;
+        var end = sequence + (uint)payload.Length;
+        Counters.BytesCaptured += payload.Length;
+        var floor = _phase == Phase.SynSent ? _isn + 1 : _sndUna;
+        if (SeqNum.BeforeOrEqual(end, floor))
+        {
+            Counters.ClientDuplicateBytes += payload.Length;
+            return;
+        }
+
+        if (SeqNum.Before(start, floor))
+        {
+            Counters.ClientDuplicateBytes += SeqNum.Diff(start, floor);
+            payload = payload[SeqNum.Diff(start, floor)..];
+            start = floor;
+        }
+
+        var index = FirstChunkEndingAfter(start);
+        var cursor = start;
+        while (index < _chunks.Count && SeqNum.Before(_chunks[index].Seq, end))
+        {
+            var chunk = _chunks[index];
+            if (SeqNum.Before(cursor, chunk.Seq))
+            {
+                var pieceEnd = chunk.Seq;
+                _chunks.Insert(index, NewChunk(cursor, payload.Slice(SeqNum.Diff(start, cursor), SeqNum.Diff(cursor, pieceEnd)), capturedAck));
+                index++;
+            }
+
+            var covered = SeqNum.Diff(SeqNum.Max(cursor, chunk.Seq), SeqNum.Min(chunk.End, end));
+            Counters.ClientDuplicateBytes += Math.Max(0, covered);
+            cursor = SeqNum.Max(cursor, chunk.End);
+            index++;
+        }
+
+        if (SeqNum.Before(cursor, end))
+        {
+            _chunks.Insert(index, NewChunk(cursor, payload[SeqNum.Diff(start, cursor)..], capturedAck));
+        }
+
+        AdvanceCapturedNext();
+        if (_bufferedBytes > _options.MaxBufferedBytes)
+        {
+            End(SessionEndReason.BufferOverflow, Now);
+        }
+    }
+
+    private Chunk NewChunk(uint sequence, ReadOnlySpan<byte> data, uint capturedAck)
+    {
+        _bufferedBytes += data.Length;
+
+        // A client's new request acknowledges more of the server's data than its previous one did
+        // (the online server answered in between); pipelined requests share an ack and count as one.
+        var chunk = new Chunk(sequence, data.ToArray(), capturedAck)
+        {
+            StartsRequest = !_anyData || capturedAck != _lastInsertedAck,
+        };
+        if (chunk.StartsRequest)
+        {
+            Counters.RequestsCaptured++;
+        }
+
+        _anyData = true;
+        _lastInsertedAck = capturedAck;
+        return chunk;
+    }
+
+    private void AdvanceCapturedNext()
+    {
+        for (var i = FirstChunkEndingAfter(_capturedNext); i < _chunks.Count; i++)
+        {
+            var chunk = _chunks[i];
+            if (SeqNum.After(chunk.Seq, _capturedNext))
+            {
+                break;
+            }
+
+            _capturedNext = SeqNum.Max(_capturedNext, chunk.End);
+        }
+    }
+
+    /// <summary>Index of the first live chunk whose end is after <paramref name="sequence"/> (binary search).</summary>
+    private int FirstChunkEndingAfter(uint sequence)
+    {
+        int lo = _head, hi = _chunks.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (SeqNum.After(_chunks[mid].End, sequence))
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+
+        return lo;
+    }
+
+    private void ReleaseAcknowledged()
+    {
+        while (_head < _chunks.Count && SeqNum.BeforeOrEqual(_chunks[_head].End, _sndUna))
+        {
+            var chunk = _chunks[_head];
+            _bufferedBytes -= chunk.Data.Length;
+            if (chunk.StartsRequest)
+            {
+                Counters.RequestsDelivered++;
+            }
+
+            _chunks[_head] = null!;
+            _head++;
+        }
+
+        if (_head >= CompactThreshold && _head * 2 >= _chunks.Count)
+        {
+            _chunks.RemoveRange(0, _head);
+            _head = 0;
+        }
+    }
+
+    private void Pump(DateTimeOffset now)
+    {
+        if (_phase != Phase.Established || _targetGone)
+        {
+            return;
+        }
+
+        while (true)
+        {
+            if (_clientFinSeq.HasValue && _sndNxt == _clientFinSeq.Value && !_finSent)
+            {
+                if (_sndUna == _sndNxt && (_finGateOpened || TryOpenGate(_clientFinAck, now)))
+                {
+                    _finGateOpened = true;
+                    SendSegment(TcpFlags.Fin | TcpFlags.Ack, _sndNxt, ReadOnlySpan<byte>.Empty, now);
+                    _finSent = true;
+                    _sndNxt++;
+                    _sndMax = SeqNum.Max(_sndMax, _sndNxt);
+                    ArmRetransmitTimer(now);
+                }
+
+                return;
+            }
+
+            var index = FirstChunkEndingAfter(_sndNxt);
+            if (index >= _chunks.Count || SeqNum.After(_chunks[index].Seq, _sndNxt))
+            {
+                UpdateGapWatch(index, now);
+                return;
+            }
+
+            _gapSince = null;
+            if (_targetFin)
+            {
+                // Data to send but the target has closed: continue on a new connection.
+                Reconnect(now);
+                return;
+            }
+
+            var chunk = _chunks[index];
+            if (_sndNxt == chunk.Seq && SeqNum.AfterOrEqual(_sndNxt, _sndHigh)
+                && (!_lastSentAckKnown || chunk.CapturedAck != _lastSentAck) && !TryOpenGate(chunk.CapturedAck, now))
+            {
+                return;
+            }
+
+            var inFlight = SeqNum.Diff(_sndUna, _sndNxt);
+            var room = _peerWindow - inFlight;
+            if (room <= 0)
+            {
+                if (_peerWindow == 0 && _sndUna == _sndNxt && !_persistDeadline.HasValue)
+                {
+                    _persistInterval = _rto;
+                    _persistDeadline = now + _persistInterval;
+                }
+
+                return;
+            }
+
+            var offset = SeqNum.Diff(chunk.Seq, _sndNxt);
+            var length = (int)Math.Min(Math.Min(chunk.Data.Length - offset, _mss), room);
+            var last = offset + length == chunk.Data.Length;
+            SendSegment(TcpFlags.Ack | (last ? TcpFlags.Psh : TcpFlags.None), _sndNxt, chunk.Data.AsSpan(offset, length), now);
+            if (!_rttSeq.HasValue && SeqNum.AfterOrEqual(_sndNxt, _sndMax))
+            {
+                _rttSeq = _sndNxt + (uint)length;
+                _rttSentAt = now;
+            }
+
+            _sndNxt += (uint)length;
+            _sndMax = SeqNum.Max(_sndMax, _sndNxt);
+            _sndHigh = SeqNum.Max(_sndHigh, _sndNxt);
+            ArmRetransmitTimer(now);
+        }
+    }
+
+    /// <summary>
+    /// Whether the request (or FIN) whose captured ack is <paramref name="capturedAck"/> may go now.
+    /// The online client had received (capturedAck - previous ack) response bytes before sending it;
+    /// it goes once the target sent as much, or fell silent after answering, or the wait limit passed.
+    /// </summary>
+    private bool TryOpenGate(uint capturedAck, DateTimeOffset now)
+    {
+        var expected = _lastSentAckKnown ? SeqNum.Diff(_lastSentAck, capturedAck) : 0;
+        var open = _options.Pacing == PacingMode.NoWait || expected <= 0;
+        if (!open && _sndUna == _sndNxt)
+        {
+            if (_responseBytesSinceRequest >= expected)
+            {
+                open = true;
+            }
+            else if (_responseBytesSinceRequest > 0 && now - _lastResponseAt >= _options.ResponseSilence)
+            {
+                open = true;
+            }
+            else if (now - _requestSentAt >= _options.ResponseWaitLimit)
+            {
+                Counters.ResponseWaitsExpired++;
+                open = true;
+            }
+            else
+            {
+                var silenceAt = _responseBytesSinceRequest > 0 ? _lastResponseAt + _options.ResponseSilence : DateTimeOffset.MaxValue;
+                var limitAt = _requestSentAt + _options.ResponseWaitLimit;
+                _pacingDeadline = silenceAt < limitAt ? silenceAt : limitAt;
+            }
+        }
+
+        if (open)
+        {
+            _pacingDeadline = null;
+            _lastSentAck = capturedAck;
+            _lastSentAckKnown = true;
+            _responseBytesSinceRequest = 0;
+            _requestSentAt = now;
+            Counters.RequestsSent++;
+        }
+
+        return open;
+    }
+
+    private void UpdateGapWatch(int nextIndex, DateTimeOffset now)
+    {
+        var stalledAtGap = nextIndex < _chunks.Count && _sndNxt == _capturedNext;
+        if (!stalledAtGap)
+        {
+            _gapSince = null;
+        }
+        else if (!_gapSince.HasValue)
+        {
+            _gapSince = now;
+        }
+    }
+
+    private void SkipGap(DateTimeOffset now)
+    {
+        _gapSince = null;
+        var next = FirstChunkEndingAfter(_capturedNext);
+        if (next >= _chunks.Count || _sndUna != _capturedNext)
+        {
+            // Either the gap filled meanwhile, or bytes before it are still unacknowledged: the
+            // retransmission timer deals with those first.
+            Pump(now);
+            return;
+        }
+
+        // The capture never saw these bytes and never will: the target's stream cannot continue past
+        // the hole, so the rest goes on a new connection that starts after it.
+        var resume = _chunks[next].Seq;
+        Counters.GapBytesSkipped += SeqNum.Diff(_capturedNext, resume);
+        _sndUna = resume;
+        _sndNxt = resume;
+        _capturedNext = resume;
+        AdvanceCapturedNext();
+        Reconnect(now);
+    }
+
+    private void OnRetransmitTimeout(DateTimeOffset now)
+    {
+        _rtoDeadline = null;
+        _rttSeq = null;
+        if (_phase == Phase.SynSent)
+        {
+            if (++_retries > _options.MaxSynRetries)
+            {
+                End(SessionEndReason.SynTimeout, now);
+                return;
+            }
+
+            Counters.SynRetransmissions++;
+            Backoff();
+            SendSyn(now);
+            return;
+        }
+
+        if (_sndUna == _sndMax || _targetGone)
+        {
+            return;
+        }
+
+        if (++_retries > _options.MaxRetries)
+        {
+            End(SessionEndReason.RetransmitLimit, now);
+            return;
+        }
+
+        // Go back to the first unacknowledged byte and resend what the window allows: after a burst
+        // of losses this recovers them all in one timeout instead of one per timeout.
+        Backoff();
+        _sndNxt = _sndUna;
+        if (_finSent && !_finAcked)
+        {
+            _finSent = false;
+        }
+
+        Pump(now);
+        _rtoDeadline ??= now + _rto;
+    }
+
+    /// <summary>Resends the first unacknowledged segment (or the FIN) and restarts the timer.</summary>
+    private void RetransmitFirst(DateTimeOffset now)
+    {
+        _rttSeq = null;
+        if (_finSent && _clientFinSeq.HasValue && _sndUna == _clientFinSeq.Value)
+        {
+            SendSegment(TcpFlags.Fin | TcpFlags.Ack, _sndUna, ReadOnlySpan<byte>.Empty, now);
+            _rtoDeadline = now + _rto;
+            return;
+        }
+
+        var index = FirstChunkEndingAfter(_sndUna);
+        if (index >= _chunks.Count || SeqNum.After(_chunks[index].Seq, _sndUna))
+        {
+            return;
+        }
+
+        var chunk = _chunks[index];
+        var offset = SeqNum.Diff(chunk.Seq, _sndUna);
+        var length = Math.Min(chunk.Data.Length - offset, _mss);
+        SendSegment(TcpFlags.Ack | TcpFlags.Psh, _sndUna, chunk.Data.AsSpan(offset, length), now);
+        _rtoDeadline = now + _rto;
+    }
+
+    private void SendZeroWindowProbe(DateTimeOffset now)
+    {
+        if (_peerWindow > 0 || _phase != Phase.Established || _targetGone)
+        {
+            _persistDeadline = null;
+            return;
+        }
+
+        // A segment just below the window makes the target answer with an ACK carrying its window.
+        Counters.ZeroWindowProbes++;
+        SendSegment(TcpFlags.Ack, _sndUna - 1, ReadOnlySpan<byte>.Empty, now);
+        _persistInterval = _persistInterval * 2 > _options.MaxRto ? _options.MaxRto : _persistInterval * 2;
+        _persistDeadline = now + _persistInterval;
+    }
+
+    private void End(SessionEndReason reason, DateTimeOffset now, bool sendReset = true)
+    {
+        if (sendReset && reason != SessionEndReason.Completed && _phase is Phase.SynSent or Phase.Established && !_targetGone)
+        {
+            // Whatever the reason, the target must not keep a half-open connection for us.
+            SendReset();
+        }
+
+        EndReason = reason;
+        _phase = Phase.Ended;
+        _lingerUntil = now + _options.Linger;
+        _rtoDeadline = null;
+        _persistDeadline = null;
+        _pacingDeadline = null;
+        _gapSince = null;
+        _finWaitDeadline = null;
+    }
+
+    private void SampleRtt(TimeSpan sample)
+    {
+        // RFC 6298.
+        if (_srtt is not { } srtt)
+        {
+            _srtt = sample;
+            _rttVar = sample / 2;
+        }
+        else
+        {
+            var delta = srtt - sample;
+            _rttVar = (_rttVar * 3 / 4) + (delta.Duration() / 4);
+            _srtt = (srtt * 7 / 8) + (sample / 8);
+        }
+
+        _rto = ComputedRto();
+    }
+
+    private TimeSpan ComputedRto()
+    {
+        if (_srtt is not { } srtt)
+        {
+            return _options.InitialRto;
+        }
+
+        var rto = srtt + (_rttVar * 4);
+        return rto < _options.MinRto ? _options.MinRto : rto > _options.MaxRto ? _options.MaxRto : rto;
+    }
+
+    private void Backoff() => _rto = _rto * 2 > _options.MaxRto ? _options.MaxRto : _rto * 2;
+
+    private void ArmRetransmitTimer(DateTimeOffset now) => _rtoDeadline ??= now + _rto;
+
+    private void StopRetransmitTimer() => _rtoDeadline = null;
+
+    private void SendSyn(DateTimeOffset now)
+    {
+        var spec = BaseSpec(TcpFlags.Syn, _isn, acknowledgment: 0) with
+        {
+            Mss = (ushort)_mss,
+            WindowScale = _options.WindowScale,
+            Timestamp = _useTimestamps ? new TcpTimestamp(TsValNow(), 0) : null,
+        };
+        Emit(spec, ReadOnlySpan<byte>.Empty);
+        _rttSeq = _isn + 1;
+        _rttSentAt = now;
+        _rtoDeadline = now + _rto;
+    }
+
+    private void SendAck() => SendSegment(TcpFlags.Ack, _sndNxt, ReadOnlySpan<byte>.Empty, Now);
+
+    private void SendReset() =>
+        Emit(BaseSpec(TcpFlags.Rst | TcpFlags.Ack, _sndNxt, _rcvNxt) with { Window = 0 }, ReadOnlySpan<byte>.Empty);
+
+    private void SendSegment(TcpFlags flags, uint sequence, ReadOnlySpan<byte> payload, DateTimeOffset now)
+    {
+        _ = now;
+        if ((!payload.IsEmpty || (flags & TcpFlags.Fin) != 0) && SeqNum.Before(sequence, _sndHigh))
+        {
+            Counters.Retransmissions++;
+        }
+
+        var spec = BaseSpec(flags, sequence, _rcvNxt) with
+        {
+            Timestamp = _timestampsOn ? new TcpTimestamp(TsValNow(), _tsRecent) : null,
+        };
+        Emit(spec, payload);
+    }
+
+    private TcpSegmentSpec BaseSpec(TcpFlags flags, uint sequence, uint acknowledgment) => new()
+    {
+        SourceAddress = _endpoints.ClientAddress,
+        SourcePort = _endpoints.ClientPort,
+        DestinationAddress = _endpoints.TargetAddress,
+        DestinationPort = _endpoints.TargetPort,
+        Sequence = sequence,
+        Acknowledgment = acknowledgment,
+        Flags = flags,
+        Window = AdvertisedWindow,
+        IpId = _ipId++,
+    };
+
+    private void Emit(in TcpSegmentSpec spec, ReadOnlySpan<byte> payload)
+    {
+        Counters.SegmentsSent++;
+        _transport.Send(spec, payload);
+    }
+
+    /// <summary>Our TSval: the client's first TSval plus milliseconds since the session began, so it only grows.</summary>
+    private uint TsValNow() => _tsBase + (uint)_time.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+
+    private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null ? b : b is null ? a : a < b ? a : b;
+
+    private sealed class Chunk(uint seq, byte[] data, uint capturedAck)
+    {
+        public uint Seq { get; } = seq;
+
+        public byte[] Data { get; } = data;
+
+        public uint CapturedAck { get; } = capturedAck;
+
+        public uint End => Seq + (uint)Data.Length;
+
+        public bool StartsRequest { get; set; }
+    }
+}

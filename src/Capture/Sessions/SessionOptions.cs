@@ -1,0 +1,63 @@
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>How requests are paced toward the target.</summary>
+internal enum PacingMode
+{
+    /// <summary>The next request waits until the target has answered the previous one (the recorded client's rhythm).</summary>
+    WaitForResponse,
+
+    /// <summary>Requests go out as soon as they are captured and the window allows (tcpcopy's -W).</summary>
+    NoWait,
+}
+
+/// <summary>Tuning of one replayed session. Defaults suit a LAN between capture node and target.</summary>
+internal sealed record SessionOptions
+{
+    /// <summary>Request pacing. Defaults to <see cref="PacingMode.WaitForResponse"/>.</summary>
+    public PacingMode Pacing { get; init; } = PacingMode.WaitForResponse;
+
+    /// <summary>MSS we announce and the cap on segment size. Defaults to 1460 (Ethernet MTU 1500).</summary>
+    public ushort Mss { get; init; } = 1460;
+
+    /// <summary>Window scale shift we announce; with window 65535 it lets the target send 8 MiB unacked. Defaults to 7.</summary>
+    public byte WindowScale { get; init; } = 7;
+
+    /// <summary>Retransmission timeout before any RTT sample. Defaults to 200 ms.</summary>
+    public TimeSpan InitialRto { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Lower bound of the computed RTO. Defaults to 30 ms: LAN RTTs are sub-millisecond.</summary>
+    public TimeSpan MinRto { get; init; } = TimeSpan.FromMilliseconds(30);
+
+    /// <summary>Upper bound of the backed-off RTO. Defaults to 5 s.</summary>
+    public TimeSpan MaxRto { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Retransmissions of a SYN before the session is lost. Defaults to 6.</summary>
+    public int MaxSynRetries { get; init; } = 6;
+
+    /// <summary>Consecutive retransmissions of data before the session is lost. Defaults to 10.</summary>
+    public int MaxRetries { get; init; } = 10;
+
+    /// <summary>
+    /// When the target's response is shorter than the online one, it is taken as complete after this
+    /// much silence. Defaults to 50 ms.
+    /// </summary>
+    public TimeSpan ResponseSilence { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>The next request goes out after this long even if the target never answered. Defaults to 3 s.</summary>
+    public TimeSpan ResponseWaitLimit { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long a capture gap (bytes never captured) is waited for before it is skipped. Defaults to 2 s.</summary>
+    public TimeSpan GapWait { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Silence with data pending after which the session is lost. Defaults to 60 s.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Silence with nothing pending after which a keep-alive session is closed. Defaults to 10 min.</summary>
+    public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long an ended session absorbs late packets before it is forgotten. Defaults to 6 s.</summary>
+    public TimeSpan Linger { get; init; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>Cap on captured bytes buffered and not yet acknowledged by the target. Defaults to 64 MiB.</summary>
+    public long MaxBufferedBytes { get; init; } = 64L * 1024 * 1024;
+}

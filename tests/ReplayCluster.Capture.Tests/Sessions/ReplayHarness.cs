@@ -1,0 +1,210 @@
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Packets;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Tests.Sessions;
+
+/// <summary>
+/// Runs a <see cref="ReplaySession"/> against a <see cref="SimulatedTarget"/> on simulated time: a
+/// discrete-event loop with a one-way latency and independent random loss in each direction.
+/// Deterministic for a given seed.
+/// </summary>
+internal sealed class ReplayHarness : ISegmentTransport
+{
+    public static readonly SessionEndpoints Endpoints = new(0x0AC80005, 40_001, 0x0A000202, 80);
+
+    private readonly PriorityQueue<Action, (DateTimeOffset, long)> _events = new();
+    private readonly Random _random;
+    private long _order;
+
+    public ReplayHarness(SessionOptions? options = null, int seed = 1)
+    {
+        _random = new Random(seed);
+        Target = new SimulatedTarget(Endpoints);
+        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time);
+    }
+
+    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    public ReplaySession Session { get; }
+
+    public SimulatedTarget Target { get; }
+
+    public TimeSpan Latency { get; set; } = TimeSpan.FromMilliseconds(0.25);
+
+    public double LossToTarget { get; set; }
+
+    public double LossFromTarget { get; set; }
+
+    /// <summary>Every segment the session sent, in order.</summary>
+    public List<(TcpSegmentSpec Spec, byte[] Payload, DateTimeOffset At)> Sent { get; } = [];
+
+    /// <summary>Drops the next N segments toward the target (deterministic loss).</summary>
+    public int DropNextToTarget { get; set; }
+
+    public void Send(in TcpSegmentSpec segment, ReadOnlySpan<byte> payload)
+    {
+        var now = Time.GetUtcNow();
+        var copy = payload.ToArray();
+        Sent.Add((segment, copy, now));
+        if (DropNextToTarget > 0)
+        {
+            DropNextToTarget--;
+            return;
+        }
+
+        if (_random.NextDouble() < LossToTarget)
+        {
+            return;
+        }
+
+        var spec = segment;
+        Schedule(now + Latency, () =>
+        {
+            foreach (var reply in Target.Receive(spec, copy, Time.GetUtcNow()))
+            {
+                Deliver(reply);
+            }
+        });
+    }
+
+    /// <summary>Schedules a captured client segment at a moment relative to now.</summary>
+    public void Capture(CapturedSegment segment, TimeSpan after = default) =>
+        Schedule(Time.GetUtcNow() + after, () => Session.OnCaptured(segment));
+
+    /// <summary>Runs events and timers until nothing is left to do or <paramref name="limit"/> of simulated time passed.</summary>
+    public void Run(TimeSpan limit)
+    {
+        var end = Time.GetUtcNow() + limit;
+        while (true)
+        {
+            DateTimeOffset? next = _events.TryPeek(out _, out var key) ? key.Item1 : null;
+            var deadline = Session.NextDeadline;
+            var targetTick = Target.HasUnacked ? Time.GetUtcNow() + TimeSpan.FromMilliseconds(50) : (DateTimeOffset?)null;
+            var at = Earliest(Earliest(next, deadline), targetTick);
+            if (at is null || at > end || (Session.IsFinished && next is null))
+            {
+                return;
+            }
+
+            if (at > Time.GetUtcNow())
+            {
+                Time.SetUtcNow(at.Value);
+            }
+
+            if (next is not null && next <= at)
+            {
+                _events.Dequeue()();
+            }
+            else if (deadline is not null && deadline <= at)
+            {
+                Session.OnTimer();
+            }
+            else
+            {
+                foreach (var reply in Target.Tick(Time.GetUtcNow()))
+                {
+                    Deliver(reply);
+                }
+            }
+        }
+    }
+
+    private void Deliver(ResponseRecord reply)
+    {
+        if (_random.NextDouble() < LossFromTarget)
+        {
+            return;
+        }
+
+        Schedule(Time.GetUtcNow() + Latency, () => Session.OnResponse(reply));
+    }
+
+    private void Schedule(DateTimeOffset at, Action action) => _events.Enqueue(action, (at, _order++));
+
+    private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null ? b : b is null ? a : a < b ? a : b;
+}
+
+/// <summary>Builds the captured segments of one recorded client connection (online server ISN 1000).</summary>
+internal sealed class RecordedClient(uint isn = 100_000, uint? tsVal = 5000)
+{
+    public const uint OnlineServerIsn = 1000;
+
+    private uint _seq = isn + 1;
+    private uint _ack = OnlineServerIsn + 1;
+
+    public uint Isn { get; } = isn;
+
+    public List<CapturedSegment> Segments { get; } = [];
+
+    public RecordedClient Syn()
+    {
+        Segments.Add(new CapturedSegment { Sequence = Isn, Acknowledgment = 0, Flags = TcpFlags.Syn, Mss = 1460, TsVal = tsVal });
+        return this;
+    }
+
+    public RecordedClient HandshakeAck()
+    {
+        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Ack, TsVal = tsVal });
+        return this;
+    }
+
+    /// <summary>The online server sent this many bytes (a response or a greeting) before the client's next request.</summary>
+    public RecordedClient ServerSent(int bytes)
+    {
+        _ack += (uint)bytes;
+        return this;
+    }
+
+    /// <summary>One request, split into captured segments of at most <paramref name="segmentSize"/> bytes.</summary>
+    public RecordedClient Request(string text, int segmentSize = 1448) => Data(Encoding.ASCII.GetBytes(text), segmentSize);
+
+    public RecordedClient Data(byte[] bytes, int segmentSize = 1448)
+    {
+        for (var offset = 0; offset < bytes.Length; offset += segmentSize)
+        {
+            var piece = bytes.AsMemory(offset, Math.Min(segmentSize, bytes.Length - offset));
+            Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = piece, TsVal = tsVal });
+            _seq += (uint)piece.Length;
+        }
+
+        return this;
+    }
+
+    /// <summary>Skips bytes the capture never saw (a capture gap).</summary>
+    public RecordedClient Lose(int bytes)
+    {
+        _seq += (uint)bytes;
+        return this;
+    }
+
+    public RecordedClient Fin()
+    {
+        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Fin | TcpFlags.Ack, TsVal = tsVal });
+        _seq++;
+        return this;
+    }
+
+    public RecordedClient Reset()
+    {
+        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Rst, TsVal = tsVal });
+        return this;
+    }
+
+    /// <summary>Schedules every segment, <paramref name="spacing"/> apart (the online client's rhythm).</summary>
+    public void CaptureInto(ReplayHarness harness, TimeSpan spacing = default)
+    {
+        var at = TimeSpan.Zero;
+        foreach (var segment in Segments)
+        {
+            harness.Capture(segment, at);
+            at += spacing;
+        }
+    }
+
+    public static string HttpRequest(int n, string method = "GET", string body = "") =>
+        $"{method} /item/{n} HTTP/1.1\r\nHost: online\r\nContent-Length: {body.Length}\r\n\r\n{body}";
+}
