@@ -19,19 +19,26 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
     public const byte FormatVersion = 1;
 
     private const string ResponseBatchManifest = "RB";
+    private const string RouteClaimsManifest = "RC";
     private const int BatchHeaderSize = 1 + 4;
+    private const int EndpointsSize = 12;
+    private const int MaxActorPathBytes = 4096;
+
+    private readonly ExtendedActorSystem _system = system;
 
     public override int Identifier => SerializerId;
 
     public override string Manifest(object o) => o switch
     {
         ResponseBatch => ResponseBatchManifest,
+        RouteClaims => RouteClaimsManifest,
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o)),
     };
 
     public override byte[] ToBinary(object obj) => obj switch
     {
         ResponseBatch batch => EncodeBatch(batch),
+        RouteClaims claims => EncodeClaims(claims, Akka.Serialization.Serialization.SerializedActorPath(claims.Owner)),
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj)),
     };
 
@@ -41,6 +48,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         return manifest switch
         {
             ResponseBatchManifest => DecodeBatch(bytes),
+            RouteClaimsManifest => DecodeClaims(bytes, path => _system.Provider.ResolveActorRef(path)),
             _ => throw new SerializationException($"Unknown replay message manifest '{manifest}'"),
         };
     }
@@ -91,6 +99,75 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         }
 
         return new ResponseBatch(records);
+    }
+
+    /// <summary>Encodes route claims; the owner travels as its serialized actor path.</summary>
+    public static byte[] EncodeClaims(RouteClaims claims, string ownerPath)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        ArgumentNullException.ThrowIfNull(ownerPath);
+        var pathLength = System.Text.Encoding.UTF8.GetByteCount(ownerPath);
+        var bytes = new byte[1 + 2 + pathLength + 4 + 4 + ((claims.Claimed.Count + claims.Released.Count) * EndpointsSize)];
+        var span = bytes.AsSpan();
+        span[0] = FormatVersion;
+        BinaryPrimitives.WriteUInt16LittleEndian(span[1..], checked((ushort)pathLength));
+        System.Text.Encoding.UTF8.GetBytes(ownerPath, span.Slice(3, pathLength));
+        span = span[(3 + pathLength)..];
+        BinaryPrimitives.WriteInt32LittleEndian(span, claims.Claimed.Count);
+        BinaryPrimitives.WriteInt32LittleEndian(span[4..], claims.Released.Count);
+        span = span[8..];
+        foreach (var endpoints in claims.Claimed.Concat(claims.Released))
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(span, endpoints.ClientAddress);
+            BinaryPrimitives.WriteUInt16LittleEndian(span[4..], endpoints.ClientPort);
+            BinaryPrimitives.WriteUInt32LittleEndian(span[6..], endpoints.TargetAddress);
+            BinaryPrimitives.WriteUInt16LittleEndian(span[10..], endpoints.TargetPort);
+            span = span[EndpointsSize..];
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Decodes route claims, resolving the owner's path with <paramref name="resolve"/>.</summary>
+    public static RouteClaims DecodeClaims(ReadOnlySpan<byte> bytes, Func<string, IActorRef> resolve)
+    {
+        ArgumentNullException.ThrowIfNull(resolve);
+        if (bytes.Length < 3 || bytes[0] != FormatVersion)
+        {
+            throw new SerializationException(bytes.Length < 3
+                ? $"Route claims of {bytes.Length} bytes are shorter than their header"
+                : $"Route claims have wire format version {bytes[0]}; this node speaks version {FormatVersion}");
+        }
+
+        var pathLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes[1..]);
+        if (pathLength > MaxActorPathBytes || bytes.Length < 3 + pathLength + 8)
+        {
+            throw new SerializationException($"Route claims carry an owner path of {pathLength} bytes in {bytes.Length} bytes");
+        }
+
+        var path = System.Text.Encoding.UTF8.GetString(bytes.Slice(3, pathLength));
+        var rest = bytes[(3 + pathLength)..];
+        var claimed = BinaryPrimitives.ReadInt32LittleEndian(rest);
+        var released = BinaryPrimitives.ReadInt32LittleEndian(rest[4..]);
+        if (claimed < 0 || released < 0 || (long)claimed + released > RouteClaims.MaxEntries
+            || rest.Length != 8 + (((long)claimed + released) * EndpointsSize))
+        {
+            throw new SerializationException($"Route claims announce {claimed}+{released} entries but carry {rest.Length - 8} bytes of them");
+        }
+
+        rest = rest[8..];
+        var all = new SessionEndpoints[claimed + released];
+        for (var i = 0; i < all.Length; i++)
+        {
+            all[i] = new SessionEndpoints(
+                BinaryPrimitives.ReadUInt32LittleEndian(rest),
+                BinaryPrimitives.ReadUInt16LittleEndian(rest[4..]),
+                BinaryPrimitives.ReadUInt32LittleEndian(rest[6..]),
+                BinaryPrimitives.ReadUInt16LittleEndian(rest[10..]));
+            rest = rest[EndpointsSize..];
+        }
+
+        return new RouteClaims(resolve(path), all[..claimed], all[claimed..]);
     }
 
     private static void Write(Span<byte> d, in ResponseRecord r)

@@ -1,4 +1,5 @@
 using System.Runtime.Serialization;
+using Akka.Actor;
 using Akka.Configuration;
 using Akka.Serialization;
 using CsCheck;
@@ -65,5 +66,41 @@ public sealed class ReplayMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
         var hugeCount = (byte[])bytes.Clone();
         hugeCount[4] = 0x7F;
         Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeBatch(hugeCount));
+    }
+}
+
+public sealed class RouteClaimsSerializationSpecs : Akka.TestKit.Xunit.TestKit
+{
+    public RouteClaimsSerializationSpecs()
+        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" }).Config)
+    {
+    }
+
+    [Fact]
+    public void Route_claims_round_trip_with_a_resolvable_owner()
+    {
+        var owner = CreateTestProbe("session-manager");
+        var claimed = new[] { new SessionEndpoints(0x0AC80001, 40000, 0x0A000202, 80), new SessionEndpoints(0x0AC80002, 1, 0x0A000202, 8080) };
+        var released = new[] { new SessionEndpoints(0x0AC80003, 65535, 0x0A000203, 443) };
+        var claims = new RouteClaims(owner.Ref, claimed, released);
+
+        var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(claims);
+        var back = (RouteClaims)serializer.FromBinary(serializer.ToBinary(claims), serializer.Manifest(claims));
+
+        Assert.Equal(claimed, back.Claimed);
+        Assert.Equal(released, back.Released);
+        back.Owner.Tell("hello");
+        owner.ExpectMsg("hello", cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public void Truncated_route_claims_are_refused()
+    {
+        var claims = new RouteClaims(CreateTestProbe().Ref, [new SessionEndpoints(1, 2, 3, 4)], []);
+        var bytes = ReplayMessageSerializer.EncodeClaims(claims, "akka://x/user/y");
+        for (var length = 0; length < bytes.Length; length++)
+        {
+            Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeClaims(bytes.AsSpan(0, length), _ => Nobody.Instance));
+        }
     }
 }
