@@ -1,3 +1,4 @@
+using ReplayCluster.Capture;
 using ReplayCluster.CommandLine;
 using ReplayCluster.Configuration;
 
@@ -22,4 +23,4 @@ var manual = new NodeManual
     ],
 };
 
-return await NodeCommandLine.InvokeAsync(NodeCommandLine.Create(NodeRoles.Capture, manual), args);
+return await NodeCommandLine.InvokeAsync(NodeCommandLine.Create(NodeRoles.Capture, manual, CaptureNodeHosting.Setup), args);

@@ -80,16 +80,20 @@ public static class NodeCommandLine
     /// <summary>Builds the root command of a node.</summary>
     /// <param name="role">The node's role (<see cref="NodeRoles"/>).</param>
     /// <param name="manual">Its man-page text.</param>
-    /// <param name="configureNode">Role-specific host set-up (actors, services) after the cluster node is added.</param>
-    public static RootCommand Create(string role, NodeManual manual,
-        Action<HostApplicationBuilder, AkkaConfigurationBuilder, NodeConfiguration, ParseResult>? configureNode = null)
+    /// <param name="setup">The role's options, settings and actors.</param>
+    public static RootCommand Create(string role, NodeManual manual, RoleSetup? setup = null)
     {
         ArgumentNullException.ThrowIfNull(manual);
+        setup ??= new RoleSetup();
         var root = new RootCommand(string.Join(Environment.NewLine + Environment.NewLine, manual.Description))
         {
             ConfigOption, HostnameOption, PublicHostnameOption, PortOption, SeedOption, SetOption,
             HoconDirOption, LogLevelOption, PrintConfigOption,
         };
+        foreach (var option in setup.Options)
+        {
+            root.Add(option);
+        }
 
         foreach (var help in root.Options.OfType<HelpOption>())
         {
@@ -99,7 +103,7 @@ public static class NodeCommandLine
             }
         }
 
-        root.SetAction((parse, cancellation) => RunAsync(role, parse, configureNode, cancellation));
+        root.SetAction((parse, cancellation) => RunAsync(role, parse, setup, cancellation));
         return root;
     }
 
@@ -148,15 +152,22 @@ public static class NodeCommandLine
         return NodeConfigOverrides.FromEnvironment(getEnvironmentVariable, commandLine);
     }
 
-    private static async Task<int> RunAsync(string role, ParseResult parse,
-        Action<HostApplicationBuilder, AkkaConfigurationBuilder, NodeConfiguration, ParseResult>? configureNode,
-        CancellationToken cancellation)
+    private static async Task<int> RunAsync(string role, ParseResult parse, RoleSetup setup, CancellationToken cancellation)
     {
         var programName = parse.RootCommandResult.Command.Name;
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = programName,
+        });
         NodeConfiguration node;
         try
         {
-            node = NodeConfigLoader.Load(role, ReadOverrides(parse, Environment.GetEnvironmentVariable), parse.GetValue(HoconDirOption));
+            var overrides = ReadOverrides(parse, Environment.GetEnvironmentVariable);
+            overrides = overrides with { Sets = [.. setup.ToHocon(parse), .. overrides.Sets] };
+            node = NodeConfigLoader.Load(role, overrides, parse.GetValue(HoconDirOption));
+            setup.ConfigureServices(node, builder.Services);
         }
         catch (NodeConfigurationException ex)
         {
@@ -170,12 +181,6 @@ public static class NodeCommandLine
             return 0;
         }
 
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
-        {
-            Args = [],
-            ContentRootPath = AppContext.BaseDirectory,
-            ApplicationName = programName,
-        });
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(parse.GetValue(LogLevelOption));
         builder.Logging.AddSimpleConsole(console =>
@@ -185,7 +190,7 @@ public static class NodeCommandLine
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
         builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(20));
-        builder.Services.AddReplayClusterNode(node, (akka, _) => configureNode?.Invoke(builder, akka, node, parse));
+        builder.Services.AddReplayClusterNode(node, setup.ConfigureAkka);
 
         try
         {

@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace ReplayCluster.Capture;
+
+/// <summary>The capture node's log lines (stable wording: operators and lab tests read them).</summary>
+internal static partial class CaptureLog
+{
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Capture statistics: {Summary}")]
+    public static partial void Statistics(ILogger logger, string summary);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Capturing on {Interface} with filter '{Filter}'; replaying to {Targets}")]
+    public static partial void CapturingLive(ILogger logger, string @interface, string filter, string targets);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Replaying {File} at speed {Speed} x{Loop}; to {Targets}")]
+    public static partial void ReplayingFile(ILogger logger, string file, double speed, int loop, string targets);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Pcap file replay finished: {Packets} packets read")]
+    public static partial void FileFinished(ILogger logger, long packets);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "Capture stopped: {Reason}")]
+    public static partial void CaptureFailed(ILogger logger, Exception exception, string reason);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Session {Endpoints} failed and was stopped: {Error}")]
+    public static partial void SessionFailed(ILogger logger, string endpoints, string error);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Intercept node {Address} joined: announcing {Count} live sessions")]
+    public static partial void InterceptJoined(ILogger logger, string address, int count);
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Kernel capture statistics: received={Received} dropped={Dropped} interface-dropped={InterfaceDropped}")]
+    public static partial void KernelStatistics(ILogger logger, long received, long dropped, long interfaceDropped);
+}

@@ -1,0 +1,81 @@
+using System.CommandLine;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.Capture.Capturing;
+using ReplayCluster.Capture.Sessions;
+using ReplayCluster.CommandLine;
+using ReplayCluster.PacketIO;
+
+namespace ReplayCluster.Capture;
+
+/// <summary>The capture role: its options (tcpcopy's short flags where they mean the same), settings and actors.</summary>
+internal static class CaptureNodeHosting
+{
+    private const string Section = "replaycluster.capture";
+
+    private static readonly Option<string?> Interface = new("--interface", "-i") { Description = "Interface to capture client packets on (replaycluster.capture.interface).", HelpName = "DEV" };
+    private static readonly Option<string?> Filter = new("--filter", "-F") { Description = "BPF filter; default: tcp to the mapped online ports.", HelpName = "BPF" };
+    private static readonly Option<string?> PcapFile = new("--pcap-file", "-r") { Description = "Replay this pcap/pcapng file instead of capturing live.", HelpName = "FILE" };
+    private static readonly Option<string?> Speed = new("--speed", "-a") { Description = "Offline replay speed factor (2 = twice as fast).", HelpName = "FACTOR" };
+    private static readonly Option<string?> Loop = new("--loop", "-T") { Description = "Times the pcap file is replayed.", HelpName = "N" };
+    private static readonly Option<string[]> Targets = new("--target", "-x") { Description = "[onlineIP:]onlinePort-targetIP:targetPort; repeatable (replaycluster.capture.targets).", HelpName = "MAP" };
+    private static readonly Option<string?> FakeRange = new("--fake-client-range", "-c") { Description = "Rewrite client addresses into this CIDR range, e.g. 10.200.0.0/16.", HelpName = "CIDR" };
+    private static readonly Option<bool> NoWait = new("--no-wait", "-W") { Description = "Send requests as captured instead of waiting for the target's responses." };
+    private static readonly Option<string?> Mss = new("--mss", "-D") { Description = "MSS announced to the target (default 1460).", HelpName = "BYTES" };
+
+    public static RoleSetup Setup { get; } = new()
+    {
+        Options = [Interface, Filter, PcapFile, Speed, Loop, Targets, FakeRange, NoWait, Mss],
+        ToHocon = ToHocon,
+        ConfigureServices = (node, services) =>
+        {
+            var settings = CaptureNodeSettingsReader.Read(node.Config);
+            services.AddSingleton(settings);
+            services.AddSingleton<CaptureNodeStatistics>();
+            services.AddSingleton(TimeProvider.System);
+            services.AddSingleton(_ => new RawIpSender(sendBufferBytes: 4 * 1024 * 1024));
+            services.AddSingleton<ISegmentTransport>(provider => new RawSegmentTransport(provider.GetRequiredService<RawIpSender>()));
+            services.AddHostedService<CapturePump>();
+        },
+        ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
+        {
+            var manager = system.ActorOf(SessionManager.Props(
+                provider.GetRequiredService<CaptureNodeSettings>(),
+                provider.GetRequiredService<ISegmentTransport>(),
+                provider.GetRequiredService<TimeProvider>(),
+                provider.GetRequiredService<CaptureNodeStatistics>(),
+                provider.GetRequiredService<ILoggerFactory>().CreateLogger<SessionManager>()), SessionManager.Name);
+            registry.Register<SessionManager>(manager);
+        }),
+    };
+
+    private static IEnumerable<string> ToHocon(ParseResult parse)
+    {
+        foreach (var (option, key) in new[] { (Interface, "interface"), (Filter, "filter"), (PcapFile, "pcap-file"), (FakeRange, "fake-client-range") })
+        {
+            if (parse.GetValue(option) is { } value)
+            {
+                yield return HoconAssignment.Of($"{Section}.{key}", value);
+            }
+        }
+
+        foreach (var (option, key) in new[] { (Speed, "speed"), (Loop, "loop"), (Mss, "mss") })
+        {
+            if (parse.GetValue(option) is { } value)
+            {
+                yield return HoconAssignment.Of($"{Section}.{key}", value);
+            }
+        }
+
+        if (parse.GetValue(Targets) is { Length: > 0 } targets)
+        {
+            yield return HoconAssignment.OfList($"{Section}.targets", targets);
+        }
+
+        if (parse.GetValue(NoWait))
+        {
+            yield return HoconAssignment.Of($"{Section}.pacing", "no-wait");
+        }
+    }
+}

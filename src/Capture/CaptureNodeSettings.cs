@@ -1,0 +1,34 @@
+using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Sessions;
+
+namespace ReplayCluster.Capture;
+
+/// <summary>The capture node's validated settings (<c>replaycluster.capture</c>).</summary>
+internal sealed record CaptureNodeSettings
+{
+    /// <summary>Interface to capture on; null for offline replay.</summary>
+    public string? Interface { get; init; }
+
+    /// <summary>BPF filter actually used (derived from the targets when not given).</summary>
+    public required string Filter { get; init; }
+
+    /// <summary>Pcap file to replay; null for live capture.</summary>
+    public string? PcapFile { get; init; }
+
+    /// <summary>Offline speed factor (2 = twice as fast as recorded).</summary>
+    public double Speed { get; init; } = 1;
+
+    /// <summary>Times the pcap file is replayed.</summary>
+    public int Loop { get; init; } = 1;
+
+    public required TargetMapping Targets { get; init; }
+
+    /// <summary>Fake client range in CIDR form, or null to keep real client addresses.</summary>
+    public string? FakeClientRange { get; init; }
+
+    public required SessionOptions Session { get; init; }
+
+    public int CaptureBufferSize { get; init; } = 64 * 1024 * 1024;
+
+    public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
+}

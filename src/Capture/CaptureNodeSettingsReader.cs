@@ -1,0 +1,131 @@
+using System.Globalization;
+using Akka.Configuration;
+using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Configuration;
+
+namespace ReplayCluster.Capture;
+
+/// <summary>Reads and validates <c>replaycluster.capture</c>; every error names the setting.</summary>
+internal static class CaptureNodeSettingsReader
+{
+    private const string Section = "replaycluster.capture";
+
+    public static CaptureNodeSettings Read(Config config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var captureInterface = Text(config, "interface");
+        var pcapFile = Text(config, "pcap-file");
+        if (captureInterface is null == pcapFile is null)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.interface (-i) / {Section}.pcap-file (-r)",
+                captureInterface is null ? "give an interface to capture on, or a pcap file to replay" : "give an interface or a pcap file, not both");
+        }
+
+        if (pcapFile is not null && !File.Exists(pcapFile))
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.pcap-file (-r)", $"'{pcapFile}' does not exist");
+        }
+
+        var targets = TargetMapping.Parse(config.GetStringList($"{Section}.targets") ?? [], $"{Section}.targets (-x)");
+        var fakeRange = Text(config, "fake-client-range");
+        if (fakeRange is not null)
+        {
+            _ = ClientIdentityMapper.FromRange(fakeRange, $"{Section}.fake-client-range (-c)");
+        }
+
+        var pacing = Text(config, "pacing") switch
+        {
+            null or "wait-for-response" => PacingMode.WaitForResponse,
+            "no-wait" => PacingMode.NoWait,
+            var other => throw NodeConfigurationException.ForSetting($"{Section}.pacing (-W)", $"'{other}' is neither wait-for-response nor no-wait"),
+        };
+
+        var mss = Number(config, "mss", 88, 9000);
+        var speed = Real(config, "speed", 0.001, 1000);
+        var loop = Number(config, "loop", 1, 1_000_000);
+        var defaults = new SessionOptions();
+        return new CaptureNodeSettings
+        {
+            Interface = captureInterface,
+            PcapFile = pcapFile,
+            Filter = Text(config, "filter") ?? targets.ToCaptureFilter(),
+            Speed = speed,
+            Loop = loop,
+            Targets = targets,
+            FakeClientRange = fakeRange,
+            CaptureBufferSize = (int)Bytes(config, "capture-buffer-size", 1 << 20, int.MaxValue),
+            StatisticsInterval = Duration(config, "statistics-interval"),
+            Session = defaults with
+            {
+                Pacing = pacing,
+                Mss = (ushort)mss,
+                IdleTimeout = Duration(config, "session.idle-timeout"),
+                KeepAliveTimeout = Duration(config, "session.keepalive-timeout"),
+                MaxBufferedBytes = Bytes(config, "session.max-buffered-bytes", 64 * 1024, long.MaxValue),
+                ResponseWaitLimit = Duration(config, "session.response-wait-limit"),
+            },
+        };
+    }
+
+    private static string? Text(Config config, string key)
+    {
+        var value = config.GetString($"{Section}.{key}", string.Empty);
+        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    }
+
+    private static int Number(Config config, string key, int min, int max)
+    {
+        var text = Text(config, key) ?? string.Empty;
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{text}' is not a whole number from {min} to {max}");
+        }
+
+        return value;
+    }
+
+    private static double Real(Config config, string key, double min, double max)
+    {
+        var text = Text(config, key) ?? string.Empty;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{text}' is not a number from {min} to {max}");
+        }
+
+        return value;
+    }
+
+    private static TimeSpan Duration(Config config, string key)
+    {
+        try
+        {
+            var value = config.GetTimeSpan($"{Section}.{key}", allowInfinite: false);
+            return value > TimeSpan.Zero ? value : throw new FormatException("not positive");
+        }
+        catch (Exception ex) when (ex is not NodeConfigurationException)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{Text(config, key)}' is not a positive duration (e.g. 30s)", ex);
+        }
+    }
+
+    private static long Bytes(Config config, string key, long min, long max)
+    {
+        long? value;
+        try
+        {
+            value = config.GetByteSize($"{Section}.{key}");
+        }
+        catch (Exception ex)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{Text(config, key)}' is not a size (e.g. 64 MiB)", ex);
+        }
+
+        if (value is null || value < min || value > max)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{Text(config, key)}' must be between {min} and {max} bytes");
+        }
+
+        return value.Value;
+    }
+}

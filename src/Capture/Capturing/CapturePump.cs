@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Packets;
+using ReplayCluster.PacketIO;
+
+namespace ReplayCluster.Capture.Capturing;
+
+/// <summary>
+/// Feeds captured client packets to the session manager: live from libpcap on its own thread, or from
+/// a pcap file paced by the recorded timestamps. Per packet it only parses, copies the payload and
+/// tells the manager, so capture never waits on session work (a full kernel ring is request loss).
+/// </summary>
+internal sealed class CapturePump(
+    CaptureNodeSettings settings,
+    CaptureNodeStatistics statistics,
+    ActorRegistry registry,
+    ILogger<CapturePump> logger,
+    IHostApplicationLifetime lifetime) : IHostedService
+{
+    private readonly ParseRejectCounters _rejects = new();
+    private IActorRef _sessions = ActorRefs.Nobody;
+    private LiveCapture? _live;
+    private Thread? _fileThread;
+    private volatile bool _stopping;
+    private uint _sequenceOffset;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _sessions = await registry.GetAsync<SessionManager>(cancellationToken);
+        var targets = string.Join(", ", settings.Targets.Routes.Select(r =>
+            $"{(r.OnlineAddress == 0 ? "*" : Ipv4Address.Format(r.OnlineAddress))}:{r.OnlinePort}->{Ipv4Address.Format(r.TargetAddress)}:{r.TargetPort}"));
+        if (settings.Interface is { } captureInterface)
+        {
+            _live = LiveCapture.Open(new LiveCaptureOptions
+            {
+                Interface = captureInterface,
+                Filter = settings.Filter,
+                BufferSizeBytes = settings.CaptureBufferSize,
+            });
+            CaptureLog.CapturingLive(logger, captureInterface, settings.Filter, targets);
+            _live.Start(OnFrame);
+        }
+        else
+        {
+            CaptureLog.ReplayingFile(logger, settings.PcapFile!, settings.Speed, settings.Loop, targets);
+            _fileThread = new Thread(ReplayFile) { IsBackground = true, Name = "pcap-replay" };
+            _fileThread.Start();
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping = true;
+        if (_live is not null)
+        {
+            _live.Stop();
+            var kernel = _live.Statistics;
+            CaptureLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
+            _live.Dispose();
+        }
+
+        _fileThread?.Join(TimeSpan.FromSeconds(2));
+        return Task.CompletedTask;
+    }
+
+    private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
+    {
+        var result = PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet);
+        _rejects.Count(result);
+        if (result != ParseResult.Ok)
+        {
+            statistics.CountRejected();
+            return;
+        }
+
+        if (packet.Truncated)
+        {
+            // Bytes the snap length cut off are gone; the session would wait for them as a gap.
+            statistics.CountTruncated();
+            return;
+        }
+
+        if (!settings.Targets.TryMap(packet.DestinationAddress, packet.DestinationPort, out _))
+        {
+            statistics.CountIgnored();
+            return;
+        }
+
+        statistics.CountCaptured();
+        var options = packet.Options;
+        var segment = new CapturedSegment
+        {
+            Sequence = packet.Sequence + _sequenceOffset,
+            Acknowledgment = packet.Acknowledgment,
+            Flags = packet.Flags,
+            Payload = packet.PayloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(packet.PayloadOffset, packet.PayloadLength).ToArray(),
+            Mss = options.HasMss ? options.Mss : (ushort)0,
+            TsVal = options.HasTimestamp ? options.TsVal : null,
+        };
+        var connection = new OnlineConnection(packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort);
+        _sessions.Tell(new CapturedPacket(connection, segment));
+    }
+
+    private void ReplayFile()
+    {
+        try
+        {
+            long packets = 0;
+            for (var round = 0; round < settings.Loop && !_stopping; round++)
+            {
+                // Each round must look like new connections to the target (and to our sessions).
+                _sequenceOffset = (uint)round * 0x1000_0000u;
+                packets += ReplayFileOnce();
+            }
+
+            CaptureLog.FileFinished(logger, packets);
+        }
+        catch (Exception ex) when (ex is PcapFormatException or IOException)
+        {
+            CaptureLog.CaptureFailed(logger, ex, ex.Message);
+            lifetime.StopApplication();
+        }
+    }
+
+    private long ReplayFileOnce()
+    {
+        using var reader = PcapFileReader.Open(settings.PcapFile!);
+        var clock = Stopwatch.StartNew();
+        long first = -1;
+        long count = 0;
+        while (!_stopping && reader.ReadNext(out var record))
+        {
+            if (first < 0)
+            {
+                first = record.Info.TimestampNanos;
+            }
+
+            var due = TimeSpan.FromTicks((long)((record.Info.TimestampNanos - first) / 100 / settings.Speed));
+            var wait = due - clock.Elapsed;
+            if (wait > TimeSpan.FromMilliseconds(1))
+            {
+                Thread.Sleep(wait);
+            }
+
+            OnFrame(record.Data, record.Info);
+            count++;
+        }
+
+        return count;
+    }
+}

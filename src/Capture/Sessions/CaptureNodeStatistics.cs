@@ -1,0 +1,103 @@
+using System.Collections.Concurrent;
+using System.Text;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// The capture node's counters: written by the capture thread and the session manager, read by the
+/// statistics log (and, later, the coordinator). Every way a session or request is lost has a name.
+/// </summary>
+internal sealed class CaptureNodeStatistics
+{
+    private readonly ConcurrentDictionary<SessionEndReason, long> _ended = new();
+    private long _packetsCaptured;
+    private long _packetsRejected;
+    private long _packetsTruncated;
+    private long _packetsIgnored;
+
+    public long PacketsCaptured => Interlocked.Read(ref _packetsCaptured);
+
+    public long PacketsRejected => Interlocked.Read(ref _packetsRejected);
+
+    public long PacketsTruncated => Interlocked.Read(ref _packetsTruncated);
+
+    /// <summary>Packets of no session (pure ACKs of unknown connections).</summary>
+    public long PacketsIgnored => Interlocked.Read(ref _packetsIgnored);
+
+    public long SessionsStarted { get; set; }
+
+    public long SessionsFailed { get; set; }
+
+    public long SessionsWithoutIdentity { get; set; }
+
+    public long ResponsesUnmatched { get; set; }
+
+    public long LiveSessions { get; set; }
+
+    /// <summary>Totals of the sessions that ended (live sessions are added when they end).</summary>
+    public SessionCounters Ended { get; } = new();
+
+    public IReadOnlyDictionary<SessionEndReason, long> EndedByReason => _ended;
+
+    public void CountCaptured() => Interlocked.Increment(ref _packetsCaptured);
+
+    public void CountRejected() => Interlocked.Increment(ref _packetsRejected);
+
+    public void CountTruncated() => Interlocked.Increment(ref _packetsTruncated);
+
+    public void CountIgnored() => Interlocked.Increment(ref _packetsIgnored);
+
+    public void AddEnded(SessionEndReason reason, SessionCounters counters)
+    {
+        _ended.AddOrUpdate(reason, 1, (_, n) => n + 1);
+        var total = Ended;
+        total.SegmentsSent += counters.SegmentsSent;
+        total.Retransmissions += counters.Retransmissions;
+        total.FastRetransmits += counters.FastRetransmits;
+        total.SynRetransmissions += counters.SynRetransmissions;
+        total.ZeroWindowProbes += counters.ZeroWindowProbes;
+        total.Reconnects += counters.Reconnects;
+        total.PortReuses += counters.PortReuses;
+        total.RequestsCaptured += counters.RequestsCaptured;
+        total.RequestsSent += counters.RequestsSent;
+        total.RequestsDelivered += counters.RequestsDelivered;
+        total.ResponseWaitsExpired += counters.ResponseWaitsExpired;
+        total.BytesCaptured += counters.BytesCaptured;
+        total.BytesAcknowledged += counters.BytesAcknowledged;
+        total.ResponseBytes += counters.ResponseBytes;
+        total.ClientDuplicateBytes += counters.ClientDuplicateBytes;
+        total.GapBytesSkipped += counters.GapBytesSkipped;
+        total.LatePacketsAbsorbed += counters.LatePacketsAbsorbed;
+    }
+
+    /// <summary>One line for the log: stable keys, so scripts and tests can read it.</summary>
+    public string Summary()
+    {
+        var e = Ended;
+        var line = new StringBuilder()
+            .Append("packets captured=").Append(PacketsCaptured)
+            .Append(" rejected=").Append(PacketsRejected)
+            .Append(" truncated=").Append(PacketsTruncated)
+            .Append(" ignored=").Append(PacketsIgnored)
+            .Append(" | sessions started=").Append(SessionsStarted)
+            .Append(" live=").Append(LiveSessions)
+            .Append(" failed=").Append(SessionsFailed)
+            .Append(" no-identity=").Append(SessionsWithoutIdentity)
+            .Append(" | ended:");
+        foreach (var (reason, count) in _ended.OrderBy(p => p.Key))
+        {
+            line.Append(' ').Append(reason).Append('=').Append(count);
+        }
+
+        return line
+            .Append(" | requests captured=").Append(e.RequestsCaptured)
+            .Append(" delivered=").Append(e.RequestsDelivered)
+            .Append(" lost=").Append(e.RequestsCaptured - e.RequestsDelivered)
+            .Append(" | segments sent=").Append(e.SegmentsSent)
+            .Append(" retransmitted=").Append(e.Retransmissions)
+            .Append(" reconnects=").Append(e.Reconnects)
+            .Append(" gap-bytes=").Append(e.GapBytesSkipped)
+            .Append(" responses-unmatched=").Append(ResponsesUnmatched)
+            .ToString();
+    }
+}

@@ -1,0 +1,74 @@
+using Akka.Actor;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// One replayed session: owns a <see cref="ReplaySession"/> and feeds it captured segments, response
+/// records and its single timer, all through this mailbox, so the state machine never sees two events
+/// at once. Stops itself when the session finished; a failure stops it too (the manager's strategy)
+/// and is counted, because a restart would lose the TCP state.
+/// </summary>
+internal sealed class SessionActor : ReceiveActor, IWithTimers
+{
+    private const string TimerKey = "session";
+
+    private readonly ReplaySession _session;
+    private readonly TimeProvider _time;
+
+    public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time)
+    {
+        _time = time;
+        _session = new ReplaySession(endpoints, options, transport, time);
+        Receive<CapturedSegment>(segment =>
+        {
+            _session.OnCaptured(segment);
+            AfterEvent();
+        });
+        Receive<ResponseRecord>(record =>
+        {
+            _session.OnResponse(record);
+            AfterEvent();
+        });
+        Receive<Tick>(_ =>
+        {
+            _session.OnTimer();
+            AfterEvent();
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time) =>
+        Akka.Actor.Props.Create(() => new SessionActor(endpoints, options, transport, time));
+
+    protected override void PostStop()
+    {
+        _session.Abort();
+        Context.Parent.Tell(new SessionEnded(_session.Endpoints, _session.EndReason, _session.Counters));
+    }
+
+    private void AfterEvent()
+    {
+        if (_session.IsFinished)
+        {
+            Context.Stop(Self);
+            return;
+        }
+
+        if (_session.NextDeadline is { } deadline)
+        {
+            var delay = deadline - _time.GetUtcNow();
+            Timers.StartSingleTimer(TimerKey, Tick.Instance, delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
+        }
+        else
+        {
+            Timers.Cancel(TimerKey);
+        }
+    }
+
+    private sealed class Tick
+    {
+        public static readonly Tick Instance = new();
+    }
+}

@@ -1,0 +1,215 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.Capture.Replay;
+using ReplayCluster.Configuration;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// Supervises the node's session actors: creates one per new online connection (with its identity at
+/// the target), routes captured segments and response records to them, and tells the intercept nodes
+/// which sessions are ours. A failed session is stopped and counted, never restarted.
+/// </summary>
+internal sealed class SessionManager : ReceiveActor, IWithTimers
+{
+    /// <summary>Actor name under /user; intercepts reply to it.</summary>
+    public const string Name = "sessions";
+
+    /// <summary>Path of the intercept node's reply router, under /user.</summary>
+    public const string InterceptRouterName = "reply-router";
+
+    // Routes live 10 minutes at the intercept unless refreshed; refresh well within that.
+    private static readonly TimeSpan ClaimRefreshInterval = TimeSpan.FromMinutes(2);
+
+    private readonly Dictionary<OnlineConnection, IActorRef> _byConnection = [];
+    private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
+    private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints)> _byActor = [];
+    private readonly HashSet<Address> _intercepts = [];
+    private readonly List<SessionEndpoints> _claims = [];
+    private readonly List<SessionEndpoints> _releases = [];
+    private readonly CaptureNodeSettings _settings;
+    private readonly ISegmentTransport _transport;
+    private readonly TimeProvider _time;
+    private readonly CaptureNodeStatistics _statistics;
+    private readonly ClientIdentityMapper _identities;
+    private readonly ILogger _logger;
+    private bool _flushQueued;
+
+    public SessionManager(CaptureNodeSettings settings, ISegmentTransport transport, TimeProvider time, CaptureNodeStatistics statistics, ILogger logger)
+    {
+        _settings = settings;
+        _transport = transport;
+        _time = time;
+        _statistics = statistics;
+        _logger = logger;
+        _identities = settings.FakeClientRange is { } range
+            ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
+            : ClientIdentityMapper.KeepReal;
+
+        Receive<CapturedPacket>(OnCaptured);
+        Receive<ResponseBatch>(OnResponses);
+        Receive<SessionEnded>(e => _statistics.AddEnded(e.Reason, e.Counters));
+        Receive<Terminated>(t => OnSessionStopped(t.ActorRef));
+        Receive<FlushClaimsNow>(_ => FlushClaims());
+        Receive<RefreshClaims>(_ => SendClaims([.. _byEndpoints.Keys], [], _intercepts));
+        Receive<LogStatistics>(_ => CaptureLog.Statistics(_logger, _statistics.Summary()));
+        Receive<ClusterEvent.MemberUp>(e => OnMemberUp(e.Member));
+        Receive<ClusterEvent.MemberRemoved>(e => _intercepts.Remove(e.Member.Address));
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(CaptureNodeSettings settings, ISegmentTransport transport, TimeProvider time, CaptureNodeStatistics statistics, ILogger logger) =>
+        Akka.Actor.Props.Create(() => new SessionManager(settings, transport, time, statistics, logger));
+
+    protected override void PreStart()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved));
+        Timers.StartPeriodicTimer("refresh", RefreshClaims.Instance, ClaimRefreshInterval);
+        Timers.StartPeriodicTimer("statistics", LogStatistics.Instance, _settings.StatisticsInterval);
+    }
+
+    protected override void PostStop()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        CaptureLog.Statistics(_logger, _statistics.Summary());
+    }
+
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(error =>
+    {
+        _statistics.SessionsFailed++;
+        CaptureLog.SessionFailed(_logger, "(session actor)", error.Message);
+        return Directive.Stop;
+    });
+
+    private void OnCaptured(CapturedPacket packet)
+    {
+        if (_byConnection.TryGetValue(packet.Connection, out var session))
+        {
+            session.Tell(packet.Segment);
+            return;
+        }
+
+        var segment = packet.Segment;
+        if ((!segment.HasFlag(Packets.TcpFlags.Syn) && segment.Payload.IsEmpty) || segment.HasFlag(Packets.TcpFlags.Rst)
+            || !_settings.Targets.TryMap(packet.Connection.ServerAddress, packet.Connection.ServerPort, out var route))
+        {
+            _statistics.CountIgnored();
+            return;
+        }
+
+        var connection = packet.Connection;
+        if (!_identities.TryAcquire(connection.ClientAddress, connection.ClientPort, route.TargetAddress, route.TargetPort, out var address, out var port))
+        {
+            _statistics.SessionsWithoutIdentity++;
+            return;
+        }
+
+        var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
+        session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time));
+        Context.Watch(session);
+        _byConnection[connection] = session;
+        _byEndpoints[endpoints] = session;
+        _byActor[session] = (connection, endpoints);
+        _statistics.SessionsStarted++;
+        _statistics.LiveSessions = _byActor.Count;
+        Queue(_claims, endpoints);
+        session.Tell(segment);
+    }
+
+    private void OnResponses(ResponseBatch batch)
+    {
+        foreach (ref readonly var record in batch.Records)
+        {
+            if (_byEndpoints.TryGetValue(SessionEndpoints.Of(record), out var session))
+            {
+                session.Tell(record);
+            }
+            else
+            {
+                _statistics.ResponsesUnmatched++;
+            }
+        }
+    }
+
+    private void OnSessionStopped(IActorRef session)
+    {
+        if (!_byActor.Remove(session, out var entry))
+        {
+            return;
+        }
+
+        _byConnection.Remove(entry.Connection);
+        _byEndpoints.Remove(entry.Endpoints);
+        _identities.Release(entry.Endpoints.ClientAddress, entry.Endpoints.ClientPort, entry.Endpoints.TargetAddress, entry.Endpoints.TargetPort);
+        _statistics.LiveSessions = _byActor.Count;
+        Queue(_releases, entry.Endpoints);
+    }
+
+    private void OnMemberUp(Member member)
+    {
+        if (!member.HasRole(NodeRoles.Intercept) || !_intercepts.Add(member.Address))
+        {
+            return;
+        }
+
+        CaptureLog.InterceptJoined(_logger, member.Address.ToString(), _byEndpoints.Count);
+        SendClaims([.. _byEndpoints.Keys], [], [member.Address]);
+    }
+
+    private void Queue(List<SessionEndpoints> list, SessionEndpoints endpoints)
+    {
+        list.Add(endpoints);
+        if (!_flushQueued)
+        {
+            // Sent after the messages already in the mailbox: a burst of new sessions becomes one message.
+            _flushQueued = true;
+            Self.Tell(FlushClaimsNow.Instance);
+        }
+    }
+
+    private void FlushClaims()
+    {
+        _flushQueued = false;
+        SendClaims(_claims, _releases, _intercepts);
+        _claims.Clear();
+        _releases.Clear();
+    }
+
+    private void SendClaims(IReadOnlyList<SessionEndpoints> claims, IReadOnlyList<SessionEndpoints> releases, IEnumerable<Address> intercepts)
+    {
+        if (claims.Count + releases.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var address in intercepts)
+        {
+            var router = Context.ActorSelection(new RootActorPath(address) / "user" / InterceptRouterName);
+            for (var offset = 0; offset < Math.Max(claims.Count, releases.Count); offset += RouteClaims.MaxEntries / 2)
+            {
+                router.Tell(new RouteClaims(Self,
+                    [.. claims.Skip(offset).Take(RouteClaims.MaxEntries / 2)],
+                    [.. releases.Skip(offset).Take(RouteClaims.MaxEntries / 2)]));
+            }
+        }
+    }
+
+    private sealed class FlushClaimsNow
+    {
+        public static readonly FlushClaimsNow Instance = new();
+    }
+
+    private sealed class RefreshClaims
+    {
+        public static readonly RefreshClaims Instance = new();
+    }
+
+    private sealed class LogStatistics
+    {
+        public static readonly LogStatistics Instance = new();
+    }
+}
