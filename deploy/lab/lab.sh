@@ -15,6 +15,8 @@ readonly NET_RESERVED=10.251.0.0/16
 readonly MAX_ONLINES=9
 readonly DEFAULT_FAKE_RANGE=10.200.0.0/16
 readonly DEFAULT_STATE_DIR=/run/replaycluster-lab
+# nginx-internal upstream that answers POST /upload, on lo of each nginx namespace.
+readonly UPLOAD_SINK_PORT=8099
 
 usage() {
   cat <<'EOF'
@@ -91,9 +93,13 @@ OPTIONS
                         or $LAB_STATE_DIR).
 
 NGINX
-    One worker, keepalive_requests 10000, daemon off under a recorded PID.
+    One worker, keepalive_requests 10000, daemon off under a recorded PID. The
+    online nginx listens on ONLINE_IP (clients) and ONLINE_UPLINK_IP (reachable
+    from the assistant through the target: a check of the control path); the
+    target nginx listens on every TARGET*_IP.
     Serves / (small page), /1k, /64k, /1m (random bytes made at up-time, the
-    same files on every host) and POST /upload (body read and discarded, 200).
+    same files on every host) and POST /upload (body read in full via a proxy to
+    127.0.0.1:8099 in the same namespace, then discarded; answers 200 "ok").
     Access log fields: msec remote_addr remote_port "request" status
     body_bytes_sent request_length request_time content_length connection
     connection_requests.
@@ -316,11 +322,17 @@ http {
 $listen        root $LAB_DIR/www;
         location = / { index index.html; }
         location = /upload {
-            # The body is read and discarded; \$request_length and \$content_length
-            # in the access log record its size.
+            # Proxied to the local server below so that nginx reads the whole body
+            # (a plain "return" discards it unread and \$request_length misses it).
+            # \$request_length and \$content_length in the access log record its size.
             client_max_body_size 64m;
-            return 200 "ok\n";
+            proxy_pass http://127.0.0.1:$UPLOAD_SINK_PORT;
         }
+    }
+    server {
+        listen 127.0.0.1:$UPLOAD_SINK_PORT;
+        access_log off;
+        location / { return 200 "ok\n"; }
     }
 }
 EOF
@@ -368,6 +380,7 @@ cmd_up() {
   if ! [[ $TARGET_PORT =~ ^[0-9]{1,5}$ ]] || ((TARGET_PORT < 1 || TARGET_PORT > 65535)); then
     usage_error "--target-port must be 1-65535, not '$TARGET_PORT'"
   fi
+  ((TARGET_PORT != UPLOAD_SINK_PORT)) || usage_error "--target-port $UPLOAD_SINK_PORT is nginx's internal upload sink"
   valid_cidr "$FAKE_RANGE" ||
     usage_error "--fake-range '$FAKE_RANGE' is not a network address in CIDR form (e.g. 10.200.0.0/16)"
   if cidr_overlap "$FAKE_RANGE" "$NET_RESERVED"; then
@@ -484,7 +497,9 @@ cmd_up() {
   fact WWW_DIR "$LAB_DIR/www"
   for ((k = 1; k <= ONLINES; k++)); do
     sfx=$([[ $k == 1 ]] || echo "$k")
-    start_nginx "online$sfx" "$(role_ns "online$k")" 80 "$NET_PREFIX.$((10 + k)).1"
+    # Also on the uplink address, so the cluster side (assistant, via the target)
+    # can reach an online host: proves the control path, not used for replay.
+    start_nginx "online$sfx" "$(role_ns "online$k")" 80 "$NET_PREFIX.$((10 + k)).1" "$NET_PREFIX.$((20 + k)).1"
     fact "ONLINE${sfx}_NGINX_PORT" 80
   done
   local target_ips=()
