@@ -1,0 +1,615 @@
+#!/usr/bin/env bash
+# lab.sh - build, inspect and tear down a ReplayCluster network-namespace lab.
+#
+# Everything a lab creates lives in network namespaces named rc-<id>-*, linked to
+# each other by veth pairs that are created directly inside those namespaces (no
+# device ever exists in the root namespace, nothing is linked to eth0, and no
+# namespace has a default route). Run `lab.sh --help` for the manual.
+set -euo pipefail
+umask 022
+
+readonly PROG=${0##*/}
+# All lab subnets live in 10.251.0.0/16; FAKE_RANGE must stay outside it.
+readonly NET_PREFIX=10.251
+readonly NET_RESERVED=10.251.0.0/16
+readonly MAX_ONLINES=9
+readonly DEFAULT_FAKE_RANGE=10.200.0.0/16
+readonly DEFAULT_STATE_DIR=/run/replaycluster-lab
+# nginx-internal upstream that answers POST /upload, on lo of each nginx namespace.
+readonly UPLOAD_SINK_PORT=8099
+
+usage() {
+  cat <<'EOF'
+NAME
+    lab.sh - a disposable tcpcopy-style network lab in Linux network namespaces
+
+SYNOPSIS
+    lab.sh up [--id ID] [--offloads on|off] [--sink assistant|ifb]
+              [--fake-range CIDR] [--onlines N] [--target-port PORT]
+              [--state-dir DIR]
+    lab.sh down --id ID [--state-dir DIR]
+    lab.sh exec --id ID ROLE -- COMMAND [ARG...]
+    lab.sh status --id ID [--state-dir DIR]
+    lab.sh demo-traffic --id ID [--state-dir DIR]
+    lab.sh --help
+
+DESCRIPTION
+    up builds the topology below, starts one nginx on every online host and one
+    on the target, and prints the lab's facts as KEY=VALUE lines on stdout (the
+    same lines are written to STATE_DIR/ID/lab.env; progress goes to stderr).
+    If up fails at any step it removes everything it created.
+
+        client --A-- online --B-- target --C-- assistant
+                                     \-- sink0 (ifb, with --sink ifb)
+
+      A  10.251.1K.0/24  client .2, online K .1   (K = 1..N, one per online)
+      B  10.251.2K.0/24  online K .1, target .2
+      C  10.251.3.0/24   target .1, assistant .2
+
+    client     Only connected routes to its A subnets. Talks to online nginx.
+    online     ip_forward=0: clients can never reach the target through it.
+               Route to C via the target (cluster traffic to the assistant).
+               Capture nodes listen on ONLINE_IF (faces the clients).
+    target     Routes FAKE_RANGE and every A subnet to the reply sink, so its
+               replies never return to a client. rp_filter=0 (all, default and
+               per interface) so spoofed sources are accepted. ip_forward=1 only
+               so that B <-> C control traffic (capture node on an online host,
+               intercept node on the assistant) can cross it.
+    assistant  ip_forward=0: replies routed to it are captured on ASSISTANT_IF
+               (SINK_IF) and then dropped, because it does not forward them.
+               Route to the B subnets via the target.
+
+    IPv6 is disabled in every lab namespace so that captures hold only the IPv4
+    traffic under test (no router solicitations or MLD reports).
+
+COMMANDS
+    up            Build a lab and print its facts.
+    down          Kill every process inside the lab's namespaces (TERM, then
+                  KILL after 3 s), delete the namespaces (their veths go with
+                  them) and the state directory. Idempotent.
+    exec          Run COMMAND inside ROLE's namespace: client, online,
+                  online2..onlineN, target or assistant.
+    status        Print links, addresses, routes and nginx PIDs.
+    demo-traffic  One curl and `wrk -t1 -c4 -d2s` from the client to the online
+                  nginx, then print the online access-log line count.
+
+OPTIONS
+    --id ID             Lab id, 1-8 of [a-z0-9]. Default: 6 random hex digits.
+    --offloads on|off   off (default): `ethtool -K tso gso gro tx off` on every
+                        veth, so captured frames look like a real wire (segments
+                        of at most one MSS, correct TCP checksums). on: keep the
+                        veth defaults (~64 KB super-segments, unfilled checksums)
+                        to exercise a replayer's segmentation and checksum code.
+    --sink assistant|ifb
+                        Where the target's replies go. assistant (default): to
+                        the assistant namespace (SINK_NS/SINK_IF). ifb: into an
+                        ifb device sink0 inside the target namespace, where
+                        libpcap sees them before the driver drops them.
+    --fake-range CIDR   Client range the replayer spoofs (default 10.200.0.0/16).
+                        Must be a network address outside 10.251.0.0/16.
+    --onlines N         Number of online hosts, 1-9 (default 1).
+    --target-port PORT  Port of the target nginx (default 80).
+    --state-dir DIR     Where lab state lives (default /run/replaycluster-lab,
+                        or $LAB_STATE_DIR).
+
+NGINX
+    One worker, keepalive_requests 10000, daemon off under a recorded PID. The
+    online nginx listens on ONLINE_IP (clients) and ONLINE_UPLINK_IP (reachable
+    from the assistant through the target: a check of the control path); the
+    target nginx listens on every TARGET*_IP.
+    Serves / (small page), /1k, /64k, /1m (random bytes made at up-time, the
+    same files on every host) and POST /upload (body read in full via a proxy to
+    127.0.0.1:8099 in the same namespace, then discarded; answers 200 "ok").
+    Access log fields: msec remote_addr remote_port "request" status
+    body_bytes_sent request_length request_time content_length connection
+    connection_requests.
+
+ENVIRONMENT
+    LAB_STATE_DIR       Default for --state-dir.
+    LAB_INJECT_FAILURE  Make up fail after a step (namespaces, links, routes,
+                        nginx). Used by tests of the cleanup path.
+
+EXIT STATUS
+    0 on success, 1 on error (message on stderr), 2 on a usage error.
+
+EXAMPLES
+    sudo deploy/lab/lab.sh up --id demo1
+    sudo deploy/lab/lab.sh exec --id demo1 client -- curl -s http://10.251.11.1/
+    sudo deploy/lab/lab.sh demo-traffic --id demo1
+    sudo deploy/lab/lab.sh down --id demo1
+EOF
+}
+
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+usage_error() { printf '%s: %s (see --help)\n' "$PROG" "$*" >&2; exit 2; }
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+
+# ---------------------------------------------------------------- requirements
+
+# require_tools TOOL... : each TOOL must be on PATH; names the Debian package.
+require_tools() {
+  local tool missing=()
+  declare -A pkg=([ip]=iproute2 [ss]=iproute2 [nginx]=nginx [wrk]=wrk
+    [ethtool]=ethtool [curl]=curl [setsid]=util-linux)
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool (apt-get install ${pkg[$tool]:-$tool})")
+  done
+  if ((${#missing[@]} > 0)); then
+    die "missing tools: $(IFS=';'; echo "${missing[*]}")"
+  fi
+}
+
+require_root() {
+  ((EUID == 0)) || die "must run as root (network namespaces need CAP_SYS_ADMIN); use sudo or tests/run.sh"
+}
+
+# ---------------------------------------------------------------- addresses
+
+ip_to_int() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  echo $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+# valid_cidr CIDR : a dotted quad with a prefix 1-32 and no host bits set.
+valid_cidr() {
+  local cidr=$1 addr len o
+  [[ $cidr =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] || return 1
+  addr=${cidr%/*} len=${cidr#*/}
+  ((len >= 1 && len <= 32)) || return 1
+  for o in ${addr//./ }; do ((10#$o <= 255)) || return 1; done
+  local n mask
+  n=$(ip_to_int "$addr")
+  mask=$(((0xFFFFFFFF << (32 - len)) & 0xFFFFFFFF))
+  (((n & mask) == n))
+}
+
+# cidr_overlap A B : true when the two networks share an address.
+cidr_overlap() {
+  local a=$1 b=$2 an bn al bl
+  an=$(ip_to_int "${a%/*}") al=${a#*/}
+  bn=$(ip_to_int "${b%/*}") bl=${b#*/}
+  local a_end=$((an + (1 << (32 - al)) - 1)) b_end=$((bn + (1 << (32 - bl)) - 1))
+  ((an <= b_end && bn <= a_end))
+}
+
+# ---------------------------------------------------------------- state
+
+STATE_ROOT=${LAB_STATE_DIR:-$DEFAULT_STATE_DIR}
+LAB_ID=""
+
+valid_id() { [[ $1 =~ ^[a-z0-9]{1,8}$ ]]; }
+
+lab_namespaces() {
+  # `ip netns list` prints "name (id: N)" for namespaces with an id.
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^rc-$1-" || true
+}
+
+# role_ns ROLE : the namespace name of ROLE in the current lab.
+role_ns() {
+  case $1 in
+    client) echo "rc-$LAB_ID-client" ;;
+    online | online1) echo "rc-$LAB_ID-online" ;;
+    online[2-9]) echo "rc-$LAB_ID-$1" ;;
+    target) echo "rc-$LAB_ID-target" ;;
+    assistant | assist) echo "rc-$LAB_ID-assist" ;;
+    *) usage_error "unknown role '$1' (client, online, online2..online9, target, assistant)" ;;
+  esac
+}
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# load_env : read STATE_ROOT/ID/lab.env into LAB_ENV_* style variables via source.
+load_env() {
+  local env=$STATE_ROOT/$LAB_ID/lab.env
+  [[ -f $env ]] || die "no lab '$LAB_ID' (missing $env)"
+  # shellcheck disable=SC1090 # generated by this script: KEY=VALUE, values quoted
+  source "$env"
+}
+
+# ---------------------------------------------------------------- down
+
+# kill_ns_processes NS : TERM every process inside NS, then KILL what is left.
+kill_ns_processes() {
+  local ns=$1 pids pid i
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  [[ -n $pids ]] || return 0
+  for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+  for ((i = 0; i < 30; i++)); do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -n $pids ]] || return 0
+    sleep 0.1
+  done
+  for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+  for ((i = 0; i < 20; i++)); do
+    [[ -n $(ip netns pids "$ns" 2>/dev/null || true) ]] || return 0
+    sleep 0.1
+  done
+  log "warning: processes still in $ns: $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
+}
+
+do_down() {
+  local id=$1 ns
+  for ns in $(lab_namespaces "$id"); do
+    kill_ns_processes "$ns"
+    ip netns del "$ns" 2>/dev/null || log "warning: could not delete namespace $ns"
+  done
+  # valid_id was checked by the caller, so this path is always STATE_ROOT/<id>.
+  rm -rf -- "${STATE_ROOT:?}/$id"
+}
+
+cmd_down() {
+  [[ -n $LAB_ID ]] || usage_error "down needs --id ID"
+  require_root
+  require_tools ip
+  do_down "$LAB_ID"
+  log "lab $LAB_ID is down"
+}
+
+# ---------------------------------------------------------------- up
+
+FACTS=()
+fact() { FACTS+=("$1=$2"); }
+
+inject_failure() {
+  if [[ ${LAB_INJECT_FAILURE:-} == "$1" ]]; then
+    die "injected failure after step '$1' (LAB_INJECT_FAILURE)"
+  fi
+}
+
+# veth NS_A IF_A NS_B IF_B : a veth pair created directly in its two namespaces.
+veth() {
+  ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"
+  nsx "$1" ip link set "$2" up
+  nsx "$3" ip link set "$4" up
+}
+
+set_offloads() {
+  local ns=$1 dev=$2
+  [[ $OFFLOADS == off ]] || return 0
+  # tx off also turns off checksum offload: the kernel fills TCP checksums, so
+  # captures carry valid ones (tso/gso depend on it and go off with it).
+  nsx "$ns" ethtool -K "$dev" tx off tso off gso off gro off >/dev/null 2>&1 ||
+    die "ethtool -K $dev failed in $ns"
+}
+
+base_namespace() {
+  local ns=$1 fwd=$2
+  ip netns add "$ns"
+  nsx "$ns" ip link set lo up
+  nsx "$ns" sysctl -qw net.ipv4.ip_forward="$fwd"
+  nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+}
+
+write_www() {
+  local www=$1
+  mkdir -p "$www"
+  printf '<!doctype html>\n<title>replaycluster lab</title>\n<p>replaycluster lab %s</p>\n' "$LAB_ID" >"$www/index.html"
+  head -c 1024 /dev/urandom >"$www/1k"
+  head -c 65536 /dev/urandom >"$www/64k"
+  head -c 1048576 /dev/urandom >"$www/1m"
+}
+
+# start_nginx ROLE NS PORT IP... : generated config, nginx -t, start, wait for listen.
+start_nginx() {
+  local role=$1 ns=$2 port=$3
+  shift 3
+  local dir=$LAB_DIR/nginx-$role ip listen=""
+  mkdir -p "$dir"/logs "$dir"/tmp/{body,proxy,fastcgi,uwsgi,scgi}
+  for ip in "$@"; do listen+="        listen $ip:$port reuseport;"$'\n'; done
+  cat >"$dir/nginx.conf" <<EOF
+# Generated by lab.sh for lab $LAB_ID ($role). Run with: nginx -p $dir -c $dir/nginx.conf
+daemon off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log notice;
+events { worker_connections 4096; }
+http {
+    default_type application/octet-stream;
+    types { text/html html; }
+    log_format replay '\$msec \$remote_addr \$remote_port "\$request" \$status \$body_bytes_sent '
+                      '\$request_length \$request_time \$content_length \$connection \$connection_requests';
+    access_log $dir/logs/access.log replay;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 10000;
+    keepalive_timeout 65s;
+    sendfile on;
+    server {
+$listen        root $LAB_DIR/www;
+        location = / { index index.html; }
+        location = /upload {
+            # Proxied to the local server below so that nginx reads the whole body
+            # (a plain "return" discards it unread and \$request_length misses it).
+            # \$request_length and \$content_length in the access log record its size.
+            client_max_body_size 64m;
+            proxy_pass http://127.0.0.1:$UPLOAD_SINK_PORT;
+        }
+    }
+    server {
+        listen 127.0.0.1:$UPLOAD_SINK_PORT;
+        access_log off;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+  nsx "$ns" nginx -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" ||
+    die "nginx -t failed for $role (config $dir/nginx.conf)"
+  # setsid detaches nginx from our terminal's signals. Neither setsid (we are not a
+  # process-group leader here) nor `ip netns exec` forks, so $! is nginx's own PID.
+  setsid ip netns exec "$ns" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" \
+    </dev/null >"$dir/logs/stdout.log" 2>&1 &
+  local pid=$! i
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || die "nginx for $role exited; see $dir/logs/error.log"
+    if [[ -n $(nsx "$ns" ss -Htln "sport = :$port") ]]; then break; fi
+    sleep 0.1
+  done
+  ((i < 50)) || die "nginx for $role did not listen on port $port within 5 s"
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == nginx ]] || die "PID $pid of $role is not nginx"
+  local key=${role^^}
+  fact "${key}_NGINX_PID" "$pid"
+  fact "${key}_ACCESS_LOG" "$dir/logs/access.log"
+  fact "${key}_ERROR_LOG" "$dir/logs/error.log"
+  fact "${key}_NGINX_CONF" "$dir/nginx.conf"
+}
+
+UP_DONE=0
+on_up_exit() {
+  local rc=$?
+  if ((UP_DONE == 0)); then
+    log "up failed (exit $rc); removing the partial lab $LAB_ID"
+    do_down "$LAB_ID" || true
+  fi
+  exit "$rc"
+}
+
+cmd_up() {
+  require_root
+  require_tools ip ss nginx wrk ethtool setsid
+  [[ -n $LAB_ID ]] || LAB_ID=$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  valid_id "$LAB_ID" || usage_error "invalid --id '$LAB_ID' (1-8 of [a-z0-9])"
+  [[ $OFFLOADS == on || $OFFLOADS == off ]] || usage_error "--offloads must be on or off, not '$OFFLOADS'"
+  [[ $SINK == assistant || $SINK == ifb ]] || usage_error "--sink must be assistant or ifb, not '$SINK'"
+  if ! [[ $ONLINES =~ ^[1-9]$ ]] || ((ONLINES > MAX_ONLINES)); then
+    usage_error "--onlines must be 1-$MAX_ONLINES, not '$ONLINES'"
+  fi
+  if ! [[ $TARGET_PORT =~ ^[0-9]{1,5}$ ]] || ((TARGET_PORT < 1 || TARGET_PORT > 65535)); then
+    usage_error "--target-port must be 1-65535, not '$TARGET_PORT'"
+  fi
+  ((TARGET_PORT != UPLOAD_SINK_PORT)) || usage_error "--target-port $UPLOAD_SINK_PORT is nginx's internal upload sink"
+  valid_cidr "$FAKE_RANGE" ||
+    usage_error "--fake-range '$FAKE_RANGE' is not a network address in CIDR form (e.g. 10.200.0.0/16)"
+  if cidr_overlap "$FAKE_RANGE" "$NET_RESERVED"; then
+    usage_error "--fake-range $FAKE_RANGE overlaps the lab subnets $NET_RESERVED"
+  fi
+  if [[ -n $(lab_namespaces "$LAB_ID") || -e $STATE_ROOT/$LAB_ID ]]; then
+    die "lab '$LAB_ID' already exists; run: $PROG down --id $LAB_ID"
+  fi
+
+  # From here on, any failure (or Ctrl-C) removes what was created.
+  trap on_up_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  LAB_DIR=$STATE_ROOT/$LAB_ID
+  mkdir -p "$LAB_DIR"
+  local client=rc-$LAB_ID-client target=rc-$LAB_ID-target assist=rc-$LAB_ID-assist
+  local k sfx online
+  log "building lab $LAB_ID (onlines=$ONLINES sink=$SINK offloads=$OFFLOADS fake-range=$FAKE_RANGE)"
+
+  base_namespace "$client" 0
+  for ((k = 1; k <= ONLINES; k++)); do
+    base_namespace "$(role_ns "online$k")" 0
+  done
+  # Target forwards only so that B <-> C control traffic can cross it; replies to
+  # the clients and FAKE_RANGE are routed to the sink, never back to an online host.
+  base_namespace "$target" 1
+  # The assistant does not forward: it is where replies end.
+  base_namespace "$assist" 0
+  inject_failure namespaces
+
+  fact LAB_ID "$LAB_ID"
+  fact STATE_DIR "$LAB_DIR"
+  fact ONLINES "$ONLINES"
+  fact SINK "$SINK"
+  fact OFFLOADS "$OFFLOADS"
+  fact FAKE_RANGE "$FAKE_RANGE"
+  fact NS_CLIENT "$client"
+  fact NS_TARGET "$target"
+  fact NS_ASSISTANT "$assist"
+
+  # target <-> assistant (subnet C)
+  veth "$target" to-assist "$assist" to-target
+  nsx "$target" ip addr add "$NET_PREFIX.3.1/24" dev to-assist
+  nsx "$assist" ip addr add "$NET_PREFIX.3.2/24" dev to-target
+  set_offloads "$target" to-assist
+  set_offloads "$assist" to-target
+
+  for ((k = 1; k <= ONLINES; k++)); do
+    sfx=$([[ $k == 1 ]] || echo "$k")
+    online=$(role_ns "online$k")
+    local cif=to-online$sfx a=$NET_PREFIX.$((10 + k)) b=$NET_PREFIX.$((20 + k))
+    # client <-> online k (subnet A_k)
+    veth "$client" "$cif" "$online" to-client
+    nsx "$client" ip addr add "$a.2/24" dev "$cif"
+    nsx "$online" ip addr add "$a.1/24" dev to-client
+    # online k <-> target (subnet B_k)
+    veth "$online" to-target "$target" "to-online$sfx"
+    nsx "$online" ip addr add "$b.1/24" dev to-target
+    nsx "$target" ip addr add "$b.2/24" dev "to-online$sfx"
+    set_offloads "$client" "$cif"
+    set_offloads "$online" to-client
+    set_offloads "$online" to-target
+    set_offloads "$target" "to-online$sfx"
+
+    fact "NS_ONLINE$sfx" "$online"
+    fact "CLIENT${sfx}_IP" "$a.2"
+    fact "CLIENT${sfx}_IF" "$cif"
+    fact "CLIENT${sfx}_SUBNET" "$a.0/24"
+    fact "ONLINE${sfx}_IP" "$a.1"
+    fact "ONLINE${sfx}_IF" to-client
+    fact "ONLINE${sfx}_UPLINK_IP" "$b.1"
+    fact "ONLINE${sfx}_UPLINK_IF" to-target
+    fact "TARGET${sfx}_IP" "$b.2"
+    fact "TARGET${sfx}_IF" "to-online$sfx"
+  done
+  fact TARGET_SINK_IP "$NET_PREFIX.3.1"
+  fact TARGET_SINK_IF to-assist
+  fact ASSISTANT_IP "$NET_PREFIX.3.2"
+  fact ASSISTANT_IF to-target
+  inject_failure links
+
+  # rp_filter=0 everywhere on the target: replayed packets carry spoofed sources
+  # that strict reverse-path filtering would drop (TcpExtIPReversePathFilter).
+  local dev
+  nsx "$target" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  nsx "$target" sysctl -qw net.ipv4.conf.all.send_redirects=0
+  for dev in $(nsx "$target" ls /sys/class/net); do
+    nsx "$target" sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"
+  done
+
+  # Reply sink: FAKE_RANGE and the real client subnets leave the target toward the
+  # sink, so the target's replies never reach a client.
+  local sink_via=(via "$NET_PREFIX.3.2" dev to-assist) sink_ns=$assist sink_if=to-target
+  if [[ $SINK == ifb ]]; then
+    nsx "$target" ip link add sink0 type ifb
+    nsx "$target" ip link set sink0 up
+    sink_via=(dev sink0) sink_ns=$target sink_if=sink0
+  fi
+  nsx "$target" ip route add "$FAKE_RANGE" "${sink_via[@]}"
+  for ((k = 1; k <= ONLINES; k++)); do
+    nsx "$target" ip route add "$NET_PREFIX.$((10 + k)).0/24" "${sink_via[@]}"
+  done
+  # Control traffic: online k -> C via the target; assistant -> every B_k via the target.
+  for ((k = 1; k <= ONLINES; k++)); do
+    nsx "$(role_ns "online$k")" ip route add "$NET_PREFIX.3.0/24" via "$NET_PREFIX.$((20 + k)).2"
+    nsx "$assist" ip route add "$NET_PREFIX.$((20 + k)).0/24" via "$NET_PREFIX.3.1"
+  done
+  fact SINK_NS "$sink_ns"
+  fact SINK_IF "$sink_if"
+  inject_failure routes
+
+  write_www "$LAB_DIR/www"
+  fact WWW_DIR "$LAB_DIR/www"
+  for ((k = 1; k <= ONLINES; k++)); do
+    sfx=$([[ $k == 1 ]] || echo "$k")
+    # Also on the uplink address, so the cluster side (assistant, via the target)
+    # can reach an online host: proves the control path, not used for replay.
+    start_nginx "online$sfx" "$(role_ns "online$k")" 80 "$NET_PREFIX.$((10 + k)).1" "$NET_PREFIX.$((20 + k)).1"
+    fact "ONLINE${sfx}_NGINX_PORT" 80
+  done
+  local target_ips=()
+  for ((k = 1; k <= ONLINES; k++)); do target_ips+=("$NET_PREFIX.$((20 + k)).2"); done
+  start_nginx target "$target" "$TARGET_PORT" "${target_ips[@]}"
+  fact TARGET_NGINX_PORT "$TARGET_PORT"
+  inject_failure nginx
+
+  local f
+  for f in "${FACTS[@]}"; do printf '%s=%q\n' "${f%%=*}" "${f#*=}"; done >"$LAB_DIR/lab.env"
+  UP_DONE=1
+  trap - EXIT INT TERM
+  printf '%s\n' "${FACTS[@]}"
+  log "lab $LAB_ID is up; tear down with: $PROG down --id $LAB_ID"
+}
+
+# ---------------------------------------------------------------- exec, status, demo
+
+cmd_exec() {
+  [[ -n $LAB_ID ]] || usage_error "exec needs --id ID"
+  (($# >= 1)) || usage_error "exec needs a ROLE"
+  local role=$1
+  shift
+  [[ ${1:-} == -- ]] && shift
+  (($# >= 1)) || usage_error "exec needs a COMMAND after --"
+  require_root
+  require_tools ip
+  local ns
+  ns=$(role_ns "$role")
+  ip netns list | awk '{print $1}' | grep -qx "$ns" || die "namespace $ns does not exist"
+  exec ip netns exec "$ns" "$@"
+}
+
+cmd_status() {
+  [[ -n $LAB_ID ]] || usage_error "status needs --id ID"
+  require_root
+  require_tools ip
+  local ns var pid
+  for ns in $(lab_namespaces "$LAB_ID"); do
+    printf '== %s (ip_forward=%s)\n' "$ns" "$(nsx "$ns" sysctl -n net.ipv4.ip_forward)"
+    nsx "$ns" ip -br link
+    nsx "$ns" ip -br -4 addr
+    nsx "$ns" ip -4 route | sed 's/^/route: /'
+  done
+  if [[ -f $STATE_ROOT/$LAB_ID/lab.env ]]; then
+    load_env
+    for var in $(compgen -v | grep -E '_NGINX_PID$'); do
+      pid=${!var}
+      if kill -0 "$pid" 2>/dev/null; then
+        printf '%s=%s (running)\n' "$var" "$pid"
+      else
+        printf '%s=%s (gone)\n' "$var" "$pid"
+      fi
+    done
+  else
+    echo "no state file $STATE_ROOT/$LAB_ID/lab.env"
+  fi
+}
+
+cmd_demo() {
+  [[ -n $LAB_ID ]] || usage_error "demo-traffic needs --id ID"
+  require_root
+  require_tools ip curl wrk
+  load_env
+  local url="http://$ONLINE_IP:$ONLINE_NGINX_PORT/"
+  printf 'curl %s -> HTTP %s\n' "$url" \
+    "$(nsx "$NS_CLIENT" curl -sS -o /dev/null -w '%{http_code}' --max-time 2 "$url")"
+  nsx "$NS_CLIENT" timeout 10 wrk -t1 -c4 -d2s "$url"
+  sleep 0.2
+  printf 'online access log: %s lines (%s)\n' "$(wc -l <"$ONLINE_ACCESS_LOG")" "$ONLINE_ACCESS_LOG"
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+  (($# >= 1)) || { usage >&2; exit 2; }
+  local cmd=$1
+  shift
+  OFFLOADS=off SINK=assistant FAKE_RANGE=$DEFAULT_FAKE_RANGE ONLINES=1 TARGET_PORT=80
+  local rest=()
+  case $cmd in
+    -h | --help | help) usage; return 0 ;;
+    up | down | exec | status | demo-traffic) ;;
+    *) usage_error "unknown command '$cmd'" ;;
+  esac
+  while (($# > 0)); do
+    case $1 in
+      --id) LAB_ID=${2:?--id needs a value}; shift 2 ;;
+      --offloads) OFFLOADS=${2:?--offloads needs a value}; shift 2 ;;
+      --sink) SINK=${2:?--sink needs a value}; shift 2 ;;
+      --fake-range) FAKE_RANGE=${2:?--fake-range needs a value}; shift 2 ;;
+      --onlines) ONLINES=${2:?--onlines needs a value}; shift 2 ;;
+      --target-port) TARGET_PORT=${2:?--target-port needs a value}; shift 2 ;;
+      --state-dir) STATE_ROOT=${2:?--state-dir needs a value}; shift 2 ;;
+      -h | --help) usage; return 0 ;;
+      --) rest+=("$@"); break ;;
+      -*) [[ $cmd == exec ]] && { rest+=("$@"); break; }; usage_error "unknown option '$1'" ;;
+      *) rest+=("$1"); shift ;;
+    esac
+  done
+  if [[ -n $LAB_ID ]] && ! valid_id "$LAB_ID"; then
+    usage_error "invalid --id '$LAB_ID' (1-8 of [a-z0-9])"
+  fi
+  case $cmd in
+    up) ((${#rest[@]} == 0)) || usage_error "unexpected argument '${rest[0]}'"; cmd_up ;;
+    down) cmd_down ;;
+    exec) cmd_exec "${rest[@]}" ;;
+    status) cmd_status ;;
+    demo-traffic) cmd_demo ;;
+  esac
+}
+
+main "$@"
