@@ -15,19 +15,19 @@ deploy/install-prereqs.sh
 
 # Every lab this run creates registers under this folder; whatever a crashed test leaves is torn down
 # below, and only that: namespaces of other runs are not ours to touch.
-export REPLAYCLUSTER_LAB_STATE_DIR
-REPLAYCLUSTER_LAB_STATE_DIR=$(mktemp -d /tmp/replaycluster-test-labs.XXXXXX)
+export LAB_STATE_DIR
+LAB_STATE_DIR=$(mktemp -d /tmp/replaycluster-test-labs.XXXXXX)
 results="${repo}/artifacts/test-results"
 rm -rf "${results}"
 mkdir -p "${results}"
 
 cleanup() {
-  if [[ -d ${REPLAYCLUSTER_LAB_STATE_DIR} ]]; then
-    for lab in "${REPLAYCLUSTER_LAB_STATE_DIR}"/*/; do
+  if [[ -d ${LAB_STATE_DIR} ]]; then
+    for lab in "${LAB_STATE_DIR}"/*/; do
       [[ -d ${lab} ]] || continue
       "${repo}/deploy/lab/lab.sh" down --id "$(basename "${lab}")" >/dev/null 2>&1 || true
     done
-    rm -rf "${REPLAYCLUSTER_LAB_STATE_DIR}"
+    rm -rf "${LAB_STATE_DIR}"
   fi
 }
 trap cleanup EXIT
