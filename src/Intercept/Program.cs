@@ -1,4 +1,5 @@
 using ReplayCluster.CommandLine;
+using ReplayCluster.Intercept;
 using ReplayCluster.Configuration;
 
 var manual = new NodeManual
@@ -20,4 +21,4 @@ var manual = new NodeManual
     ],
 };
 
-return await NodeCommandLine.InvokeAsync(NodeCommandLine.Create(NodeRoles.Intercept, manual), args);
+return await NodeCommandLine.InvokeAsync(NodeCommandLine.Create(NodeRoles.Intercept, manual, InterceptNodeHosting.Setup), args);

@@ -69,9 +69,13 @@ internal sealed class ReplyRouteTable<TOwner>
     }
 
     /// <summary>Removes every route of an owner that left the cluster; returns how many.</summary>
-    public int RemoveOwner(TOwner owner)
+    public int RemoveOwner(TOwner owner) => RemoveOwners(o => EqualityComparer<TOwner>.Default.Equals(o, owner));
+
+    /// <summary>Removes every route whose owner matches <paramref name="predicate"/>; returns how many.</summary>
+    public int RemoveOwners(Func<TOwner, bool> predicate)
     {
-        var gone = _routes.Where(r => EqualityComparer<TOwner>.Default.Equals(r.Value.Owner, owner)).Select(r => r.Key).ToList();
+        ArgumentNullException.ThrowIfNull(predicate);
+        var gone = _routes.Where(r => predicate(r.Value.Owner)).Select(r => r.Key).ToList();
         foreach (var endpoints in gone)
         {
             _routes.Remove(endpoints);

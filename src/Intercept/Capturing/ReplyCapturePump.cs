@@ -1,0 +1,83 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.Intercept.Routing;
+using ReplayCluster.Packets;
+using ReplayCluster.PacketIO;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Intercept.Capturing;
+
+/// <summary>
+/// Captures the target's replies on the sink interface and turns each into a <see cref="ResponseRecord"/>
+/// for the router: headers only, the payload length taken from the IP total length.
+/// </summary>
+internal sealed class ReplyCapturePump(
+    InterceptNodeSettings settings,
+    InterceptStatistics statistics,
+    ActorRegistry registry,
+    ILogger<ReplyCapturePump> logger) : IHostedService
+{
+    private IActorRef _router = ActorRefs.Nobody;
+    private LiveCapture? _capture;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _router = await registry.GetAsync<ReplyRouter>(cancellationToken);
+        _capture = LiveCapture.Open(new LiveCaptureOptions
+        {
+            Interface = settings.Interface,
+            Filter = settings.Filter,
+            BufferSizeBytes = settings.CaptureBufferSize,
+            // Only headers travel on; 256 bytes hold any IPv4+TCP header with options behind a link header.
+            SnapLength = 256,
+        });
+        InterceptLog.Capturing(logger, settings.Interface, settings.Filter);
+        _capture.Start(OnFrame);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_capture is not null)
+        {
+            _capture.Stop();
+            var kernel = _capture.Statistics;
+            InterceptLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
+            _capture.Dispose();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
+    {
+        if (PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet) != ParseResult.Ok)
+        {
+            statistics.CountRejected();
+            return;
+        }
+
+        statistics.CountCaptured();
+        var options = packet.Options;
+        _router.Tell(new ResponseRecord
+        {
+            ClientAddress = packet.DestinationAddress,
+            ClientPort = packet.DestinationPort,
+            TargetAddress = packet.SourceAddress,
+            TargetPort = packet.SourcePort,
+            Sequence = packet.Sequence,
+            Acknowledgment = packet.Acknowledgment,
+            Window = packet.Window,
+            Flags = (byte)packet.Flags,
+            PayloadLength = (ushort)packet.PayloadLength,
+            Mss = options.HasMss ? options.Mss : (ushort)0,
+            WindowScale = options.HasWindowScale ? options.WindowScale : ResponseRecord.NoWindowScale,
+            HasTimestamp = options.HasTimestamp,
+            SackPermitted = options.SackPermitted,
+            TsVal = options.TsVal,
+            TsEcr = options.TsEcr,
+            CapturedAtNanos = info.TimestampNanos,
+        });
+    }
+}

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.CommandLine;
+using ReplayCluster.Intercept.Capturing;
+using ReplayCluster.Intercept.Routing;
+
+namespace ReplayCluster.Intercept;
+
+/// <summary>The intercept role: its options (intercept's -i and -F), settings and actors.</summary>
+internal static class InterceptNodeHosting
+{
+    private const string Section = "replaycluster.intercept";
+
+    private static readonly Option<string?> Interface = new("--interface", "-i") { Description = "Interface where the target's replies arrive (replaycluster.intercept.interface).", HelpName = "DEV" };
+    private static readonly Option<string?> Filter = new("--filter", "-F") { Description = "BPF filter for the replies (default: tcp).", HelpName = "BPF" };
+
+    public static RoleSetup Setup { get; } = new()
+    {
+        Options = [Interface, Filter],
+        ToHocon = parse => new[] { (Interface, "interface"), (Filter, "filter") }
+            .Where(o => parse.GetValue(o.Item1) is not null)
+            .Select(o => HoconAssignment.Of($"{Section}.{o.Item2}", parse.GetValue(o.Item1)!)),
+        ConfigureServices = (node, services) =>
+        {
+            services.AddSingleton(InterceptNodeSettings.Read(node.Config));
+            services.AddSingleton<InterceptStatistics>();
+            services.AddHostedService<ReplyCapturePump>();
+        },
+        ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
+        {
+            var router = system.ActorOf(ReplyRouter.Props(
+                provider.GetRequiredService<InterceptNodeSettings>(),
+                provider.GetRequiredService<InterceptStatistics>(),
+                TimeProvider.System,
+                provider.GetRequiredService<ILoggerFactory>().CreateLogger<ReplyRouter>()), ReplyRouter.Name);
+            registry.Register<ReplyRouter>(router);
+        }),
+    };
+}

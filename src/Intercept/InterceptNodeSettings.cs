@@ -1,0 +1,65 @@
+using Akka.Configuration;
+using ReplayCluster.Configuration;
+
+namespace ReplayCluster.Intercept;
+
+/// <summary>The intercept node's validated settings (<c>replaycluster.intercept</c>).</summary>
+internal sealed record InterceptNodeSettings
+{
+    private const string Section = "replaycluster.intercept";
+
+    public required string Interface { get; init; }
+
+    public required string Filter { get; init; }
+
+    public int CaptureBufferSize { get; init; } = 64 * 1024 * 1024;
+
+    public int BatchSize { get; init; } = 256;
+
+    public TimeSpan ParkingTime { get; init; } = TimeSpan.FromSeconds(3);
+
+    public TimeSpan RouteLifetime { get; init; } = TimeSpan.FromMinutes(10);
+
+    public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Reads the section; errors name the setting.</summary>
+    public static InterceptNodeSettings Read(Config config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var captureInterface = config.GetString($"{Section}.interface", string.Empty)?.Trim();
+        if (string.IsNullOrEmpty(captureInterface))
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.interface (-i)", "give the interface where the target's replies arrive");
+        }
+
+        var batch = config.GetInt($"{Section}.batch-size", 256);
+        if (batch is < 1 or > Replay.ResponseBatch.MaxRecords)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.batch-size", $"'{batch}' must be from 1 to {Replay.ResponseBatch.MaxRecords}");
+        }
+
+        return new InterceptNodeSettings
+        {
+            Interface = captureInterface,
+            Filter = config.GetString($"{Section}.filter", "tcp") ?? "tcp",
+            CaptureBufferSize = (int)(config.GetByteSize($"{Section}.capture-buffer-size") ?? (64 * 1024 * 1024)),
+            BatchSize = batch,
+            ParkingTime = Positive(config, "parking-time"),
+            RouteLifetime = Positive(config, "route-lifetime"),
+            StatisticsInterval = Positive(config, "statistics-interval"),
+        };
+    }
+
+    private static TimeSpan Positive(Config config, string key)
+    {
+        try
+        {
+            var value = config.GetTimeSpan($"{Section}.{key}", allowInfinite: false);
+            return value > TimeSpan.Zero ? value : throw new FormatException("not positive");
+        }
+        catch (Exception ex)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{config.GetString($"{Section}.{key}")}' is not a positive duration", ex);
+        }
+    }
+}
