@@ -167,6 +167,10 @@ public static class NodeCommandLine
             var overrides = ReadOverrides(parse, Environment.GetEnvironmentVariable);
             overrides = overrides with { Sets = [.. setup.ToHocon(parse), .. overrides.Sets] };
             node = NodeConfigLoader.Load(role, overrides, parse.GetValue(HoconDirOption));
+
+            // The actor system's hosted service must start before the role's own hosted services,
+            // which wait for its actors: register the node first.
+            builder.Services.AddReplayClusterNode(node, setup.ConfigureAkka);
             setup.ConfigureServices(node, builder.Services);
         }
         catch (NodeConfigurationException ex)
@@ -190,7 +194,6 @@ public static class NodeCommandLine
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
         builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromSeconds(20));
-        builder.Services.AddReplayClusterNode(node, setup.ConfigureAkka);
 
         try
         {
