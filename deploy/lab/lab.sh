@@ -142,7 +142,9 @@ require_tools() {
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool (apt-get install ${pkg[$tool]:-$tool})")
   done
   if ((${#missing[@]} > 0)); then
-    die "missing tools: $(IFS=';'; echo "${missing[*]}")"
+    local joined
+    joined=$(printf '%s; ' "${missing[@]}")
+    die "missing tools: ${joined%; }"
   fi
 }
 
