@@ -31,6 +31,7 @@ SYNOPSIS
     lab.sh exec --id ID ROLE -- COMMAND [ARG...]
     lab.sh status --id ID [--state-dir DIR]
     lab.sh demo-traffic --id ID [--state-dir DIR]
+    lab.sh guard --id ID --pid PID [--state-dir DIR]
     lab.sh --help
 
 DESCRIPTION
@@ -72,6 +73,11 @@ COMMANDS
     status        Print links, addresses, routes and nginx PIDs.
     demo-traffic  One curl and `wrk -t1 -c4 -d2s` from the client to the online
                   nginx, then print the online access-log line count.
+    guard         Wait (checking every second) until process PID is gone, then
+                  run down for the lab. Output goes to /dev/null. Start it
+                  detached (`setsid lab.sh guard ... &`) next to the process that
+                  owns the lab, so a crash, even SIGKILL, leaves nothing behind;
+                  kill the guard (by PID) when the lab is taken down normally.
 
 OPTIONS
     --id ID             Lab id, 1-8 of [a-z0-9]. Default: 6 random hex digits.
@@ -89,6 +95,7 @@ OPTIONS
                         Must be a network address outside 10.251.0.0/16.
     --onlines N         Number of online hosts, 1-9 (default 1).
     --target-port PORT  Port of the target nginx (default 80).
+    --pid PID           guard: the process whose end tears the lab down.
     --state-dir DIR     Where lab state lives (default /run/replaycluster-lab,
                         or $LAB_STATE_DIR).
 
@@ -135,7 +142,9 @@ require_tools() {
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool (apt-get install ${pkg[$tool]:-$tool})")
   done
   if ((${#missing[@]} > 0)); then
-    die "missing tools: $(IFS=';'; echo "${missing[*]}")"
+    local joined
+    joined=$(printf '%s; ' "${missing[@]}")
+    die "missing tools: ${joined%; }"
   fi
 }
 
@@ -572,17 +581,28 @@ cmd_demo() {
   printf 'online access log: %s lines (%s)\n' "$(wc -l <"$ONLINE_ACCESS_LOG")" "$ONLINE_ACCESS_LOG"
 }
 
+cmd_guard() {
+  [[ -n $LAB_ID ]] || usage_error "guard needs --id ID"
+  [[ $GUARD_PID =~ ^[0-9]+$ ]] || usage_error "guard needs --pid PID"
+  require_root
+  require_tools ip
+  # Never keep the owner's pipes open: a dead reader would SIGPIPE us.
+  exec </dev/null >/dev/null 2>&1
+  while kill -0 "$GUARD_PID" 2>/dev/null; do sleep 1; done
+  do_down "$LAB_ID"
+}
+
 # ---------------------------------------------------------------- main
 
 main() {
   (($# >= 1)) || { usage >&2; exit 2; }
   local cmd=$1
   shift
-  OFFLOADS=off SINK=assistant FAKE_RANGE=$DEFAULT_FAKE_RANGE ONLINES=1 TARGET_PORT=80
+  OFFLOADS=off SINK=assistant FAKE_RANGE=$DEFAULT_FAKE_RANGE ONLINES=1 TARGET_PORT=80 GUARD_PID=""
   local rest=()
   case $cmd in
     -h | --help | help) usage; return 0 ;;
-    up | down | exec | status | demo-traffic) ;;
+    up | down | exec | status | demo-traffic | guard) ;;
     *) usage_error "unknown command '$cmd'" ;;
   esac
   while (($# > 0)); do
@@ -593,6 +613,7 @@ main() {
       --fake-range) FAKE_RANGE=${2:?--fake-range needs a value}; shift 2 ;;
       --onlines) ONLINES=${2:?--onlines needs a value}; shift 2 ;;
       --target-port) TARGET_PORT=${2:?--target-port needs a value}; shift 2 ;;
+      --pid) GUARD_PID=${2:?--pid needs a value}; shift 2 ;;
       --state-dir) STATE_ROOT=${2:?--state-dir needs a value}; shift 2 ;;
       -h | --help) usage; return 0 ;;
       --) rest+=("$@"); break ;;
@@ -609,6 +630,7 @@ main() {
     exec) cmd_exec "${rest[@]}" ;;
     status) cmd_status ;;
     demo-traffic) cmd_demo ;;
+    guard) cmd_guard ;;
   esac
 }
 

@@ -11,13 +11,15 @@ namespace ReplayCluster.Lab.Tests.Lab;
 public sealed class Lab : IAsyncDisposable
 {
     private readonly string _script;
+    private readonly int _guardPid;
     private readonly List<LabProcess> _processes = [];
     private readonly Lock _gate = new();
     private int _disposed;
 
-    private Lab(string script, LabOptions options, IReadOnlyDictionary<string, string> facts)
+    private Lab(string script, int guardPid, LabOptions options, IReadOnlyDictionary<string, string> facts)
     {
         _script = script;
+        _guardPid = guardPid;
         Options = options;
         Facts = facts;
         Id = Fact("LAB_ID");
@@ -160,7 +162,9 @@ public sealed class Lab : IAsyncDisposable
             ? new Dictionary<string, string> { ["LAB_INJECT_FAILURE"] = step }
             : null;
 
+        // Guard first: if this host dies from here on, even by SIGKILL, the guard takes the lab down.
         LabCleanup.RegisterLab(id, script);
+        var guardPid = LabCleanup.StartGuard(id, script);
         LabExecResult result;
         try
         {
@@ -168,15 +172,13 @@ public sealed class Lab : IAsyncDisposable
         }
         catch
         {
-            LabCleanup.Down(id, script);
-            LabCleanup.UnregisterLab(id);
+            Abandon(id, script, guardPid);
             throw;
         }
 
         if (!result.Succeeded)
         {
-            LabCleanup.Down(id, script);
-            LabCleanup.UnregisterLab(id);
+            Abandon(id, script, guardPid);
             throw new LabException($"lab.sh up --id {id} failed with exit code {result.ExitCode}:\n{result.StdErr}");
         }
 
@@ -192,12 +194,11 @@ public sealed class Lab : IAsyncDisposable
 
         try
         {
-            return new Lab(script, options, facts);
+            return new Lab(script, guardPid, options, facts);
         }
-        catch (LabException)
+        catch (Exception ex) when (ex is LabException or FormatException)
         {
-            LabCleanup.Down(id, script);
-            LabCleanup.UnregisterLab(id);
+            Abandon(id, script, guardPid);
             throw;
         }
     }
@@ -367,8 +368,16 @@ public sealed class Lab : IAsyncDisposable
         }
 
         var result = await CommandRunner.RunAsync("bash", [_script, "down", "--id", Id], TimeSpan.FromSeconds(30));
+        LabCleanup.StopGuard(_guardPid);
         LabCleanup.UnregisterLab(Id);
         result.EnsureSuccess($"lab.sh down --id {Id}");
+    }
+
+    private static void Abandon(string id, string script, int guardPid)
+    {
+        LabCleanup.Down(id, script);
+        LabCleanup.StopGuard(guardPid);
+        LabCleanup.UnregisterLab(id);
     }
 
     private static int CountLines(string path)

@@ -160,11 +160,11 @@ public sealed class LabProcess : IAsyncDisposable
     {
         if (!HasExited)
         {
-            LabNative.KillGroup(Pid, signal);
+            Signal(signal);
             var finished = await Task.WhenAny(_exited.Task, Task.Delay(timeout ?? TimeSpan.FromSeconds(5)));
             if (finished != _exited.Task)
             {
-                LabNative.KillGroup(Pid, LabNative.SigKill);
+                Signal(LabNative.SigKill);
                 await _exited.Task.WaitAsync(TimeSpan.FromSeconds(10));
             }
         }
@@ -195,7 +195,16 @@ public sealed class LabProcess : IAsyncDisposable
     {
         if (!HasExited)
         {
-            LabNative.KillGroup(Pid, LabNative.SigKill);
+            Signal(LabNative.SigKill);
+        }
+    }
+
+    private void Signal(int signal)
+    {
+        // Right after Start, setsid may not have run yet, so the group does not exist: signal the PID itself.
+        if (!LabNative.KillGroup(Pid, signal))
+        {
+            LabNative.Kill(Pid, signal);
         }
     }
 
