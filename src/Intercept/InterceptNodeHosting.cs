@@ -24,7 +24,7 @@ internal static class InterceptNodeHosting
             .Select(o => HoconAssignment.Of($"{Section}.{o.Item2}", parse.GetValue(o.Item1)!)),
         ConfigureServices = (node, services) =>
         {
-            services.AddSingleton(InterceptNodeSettings.Read(node.Config));
+            services.AddSingleton(InterceptNodeSettings.Read(node.Config, node.Settings));
             services.AddSingleton<InterceptStatistics>();
             services.AddHostedService<ReplyCapturePump>();
         },

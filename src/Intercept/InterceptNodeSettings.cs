@@ -23,9 +23,10 @@ internal sealed record InterceptNodeSettings
     public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Reads the section; errors name the setting.</summary>
-    public static InterceptNodeSettings Read(Config config)
+    public static InterceptNodeSettings Read(Config config, NodeSettings node)
     {
         ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(node);
         var captureInterface = config.GetString($"{Section}.interface", string.Empty)?.Trim();
         if (string.IsNullOrEmpty(captureInterface))
         {
@@ -41,13 +42,23 @@ internal sealed record InterceptNodeSettings
         return new InterceptNodeSettings
         {
             Interface = captureInterface,
-            Filter = config.GetString($"{Section}.filter", "tcp") ?? "tcp",
+            Filter = config.GetString($"{Section}.filter", string.Empty) is { Length: > 0 } filter ? filter : DefaultFilter(node),
             CaptureBufferSize = (int)(config.GetByteSize($"{Section}.capture-buffer-size") ?? (64 * 1024 * 1024)),
             BatchSize = batch,
             ParkingTime = Positive(config, "parking-time"),
             RouteLifetime = Positive(config, "route-lifetime"),
             StatisticsInterval = Positive(config, "statistics-interval"),
         };
+    }
+
+    /// <summary>All TCP except this node's own (cluster) traffic, which may cross the sink interface.</summary>
+    private static string DefaultFilter(NodeSettings node)
+    {
+        var own = new[] { node.PublicHostname, node.Hostname }
+            .Where(h => System.Net.IPAddress.TryParse(h, out var a) && !a.Equals(System.Net.IPAddress.Any))
+            .Distinct()
+            .Select(h => $" and not host {h}");
+        return "tcp" + string.Concat(own);
     }
 
     private static TimeSpan Positive(Config config, string key)
