@@ -32,9 +32,9 @@ internal static class CaptureNodeHosting
         {
             var settings = CaptureNodeSettingsReader.Read(node.Config);
             services.AddSingleton(settings);
-            services.AddSingleton<CaptureNodeStatistics>();
             services.AddSingleton(TimeProvider.System);
             services.AddSingleton(_ => new RawIpSender(sendBufferBytes: 4 * 1024 * 1024));
+            services.AddSingleton(provider => new CaptureNodeStatistics { Sender = provider.GetRequiredService<RawIpSender>() });
             services.AddSingleton<ISegmentTransport>(provider => new RawSegmentTransport(provider.GetRequiredService<RawIpSender>()));
             services.AddHostedService<CapturePump>();
         },

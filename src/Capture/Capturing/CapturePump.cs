@@ -25,12 +25,68 @@ internal sealed class CapturePump(
     private IActorRef _sessions = ActorRefs.Nobody;
     private LiveCapture? _live;
     private Thread? _fileThread;
+    private readonly CancellationTokenSource _stopped = new();
     private volatile bool _stopping;
     private uint _sequenceOffset;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _sessions = await registry.GetAsync<SessionManager>(cancellationToken);
+
+        // Capture only once replies can come back: every session started before an intercept node
+        // knows our routes would wait on SYN retransmissions, and a fast pcap replay would lose them.
+        _ = Task.Run(StartWhenReadySafelyAsync, CancellationToken.None);
+    }
+
+    private async Task StartWhenReadySafelyAsync()
+    {
+        try
+        {
+            await StartWhenReadyAsync(_stopped.Token);
+        }
+        catch (OperationCanceledException) when (_stopping)
+        {
+        }
+        catch (Exception ex) when (ex is LiveCaptureException or PcapFormatException or IOException or DllNotFoundException)
+        {
+            // The node is useless without its capture: say why and stop with a failure status.
+            CaptureLog.CaptureFailed(logger, ex, ex.Message);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
+    }
+
+    private async Task StartWhenReadyAsync(CancellationToken cancellationToken)
+    {
+        var waited = TimeSpan.Zero;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (await _sessions.Ask<int>(SessionManager.InterceptCountQuery.Instance, TimeSpan.FromSeconds(5), cancellationToken) > 0)
+                {
+                    break;
+                }
+            }
+            catch (AskTimeoutException)
+            {
+                // A busy manager answers late; ask again.
+            }
+
+            if (waited.Ticks % TimeSpan.FromSeconds(5).Ticks == 0)
+            {
+                CaptureLog.WaitingForIntercept(logger, (long)waited.TotalSeconds);
+            }
+
+            await Task.Delay(250, cancellationToken);
+            waited += TimeSpan.FromMilliseconds(250);
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+
         var targets = string.Join(", ", settings.Targets.Routes.Select(r =>
             $"{(r.OnlineAddress == 0 ? "*" : Ipv4Address.Format(r.OnlineAddress))}:{r.OnlinePort}->{Ipv4Address.Format(r.TargetAddress)}:{r.TargetPort}"));
         if (settings.Interface is { } captureInterface)
@@ -42,6 +98,8 @@ internal sealed class CapturePump(
                 BufferSizeBytes = settings.CaptureBufferSize,
             });
             CaptureLog.CapturingLive(logger, captureInterface, settings.Filter, targets);
+            var live = _live;
+            statistics.Kernel = () => live.Statistics;
             _live.Start(OnFrame);
         }
         else
@@ -55,11 +113,13 @@ internal sealed class CapturePump(
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
+        _stopped.Cancel();
         if (_live is not null)
         {
             _live.Stop();
             var kernel = _live.Statistics;
             CaptureLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
+            statistics.Kernel = null;
             _live.Dispose();
         }
 
@@ -122,6 +182,7 @@ internal sealed class CapturePump(
         catch (Exception ex) when (ex is PcapFormatException or IOException)
         {
             CaptureLog.CaptureFailed(logger, ex, ex.Message);
+            Environment.ExitCode = 1;
             lifetime.StopApplication();
         }
     }

@@ -52,9 +52,20 @@ internal sealed class ClientIdentityMapper
         port = clientPort;
         if (_count == 0)
         {
-            // Real identities: two online services mapped to one target could still meet on a 4-tuple.
+            // Real addresses. The pair is taken when the client reused its port while our replay of the
+            // previous connection still runs (or two services map to one target): move to a free port.
             address = clientAddress;
-            return _inUse.Add((address, port, targetAddress, targetPort));
+            for (var i = 0; i < 4096; i++)
+            {
+                // The client's own port first, then a stride through the rest; never a privileged port.
+                port = (ushort)((clientPort + (i * 7919)) % 65536);
+                if (port >= 1024 && _inUse.Add((address, port, targetAddress, targetPort)))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         // Stable per client address, so one client's sessions share one fake address like tcpcopy's,

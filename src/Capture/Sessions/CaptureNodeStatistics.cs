@@ -34,6 +34,12 @@ internal sealed class CaptureNodeStatistics
 
     public long LiveSessions { get; set; }
 
+    /// <summary>The raw socket's counters, when the node sends for real.</summary>
+    public PacketIO.RawIpSender? Sender { get; set; }
+
+    /// <summary>Reads the kernel's capture counters (received, dropped), when capturing live.</summary>
+    public Func<PacketIO.CaptureStatistics>? Kernel { get; set; }
+
     /// <summary>Totals of the sessions that ended (live sessions are added when they end).</summary>
     public SessionCounters Ended { get; } = new();
 
@@ -70,6 +76,21 @@ internal sealed class CaptureNodeStatistics
         total.LatePacketsAbsorbed += counters.LatePacketsAbsorbed;
     }
 
+    private string SenderSummary() => Sender is { } s
+        ? $" | raw sent={s.Sent} failed={s.Failed} (eperm={s.FailedNotPermitted} emsgsize={s.FailedTooBig} enobufs={s.FailedNoBuffers} other={s.FailedOther})"
+        : string.Empty;
+
+    private string KernelSummary()
+    {
+        if (Kernel is null)
+        {
+            return string.Empty;
+        }
+
+        var kernel = Kernel();
+        return $" | kernel received={kernel.Received} dropped={kernel.KernelDropped} if-dropped={kernel.InterfaceDropped}";
+    }
+
     /// <summary>One line for the log: stable keys, so scripts and tests can read it.</summary>
     public string Summary()
     {
@@ -98,6 +119,8 @@ internal sealed class CaptureNodeStatistics
             .Append(" reconnects=").Append(e.Reconnects)
             .Append(" gap-bytes=").Append(e.GapBytesSkipped)
             .Append(" responses-unmatched=").Append(ResponsesUnmatched)
+            .Append(SenderSummary())
+            .Append(KernelSummary())
             .ToString();
     }
 }

@@ -21,6 +21,7 @@ internal sealed class ReplaySession
     private const ushort AdvertisedWindow = 65535;
     private const int DuplicateAckThreshold = 3;
     private const int CompactThreshold = 256;
+    private const int MaxSequenceJump = 256 * 1024 * 1024;
 
     private readonly SessionEndpoints _endpoints;
     private readonly SessionOptions _options;
@@ -378,6 +379,16 @@ internal sealed class ReplaySession
         }
     }
 
+    /// <summary>True while captured data (or the client's FIN) waits for the target.</summary>
+    public bool HasPending => _phase != Phase.Ended && HasPendingData;
+
+    /// <summary>One line of state for diagnostics (logged when a session is lost with data pending).</summary>
+    public string Describe() =>
+        $"{_endpoints} phase={_phase} isn={_isn} una={_sndUna} nxt={_sndNxt} max={_sndMax} high={_sndHigh} captured-next={_capturedNext} " +
+        $"chunks={_chunks.Count - _head} buffered={_bufferedBytes} rcv-nxt={_rcvNxt} window={_peerWindow} fin-seq={_clientFinSeq?.ToString() ?? "-"} " +
+        $"fin-sent={_finSent} fin-acked={_finAcked} target-fin={_targetFin} target-gone={_targetGone} last-ack={(_lastSentAckKnown ? _lastSentAck : 0)} " +
+        $"response-bytes={_responseBytesSinceRequest} retries={_retries} rto={_rto.TotalMilliseconds}ms deadline={NextDeadline:HH:mm:ss.fff}";
+
     /// <summary>Ends the session from outside (node shutdown), resetting the target's connection.</summary>
     public void Abort()
     {
@@ -679,6 +690,14 @@ internal sealed class ReplaySession
             Counters.ClientDuplicateBytes += SeqNum.Diff(start, floor);
             payload = payload[SeqNum.Diff(start, floor)..];
             start = floor;
+        }
+
+        if (SeqNum.Diff(_capturedNext, start) > MaxSequenceJump)
+        {
+            // Far beyond anything this connection could have sent: another connection's packet that
+            // shares the client port (tcpcopy calls this a seq hop), not data to replay here.
+            Counters.LatePacketsAbsorbed++;
+            return;
         }
 
         var index = FirstChunkEndingAfter(start);

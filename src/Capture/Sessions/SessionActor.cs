@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using ReplayCluster.Replay;
 
 namespace ReplayCluster.Capture.Sessions;
@@ -15,6 +16,7 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
 
     private readonly ReplaySession _session;
     private readonly TimeProvider _time;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time)
     {
@@ -44,6 +46,11 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        if (_session.HasPending)
+        {
+            _log.Info("Session stopped with data pending: {0}", _session.Describe());
+        }
+
         _session.Abort();
         Context.Parent.Tell(new SessionEnded(_session.Endpoints, _session.EndReason, _session.Counters));
     }

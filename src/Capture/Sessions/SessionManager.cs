@@ -23,7 +23,8 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     // Routes live 10 minutes at the intercept unless refreshed; refresh well within that.
     private static readonly TimeSpan ClaimRefreshInterval = TimeSpan.FromMinutes(2);
 
-    private readonly Dictionary<OnlineConnection, IActorRef> _byConnection = [];
+    // The newest session of each online connection, with the client ISN that started it.
+    private readonly Dictionary<OnlineConnection, (IActorRef Session, uint? ClientIsn)> _byConnection = [];
     private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
     private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints)> _byActor = [];
     private readonly HashSet<Address> _intercepts = [];
@@ -57,6 +58,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         Receive<LogStatistics>(_ => CaptureLog.Statistics(_logger, _statistics.Summary()));
         Receive<ClusterEvent.MemberUp>(e => OnMemberUp(e.Member));
         Receive<ClusterEvent.MemberRemoved>(e => _intercepts.Remove(e.Member.Address));
+        Receive<InterceptCountQuery>(_ => Sender.Tell(_intercepts.Count));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -87,13 +89,17 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
     private void OnCaptured(CapturedPacket packet)
     {
-        if (_byConnection.TryGetValue(packet.Connection, out var session))
+        var segment = packet.Segment;
+        var isSyn = segment.HasFlag(Packets.TcpFlags.Syn) && !segment.HasFlag(Packets.TcpFlags.Ack);
+        if (_byConnection.TryGetValue(packet.Connection, out var current) && !(isSyn && current.ClientIsn != segment.Sequence))
         {
-            session.Tell(packet.Segment);
+            current.Session.Tell(segment);
             return;
         }
 
-        var segment = packet.Segment;
+        // A new connection (or the same client port reused while our replay of its previous connection
+        // is still under way: clients cycle ports faster than a lagging replay finishes). The old session
+        // keeps going on its own identity; the new one gets another, so neither is lost.
         if ((!segment.HasFlag(Packets.TcpFlags.Syn) && segment.Payload.IsEmpty) || segment.HasFlag(Packets.TcpFlags.Rst)
             || !_settings.Targets.TryMap(packet.Connection.ServerAddress, packet.Connection.ServerPort, out var route))
         {
@@ -109,9 +115,9 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         }
 
         var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-        session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time));
+        var session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time));
         Context.Watch(session);
-        _byConnection[connection] = session;
+        _byConnection[connection] = (session, isSyn ? segment.Sequence : null);
         _byEndpoints[endpoints] = session;
         _byActor[session] = (connection, endpoints);
         _statistics.SessionsStarted++;
@@ -142,7 +148,11 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
             return;
         }
 
-        _byConnection.Remove(entry.Connection);
+        if (_byConnection.TryGetValue(entry.Connection, out var current) && current.Session.Equals(session))
+        {
+            _byConnection.Remove(entry.Connection);
+        }
+
         _byEndpoints.Remove(entry.Endpoints);
         _identities.Release(entry.Endpoints.ClientAddress, entry.Endpoints.ClientPort, entry.Endpoints.TargetAddress, entry.Endpoints.TargetPort);
         _statistics.LiveSessions = _byActor.Count;
@@ -196,6 +206,12 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
                     [.. releases.Skip(offset).Take(RouteClaims.MaxEntries / 2)]));
             }
         }
+    }
+
+    /// <summary>Asks how many intercept nodes the manager announces its sessions to (answer: int).</summary>
+    public sealed class InterceptCountQuery
+    {
+        public static readonly InterceptCountQuery Instance = new();
     }
 
     private sealed class FlushClaimsNow

@@ -73,14 +73,17 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     private void OnClaims(RouteClaims claims)
     {
-        foreach (var endpoints in claims.Claimed)
-        {
-            _table.Claim(endpoints, claims.Owner, _add);
-        }
-
+        // Releases first: a capture node hands an identity out again only after the session that
+        // held it ended, so within one message a release always belongs to an older session than a
+        // claim of the same endpoints. The other order would drop the new session's route.
         foreach (var endpoints in claims.Released)
         {
             _table.Release(endpoints, claims.Owner);
+        }
+
+        foreach (var endpoints in claims.Claimed)
+        {
+            _table.Claim(endpoints, claims.Owner, _add);
         }
 
         UpdateGauges();

@@ -199,7 +199,9 @@ public static class NodeCommandLine
         {
             using var host = builder.Build();
             await host.RunAsync(cancellation);
-            return 0;
+
+            // A role that had to stop the node for a failure (e.g. its capture broke) sets this.
+            return Environment.ExitCode;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -1,0 +1,124 @@
+using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
+using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
+
+namespace ReplayCluster.Lab.Tests.Replay;
+
+/// <summary>
+/// A lab with a whole ReplayCluster running in it: coordinator on the target, intercept on the
+/// assistant (the reply sink), capture node on the online host replaying HTTP (80), uploads (8090)
+/// and a server-first protocol (2525) into the fake client range. Helper servers for uploads and the
+/// banner protocol run on both online and target, and a tcpdump on the client watches for anything
+/// the target might send to a real client.
+/// </summary>
+public sealed class ReplayClusterFixture : IAsyncLifetime
+{
+    public const int UploadPort = 8090;
+    public const int BannerPort = 2525;
+
+    private readonly List<LabProcess> _helpers = [];
+    private LabHost? _lab;
+
+    public LabHost Lab => _lab ?? throw new InvalidOperationException("The replay fixture is not initialized.");
+
+    public LabProcess Coordinator { get; private set; } = null!;
+
+    public LabProcess Intercept { get; private set; } = null!;
+
+    public LabProcess Capture { get; private set; } = null!;
+
+    /// <summary>tcpdump on the client for packets from the target: it must never print a line.</summary>
+    public LabProcess ClientWitness { get; private set; } = null!;
+
+    public string OnlineUploadLog => Path.Combine(Lab.StateDirectory, "upload-online.log");
+
+    public string TargetUploadLog => Path.Combine(Lab.StateDirectory, "upload-target.log");
+
+    public string OnlineBannerLog => Path.Combine(Lab.StateDirectory, "banner-online.log");
+
+    public string TargetBannerLog => Path.Combine(Lab.StateDirectory, "banner-target.log");
+
+    public async ValueTask InitializeAsync()
+    {
+        var cancellation = TestContext.Current.CancellationToken;
+        _lab = await LabHost.StartAsync(new LabOptions(), cancellation);
+        var servers = Path.Combine(LabHost.FindRepositoryRoot(), "tests", "ReplayCluster.Lab.Tests", "Replay", "lab_servers.py");
+        foreach (var (role, address, suffix) in new[] { (LabRole.Online, Lab.OnlineIp, "online"), (LabRole.Target, Lab.TargetIp, "target") })
+        {
+            await StartHelperAsync(Lab.StartProcess(role, ["python3", servers, "upload", address.ToString(), $"{UploadPort}", Path.Combine(Lab.StateDirectory, $"upload-{suffix}.log")]));
+            await StartHelperAsync(Lab.StartProcess(role, ["python3", servers, "banner", address.ToString(), $"{BannerPort}", Path.Combine(Lab.StateDirectory, $"banner-{suffix}.log")]));
+        }
+
+        ClientWitness = Lab.StartProcess(LabRole.Client, ["tcpdump", "-i", Lab.ClientInterface, "-n", "-l", "src", "host", Lab.TargetIp.ToString()]);
+        _helpers.Add(ClientWitness);
+        await ClientWitness.WaitForOutputAsync(l => l.Contains("listening on", StringComparison.Ordinal), TimeSpan.FromSeconds(10), cancellation);
+
+        Coordinator = NodeProcess.Start(Lab, LabRole.Target, "coordinator", "--hostname", Lab.TargetIp.ToString(), "--port", "4053");
+        Intercept = NodeProcess.Start(Lab, LabRole.Assistant, "intercept",
+            "--hostname", Lab.AssistantIp.ToString(), "--seed", $"{Lab.TargetIp}:4053", "-i", Lab.SinkInterface);
+        await NodeProcess.WaitJoinedAsync(Coordinator, cancellation);
+        await NodeProcess.WaitJoinedAsync(Intercept, cancellation);
+        await StartCaptureAsync(cancellation);
+    }
+
+    /// <summary>Arguments of a capture node replaying every lab service into the fake range.</summary>
+    public string[] CaptureArguments(params string[] extra) =>
+    [
+        "--hostname", Lab.OnlineUplinkIp.ToString(), "--seed", $"{Lab.TargetIp}:4053",
+        "-x", $"80-{Lab.TargetIp}:80", "-x", $"{UploadPort}-{Lab.TargetIp}:{UploadPort}", "-x", $"{BannerPort}-{Lab.TargetIp}:{BannerPort}",
+        "-c", Lab.FakeRange, "--set", "replaycluster.capture.statistics-interval = 1s", .. extra,
+    ];
+
+    public async Task StartCaptureAsync(CancellationToken cancellation, params string[] extra)
+    {
+        Capture = NodeProcess.Start(Lab, LabRole.Online, "capture", CaptureArguments(extra.Length > 0 ? extra : ["-i", Lab.OnlineInterface]));
+        await NodeProcess.WaitJoinedAsync(Capture, cancellation);
+        await Capture.WaitForOutputAsync(l => l.Contains("Capturing on", StringComparison.Ordinal) || l.Contains("Replaying", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15), cancellation);
+    }
+
+    public async Task StopCaptureAsync()
+    {
+        var exit = await Capture.StopAsync(timeout: TimeSpan.FromSeconds(20));
+        Assert.True(exit == 0, $"capture node exited with {exit}:{Environment.NewLine}{string.Join(Environment.NewLine, Capture.Lines.TakeLast(20))}");
+    }
+
+    /// <summary>Fails when the client ever saw a packet from the target.</summary>
+    public void AssertNoReplyReachedTheClient() =>
+        Assert.True(ClientWitness.Lines.All(l => !l.Contains(" IP ", StringComparison.Ordinal)),
+            "a real client received packets from the target:" + Environment.NewLine + string.Join(Environment.NewLine, ClientWitness.Lines.TakeLast(10)));
+
+    /// <summary>The capture node's latest statistics line (for test output).</summary>
+    public string LatestCaptureStatistics =>
+        Capture.Lines.LastOrDefault(l => l.Contains("Capture statistics", StringComparison.Ordinal)) ?? "(none yet)";
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in new[] { Capture, Intercept, Coordinator }.Where(n => n is not null))
+        {
+            await node.StopAsync(timeout: TimeSpan.FromSeconds(15));
+        }
+
+        foreach (var helper in _helpers)
+        {
+            await helper.DisposeAsync();
+        }
+
+        if (_lab is not null)
+        {
+            await _lab.DisposeAsync();
+        }
+    }
+
+    private async Task StartHelperAsync(LabProcess process)
+    {
+        _helpers.Add(process);
+        await process.WaitForOutputAsync(l => l.StartsWith("listening", StringComparison.Ordinal), TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ReplayCollection : ICollectionFixture<ReplayClusterFixture>
+{
+    public const string Name = "Replay";
+}
