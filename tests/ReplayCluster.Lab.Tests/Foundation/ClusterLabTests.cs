@@ -42,13 +42,15 @@ public sealed class ClusterLabTests(LabFixture fixture, ITestOutputHelper output
             output.WriteLine($"{watch.Elapsed.TotalSeconds,6:0.00} s  {line}");
         }
 
+        output.WriteLine($"the coordinator saw all three members up {watch.Elapsed.TotalSeconds:0.00} s after the processes started");
+
         foreach (var (node, process) in new[] { ("capture", capture), ("intercept", intercept) })
         {
             var joined = await process.WaitForLogAsync(UpTimeout, Ct, "Joined cluster as");
             output.WriteLine($"{node}: {joined}");
         }
 
-        output.WriteLine($"all three members up on the coordinator {watch.Elapsed.TotalSeconds:0.00} s after the processes started");
+        output.WriteLine($"capture and intercept both logged their join by {watch.Elapsed.TotalSeconds:0.00} s");
 
         // Capture and intercept leave on SIGTERM: removed after Exiting (a graceful leave, not a downed unreachable).
         var stopCapture = capture.StopAsync(timeout: LeaveTimeout);
