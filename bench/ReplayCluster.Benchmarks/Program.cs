@@ -2,5 +2,15 @@ namespace ReplayCluster.Benchmarks;
 
 internal static class Program
 {
-    private static void Main(string[] args) => BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    private static int Main(string[] args)
+    {
+        // Console modes first (measurements that need a live lab, not BenchmarkDotNet); everything else is a benchmark filter.
+        if (args is [CaptureRate.Command, ..])
+        {
+            return CaptureRate.Run(args);
+        }
+
+        BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

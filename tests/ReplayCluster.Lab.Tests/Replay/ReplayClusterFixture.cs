@@ -53,11 +53,11 @@ public sealed class ReplayClusterFixture : IAsyncLifetime
         _helpers.Add(ClientWitness);
         await ClientWitness.WaitForOutputAsync(l => l.Contains("listening on", StringComparison.Ordinal), TimeSpan.FromSeconds(10), cancellation);
 
-        Coordinator = NodeProcess.Start(Lab, LabRole.Target, "coordinator", "--hostname", Lab.TargetIp.ToString(), "--port", "4053");
-        Intercept = NodeProcess.Start(Lab, LabRole.Assistant, "intercept",
+        Coordinator = NodeProcesses.StartNode(Lab, LabRole.Target, "coordinator", "--hostname", Lab.TargetIp.ToString(), "--port", "4053");
+        Intercept = NodeProcesses.StartNode(Lab, LabRole.Assistant, "intercept",
             "--hostname", Lab.AssistantIp.ToString(), "--seed", $"{Lab.TargetIp}:4053", "-i", Lab.SinkInterface);
-        await NodeProcess.WaitJoinedAsync(Coordinator, cancellation);
-        await NodeProcess.WaitJoinedAsync(Intercept, cancellation);
+        await NodeProcesses.WaitJoinedAsync(Coordinator, cancellation);
+        await NodeProcesses.WaitJoinedAsync(Intercept, cancellation);
         await StartCaptureAsync(cancellation);
     }
 
@@ -71,8 +71,8 @@ public sealed class ReplayClusterFixture : IAsyncLifetime
 
     public async Task StartCaptureAsync(CancellationToken cancellation, params string[] extra)
     {
-        Capture = NodeProcess.Start(Lab, LabRole.Online, "capture", CaptureArguments(extra.Length > 0 ? extra : ["-i", Lab.OnlineInterface]));
-        await NodeProcess.WaitJoinedAsync(Capture, cancellation);
+        Capture = NodeProcesses.StartNode(Lab, LabRole.Online, "capture", CaptureArguments(extra.Length > 0 ? extra : ["-i", Lab.OnlineInterface]));
+        await NodeProcesses.WaitJoinedAsync(Capture, cancellation);
         await Capture.WaitForOutputAsync(l => l.Contains("Capturing on", StringComparison.Ordinal) || l.Contains("Replaying", StringComparison.Ordinal),
             TimeSpan.FromSeconds(15), cancellation);
     }

@@ -216,7 +216,7 @@ public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
         (await Lab.ExecAsync(LabRole.Client, [.. command, $"http://{Lab.OnlineIp}{path}"], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("wrk");
     }
 
-    private LabProcess NodeProcess(string[] arguments) => Nodes.NodeProcess.Start(Lab, LabRole.Online, "capture", arguments);
+    private LabProcess NodeProcess(string[] arguments) => Nodes.NodeProcesses.StartNode(Lab, LabRole.Online, "capture", arguments);
 
     private int OnlineCount(string marker) => Lab.ReadAccessLog(LabRole.Online).Count(e => e.Request.Contains(marker, StringComparison.Ordinal));
 
