@@ -49,7 +49,8 @@ DESCRIPTION
 
     client     Only connected routes to its A subnets. Talks to online nginx.
     online     ip_forward=0: clients can never reach the target through it.
-               Route to C via the target (cluster traffic to the assistant).
+               Routes to C and to every other B subnet via the target (cluster
+               traffic to the assistant, the coordinator and other onlines).
                Capture nodes listen on ONLINE_IF (faces the clients).
     target     Routes FAKE_RANGE and every A subnet to the reply sink, so its
                replies never return to a client. rp_filter=0 (all, default and
@@ -493,9 +494,15 @@ cmd_up() {
   for ((k = 1; k <= ONLINES; k++)); do
     nsx "$target" ip route add "$NET_PREFIX.$((10 + k)).0/24" "${sink_via[@]}"
   done
-  # Control traffic: online k -> C via the target; assistant -> every B_k via the target.
+  # Control traffic: online k -> C and every other B_j via the target (capture nodes on
+  # different online hosts gossip with each other and reach a coordinator on TARGET_IP);
+  # assistant -> every B_k via the target.
+  local j
   for ((k = 1; k <= ONLINES; k++)); do
     nsx "$(role_ns "online$k")" ip route add "$NET_PREFIX.3.0/24" via "$NET_PREFIX.$((20 + k)).2"
+    for ((j = 1; j <= ONLINES; j++)); do
+      ((j == k)) || nsx "$(role_ns "online$k")" ip route add "$NET_PREFIX.$((20 + j)).0/24" via "$NET_PREFIX.$((20 + k)).2"
+    done
     nsx "$assist" ip route add "$NET_PREFIX.$((20 + k)).0/24" via "$NET_PREFIX.3.1"
   done
   fact SINK_NS "$sink_ns"

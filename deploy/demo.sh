@@ -1,0 +1,603 @@
+#!/usr/bin/env bash
+# ReplayCluster's main command: a live replay in a lab of network namespaces, with a progress line and a
+# final report. See --help.
+set -euo pipefail
+
+PROG=$(basename "$0")
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+LAB_SH=$REPO/deploy/lab/lab.sh
+
+usage() {
+  cat <<EOF
+NAME
+    $PROG - replay live HTTP traffic from online hosts to a target host, in a lab
+
+SYNOPSIS
+    $PROG [--duration SECONDS] [--load keepalive|short|mixed] [--connections N]
+            [--onlines N] [--offloads on|off] [--threshold RATIO] [--path PATH]
+            [--configuration Release|Debug] [--no-build] [--keep] [--id ID]
+            [--run-dir DIR]
+    $PROG --help
+
+DESCRIPTION
+    One command from a clean Debian machine (as root, .NET 10 SDK on PATH) to a running
+    replay:
+
+      1. installs the prerequisites (deploy/install-prereqs.sh, idempotent);
+      2. builds ReplayCluster.sln (skip with --no-build);
+      3. builds a lab of network namespaces with deploy/lab/lab.sh: client, online
+         host(s) with nginx, a target host with nginx, an assistant host;
+      4. starts the coordinator (target namespace), the intercept node (assistant)
+         and one capture node per online host, and waits until all joined the
+         cluster (at most 30 s; otherwise it stops with the tail of the logs);
+      5. sends one warm-up request per online host and waits until it is replayed;
+      6. drives wrk from the client namespace against the online nginx for
+         --duration seconds, with a progress line refreshed every second:
+
+           t=  7s  online 16012 req/s  target 15998 req/s  loss 0.0002  capture delivered=98112 lost=0
+
+         online and target req/s come from the line counts of the nginx access
+         logs, loss is the cumulative (online - target) / online, delivered and
+         lost are the capture nodes' latest statistics (they count a session
+         when it ends, so they lag behind the access logs);
+      7. stops the load, waits for the replay to drain (until the target's count
+         reaches the online count or stops growing for 3 s, at most 20 s), waits
+         for fresh node statistics (at most 6 s), and prints the report;
+      8. stops the nodes (SIGTERM: they leave the cluster) and takes the lab down,
+         also on failure and on Ctrl-C. A detached lab.sh guard takes the lab down
+         even if this script is killed with SIGKILL.
+
+    All traffic stays inside the lab's namespaces, linked only to each other.
+    Capture node K replays its online host's traffic from the fake client range
+    (FAKE_RANGE split into --onlines equal parts, one per capture node, so client
+    identities never collide) to the target.
+
+OPTIONS
+    --duration SECONDS   Load duration (1-600). Default 20.
+    --load MODE          keepalive (default): wrk with persistent connections.
+                         short: every request on a new connection
+                         (-H 'Connection: close'). mixed: half the connections
+                         of each kind (two wrk processes per online host).
+    --connections N      wrk connections per online host (1-1000). Default 8.
+    --onlines N          Online hosts, one capture node each (1-4). Default 1.
+    --offloads on|off    off (default): segmentation and checksum offloads off on
+                         every veth (wire-like captures). on: ~64 KB super-segments
+                         and unfilled checksums, which the capture node must split
+                         and fix.
+    --threshold RATIO    Highest loss ratio that still passes. Default 0.01.
+    --path PATH          URL path requested from the online nginx: / (small page),
+                         /1k (default), /64k, /1m.
+    --configuration C    Release (default) or Debug: which build to run (and build).
+    --no-build           Do not build; run the binaries of --configuration as they
+                         are (the test suite uses this after its own build).
+    --keep               Leave the lab and the nodes running after the report and
+                         print how to tear them down.
+    --id ID              Lab id (1-8 of [a-z0-9]). Default: d + 5 random hex digits.
+    --run-dir DIR        Where node logs and wrk output go (kept after the run).
+                         Default /tmp/replaycluster-demo-ID.
+    -h, --help           This text.
+
+    There is no --rate: Debian's wrk has no constant-rate mode (wrk2's -R). The
+    traffic multiplier is future work (the coordinator does not plan it yet).
+
+ENVIRONMENT
+    LAB_STATE_DIR        Where lab.sh keeps lab state (default /run/replaycluster-lab);
+                         the online and target access logs live there.
+
+FILES
+    RUN_DIR/coordinator.log, intercept.log, capture.log, capture2.log, ...
+    RUN_DIR/wrk-*.txt    wrk's own summary per load process.
+
+EXIT STATUS
+    0  the replay kept up: |loss ratio| <= --threshold and the online host served
+       at least one request
+    1  too much loss, no traffic, or a step failed (the message says which)
+    2  usage error
+    130, 143  interrupted (Ctrl-C, SIGTERM); the lab is torn down first
+
+EXAMPLES
+    sudo deploy/demo.sh
+    sudo deploy/demo.sh --duration 10 --load short --connections 4
+    sudo deploy/demo.sh --onlines 2 --load mixed
+    sudo deploy/demo.sh --keep          # then: sudo deploy/lab/lab.sh down --id ID
+EOF
+}
+
+die() {
+  echo "$PROG: $*" >&2
+  exit 1
+}
+
+usage_error() {
+  echo "$PROG: $*" >&2
+  echo "Try '$PROG --help'." >&2
+  exit 2
+}
+
+now_ms() { date +%s%3N; }
+
+seconds_since() { # START_MS -> "12.3"
+  awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'
+}
+
+# ---------------------------------------------------------------- options
+
+DURATION=20
+LOAD=keepalive
+CONNECTIONS=8
+ONLINES=1
+OFFLOADS=off
+THRESHOLD=0.01
+URL_PATH=/1k
+CONFIGURATION=Release
+BUILD=1
+KEEP=0
+LAB_ID=""
+RUN_DIR=""
+
+while (($# > 0)); do
+  case $1 in
+    --duration) DURATION=${2:-}; shift 2 || usage_error "--duration needs a value" ;;
+    --load) LOAD=${2:-}; shift 2 || usage_error "--load needs a value" ;;
+    --connections) CONNECTIONS=${2:-}; shift 2 || usage_error "--connections needs a value" ;;
+    --onlines) ONLINES=${2:-}; shift 2 || usage_error "--onlines needs a value" ;;
+    --offloads) OFFLOADS=${2:-}; shift 2 || usage_error "--offloads needs a value" ;;
+    --threshold) THRESHOLD=${2:-}; shift 2 || usage_error "--threshold needs a value" ;;
+    --path) URL_PATH=${2:-}; shift 2 || usage_error "--path needs a value" ;;
+    --configuration | -c) CONFIGURATION=${2:-}; shift 2 || usage_error "--configuration needs a value" ;;
+    --no-build) BUILD=0; shift ;;
+    --keep) KEEP=1; shift ;;
+    --id) LAB_ID=${2:-}; shift 2 || usage_error "--id needs a value" ;;
+    --run-dir) RUN_DIR=${2:-}; shift 2 || usage_error "--run-dir needs a value" ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown option '$1'" ;;
+  esac
+done
+
+if ! [[ $DURATION =~ ^[0-9]+$ ]] || ((DURATION < 1 || DURATION > 600)); then
+  usage_error "--duration must be 1-600 seconds, not '$DURATION'"
+fi
+[[ $LOAD =~ ^(keepalive|short|mixed)$ ]] || usage_error "--load must be keepalive, short or mixed, not '$LOAD'"
+if ! [[ $CONNECTIONS =~ ^[0-9]+$ ]] || ((CONNECTIONS < 1 || CONNECTIONS > 1000)); then
+  usage_error "--connections must be 1-1000, not '$CONNECTIONS'"
+fi
+[[ $LOAD != mixed ]] || ((CONNECTIONS >= 2)) || usage_error "--load mixed needs --connections 2 or more"
+[[ $ONLINES =~ ^[1-4]$ ]] || usage_error "--onlines must be 1-4, not '$ONLINES'"
+[[ $OFFLOADS =~ ^(on|off)$ ]] || usage_error "--offloads must be on or off, not '$OFFLOADS'"
+[[ $THRESHOLD =~ ^(0|1)?(\.[0-9]+)?$ && -n $THRESHOLD ]] || usage_error "--threshold must be a ratio 0-1, not '$THRESHOLD'"
+[[ $URL_PATH =~ ^/[A-Za-z0-9._/-]*$ ]] || usage_error "--path must start with / and be a plain path, not '$URL_PATH'"
+[[ $CONFIGURATION =~ ^(Release|Debug)$ ]] || usage_error "--configuration must be Release or Debug, not '$CONFIGURATION'"
+[[ -z $LAB_ID || $LAB_ID =~ ^[a-z0-9]{1,8}$ ]] || usage_error "--id must be 1-8 of [a-z0-9], not '$LAB_ID'"
+if [[ -z $LAB_ID ]]; then
+  LAB_ID=d$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-5)
+fi
+RUN_DIR=${RUN_DIR:-/tmp/replaycluster-demo-$LAB_ID}
+
+if [[ ${EUID} -ne 0 ]]; then
+  die "must run as root: the lab creates network namespaces and the nodes capture with libpcap and send raw IP. Try: sudo $0"
+fi
+
+# ---------------------------------------------------------------- state and cleanup
+
+declare -A LAB=()       # the lab's facts (KEY=VALUE lines of lab.sh up)
+declare -A NODE_PID=()  # node name -> PID (the dotnet process: ip netns exec execs it)
+NODES=()                # node names in start order
+LOAD_PIDS=()
+GUARD_PID=""
+LAB_CREATED=0
+REPORTED=0
+CLEANED=0
+T0=$(now_ms)
+
+stop_pid() { # PID TIMEOUT_S [signalled]: SIGTERM (unless signalled), wait up to TIMEOUT_S, then SIGKILL;
+  #          sets STOP_RC. Only ever our own children.
+  local pid=$1 timeout=$2 signalled=${3:-} i
+  STOP_RC=gone
+  if [[ -z $signalled ]]; then kill -TERM "$pid" 2>/dev/null || return 0; fi
+  for ((i = 0; i < timeout * 10; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      STOP_RC=0
+      wait "$pid" 2>/dev/null || STOP_RC=$?
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$PROG: PID $pid did not stop within ${timeout} s of SIGTERM; killing it" >&2
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  STOP_RC=killed
+}
+
+NODE_EXITS=""
+stop_nodes() { # SIGTERM every node (they leave the cluster); the coordinator, the seed, last. Sets NODE_EXITS.
+  local name
+  for name in "${NODES[@]}"; do
+    [[ $name == coordinator ]] || kill -TERM "${NODE_PID[$name]}" 2>/dev/null || true
+  done
+  for name in "${NODES[@]}"; do
+    [[ $name == coordinator ]] && continue
+    stop_pid "${NODE_PID[$name]}" 15 signalled
+    NODE_EXITS+="${NODE_EXITS:+ }$name=$STOP_RC"
+  done
+  if [[ -n ${NODE_PID[coordinator]:-} ]]; then
+    stop_pid "${NODE_PID[coordinator]}" 15
+    NODE_EXITS+="${NODE_EXITS:+ }coordinator=$STOP_RC"
+  fi
+  NODES=()
+}
+
+# shellcheck disable=SC2317 # reached only from the EXIT trap
+cleanup() {
+  local rc=$?
+  ((CLEANED)) && return
+  CLEANED=1
+  trap '' INT TERM # a second Ctrl-C must not interrupt the teardown
+  local pid started
+  started=$(now_ms)
+  for pid in "${LOAD_PIDS[@]}"; do stop_pid "$pid" 5; done
+  if ((KEEP && REPORTED && LAB_CREATED)); then
+    [[ -z $GUARD_PID ]] || kill -TERM -- "-$GUARD_PID" 2>/dev/null || true
+    echo
+    echo "--keep: the lab and the nodes still run."
+    for name in "${NODES[@]}"; do echo "  $name: PID ${NODE_PID[$name]}, log $RUN_DIR/$name.log"; done
+    echo "  run a command in a namespace:  $LAB_SH exec --id $LAB_ID client -- curl -s http://${LAB[ONLINE_IP]}$URL_PATH"
+    echo "  tear down (stops the nodes too): ${LAB_STATE_DIR:+LAB_STATE_DIR=$LAB_STATE_DIR }$LAB_SH down --id $LAB_ID"
+    exit "$rc"
+  fi
+  if ((${#NODES[@]} > 0)); then
+    stop_nodes
+  fi
+  if ((LAB_CREATED)); then
+    [[ -z $GUARD_PID ]] || kill -TERM -- "-$GUARD_PID" 2>/dev/null || true
+    "$LAB_SH" down --id "$LAB_ID" >/dev/null 2>"$RUN_DIR/lab-down.err" ||
+      { echo "$PROG: lab.sh down --id $LAB_ID failed:" >&2; cat "$RUN_DIR/lab-down.err" >&2; }
+    echo "lab $LAB_ID torn down in $(seconds_since "$started") s (logs kept in $RUN_DIR)"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo; echo "$PROG: interrupted" >&2; exit 130' INT
+trap 'echo "$PROG: terminated" >&2; exit 143' TERM
+trap 'echo "$PROG: hangup" >&2; exit 129' HUP
+
+# ---------------------------------------------------------------- prerequisites, build
+
+step() { echo "== $*"; }
+
+step "prerequisites"
+"$REPO/deploy/install-prereqs.sh"
+
+T_BUILD=$(now_ms)
+if ((BUILD)); then
+  step "building ReplayCluster.sln ($CONFIGURATION)"
+  if ! (cd "$REPO" && dotnet build ReplayCluster.sln -c "$CONFIGURATION" -nologo -v quiet >"/tmp/replaycluster-demo-build.$$.log" 2>&1); then
+    tail -n 40 "/tmp/replaycluster-demo-build.$$.log" >&2
+    rm -f "/tmp/replaycluster-demo-build.$$.log"
+    die "the build failed (output above)"
+  fi
+  rm -f "/tmp/replaycluster-demo-build.$$.log"
+fi
+BUILD_S=$(seconds_since "$T_BUILD")
+
+declare -A DLL=()
+for role in coordinator intercept capture; do
+  dir=${role^}
+  DLL[$role]=$REPO/src/$dir/bin/$CONFIGURATION/net10.0/replaycluster-$role.dll
+  [[ -f ${DLL[$role]} ]] || die "${DLL[$role]} is missing: build first (without --no-build, or dotnet build -c $CONFIGURATION)"
+done
+
+# ---------------------------------------------------------------- lab
+
+mkdir -p "$RUN_DIR"
+step "lab $LAB_ID (onlines=$ONLINES offloads=$OFFLOADS), logs in $RUN_DIR"
+T_LAB=$(now_ms)
+LAB_CREATED=1 # lab.sh up removes what it built if it fails; down is idempotent either way
+if ! "$LAB_SH" up --id "$LAB_ID" --onlines "$ONLINES" --offloads "$OFFLOADS" >"$RUN_DIR/lab.env" 2>"$RUN_DIR/lab-up.err"; then
+  cat "$RUN_DIR/lab-up.err" >&2
+  die "lab.sh up failed (output above)"
+fi
+# Whatever ends this script, even SIGKILL, the guard takes the lab down once we are gone. setsid
+# makes it a process-group leader (a background child of a non-interactive shell is not one, so
+# setsid does not fork and $! is the guard itself): cleanup stops it with its sleep by group.
+setsid "$LAB_SH" guard --id "$LAB_ID" --pid $$ </dev/null >/dev/null 2>&1 &
+GUARD_PID=$!
+while IFS='=' read -r key value; do
+  [[ -n $key ]] && LAB[$key]=$value
+done <"$RUN_DIR/lab.env"
+LAB_S=$(seconds_since "$T_LAB")
+
+sfx() { (($1 == 1)) || echo "$1"; } # online K's suffix in the lab's fact names: "", 2, 3, ...
+
+ONLINE_LOGS=()
+for ((k = 1; k <= ONLINES; k++)); do
+  ONLINE_LOGS+=("${LAB[ONLINE$(sfx "$k")_ACCESS_LOG]}")
+done
+TARGET_LOG=${LAB[TARGET_ACCESS_LOG]}
+
+# FAKE_RANGE split into ONLINES equal parts (a power of two at least ONLINES), one per capture node.
+fake_part() { # K -> CIDR
+  local k=$1 base=${LAB[FAKE_RANGE]%/*} prefix=${LAB[FAKE_RANGE]#*/} bits=0 a b c d n
+  while (((1 << bits) < ONLINES)); do bits=$((bits + 1)); done
+  IFS=. read -r a b c d <<<"$base"
+  n=$(((a << 24 | b << 16 | c << 8 | d) + (k - 1) * (1 << (32 - prefix - bits))))
+  echo "$((n >> 24 & 255)).$((n >> 16 & 255)).$((n >> 8 & 255)).$((n & 255))/$((prefix + bits))"
+}
+
+# ---------------------------------------------------------------- nodes
+
+start_node() { # NAME NAMESPACE ROLE ARGS...
+  local name=$1 ns=$2 role=$3
+  shift 3
+  ip netns exec "$ns" dotnet "${DLL[$role]}" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 &
+  NODE_PID[$name]=$!
+  NODES+=("$name")
+}
+
+fail_with_logs() { # MESSAGE NAME...
+  local message=$1 name
+  shift
+  for name in "$@"; do
+    echo "---- last lines of $RUN_DIR/$name.log" >&2
+    tail -n 15 "$RUN_DIR/$name.log" | cut -c1-400 >&2
+  done
+  die "$message"
+}
+
+wait_joined() { # TIMEOUT_S NAME...
+  local timeout=$1 deadline name pending
+  shift
+  deadline=$(($(now_ms) + timeout * 1000))
+  while :; do
+    pending=()
+    for name in "$@"; do
+      kill -0 "${NODE_PID[$name]}" 2>/dev/null ||
+        fail_with_logs "the $name node exited before it joined the cluster" "$name"
+      grep -q "Joined cluster as" "$RUN_DIR/$name.log" || pending+=("$name")
+    done
+    ((${#pending[@]} == 0)) && return 0
+    (($(now_ms) < deadline)) ||
+      fail_with_logs "not joined the cluster within $timeout s: ${pending[*]}" "${pending[@]}"
+    sleep 0.2
+  done
+}
+
+T_JOIN=$(now_ms)
+SEED=${LAB[TARGET_IP]}:4053
+step "starting the coordinator on ${LAB[TARGET_IP]}, the intercept node on ${LAB[ASSISTANT_IP]}, $ONLINES capture node(s)"
+start_node coordinator "${LAB[NS_TARGET]}" coordinator --hostname "${LAB[TARGET_IP]}" --port 4053
+# The others join faster once the seed listens (no retry back-off), so wait for it first.
+wait_joined 30 coordinator
+start_node intercept "${LAB[NS_ASSISTANT]}" intercept --hostname "${LAB[ASSISTANT_IP]}" --seed "$SEED" -i "${LAB[ASSISTANT_IF]}"
+CAPTURES=()
+for ((k = 1; k <= ONLINES; k++)); do
+  s=$(sfx "$k")
+  start_node "capture$s" "${LAB[NS_ONLINE$s]}" capture --hostname "${LAB[ONLINE${s}_UPLINK_IP]}" --seed "$SEED" \
+    -i "${LAB[ONLINE${s}_IF]}" -x "80-${LAB[TARGET${s}_IP]}:${LAB[TARGET_NGINX_PORT]}" -c "$(fake_part "$k")"
+  CAPTURES+=("capture$s")
+done
+wait_joined 30 "${NODES[@]}"
+JOIN_S=$(seconds_since "$T_JOIN")
+echo "   all ${#NODES[@]} nodes joined the cluster in $JOIN_S s"
+
+# ---------------------------------------------------------------- counting
+
+# Incremental line counts of the access logs: only the bytes added since the last look are read
+# (the logs grow by ~100 MB a minute under load). Not in a subshell: the offsets must persist.
+declare -A LOG_OFFSET=() LOG_LINES=()
+count_lines() { # FILE: updates LOG_LINES[FILE]
+  local file=$1 size off added
+  off=${LOG_OFFSET[$file]:-0}
+  size=$(stat -c %s "$file" 2>/dev/null || echo 0)
+  if ((size > off)); then
+    # head stops at SIZE (a consistent snapshot); tail reads all its input, so nothing gets SIGPIPE.
+    added=$(head -c "$size" "$file" | tail -c +"$((off + 1))" | tr -cd '\n' | wc -c)
+    LOG_LINES[$file]=$((${LOG_LINES[$file]:-0} + added))
+    LOG_OFFSET[$file]=$size
+  fi
+}
+
+ONLINE_N=0
+TARGET_N=0
+refresh_counts() { # sets ONLINE_N (all online access logs) and TARGET_N (the target's access log)
+  local f total=0
+  for f in "${ONLINE_LOGS[@]}"; do
+    count_lines "$f"
+    total=$((total + ${LOG_LINES[$f]:-0}))
+  done
+  ONLINE_N=$total
+  count_lines "$TARGET_LOG"
+  TARGET_N=${LOG_LINES[$TARGET_LOG]:-0}
+}
+
+last_stats() { # NAME PATTERN -> the text after PATTERN on the node's latest statistics line
+  grep -F "$2" "$RUN_DIR/$1.log" 2>/dev/null | tail -n 1 | sed "s/.*$2 //" || true
+}
+
+stat_field() { # "TEXT" FIELD -> value of FIELD=value in TEXT (0 if absent)
+  local v
+  v=$(grep -o "\b$2=[0-9]*" <<<"$1" | sed -n '1s/.*=//p' || true)
+  echo "${v:-0}"
+}
+
+capture_sum() { # FIELD -> the field summed over every capture node's latest statistics line
+  local total=0 name
+  for name in "${CAPTURES[@]}"; do
+    total=$((total + $(stat_field "$(last_stats "$name" "Capture statistics:")" "$1")))
+  done
+  echo "$total"
+}
+
+ratio() { # ONLINE TARGET -> (online - target) / online, 4 decimals
+  awk -v o="$1" -v t="$2" 'BEGIN { if (o == 0) print "n/a"; else printf "%.4f", (o - t) / o }'
+}
+
+# ---------------------------------------------------------------- warm-up
+
+step "warm-up: one request per online host"
+for ((k = 1; k <= ONLINES; k++)); do
+  ip=${LAB[ONLINE$(sfx "$k")_IP]}
+  code=$(ip netns exec "${LAB[NS_CLIENT]}" curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://$ip$URL_PATH") ||
+    die "warm-up request to http://$ip$URL_PATH failed"
+  [[ $code == 200 ]] || die "warm-up request to http://$ip$URL_PATH answered HTTP $code"
+done
+T_WARM=$(now_ms)
+while refresh_counts && ((TARGET_N < ONLINE_N)); do
+  if (($(now_ms) - T_WARM > 10000)); then
+    fail_with_logs "the warm-up request was not replayed to the target within 10 s (online $ONLINE_N, target $TARGET_N)" "${CAPTURES[@]}" intercept
+  fi
+  sleep 0.1
+done
+echo "   replayed to the target after $(seconds_since "$T_WARM") s"
+
+# ---------------------------------------------------------------- load
+
+start_wrk() { # NAME URL CONNECTIONS [HEADER]
+  local name=$1 url=$2 conns=$3 header=${4:-}
+  local args=(-t1 -c"$conns" -d"${DURATION}s" --timeout 5s)
+  [[ -z $header ]] || args+=(-H "$header")
+  ip netns exec "${LAB[NS_CLIENT]}" timeout -k 5 "$((DURATION + 15))" wrk "${args[@]}" "$url" \
+    </dev/null >"$RUN_DIR/wrk-$name.txt" 2>&1 &
+  LOAD_PIDS+=($!)
+}
+
+step "load: $LOAD, $CONNECTIONS connection(s) per online host, $DURATION s (wrk from the client namespace)"
+refresh_counts
+ONLINE0=$ONLINE_N
+TARGET0=$TARGET_N
+for ((k = 1; k <= ONLINES; k++)); do
+  s=$(sfx "$k")
+  url=http://${LAB[ONLINE${s}_IP]}$URL_PATH
+  case $LOAD in
+    keepalive) start_wrk "online$s-keepalive" "$url" "$CONNECTIONS" ;;
+    short) start_wrk "online$s-short" "$url" "$CONNECTIONS" "Connection: close" ;;
+    mixed)
+      start_wrk "online$s-keepalive" "$url" "$((CONNECTIONS - CONNECTIONS / 2))"
+      start_wrk "online$s-short" "$url" "$((CONNECTIONS / 2))" "Connection: close"
+      ;;
+  esac
+done
+T_LOAD=$(now_ms)
+
+if [[ -t 1 ]]; then LIVE_END=$'\r\033[K'; LIVE_NL=""; else LIVE_END=""; LIVE_NL=$'\n'; fi
+progress() { # ELAPSED_S ONLINE TARGET ONLINE_RATE TARGET_RATE
+  printf '%st=%3ds  online %6d req/s  target %6d req/s  loss %s  capture delivered=%s lost=%s%s' \
+    "$LIVE_END" "$1" "$4" "$5" "$(ratio "$2" "$3")" "$(capture_sum delivered)" "$(capture_sum lost)" "$LIVE_NL"
+}
+
+prev_online=$ONLINE0
+prev_target=$TARGET0
+prev_ms=$T_LOAD
+next_ms=$((T_LOAD + 1000))
+PEAK_ONLINE_RATE=0
+PEAK_TARGET_RATE=0
+while :; do
+  running=0
+  for pid in "${LOAD_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && running=1; done
+  ((running)) || break
+  wait_ms=$((next_ms - $(now_ms)))
+  ((wait_ms <= 0)) || sleep "$(awk -v m="$wait_ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+  next_ms=$((next_ms + 1000))
+  t=$(now_ms)
+  refresh_counts
+  online=$ONLINE_N target=$TARGET_N
+  dt=$((t - prev_ms))
+  ((dt > 0)) || dt=1
+  online_rate=$(((online - prev_online) * 1000 / dt))
+  target_rate=$(((target - prev_target) * 1000 / dt))
+  ((online_rate <= PEAK_ONLINE_RATE)) || PEAK_ONLINE_RATE=$online_rate
+  ((target_rate <= PEAK_TARGET_RATE)) || PEAK_TARGET_RATE=$target_rate
+  progress "$(((t - T_LOAD + 500) / 1000))" "$online" "$target" "$online_rate" "$target_rate"
+  prev_online=$online prev_target=$target prev_ms=$t
+done
+for pid in "${LOAD_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+LOAD_PIDS=()
+[[ -t 1 ]] && echo
+LOAD_S=$(seconds_since "$T_LOAD")
+refresh_counts
+LOAD_ONLINE=$((ONLINE_N - ONLINE0))
+
+# ---------------------------------------------------------------- drain
+
+step "load stopped; waiting for the replay to drain (at most $((DURATION + 20)) s)"
+T_DRAIN=$(now_ms)
+refresh_counts
+last=$TARGET_N
+last_change=$T_DRAIN
+while :; do
+  refresh_counts
+  online=$ONLINE_N target=$TARGET_N
+  ((target == last)) || { last=$target; last_change=$(now_ms); }
+  ((target >= online)) && break
+  (($(now_ms) - last_change >= 3000)) && break
+  (($(now_ms) - T_DRAIN >= (DURATION + 20) * 1000)) && break
+  sleep 0.25
+done
+DRAIN_S=$(seconds_since "$T_DRAIN")
+
+if ((KEEP)); then
+  # The nodes log statistics every 5 s; wait (at most 6 s) for one line per node written after the drain.
+  declare -A STATS_LINES=()
+  for name in "${CAPTURES[@]}" intercept; do
+    STATS_LINES[$name]=$(grep -c "statistics:" "$RUN_DIR/$name.log" || true)
+  done
+  T_STATS=$(now_ms)
+  while (($(now_ms) - T_STATS < 6000)); do
+    fresh=1
+    for name in "${CAPTURES[@]}" intercept; do
+      (($(grep -c "statistics:" "$RUN_DIR/$name.log" || true) > ${STATS_LINES[$name]})) || fresh=0
+    done
+    ((fresh)) && break
+    sleep 0.25
+  done
+  STATS_WHEN="latest periodic line; the nodes still run"
+else
+  # Stopping the nodes now makes each log a last statistics line as it leaves the cluster.
+  step "stopping the nodes (SIGTERM: they leave the cluster)"
+  T_STOP=$(now_ms)
+  stop_nodes
+  echo "   stopped in $(seconds_since "$T_STOP") s, exit codes: $NODE_EXITS"
+  STATS_WHEN="last line, logged as the node stopped"
+fi
+
+# ---------------------------------------------------------------- report
+
+refresh_counts
+ONLINE=$ONLINE_N
+TARGET=$TARGET_N
+LOSS=$(ratio "$ONLINE" "$TARGET")
+ONLINE_RATE=$(awk -v n="$LOAD_ONLINE" -v s="$LOAD_S" 'BEGIN { printf "%.0f", n / s }')
+TARGET_RATE=$(awk -v n="$((TARGET - TARGET0))" -v s="$LOAD_S" -v d="$DRAIN_S" 'BEGIN { printf "%.0f", n / (s + d) }')
+
+echo
+echo "================ ReplayCluster demo report (lab $LAB_ID) ================"
+printf '%-22s %s\n' "load" "$LOAD, $CONNECTIONS connection(s) per online host, $ONLINES online host(s), GET $URL_PATH, offloads $OFFLOADS"
+printf '%-22s %s\n' "online requests" "$ONLINE (access logs of ${ONLINES} online nginx; $LOAD_ONLINE during the load, ~$ONLINE_RATE req/s, peak $PEAK_ONLINE_RATE req/s)"
+printf '%-22s %s\n' "target requests" "$TARGET (access log of the target nginx; ~$TARGET_RATE req/s over load + drain, peak $PEAK_TARGET_RATE req/s)"
+printf '%-22s %s\n' "loss ratio" "$LOSS ((online - target) / online; threshold $THRESHOLD)"
+echo "node statistics ($STATS_WHEN; capture nodes count a session's requests when it ends):"
+for name in "${CAPTURES[@]}"; do
+  printf '  %-20s %s\n' "$name" "$(last_stats "$name" "Capture statistics:")"
+done
+printf '  %-20s %s\n' "intercept" "$(last_stats intercept "Intercept statistics:")"
+for f in "$RUN_DIR"/wrk-*.txt; do
+  [[ -f $f ]] || continue
+  printf '%-22s %s\n' "$(basename "$f" .txt)" \
+    "$(grep -E 'requests in|Requests/sec|Non-2xx|Socket errors' "$f" | sed 's/^ *//' | paste -sd ';' | sed 's/;/; /g')"
+done
+printf '%-22s %s\n' "durations" "build ${BUILD_S} s, lab up ${LAB_S} s, join ${JOIN_S} s, load ${LOAD_S} s, drain ${DRAIN_S} s, total $(seconds_since "$T0") s"
+printf '%-22s %s\n' "logs" "$RUN_DIR"
+[[ -z $NODE_EXITS ]] || printf '%-22s %s\n' "node exit codes" "$NODE_EXITS"
+
+RESULT=1
+REPORTED=1
+if ((ONLINE == 0)); then
+  echo "RESULT: FAIL: the online host served no request"
+elif [[ " $NODE_EXITS" =~ =[^0\ ] ]]; then
+  echo "RESULT: FAIL: a node did not exit cleanly ($NODE_EXITS)"
+elif awk -v l="$LOSS" -v t="$THRESHOLD" 'BEGIN { if (l < 0) l = -l; exit !(l <= t) }'; then
+  echo "RESULT: PASS: loss ratio $LOSS within $THRESHOLD"
+  RESULT=0
+else
+  echo "RESULT: FAIL: loss ratio $LOSS exceeds $THRESHOLD"
+fi
+exit "$RESULT"
