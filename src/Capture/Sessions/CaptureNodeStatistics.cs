@@ -40,8 +40,8 @@ internal sealed class CaptureNodeStatistics
     /// <summary>Reads the kernel's capture counters (received, dropped), when capturing live.</summary>
     public Func<PacketIO.CaptureStatistics>? Kernel { get; set; }
 
-    /// <summary>Totals of the sessions that ended (live sessions are added when they end).</summary>
-    public SessionCounters Ended { get; } = new();
+    /// <summary>Totals over all sessions, live ones included up to their last progress report (about a second).</summary>
+    public SessionCounters Sessions { get; } = new();
 
     public IReadOnlyDictionary<SessionEndReason, long> EndedByReason => _ended;
 
@@ -53,27 +53,14 @@ internal sealed class CaptureNodeStatistics
 
     public void CountIgnored() => Interlocked.Increment(ref _packetsIgnored);
 
-    public void AddEnded(SessionEndReason reason, SessionCounters counters)
+    /// <summary>Adds what a live session did since its last report.</summary>
+    public void AddProgress(SessionCounters delta) => Sessions.Add(delta);
+
+    /// <summary>Counts an ended session and adds what it did since its last report.</summary>
+    public void AddEnded(SessionEndReason reason, SessionCounters delta)
     {
         _ended.AddOrUpdate(reason, 1, (_, n) => n + 1);
-        var total = Ended;
-        total.SegmentsSent += counters.SegmentsSent;
-        total.Retransmissions += counters.Retransmissions;
-        total.FastRetransmits += counters.FastRetransmits;
-        total.SynRetransmissions += counters.SynRetransmissions;
-        total.ZeroWindowProbes += counters.ZeroWindowProbes;
-        total.Reconnects += counters.Reconnects;
-        total.PortReuses += counters.PortReuses;
-        total.RequestsCaptured += counters.RequestsCaptured;
-        total.RequestsSent += counters.RequestsSent;
-        total.RequestsDelivered += counters.RequestsDelivered;
-        total.ResponseWaitsExpired += counters.ResponseWaitsExpired;
-        total.BytesCaptured += counters.BytesCaptured;
-        total.BytesAcknowledged += counters.BytesAcknowledged;
-        total.ResponseBytes += counters.ResponseBytes;
-        total.ClientDuplicateBytes += counters.ClientDuplicateBytes;
-        total.GapBytesSkipped += counters.GapBytesSkipped;
-        total.LatePacketsAbsorbed += counters.LatePacketsAbsorbed;
+        Sessions.Add(delta);
     }
 
     private string SenderSummary() => Sender is { } s
@@ -94,7 +81,7 @@ internal sealed class CaptureNodeStatistics
     /// <summary>One line for the log: stable keys, so scripts and tests can read it.</summary>
     public string Summary()
     {
-        var e = Ended;
+        var e = Sessions;
         var line = new StringBuilder()
             .Append("packets captured=").Append(PacketsCaptured)
             .Append(" rejected=").Append(PacketsRejected)

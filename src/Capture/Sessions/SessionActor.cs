@@ -17,6 +17,7 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
     private readonly ReplaySession _session;
     private readonly TimeProvider _time;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private SessionCounters _reported = new();
 
     public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time)
     {
@@ -37,6 +38,15 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
             _session.OnTimer();
             AfterEvent();
         });
+        Receive<ReportProgress>(_ =>
+        {
+            var delta = _session.Counters.Since(_reported);
+            if (delta.SegmentsSent != 0 || delta.RequestsCaptured != 0 || delta.RequestsDelivered != 0 || delta.LatePacketsAbsorbed != 0)
+            {
+                _reported = _session.Counters.Snapshot();
+                Sender.Tell(new SessionProgress(delta));
+            }
+        });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -52,7 +62,7 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
         }
 
         _session.Abort();
-        Context.Parent.Tell(new SessionEnded(_session.Endpoints, _session.EndReason, _session.Counters));
+        Context.Parent.Tell(new SessionEnded(_session.Endpoints, _session.EndReason, _session.Counters.Since(_reported)));
     }
 
     private void AfterEvent()

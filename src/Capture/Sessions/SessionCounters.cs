@@ -40,4 +40,38 @@ internal sealed class SessionCounters
 
     /// <summary>Packets from either side after the session ended.</summary>
     public long LatePacketsAbsorbed { get; set; }
+
+    /// <summary>A copy, for reporting what changed since.</summary>
+    public SessionCounters Snapshot() => (SessionCounters)MemberwiseClone();
+
+    /// <summary>Adds <paramref name="other"/> times <paramref name="sign"/> (use -1 to subtract).</summary>
+    public void Add(SessionCounters other, int sign = 1)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        SegmentsSent += sign * other.SegmentsSent;
+        Retransmissions += sign * other.Retransmissions;
+        FastRetransmits += sign * other.FastRetransmits;
+        SynRetransmissions += sign * other.SynRetransmissions;
+        ZeroWindowProbes += sign * other.ZeroWindowProbes;
+        Reconnects += sign * other.Reconnects;
+        PortReuses += sign * other.PortReuses;
+        RequestsCaptured += sign * other.RequestsCaptured;
+        RequestsSent += sign * other.RequestsSent;
+        RequestsDelivered += sign * other.RequestsDelivered;
+        ResponseWaitsExpired += sign * other.ResponseWaitsExpired;
+        BytesCaptured += sign * other.BytesCaptured;
+        BytesAcknowledged += sign * other.BytesAcknowledged;
+        ResponseBytes += sign * other.ResponseBytes;
+        ClientDuplicateBytes += sign * other.ClientDuplicateBytes;
+        GapBytesSkipped += sign * other.GapBytesSkipped;
+        LatePacketsAbsorbed += sign * other.LatePacketsAbsorbed;
+    }
+
+    /// <summary>What changed from <paramref name="previous"/> to this.</summary>
+    public SessionCounters Since(SessionCounters previous)
+    {
+        var delta = Snapshot();
+        delta.Add(previous, -1);
+        return delta;
+    }
 }

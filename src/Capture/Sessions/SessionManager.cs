@@ -52,10 +52,18 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         Receive<CapturedPacket>(OnCaptured);
         Receive<ResponseBatch>(OnResponses);
         Receive<SessionEnded>(e => _statistics.AddEnded(e.Reason, e.Counters));
+        Receive<SessionProgress>(p => _statistics.AddProgress(p.Delta));
         Receive<Terminated>(t => OnSessionStopped(t.ActorRef));
         Receive<FlushClaimsNow>(_ => FlushClaims());
         Receive<RefreshClaims>(_ => SendClaims([.. _byEndpoints.Keys], [], _intercepts));
-        Receive<LogStatistics>(_ => CaptureLog.Statistics(_logger, _statistics.Summary()));
+        Receive<LogStatistics>(_ =>
+        {
+            CaptureLog.Statistics(_logger, _statistics.Summary());
+            foreach (var session in _byActor.Keys)
+            {
+                session.Tell(ReportProgress.Instance);
+            }
+        });
         Receive<ClusterEvent.MemberUp>(e => OnMemberUp(e.Member));
         Receive<ClusterEvent.MemberRemoved>(e => _intercepts.Remove(e.Member.Address));
         Receive<InterceptCountQuery>(_ => Sender.Tell(_intercepts.Count));

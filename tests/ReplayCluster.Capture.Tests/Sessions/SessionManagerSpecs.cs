@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+using Akka.Actor;
+using Akka.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Packets;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Tests.Sessions;
+
+public sealed class SessionManagerSpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+{
+    private static readonly OnlineConnection Connection = new(0x0A0B0B02, 40_000, 0x0A0B0B01, 80);
+    private static readonly uint Target = Ipv4Address.Parse("10.251.21.2");
+
+    private readonly RecordingTransport _transport = new();
+    private readonly CaptureNodeStatistics _statistics = new();
+
+    [Fact]
+    public void A_new_connection_gets_a_session_whose_syn_goes_to_the_target_from_a_fake_address()
+    {
+        var manager = NewManager();
+        manager.Tell(new CapturedPacket(Connection, Syn(1000)));
+
+        var syn = AwaitSegment(s => s.Flags == TcpFlags.Syn);
+        Assert.Equal(Target, syn.DestinationAddress);
+        Assert.Equal(80, syn.DestinationPort);
+        Assert.Equal(1000u, syn.Sequence);
+        Assert.Equal(0x0AC8_0000u, syn.SourceAddress & 0xFFFF_0000u);
+        AwaitAssert(() => Assert.Equal(1, _statistics.SessionsStarted), cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public void A_client_port_reused_while_its_previous_session_runs_gets_a_second_session_and_identity()
+    {
+        var manager = NewManager();
+        manager.Tell(new CapturedPacket(Connection, Syn(1000)));
+        manager.Tell(new CapturedPacket(Connection, Syn(1000)));
+        manager.Tell(new CapturedPacket(Connection, Syn(9_000_000)));
+
+        var first = AwaitSegment(s => s.Flags == TcpFlags.Syn && s.Sequence == 1000);
+        var second = AwaitSegment(s => s.Flags == TcpFlags.Syn && s.Sequence == 9_000_000);
+        Assert.NotEqual((first.SourceAddress, first.SourcePort), (second.SourceAddress, second.SourcePort));
+        AwaitAssert(() => Assert.Equal(2, _statistics.SessionsStarted), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.DoesNotContain(_transport.Segments, s => (s.Flags & TcpFlags.Rst) != 0);
+    }
+
+    [Fact]
+    public void Replies_reach_the_session_that_owns_their_endpoints()
+    {
+        var manager = NewManager();
+        manager.Tell(new CapturedPacket(Connection, Syn(1000)));
+        var syn = AwaitSegment(s => s.Flags == TcpFlags.Syn);
+
+        manager.Tell(new ResponseBatch([new ResponseRecord
+        {
+            ClientAddress = syn.SourceAddress, ClientPort = syn.SourcePort, TargetAddress = Target, TargetPort = 80,
+            Sequence = 5000, Acknowledgment = 1001, Window = 65535, Flags = (byte)(TcpFlags.Syn | TcpFlags.Ack), PayloadLength = 0, Mss = 1460,
+        }]));
+
+        var ack = AwaitSegment(s => s.Flags == TcpFlags.Ack && s.Acknowledgment == 5001);
+        Assert.Equal(1001u, ack.Sequence);
+        Assert.Equal(0, _statistics.ResponsesUnmatched);
+    }
+
+    private IActorRef NewManager()
+    {
+        var settings = new CaptureNodeSettings
+        {
+            Interface = "test0",
+            Filter = "tcp",
+            Targets = TargetMapping.Parse(["80-10.251.21.2:80"], "test"),
+            FakeClientRange = "10.200.0.0/16",
+            Session = new SessionOptions(),
+        };
+        return Sys.ActorOf(SessionManager.Props(settings, _transport, TimeProvider.System, _statistics, NullLogger.Instance));
+    }
+
+    private TcpSegmentSpec AwaitSegment(Func<TcpSegmentSpec, bool> match)
+    {
+        TcpSegmentSpec found = default;
+        AwaitCondition(() => _transport.Segments.Any(s => match(s) && (found = s) == s), TimeSpan.FromSeconds(5),
+            cancellationToken: TestContext.Current.CancellationToken);
+        return found;
+    }
+
+    private static CapturedSegment Syn(uint isn) =>
+        new() { Sequence = isn, Acknowledgment = 0, Flags = TcpFlags.Syn, Mss = 1460 };
+
+    private sealed class RecordingTransport : ISegmentTransport
+    {
+        public ConcurrentQueue<TcpSegmentSpec> Segments { get; } = new();
+
+        public void Send(in TcpSegmentSpec segment, ReadOnlySpan<byte> payload) => Segments.Enqueue(segment);
+    }
+}
