@@ -38,8 +38,8 @@ DESCRIPTION
 
          online and target req/s come from the line counts of the nginx access
          logs, loss is the cumulative (online - target) / online, delivered and
-         lost are the capture nodes' latest statistics (they count a session
-         when it ends, so they lag behind the access logs);
+         lost are the capture nodes' latest statistics (live sessions report
+         their progress every second, so they trail the access logs slightly);
       7. stops the load, waits for the replay to drain (until the target's count
          reaches the online count or stops growing for 3 s, at most 20 s), waits
          for fresh node statistics (at most 6 s), and prints the report;

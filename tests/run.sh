@@ -17,6 +17,8 @@ deploy/install-prereqs.sh
 # below, and only that: namespaces of other runs are not ours to touch.
 export LAB_STATE_DIR
 LAB_STATE_DIR=$(mktemp -d /tmp/replaycluster-test-labs.XXXXXX)
+# mktemp makes it 0700; nginx workers (an unprivileged user) must read the lab's web root inside it.
+chmod 755 "${LAB_STATE_DIR}"
 results="${repo}/artifacts/test-results"
 rm -rf "${results}"
 mkdir -p "${results}"
@@ -49,7 +51,8 @@ passed=0
 failed=0
 for trx in "${results}"/*.trx; do
   [[ -f ${trx} ]] || continue
-  counters=$(grep -o '<Counters [^>]*>' "${trx}" | head -n 1)
+  # A test host that crashed may leave a trx without counters: that must not end this script early.
+  counters=$(grep -o '<Counters [^>]*>' "${trx}" | head -n 1 || true)
   p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"${counters}")
   f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"${counters}")
   passed=$((passed + ${p:-0}))
