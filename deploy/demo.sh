@@ -343,22 +343,26 @@ fail_with_logs() { # MESSAGE NAME...
   die "$message"
 }
 
-wait_joined() { # TIMEOUT_S NAME...
-  local timeout=$1 deadline name pending
-  shift
+wait_logged() { # TIMEOUT_S PATTERN WHAT NAME...: until every named node logged PATTERN
+  local timeout=$1 pattern=$2 what=$3 deadline name pending
+  shift 3
   deadline=$(($(now_ms) + timeout * 1000))
   while :; do
     pending=()
     for name in "$@"; do
       kill -0 "${NODE_PID[$name]}" 2>/dev/null ||
-        fail_with_logs "the $name node exited before it joined the cluster" "$name"
-      grep -q "Joined cluster as" "$RUN_DIR/$name.log" || pending+=("$name")
+        fail_with_logs "the $name node exited before it $what" "$name"
+      grep -q "$pattern" "$RUN_DIR/$name.log" || pending+=("$name")
     done
     ((${#pending[@]} == 0)) && return 0
     (($(now_ms) < deadline)) ||
-      fail_with_logs "not joined the cluster within $timeout s: ${pending[*]}" "${pending[@]}"
+      fail_with_logs "not $what within $timeout s: ${pending[*]}" "${pending[@]}"
     sleep 0.2
   done
+}
+
+wait_joined() { # TIMEOUT_S NAME...
+  wait_logged "$1" "Joined cluster as" "joined the cluster" "${@:2}"
 }
 
 T_JOIN=$(now_ms)
@@ -376,6 +380,8 @@ for ((k = 1; k <= ONLINES; k++)); do
   CAPTURES+=("capture$s")
 done
 wait_joined 30 "${NODES[@]}"
+# A capture node starts capturing once an intercept node knows its sessions (replies can come back).
+wait_logged 30 "Capturing on" "started capturing" "${CAPTURES[@]}"
 JOIN_S=$(seconds_since "$T_JOIN")
 echo "   all ${#NODES[@]} nodes joined the cluster in $JOIN_S s"
 

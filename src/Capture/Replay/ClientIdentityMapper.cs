@@ -23,8 +23,8 @@ internal sealed class ClientIdentityMapper
         _count = count;
     }
 
-    /// <summary>Keeps real client identities.</summary>
-    public static ClientIdentityMapper KeepReal { get; } = new(0, 0);
+    /// <summary>A mapper that keeps real client identities (each owner needs its own: it tracks what is in use).</summary>
+    public static ClientIdentityMapper KeepReal() => new(0, 0);
 
     /// <summary>Identities currently handed out.</summary>
     public int InUse => _inUse.Count;

@@ -47,7 +47,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         _logger = logger;
         _identities = settings.FakeClientRange is { } range
             ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
-            : ClientIdentityMapper.KeepReal;
+            : ClientIdentityMapper.KeepReal();
 
         Receive<CapturedPacket>(OnCaptured);
         Receive<ResponseBatch>(OnResponses);
