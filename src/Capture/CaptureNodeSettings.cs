@@ -30,5 +30,8 @@ internal sealed record CaptureNodeSettings
 
     public int CaptureBufferSize { get; init; } = 64 * 1024 * 1024;
 
+    /// <summary>Captured bytes all sessions together may hold. Defaults to 1 GiB.</summary>
+    public long MaxNodeBufferedBytes { get; init; } = 1L << 30;
+
     public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -55,6 +55,7 @@ internal static class CaptureNodeSettingsReader
             Targets = targets,
             FakeClientRange = fakeRange,
             CaptureBufferSize = (int)Bytes(config, "capture-buffer-size", 1 << 20, int.MaxValue),
+            MaxNodeBufferedBytes = Bytes(config, "max-node-buffered-bytes", 1 << 20, long.MaxValue),
             StatisticsInterval = Duration(config, "statistics-interval"),
             Session = defaults with
             {

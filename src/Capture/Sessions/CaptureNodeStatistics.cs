@@ -30,6 +30,12 @@ internal sealed class CaptureNodeStatistics
 
     public long SessionsWithoutIdentity { get; set; }
 
+    /// <summary>New sessions refused because the node's buffer budget was exhausted.</summary>
+    public long SessionsRefusedMemory { get; set; }
+
+    /// <summary>The node's buffer budget, once the manager runs.</summary>
+    public BufferBudget? Budget { get; set; }
+
     public long ResponsesUnmatched { get; set; }
 
     public long LiveSessions { get; set; }
@@ -91,6 +97,8 @@ internal sealed class CaptureNodeStatistics
             .Append(" live=").Append(LiveSessions)
             .Append(" failed=").Append(SessionsFailed)
             .Append(" no-identity=").Append(SessionsWithoutIdentity)
+            .Append(" refused-memory=").Append(SessionsRefusedMemory)
+            .Append(" buffered=").Append(Budget?.Used ?? 0)
             .Append(" | ended:");
         foreach (var (reason, count) in _ended.OrderBy(p => p.Key))
         {

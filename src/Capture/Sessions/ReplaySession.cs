@@ -28,6 +28,7 @@ internal sealed class ReplaySession
     private readonly ISegmentTransport _transport;
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
+    private readonly BufferBudget? _budget;
 
     // Captured, not yet acknowledged data in sequence order, without overlaps; _head skips acked chunks.
     private readonly List<Chunk> _chunks = [];
@@ -89,8 +90,10 @@ internal sealed class ReplaySession
     private DateTimeOffset _lastActivity;
     private DateTimeOffset _lingerUntil;
 
-    public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time)
+    public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
+        BufferBudget? budget = null)
     {
+        _budget = budget;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(time);
@@ -481,9 +484,7 @@ internal sealed class ReplaySession
             SendReset();
         }
 
-        _chunks.Clear();
-        _head = 0;
-        _bufferedBytes = 0;
+        DropBuffered();
         _handshakeAck = null;
         _lastSentAckKnown = false;
         _clientIsn = null;
@@ -733,6 +734,7 @@ internal sealed class ReplaySession
     private Chunk NewChunk(uint sequence, ReadOnlySpan<byte> data, uint capturedAck)
     {
         _bufferedBytes += data.Length;
+        _budget?.Take(data.Length);
 
         // A client's new request acknowledges more of the server's data than its previous one did
         // (the online server answered in between); pipelined requests share an ack and count as one.
@@ -790,6 +792,7 @@ internal sealed class ReplaySession
         {
             var chunk = _chunks[_head];
             _bufferedBytes -= chunk.Data.Length;
+            _budget?.Give(chunk.Data.Length);
             if (chunk.StartsRequest)
             {
                 Counters.RequestsDelivered++;
@@ -1054,12 +1057,23 @@ internal sealed class ReplaySession
 
         EndReason = reason;
         _phase = Phase.Ended;
+
+        // Nothing will be sent again: the captured bytes go back to the node now, not after the linger.
+        DropBuffered();
         _lingerUntil = now + _options.Linger;
         _rtoDeadline = null;
         _persistDeadline = null;
         _pacingDeadline = null;
         _gapSince = null;
         _finWaitDeadline = null;
+    }
+
+    private void DropBuffered()
+    {
+        _budget?.Give(_bufferedBytes);
+        _bufferedBytes = 0;
+        _chunks.Clear();
+        _head = 0;
     }
 
     private void SampleRtt(TimeSpan sample)

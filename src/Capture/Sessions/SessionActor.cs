@@ -19,10 +19,10 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private SessionCounters _reported = new();
 
-    public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time)
+    public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time, BufferBudget? budget)
     {
         _time = time;
-        _session = new ReplaySession(endpoints, options, transport, time);
+        _session = new ReplaySession(endpoints, options, transport, time, budget);
         Receive<CapturedSegment>(segment =>
         {
             _session.OnCaptured(segment);
@@ -51,8 +51,8 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time) =>
-        Akka.Actor.Props.Create(() => new SessionActor(endpoints, options, transport, time));
+    public static Props Props(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time, BufferBudget? budget = null) =>
+        Akka.Actor.Props.Create(() => new SessionActor(endpoints, options, transport, time, budget));
 
     protected override void PostStop()
     {

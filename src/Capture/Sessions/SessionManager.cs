@@ -35,6 +35,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     private readonly TimeProvider _time;
     private readonly CaptureNodeStatistics _statistics;
     private readonly ClientIdentityMapper _identities;
+    private readonly BufferBudget _budget;
     private readonly ILogger _logger;
     private bool _flushQueued;
 
@@ -45,6 +46,8 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         _time = time;
         _statistics = statistics;
         _logger = logger;
+        _budget = new BufferBudget(settings.MaxNodeBufferedBytes);
+        _statistics.Budget = _budget;
         _identities = settings.FakeClientRange is { } range
             ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
             : ClientIdentityMapper.KeepReal();
@@ -115,6 +118,12 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
             return;
         }
 
+        if (_budget.Exhausted)
+        {
+            _statistics.SessionsRefusedMemory++;
+            return;
+        }
+
         var connection = packet.Connection;
         if (!_identities.TryAcquire(connection.ClientAddress, connection.ClientPort, route.TargetAddress, route.TargetPort, out var address, out var port))
         {
@@ -123,7 +132,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         }
 
         var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-        var session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time));
+        var session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time, _budget));
         Context.Watch(session);
         _byConnection[connection] = (session, isSyn ? segment.Sequence : null);
         _byEndpoints[endpoints] = session;

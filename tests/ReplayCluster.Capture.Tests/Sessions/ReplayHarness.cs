@@ -19,11 +19,11 @@ internal sealed class ReplayHarness : ISegmentTransport
     private readonly Random _random;
     private long _order;
 
-    public ReplayHarness(SessionOptions? options = null, int seed = 1)
+    public ReplayHarness(SessionOptions? options = null, int seed = 1, BufferBudget? budget = null)
     {
         _random = new Random(seed);
         Target = new SimulatedTarget(Endpoints);
-        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time);
+        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time, budget);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));

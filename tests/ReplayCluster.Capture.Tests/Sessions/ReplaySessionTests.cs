@@ -382,6 +382,23 @@ public sealed class ReplaySessionTests
     }
 
     [Fact]
+    public void Buffered_bytes_are_accounted_in_the_node_budget_and_all_given_back()
+    {
+        var budget = new BufferBudget(long.MaxValue);
+        var harness = new ReplayHarness(budget: budget);
+        harness.Target.Window = 0;
+        new RecordedClient().Syn().HandshakeAck().Data(new byte[50_000]).ServerSent(1000).Fin().CaptureInto(harness);
+        harness.Run(TimeSpan.FromSeconds(1));
+        Assert.Equal(50_000, budget.Used);
+
+        harness.Target.Window = 65535;
+        harness.Run(Long);
+
+        Assert.Equal(SessionEndReason.Completed, harness.Session.EndReason);
+        Assert.Equal(0, budget.Used);
+    }
+
+    [Fact]
     public void Buffering_beyond_the_cap_ends_the_session_as_overflow()
     {
         var harness = new ReplayHarness(new SessionOptions { MaxBufferedBytes = 10_000 });

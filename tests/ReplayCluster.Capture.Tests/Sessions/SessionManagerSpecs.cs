@@ -64,10 +64,25 @@ public sealed class SessionManagerSpecs() : Akka.TestKit.Xunit.TestKit(Configura
         Assert.Equal(0, _statistics.ResponsesUnmatched);
     }
 
-    private IActorRef NewManager()
+    [Fact]
+    public void New_sessions_are_refused_while_the_node_buffer_budget_is_exhausted()
+    {
+        var manager = NewManager(maxNodeBufferedBytes: 1 << 20);
+        var body = new byte[1 << 20];
+        manager.Tell(new CapturedPacket(Connection, new CapturedSegment { Sequence = 1000, Acknowledgment = 1, Flags = TcpFlags.Ack, Payload = body }));
+        AwaitAssert(() => Assert.Equal(1 << 20, _statistics.Budget!.Used), cancellationToken: TestContext.Current.CancellationToken);
+
+        manager.Tell(new CapturedPacket(Connection with { ClientPort = 40_001 }, Syn(2000)));
+
+        AwaitAssert(() => Assert.Equal(1, _statistics.SessionsRefusedMemory), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(1, _statistics.SessionsStarted);
+    }
+
+    private IActorRef NewManager(long maxNodeBufferedBytes = 1L << 30)
     {
         var settings = new CaptureNodeSettings
         {
+            MaxNodeBufferedBytes = maxNodeBufferedBytes,
             Interface = "test0",
             Filter = "tcp",
             Targets = TargetMapping.Parse(["80-10.251.21.2:80"], "test"),
