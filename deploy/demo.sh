@@ -580,7 +580,7 @@ printf '%-22s %s\n' "load" "$LOAD, $CONNECTIONS connection(s) per online host, $
 printf '%-22s %s\n' "online requests" "$ONLINE (access logs of ${ONLINES} online nginx; $LOAD_ONLINE during the load, ~$ONLINE_RATE req/s, peak $PEAK_ONLINE_RATE req/s)"
 printf '%-22s %s\n' "target requests" "$TARGET (access log of the target nginx; ~$TARGET_RATE req/s over load + drain, peak $PEAK_TARGET_RATE req/s)"
 printf '%-22s %s\n' "loss ratio" "$LOSS ((online - target) / online; threshold $THRESHOLD)"
-echo "node statistics ($STATS_WHEN; capture nodes count a session's requests when it ends):"
+echo "node statistics ($STATS_WHEN; requests of sessions still running when a node stopped count as lost, ended Aborted):"
 for name in "${CAPTURES[@]}"; do
   printf '  %-20s %s\n' "$name" "$(last_stats "$name" "Capture statistics:")"
 done

@@ -10,6 +10,9 @@ namespace ReplayCluster.Capture.Sessions;
 internal sealed class CaptureNodeStatistics
 {
     private readonly ConcurrentDictionary<SessionEndReason, long> _ended = new();
+
+    // Session actors add their progress from many threads; the summary reads a consistent total.
+    private readonly Lock _sessionsLock = new();
     private long _packetsCaptured;
     private long _packetsRejected;
     private long _packetsTruncated;
@@ -59,14 +62,20 @@ internal sealed class CaptureNodeStatistics
 
     public void CountIgnored() => Interlocked.Increment(ref _packetsIgnored);
 
-    /// <summary>Adds what a live session did since its last report.</summary>
-    public void AddProgress(SessionCounters delta) => Sessions.Add(delta);
+    /// <summary>Adds what a live session did since its last report (thread-safe).</summary>
+    public void AddProgress(SessionCounters delta)
+    {
+        lock (_sessionsLock)
+        {
+            Sessions.Add(delta);
+        }
+    }
 
-    /// <summary>Counts an ended session and adds what it did since its last report.</summary>
+    /// <summary>Counts an ended session and adds what it did since its last report (thread-safe).</summary>
     public void AddEnded(SessionEndReason reason, SessionCounters delta)
     {
         _ended.AddOrUpdate(reason, 1, (_, n) => n + 1);
-        Sessions.Add(delta);
+        AddProgress(delta);
     }
 
     private string SenderSummary() => Sender is { } s
@@ -87,7 +96,12 @@ internal sealed class CaptureNodeStatistics
     /// <summary>One line for the log: stable keys, so scripts and tests can read it.</summary>
     public string Summary()
     {
-        var e = Sessions;
+        SessionCounters e;
+        lock (_sessionsLock)
+        {
+            e = Sessions.Snapshot();
+        }
+
         var line = new StringBuilder()
             .Append("packets captured=").Append(PacketsCaptured)
             .Append(" rejected=").Append(PacketsRejected)

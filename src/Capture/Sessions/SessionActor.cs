@@ -16,12 +16,15 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
 
     private readonly ReplaySession _session;
     private readonly TimeProvider _time;
+    private readonly CaptureNodeStatistics _statistics;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private SessionCounters _reported = new();
 
-    public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time, BufferBudget? budget)
+    public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
+        CaptureNodeStatistics statistics, BufferBudget? budget)
     {
         _time = time;
+        _statistics = statistics;
         _session = new ReplaySession(endpoints, options, transport, time, budget);
         Receive<CapturedSegment>(segment =>
         {
@@ -44,15 +47,16 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
             if (delta.SegmentsSent != 0 || delta.RequestsCaptured != 0 || delta.RequestsDelivered != 0 || delta.LatePacketsAbsorbed != 0)
             {
                 _reported = _session.Counters.Snapshot();
-                Sender.Tell(new SessionProgress(delta));
+                _statistics.AddProgress(delta);
             }
         });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time, BufferBudget? budget = null) =>
-        Akka.Actor.Props.Create(() => new SessionActor(endpoints, options, transport, time, budget));
+    public static Props Props(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
+        CaptureNodeStatistics statistics, BufferBudget? budget = null) =>
+        Akka.Actor.Props.Create(() => new SessionActor(endpoints, options, transport, time, statistics, budget));
 
     protected override void PostStop()
     {
@@ -62,7 +66,9 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
         }
 
         _session.Abort();
-        Context.Parent.Tell(new SessionEnded(_session.Endpoints, _session.EndReason, _session.Counters.Since(_reported)));
+        // Straight into the node's counters, not a message: at shutdown the manager stops before it
+        // would read one, and the final statistics line would miss these sessions.
+        _statistics.AddEnded(_session.EndReason, _session.Counters.Since(_reported));
     }
 
     private void AfterEvent()

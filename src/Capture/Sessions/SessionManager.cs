@@ -54,8 +54,6 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
         Receive<CapturedPacket>(OnCaptured);
         Receive<ResponseBatch>(OnResponses);
-        Receive<SessionEnded>(e => _statistics.AddEnded(e.Reason, e.Counters));
-        Receive<SessionProgress>(p => _statistics.AddProgress(p.Delta));
         Receive<Terminated>(t => OnSessionStopped(t.ActorRef));
         Receive<FlushClaimsNow>(_ => FlushClaims());
         Receive<RefreshClaims>(_ => SendClaims([.. _byEndpoints.Keys], [], _intercepts));
@@ -132,7 +130,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         }
 
         var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-        var session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time, _budget));
+        var session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time, _statistics, _budget));
         Context.Watch(session);
         _byConnection[connection] = (session, isSyn ? segment.Sequence : null);
         _byEndpoints[endpoints] = session;
