@@ -20,20 +20,13 @@ internal sealed class ReplaySession
 {
     private const ushort AdvertisedWindow = 65535;
     private const int DuplicateAckThreshold = 3;
-    private const int CompactThreshold = 256;
-    private const int MaxSequenceJump = 256 * 1024 * 1024;
 
     private readonly SessionEndpoints _endpoints;
     private readonly SessionOptions _options;
     private readonly ISegmentTransport _transport;
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
-    private readonly BufferBudget? _budget;
-
-    // Captured, not yet acknowledged data in sequence order, without overlaps; _head skips acked chunks.
-    private readonly List<Chunk> _chunks = [];
-    private int _head;
-    private long _bufferedBytes;
+    private readonly CapturedStream _stream;
 
     private Phase _phase = Phase.New;
     private uint _isn;
@@ -44,10 +37,7 @@ internal sealed class ReplaySession
     // Highest sequence ever sent, across reconnects: data below it is a resend and never re-runs pacing.
     private uint _sndHigh;
     private uint? _clientIsn;
-    private bool _anyData;
-    private uint _lastInsertedAck;
     private bool _finGateOpened;
-    private uint _capturedNext;
     private bool _useTimestamps;
     private uint _tsBase;
     private ushort _ipId;
@@ -93,7 +83,7 @@ internal sealed class ReplaySession
     public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
         BufferBudget? budget = null)
     {
-        _budget = budget;
+        _stream = new CapturedStream(budget);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(time);
@@ -140,7 +130,7 @@ internal sealed class ReplaySession
     public uint ReceiveNext => _rcvNxt;
 
     /// <summary>Captured bytes held for the target.</summary>
-    public long BufferedBytes => _bufferedBytes;
+    public long BufferedBytes => _stream.BufferedBytes;
 
     /// <summary>Current retransmission timeout.</summary>
     public TimeSpan RetransmissionTimeout => _rto;
@@ -168,7 +158,7 @@ internal sealed class ReplaySession
     private DateTimeOffset Now => _time.GetUtcNow();
 
     private bool HasPendingData =>
-        _head < _chunks.Count || (_clientFinSeq.HasValue && !_finAcked);
+        !_stream.IsEmpty || (_clientFinSeq.HasValue && !_finAcked);
 
     /// <summary>Handles one captured client-to-server segment.</summary>
     public void OnCaptured(in CapturedSegment segment)
@@ -241,7 +231,7 @@ internal sealed class ReplaySession
 
         if ((_targetGone || _targetFin) && _phase == Phase.Established)
         {
-            if (_head < _chunks.Count)
+            if (!_stream.IsEmpty)
             {
                 // The target closed its side; new data needs a new connection.
                 Reconnect(now);
@@ -387,8 +377,8 @@ internal sealed class ReplaySession
 
     /// <summary>One line of state for diagnostics (logged when a session is lost with data pending).</summary>
     public string Describe() =>
-        $"{_endpoints} phase={_phase} isn={_isn} una={_sndUna} nxt={_sndNxt} max={_sndMax} high={_sndHigh} captured-next={_capturedNext} " +
-        $"chunks={_chunks.Count - _head} buffered={_bufferedBytes} rcv-nxt={_rcvNxt} window={_peerWindow} fin-seq={_clientFinSeq?.ToString() ?? "-"} " +
+        $"{_endpoints} phase={_phase} isn={_isn} una={_sndUna} nxt={_sndNxt} max={_sndMax} high={_sndHigh} captured-next={_stream.ContiguousEnd} " +
+        $"chunks={_stream.Count} buffered={_stream.BufferedBytes} rcv-nxt={_rcvNxt} window={_peerWindow} fin-seq={_clientFinSeq?.ToString() ?? "-"} " +
         $"fin-sent={_finSent} fin-acked={_finAcked} target-fin={_targetFin} target-gone={_targetGone} last-ack={(_lastSentAckKnown ? _lastSentAck : 0)} " +
         $"response-bytes={_responseBytesSinceRequest} retries={_retries} rto={_rto.TotalMilliseconds}ms deadline={NextDeadline:HH:mm:ss.fff}";
 
@@ -439,7 +429,7 @@ internal sealed class ReplaySession
             _mss = Math.Min(segment.Mss, _options.Mss);
         }
 
-        _capturedNext = _isn + 1;
+        _stream.Reset(_isn + 1);
         Connect(now);
     }
 
@@ -450,7 +440,7 @@ internal sealed class ReplaySession
         _sndHigh = segment.Sequence;
         _useTimestamps = segment.TsVal.HasValue;
         _tsBase = segment.TsVal ?? 0;
-        _capturedNext = segment.Sequence;
+        _stream.Reset(segment.Sequence);
         _lastSentAck = segment.Acknowledgment;
         _lastSentAckKnown = true;
         Connect(now);
@@ -484,11 +474,10 @@ internal sealed class ReplaySession
             SendReset();
         }
 
-        DropBuffered();
+        _stream.Clear();
         _handshakeAck = null;
         _lastSentAckKnown = false;
         _clientIsn = null;
-        _anyData = false;
         _finGateOpened = false;
         _clientFinSeq = null;
         _finAcked = false;
@@ -582,7 +571,7 @@ internal sealed class ReplaySession
                 _finAcked = true;
             }
 
-            ReleaseAcknowledged();
+            _stream.ReleaseUpTo(_sndUna, Counters);
             _retries = 0;
             _duplicateAcks = 0;
             _rto = ComputedRto();
@@ -661,7 +650,7 @@ internal sealed class ReplaySession
         {
             End(SessionEndReason.Completed, now, sendReset: false);
         }
-        else if (_head < _chunks.Count)
+        else if (!_stream.IsEmpty)
         {
             // The target closed with requests still pending (e.g. a shorter keep-alive timeout than
             // production's): open a new connection and go on.
@@ -676,136 +665,10 @@ internal sealed class ReplaySession
 
     private void Insert(uint sequence, ReadOnlySpan<byte> payload, uint capturedAck)
     {
-        var start = sequence;
-        var end = sequence + (uint)payload.Length;
-        Counters.BytesCaptured += payload.Length;
-        var floor = _phase == Phase.SynSent ? _isn + 1 : _sndUna;
-        if (SeqNum.BeforeOrEqual(end, floor))
-        {
-            Counters.ClientDuplicateBytes += payload.Length;
-            return;
-        }
-
-        if (SeqNum.Before(start, floor))
-        {
-            Counters.ClientDuplicateBytes += SeqNum.Diff(start, floor);
-            payload = payload[SeqNum.Diff(start, floor)..];
-            start = floor;
-        }
-
-        if (SeqNum.Diff(_capturedNext, start) > MaxSequenceJump)
-        {
-            // Far beyond anything this connection could have sent: another connection's packet that
-            // shares the client port (tcpcopy calls this a seq hop), not data to replay here.
-            Counters.LatePacketsAbsorbed++;
-            return;
-        }
-
-        var index = FirstChunkEndingAfter(start);
-        var cursor = start;
-        while (index < _chunks.Count && SeqNum.Before(_chunks[index].Seq, end))
-        {
-            var chunk = _chunks[index];
-            if (SeqNum.Before(cursor, chunk.Seq))
-            {
-                var pieceEnd = chunk.Seq;
-                _chunks.Insert(index, NewChunk(cursor, payload.Slice(SeqNum.Diff(start, cursor), SeqNum.Diff(cursor, pieceEnd)), capturedAck));
-                index++;
-            }
-
-            var covered = SeqNum.Diff(SeqNum.Max(cursor, chunk.Seq), SeqNum.Min(chunk.End, end));
-            Counters.ClientDuplicateBytes += Math.Max(0, covered);
-            cursor = SeqNum.Max(cursor, chunk.End);
-            index++;
-        }
-
-        if (SeqNum.Before(cursor, end))
-        {
-            _chunks.Insert(index, NewChunk(cursor, payload[SeqNum.Diff(start, cursor)..], capturedAck));
-        }
-
-        AdvanceCapturedNext();
-        if (_bufferedBytes > _options.MaxBufferedBytes)
+        _stream.Insert(sequence, payload, capturedAck, _phase == Phase.SynSent ? _isn + 1 : _sndUna, Counters);
+        if (_stream.BufferedBytes > _options.MaxBufferedBytes)
         {
             End(SessionEndReason.BufferOverflow, Now);
-        }
-    }
-
-    private Chunk NewChunk(uint sequence, ReadOnlySpan<byte> data, uint capturedAck)
-    {
-        _bufferedBytes += data.Length;
-        _budget?.Take(data.Length);
-
-        // A client's new request acknowledges more of the server's data than its previous one did
-        // (the online server answered in between); pipelined requests share an ack and count as one.
-        var chunk = new Chunk(sequence, data.ToArray(), capturedAck)
-        {
-            StartsRequest = !_anyData || capturedAck != _lastInsertedAck,
-        };
-        if (chunk.StartsRequest)
-        {
-            Counters.RequestsCaptured++;
-        }
-
-        _anyData = true;
-        _lastInsertedAck = capturedAck;
-        return chunk;
-    }
-
-    private void AdvanceCapturedNext()
-    {
-        for (var i = FirstChunkEndingAfter(_capturedNext); i < _chunks.Count; i++)
-        {
-            var chunk = _chunks[i];
-            if (SeqNum.After(chunk.Seq, _capturedNext))
-            {
-                break;
-            }
-
-            _capturedNext = SeqNum.Max(_capturedNext, chunk.End);
-        }
-    }
-
-    /// <summary>Index of the first live chunk whose end is after <paramref name="sequence"/> (binary search).</summary>
-    private int FirstChunkEndingAfter(uint sequence)
-    {
-        int lo = _head, hi = _chunks.Count;
-        while (lo < hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            if (SeqNum.After(_chunks[mid].End, sequence))
-            {
-                hi = mid;
-            }
-            else
-            {
-                lo = mid + 1;
-            }
-        }
-
-        return lo;
-    }
-
-    private void ReleaseAcknowledged()
-    {
-        while (_head < _chunks.Count && SeqNum.BeforeOrEqual(_chunks[_head].End, _sndUna))
-        {
-            var chunk = _chunks[_head];
-            _bufferedBytes -= chunk.Data.Length;
-            _budget?.Give(chunk.Data.Length);
-            if (chunk.StartsRequest)
-            {
-                Counters.RequestsDelivered++;
-            }
-
-            _chunks[_head] = null!;
-            _head++;
-        }
-
-        if (_head >= CompactThreshold && _head * 2 >= _chunks.Count)
-        {
-            _chunks.RemoveRange(0, _head);
-            _head = 0;
         }
     }
 
@@ -833,10 +696,9 @@ internal sealed class ReplaySession
                 return;
             }
 
-            var index = FirstChunkEndingAfter(_sndNxt);
-            if (index >= _chunks.Count || SeqNum.After(_chunks[index].Seq, _sndNxt))
+            if (!_stream.TryGetChunkAt(_sndNxt, out var chunk))
             {
-                UpdateGapWatch(index, now);
+                UpdateGapWatch(now);
                 return;
             }
 
@@ -848,7 +710,6 @@ internal sealed class ReplaySession
                 return;
             }
 
-            var chunk = _chunks[index];
             if (_sndNxt == chunk.Seq && SeqNum.AfterOrEqual(_sndNxt, _sndHigh)
                 && (!_lastSentAckKnown || chunk.CapturedAck != _lastSentAck) && !TryOpenGate(chunk.CapturedAck, now))
             {
@@ -930,10 +791,9 @@ internal sealed class ReplaySession
         return open;
     }
 
-    private void UpdateGapWatch(int nextIndex, DateTimeOffset now)
+    private void UpdateGapWatch(DateTimeOffset now)
     {
-        var stalledAtGap = nextIndex < _chunks.Count && _sndNxt == _capturedNext;
-        if (!stalledAtGap)
+        if (!_stream.IsStalledAtGap(_sndNxt))
         {
             _gapSince = null;
         }
@@ -946,8 +806,8 @@ internal sealed class ReplaySession
     private void SkipGap(DateTimeOffset now)
     {
         _gapSince = null;
-        var next = FirstChunkEndingAfter(_capturedNext);
-        if (next >= _chunks.Count || _sndUna != _capturedNext)
+        var gapStart = _stream.ContiguousEnd;
+        if (!_stream.TryGetFirstEndingAfter(gapStart, out var next) || _sndUna != gapStart)
         {
             // Either the gap filled meanwhile, or bytes before it are still unacknowledged: the
             // retransmission timer deals with those first.
@@ -957,12 +817,11 @@ internal sealed class ReplaySession
 
         // The capture never saw these bytes and never will: the target's stream cannot continue past
         // the hole, so the rest goes on a new connection that starts after it.
-        var resume = _chunks[next].Seq;
-        Counters.GapBytesSkipped += SeqNum.Diff(_capturedNext, resume);
+        var resume = next.Seq;
+        Counters.GapBytesSkipped += SeqNum.Diff(gapStart, resume);
         _sndUna = resume;
         _sndNxt = resume;
-        _capturedNext = resume;
-        AdvanceCapturedNext();
+        _stream.SkipTo(resume);
         Reconnect(now);
     }
 
@@ -1019,13 +878,11 @@ internal sealed class ReplaySession
             return;
         }
 
-        var index = FirstChunkEndingAfter(_sndUna);
-        if (index >= _chunks.Count || SeqNum.After(_chunks[index].Seq, _sndUna))
+        if (!_stream.TryGetChunkAt(_sndUna, out var chunk))
         {
             return;
         }
 
-        var chunk = _chunks[index];
         var offset = SeqNum.Diff(chunk.Seq, _sndUna);
         var length = Math.Min(chunk.Data.Length - offset, _mss);
         SendSegment(TcpFlags.Ack | TcpFlags.Psh, _sndUna, chunk.Data.AsSpan(offset, length), now);
@@ -1059,21 +916,13 @@ internal sealed class ReplaySession
         _phase = Phase.Ended;
 
         // Nothing will be sent again: the captured bytes go back to the node now, not after the linger.
-        DropBuffered();
+        _stream.Clear();
         _lingerUntil = now + _options.Linger;
         _rtoDeadline = null;
         _persistDeadline = null;
         _pacingDeadline = null;
         _gapSince = null;
         _finWaitDeadline = null;
-    }
-
-    private void DropBuffered()
-    {
-        _budget?.Give(_bufferedBytes);
-        _bufferedBytes = 0;
-        _chunks.Clear();
-        _head = 0;
     }
 
     private void SampleRtt(TimeSpan sample)
@@ -1169,17 +1018,4 @@ internal sealed class ReplaySession
 
     private static DateTimeOffset? Min(DateTimeOffset? a, DateTimeOffset? b) =>
         a is null ? b : b is null ? a : a < b ? a : b;
-
-    private sealed class Chunk(uint seq, byte[] data, uint capturedAck)
-    {
-        public uint Seq { get; } = seq;
-
-        public byte[] Data { get; } = data;
-
-        public uint CapturedAck { get; } = capturedAck;
-
-        public uint End => Seq + (uint)Data.Length;
-
-        public bool StartsRequest { get; set; }
-    }
 }

@@ -86,6 +86,9 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+
+        // Children stop before their parent's PostStop: none is live any more.
+        _statistics.LiveSessions = 0;
         CaptureLog.Statistics(_logger, _statistics.Summary());
     }
 

@@ -1,0 +1,231 @@
+using ReplayCluster.Packets;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// The captured client bytes a session still owes the target, in sequence order and without overlaps:
+/// send queue, retransmission buffer and reorder buffer at once (nothing is released until the target
+/// acknowledged it). Client retransmissions and overlaps are trimmed on the way in; a sequence number
+/// far beyond the stream is another connection's and is refused.
+/// </summary>
+internal sealed class CapturedStream(BufferBudget? budget)
+{
+    // Far beyond anything the connection could have sent: another connection sharing the client port
+    // (tcpcopy calls this a seq hop).
+    private const int MaxSequenceJump = 256 * 1024 * 1024;
+    private const int CompactThreshold = 256;
+
+    private readonly List<CapturedChunk> _chunks = [];
+    private int _head;
+    private bool _anyData;
+    private uint _lastInsertedAck;
+
+    /// <summary>End of the contiguous run of captured bytes: where the first gap (or the end) is.</summary>
+    public uint ContiguousEnd { get; private set; }
+
+    /// <summary>Bytes held.</summary>
+    public long BufferedBytes { get; private set; }
+
+    /// <summary>Chunks held.</summary>
+    public int Count => _chunks.Count - _head;
+
+    public bool IsEmpty => _head == _chunks.Count;
+
+    /// <summary>Forgets everything; the stream starts (again) at <paramref name="next"/>.</summary>
+    public void Reset(uint next)
+    {
+        Clear();
+        _anyData = false;
+        ContiguousEnd = next;
+    }
+
+    /// <summary>Drops every byte held and gives it back to the node's budget.</summary>
+    public void Clear()
+    {
+        budget?.Give(BufferedBytes);
+        BufferedBytes = 0;
+        _chunks.Clear();
+        _head = 0;
+    }
+
+    /// <summary>
+    /// Adds captured bytes at <paramref name="start"/>, keeping only what is new: bytes before
+    /// <paramref name="floor"/> (already acknowledged) and bytes already held are counted as duplicates.
+    /// </summary>
+    public void Insert(uint start, ReadOnlySpan<byte> payload, uint capturedAck, uint floor, SessionCounters counters)
+    {
+        counters.BytesCaptured += payload.Length;
+        var end = start + (uint)payload.Length;
+        if (SeqNum.BeforeOrEqual(end, floor))
+        {
+            counters.ClientDuplicateBytes += payload.Length;
+            return;
+        }
+
+        if (SeqNum.Before(start, floor))
+        {
+            counters.ClientDuplicateBytes += SeqNum.Diff(start, floor);
+            payload = payload[SeqNum.Diff(start, floor)..];
+            start = floor;
+        }
+
+        if (SeqNum.Diff(ContiguousEnd, start) > MaxSequenceJump)
+        {
+            counters.LatePacketsAbsorbed++;
+            return;
+        }
+
+        var index = FirstEndingAfter(start);
+        var cursor = start;
+        while (index < _chunks.Count && SeqNum.Before(_chunks[index].Seq, end))
+        {
+            var chunk = _chunks[index];
+            if (SeqNum.Before(cursor, chunk.Seq))
+            {
+                _chunks.Insert(index, NewChunk(cursor, payload.Slice(SeqNum.Diff(start, cursor), SeqNum.Diff(cursor, chunk.Seq)), capturedAck, counters));
+                index++;
+            }
+
+            counters.ClientDuplicateBytes += Math.Max(0, SeqNum.Diff(SeqNum.Max(cursor, chunk.Seq), SeqNum.Min(chunk.End, end)));
+            cursor = SeqNum.Max(cursor, chunk.End);
+            index++;
+        }
+
+        if (SeqNum.Before(cursor, end))
+        {
+            _chunks.Insert(index, NewChunk(cursor, payload[SeqNum.Diff(start, cursor)..], capturedAck, counters));
+        }
+
+        AdvanceContiguousEnd();
+    }
+
+    /// <summary>The chunk holding byte <paramref name="sequence"/>; false when it is in a gap or past the end.</summary>
+    public bool TryGetChunkAt(uint sequence, out CapturedChunk chunk)
+    {
+        var index = FirstEndingAfter(sequence);
+        if (index < _chunks.Count && SeqNum.BeforeOrEqual(_chunks[index].Seq, sequence))
+        {
+            chunk = _chunks[index];
+            return true;
+        }
+
+        chunk = null!;
+        return false;
+    }
+
+    /// <summary>The first chunk ending after <paramref name="sequence"/>, wherever it starts.</summary>
+    public bool TryGetFirstEndingAfter(uint sequence, out CapturedChunk chunk)
+    {
+        var index = FirstEndingAfter(sequence);
+        chunk = index < _chunks.Count ? _chunks[index] : null!;
+        return index < _chunks.Count;
+    }
+
+    /// <summary>True when bytes were captured beyond a gap that starts at <paramref name="sequence"/>.</summary>
+    public bool IsStalledAtGap(uint sequence) =>
+        sequence == ContiguousEnd && TryGetFirstEndingAfter(sequence, out _);
+
+    /// <summary>Releases every chunk the target acknowledged up to <paramref name="acknowledged"/>.</summary>
+    public void ReleaseUpTo(uint acknowledged, SessionCounters counters)
+    {
+        while (_head < _chunks.Count && SeqNum.BeforeOrEqual(_chunks[_head].End, acknowledged))
+        {
+            var chunk = _chunks[_head];
+            BufferedBytes -= chunk.Data.Length;
+            budget?.Give(chunk.Data.Length);
+            if (chunk.StartsRequest)
+            {
+                counters.RequestsDelivered++;
+            }
+
+            _chunks[_head] = null!;
+            _head++;
+        }
+
+        // Acknowledged chunks leave from the front: compact rarely, not per chunk (a 20 MB upload is
+        // 14,000 chunks; removing one at a time would move them all each time).
+        if (_head >= CompactThreshold && _head * 2 >= _chunks.Count)
+        {
+            _chunks.RemoveRange(0, _head);
+            _head = 0;
+        }
+    }
+
+    /// <summary>Gives up on the bytes before <paramref name="sequence"/> that were never captured.</summary>
+    public void SkipTo(uint sequence)
+    {
+        ContiguousEnd = sequence;
+        AdvanceContiguousEnd();
+    }
+
+    private CapturedChunk NewChunk(uint sequence, ReadOnlySpan<byte> data, uint capturedAck, SessionCounters counters)
+    {
+        BufferedBytes += data.Length;
+        budget?.Take(data.Length);
+
+        // A client's new request acknowledges more of the server's data than its previous one did
+        // (the online server answered in between); pipelined requests share an ack and count as one.
+        var chunk = new CapturedChunk(sequence, data.ToArray(), capturedAck)
+        {
+            StartsRequest = !_anyData || capturedAck != _lastInsertedAck,
+        };
+        if (chunk.StartsRequest)
+        {
+            counters.RequestsCaptured++;
+        }
+
+        _anyData = true;
+        _lastInsertedAck = capturedAck;
+        return chunk;
+    }
+
+    private void AdvanceContiguousEnd()
+    {
+        for (var i = FirstEndingAfter(ContiguousEnd); i < _chunks.Count; i++)
+        {
+            var chunk = _chunks[i];
+            if (SeqNum.After(chunk.Seq, ContiguousEnd))
+            {
+                break;
+            }
+
+            ContiguousEnd = SeqNum.Max(ContiguousEnd, chunk.End);
+        }
+    }
+
+    /// <summary>Index of the first live chunk whose end is after <paramref name="sequence"/> (binary search).</summary>
+    private int FirstEndingAfter(uint sequence)
+    {
+        int lo = _head, hi = _chunks.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (SeqNum.After(_chunks[mid].End, sequence))
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+
+        return lo;
+    }
+}
+
+/// <summary>Captured bytes of one client segment (or the new part of it), with the ack the client had sent.</summary>
+internal sealed class CapturedChunk(uint seq, byte[] data, uint capturedAck)
+{
+    public uint Seq { get; } = seq;
+
+    public byte[] Data { get; } = data;
+
+    /// <summary>The client's acknowledgment when it sent these bytes: how much response it had seen.</summary>
+    public uint CapturedAck { get; } = capturedAck;
+
+    public uint End => Seq + (uint)Data.Length;
+
+    /// <summary>These bytes begin a request (counted as captured; delivered when acknowledged).</summary>
+    public bool StartsRequest { get; init; }
+}

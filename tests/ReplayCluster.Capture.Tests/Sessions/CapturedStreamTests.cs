@@ -1,0 +1,100 @@
+using System.Text;
+using ReplayCluster.Capture.Sessions;
+
+namespace ReplayCluster.Capture.Tests.Sessions;
+
+public sealed class CapturedStreamTests
+{
+    private readonly SessionCounters _counters = new();
+    private readonly BufferBudget _budget = new(long.MaxValue);
+
+    [Fact]
+    public void Overlaps_and_retransmissions_keep_only_new_bytes_in_order()
+    {
+        var stream = NewStream(start: 100);
+        stream.Insert(110, "klmno"u8, 1, floor: 100, _counters);
+        stream.Insert(100, "abcdefghij"u8, 1, floor: 100, _counters);
+        stream.Insert(105, "fghijklm"u8, 1, floor: 100, _counters);
+        stream.Insert(95, "xxxxxab"u8, 1, floor: 100, _counters);
+
+        Assert.Equal("abcdefghijklmno", Text(stream, 100, 115));
+        Assert.Equal(115u, stream.ContiguousEnd);
+        Assert.Equal(15, stream.BufferedBytes);
+        Assert.Equal(8 + 7, _counters.ClientDuplicateBytes);
+        Assert.Equal(15, _budget.Used);
+    }
+
+    [Fact]
+    public void A_gap_is_reported_until_it_is_filled_or_skipped()
+    {
+        var stream = NewStream(start: 0);
+        stream.Insert(0, "aaaa"u8, 1, 0, _counters);
+        stream.Insert(8, "cccc"u8, 1, 0, _counters);
+        Assert.True(stream.IsStalledAtGap(4));
+        Assert.Equal(4u, stream.ContiguousEnd);
+
+        stream.SkipTo(8);
+        Assert.Equal(12u, stream.ContiguousEnd);
+        Assert.False(stream.IsStalledAtGap(12));
+    }
+
+    [Fact]
+    public void A_new_request_starts_where_the_clients_ack_moves()
+    {
+        var stream = NewStream(start: 0);
+        stream.Insert(0, "GET /1 "u8, capturedAck: 1, 0, _counters);
+        stream.Insert(7, "GET /2 "u8, capturedAck: 1, 0, _counters);
+        stream.Insert(14, "GET /3 "u8, capturedAck: 500, 0, _counters);
+
+        Assert.Equal(2, _counters.RequestsCaptured);
+        stream.ReleaseUpTo(14, _counters);
+        Assert.Equal(1, _counters.RequestsDelivered);
+        stream.ReleaseUpTo(21, _counters);
+        Assert.Equal(2, _counters.RequestsDelivered);
+        Assert.True(stream.IsEmpty);
+        Assert.Equal(0, _budget.Used);
+    }
+
+    [Fact]
+    public void A_sequence_far_beyond_the_stream_belongs_to_another_connection()
+    {
+        var stream = NewStream(start: 1000);
+        stream.Insert(1000 + 300_000_000, "zz"u8, 1, 1000, _counters);
+
+        Assert.True(stream.IsEmpty);
+        Assert.Equal(1, _counters.LatePacketsAbsorbed);
+    }
+
+    [Fact]
+    public void Sequence_numbers_wrap_around()
+    {
+        var stream = NewStream(start: uint.MaxValue - 2);
+        stream.Insert(uint.MaxValue - 2, "abcdef"u8, 1, uint.MaxValue - 2, _counters);
+
+        Assert.Equal(3u, stream.ContiguousEnd);
+        Assert.Equal("abcdef", Text(stream, uint.MaxValue - 2, 3));
+        stream.ReleaseUpTo(3, _counters);
+        Assert.True(stream.IsEmpty);
+    }
+
+    private CapturedStream NewStream(uint start)
+    {
+        var stream = new CapturedStream(_budget);
+        stream.Reset(start);
+        return stream;
+    }
+
+    private static string Text(CapturedStream stream, uint from, uint to)
+    {
+        var text = new StringBuilder();
+        for (var seq = from; seq != to;)
+        {
+            Assert.True(stream.TryGetChunkAt(seq, out var chunk), $"no byte at {seq}");
+            var offset = (int)(seq - chunk.Seq);
+            text.Append(Encoding.ASCII.GetString(chunk.Data, offset, chunk.Data.Length - offset));
+            seq = chunk.End;
+        }
+
+        return text.ToString();
+    }
+}
