@@ -65,10 +65,21 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
             _log.Info("Session stopped with data pending: {0}", _session.Describe());
         }
 
-        _session.Abort();
-        // Straight into the node's counters, not a message: at shutdown the manager stops before it
-        // would read one, and the final statistics line would miss these sessions.
-        _statistics.AddEnded(_session.EndReason, _session.Counters.Since(_reported));
+        try
+        {
+            // Whatever stopped us (the end, a failure, shutdown), the target must not keep the connection.
+            _session.Abort();
+        }
+        catch (Exception ex)
+        {
+            _log.Warning("Could not reset the target's connection of a stopped session: {0}", ex.Message);
+        }
+        finally
+        {
+            // Straight into the node's counters, not a message: at shutdown the manager stops before it
+            // would read one, and the final statistics line would miss these sessions.
+            _statistics.AddEnded(_session.EndReason, _session.Counters.Since(_reported));
+        }
     }
 
     private void AfterEvent()

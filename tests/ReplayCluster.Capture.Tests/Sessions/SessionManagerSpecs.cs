@@ -78,6 +78,27 @@ public sealed class SessionManagerSpecs() : Akka.TestKit.Xunit.TestKit(Configura
         Assert.Equal(1, _statistics.SessionsStarted);
     }
 
+    [Fact]
+    public void A_failing_session_is_stopped_and_counted_and_the_others_go_on()
+    {
+        _transport.FailForSourcePort = 40_000;
+        var manager = NewManager();
+        manager.Tell(new CapturedPacket(Connection, Syn(1000)));
+        AwaitAssert(() => Assert.Equal(1, _statistics.SessionsFailed), cancellationToken: TestContext.Current.CancellationToken);
+        AwaitAssert(() => Assert.Equal(1, _statistics.EndedByReason.GetValueOrDefault(SessionEndReason.Aborted)),
+            cancellationToken: TestContext.Current.CancellationToken);
+
+        manager.Tell(new CapturedPacket(Connection with { ClientPort = 40_001 }, Syn(2000)));
+        AwaitSegment(s => s.Flags == TcpFlags.Syn && s.Sequence == 2000);
+
+        // Stopped, not restarted (a restart would send the failed session's SYN again), and its
+        // connection at the target reset on the way out.
+        var failed = _transport.Segments.Where(s => s.SourcePort == 40_000).ToList();
+        Assert.DoesNotContain(failed, s => s.Flags == TcpFlags.Syn);
+        Assert.Contains(failed, s => (s.Flags & TcpFlags.Rst) != 0);
+        AwaitAssert(() => Assert.Equal(1, _statistics.LiveSessions), cancellationToken: TestContext.Current.CancellationToken);
+    }
+
     private IActorRef NewManager(long maxNodeBufferedBytes = 1L << 30)
     {
         var settings = new CaptureNodeSettings
@@ -105,8 +126,21 @@ public sealed class SessionManagerSpecs() : Akka.TestKit.Xunit.TestKit(Configura
 
     private sealed class RecordingTransport : ISegmentTransport
     {
+        private int _attempts;
+
         public ConcurrentQueue<TcpSegmentSpec> Segments { get; } = new();
 
-        public void Send(in TcpSegmentSpec segment, ReadOnlySpan<byte> payload) => Segments.Enqueue(segment);
+        /// <summary>Sends from this client port throw once, like a transport that broke.</summary>
+        public ushort? FailForSourcePort { get; set; }
+
+        public void Send(in TcpSegmentSpec segment, ReadOnlySpan<byte> payload)
+        {
+            if (segment.SourcePort == FailForSourcePort && Interlocked.Increment(ref _attempts) == 1)
+            {
+                throw new InvalidOperationException("transport broke");
+            }
+
+            Segments.Enqueue(segment);
+        }
     }
 }
