@@ -38,6 +38,20 @@ internal static class CaptureNodeHosting
             services.AddSingleton<ISegmentTransport>(provider => new RawSegmentTransport(provider.GetRequiredService<RawIpSender>()));
             services.AddHostedService<CapturePump>();
         },
+        DoctorChecks = node =>
+        {
+            var settings = CaptureNodeSettingsReader.Read(node.Config);
+            List<Doctor.DoctorCheck> checks = [Doctor.HostChecks.Libpcap(), Doctor.HostChecks.Privileges()];
+            if (settings.Interface is { } captureInterface)
+            {
+                checks.Add(Doctor.HostChecks.Interface(captureInterface));
+                checks.Add(Doctor.HostChecks.Offloads(captureInterface));
+            }
+
+            checks.AddRange(settings.Targets.Routes.Select(r => r.TargetAddress).Distinct()
+                .Select(a => Doctor.HostChecks.RouteTo(Packets.Ipv4Address.ToIPAddress(a), $"target {Packets.Ipv4Address.Format(a)}")));
+            return checks;
+        },
         ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
         {
             var manager = system.ActorOf(SessionManager.Props(

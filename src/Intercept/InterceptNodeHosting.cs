@@ -28,6 +28,15 @@ internal static class InterceptNodeHosting
             services.AddSingleton<InterceptStatistics>();
             services.AddHostedService<ReplyCapturePump>();
         },
+        DoctorChecks = node =>
+        {
+            var settings = InterceptNodeSettings.Read(node.Config, node.Settings);
+            return
+            [
+                Doctor.HostChecks.Libpcap(), Doctor.HostChecks.Privileges(), Doctor.HostChecks.Interface(settings.Interface),
+                Doctor.HostChecks.ForwardingOff(settings.Interface),
+            ];
+        },
         ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
         {
             var router = system.ActorOf(ReplyRouter.Props(

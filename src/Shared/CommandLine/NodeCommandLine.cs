@@ -95,6 +95,14 @@ public static class NodeCommandLine
             root.Add(option);
         }
 
+        // Shared and role options also apply to `doctor`, so it checks the configuration the node would run with.
+        foreach (var option in root.Options.Where(o => o is not HelpOption and not VersionOption))
+        {
+            option.Recursive = true;
+        }
+
+        root.Add(CreateDoctorCommand(role, setup));
+
         foreach (var help in root.Options.OfType<HelpOption>())
         {
             if (help.Action is HelpAction standard)
@@ -152,6 +160,72 @@ public static class NodeCommandLine
         return NodeConfigOverrides.FromEnvironment(getEnvironmentVariable, commandLine);
     }
 
+    private static readonly Option<string?> DoctorHostOption = new("--host")
+    {
+        Description = "Which host to check: this node's role (default), or 'target' for the target host's routing.",
+        HelpName = "ROLE|target",
+    };
+
+    private static readonly Option<string?> ClientRangeOption = new("--client-range")
+    {
+        Description = "With --host target: the (fake) client range whose replies must go to the reply sink.",
+        HelpName = "CIDR",
+    };
+
+    private static Command CreateDoctorCommand(string role, RoleSetup setup)
+    {
+        var doctor = new Command("doctor",
+            "Check this host's prerequisites (libpcap, privileges, interface, offloads, routes, rp_filter, ip_forward, " +
+            "cluster reachability) and say what to fix. Exit status 0: no problem; 1: problems; 2: configuration error.")
+        {
+            DoctorHostOption,
+            ClientRangeOption,
+        };
+        doctor.SetAction(parse => RunDoctor(role, parse, setup));
+        return doctor;
+    }
+
+    private static int RunDoctor(string role, ParseResult parse, RoleSetup setup)
+    {
+        var output = parse.InvocationConfiguration.Output;
+        var host = parse.GetValue(DoctorHostOption) ?? role;
+        try
+        {
+            if (host == "target")
+            {
+                var range = parse.GetValue(ClientRangeOption)
+                    ?? throw NodeConfigurationException.ForSetting("--client-range", "--host target needs the client range routed to the reply sink, e.g. 10.200.0.0/16");
+                if (!System.Net.IPNetwork.TryParse(range, out var network) || network.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+                {
+                    throw NodeConfigurationException.ForSetting("--client-range", $"'{range}' is not an IPv4 range such as 10.200.0.0/16");
+                }
+
+                return Doctor.DoctorReport.Run($"target host (replies to {range})",
+                    [Doctor.HostChecks.ReversePathFilter(range), Doctor.HostChecks.ClientRangeRouted(range)], output);
+            }
+
+            if (host != role)
+            {
+                throw NodeConfigurationException.ForSetting("--host", $"'{host}': this binary checks a {role} host or, with --host target, the target host");
+            }
+
+            var node = LoadNode(role, parse, setup);
+            return Doctor.DoctorReport.Run($"{role} host", [.. setup.DoctorChecks(node), Doctor.HostChecks.ClusterReachable(node.Settings.Seeds)], output);
+        }
+        catch (NodeConfigurationException ex)
+        {
+            parse.InvocationConfiguration.Error.WriteLine($"{parse.RootCommandResult.Command.Name} doctor: configuration error: {ex.Message}");
+            return ConfigurationErrorExitCode;
+        }
+    }
+
+    /// <summary>All configuration layers, the role's options included (they sit under --set).</summary>
+    private static NodeConfiguration LoadNode(string role, ParseResult parse, RoleSetup setup)
+    {
+        var overrides = ReadOverrides(parse, Environment.GetEnvironmentVariable);
+        return NodeConfigLoader.Load(role, overrides with { Sets = [.. setup.ToHocon(parse), .. overrides.Sets] }, parse.GetValue(HoconDirOption));
+    }
+
     private static async Task<int> RunAsync(string role, ParseResult parse, RoleSetup setup, CancellationToken cancellation)
     {
         var programName = parse.RootCommandResult.Command.Name;
@@ -164,9 +238,7 @@ public static class NodeCommandLine
         NodeConfiguration node;
         try
         {
-            var overrides = ReadOverrides(parse, Environment.GetEnvironmentVariable);
-            overrides = overrides with { Sets = [.. setup.ToHocon(parse), .. overrides.Sets] };
-            node = NodeConfigLoader.Load(role, overrides, parse.GetValue(HoconDirOption));
+            node = LoadNode(role, parse, setup);
 
             // The actor system's hosted service must start before the role's own hosted services,
             // which wait for its actors: register the node first.

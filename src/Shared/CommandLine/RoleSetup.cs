@@ -24,6 +24,9 @@ public sealed record RoleSetup
     /// </summary>
     public Action<NodeConfiguration, IServiceCollection> ConfigureServices { get; init; } = (_, _) => { };
 
+    /// <summary>The prerequisites <c>doctor</c> checks on this role's host (validated settings in hand).</summary>
+    public Func<NodeConfiguration, IEnumerable<Doctor.DoctorCheck>> DoctorChecks { get; init; } = _ => [];
+
     /// <summary>Adds the role's actors to the actor system.</summary>
     public Action<AkkaConfigurationBuilder, IServiceProvider> ConfigureAkka { get; init; } = (_, _) => { };
 }

@@ -71,20 +71,36 @@ internal static unsafe class PcapNative
 
     private static nint Export(string name) => NativeLibrary.GetExport(Library, name);
 
-    private static nint LoadLibpcap()
+    private static nint LoadLibpcap() =>
+        LibpcapLocator.TryLoad(out var handle, out _)
+            ? handle
+            : throw new DllNotFoundException(LibpcapLocator.NotFoundMessage);
+}
+
+/// <summary>Finds libpcap the way SharpPcap does; shared by the capture code and <c>doctor</c>.</summary>
+internal static class LibpcapLocator
+{
+    public static IReadOnlyList<string> Names { get; } = OperatingSystem.IsMacOS()
+        ? ["libpcap.dylib"]
+        : ["libpcap.so", "libpcap.so.0", "libpcap.so.0.8", "libpcap.so.1"];
+
+    public static string NotFoundMessage =>
+        $"libpcap not found (tried {string.Join(", ", Names)}); on Debian install the libpcap0.8 package";
+
+    public static bool TryLoad(out nint handle, out string name)
     {
-        string[] names = OperatingSystem.IsMacOS()
-            ? ["libpcap.dylib"]
-            : ["libpcap.so", "libpcap.so.0", "libpcap.so.0.8", "libpcap.so.1"];
-        foreach (var name in names)
+        foreach (var candidate in Names)
         {
-            if (NativeLibrary.TryLoad(name, out var handle))
+            if (NativeLibrary.TryLoad(candidate, out handle))
             {
-                return handle;
+                name = candidate;
+                return true;
             }
         }
 
-        throw new DllNotFoundException($"libpcap not found (tried {string.Join(", ", names)}); on Debian install the libpcap0.8 package");
+        handle = 0;
+        name = string.Empty;
+        return false;
     }
 }
 

@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using ReplayCluster.PacketIO;
+
+namespace ReplayCluster.Doctor;
+
+/// <summary>
+/// The prerequisites of the hosts in a replay, each as a <see cref="DoctorCheck"/>: what tcpcopy users
+/// most often get wrong, silently (see the README's routing section). Checks read /proc and /sys and
+/// ask iproute2 and ethtool; none of them changes anything.
+/// </summary>
+public static class HostChecks
+{
+    private const int CapNetAdmin = 12;
+    private const int CapNetRaw = 13;
+
+    /// <summary>libpcap can be loaded (capture and intercept nodes).</summary>
+    public static DoctorCheck Libpcap() => new("libpcap", () =>
+        LibpcapLocator.TryLoad(out _, out var name)
+            ? DoctorResult.Ok($"{name} loads")
+            : DoctorResult.Fail(LibpcapLocator.NotFoundMessage, "apt-get install libpcap0.8"));
+
+    /// <summary>Root, or CAP_NET_RAW and CAP_NET_ADMIN (capture and raw sockets).</summary>
+    public static DoctorCheck Privileges() => new("privileges", () =>
+    {
+        var effective = ReadEffectiveCapabilities();
+        if (effective is null)
+        {
+            return DoctorResult.Warn("cannot read /proc/self/status; capabilities unknown");
+        }
+
+        var raw = (effective.Value >> CapNetRaw & 1) == 1;
+        var admin = (effective.Value >> CapNetAdmin & 1) == 1;
+        return raw && admin
+            ? DoctorResult.Ok(Environment.UserName == "root" ? "root" : "CAP_NET_RAW and CAP_NET_ADMIN")
+            : DoctorResult.Fail(
+                $"missing {string.Join(" and ", new[] { raw ? null : "CAP_NET_RAW", admin ? null : "CAP_NET_ADMIN" }.Where(c => c is not null))}",
+                "run as root, or: setcap cap_net_raw,cap_net_admin+ep <node binary> (AmbientCapabilities= in a systemd unit)");
+    });
+
+    /// <summary>The interface exists and is up.</summary>
+    public static DoctorCheck Interface(string name) => new("interface", () =>
+    {
+        var folder = Path.Combine("/sys/class/net", name);
+        if (!Directory.Exists(folder))
+        {
+            var known = Directory.Exists("/sys/class/net") ? string.Join(", ", Directory.GetDirectories("/sys/class/net").Select(Path.GetFileName)) : "?";
+            return DoctorResult.Fail($"{name} does not exist here (interfaces: {known})", "give the right interface with -i");
+        }
+
+        var state = ReadText(Path.Combine(folder, "operstate")) ?? "unknown";
+        var flags = ReadText(Path.Combine(folder, "flags"));
+        var up = flags is not null && (Convert.ToInt32(flags, 16) & 1) == 1;
+        return up
+            ? DoctorResult.Ok($"{name} is up (operstate {state})")
+            : DoctorResult.Fail($"{name} is down", $"ip link set {name} up");
+    });
+
+    /// <summary>Receive offloads on the capture interface: handled, but worth knowing.</summary>
+    public static DoctorCheck Offloads(string name) => new("offloads", () =>
+    {
+        var (exit, output) = Run("ethtool", "-k", name);
+        if (exit != 0)
+        {
+            return DoctorResult.Warn("ethtool cannot tell (not installed?)", "apt-get install ethtool");
+        }
+
+        var on = new[] { "generic-receive-offload", "large-receive-offload", "tcp-segmentation-offload", "generic-segmentation-offload" }
+            .Where(feature => output.Split('\n').Any(l => l.StartsWith(feature + ": on", StringComparison.Ordinal)))
+            .ToList();
+        return on.Count == 0
+            ? DoctorResult.Ok("segmentation and receive offloads are off: captured frames are wire-sized")
+            : DoctorResult.Warn($"{string.Join(", ", on)} on: captured frames may be up to 64 KB (they are split to the MSS) and carry unfilled checksums (they are recomputed)",
+                $"optional: ethtool -K {name} gro off lro off tso off gso off");
+    });
+
+    /// <summary>A route to <paramref name="address"/> exists (the capture node sends raw packets there).</summary>
+    public static DoctorCheck RouteTo(IPAddress address, string what) => new($"route to {what}", () =>
+    {
+        var (exit, output) = Run("ip", "-4", "route", "get", address.ToString());
+        return exit == 0
+            ? DoctorResult.Ok(output.Split('\n')[0].Trim())
+            : DoctorResult.Fail($"no route to {address}: {output.Trim()}", $"add a route to {address} (ip route add ...)");
+    });
+
+    /// <summary>The seed nodes accept TCP connections (the cluster is reachable).</summary>
+    public static DoctorCheck ClusterReachable(IReadOnlyList<string> seeds) => new("cluster", () =>
+    {
+        if (seeds.Count == 0)
+        {
+            return DoctorResult.Ok("no seeds configured (this node forms the cluster)");
+        }
+
+        var failures = new List<string>();
+        foreach (var seed in seeds)
+        {
+            var uri = new Uri(seed);
+            try
+            {
+                using var client = new TcpClient();
+                if (!client.ConnectAsync(uri.Host, uri.Port).Wait(TimeSpan.FromSeconds(2)))
+                {
+                    failures.Add($"{uri.Host}:{uri.Port} timed out");
+                }
+            }
+            catch (AggregateException ex) when (ex.InnerException is SocketException socket)
+            {
+                failures.Add($"{uri.Host}:{uri.Port} {socket.SocketErrorCode}");
+            }
+        }
+
+        return failures.Count == 0
+            ? DoctorResult.Ok($"seeds answer: {string.Join(", ", seeds.Select(s => new Uri(s).Authority))}")
+            : DoctorResult.Fail($"seed unreachable: {string.Join("; ", failures)}",
+                "start the coordinator first, check --seed, routes and firewalls between the hosts");
+    });
+
+    /// <summary>
+    /// ip_forward is off on the reply sink, so replies die there instead of reaching clients. An ifb sink
+    /// (on the target itself) drops what it receives, so forwarding does not matter there.
+    /// </summary>
+    public static DoctorCheck ForwardingOff(string sinkInterface) => new("ip_forward", () =>
+    {
+        var (exit, output) = Run("ethtool", "-i", sinkInterface);
+        if (exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb"))
+        {
+            return DoctorResult.Ok($"{sinkInterface} is an ifb sink: replies end there whatever ip_forward is");
+        }
+
+        return ReadText("/proc/sys/net/ipv4/ip_forward") == "0"
+            ? DoctorResult.Ok("0: replies routed here are captured and dropped")
+            : DoctorResult.Fail("1: this host forwards the target's replies on to the real clients, which answer with RST",
+                "sysctl -w net.ipv4.ip_forward=0 on the assistant (reply sink) host");
+    });
+
+    /// <summary>On the target: strict reverse-path filtering silently drops replayed (spoofed) sources.</summary>
+    public static DoctorCheck ReversePathFilter(string clientRange) => new("rp_filter", () =>
+    {
+        var clientAddress = FirstAddress(clientRange);
+        var (exit, output) = Run("ip", "-4", "route", "get", clientAddress.ToString());
+        var device = exit == 0 ? Word(output, "dev") : null;
+        var all = ReadInt("/proc/sys/net/ipv4/conf/all/rp_filter");
+        var perDevice = device is null ? null : ReadInt($"/proc/sys/net/ipv4/conf/{device}/rp_filter");
+        var effective = Math.Max(all ?? 0, perDevice ?? 0);
+        return effective == 1
+            ? DoctorResult.Fail($"strict (all={all}, {device ?? "?"}={perDevice}): the kernel drops replayed packets from {clientAddress} whose route does not point back the way they came",
+                $"sysctl -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.{device ?? "<dev>"}.rp_filter=0 (or 2, loose)")
+            : DoctorResult.Ok($"{effective} (all={all}, {device ?? "?"}={perDevice})");
+    });
+
+    /// <summary>On the target: the client (or fake client) range is routed to the reply sink, not by the default route.</summary>
+    public static DoctorCheck ClientRangeRouted(string cidr) => new("client route", () =>
+    {
+        var probe = FirstAddress(cidr);
+        var (exit, output) = Run("ip", "-4", "route", "show", "match", probe.ToString());
+        var routes = exit == 0 ? output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+        var specific = routes.Where(r => !r.StartsWith("default", StringComparison.Ordinal)).ToList();
+        if (specific.Count == 0)
+        {
+            return DoctorResult.Fail(
+                routes.Length == 0
+                    ? $"no route for {cidr}: the target cannot answer replayed clients at all"
+                    : $"{cidr} follows the default route: the target's replies go back toward real clients",
+                $"ip route add {cidr} via <assistant address> (or dev <ifb sink>)");
+        }
+
+        return DoctorResult.Ok($"{cidr}: {specific[0]}");
+    });
+
+    private static IPAddress FirstAddress(string cidr)
+    {
+        var slash = cidr.IndexOf('/', StringComparison.Ordinal);
+        var network = IPAddress.Parse(slash < 0 ? cidr : cidr[..slash]).GetAddressBytes();
+        network[3] |= 1;
+        return new IPAddress(network);
+    }
+
+    private static ulong? ReadEffectiveCapabilities()
+    {
+        var line = File.Exists("/proc/self/status")
+            ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapEff:", StringComparison.Ordinal))
+            : null;
+        return line is not null && ulong.TryParse(line["CapEff:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : null;
+    }
+
+    private static string? Word(string text, string key)
+    {
+        var words = text.Split((char[])[' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        var at = Array.IndexOf(words, key);
+        return at >= 0 && at + 1 < words.Length ? words[at + 1] : null;
+    }
+
+    private static string? ReadText(string path) => File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+
+    private static int? ReadInt(string path) =>
+        int.TryParse(ReadText(path), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;
+
+    private static (int Exit, string Output) Run(string tool, params string[] arguments)
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo(tool, arguments)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            })!;
+            var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+            process.WaitForExit(5000);
+            return (process.HasExited ? process.ExitCode : -1, output);
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            return (-1, $"{tool}: {ex.Message}");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
+using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
+
+namespace ReplayCluster.Lab.Tests.Doctor;
+
+/// <summary>A lab of its own with a coordinator running: the doctor tests break its setup on purpose.</summary>
+public sealed class DoctorLabFixture : IAsyncLifetime
+{
+    private LabHost? _lab;
+    private LabProcess? _coordinator;
+
+    public LabHost Lab => _lab ?? throw new InvalidOperationException("The doctor lab is not initialized.");
+
+    public async ValueTask InitializeAsync()
+    {
+        _lab = await LabHost.StartAsync(new LabOptions(), TestContext.Current.CancellationToken);
+        _coordinator = NodeProcesses.StartNode(_lab, LabRole.Target, "coordinator", "--hostname", _lab.TargetIp.ToString(), "--port", "4053");
+        await _coordinator.WaitJoinedAsync(TestContext.Current.CancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_coordinator is not null)
+        {
+            await _coordinator.StopAsync();
+        }
+
+        if (_lab is not null)
+        {
+            await _lab.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>`doctor` on each host of a correct lab finds nothing; each prerequisite broken in turn is named.</summary>
+public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<DoctorLabFixture>
+{
+    private LabHost Lab => fixture.Lab;
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_correct_lab_passes_on_every_host()
+    {
+        foreach (var (exit, output) in new[] { await CaptureDoctorAsync(), await InterceptDoctorAsync(), await TargetDoctorAsync() })
+        {
+            Assert.True(exit == 0, output);
+            Assert.Contains("no problems found", output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Forwarding_on_the_reply_sink_is_named() =>
+        await WithBrokenAsync(LabRole.Assistant, ["sysctl", "-qw", "net.ipv4.ip_forward=1"], ["sysctl", "-qw", "net.ipv4.ip_forward=0"],
+            InterceptDoctorAsync, "ip_forward");
+
+    [Fact]
+    public async Task Strict_reverse_path_filtering_on_the_target_is_named() =>
+        await WithBrokenAsync(LabRole.Target, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"], ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
+            TargetDoctorAsync, "rp_filter");
+
+    [Fact]
+    public async Task A_missing_route_for_the_client_range_on_the_target_is_named() =>
+        await WithBrokenAsync(LabRole.Target, ["ip", "route", "del", Lab.FakeRange], ["ip", "route", "add", Lab.FakeRange, "via", Lab.AssistantIp.ToString()],
+            TargetDoctorAsync, "client route");
+
+    [Fact]
+    public async Task A_capture_interface_that_is_down_or_missing_is_named()
+    {
+        await WithBrokenAsync(LabRole.Online, ["ip", "link", "set", Lab.OnlineInterface, "down"], ["ip", "link", "set", Lab.OnlineInterface, "up"],
+            () => CaptureDoctorAsync(), "interface");
+        AssertFailed(await CaptureDoctorAsync("-i", "nosuch0"), "interface");
+    }
+
+    [Fact]
+    public async Task An_unreachable_target_and_an_unreachable_cluster_are_named()
+    {
+        AssertFailed(await CaptureDoctorAsync("-x", "80-10.99.0.1:80"), "route to target");
+        AssertFailed(await CaptureDoctorAsync("--seed", $"{Lab.TargetIp}:4999"), "cluster");
+    }
+
+    [Fact]
+    public async Task Receive_offloads_are_a_warning_not_a_failure()
+    {
+        try
+        {
+            (await Lab.ExecAsync(LabRole.Online, ["ethtool", "-K", Lab.OnlineInterface, "gro", "on"], cancellationToken: Cancellation)).EnsureSuccess("ethtool");
+            var (exit, output) = await CaptureDoctorAsync();
+            Assert.True(exit == 0, output);
+            Assert.Matches(@"warn\s+offloads\s+generic-receive-offload", output);
+        }
+        finally
+        {
+            await Lab.ExecAsync(LabRole.Online, ["ethtool", "-K", Lab.OnlineInterface, "gro", "off"], cancellationToken: Cancellation);
+        }
+    }
+
+    [Fact]
+    public async Task Missing_privileges_are_named()
+    {
+        var dll = NodeProcesses.LocateBinary("capture");
+        var result = await Lab.ExecAsync(LabRole.Online,
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp",
+             "dotnet", dll, "doctor", .. CaptureArguments()],
+            TimeSpan.FromSeconds(60), Cancellation);
+        AssertFailed((result.ExitCode, result.StdOut + result.StdErr), "privileges");
+    }
+
+    [Fact]
+    public async Task A_missing_libpcap_is_named()
+    {
+        var library = (await Lab.ExecAsync(LabRole.Online, ["readlink", "-f", "/usr/lib/x86_64-linux-gnu/libpcap.so.0.8"], cancellationToken: Cancellation)).StdOut.Trim();
+        Assert.True(File.Exists(library), $"libpcap not found at {library}");
+        var dll = NodeProcesses.LocateBinary("capture");
+
+        // In a private mount namespace only this process sees libpcap replaced by an empty file.
+        var script = $"mount --bind /dev/null {library} && exec dotnet {dll} doctor {string.Join(' ', CaptureArguments())}";
+        var result = await Lab.ExecAsync(LabRole.Online, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            TimeSpan.FromSeconds(60), Cancellation);
+        AssertFailed((result.ExitCode, result.StdOut + result.StdErr), "libpcap");
+    }
+
+    [Fact]
+    public async Task A_bad_configuration_value_is_a_configuration_error()
+    {
+        var (exit, output) = await CaptureDoctorAsync("--port", "http");
+        Assert.Equal(2, exit);
+        Assert.Contains("replaycluster.node.port", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>A correct capture node's arguments, with any option in <paramref name="overrides"/> (pairs) replacing its default.</summary>
+    private string[] CaptureArguments(params string[] overrides)
+    {
+        var options = new Dictionary<string, string>
+        {
+            ["--hostname"] = Lab.OnlineUplinkIp.ToString(),
+            ["--seed"] = $"{Lab.TargetIp}:4053",
+            ["-i"] = Lab.OnlineInterface,
+            ["-x"] = $"80-{Lab.TargetIp}:80",
+            ["-c"] = Lab.FakeRange,
+        };
+        for (var i = 0; i + 1 < overrides.Length; i += 2)
+        {
+            options[overrides[i]] = overrides[i + 1];
+        }
+
+        return [.. options.SelectMany(o => new[] { o.Key, o.Value })];
+    }
+
+    private Task<(int Exit, string Output)> CaptureDoctorAsync(params string[] overrides) =>
+        DoctorAsync(LabRole.Online, "capture", CaptureArguments(overrides));
+
+    private Task<(int Exit, string Output)> InterceptDoctorAsync() =>
+        DoctorAsync(LabRole.Assistant, "intercept", ["--hostname", Lab.AssistantIp.ToString(), "--seed", $"{Lab.TargetIp}:4053", "-i", Lab.SinkInterface]);
+
+    private Task<(int Exit, string Output)> TargetDoctorAsync() =>
+        DoctorAsync(LabRole.Target, "coordinator", ["--host", "target", "--client-range", Lab.FakeRange]);
+
+    private async Task<(int Exit, string Output)> DoctorAsync(LabRole role, string node, string[] arguments)
+    {
+        var result = await Lab.ExecAsync(role, ["dotnet", NodeProcesses.LocateBinary(node), "doctor", .. arguments], TimeSpan.FromSeconds(60), Cancellation);
+        var output = result.StdOut + result.StdErr;
+        TestContext.Current.TestOutputHelper?.WriteLine(output);
+        return (result.ExitCode, output);
+    }
+
+    private async Task WithBrokenAsync(LabRole role, string[] breakIt, string[] restore, Func<Task<(int Exit, string Output)>> doctor, string check)
+    {
+        (await Lab.ExecAsync(role, breakIt, cancellationToken: Cancellation)).EnsureSuccess(string.Join(' ', breakIt));
+        try
+        {
+            AssertFailed(await doctor(), check);
+        }
+        finally
+        {
+            (await Lab.ExecAsync(role, restore, cancellationToken: Cancellation)).EnsureSuccess(string.Join(' ', restore));
+        }
+
+        var (exit, output) = await doctor();
+        Assert.True(exit == 0, $"still failing after the fix:{Environment.NewLine}{output}");
+    }
+
+    private static void AssertFailed((int Exit, string Output) result, string check)
+    {
+        Assert.True(result.Exit == 1, $"expected exit 1, got {result.Exit}:{Environment.NewLine}{result.Output}");
+        Assert.Matches($@"FAIL\s+{System.Text.RegularExpressions.Regex.Escape(check)}\s", result.Output);
+        Assert.Contains("fix:", result.Output, StringComparison.Ordinal);
+    }
+}
