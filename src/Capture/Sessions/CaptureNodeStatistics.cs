@@ -126,6 +126,7 @@ internal sealed class CaptureNodeStatistics
             .Append(" | segments sent=").Append(e.SegmentsSent)
             .Append(" retransmitted=").Append(e.Retransmissions)
             .Append(" reconnects=").Append(e.Reconnects)
+            .Append(" handshakes-adopted=").Append(e.HandshakesAdopted)
             .Append(" gap-bytes=").Append(e.GapBytesSkipped)
             .Append(" responses-unmatched=").Append(ResponsesUnmatched)
             .Append(SenderSummary())

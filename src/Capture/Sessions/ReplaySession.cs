@@ -43,6 +43,7 @@ internal sealed class ReplaySession
     private ushort _ipId;
 
     private uint _rcvNxt;
+    private uint _irs;
     private long _peerWindow;
     private int _peerWindowScale;
     private int _mss;
@@ -272,6 +273,12 @@ internal sealed class ReplaySession
         }
 
         _lastActivity = now;
+        if ((flags & (TcpFlags.Syn | TcpFlags.Ack)) == (TcpFlags.Syn | TcpFlags.Ack))
+        {
+            OnSynAckWhileEstablished(reply, now);
+            return;
+        }
+
         if ((flags & TcpFlags.Rst) != 0)
         {
             _targetGone = true;
@@ -528,6 +535,7 @@ internal sealed class ReplaySession
             SampleRtt(now - _rttSentAt);
         }
 
+        _irs = reply.Sequence;
         _rcvNxt = reply.Sequence + 1;
         _peerWindowScale = reply.WindowScale == ResponseRecord.NoWindowScale ? 0 : Math.Min((int)reply.WindowScale, 14);
         _peerWindow = reply.Window;
@@ -545,6 +553,38 @@ internal sealed class ReplaySession
         _requestSentAt = now;
         SendAck();
         Pump(now);
+    }
+
+    /// <summary>
+    /// A SYN-ACK after ours was accepted. The same one again means our ACK was lost: acknowledge it.
+    /// Another one (other ISN) while the target has acknowledged nothing means our handshake did not
+    /// take: under listen-queue overflow the first SYN got a stateless cookie SYN-ACK, and the SYN's
+    /// retransmission then got a real handshake the target keeps waiting on. The target repeats that
+    /// one (a cookie is never repeated), so adopting the newest converges on it.
+    /// </summary>
+    private void OnSynAckWhileEstablished(in ResponseRecord reply, DateTimeOffset now)
+    {
+        if (reply.Acknowledgment != _isn + 1)
+        {
+            Counters.LatePacketsAbsorbed++;
+            return;
+        }
+
+        if (reply.Sequence != _irs && _sndUna == _isn + 1 && _rcvNxt == _irs + 1 && !_finSent)
+        {
+            Counters.HandshakesAdopted++;
+            _irs = reply.Sequence;
+            _rcvNxt = reply.Sequence + 1;
+            _tsRecent = reply.TsVal;
+            _peerWindow = reply.Window;
+            _sndNxt = _sndUna;
+            _rttSeq = null;
+            SendAck();
+            Pump(now);
+            return;
+        }
+
+        SendAck();
     }
 
     private void OnAcknowledgment(in ResponseRecord reply, DateTimeOffset now)

@@ -17,6 +17,9 @@ internal sealed class SessionCounters
 
     public long PortReuses { get; set; }
 
+    /// <summary>Handshakes replaced by the target's newer SYN-ACK (cookie SYN-ACK raced a retransmitted SYN).</summary>
+    public long HandshakesAdopted { get; set; }
+
     public long RequestsCaptured { get; set; }
 
     public long RequestsSent { get; set; }
@@ -55,6 +58,7 @@ internal sealed class SessionCounters
         ZeroWindowProbes += sign * other.ZeroWindowProbes;
         Reconnects += sign * other.Reconnects;
         PortReuses += sign * other.PortReuses;
+        HandshakesAdopted += sign * other.HandshakesAdopted;
         RequestsCaptured += sign * other.RequestsCaptured;
         RequestsSent += sign * other.RequestsSent;
         RequestsDelivered += sign * other.RequestsDelivered;

@@ -382,6 +382,55 @@ public sealed class ReplaySessionTests
     }
 
     [Fact]
+    public void A_newer_syn_ack_replaces_a_handshake_the_target_never_took()
+    {
+        var sent = new List<(TcpSegmentSpec Spec, byte[] Payload)>();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        var session = new ReplaySession(ReplayHarness.Endpoints, new SessionOptions(), new ListTransport(sent), time);
+        foreach (var segment in new RecordedClient().Syn().HandshakeAck().Request(RecordedClient.HttpRequest(1)).Segments)
+        {
+            session.OnCaptured(segment);
+        }
+
+        // The first SYN got a (stateless) cookie SYN-ACK; we complete with it and send the request.
+        session.OnResponse(SynAck(client: 100_000, seq: 5000));
+        Assert.Contains(sent, s => s.Payload.Length > 0 && s.Spec.Acknowledgment == 5001);
+
+        // The SYN's retransmission got a real handshake the target keeps repeating: adopt it and resend.
+        sent.Clear();
+        session.OnResponse(SynAck(client: 100_000, seq: 9000));
+        Assert.Contains(sent, s => s.Payload.Length == 0 && s.Spec.Flags == TcpFlags.Ack && s.Spec.Acknowledgment == 9001);
+        Assert.Contains(sent, s => s.Payload.Length > 0 && s.Spec.Acknowledgment == 9001 && s.Spec.Sequence == 100_001);
+        Assert.Equal(1, session.Counters.HandshakesAdopted);
+
+        // The same SYN-ACK again (our ACK was lost) is only acknowledged.
+        sent.Clear();
+        session.OnResponse(SynAck(client: 100_000, seq: 9000));
+        Assert.Equal([(TcpFlags.Ack, 9001u)], sent.Select(s => (s.Spec.Flags, s.Spec.Acknowledgment)));
+        Assert.Equal(1, session.Counters.HandshakesAdopted);
+    }
+
+    private static ReplayCluster.Replay.ResponseRecord SynAck(uint client, uint seq) => new()
+    {
+        ClientAddress = ReplayHarness.Endpoints.ClientAddress,
+        ClientPort = ReplayHarness.Endpoints.ClientPort,
+        TargetAddress = ReplayHarness.Endpoints.TargetAddress,
+        TargetPort = ReplayHarness.Endpoints.TargetPort,
+        Sequence = seq,
+        Acknowledgment = client + 1,
+        Window = 65535,
+        Flags = (byte)(TcpFlags.Syn | TcpFlags.Ack),
+        PayloadLength = 0,
+        Mss = 1460,
+        WindowScale = 7,
+    };
+
+    private sealed class ListTransport(List<(TcpSegmentSpec Spec, byte[] Payload)> sent) : ISegmentTransport
+    {
+        public void Send(in TcpSegmentSpec segment, ReadOnlySpan<byte> payload) => sent.Add((segment, payload.ToArray()));
+    }
+
+    [Fact]
     public void Buffered_bytes_are_accounted_in_the_node_budget_and_all_given_back()
     {
         var budget = new BufferBudget(long.MaxValue);
