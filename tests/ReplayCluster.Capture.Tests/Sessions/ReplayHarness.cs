@@ -205,6 +205,21 @@ internal sealed class RecordedClient(uint isn = 100_000, uint? tsVal = 5000)
         }
     }
 
+    /// <summary>A keep-alive client: handshake, then <paramref name="requests"/> requests each answered online.</summary>
+    public static RecordedClient KeepAlive(int requests, int responseSize)
+    {
+        var client = new RecordedClient().Syn().HandshakeAck();
+        for (var i = 0; i < requests; i++)
+        {
+            client.Request(HttpRequest(i)).ServerSent(responseSize);
+        }
+
+        return client;
+    }
+
+    /// <summary>The text of requests 0..count-1 as <see cref="KeepAlive"/> sends them.</summary>
+    public static string HttpRequests(int count) => string.Concat(Enumerable.Range(0, count).Select(i => HttpRequest(i)));
+
     public static string HttpRequest(int n, string method = "GET", string body = "") =>
         $"{method} /item/{n} HTTP/1.1\r\nHost: online\r\nContent-Length: {body.Length}\r\n\r\n{body}";
 }

@@ -35,17 +35,12 @@ public sealed class ReplaySessionTests
     public void Keep_alive_requests_wait_for_the_targets_previous_response()
     {
         var harness = new ReplayHarness();
-        var client = new RecordedClient().Syn().HandshakeAck();
-        for (var i = 0; i < 5; i++)
-        {
-            client.Request(RecordedClient.HttpRequest(i)).ServerSent(1000);
-        }
-
+        var client = RecordedClient.KeepAlive(requests: 5, responseSize: 1000);
         // Captured all at once (as if the capture delivered a burst): pacing alone must space them.
         client.Fin().CaptureInto(harness);
         harness.Run(Long);
 
-        Assert.Equal(string.Concat(Enumerable.Range(0, 5).Select(i => RecordedClient.HttpRequest(i))), harness.Target.ReceivedText);
+        Assert.Equal(RecordedClient.HttpRequests(5), harness.Target.ReceivedText);
         Assert.Equal(5, harness.Target.RequestsAnswered);
         for (var i = 1; i < 5; i++)
         {
@@ -239,16 +234,11 @@ public sealed class ReplaySessionTests
     {
         var harness = new ReplayHarness();
         harness.Target.CloseAfterRequests = 2;
-        var client = new RecordedClient().Syn().HandshakeAck();
-        for (var i = 0; i < 5; i++)
-        {
-            client.Request(RecordedClient.HttpRequest(i)).ServerSent(1000);
-        }
-
+        var client = RecordedClient.KeepAlive(requests: 5, responseSize: 1000);
         client.Fin().CaptureInto(harness);
         harness.Run(Long);
 
-        Assert.Equal(string.Concat(Enumerable.Range(0, 5).Select(i => RecordedClient.HttpRequest(i))), harness.Target.ReceivedText);
+        Assert.Equal(RecordedClient.HttpRequests(5), harness.Target.ReceivedText);
         Assert.Equal(3, harness.Target.Connections);
         Assert.Equal(2, harness.Session.Counters.Reconnects);
         Assert.Equal(5, harness.Session.Counters.RequestsDelivered);

@@ -107,16 +107,5 @@ public sealed class ReplyRouteTableTests
 
     private void Release(string owner, ResponseRecord record) => _released.Add((owner, record));
 
-    private static ResponseRecord Reply(SessionEndpoints session, uint seq) => new()
-    {
-        ClientAddress = session.ClientAddress,
-        ClientPort = session.ClientPort,
-        TargetAddress = session.TargetAddress,
-        TargetPort = session.TargetPort,
-        Sequence = seq,
-        Acknowledgment = 1,
-        Window = 65535,
-        Flags = 0x10,
-        PayloadLength = 0,
-    };
+    private static ResponseRecord Reply(SessionEndpoints session, uint seq) => TestReplies.For(session, seq);
 }

@@ -59,16 +59,5 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
     private IActorRef NewRouter() =>
         Sys.ActorOf(ReplyRouter.Props(new InterceptNodeSettings { Interface = "test0", Filter = "tcp" }, new InterceptStatistics(), TimeProvider.System, NullLogger.Instance));
 
-    private static ResponseRecord Reply(SessionEndpoints session, uint seq) => new()
-    {
-        ClientAddress = session.ClientAddress,
-        ClientPort = session.ClientPort,
-        TargetAddress = session.TargetAddress,
-        TargetPort = session.TargetPort,
-        Sequence = seq,
-        Acknowledgment = 1,
-        Window = 100,
-        Flags = 0x10,
-        PayloadLength = 0,
-    };
+    private static ResponseRecord Reply(SessionEndpoints session, uint seq) => TestReplies.For(session, seq);
 }
