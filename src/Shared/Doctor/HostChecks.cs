@@ -199,11 +199,23 @@ public static class HostChecks
     private static int? ReadInt(string path) =>
         int.TryParse(ReadText(path), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;
 
+    // Services often run with a minimal PATH (systemd, capabilities): look where Debian puts these tools too.
+    private static readonly string[] ToolFolders = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
     private static (int Exit, string Output) Run(string tool, params string[] arguments)
     {
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(ToolFolders)
+            .Select(folder => Path.Combine(folder, tool))
+            .FirstOrDefault(File.Exists);
+        if (path is null)
+        {
+            return (-1, $"{tool} is not installed (apt-get install {(tool == "ip" ? "iproute2" : tool)})");
+        }
+
         try
         {
-            using var process = Process.Start(new ProcessStartInfo(tool, arguments)
+            using var process = Process.Start(new ProcessStartInfo(path, arguments)
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,

@@ -1,0 +1,187 @@
+using System.Text.RegularExpressions;
+using ReplayCluster.Lab.Tests.Lab;
+using YamlDotNet.RepresentationModel;
+
+namespace ReplayCluster.Lab.Tests.Deploy;
+
+/// <summary>
+/// The deployment files are checked as far as this machine allows (no container engine, no cluster):
+/// they parse, what they reference exists, the binaries they copy are what publish.sh produces, and the
+/// systemd units pass systemd's own verifier against an installed tree.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClassFixture<PublishFixture>
+{
+    private static readonly string[] Nodes = ["coordinator", "capture", "intercept"];
+
+    private string Deploy => Path.Combine(publish.Repository, "deploy");
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public void Publishing_gives_one_self_contained_executable_per_node_with_its_reference_hocon()
+    {
+        foreach (var node in Nodes)
+        {
+            Assert.True(File.Exists(publish.Binary(node)), publish.Binary(node));
+            Assert.True(File.Exists(Path.Combine(publish.Output, node, "hocon", "common.hocon")));
+            Assert.True(File.Exists(Path.Combine(publish.Output, node, "hocon", $"{node}.hocon")));
+            Assert.False(File.Exists(Path.Combine(publish.Output, node, $"replaycluster-{node}.dll")), "not single-file");
+        }
+    }
+
+    [Fact]
+    public async Task Capture_and_intercept_binaries_carry_exactly_the_two_capabilities()
+    {
+        foreach (var node in new[] { "capture", "intercept" })
+        {
+            var result = await CommandRunner.RunAsync("getcap", [publish.Binary(node)], TimeSpan.FromSeconds(10), cancellationToken: Cancellation);
+            Assert.Matches("cap_net_admin,cap_net_raw=ep", result.StdOut);
+        }
+    }
+
+    [Fact]
+    public async Task The_example_etc_configurations_are_valid_for_their_nodes()
+    {
+        foreach (var node in Nodes)
+        {
+            var result = await CommandRunner.RunAsync(publish.Binary(node), ["--config", Path.Combine(Deploy, "etc", $"{node}.hocon"), "--print-config"],
+                TimeSpan.FromSeconds(30), new Dictionary<string, string> { ["PATH"] = "/nonexistent" }, Cancellation);
+            Assert.True(result.ExitCode == 0, $"{node}: {result.StdOut}{result.StdErr}");
+            Assert.Contains("replaycluster", result.StdOut, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task The_systemd_units_verify_against_an_installed_tree()
+    {
+        var root = Directory.CreateTempSubdirectory("replaycluster-root-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root, "lib", "systemd"));
+            Directory.CreateDirectory(Path.Combine(root, "etc", "systemd", "system"));
+            Directory.CreateDirectory(Path.Combine(root, "opt", "replaycluster"));
+            await CopyAsync("/lib/systemd/system", Path.Combine(root, "lib", "systemd"));
+            foreach (var node in Nodes)
+            {
+                var unit = Path.Combine(Deploy, "systemd", $"replaycluster-{node}.service");
+                Assert.Matches($"ExecStart=/opt/replaycluster/{node}/replaycluster-{node} --config /etc/replaycluster/{node}.hocon", File.ReadAllText(unit));
+                File.Copy(unit, Path.Combine(root, "etc", "systemd", "system", Path.GetFileName(unit)));
+                await CopyAsync(Path.Combine(publish.Output, node), Path.Combine(root, "opt", "replaycluster"));
+            }
+
+            var result = await CommandRunner.RunAsync("systemd-analyze",
+                ["verify", $"--root={root}", "--man=no", .. Nodes.Select(n => $"replaycluster-{n}.service")], TimeSpan.FromSeconds(60), cancellationToken: Cancellation);
+            Assert.True(result.ExitCode == 0 && (result.StdOut + result.StdErr).Trim().Length == 0, $"systemd-analyze verify:{Environment.NewLine}{result.StdOut}{result.StdErr}");
+            Assert.Contains("AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN", File.ReadAllText(Path.Combine(Deploy, "systemd", "replaycluster-capture.service")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Every_dockerfile_copies_what_publish_produces_and_runs_that_binary()
+    {
+        foreach (var node in Nodes)
+        {
+            var dockerfile = File.ReadAllText(Path.Combine(Deploy, "docker", $"Dockerfile.{node}"));
+            var copy = CopyInstruction().Match(dockerfile);
+            Assert.True(copy.Success, $"Dockerfile.{node} has no COPY of the published node");
+            Assert.Equal($"artifacts/publish/{node}/", copy.Groups["source"].Value);
+            var entry = EntrypointInstruction().Match(dockerfile).Groups["path"].Value;
+            Assert.Equal($"{copy.Groups["target"].Value}replaycluster-{node}", entry);
+            Assert.True(File.Exists(Path.Combine(publish.Output, node, Path.GetFileName(entry))), $"{entry} is not what publish.sh produces");
+            Assert.Equal(node != "coordinator", dockerfile.Contains("libpcap0.8", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public void The_compose_file_references_files_that_exist_and_grants_capture_capabilities()
+    {
+        var compose = Load(Path.Combine(Deploy, "docker", "compose.yaml")).Single();
+        var services = (YamlMappingNode)compose["services"];
+        Assert.Equal(Nodes.Order(), services.Children.Keys.Select(k => k.ToString()).Order());
+        foreach (var (name, value) in services.Children)
+        {
+            var service = (YamlMappingNode)value;
+            var build = (YamlMappingNode)service["build"];
+            var context = Path.GetFullPath(Path.Combine(Deploy, "docker", build["context"].ToString()));
+            Assert.Equal(publish.Repository.TrimEnd('/'), context.TrimEnd('/'));
+            Assert.True(File.Exists(Path.Combine(context, build["dockerfile"].ToString())), $"{name}: dockerfile");
+            foreach (var volume in ((YamlSequenceNode)service["volumes"]).Children.Select(v => v.ToString().Split(':')[0]))
+            {
+                Assert.True(File.Exists(Path.Combine(Deploy, "docker", volume)), $"{name}: volume {volume}");
+            }
+
+            Assert.Equal("host", service["network_mode"].ToString());
+            if (name.ToString() != "coordinator")
+            {
+                Assert.Equal(["NET_RAW", "NET_ADMIN"], ((YamlSequenceNode)service["cap_add"]).Children.Select(c => c.ToString()));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task The_kubernetes_manifests_parse_and_hang_together()
+    {
+        var documents = Load(Path.Combine(Deploy, "k8s", "replaycluster.yaml")).ToList();
+        string Kind(YamlMappingNode d) => d["kind"].ToString();
+        string Name(YamlMappingNode d) => ((YamlMappingNode)d["metadata"])["name"].ToString();
+        Assert.Equal(["ConfigMap", "DaemonSet", "Deployment", "Deployment", "Namespace", "Service"], documents.Select(Kind).Order());
+
+        var config = (YamlMappingNode)documents.Single(d => Kind(d) == "ConfigMap")["data"];
+        var capture = documents.Single(d => Kind(d) == "DaemonSet");
+        var podSpec = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)capture["spec"])["template"])["spec"];
+        Assert.Equal("true", podSpec["hostNetwork"].ToString());
+        var container = (YamlMappingNode)((YamlSequenceNode)podSpec["containers"]).Children[0];
+        var add = ((YamlMappingNode)((YamlMappingNode)container["securityContext"])["capabilities"])["add"];
+        Assert.Equal(["NET_RAW", "NET_ADMIN"], ((YamlSequenceNode)add).Children.Select(c => c.ToString()));
+
+        var service = documents.Single(d => Kind(d) == "Service");
+        var coordinator = documents.Single(d => Kind(d) == "Deployment" && Name(d) == "replaycluster-coordinator");
+        Assert.Equal(
+            ((YamlMappingNode)((YamlMappingNode)service["spec"])["selector"])["app"].ToString(),
+            ((YamlMappingNode)((YamlMappingNode)((YamlMappingNode)((YamlMappingNode)coordinator["spec"])["template"])["metadata"])["labels"])["app"].ToString());
+
+        // Every node's configuration from the ConfigMap is valid for that node (validated by the published binary).
+        var folder = Directory.CreateTempSubdirectory("replaycluster-k8s-").FullName;
+        try
+        {
+            foreach (var node in Nodes)
+            {
+                var file = Path.Combine(folder, $"{node}.hocon");
+                await File.WriteAllTextAsync(file, config[$"{node}.hocon"].ToString(), Cancellation);
+                var result = await CommandRunner.RunAsync(publish.Binary(node), ["--config", file, "--print-config"], TimeSpan.FromSeconds(30),
+                    new Dictionary<string, string> { ["REPLAYCLUSTER_PUBLIC_HOSTNAME"] = "10.1.2.3" }, Cancellation);
+                Assert.True(result.ExitCode == 0, $"{node}.hocon from the ConfigMap: {result.StdOut}{result.StdErr}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static IEnumerable<YamlMappingNode> Load(string path)
+    {
+        var stream = new YamlStream();
+        using var reader = new StringReader(File.ReadAllText(path));
+        stream.Load(reader);
+        return stream.Documents.Select(d => (YamlMappingNode)d.RootNode);
+    }
+
+    /// <summary>cp -a: symlinks stay symlinks (systemd's *.wants folders are made of them).</summary>
+    private static async Task CopyAsync(string source, string targetFolder)
+    {
+        var result = await CommandRunner.RunAsync("cp", ["-a", source, targetFolder], TimeSpan.FromSeconds(60), cancellationToken: Cancellation);
+        Assert.True(result.ExitCode == 0, $"cp -a {source}: {result.StdErr}");
+    }
+
+    [GeneratedRegex(@"^COPY\s+(?<source>\S+)\s+(?<target>\S+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex CopyInstruction();
+
+    [GeneratedRegex(@"^ENTRYPOINT\s+\[""(?<path>[^""]+)""\]", RegexOptions.Multiline)]
+    private static partial Regex EntrypointInstruction();
+}
