@@ -9,11 +9,14 @@
 #   iproute2     network namespaces and veth pairs
 #   tcpdump      cross-checks of our pcap files and captures
 #   wireshark-common  editcap, to make pcapng files from tcpdump captures in tests
-#   python3      a throwaway HTTP server in packet I/O tests
+#   python3      a throwaway HTTP server in packet I/O tests, helper servers in replay tests
+#   libcap2-bin  setcap/getcap: published capture and intercept binaries run without root
+#   systemd      systemd-analyze verifies the unit files in tests
+#   util-linux   setpriv and unshare: doctor tests run nodes unprivileged or without libpcap
 #   procps       ps/pkill-free process inspection used by scripts
 set -euo pipefail
 
-packages=(libpcap0.8 nginx wrk nftables ethtool iproute2 tcpdump wireshark-common curl procps python3)
+packages=(libpcap0.8 nginx wrk nftables ethtool iproute2 tcpdump wireshark-common curl procps python3 libcap2-bin systemd util-linux)
 
 if [[ ${EUID} -ne 0 ]]; then
   echo "install-prereqs: must run as root (apt-get install). Try: sudo $0" >&2
