@@ -23,6 +23,7 @@ results="${repo}/artifacts/test-results"
 rm -rf "${results}"
 mkdir -p "${results}"
 
+# shellcheck disable=SC2317 # runs from the EXIT trap
 cleanup() {
   if [[ -d ${LAB_STATE_DIR} ]]; then
     for lab in "${LAB_STATE_DIR}"/*/; do
