@@ -39,7 +39,7 @@ start=$(date +%s)
 dotnet build ReplayCluster.sln -c Release -nologo -v quiet
 
 status=0
-for project in tests/ReplayCluster.Shared.Tests tests/ReplayCluster.Capture.Tests tests/ReplayCluster.Intercept.Tests tests/ReplayCluster.Lab.Tests; do
+for project in tests/ReplayCluster.Shared.Tests tests/ReplayCluster.Capture.Tests tests/ReplayCluster.Intercept.Tests tests/ReplayCluster.Coordinator.Tests tests/ReplayCluster.Lab.Tests; do
   name=$(basename "${project}")
   echo "== ${name}"
   # A hung test must not eat the CI budget: dump and stop it after 10 minutes.

@@ -1,4 +1,5 @@
 using ReplayCluster.CommandLine;
+using ReplayCluster.Coordinator;
 using ReplayCluster.Configuration;
 
 var manual = new NodeManual
@@ -21,4 +22,4 @@ var manual = new NodeManual
     ],
 };
 
-return await NodeCommandLine.InvokeAsync(NodeCommandLine.Create(NodeRoles.Coordinator, manual), args);
+return await NodeCommandLine.InvokeAsync(NodeCommandLine.Create(NodeRoles.Coordinator, manual, CoordinatorNodeHosting.Setup), args);

@@ -20,6 +20,9 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
 
     private const string ResponseBatchManifest = "RB";
     private const string RouteClaimsManifest = "RC";
+    private const string SliceRequestManifest = "SQ";
+    private const string SliceGrantedManifest = "SG";
+    private const string SliceRefusedManifest = "SR";
     private const int BatchHeaderSize = 1 + 4;
     private const int EndpointsSize = 12;
     private const int MaxActorPathBytes = 4096;
@@ -32,6 +35,9 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
     {
         ResponseBatch => ResponseBatchManifest,
         RouteClaims => RouteClaimsManifest,
+        RequestIdentitySlice => SliceRequestManifest,
+        IdentitySliceGranted => SliceGrantedManifest,
+        IdentitySliceRefused => SliceRefusedManifest,
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o)),
     };
 
@@ -39,6 +45,9 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
     {
         ResponseBatch batch => EncodeBatch(batch),
         RouteClaims claims => EncodeClaims(claims, Akka.Serialization.Serialization.SerializedActorPath(claims.Owner)),
+        RequestIdentitySlice request => EncodeText(request.Preferred),
+        IdentitySliceGranted granted => EncodeText(granted.Range),
+        IdentitySliceRefused refused => EncodeText(refused.Reason),
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj)),
     };
 
@@ -49,6 +58,9 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         {
             ResponseBatchManifest => DecodeBatch(bytes),
             RouteClaimsManifest => DecodeClaims(bytes, path => _system.Provider.ResolveActorRef(path)),
+            SliceRequestManifest => new RequestIdentitySlice(DecodeText(bytes)),
+            SliceGrantedManifest => new IdentitySliceGranted(DecodeText(bytes) ?? throw new SerializationException("Identity slice grant without a range")),
+            SliceRefusedManifest => new IdentitySliceRefused(DecodeText(bytes) ?? string.Empty),
             _ => throw new SerializationException($"Unknown replay message manifest '{manifest}'"),
         };
     }
@@ -168,6 +180,34 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         }
 
         return new RouteClaims(resolve(path), all[..claimed], all[claimed..]);
+    }
+
+    /// <summary>Version byte, then UTF-8 text; a lone version byte means null.</summary>
+    public static byte[] EncodeText(string? text)
+    {
+        if (text is null)
+        {
+            return [FormatVersion];
+        }
+
+        var bytes = new byte[1 + 1 + System.Text.Encoding.UTF8.GetByteCount(text)];
+        bytes[0] = FormatVersion;
+        bytes[1] = 1;
+        System.Text.Encoding.UTF8.GetBytes(text, bytes.AsSpan(2));
+        return bytes;
+    }
+
+    /// <summary>Decodes <see cref="EncodeText"/>.</summary>
+    public static string? DecodeText(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length == 0 || bytes[0] != FormatVersion)
+        {
+            throw new SerializationException(bytes.Length == 0
+                ? "Empty control message"
+                : $"Control message has wire format version {bytes[0]}; this node speaks version {FormatVersion}");
+        }
+
+        return bytes.Length == 1 ? null : System.Text.Encoding.UTF8.GetString(bytes[2..]);
     }
 
     private static void Write(Span<byte> d, in ResponseRecord r)

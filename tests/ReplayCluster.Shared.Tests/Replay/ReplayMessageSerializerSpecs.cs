@@ -104,3 +104,25 @@ public sealed class RouteClaimsSerializationSpecs : Akka.TestKit.Xunit.TestKit
         }
     }
 }
+
+public sealed class IdentitySliceSerializationSpecs : Akka.TestKit.Xunit.TestKit
+{
+    public IdentitySliceSerializationSpecs()
+        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" }).Config)
+    {
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("10.200.7.0/24")]
+    public void Identity_slice_messages_round_trip_through_the_replay_serializer(string? range)
+    {
+        object[] messages = [new RequestIdentitySlice(range), new IdentitySliceGranted("10.200.3.0/24"), new IdentitySliceRefused("all 256 slices are taken")];
+        foreach (var message in messages)
+        {
+            var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(message);
+            Assert.IsType<ReplayMessageSerializer>(serializer);
+            Assert.Equal(message, serializer.FromBinary(serializer.ToBinary(message), serializer.Manifest(message)));
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using System.CommandLine;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.CommandLine;
+using ReplayCluster.Coordinator.Identities;
+
+namespace ReplayCluster.Coordinator;
+
+/// <summary>The coordinator role: its options, settings and actors.</summary>
+internal static class CoordinatorNodeHosting
+{
+    private const string Section = "replaycluster.coordinator";
+
+    private static readonly Option<string?> FakeRange = new("--fake-client-range", "-c")
+    {
+        Description = "Range divided into one slice per capture node (replaycluster.coordinator.fake-client-range).",
+        HelpName = "CIDR",
+    };
+
+    private static readonly Option<string?> SlicePrefix = new("--slice-prefix")
+    {
+        Description = "Prefix length of one capture node's slice (default 24).",
+        HelpName = "BITS",
+    };
+
+    public static RoleSetup Setup { get; } = new()
+    {
+        Options = [FakeRange, SlicePrefix],
+        ToHocon = parse => new[] { (FakeRange, "fake-client-range"), (SlicePrefix, "slice-prefix") }
+            .Where(o => parse.GetValue(o.Item1) is not null)
+            .Select(o => HoconAssignment.Of($"{Section}.{o.Item2}", parse.GetValue(o.Item1)!)),
+        ConfigureServices = (node, services) => services.AddSingleton(CoordinatorSettings.Read(node.Config)),
+        ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
+        {
+            var allocator = system.ActorOf(IdentitySliceAllocator.Props(
+                provider.GetRequiredService<CoordinatorSettings>(),
+                provider.GetRequiredService<ILoggerFactory>().CreateLogger<IdentitySliceAllocator>()), IdentitySliceAllocator.Name);
+            registry.Register<IdentitySliceAllocator>(allocator);
+        }),
+    };
+}

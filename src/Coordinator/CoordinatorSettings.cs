@@ -1,0 +1,46 @@
+using System.Globalization;
+using System.Net;
+using Akka.Configuration;
+using ReplayCluster.Configuration;
+
+namespace ReplayCluster.Coordinator;
+
+/// <summary>The coordinator's validated settings (<c>replaycluster.coordinator</c>).</summary>
+internal sealed record CoordinatorSettings
+{
+    private const string Section = "replaycluster.coordinator";
+
+    /// <summary>The range divided into capture nodes' slices; null when slicing is off.</summary>
+    public IPNetwork? FakeClientRange { get; init; }
+
+    /// <summary>Prefix length of one slice. Defaults to 24.</summary>
+    public int SlicePrefix { get; init; } = 24;
+
+    public static CoordinatorSettings Read(Config config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var rangeText = config.GetString($"{Section}.fake-client-range", string.Empty)?.Trim();
+        var prefixText = config.GetString($"{Section}.slice-prefix", "24");
+        if (!int.TryParse(prefixText, NumberStyles.None, CultureInfo.InvariantCulture, out var prefix) || prefix is < 8 or > 30)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.slice-prefix", $"'{prefixText}' is not a prefix length from 8 to 30");
+        }
+
+        if (string.IsNullOrEmpty(rangeText))
+        {
+            return new CoordinatorSettings { SlicePrefix = prefix };
+        }
+
+        if (!IPNetwork.TryParse(rangeText, out var range) || range.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.fake-client-range", $"'{rangeText}' is not an IPv4 range such as 10.200.0.0/16");
+        }
+
+        if (prefix < range.PrefixLength)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.slice-prefix", $"/{prefix} slices do not fit in {range}");
+        }
+
+        return new CoordinatorSettings { FakeClientRange = range, SlicePrefix = prefix };
+    }
+}
