@@ -26,8 +26,14 @@ internal static partial class CaptureLog
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Intercept node {Address} joined: announcing {Count} live sessions")]
     public static partial void InterceptJoined(ILogger logger, string address, int count);
 
-    [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "Not capturing yet: no intercept node in the cluster after {Seconds} s (replies could not come back)")]
-    public static partial void WaitingForIntercept(ILogger logger, long seconds);
+    [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "Not capturing yet after {Seconds} s: {Reason}")]
+    public static partial void NotReady(ILogger logger, long seconds, string reason);
+
+    [LoggerMessage(EventId = 209, Level = LogLevel.Information, Message = "Using identity slice {Range} from the coordinator for replayed clients")]
+    public static partial void SliceGranted(ILogger logger, string range);
+
+    [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "No identity slice ({Reason}): replaying with the real client addresses")]
+    public static partial void SliceRefused(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Kernel capture statistics: received={Received} dropped={Dropped} interface-dropped={InterfaceDropped}")]
     public static partial void KernelStatistics(ILogger logger, long received, long dropped, long interfaceDropped);

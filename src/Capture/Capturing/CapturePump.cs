@@ -61,12 +61,18 @@ internal sealed class CapturePump(
         var waited = TimeSpan.Zero;
         while (!cancellationToken.IsCancellationRequested)
         {
+            var reason = "the session manager does not answer";
             try
             {
-                if (await _sessions.Ask<int>(SessionManager.InterceptCountQuery.Instance, TimeSpan.FromSeconds(5), cancellationToken) > 0)
+                var readiness = await _sessions.Ask<SessionManager.Readiness>(SessionManager.ReadinessQuery.Instance, TimeSpan.FromSeconds(5), cancellationToken);
+                if (readiness.Intercepts > 0 && readiness.IdentitiesSettled)
                 {
                     break;
                 }
+
+                reason = readiness.Intercepts == 0
+                    ? "no intercept node in the cluster (replies could not come back)"
+                    : "waiting for an identity slice from the coordinator";
             }
             catch (AskTimeoutException)
             {
@@ -75,7 +81,7 @@ internal sealed class CapturePump(
 
             if (waited.Ticks % TimeSpan.FromSeconds(5).Ticks == 0)
             {
-                CaptureLog.WaitingForIntercept(logger, (long)waited.TotalSeconds);
+                CaptureLog.NotReady(logger, (long)waited.TotalSeconds, reason);
             }
 
             await Task.Delay(250, cancellationToken);

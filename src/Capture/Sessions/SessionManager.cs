@@ -20,6 +20,11 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     /// <summary>Path of the intercept node's reply router, under /user.</summary>
     public const string InterceptRouterName = "reply-router";
 
+    /// <summary>Path of the coordinator's identity slice allocator, under /user.</summary>
+    public const string CoordinatorSliceAllocatorName = "identity-slices";
+
+    private static readonly TimeSpan SliceAnswerTimeout = TimeSpan.FromSeconds(5);
+
     // Routes live 10 minutes at the intercept unless refreshed; refresh well within that.
     private static readonly TimeSpan ClaimRefreshInterval = TimeSpan.FromMinutes(2);
 
@@ -34,7 +39,9 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     private readonly ISegmentTransport _transport;
     private readonly TimeProvider _time;
     private readonly CaptureNodeStatistics _statistics;
-    private readonly ClientIdentityMapper _identities;
+    private ClientIdentityMapper _identities;
+    private string? _slice;
+    private bool _identitiesSettled;
     private readonly BufferBudget _budget;
     private readonly ILogger _logger;
     private bool _flushQueued;
@@ -52,6 +59,9 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
             ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
             : ClientIdentityMapper.KeepReal();
 
+        // With its own range (-c) the node is settled; otherwise it asks the coordinator for a slice.
+        _identitiesSettled = settings.FakeClientRange is not null;
+
         Receive<CapturedPacket>(OnCaptured);
         Receive<ResponseBatch>(OnResponses);
         Receive<Terminated>(t => OnSessionStopped(t.ActorRef));
@@ -67,7 +77,10 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         });
         Receive<ClusterEvent.MemberUp>(e => OnMemberUp(e.Member));
         Receive<ClusterEvent.MemberRemoved>(e => _intercepts.Remove(e.Member.Address));
-        Receive<InterceptCountQuery>(_ => Sender.Tell(_intercepts.Count));
+        Receive<ReadinessQuery>(_ => Sender.Tell(new Readiness(_intercepts.Count, _identitiesSettled)));
+        Receive<IdentitySliceGranted>(OnSliceGranted);
+        Receive<IdentitySliceRefused>(r => SettleIdentities(() => CaptureLog.SliceRefused(_logger, r.Reason)));
+        Receive<SliceAnswerOverdue>(_ => SettleIdentities(() => CaptureLog.SliceRefused(_logger, "no answer from the coordinator")));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -179,6 +192,14 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
     private void OnMemberUp(Member member)
     {
+        if (member.HasRole(NodeRoles.Coordinator) && _settings.FakeClientRange is null)
+        {
+            // Also after a coordinator restart: it gets our slice back as the preferred one.
+            Context.ActorSelection(new RootActorPath(member.Address) / "user" / CoordinatorSliceAllocatorName)
+                .Tell(new RequestIdentitySlice(_slice));
+            Timers.StartSingleTimer("slice-answer", SliceAnswerOverdue.Instance, SliceAnswerTimeout);
+        }
+
         if (!member.HasRole(NodeRoles.Intercept) || !_intercepts.Add(member.Address))
         {
             return;
@@ -186,6 +207,25 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
         CaptureLog.InterceptJoined(_logger, member.Address.ToString(), _byEndpoints.Count);
         SendClaims([.. _byEndpoints.Keys], [], [member.Address]);
+    }
+
+    private void OnSliceGranted(IdentitySliceGranted granted)
+    {
+        if (granted.Range != _slice)
+        {
+            // Sessions already running keep their identities; new ones draw from the slice.
+            _identities = ClientIdentityMapper.FromRange(granted.Range, "identity slice from the coordinator");
+            _slice = granted.Range;
+        }
+
+        SettleIdentities(() => CaptureLog.SliceGranted(_logger, granted.Range));
+    }
+
+    private void SettleIdentities(Action log)
+    {
+        Timers.Cancel("slice-answer");
+        log();
+        _identitiesSettled = true;
     }
 
     private void Queue(List<SessionEndpoints> list, SessionEndpoints endpoints)
@@ -226,10 +266,18 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>Asks how many intercept nodes the manager announces its sessions to (answer: int).</summary>
-    public sealed class InterceptCountQuery
+    /// <summary>Asks whether capture may start (answer: <see cref="Readiness"/>).</summary>
+    public sealed class ReadinessQuery
     {
-        public static readonly InterceptCountQuery Instance = new();
+        public static readonly ReadinessQuery Instance = new();
+    }
+
+    /// <summary>Intercept nodes our routes go to, and whether client identities are settled.</summary>
+    public sealed record Readiness(int Intercepts, bool IdentitiesSettled);
+
+    private sealed class SliceAnswerOverdue
+    {
+        public static readonly SliceAnswerOverdue Instance = new();
     }
 
     private sealed class FlushClaimsNow
