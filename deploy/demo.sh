@@ -48,9 +48,9 @@ DESCRIPTION
          even if this script is killed with SIGKILL.
 
     All traffic stays inside the lab's namespaces, linked only to each other.
-    Capture node K replays its online host's traffic from the fake client range
-    (FAKE_RANGE split into --onlines equal parts, one per capture node, so client
-    identities never collide) to the target.
+    Capture node K replays its online host's traffic to the target from its own
+    slice of the fake client range, handed out by the coordinator, so client
+    identities never collide.
 
 OPTIONS
     --duration SECONDS   Load duration (1-600). Default 20.
@@ -314,15 +314,6 @@ for ((k = 1; k <= ONLINES; k++)); do
 done
 TARGET_LOG=${LAB[TARGET_ACCESS_LOG]}
 
-# FAKE_RANGE split into ONLINES equal parts (a power of two at least ONLINES), one per capture node.
-fake_part() { # K -> CIDR
-  local k=$1 base=${LAB[FAKE_RANGE]%/*} prefix=${LAB[FAKE_RANGE]#*/} bits=0 a b c d n
-  while (((1 << bits) < ONLINES)); do bits=$((bits + 1)); done
-  IFS=. read -r a b c d <<<"$base"
-  n=$(((a << 24 | b << 16 | c << 8 | d) + (k - 1) * (1 << (32 - prefix - bits))))
-  echo "$((n >> 24 & 255)).$((n >> 16 & 255)).$((n >> 8 & 255)).$((n & 255))/$((prefix + bits))"
-}
-
 # ---------------------------------------------------------------- nodes
 
 start_node() { # NAME NAMESPACE ROLE ARGS...
@@ -368,7 +359,8 @@ wait_joined() { # TIMEOUT_S NAME...
 T_JOIN=$(now_ms)
 SEED=${LAB[TARGET_IP]}:4053
 step "starting the coordinator on ${LAB[TARGET_IP]}, the intercept node on ${LAB[ASSISTANT_IP]}, $ONLINES capture node(s)"
-start_node coordinator "${LAB[NS_TARGET]}" coordinator --hostname "${LAB[TARGET_IP]}" --port 4053
+# The coordinator divides the fake client range into one slice per capture node.
+start_node coordinator "${LAB[NS_TARGET]}" coordinator --hostname "${LAB[TARGET_IP]}" --port 4053 -c "${LAB[FAKE_RANGE]}"
 # The others join faster once the seed listens (no retry back-off), so wait for it first.
 wait_joined 30 coordinator
 start_node intercept "${LAB[NS_ASSISTANT]}" intercept --hostname "${LAB[ASSISTANT_IP]}" --seed "$SEED" -i "${LAB[ASSISTANT_IF]}"
@@ -376,7 +368,7 @@ CAPTURES=()
 for ((k = 1; k <= ONLINES; k++)); do
   s=$(sfx "$k")
   start_node "capture$s" "${LAB[NS_ONLINE$s]}" capture --hostname "${LAB[ONLINE${s}_UPLINK_IP]}" --seed "$SEED" \
-    -i "${LAB[ONLINE${s}_IF]}" -x "80-${LAB[TARGET${s}_IP]}:${LAB[TARGET_NGINX_PORT]}" -c "$(fake_part "$k")"
+    -i "${LAB[ONLINE${s}_IF]}" -x "80-${LAB[TARGET${s}_IP]}:${LAB[TARGET_NGINX_PORT]}"
   CAPTURES+=("capture$s")
 done
 wait_joined 30 "${NODES[@]}"
