@@ -1,0 +1,93 @@
+using System.Text.RegularExpressions;
+using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
+using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
+
+namespace ReplayCluster.Lab.Tests.Replay;
+
+/// <summary>
+/// The coordinator dies mid-run and comes back: replay goes on without it (the data path never touches
+/// it), and the restarted coordinator joins the running cluster instead of forming its own, because its
+/// seeds list itself first and a long-lived node (the intercept, on a fixed port) second.
+/// </summary>
+public sealed partial class CoordinatorRestartLabTests
+{
+    private const string InterceptPort = "4054";
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Replay_goes_on_while_the_coordinator_is_down_and_it_rejoins_the_running_cluster()
+    {
+        await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
+        var coordinatorSeed = $"{lab.TargetIp}:4053";
+        var interceptSeed = $"{lab.AssistantIp}:{InterceptPort}";
+        LabProcess StartCoordinator() => NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(),
+            "--port", "4053", "-c", lab.FakeRange, "--seed", coordinatorSeed, "--seed", interceptSeed);
+
+        var coordinator = StartCoordinator();
+        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(),
+            "--port", InterceptPort, "--seed", coordinatorSeed, "--seed", interceptSeed, "-i", lab.SinkInterface);
+        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(),
+            "--seed", coordinatorSeed, "--seed", interceptSeed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80");
+        try
+        {
+            var slice = SliceInLog().Match(await capture.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Using identity slice")).Groups["slice"].Value;
+            await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
+            await RequestsAsync(lab, "before");
+
+            await coordinator.StopAsync(LabNative.SigKill);
+            await capture.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Member removed", "roles=[coordinator]");
+            await RequestsAsync(lab, "without");
+
+            var linesBefore = capture.Lines.Count;
+            await coordinator.DisposeAsync();
+            coordinator = StartCoordinator();
+            await coordinator.WaitJoinedAsync(Cancellation);
+            Assert.Contains(coordinator.Lines, l => l.Contains("Welcome from", StringComparison.Ordinal));
+            Assert.DoesNotContain(coordinator.Lines, l => l.Contains("is JOINING itself", StringComparison.Ordinal));
+            await RequestsAsync(lab, "after");
+
+            var regranted = await WaitForNewLineAsync(capture, linesBefore, "Using identity slice");
+            Assert.Equal(slice, SliceInLog().Match(regranted).Groups["slice"].Value);
+
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            int Replayed(string phase) => lab.ReadAccessLog(LabRole.Target).Count(e => e.Request.Contains($"case=restart-{phase}", StringComparison.Ordinal));
+            while ((Replayed("before") < 5 || Replayed("without") < 5 || Replayed("after") < 5) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200, Cancellation);
+            }
+
+            Assert.Equal((5, 5, 5), (Replayed("before"), Replayed("without"), Replayed("after")));
+        }
+        finally
+        {
+            await coordinator.DisposeAsync();
+        }
+    }
+
+    private static async Task RequestsAsync(LabHost lab, string phase)
+    {
+        var urls = Enumerable.Range(0, 5).Select(i => $"http://{lab.OnlineIp}/1k?case=restart-{phase}&n={i}").ToArray();
+        (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. urls], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
+    }
+
+    private static async Task<string> WaitForNewLineAsync(LabProcess process, int after, string fragment)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.Lines.Skip(after).FirstOrDefault(l => l.Contains(fragment, StringComparison.Ordinal)) is { } line)
+            {
+                return line;
+            }
+
+            await Task.Delay(200, Cancellation);
+        }
+
+        throw new TimeoutException($"no new '{fragment}' line within 30 s");
+    }
+
+    [GeneratedRegex(@"Using identity slice (?<slice>\S+)")]
+    private static partial Regex SliceInLog();
+}
