@@ -61,6 +61,8 @@ internal static class CaptureNodeHosting
                 provider.GetRequiredService<CaptureNodeStatistics>(),
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger<SessionManager>()), SessionManager.Name);
             registry.Register<SessionManager>(manager);
+            var statistics = provider.GetRequiredService<CaptureNodeStatistics>();
+            system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter");
         }),
     };
 

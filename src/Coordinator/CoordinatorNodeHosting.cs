@@ -30,13 +30,19 @@ internal static class CoordinatorNodeHosting
         ToHocon = parse => new[] { (FakeRange, "fake-client-range"), (SlicePrefix, "slice-prefix") }
             .Where(o => parse.GetValue(o.Item1) is not null)
             .Select(o => HoconAssignment.Of($"{Section}.{o.Item2}", parse.GetValue(o.Item1)!)),
-        ConfigureServices = (node, services) => services.AddSingleton(CoordinatorSettings.Read(node.Config)),
+        ConfigureServices = (node, services) =>
+        {
+            services.AddSingleton(CoordinatorSettings.Read(node.Config));
+            services.AddHostedService<Http.StatusEndpoint>();
+        },
         ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
         {
             var allocator = system.ActorOf(IdentitySliceAllocator.Props(
                 provider.GetRequiredService<CoordinatorSettings>(),
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger<IdentitySliceAllocator>()), IdentitySliceAllocator.Name);
             registry.Register<IdentitySliceAllocator>(allocator);
+            var aggregator = system.ActorOf(Statistics.StatisticsAggregator.Props(TimeProvider.System), ReplayCluster.Statistics.StatisticsReporter.AggregatorName);
+            registry.Register<Statistics.StatisticsAggregator>(aggregator);
         }),
     };
 }

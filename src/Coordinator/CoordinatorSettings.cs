@@ -16,6 +16,9 @@ internal sealed record CoordinatorSettings
     /// <summary>Prefix length of one slice. Defaults to 24.</summary>
     public int SlicePrefix { get; init; } = 24;
 
+    /// <summary>host:port of the status API and /metrics; null when off. Defaults to 127.0.0.1:8080.</summary>
+    public string? HttpEndpoint { get; init; } = "127.0.0.1:8080";
+
     public static CoordinatorSettings Read(Config config)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -26,9 +29,18 @@ internal sealed record CoordinatorSettings
             throw NodeConfigurationException.ForSetting($"{Section}.slice-prefix", $"'{prefixText}' is not a prefix length from 8 to 30");
         }
 
+        var http = config.GetString($"{Section}.http-endpoint", "127.0.0.1:8080")?.Trim();
+        var colon = http?.LastIndexOf(':') ?? -1;
+        if (!string.IsNullOrEmpty(http) && (colon <= 0
+            || !int.TryParse(http[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535))
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.http-endpoint", $"'{http}' is not HOST:PORT (empty turns the endpoint off)");
+        }
+
+        var httpEndpoint = string.IsNullOrEmpty(http) ? null : http;
         if (string.IsNullOrEmpty(rangeText))
         {
-            return new CoordinatorSettings { SlicePrefix = prefix };
+            return new CoordinatorSettings { SlicePrefix = prefix, HttpEndpoint = httpEndpoint };
         }
 
         if (!IPNetwork.TryParse(rangeText, out var range) || range.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
@@ -41,6 +53,6 @@ internal sealed record CoordinatorSettings
             throw NodeConfigurationException.ForSetting($"{Section}.slice-prefix", $"/{prefix} slices do not fit in {range}");
         }
 
-        return new CoordinatorSettings { FakeClientRange = range, SlicePrefix = prefix };
+        return new CoordinatorSettings { FakeClientRange = range, SlicePrefix = prefix, HttpEndpoint = httpEndpoint };
     }
 }

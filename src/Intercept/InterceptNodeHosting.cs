@@ -45,6 +45,8 @@ internal static class InterceptNodeHosting
                 TimeProvider.System,
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger<ReplyRouter>()), ReplyRouter.Name);
             registry.Register<ReplyRouter>(router);
+            var statistics = provider.GetRequiredService<InterceptStatistics>();
+            system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Intercept, statistics.ToCounters), "statistics-reporter");
         }),
     };
 }

@@ -93,6 +93,48 @@ internal sealed class CaptureNodeStatistics
         return $" | kernel received={kernel.Received} dropped={kernel.KernelDropped} if-dropped={kernel.InterfaceDropped}";
     }
 
+    /// <summary>The counters reported to the coordinator (cumulative, snake_case as in /metrics).</summary>
+    public IReadOnlyDictionary<string, long> ToCounters()
+    {
+        SessionCounters e;
+        lock (_sessionsLock)
+        {
+            e = Sessions.Snapshot();
+        }
+
+        var counters = new Dictionary<string, long>
+        {
+            ["packets_captured"] = PacketsCaptured,
+            ["packets_rejected"] = PacketsRejected,
+            ["packets_truncated"] = PacketsTruncated,
+            ["sessions_started"] = SessionsStarted,
+            ["sessions_live"] = LiveSessions,
+            ["sessions_failed"] = SessionsFailed,
+            ["sessions_refused_memory"] = SessionsRefusedMemory,
+            ["sessions_without_identity"] = SessionsWithoutIdentity,
+            ["requests_captured"] = e.RequestsCaptured,
+            ["requests_delivered"] = e.RequestsDelivered,
+            ["segments_sent"] = e.SegmentsSent,
+            ["retransmissions"] = e.Retransmissions,
+            ["reconnects"] = e.Reconnects,
+            ["response_bytes"] = e.ResponseBytes,
+            ["buffered_bytes"] = Budget?.Used ?? 0,
+            ["raw_send_failed"] = Sender?.Failed ?? 0,
+        };
+        if (Kernel is not null)
+        {
+            var kernel = Kernel();
+            counters["kernel_dropped"] = kernel.KernelDropped;
+        }
+
+        foreach (var (reason, count) in _ended)
+        {
+            counters[$"sessions_ended_{reason.ToString().ToLowerInvariant()}"] = count;
+        }
+
+        return counters;
+    }
+
     /// <summary>One line for the log: stable keys, so scripts and tests can read it.</summary>
     public string Summary()
     {

@@ -24,6 +24,18 @@ internal sealed class InterceptStatistics
 
     public void CountRejected() => Interlocked.Increment(ref _packetsRejected);
 
+    /// <summary>The counters reported to the coordinator (cumulative, snake_case as in /metrics).</summary>
+    public IReadOnlyDictionary<string, long> ToCounters() => new Dictionary<string, long>
+    {
+        ["replies_captured"] = RepliesCaptured,
+        ["packets_rejected"] = PacketsRejected,
+        ["replies_routed"] = RepliesRouted,
+        ["replies_dropped_unrouted"] = RepliesDroppedUnrouted,
+        ["batches_sent"] = BatchesSent,
+        ["routes"] = Routes,
+        ["replies_parked"] = Parked,
+    };
+
     public string Summary() =>
         $"replies captured={RepliesCaptured} rejected={PacketsRejected} routed={RepliesRouted} dropped-unrouted={RepliesDroppedUnrouted} " +
         $"parked={Parked} routes={Routes} batches={BatchesSent}";

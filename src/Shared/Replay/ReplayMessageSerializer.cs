@@ -23,6 +23,8 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
     private const string SliceRequestManifest = "SQ";
     private const string SliceGrantedManifest = "SG";
     private const string SliceRefusedManifest = "SR";
+    private const string StatisticsManifest = "NS";
+    private const int MaxCounters = 4096;
     private const int BatchHeaderSize = 1 + 4;
     private const int EndpointsSize = 12;
     private const int MaxActorPathBytes = 4096;
@@ -38,6 +40,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         RequestIdentitySlice => SliceRequestManifest,
         IdentitySliceGranted => SliceGrantedManifest,
         IdentitySliceRefused => SliceRefusedManifest,
+        Statistics.NodeStatisticsReport => StatisticsManifest,
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o)),
     };
 
@@ -48,6 +51,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         RequestIdentitySlice request => EncodeText(request.Preferred),
         IdentitySliceGranted granted => EncodeText(granted.Range),
         IdentitySliceRefused refused => EncodeText(refused.Reason),
+        Statistics.NodeStatisticsReport report => EncodeStatistics(report),
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj)),
     };
 
@@ -61,6 +65,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
             SliceRequestManifest => new RequestIdentitySlice(DecodeText(bytes)),
             SliceGrantedManifest => new IdentitySliceGranted(DecodeText(bytes) ?? throw new SerializationException("Identity slice grant without a range")),
             SliceRefusedManifest => new IdentitySliceRefused(DecodeText(bytes) ?? string.Empty),
+            StatisticsManifest => DecodeStatistics(bytes),
             _ => throw new SerializationException($"Unknown replay message manifest '{manifest}'"),
         };
     }
@@ -180,6 +185,60 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         }
 
         return new RouteClaims(resolve(path), all[..claimed], all[claimed..]);
+    }
+
+    /// <summary>Version, role, timestamp, then (name, value) pairs; names are length-prefixed UTF-8.</summary>
+    public static byte[] EncodeStatistics(Statistics.NodeStatisticsReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        using var stream = new MemoryStream();
+        using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8);
+        writer.Write(FormatVersion);
+        writer.Write(report.Role);
+        writer.Write(report.TimestampMs);
+        writer.Write(report.Counters.Count);
+        foreach (var (name, value) in report.Counters)
+        {
+            writer.Write(name);
+            writer.Write(value);
+        }
+
+        writer.Flush();
+        return stream.ToArray();
+    }
+
+    /// <summary>Decodes <see cref="EncodeStatistics"/>; anything inconsistent is a <see cref="SerializationException"/>.</summary>
+    public static Statistics.NodeStatisticsReport DecodeStatistics(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(bytes), System.Text.Encoding.UTF8);
+            if (reader.ReadByte() is var version && version != FormatVersion)
+            {
+                throw new SerializationException($"Statistics report has wire format version {version}; this node speaks version {FormatVersion}");
+            }
+
+            var role = reader.ReadString();
+            var timestamp = reader.ReadInt64();
+            var count = reader.ReadInt32();
+            if (count is < 0 or > MaxCounters)
+            {
+                throw new SerializationException($"Statistics report claims {count} counters");
+            }
+
+            var counters = new Dictionary<string, long>(count);
+            for (var i = 0; i < count; i++)
+            {
+                counters[reader.ReadString()] = reader.ReadInt64();
+            }
+
+            return new Statistics.NodeStatisticsReport(role, timestamp, counters);
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new SerializationException($"Statistics report of {bytes.Length} bytes is truncated", ex);
+        }
     }
 
     /// <summary>Version byte, then UTF-8 text; a lone version byte means null.</summary>

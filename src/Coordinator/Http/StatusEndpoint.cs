@@ -1,0 +1,48 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.Coordinator.Statistics;
+
+namespace ReplayCluster.Coordinator.Http;
+
+/// <summary>
+/// The coordinator's HTTP endpoint: <c>/api/status</c> (JSON) and <c>/metrics</c> (Prometheus). Bound to
+/// loopback unless configured otherwise: statistics say a lot about production traffic.
+/// </summary>
+internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry registry, ILogger<StatusEndpoint> logger) : IHostedService
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(3);
+    private WebApplication? _app;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (settings.HttpEndpoint is not { } endpoint)
+        {
+            return;
+        }
+
+        var aggregator = await registry.GetAsync<StatisticsAggregator>(cancellationToken);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://{endpoint}");
+        builder.Logging.ClearProviders();
+        _app = builder.Build();
+        _app.MapGet("/api/status", async () => Results.Json(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)));
+        _app.MapGet("/metrics", async () =>
+            Results.Text(PrometheusText.Render(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)), PrometheusText.ContentType));
+        await _app.StartAsync(cancellationToken);
+        CoordinatorLog.HttpListening(logger, endpoint);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync(cancellationToken);
+            await _app.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using Akka.Actor;
+using Akka.Cluster;
+using ReplayCluster.Configuration;
+
+namespace ReplayCluster.Statistics;
+
+/// <summary>Sends this node's counters to every coordinator in the cluster once a second.</summary>
+public sealed class StatisticsReporter : ReceiveActor, IWithTimers
+{
+    /// <summary>Path of the coordinator's aggregator, under /user.</summary>
+    public const string AggregatorName = "statistics";
+
+    private readonly string _role;
+    private readonly Func<IReadOnlyDictionary<string, long>> _snapshot;
+    private readonly Akka.Cluster.Cluster _cluster;
+
+    public StatisticsReporter(string role, Func<IReadOnlyDictionary<string, long>> snapshot)
+    {
+        _role = role;
+        _snapshot = snapshot;
+        _cluster = Akka.Cluster.Cluster.Get(Context.System);
+        Receive<Report>(_ => SendReport());
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string role, Func<IReadOnlyDictionary<string, long>> snapshot) =>
+        Akka.Actor.Props.Create(() => new StatisticsReporter(role, snapshot));
+
+    protected override void PreStart() => Timers.StartPeriodicTimer("report", Report.Instance, TimeSpan.FromSeconds(1));
+
+    private void SendReport()
+    {
+        var coordinators = _cluster.State.Members.Where(m => m.Status == MemberStatus.Up && m.HasRole(NodeRoles.Coordinator)).ToList();
+        if (coordinators.Count == 0)
+        {
+            return;
+        }
+
+        var counters = new Dictionary<string, long>(_snapshot());
+        using (var process = System.Diagnostics.Process.GetCurrentProcess())
+        {
+            counters["process_cpu_milliseconds"] = (long)process.TotalProcessorTime.TotalMilliseconds;
+            counters["process_memory_bytes"] = process.WorkingSet64;
+        }
+
+        var report = new NodeStatisticsReport(_role, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), counters);
+        foreach (var coordinator in coordinators)
+        {
+            Context.ActorSelection(new RootActorPath(coordinator.Address) / "user" / AggregatorName).Tell(report);
+        }
+    }
+
+    private sealed class Report
+    {
+        public static readonly Report Instance = new();
+    }
+}

@@ -1,0 +1,52 @@
+using Akka.Actor;
+using ReplayCluster.Coordinator.Http;
+using ReplayCluster.Coordinator.Statistics;
+using ReplayCluster.Statistics;
+
+namespace ReplayCluster.Coordinator.Tests.Statistics;
+
+public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+{
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public void Reports_add_up_to_rates_totals_and_the_request_loss_ratio()
+    {
+        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(TimeProvider.System));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        aggregator.Tell(Report("capture", now - 1000, captured: 1000, delivered: 990));
+        aggregator.Tell(Report("capture", now, captured: 3000, delivered: 2970));
+        aggregator.Tell(new NodeStatisticsReport("intercept", now, new Dictionary<string, long> { ["replies_routed"] = 5000 }));
+
+        aggregator.Tell(GetClusterStatistics.Instance);
+        var statistics = ExpectMsg<ClusterStatistics>(cancellationToken: Cancellation);
+
+        Assert.Equal(["capture", "intercept"], statistics.Nodes.Select(n => n.Role));
+        Assert.Equal(2000, statistics.OnlineRequestRate, 3);
+        Assert.Equal(1980, statistics.ReplayedRequestRate, 3);
+        Assert.Equal(30.0 / 3000, statistics.LossRatio, 6);
+        Assert.Equal(3000, statistics.CaptureTotals["requests_captured"]);
+    }
+
+    [Fact]
+    public void Prometheus_text_keeps_each_family_together_with_help_and_type()
+    {
+        var statistics = new ClusterStatistics(
+            [
+                new NodeStatistics("akka.tcp://replaycluster@10.0.0.11:4000", "capture", 10, new Dictionary<string, long> { ["requests_captured"] = 7 }, new Dictionary<string, double>()),
+                new NodeStatistics("akka.tcp://replaycluster@10.0.0.12:4000", "capture", 10, new Dictionary<string, long> { ["requests_captured"] = 9 }, new Dictionary<string, double>()),
+            ],
+            new Dictionary<string, long>(), 1.5, 1.25, 0.001);
+
+        var lines = PrometheusText.Render(statistics).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.Contains("replaycluster_request_loss_ratio 0.001", lines);
+        var family = Array.IndexOf(lines, "# TYPE replaycluster_node_requests_captured gauge");
+        Assert.True(family > 0);
+        Assert.Equal("replaycluster_node_requests_captured{node=\"akka.tcp://replaycluster@10.0.0.11:4000\",role=\"capture\"} 7", lines[family + 1]);
+        Assert.Equal("replaycluster_node_requests_captured{node=\"akka.tcp://replaycluster@10.0.0.12:4000\",role=\"capture\"} 9", lines[family + 2]);
+    }
+
+    private static NodeStatisticsReport Report(string role, long at, long captured, long delivered) =>
+        new(role, at, new Dictionary<string, long> { ["requests_captured"] = captured, ["requests_delivered"] = delivered });
+}

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
+using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
+
+namespace ReplayCluster.Lab.Tests.Coordinator;
+
+/// <summary>The coordinator's status API and /metrics report what the nodes did, read as a user would.</summary>
+public sealed class StatusApiLabTests
+{
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Status_api_and_prometheus_metrics_report_the_replay()
+    {
+        await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
+        var seed = $"{lab.TargetIp}:4053";
+        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Status API and Prometheus metrics on http://127.0.0.1:8080");
+        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
+        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
+            "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange);
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
+
+        var urls = Enumerable.Range(0, 10).Select(i => $"http://{lab.OnlineIp}/1k?case=status&n={i}").ToArray();
+        (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. urls], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
+
+        // Reports come once a second; a keep-alive session reports its progress while it lasts.
+        JsonElement captureNode = default;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            var status = await GetAsync(lab, "/api/status");
+            using var json = JsonDocument.Parse(status);
+            var nodes = json.RootElement.GetProperty("nodes").EnumerateArray().ToList();
+            var found = nodes.FirstOrDefault(n => n.GetProperty("role").GetString() == "capture");
+            if (nodes.Count == 2 && found.ValueKind == JsonValueKind.Object && found.GetProperty("counters").GetProperty("requests_delivered").GetInt64() == 10)
+            {
+                captureNode = found.Clone();
+                Assert.Contains(nodes, n => n.GetProperty("role").GetString() == "intercept" && n.GetProperty("counters").GetProperty("replies_routed").GetInt64() > 0);
+                Assert.Equal(0, json.RootElement.GetProperty("lossRatio").GetDouble());
+                break;
+            }
+
+            await Task.Delay(500, Cancellation);
+        }
+
+        Assert.Equal(JsonValueKind.Object, captureNode.ValueKind);
+        Assert.Equal(10, captureNode.GetProperty("counters").GetProperty("requests_captured").GetInt64());
+
+        // A real Prometheus parser reads /metrics (Debian's python3-prometheus-client).
+        var parse = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as families\n" +
+                    "for family in families(sys.stdin.read()):\n    for s in family.samples:\n        print(s.name, s.labels.get('role', ''), s.value)\n";
+        var parsed = await lab.ExecAsync(LabRole.Target, ["bash", "-c", $"curl -sf http://127.0.0.1:8080/metrics | /usr/bin/python3 -c \"{parse.Replace("\"", "\\\"", StringComparison.Ordinal)}\""],
+            TimeSpan.FromSeconds(20), Cancellation);
+        Assert.True(parsed.ExitCode == 0, parsed.StdErr);
+        var samples = parsed.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("replaycluster_node_requests_delivered capture 10.0", samples);
+        Assert.Contains("replaycluster_request_loss_ratio  0.0", samples);
+        Assert.Contains(samples, s => s.StartsWith("replaycluster_node_replies_routed intercept ", StringComparison.Ordinal));
+    }
+
+    private static async Task<string> GetAsync(LabHost lab, string path)
+    {
+        var result = await lab.ExecAsync(LabRole.Target, ["curl", "-sf", $"http://127.0.0.1:8080{path}"], TimeSpan.FromSeconds(10), Cancellation);
+        result.EnsureSuccess($"GET {path}");
+        return result.StdOut;
+    }
+}
