@@ -16,17 +16,19 @@ internal static class CaptureNodeHosting
 
     private static readonly Option<string?> Interface = new("--interface", "-i") { Description = "Interface to capture client packets on (replaycluster.capture.interface).", HelpName = "DEV" };
     private static readonly Option<string?> Filter = new("--filter", "-F") { Description = "BPF filter; default: tcp to the mapped online ports.", HelpName = "BPF" };
-    private static readonly Option<string?> PcapFile = new("--pcap-file", "-r") { Description = "Replay this pcap/pcapng file instead of capturing live.", HelpName = "FILE" };
+    private static readonly Option<string?> PcapFile = new("--pcap-file") { Description = "Replay this pcap/pcapng file instead of capturing live.", HelpName = "FILE" };
     private static readonly Option<string?> Speed = new("--speed", "-a") { Description = "Offline replay speed factor (2 = twice as fast).", HelpName = "FACTOR" };
     private static readonly Option<string?> Loop = new("--loop", "-T") { Description = "Times the pcap file is replayed.", HelpName = "N" };
     private static readonly Option<string[]> Targets = new("--target", "-x") { Description = "[onlineIP:]onlinePort-targetIP:targetPort; repeatable (replaycluster.capture.targets).", HelpName = "MAP" };
     private static readonly Option<string?> FakeRange = new("--fake-client-range", "-c") { Description = "Rewrite client addresses into this CIDR range, e.g. 10.200.0.0/16.", HelpName = "CIDR" };
     private static readonly Option<bool> NoWait = new("--no-wait", "-W") { Description = "Send requests as captured instead of waiting for the target's responses." };
     private static readonly Option<string?> Mss = new("--mss", "-D") { Description = "MSS announced to the target (default 1460).", HelpName = "BYTES" };
+    private static readonly Option<string?> Copies = new("--copies", "-n") { Description = "Replay every session N times, each from its own client identity (default 1).", HelpName = "N" };
+    private static readonly Option<string?> Sample = new("--sample-percent", "-r") { Description = "Replay only this percentage of sessions, chosen by an unbiased hash (default 100).", HelpName = "PERCENT" };
 
     public static RoleSetup Setup { get; } = new()
     {
-        Options = [Interface, Filter, PcapFile, Speed, Loop, Targets, FakeRange, NoWait, Mss],
+        Options = [Interface, Filter, PcapFile, Speed, Loop, Targets, FakeRange, NoWait, Mss, Copies, Sample],
         ToHocon = ToHocon,
         ConfigureServices = (node, services) =>
         {
@@ -76,7 +78,7 @@ internal static class CaptureNodeHosting
             }
         }
 
-        foreach (var (option, key) in new[] { (Speed, "speed"), (Loop, "loop"), (Mss, "mss") })
+        foreach (var (option, key) in new[] { (Speed, "speed"), (Loop, "loop"), (Mss, "mss"), (Copies, "copies"), (Sample, "sample-percent") })
         {
             if (parse.GetValue(option) is { } value)
             {

@@ -23,6 +23,12 @@ internal sealed record CaptureNodeSettings
 
     public required TargetMapping Targets { get; init; }
 
+    /// <summary>Copies of every captured session, each with its own identity. Defaults to 1.</summary>
+    public int Copies { get; init; } = 1;
+
+    /// <summary>Percentage of sessions replayed. Defaults to 100.</summary>
+    public double SamplePercent { get; init; } = 100;
+
     /// <summary>Fake client range in CIDR form, or null to keep real client addresses.</summary>
     public string? FakeClientRange { get; init; }
 

@@ -18,13 +18,13 @@ internal static class CaptureNodeSettingsReader
         var pcapFile = Text(config, "pcap-file");
         if (captureInterface is null == pcapFile is null)
         {
-            throw NodeConfigurationException.ForSetting($"{Section}.interface (-i) / {Section}.pcap-file (-r)",
+            throw NodeConfigurationException.ForSetting($"{Section}.interface (-i) / {Section}.pcap-file (--pcap-file)",
                 captureInterface is null ? "give an interface to capture on, or a pcap file to replay" : "give an interface or a pcap file, not both");
         }
 
         if (pcapFile is not null && !File.Exists(pcapFile))
         {
-            throw NodeConfigurationException.ForSetting($"{Section}.pcap-file (-r)", $"'{pcapFile}' does not exist");
+            throw NodeConfigurationException.ForSetting($"{Section}.pcap-file (--pcap-file)", $"'{pcapFile}' does not exist");
         }
 
         var targets = TargetMapping.Parse(config.GetStringList($"{Section}.targets") ?? [], $"{Section}.targets (-x)");
@@ -44,6 +44,8 @@ internal static class CaptureNodeSettingsReader
         var mss = Number(config, "mss", 88, 9000);
         var speed = Real(config, "speed", 0.001, 1000);
         var loop = Number(config, "loop", 1, 1_000_000);
+        var copies = Number(config, "copies", 1, 1000);
+        var sample = Real(config, "sample-percent", 0.001, 100);
         var defaults = new SessionOptions();
         return new CaptureNodeSettings
         {
@@ -53,6 +55,8 @@ internal static class CaptureNodeSettingsReader
             Speed = speed,
             Loop = loop,
             Targets = targets,
+            Copies = copies,
+            SamplePercent = sample,
             FakeClientRange = fakeRange,
             CaptureBufferSize = (int)Bytes(config, "capture-buffer-size", 1 << 20, int.MaxValue),
             MaxNodeBufferedBytes = Bytes(config, "max-node-buffered-bytes", 1 << 20, long.MaxValue),

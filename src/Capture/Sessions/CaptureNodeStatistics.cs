@@ -33,6 +33,9 @@ internal sealed class CaptureNodeStatistics
 
     public long SessionsWithoutIdentity { get; set; }
 
+    /// <summary>Sessions left out by sampling (not a loss: asked for).</summary>
+    public long SessionsSkipped { get; set; }
+
     /// <summary>New sessions refused because the node's buffer budget was exhausted.</summary>
     public long SessionsRefusedMemory { get; set; }
 
@@ -112,6 +115,7 @@ internal sealed class CaptureNodeStatistics
             ["sessions_failed"] = SessionsFailed,
             ["sessions_refused_memory"] = SessionsRefusedMemory,
             ["sessions_without_identity"] = SessionsWithoutIdentity,
+            ["sessions_skipped"] = SessionsSkipped,
             ["requests_captured"] = e.RequestsCaptured,
             ["requests_delivered"] = e.RequestsDelivered,
             ["segments_sent"] = e.SegmentsSent,
@@ -153,6 +157,7 @@ internal sealed class CaptureNodeStatistics
             .Append(" live=").Append(LiveSessions)
             .Append(" failed=").Append(SessionsFailed)
             .Append(" no-identity=").Append(SessionsWithoutIdentity)
+            .Append(" skipped=").Append(SessionsSkipped)
             .Append(" refused-memory=").Append(SessionsRefusedMemory)
             .Append(" buffered=").Append(Budget?.Used ?? 0)
             .Append(" | ended:");

@@ -25,11 +25,18 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
     private static readonly TimeSpan SliceAnswerTimeout = TimeSpan.FromSeconds(5);
 
+    // A skipped connection silent this long is forgotten (a keep-alive idle beyond this comes back as mid-stream).
+    private static readonly TimeSpan SkippedMemory = TimeSpan.FromMinutes(2);
+
     // Routes live 10 minutes at the intercept unless refreshed; refresh well within that.
     private static readonly TimeSpan ClaimRefreshInterval = TimeSpan.FromMinutes(2);
 
-    // The newest session of each online connection, with the client ISN that started it.
-    private readonly Dictionary<OnlineConnection, (IActorRef Session, uint? ClientIsn)> _byConnection = [];
+    // The newest sessions (one per copy) of each online connection, with the client ISN that started them.
+    private readonly Dictionary<OnlineConnection, (IActorRef[] Sessions, uint? ClientIsn)> _byConnection = [];
+
+    // Connections sampling left out, so their later packets are not taken for new sessions; forgotten when idle.
+    private readonly Dictionary<OnlineConnection, (uint ClientIsn, DateTimeOffset LastSeen)> _skipped = [];
+    private readonly SessionSampler _sampler;
     private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
     private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints)> _byActor = [];
     private readonly HashSet<Address> _intercepts = [];
@@ -54,6 +61,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         _statistics = statistics;
         _logger = logger;
         _budget = new BufferBudget(settings.MaxNodeBufferedBytes);
+        _sampler = new SessionSampler(settings.SamplePercent);
         _statistics.Budget = _budget;
         _identities = settings.FakeClientRange is { } range
             ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
@@ -70,6 +78,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         Receive<LogStatistics>(_ =>
         {
             CaptureLog.Statistics(_logger, _statistics.Summary());
+            ForgetIdleSkipped();
             foreach (var session in _byActor.Keys)
             {
                 session.Tell(ReportProgress.Instance);
@@ -116,9 +125,28 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     {
         var segment = packet.Segment;
         var isSyn = segment.HasFlag(Packets.TcpFlags.Syn) && !segment.HasFlag(Packets.TcpFlags.Ack);
+        if (_skipped.TryGetValue(packet.Connection, out var skipped) && !(isSyn && skipped.ClientIsn != segment.Sequence))
+        {
+            if (segment.HasFlag(Packets.TcpFlags.Fin) || segment.HasFlag(Packets.TcpFlags.Rst))
+            {
+                // The client is closing it: nothing more worth remembering (keeps short connections cheap).
+                _skipped.Remove(packet.Connection);
+            }
+            else
+            {
+                _skipped[packet.Connection] = skipped with { LastSeen = _time.GetUtcNow() };
+            }
+
+            return;
+        }
+
         if (_byConnection.TryGetValue(packet.Connection, out var current) && !(isSyn && current.ClientIsn != segment.Sequence))
         {
-            current.Session.Tell(segment);
+            foreach (var copy in current.Sessions)
+            {
+                copy.Tell(segment);
+            }
+
             return;
         }
 
@@ -132,29 +160,63 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
             return;
         }
 
+        var connection = packet.Connection;
+        var clientIsn = isSyn ? segment.Sequence : segment.Sequence - 1;
+        if (!_sampler.Takes(connection, clientIsn))
+        {
+            _skipped[connection] = (clientIsn, _time.GetUtcNow());
+            _statistics.SessionsSkipped++;
+            return;
+        }
+
+        _skipped.Remove(connection);
         if (_budget.Exhausted)
         {
             _statistics.SessionsRefusedMemory++;
             return;
         }
 
-        var connection = packet.Connection;
-        if (!_identities.TryAcquire(connection.ClientAddress, connection.ClientPort, route.TargetAddress, route.TargetPort, out var address, out var port))
+        // One session per copy, each from its own identity: copies of one client port get different
+        // addresses of the range, so no two share a 4-tuple at the target.
+        var copies = new List<IActorRef>(_settings.Copies);
+        for (var copy = 0; copy < _settings.Copies; copy++)
         {
-            _statistics.SessionsWithoutIdentity++;
+            if (!_identities.TryAcquire(connection.ClientAddress, connection.ClientPort, route.TargetAddress, route.TargetPort, out var address, out var port))
+            {
+                _statistics.SessionsWithoutIdentity++;
+                continue;
+            }
+
+            var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
+            var session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time, _statistics, _budget));
+            Context.Watch(session);
+            _byEndpoints[endpoints] = session;
+            _byActor[session] = (connection, endpoints);
+            _statistics.SessionsStarted++;
+            Queue(_claims, endpoints);
+            copies.Add(session);
+        }
+
+        if (copies.Count == 0)
+        {
             return;
         }
 
-        var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-        var session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time, _statistics, _budget));
-        Context.Watch(session);
-        _byConnection[connection] = (session, isSyn ? segment.Sequence : null);
-        _byEndpoints[endpoints] = session;
-        _byActor[session] = (connection, endpoints);
-        _statistics.SessionsStarted++;
+        _byConnection[connection] = ([.. copies], isSyn ? segment.Sequence : null);
         _statistics.LiveSessions = _byActor.Count;
-        Queue(_claims, endpoints);
-        session.Tell(segment);
+        foreach (var session in copies)
+        {
+            session.Tell(segment);
+        }
+    }
+
+    private void ForgetIdleSkipped()
+    {
+        var idleSince = _time.GetUtcNow() - SkippedMemory;
+        foreach (var connection in _skipped.Where(s => s.Value.LastSeen < idleSince).Select(s => s.Key).ToList())
+        {
+            _skipped.Remove(connection);
+        }
     }
 
     private void OnResponses(ResponseBatch batch)
@@ -179,9 +241,17 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
             return;
         }
 
-        if (_byConnection.TryGetValue(entry.Connection, out var current) && current.Session.Equals(session))
+        if (_byConnection.TryGetValue(entry.Connection, out var current) && current.Sessions.Contains(session))
         {
-            _byConnection.Remove(entry.Connection);
+            var remaining = current.Sessions.Where(s => !s.Equals(session)).ToArray();
+            if (remaining.Length == 0)
+            {
+                _byConnection.Remove(entry.Connection);
+            }
+            else
+            {
+                _byConnection[entry.Connection] = current with { Sessions = remaining };
+            }
         }
 
         _byEndpoints.Remove(entry.Endpoints);

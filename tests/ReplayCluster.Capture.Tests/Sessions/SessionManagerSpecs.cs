@@ -99,11 +99,39 @@ public sealed class SessionManagerSpecs() : Akka.TestKit.Xunit.TestKit(Configura
         AwaitAssert(() => Assert.Equal(1, _statistics.LiveSessions), cancellationToken: TestContext.Current.CancellationToken);
     }
 
-    private IActorRef NewManager(long maxNodeBufferedBytes = 1L << 30)
+    [Fact]
+    public void Every_copy_of_a_session_goes_out_from_its_own_identity_and_gets_every_segment()
+    {
+        var manager = NewManager(copies: 3);
+        manager.Tell(new CapturedPacket(Connection, Syn(1000)));
+
+        // Nobody answers, so SYNs are retransmitted: count identities, not SYNs.
+        AwaitCondition(() => _transport.Segments.Count(s => s.Flags == TcpFlags.Syn) >= 3, TimeSpan.FromSeconds(5), cancellationToken: TestContext.Current.CancellationToken);
+        var identities = _transport.Segments.Where(s => s.Flags == TcpFlags.Syn).Select(s => (s.SourceAddress, s.SourcePort)).ToList();
+        Assert.Equal(3, identities.Distinct().Count());
+        Assert.All(_transport.Segments.Where(s => s.Flags == TcpFlags.Syn), s => Assert.Equal(1000u, s.Sequence));
+        Assert.Equal(3, _statistics.SessionsStarted);
+    }
+
+    [Fact]
+    public void Sessions_left_out_by_sampling_stay_out_with_all_their_packets()
+    {
+        var manager = NewManager(samplePercent: 0.001);
+        manager.Tell(new CapturedPacket(Connection, Syn(1000)));
+        manager.Tell(new CapturedPacket(Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 5, Flags = TcpFlags.Ack, Payload = new byte[10] }));
+
+        AwaitAssert(() => Assert.Equal(1, _statistics.SessionsSkipped), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(0, _statistics.SessionsStarted);
+        Assert.Empty(_transport.Segments);
+    }
+
+    private IActorRef NewManager(long maxNodeBufferedBytes = 1L << 30, int copies = 1, double samplePercent = 100)
     {
         var settings = new CaptureNodeSettings
         {
             MaxNodeBufferedBytes = maxNodeBufferedBytes,
+            Copies = copies,
+            SamplePercent = samplePercent,
             Interface = "test0",
             Filter = "tcp",
             Targets = TargetMapping.Parse(["80-10.251.21.2:80"], "test"),

@@ -150,7 +150,7 @@ public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
         }
 
         // Twice over, twice as fast as recorded: each round must reach the target as new connections.
-        var replay = NodeProcess(fixture.CaptureArguments("-r", file, "--speed", "2", "--loop", "2"));
+        var replay = NodeProcess(fixture.CaptureArguments("--pcap-file", file, "--speed", "2", "--loop", "2"));
         try
         {
             await replay.WaitForOutputAsync(l => l.Contains("Pcap file replay finished", StringComparison.Ordinal), ReplayTimeout, Cancellation);

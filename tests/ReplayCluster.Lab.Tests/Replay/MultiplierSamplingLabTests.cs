@@ -1,0 +1,133 @@
+using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
+using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
+
+namespace ReplayCluster.Lab.Tests.Replay;
+
+/// <summary>A lab with a coordinator and an intercept running; each test brings its own capture node.</summary>
+public sealed class MultiplierLabFixture : IAsyncLifetime
+{
+    private LabHost? _lab;
+    private LabProcess? _coordinator;
+    private LabProcess? _intercept;
+
+    public LabHost Lab => _lab ?? throw new InvalidOperationException("not initialized");
+
+    public async ValueTask InitializeAsync()
+    {
+        var cancellation = TestContext.Current.CancellationToken;
+        _lab = await LabHost.StartAsync(new LabOptions(), cancellation);
+        _coordinator = NodeProcesses.StartNode(_lab, LabRole.Target, "coordinator", "--hostname", _lab.TargetIp.ToString(), "--port", "4053");
+        await _coordinator.WaitJoinedAsync(cancellation);
+        _intercept = NodeProcesses.StartNode(_lab, LabRole.Assistant, "intercept", "--hostname", _lab.AssistantIp.ToString(),
+            "--seed", $"{_lab.TargetIp}:4053", "-i", _lab.SinkInterface);
+        await _intercept.WaitJoinedAsync(cancellation);
+    }
+
+    public async Task<LabProcess> StartCaptureAsync(params string[] extra)
+    {
+        var capture = NodeProcesses.StartNode(Lab, LabRole.Online, "capture", ["--hostname", Lab.OnlineUplinkIp.ToString(), "--seed", $"{Lab.TargetIp}:4053",
+            "-i", Lab.OnlineInterface, "-x", $"80-{Lab.TargetIp}:80", "-c", Lab.FakeRange, .. extra]);
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), TestContext.Current.CancellationToken, "Capturing on");
+        return capture;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in new[] { _intercept, _coordinator })
+        {
+            if (node is not null)
+            {
+                await node.DisposeAsync();
+            }
+        }
+
+        if (_lab is not null)
+        {
+            await _lab.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Copies (tcpcopy -n) and sampling (tcpcopy -r), judged by the target's own access log.</summary>
+public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : IClassFixture<MultiplierLabFixture>
+{
+    private LabHost Lab => fixture.Lab;
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Three_copies_give_three_times_the_requests_with_none_lost()
+    {
+        await using var capture = await fixture.StartCaptureAsync("-n", "3");
+        for (var i = 0; i < 10; i++)
+        {
+            await CurlAsync($"/1k?case=x3-short&n={i}");
+        }
+
+        await CurlAsync([.. Enumerable.Range(0, 10).Select(i => $"/1k?case=x3-keepalive&n={i}")]);
+
+        var online = await WaitForTargetAsync("case=x3-", expected: 60);
+        Assert.Equal(20, online.Online);
+        Assert.Equal(60, online.Target);
+        Assert.All(Lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains("case=x3-", StringComparison.Ordinal)).GroupBy(e => e.Path),
+            g => Assert.Equal(3, g.Count()));
+    }
+
+    [Fact]
+    public async Task Fifty_copies_give_fifty_times_the_sessions_and_never_share_a_four_tuple()
+    {
+        await using var capture = await fixture.StartCaptureAsync("-n", "50");
+        for (var i = 0; i < 8; i++)
+        {
+            await CurlAsync($"/1k?case=x50&n={i}");
+        }
+
+        var counts = await WaitForTargetAsync("case=x50", expected: 400);
+        Assert.Equal(8, counts.Online);
+        Assert.Equal(400, counts.Target);
+        var tuples = Lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains("case=x50", StringComparison.Ordinal))
+            .Select(e => (e.RemoteAddress.ToString(), e.RemotePort)).ToList();
+        Assert.Equal(400, tuples.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Sampling_half_the_sessions_replays_half_within_two_percent()
+    {
+        await using var capture = await fixture.StartCaptureAsync("-r", "50");
+        var script = Path.Combine(LabHost.FindRepositoryRoot(), "tests", "ReplayCluster.Lab.Tests", "Replay", "paced.lua");
+        (await Lab.ExecAsync(LabRole.Client, ["wrk", "-t1", "-c4", "-d4s", "-s", script, "-H", "Connection: close", $"http://{Lab.OnlineIp}/1k?case=sample"],
+            TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("wrk");
+
+        int Target() => Lab.ReadAccessLog(LabRole.Target).Count(e => e.Request.Contains("case=sample", StringComparison.Ordinal));
+        var last = -1;
+        while (Target() != last)
+        {
+            last = Target();
+            await Task.Delay(3000, Cancellation);
+        }
+
+        var online = Lab.ReadAccessLog(LabRole.Online).Count(e => e.Request.Contains("case=sample", StringComparison.Ordinal));
+        var share = (double)last / online;
+        TestContext.Current.TestOutputHelper?.WriteLine($"online {online}, target {last}, share {share:P2}");
+        Assert.True(online > 3000, $"too few sessions for a ±2 % check: {online}");
+        Assert.InRange(share, 0.48, 0.52);
+    }
+
+    private async Task CurlAsync(params string[] paths) =>
+        (await Lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. paths.Select(p => $"http://{Lab.OnlineIp}{p}")], TimeSpan.FromSeconds(20), Cancellation))
+            .EnsureSuccess("curl");
+
+    private async Task<(int Online, int Target)> WaitForTargetAsync(string marker, int expected)
+    {
+        int Count(LabRole role) => Lab.ReadAccessLog(role).Count(e => e.Request.Contains(marker, StringComparison.Ordinal));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (Count(LabRole.Target) < expected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200, Cancellation);
+        }
+
+        await Task.Delay(1000, Cancellation);
+        return (Count(LabRole.Online), Count(LabRole.Target));
+    }
+}
