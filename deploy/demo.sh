@@ -14,7 +14,7 @@ NAME
 
 SYNOPSIS
     $PROG [--duration SECONDS] [--load keepalive|short|mixed] [--connections N]
-            [--onlines N] [--offloads on|off] [--threshold RATIO] [--path PATH]
+            [--onlines N] [--multiplier N] [--offloads on|off] [--threshold RATIO] [--path PATH]
             [--configuration Release|Debug] [--no-build] [--keep] [--id ID]
             [--run-dir DIR]
     $PROG --help
@@ -60,6 +60,9 @@ OPTIONS
                          of each kind (two wrk processes per online host).
     --connections N      wrk connections per online host (1-1000). Default 8.
     --onlines N          Online hosts, one capture node each (1-4). Default 1.
+    --multiplier N       Copies of every session replayed (capture -n), each from
+                         its own client identity: the target serves N times the
+                         online load (1-100). Default 1.
     --offloads on|off    off (default): segmentation and checksum offloads off on
                          every veth (wire-like captures). on: ~64 KB super-segments
                          and unfilled checksums, which the capture node must split
@@ -126,6 +129,7 @@ DURATION=20
 LOAD=keepalive
 CONNECTIONS=8
 ONLINES=1
+MULTIPLIER=1
 OFFLOADS=off
 THRESHOLD=0.01
 URL_PATH=/1k
@@ -141,6 +145,7 @@ while (($# > 0)); do
     --load) LOAD=${2:-}; shift 2 || usage_error "--load needs a value" ;;
     --connections) CONNECTIONS=${2:-}; shift 2 || usage_error "--connections needs a value" ;;
     --onlines) ONLINES=${2:-}; shift 2 || usage_error "--onlines needs a value" ;;
+    --multiplier) MULTIPLIER=${2:-}; shift 2 || usage_error "--multiplier needs a value" ;;
     --offloads) OFFLOADS=${2:-}; shift 2 || usage_error "--offloads needs a value" ;;
     --threshold) THRESHOLD=${2:-}; shift 2 || usage_error "--threshold needs a value" ;;
     --path) URL_PATH=${2:-}; shift 2 || usage_error "--path needs a value" ;;
@@ -156,6 +161,9 @@ done
 
 if ! [[ $DURATION =~ ^[0-9]+$ ]] || ((DURATION < 1 || DURATION > 600)); then
   usage_error "--duration must be 1-600 seconds, not '$DURATION'"
+fi
+if ! [[ $MULTIPLIER =~ ^[0-9]+$ ]] || ((MULTIPLIER < 1 || MULTIPLIER > 100)); then
+  usage_error "--multiplier must be 1-100, not '$MULTIPLIER'"
 fi
 [[ $LOAD =~ ^(keepalive|short|mixed)$ ]] || usage_error "--load must be keepalive, short or mixed, not '$LOAD'"
 if ! [[ $CONNECTIONS =~ ^[0-9]+$ ]] || ((CONNECTIONS < 1 || CONNECTIONS > 1000)); then
@@ -368,7 +376,7 @@ CAPTURES=()
 for ((k = 1; k <= ONLINES; k++)); do
   s=$(sfx "$k")
   start_node "capture$s" "${LAB[NS_ONLINE$s]}" capture --hostname "${LAB[ONLINE${s}_UPLINK_IP]}" --seed "$SEED" \
-    -i "${LAB[ONLINE${s}_IF]}" -x "80-${LAB[TARGET${s}_IP]}:${LAB[TARGET_NGINX_PORT]}"
+    -i "${LAB[ONLINE${s}_IF]}" -x "80-${LAB[TARGET${s}_IP]}:${LAB[TARGET_NGINX_PORT]}" -n "$MULTIPLIER"
   CAPTURES+=("capture$s")
 done
 wait_joined 30 "${NODES[@]}"
@@ -425,8 +433,8 @@ capture_sum() { # FIELD -> the field summed over every capture node's latest sta
   echo "$total"
 }
 
-ratio() { # ONLINE TARGET -> (online - target) / online, 4 decimals
-  awk -v o="$1" -v t="$2" 'BEGIN { if (o == 0) print "n/a"; else printf "%.4f", (o - t) / o }'
+ratio() { # ONLINE TARGET -> (online x multiplier - target) / (online x multiplier), 4 decimals
+  awk -v o="$(($1 * MULTIPLIER))" -v t="$2" 'BEGIN { if (o == 0) print "n/a"; else printf "%.4f", (o - t) / o }'
 }
 
 # ---------------------------------------------------------------- warm-up
@@ -439,7 +447,7 @@ for ((k = 1; k <= ONLINES; k++)); do
   [[ $code == 200 ]] || die "warm-up request to http://$ip$URL_PATH answered HTTP $code"
 done
 T_WARM=$(now_ms)
-while refresh_counts && ((TARGET_N < ONLINE_N)); do
+while refresh_counts && ((TARGET_N < ONLINE_N * MULTIPLIER)); do
   if (($(now_ms) - T_WARM > 10000)); then
     fail_with_logs "the warm-up request was not replayed to the target within 10 s (online $ONLINE_N, target $TARGET_N)" "${CAPTURES[@]}" intercept
   fi
@@ -525,7 +533,7 @@ while :; do
   refresh_counts
   online=$ONLINE_N target=$TARGET_N
   ((target == last)) || { last=$target; last_change=$(now_ms); }
-  ((target >= online)) && break
+  ((target >= online * MULTIPLIER)) && break
   (($(now_ms) - last_change >= 3000)) && break
   (($(now_ms) - T_DRAIN >= (DURATION + 20) * 1000)) && break
   sleep 0.25
@@ -571,7 +579,7 @@ echo "================ ReplayCluster demo report (lab $LAB_ID) ================"
 printf '%-22s %s\n' "load" "$LOAD, $CONNECTIONS connection(s) per online host, $ONLINES online host(s), GET $URL_PATH, offloads $OFFLOADS"
 printf '%-22s %s\n' "online requests" "$ONLINE (access logs of ${ONLINES} online nginx; $LOAD_ONLINE during the load, ~$ONLINE_RATE req/s, peak $PEAK_ONLINE_RATE req/s)"
 printf '%-22s %s\n' "target requests" "$TARGET (access log of the target nginx; ~$TARGET_RATE req/s over load + drain, peak $PEAK_TARGET_RATE req/s)"
-printf '%-22s %s\n' "loss ratio" "$LOSS ((online - target) / online; threshold $THRESHOLD)"
+printf '%-22s %s\n' "loss ratio" "$LOSS ((online x $MULTIPLIER - target) / (online x $MULTIPLIER); threshold $THRESHOLD)"
 echo "node statistics ($STATS_WHEN; requests of sessions still running when a node stopped count as lost, ended Aborted):"
 for name in "${CAPTURES[@]}"; do
   printf '  %-20s %s\n' "$name" "$(last_stats "$name" "Capture statistics:")"
