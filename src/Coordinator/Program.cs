@@ -19,7 +19,15 @@ var manual = new NodeManual
         ("replaycluster-coordinator --hostname 0.0.0.0 --public-hostname coord.lab --port 5000",
             "bind every interface, advertise coord.lab:5000"),
         ("replaycluster-coordinator --print-config", "show the effective configuration and exit"),
+        ("replaycluster-coordinator status", "the nodes' counters, rates and the loss ratio, from the running coordinator"),
+        ("replaycluster-coordinator run start ... replaycluster-coordinator run stop", "a run; stop prints its report (also: report)"),
     ],
 };
 
-return await NodeCommandLine.InvokeAsync(NodeCommandLine.Create(NodeRoles.Coordinator, manual, CoordinatorNodeHosting.Setup), args);
+var root = NodeCommandLine.Create(NodeRoles.Coordinator, manual, CoordinatorNodeHosting.Setup);
+foreach (var command in ReplayCluster.Coordinator.Client.ClientCommands.Create())
+{
+    root.Add(command);
+}
+
+return await NodeCommandLine.InvokeAsync(root, args);

@@ -33,9 +33,21 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
         _app.MapGet("/api/status", async () => Results.Json(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)));
         _app.MapGet("/metrics", async () =>
             Results.Text(PrometheusText.Render(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)), PrometheusText.ContentType));
+        _app.MapPost("/api/run/start", async () => RunResult(await aggregator.Ask<object>(StartRun.Instance, AskTimeout)));
+        _app.MapPost("/api/run/stop", async () => RunResult(await aggregator.Ask<object>(StopRun.Instance, AskTimeout)));
+        _app.MapGet("/api/report", async (HttpRequest request) =>
+        {
+            var answer = await aggregator.Ask<object>(GetRunReport.Instance, AskTimeout);
+            return answer is RunReport report && request.Query["format"] == "text"
+                ? Results.Text(report.Summary())
+                : RunResult(answer);
+        });
         await _app.StartAsync(cancellationToken);
         CoordinatorLog.HttpListening(logger, endpoint);
     }
+
+    private static IResult RunResult(object answer) =>
+        answer is RunReport report ? Results.Json(report) : Results.NotFound(new { error = "no run: POST /api/run/start first" });
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -31,6 +31,8 @@ internal sealed class StatisticsAggregator : ReceiveActor
     // Keyed by node address and role: one reporter per node in a cluster, several in one test process.
     private readonly Dictionary<(Address Address, string Role), (NodeStatisticsReport Latest, NodeStatisticsReport? Previous)> _nodes = [];
     private readonly TimeProvider _time;
+    private (DateTimeOffset At, IReadOnlyDictionary<string, long> Totals)? _runStart;
+    private (DateTimeOffset At, IReadOnlyDictionary<string, long> Totals)? _runStop;
 
     public StatisticsAggregator(TimeProvider time)
     {
@@ -49,6 +51,24 @@ internal sealed class StatisticsAggregator : ReceiveActor
         });
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<GetClusterStatistics>(_ => Sender.Tell(Snapshot()));
+        Receive<StartRun>(_ =>
+        {
+            _runStart = (_time.GetUtcNow(), Snapshot().CaptureTotals);
+            _runStop = null;
+            Sender.Tell(Report());
+        });
+        Receive<StopRun>(_ =>
+        {
+            if (_runStart is null || _runStop is not null)
+            {
+                Sender.Tell(NoRun.Instance);
+                return;
+            }
+
+            _runStop = (_time.GetUtcNow(), Snapshot().CaptureTotals);
+            Sender.Tell(Report());
+        });
+        Receive<GetRunReport>(_ => Sender.Tell(_runStart is null ? NoRun.Instance : Report()));
     }
 
     public static Props Props(TimeProvider time) => Akka.Actor.Props.Create(() => new StatisticsAggregator(time));
@@ -73,6 +93,20 @@ internal sealed class StatisticsAggregator : ReceiveActor
             captures.Sum(n => n.Rates.GetValueOrDefault("requests_captured")),
             captures.Sum(n => n.Rates.GetValueOrDefault("requests_delivered")),
             captured == 0 ? 0 : (double)(captured - delivered) / captured);
+    }
+
+    private RunReport Report()
+    {
+        var (startedAt, start) = _runStart!.Value;
+        var (endAt, end) = _runStop ?? (_time.GetUtcNow(), Snapshot().CaptureTotals);
+        long Delta(string counter) => end.GetValueOrDefault(counter) - start.GetValueOrDefault(counter);
+        var seconds = Math.Max(0.001, (endAt - startedAt).TotalSeconds);
+        var online = Delta("requests_captured");
+        var replayed = Delta("requests_delivered");
+        var ended = end.Keys.Where(k => k.StartsWith("sessions_ended_", StringComparison.Ordinal))
+            .ToDictionary(k => k["sessions_ended_".Length..], Delta, StringComparer.Ordinal);
+        return new RunReport(startedAt, _runStop?.At, seconds, online, replayed, online == 0 ? 0 : (double)(online - replayed) / online,
+            online / seconds, replayed / seconds, Delta("retransmissions"), ended);
     }
 
     private static Dictionary<string, double> Rates((NodeStatisticsReport Latest, NodeStatisticsReport? Previous) node)

@@ -47,6 +47,31 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
         Assert.Equal("replaycluster_node_requests_captured{node=\"akka.tcp://replaycluster@10.0.0.12:4000\",role=\"capture\"} 9", lines[family + 2]);
     }
 
+    [Fact]
+    public void A_run_reports_what_was_captured_and_replayed_between_start_and_stop()
+    {
+        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(TimeProvider.System));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        aggregator.Tell(GetRunReport.Instance);
+        ExpectMsg<NoRun>(cancellationToken: Cancellation);
+
+        aggregator.Tell(Report("capture", now, captured: 100, delivered: 100));
+        aggregator.Tell(StartRun.Instance);
+        Assert.Equal(0, ExpectMsg<RunReport>(cancellationToken: Cancellation).OnlineRequests);
+        aggregator.Tell(Report("capture", now + 1000, captured: 1100, delivered: 1098));
+        aggregator.Tell(StopRun.Instance);
+        var report = ExpectMsg<RunReport>(cancellationToken: Cancellation);
+
+        Assert.Equal(1000, report.OnlineRequests);
+        Assert.Equal(998, report.ReplayedRequests);
+        Assert.Equal(0.002, report.LossRatio, 6);
+        Assert.NotNull(report.StoppedAt);
+        Assert.Contains("loss ratio       0.002000", report.Summary(), StringComparison.Ordinal);
+
+        aggregator.Tell(StopRun.Instance);
+        ExpectMsg<NoRun>(cancellationToken: Cancellation);
+    }
+
     private static NodeStatisticsReport Report(string role, long at, long captured, long delivered) =>
         new(role, at, new Dictionary<string, long> { ["requests_captured"] = captured, ["requests_delivered"] = delivered });
 }

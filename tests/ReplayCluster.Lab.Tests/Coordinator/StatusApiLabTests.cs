@@ -58,6 +58,32 @@ public sealed class StatusApiLabTests
         Assert.Contains("replaycluster_node_requests_delivered capture 10.0", samples);
         Assert.Contains("replaycluster_request_loss_ratio  0.0", samples);
         Assert.Contains(samples, s => s.StartsWith("replaycluster_node_replies_routed intercept ", StringComparison.Ordinal));
+
+        // The CLI client: a run around 10 more requests, then its report and the status table.
+        var coordinatorDll = NodeProcesses.LocateBinary("coordinator");
+        (await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "run", "start"], TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("run start");
+        var more = Enumerable.Range(0, 10).Select(i => $"http://{lab.OnlineIp}/1k?case=status-run&n={i}").ToArray();
+        (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. more], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
+        var waitUntil = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < waitUntil && !(await GetAsync(lab, "/api/report?format=text")).Contains("replayed         10 ", StringComparison.Ordinal))
+        {
+            await Task.Delay(500, Cancellation);
+        }
+
+        var stop = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "run", "stop"], TimeSpan.FromSeconds(30), Cancellation);
+        Assert.True(stop.ExitCode == 0, stop.StdOut + stop.StdErr);
+        Assert.Contains("online requests  10 ", stop.StdOut, StringComparison.Ordinal);
+        Assert.Contains("replayed         10 ", stop.StdOut, StringComparison.Ordinal);
+        Assert.Contains("loss ratio       0.000000", stop.StdOut, StringComparison.Ordinal);
+
+        var table = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "status"], TimeSpan.FromSeconds(30), Cancellation);
+        Assert.True(table.ExitCode == 0, table.StdErr);
+        Assert.Matches(@"(?m)^capture\s+\S+:\d+\s+\d+\s+20\s+20\s", table.StdOut);
+        Assert.Matches(@"(?m)^intercept\s", table.StdOut);
+        Assert.Contains("loss ratio 0.000000", table.StdOut, StringComparison.Ordinal);
+
+        var unreachable = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "status", "--api", "http://127.0.0.1:9"], TimeSpan.FromSeconds(30), Cancellation);
+        Assert.Equal(1, unreachable.ExitCode);
     }
 
     private static async Task<string> GetAsync(LabHost lab, string path)

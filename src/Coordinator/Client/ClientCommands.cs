@@ -1,0 +1,125 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+namespace ReplayCluster.Coordinator.Client;
+
+/// <summary>
+/// The command-line client of a running coordinator: <c>status</c>, <c>run start|stop</c>, <c>report</c>.
+/// They talk to its HTTP endpoint (loopback by default), so they run on the coordinator's host.
+/// </summary>
+internal static class ClientCommands
+{
+    private static readonly Option<string> Api = new("--api")
+    {
+        Description = "The coordinator's HTTP endpoint (replaycluster.coordinator.http-endpoint).",
+        DefaultValueFactory = _ => "http://127.0.0.1:8080",
+        HelpName = "URL",
+        Recursive = true,
+    };
+
+    private static readonly Option<bool> Json = new("--json") { Description = "Print the JSON the coordinator returns." };
+
+    private static readonly string[] Columns = ["packets_captured", "requests_captured", "requests_delivered", "retransmissions", "replies_routed", "sessions_live"];
+
+    public static IEnumerable<Command> Create()
+    {
+        var status = new Command("status", "Show every node's counters and the cluster's rates and loss ratio, as a table.") { Api, Json };
+        status.SetAction((parse, cancellation) => RunAsync(parse, cancellation, async (http, output) =>
+        {
+            var body = await http.GetStringAsync("/api/status", cancellation);
+            output.Write(parse.GetValue(Json) ? body + Environment.NewLine : StatusTable(body));
+        }));
+
+        var run = new Command("run", "Start or stop a run; a run's report compares what was captured with what was replayed.") { Api };
+        var start = new Command("start", "Start a run now.");
+        start.SetAction((parse, cancellation) => PostAsync(parse, "/api/run/start", cancellation));
+        var stop = new Command("stop", "Stop the current run (after the replay drained) and print its report.");
+        stop.SetAction((parse, cancellation) => PostAsync(parse, "/api/run/stop", cancellation));
+        run.Add(start);
+        run.Add(stop);
+
+        var report = new Command("report", "Print the current or last run's report.") { Json };
+        report.SetAction((parse, cancellation) => RunAsync(parse, cancellation, async (http, output) =>
+        {
+            using var response = await http.GetAsync(parse.GetValue(Json) ? "/api/report" : "/api/report?format=text", cancellation);
+            var body = await response.Content.ReadAsStringAsync(cancellation);
+            output.Write(response.IsSuccessStatusCode ? body : throw new InvalidOperationException(ErrorOf(body)));
+            output.Write(body.EndsWith('\n') ? string.Empty : Environment.NewLine);
+        }));
+
+        return [status, run, report];
+    }
+
+    private static Task<int> PostAsync(ParseResult parse, string path, CancellationToken cancellation) =>
+        RunAsync(parse, cancellation, async (http, output) =>
+        {
+            using var response = await http.PostAsync(path, content: null, cancellation);
+            var body = await response.Content.ReadAsStringAsync(cancellation);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException(ErrorOf(body));
+            }
+
+            using var report = await http.GetAsync("/api/report?format=text", cancellation);
+            output.Write(await report.Content.ReadAsStringAsync(cancellation));
+        });
+
+    private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellation, Func<HttpClient, TextWriter, Task> action)
+    {
+        var api = parse.GetValue(Api)!;
+        using var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            await action(http, parse.InvocationConfiguration.Output);
+            return 0;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException or JsonException)
+        {
+            await parse.InvocationConfiguration.Error.WriteLineAsync($"{parse.RootCommandResult.Command.Name}: {api}: {ex.Message}".AsMemory(), cancellation);
+            return 1;
+        }
+    }
+
+    private static string ErrorOf(string body)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            return json.RootElement.TryGetProperty("error", out var error) ? error.GetString() ?? body : body;
+        }
+        catch (JsonException)
+        {
+            return body;
+        }
+    }
+
+    private static string StatusTable(string body)
+    {
+        using var json = JsonDocument.Parse(body);
+        var root = json.RootElement;
+        List<string[]> rows = [["role", "node", .. Columns]];
+        foreach (var node in root.GetProperty("nodes").EnumerateArray())
+        {
+            var counters = node.GetProperty("counters");
+            var role = node.GetProperty("role").GetString() ?? "?";
+            var address = (node.GetProperty("address").GetString() ?? "?").Replace("akka.tcp://replaycluster@", string.Empty, StringComparison.Ordinal);
+            var values = Columns.Select(c => counters.TryGetProperty(c, out var v) ? v.GetInt64().ToString(CultureInfo.InvariantCulture) : "-");
+            rows.Add([role, address, .. values]);
+        }
+
+        var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
+        var text = new StringBuilder();
+        foreach (var row in rows)
+        {
+            text.AppendJoin("  ", row.Select((cell, i) => i < 2 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).AppendLine();
+        }
+
+        return text
+            .AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"online {root.GetProperty("onlineRequestRate").GetDouble():F1} req/s, replayed {root.GetProperty("replayedRequestRate").GetDouble():F1} req/s, loss ratio {root.GetProperty("lossRatio").GetDouble():F6}")
+            .ToString();
+    }
+}

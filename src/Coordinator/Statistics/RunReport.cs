@@ -1,0 +1,63 @@
+using System.Globalization;
+using System.Text;
+
+namespace ReplayCluster.Coordinator.Statistics;
+
+/// <summary>
+/// One run, from start to stop: what tcpcopy users compute from access logs by hand. Requests are the
+/// capture nodes' captured and target-acknowledged counts between the two moments; stop after the replay
+/// drained, or requests still in flight count as lost.
+/// </summary>
+internal sealed record RunReport(
+    DateTimeOffset StartedAt,
+    DateTimeOffset? StoppedAt,
+    double DurationSeconds,
+    long OnlineRequests,
+    long ReplayedRequests,
+    double LossRatio,
+    double OnlineRequestRate,
+    double ReplayedRequestRate,
+    long Retransmissions,
+    IReadOnlyDictionary<string, long> SessionsEnded)
+{
+    /// <summary>The human summary (the CLI's <c>report</c>).</summary>
+    public string Summary()
+    {
+        var text = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"run              {StartedAt:u} - {(StoppedAt is { } end ? end.ToString("u", CultureInfo.InvariantCulture) : "running")} ({DurationSeconds:F1} s)")
+            .AppendLine(CultureInfo.InvariantCulture, $"online requests  {OnlineRequests} ({OnlineRequestRate:F1}/s)")
+            .AppendLine(CultureInfo.InvariantCulture, $"replayed         {ReplayedRequests} ({ReplayedRequestRate:F1}/s)")
+            .AppendLine(CultureInfo.InvariantCulture, $"loss ratio       {LossRatio:F6}  (online - replayed) / online")
+            .AppendLine(CultureInfo.InvariantCulture, $"retransmissions  {Retransmissions}");
+        foreach (var (reason, count) in SessionsEnded.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"sessions {reason,-8}{count}");
+        }
+
+        return text.ToString();
+    }
+}
+
+/// <summary>Starts a run (answer: <see cref="RunReport"/> of the new run).</summary>
+internal sealed class StartRun
+{
+    public static readonly StartRun Instance = new();
+}
+
+/// <summary>Stops the current run (answer: its final <see cref="RunReport"/>, or <see cref="NoRun"/>).</summary>
+internal sealed class StopRun
+{
+    public static readonly StopRun Instance = new();
+}
+
+/// <summary>Asks for the current or last run's report (answer: <see cref="RunReport"/> or <see cref="NoRun"/>).</summary>
+internal sealed class GetRunReport
+{
+    public static readonly GetRunReport Instance = new();
+}
+
+/// <summary>There is no run to report on.</summary>
+internal sealed class NoRun
+{
+    public static readonly NoRun Instance = new();
+}
