@@ -70,20 +70,10 @@ internal static class CaptureNodeHosting
 
     private static IEnumerable<string> ToHocon(ParseResult parse)
     {
-        foreach (var (option, key) in new[] { (Interface, "interface"), (Filter, "filter"), (PcapFile, "pcap-file"), (FakeRange, "fake-client-range") })
+        foreach (var assignment in HoconAssignment.FromOptions(parse, Section, (Interface, "interface"), (Filter, "filter"), (PcapFile, "pcap-file"),
+            (FakeRange, "fake-client-range"), (Speed, "speed"), (Loop, "loop"), (Mss, "mss"), (Copies, "copies"), (Sample, "sample-percent")))
         {
-            if (parse.GetValue(option) is { } value)
-            {
-                yield return HoconAssignment.Of($"{Section}.{key}", value);
-            }
-        }
-
-        foreach (var (option, key) in new[] { (Speed, "speed"), (Loop, "loop"), (Mss, "mss"), (Copies, "copies"), (Sample, "sample-percent") })
-        {
-            if (parse.GetValue(option) is { } value)
-            {
-                yield return HoconAssignment.Of($"{Section}.{key}", value);
-            }
+            yield return assignment;
         }
 
         if (parse.GetValue(Targets) is { Length: > 0 } targets)

@@ -27,9 +27,7 @@ internal static class CoordinatorNodeHosting
     public static RoleSetup Setup { get; } = new()
     {
         Options = [FakeRange, SlicePrefix],
-        ToHocon = parse => new[] { (FakeRange, "fake-client-range"), (SlicePrefix, "slice-prefix") }
-            .Where(o => parse.GetValue(o.Item1) is not null)
-            .Select(o => HoconAssignment.Of($"{Section}.{o.Item2}", parse.GetValue(o.Item1)!)),
+        ToHocon = parse => HoconAssignment.FromOptions(parse, Section, (FakeRange, "fake-client-range"), (SlicePrefix, "slice-prefix")),
         ConfigureServices = (node, services) =>
         {
             services.AddSingleton(CoordinatorSettings.Read(node.Config));

@@ -19,9 +19,7 @@ internal static class InterceptNodeHosting
     public static RoleSetup Setup { get; } = new()
     {
         Options = [Interface, Filter],
-        ToHocon = parse => new[] { (Interface, "interface"), (Filter, "filter") }
-            .Where(o => parse.GetValue(o.Item1) is not null)
-            .Select(o => HoconAssignment.Of($"{Section}.{o.Item2}", parse.GetValue(o.Item1)!)),
+        ToHocon = parse => HoconAssignment.FromOptions(parse, Section, (Interface, "interface"), (Filter, "filter")),
         ConfigureServices = (node, services) =>
         {
             services.AddSingleton(InterceptNodeSettings.Read(node.Config, node.Settings));

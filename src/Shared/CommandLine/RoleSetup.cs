@@ -37,6 +37,19 @@ public static class HoconAssignment
     /// <summary><c>path = "value"</c>.</summary>
     public static string Of(string path, string value) => $"{path} = {NodeConfigLoader.Quote(value)}";
 
+    /// <summary>One <c>section.key = "value"</c> per option the user gave; options left out leave HOCON alone.</summary>
+    public static IEnumerable<string> FromOptions(ParseResult parse, string section, params (Option<string?> Option, string Key)[] options)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        foreach (var (option, key) in options)
+        {
+            if (parse.GetValue(option) is { } value)
+            {
+                yield return Of($"{section}.{key}", value);
+            }
+        }
+    }
+
     /// <summary><c>path = ["a", "b"]</c>.</summary>
     public static string OfList(string path, IEnumerable<string> values) =>
         $"{path} = [{string.Join(", ", values.Select(NodeConfigLoader.Quote))}]";
