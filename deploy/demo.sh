@@ -384,7 +384,7 @@ wait_joined 30 "${NODES[@]}"
 wait_logged 30 "Capturing on" "started capturing" "${CAPTURES[@]}"
 JOIN_S=$(seconds_since "$T_JOIN")
 echo "   all ${#NODES[@]} nodes joined the cluster in $JOIN_S s"
-echo "   live statistics: sudo ip netns exec ${LAB[NS_TARGET]} curl -s http://127.0.0.1:8080/api/status   (Prometheus: /metrics)"
+echo "   dashboard: http://127.0.0.1:8080/ inside the target namespace (e.g. sudo ip netns exec ${LAB[NS_TARGET]} curl -s http://127.0.0.1:8080/api/status; Prometheus: /metrics)"
 
 # ---------------------------------------------------------------- counting
 

@@ -14,10 +14,11 @@
 #   systemd      systemd-analyze verifies the unit files in tests
 #   util-linux   setpriv and unshare: doctor tests run nodes unprivileged or without libpcap
 #   python3-prometheus-client  a real Prometheus parser for the coordinator's /metrics in tests
+#   chromium     a real headless browser for the dashboard test
 #   procps       ps/pkill-free process inspection used by scripts
 set -euo pipefail
 
-packages=(libpcap0.8 nginx wrk nftables ethtool iproute2 tcpdump wireshark-common curl procps python3 libcap2-bin systemd util-linux python3-prometheus-client)
+packages=(libpcap0.8 nginx wrk nftables ethtool iproute2 tcpdump wireshark-common curl procps python3 libcap2-bin systemd util-linux python3-prometheus-client chromium)
 
 if [[ ${EUID} -ne 0 ]]; then
   echo "install-prereqs: must run as root (apt-get install). Try: sudo $0" >&2

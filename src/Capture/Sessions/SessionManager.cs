@@ -79,6 +79,9 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         {
             CaptureLog.Statistics(_logger, _statistics.Summary());
             ForgetIdleSkipped();
+        });
+        Receive<CollectProgress>(_ =>
+        {
             foreach (var session in _byActor.Keys)
             {
                 session.Tell(ReportProgress.Instance);
@@ -103,6 +106,9 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
             typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved));
         Timers.StartPeriodicTimer("refresh", RefreshClaims.Instance, ClaimRefreshInterval);
         Timers.StartPeriodicTimer("statistics", LogStatistics.Instance, _settings.StatisticsInterval);
+
+        // Every second, like the reports to the coordinator, so its rates move with the traffic.
+        Timers.StartPeriodicTimer("progress", CollectProgress.Instance, TimeSpan.FromSeconds(1));
     }
 
     protected override void PostStop()
@@ -363,5 +369,10 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     private sealed class LogStatistics
     {
         public static readonly LogStatistics Instance = new();
+    }
+
+    private sealed class CollectProgress
+    {
+        public static readonly CollectProgress Instance = new();
     }
 }

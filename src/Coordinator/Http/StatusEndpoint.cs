@@ -30,6 +30,8 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
         builder.WebHost.UseUrls($"http://{endpoint}");
         builder.Logging.ClearProviders();
         _app = builder.Build();
+        var dashboard = LoadDashboard();
+        _app.MapGet("/", () => Results.Content(dashboard, "text/html; charset=utf-8"));
         _app.MapGet("/api/status", async () => Results.Json(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)));
         _app.MapGet("/metrics", async () =>
             Results.Text(PrometheusText.Render(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)), PrometheusText.ContentType));
@@ -44,6 +46,14 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
         });
         await _app.StartAsync(cancellationToken);
         CoordinatorLog.HttpListening(logger, endpoint);
+    }
+
+    private static string LoadDashboard()
+    {
+        using var stream = typeof(StatusEndpoint).Assembly.GetManifestResourceStream("dashboard.html")
+            ?? throw new InvalidOperationException("dashboard.html is not embedded in the coordinator");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
     }
 
     private static IResult RunResult(object answer) =>

@@ -16,7 +16,7 @@ public sealed class StatusApiLabTests
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var seed = $"{lab.TargetIp}:4053";
         await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
-        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Status API and Prometheus metrics on http://127.0.0.1:8080");
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Dashboard on http://127.0.0.1:8080/");
         await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
         await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
             "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange);
@@ -84,6 +84,48 @@ public sealed class StatusApiLabTests
 
         var unreachable = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "status", "--api", "http://127.0.0.1:9"], TimeSpan.FromSeconds(30), Cancellation);
         Assert.Equal(1, unreachable.ExitCode);
+    }
+
+    [Fact]
+    public async Task The_dashboard_draws_live_charts_in_a_real_browser()
+    {
+        LabPreconditions.Ensure();
+        Assert.True(File.Exists("/usr/bin/chromium"), "chromium is not installed (apt-get install chromium; tests/run.sh does)");
+        await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
+        var seed = $"{lab.TargetIp}:4053";
+        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Dashboard on http://127.0.0.1:8080/");
+        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
+        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
+            "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange);
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
+
+        // Paced load for the whole time the browser watches.
+        var script = Path.Combine(LabHost.FindRepositoryRoot(), "tests", "ReplayCluster.Lab.Tests", "Replay", "paced.lua");
+        await using var load = lab.StartProcess(LabRole.Client, ["wrk", "-t1", "-c2", "-d15s", "-s", script, $"http://{lab.OnlineIp}/1k?case=dashboard"]);
+        await Task.Delay(3000, Cancellation);
+
+        var screenshot = Path.Combine(lab.StateDirectory, "dashboard.png");
+        string[] chromium = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", $"--user-data-dir={Path.Combine(lab.StateDirectory, "chromium")}",
+            "--window-size=1200,800"];
+        var dom = await lab.ExecAsync(LabRole.Target, [.. chromium, "--virtual-time-budget=6000", "--dump-dom", "http://127.0.0.1:8080/"], TimeSpan.FromSeconds(60), Cancellation);
+        Assert.True(dom.ExitCode == 0, dom.StdErr);
+        await lab.ExecAsync(LabRole.Target, [.. chromium, "--virtual-time-budget=6000", $"--screenshot={screenshot}", "http://127.0.0.1:8080/"], TimeSpan.FromSeconds(60), Cancellation);
+        TestContext.Current.TestOutputHelper?.WriteLine($"screenshot: {screenshot} ({(File.Exists(screenshot) ? new FileInfo(screenshot).Length : 0)} bytes)");
+        if (Environment.GetEnvironmentVariable("REPLAYCLUSTER_KEEP_SCREENSHOT") is { Length: > 0 } keep && File.Exists(screenshot))
+        {
+            File.Copy(screenshot, keep, overwrite: true);
+        }
+
+        var html = dom.StdOut;
+        var online = System.Text.RegularExpressions.Regex.Match(html, "id=\"online-line\"[^>]*points=\"(?<p>[^\"]*)\"").Groups["p"].Value;
+        var samples = online.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(samples.Length >= 3, $"the chart drew {samples.Length} samples:{Environment.NewLine}{html}");
+        Assert.Contains(samples, p => double.Parse(p.Split(',')[1], System.Globalization.CultureInfo.InvariantCulture) < 175);
+        Assert.Contains("data-role=\"capture\"", html, StringComparison.Ordinal);
+        Assert.Contains("data-role=\"intercept\"", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("waiting for the first report", html, StringComparison.Ordinal);
     }
 
     private static async Task<string> GetAsync(LabHost lab, string path)
