@@ -61,7 +61,7 @@ internal static class CaptureNodeHosting
                 provider.GetRequiredService<ISegmentTransport>(),
                 provider.GetRequiredService<TimeProvider>(),
                 provider.GetRequiredService<CaptureNodeStatistics>(),
-                provider.GetRequiredService<ILoggerFactory>().CreateLogger<SessionManager>()), SessionManager.Name);
+                provider.GetRequiredService<ILoggerFactory>().CreateLogger<SessionManager>()), Cluster.ActorNames.Sessions);
             registry.Register<SessionManager>(manager);
             var statistics = provider.GetRequiredService<CaptureNodeStatistics>();
             system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter");

@@ -37,9 +37,9 @@ internal static class CoordinatorNodeHosting
         {
             var allocator = system.ActorOf(IdentitySliceAllocator.Props(
                 provider.GetRequiredService<CoordinatorSettings>(),
-                provider.GetRequiredService<ILoggerFactory>().CreateLogger<IdentitySliceAllocator>()), IdentitySliceAllocator.Name);
+                provider.GetRequiredService<ILoggerFactory>().CreateLogger<IdentitySliceAllocator>()), Cluster.ActorNames.IdentitySlices);
             registry.Register<IdentitySliceAllocator>(allocator);
-            var aggregator = system.ActorOf(Statistics.StatisticsAggregator.Props(TimeProvider.System), ReplayCluster.Statistics.StatisticsReporter.AggregatorName);
+            var aggregator = system.ActorOf(Statistics.StatisticsAggregator.Props(TimeProvider.System), Cluster.ActorNames.Statistics);
             registry.Register<Statistics.StatisticsAggregator>(aggregator);
         }),
     };

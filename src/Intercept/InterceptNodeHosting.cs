@@ -41,7 +41,7 @@ internal static class InterceptNodeHosting
                 provider.GetRequiredService<InterceptNodeSettings>(),
                 provider.GetRequiredService<InterceptStatistics>(),
                 TimeProvider.System,
-                provider.GetRequiredService<ILoggerFactory>().CreateLogger<ReplyRouter>()), ReplyRouter.Name);
+                provider.GetRequiredService<ILoggerFactory>().CreateLogger<ReplyRouter>()), Cluster.ActorNames.ReplyRouter);
             registry.Register<ReplyRouter>(router);
             var statistics = provider.GetRequiredService<InterceptStatistics>();
             system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Intercept, statistics.ToCounters), "statistics-reporter");

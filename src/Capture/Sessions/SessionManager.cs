@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Microsoft.Extensions.Logging;
 using ReplayCluster.Capture.Replay;
+using ReplayCluster.Cluster;
 using ReplayCluster.Configuration;
 using ReplayCluster.Replay;
 
@@ -14,15 +15,6 @@ namespace ReplayCluster.Capture.Sessions;
 /// </summary>
 internal sealed class SessionManager : ReceiveActor, IWithTimers
 {
-    /// <summary>Actor name under /user; intercepts reply to it.</summary>
-    public const string Name = "sessions";
-
-    /// <summary>Path of the intercept node's reply router, under /user.</summary>
-    public const string InterceptRouterName = "reply-router";
-
-    /// <summary>Path of the coordinator's identity slice allocator, under /user.</summary>
-    public const string CoordinatorSliceAllocatorName = "identity-slices";
-
     private static readonly TimeSpan SliceAnswerTimeout = TimeSpan.FromSeconds(5);
 
     // A skipped connection silent this long is forgotten (a keep-alive idle beyond this comes back as mid-stream).
@@ -271,7 +263,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         if (member.HasRole(NodeRoles.Coordinator) && _settings.FakeClientRange is null)
         {
             // Also after a coordinator restart: it gets our slice back as the preferred one.
-            Context.ActorSelection(new RootActorPath(member.Address) / "user" / CoordinatorSliceAllocatorName)
+            Context.ActorSelection(new RootActorPath(member.Address) / "user" / ActorNames.IdentitySlices)
                 .Tell(new RequestIdentitySlice(_slice));
             Timers.StartSingleTimer("slice-answer", SliceAnswerOverdue.Instance, SliceAnswerTimeout);
         }
@@ -332,7 +324,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
         foreach (var address in intercepts)
         {
-            var router = Context.ActorSelection(new RootActorPath(address) / "user" / InterceptRouterName);
+            var router = Context.ActorSelection(new RootActorPath(address) / "user" / ActorNames.ReplyRouter);
             for (var offset = 0; offset < Math.Max(claims.Count, releases.Count); offset += RouteClaims.MaxEntries / 2)
             {
                 router.Tell(new RouteClaims(Self,

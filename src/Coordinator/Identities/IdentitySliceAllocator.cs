@@ -11,9 +11,6 @@ namespace ReplayCluster.Coordinator.Identities;
 /// </summary>
 internal sealed class IdentitySliceAllocator : ReceiveActor
 {
-    /// <summary>Actor name under /user; capture nodes ask here.</summary>
-    public const string Name = "identity-slices";
-
     private readonly SliceTable<IActorRef>? _table;
     private readonly CoordinatorSettings _settings;
     private readonly ILogger _logger;

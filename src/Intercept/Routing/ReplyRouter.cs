@@ -13,9 +13,6 @@ namespace ReplayCluster.Intercept.Routing;
 /// </summary>
 internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 {
-    /// <summary>Actor name under /user; capture nodes send their route claims here.</summary>
-    public const string Name = "reply-router";
-
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMilliseconds(500);
 
     private readonly ReplyRouteTable<IActorRef> _table;

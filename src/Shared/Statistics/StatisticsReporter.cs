@@ -7,9 +7,6 @@ namespace ReplayCluster.Statistics;
 /// <summary>Sends this node's counters to every coordinator in the cluster once a second.</summary>
 public sealed class StatisticsReporter : ReceiveActor, IWithTimers
 {
-    /// <summary>Path of the coordinator's aggregator, under /user.</summary>
-    public const string AggregatorName = "statistics";
-
     private readonly string _role;
     private readonly Func<IReadOnlyDictionary<string, long>> _snapshot;
     private readonly Akka.Cluster.Cluster _cluster;
@@ -47,7 +44,7 @@ public sealed class StatisticsReporter : ReceiveActor, IWithTimers
         var report = new NodeStatisticsReport(_role, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), counters);
         foreach (var coordinator in coordinators)
         {
-            Context.ActorSelection(new RootActorPath(coordinator.Address) / "user" / AggregatorName).Tell(report);
+            Context.ActorSelection(new RootActorPath(coordinator.Address) / "user" / Cluster.ActorNames.Statistics).Tell(report);
         }
     }
 
