@@ -14,13 +14,7 @@ public sealed class StatusApiLabTests
     public async Task Status_api_and_prometheus_metrics_report_the_replay()
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
-        var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
-        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Dashboard on http://127.0.0.1:8080/");
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
-            "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange);
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
+        await using var cluster = await ThreeNodes.StartAsync(lab);
 
         var urls = Enumerable.Range(0, 10).Select(i => $"http://{lab.OnlineIp}/1k?case=status&n={i}").ToArray();
         (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. urls], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
@@ -92,13 +86,7 @@ public sealed class StatusApiLabTests
         LabPreconditions.Ensure();
         Assert.True(File.Exists("/usr/bin/chromium"), "chromium is not installed (apt-get install chromium; tests/run.sh does)");
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
-        var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
-        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Dashboard on http://127.0.0.1:8080/");
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
-            "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange);
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
+        await using var cluster = await ThreeNodes.StartAsync(lab);
 
         // Paced load for the whole time the browser watches.
         var script = Path.Combine(LabHost.FindRepositoryRoot(), "tests", "ReplayCluster.Lab.Tests", "Replay", "paced.lua");
@@ -126,6 +114,43 @@ public sealed class StatusApiLabTests
         Assert.Contains("data-role=\"capture\"", html, StringComparison.Ordinal);
         Assert.Contains("data-role=\"intercept\"", html, StringComparison.Ordinal);
         Assert.DoesNotContain("waiting for the first report", html, StringComparison.Ordinal);
+    }
+
+    /// <summary>Coordinator (dashboard up), intercept and capture node (capturing), stopped on dispose.</summary>
+    private sealed class ThreeNodes : IAsyncDisposable
+    {
+        private readonly LabProcess[] _nodes;
+
+        private ThreeNodes(params LabProcess[] nodes) => _nodes = nodes;
+
+        public static async Task<ThreeNodes> StartAsync(LabHost lab)
+        {
+            var seed = $"{lab.TargetIp}:4053";
+            var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
+            var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
+            var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
+                "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange);
+            var nodes = new ThreeNodes(capture, intercept, coordinator);
+            try
+            {
+                await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Dashboard on http://127.0.0.1:8080/");
+                await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
+                return nodes;
+            }
+            catch
+            {
+                await nodes.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var node in _nodes)
+            {
+                await node.DisposeAsync();
+            }
+        }
     }
 
     private static async Task<string> GetAsync(LabHost lab, string path)
