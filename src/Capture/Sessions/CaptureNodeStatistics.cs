@@ -36,6 +36,12 @@ internal sealed class CaptureNodeStatistics
     /// <summary>Sessions left out by sampling (not a loss: asked for).</summary>
     public long SessionsSkipped { get; set; }
 
+    /// <summary>Sessions (copies) not started because the plan's rate cap was reached (asked for).</summary>
+    public long SessionsRateLimited { get; set; }
+
+    /// <summary>The replay plan version this node follows; 0 for its own settings only.</summary>
+    public long PlanVersion { get; set; }
+
     /// <summary>New sessions refused because the node's buffer budget was exhausted.</summary>
     public long SessionsRefusedMemory { get; set; }
 
@@ -116,6 +122,8 @@ internal sealed class CaptureNodeStatistics
             ["sessions_refused_memory"] = SessionsRefusedMemory,
             ["sessions_without_identity"] = SessionsWithoutIdentity,
             ["sessions_skipped"] = SessionsSkipped,
+            ["sessions_rate_limited"] = SessionsRateLimited,
+            ["plan_version"] = PlanVersion,
             ["requests_captured"] = e.RequestsCaptured,
             ["requests_delivered"] = e.RequestsDelivered,
             ["segments_sent"] = e.SegmentsSent,
@@ -158,6 +166,7 @@ internal sealed class CaptureNodeStatistics
             .Append(" failed=").Append(SessionsFailed)
             .Append(" no-identity=").Append(SessionsWithoutIdentity)
             .Append(" skipped=").Append(SessionsSkipped)
+            .Append(" rate-limited=").Append(SessionsRateLimited)
             .Append(" refused-memory=").Append(SessionsRefusedMemory)
             .Append(" buffered=").Append(Budget?.Used ?? 0)
             .Append(" | ended:");

@@ -7,12 +7,12 @@ using System.Text.Json;
 namespace ReplayCluster.Coordinator.Client;
 
 /// <summary>
-/// The command-line client of a running coordinator: <c>status</c>, <c>run start|stop</c>, <c>report</c>.
+/// The command-line client of a running coordinator: <c>status</c>, <c>plan show|set</c>, <c>run start|stop</c>, <c>report</c>.
 /// They talk to its HTTP endpoint (loopback by default), so they run on the coordinator's host.
 /// </summary>
 internal static class ClientCommands
 {
-    private static readonly Option<string> Api = new("--api")
+    internal static readonly Option<string> Api = new("--api")
     {
         Description = "The coordinator's HTTP endpoint (replaycluster.coordinator.http-endpoint).",
         DefaultValueFactory = _ => "http://127.0.0.1:8080",
@@ -50,7 +50,7 @@ internal static class ClientCommands
             output.Write(body.EndsWith('\n') ? string.Empty : Environment.NewLine);
         }));
 
-        return [status, run, report];
+        return [status, PlanCommands.Create(), run, report];
     }
 
     private static Task<int> PostAsync(ParseResult parse, string path, CancellationToken cancellation) =>
@@ -67,7 +67,7 @@ internal static class ClientCommands
             output.Write(await report.Content.ReadAsStringAsync(cancellation));
         });
 
-    private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellation, Func<HttpClient, TextWriter, Task> action)
+    internal static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellation, Func<HttpClient, TextWriter, Task> action)
     {
         var api = parse.GetValue(Api)!;
         using var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(10) };
@@ -83,7 +83,7 @@ internal static class ClientCommands
         }
     }
 
-    private static string ErrorOf(string body)
+    internal static string ErrorOf(string body)
     {
         try
         {

@@ -26,6 +26,7 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
         }
 
         var aggregator = await registry.GetAsync<StatisticsAggregator>(cancellationToken);
+        var planKeeper = await registry.GetAsync<Plans.ReplayPlanKeeper>(cancellationToken);
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://{endpoint}");
         builder.Logging.ClearProviders();
@@ -44,6 +45,7 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
                 ? Results.Text(report.Summary())
                 : RunResult(answer);
         });
+        _app.MapPlanRoutes(planKeeper);
         await _app.StartAsync(cancellationToken);
         CoordinatorLog.HttpListening(logger, endpoint);
     }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
+using ReplayCluster.Capture.Plans;
 using ReplayCluster.Capture.Replay;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
@@ -133,12 +134,12 @@ public sealed class SessionManagerSpecs() : Akka.TestKit.Xunit.TestKit(Configura
             Copies = copies,
             SamplePercent = samplePercent,
             Interface = "test0",
-            Filter = "tcp",
+            ExplicitFilter = "tcp",
             Targets = TargetMapping.Parse(["80-10.251.21.2:80"], "test"),
             FakeClientRange = "10.200.0.0/16",
             Session = new SessionOptions(),
         };
-        return Sys.ActorOf(SessionManager.Props(settings, _transport, TimeProvider.System, _statistics, NullLogger.Instance));
+        return Sys.ActorOf(SessionManager.Props(settings, new PlanInEffect(AppliedPlan.Own(settings)), _transport, TimeProvider.System, _statistics, NullLogger.Instance));
     }
 
     private TcpSegmentSpec AwaitSegment(Func<TcpSegmentSpec, bool> match)
