@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture.Sessions;
 
@@ -60,6 +61,9 @@ internal sealed class CaptureNodeStatistics
 
     /// <summary>Totals over all sessions, live ones included up to their last progress report (about a second).</summary>
     public SessionCounters Sessions { get; } = new();
+
+    /// <summary>Reply latencies of all sessions, recorded as they happen (not with the progress reports).</summary>
+    public ReplyLatencyHistogram ReplyLatency { get; } = new();
 
     public IReadOnlyDictionary<SessionEndReason, long> EndedByReason => _ended;
 
@@ -144,6 +148,7 @@ internal sealed class CaptureNodeStatistics
             counters[$"sessions_ended_{reason.ToString().ToLowerInvariant()}"] = count;
         }
 
+        ReplyLatency.WriteCounters(counters);
         return counters;
     }
 
