@@ -89,7 +89,6 @@ internal sealed class StatisticsAggregator : ReceiveActor
         Receive<ClusterEvent.UnreachableMember>(e => _unreachable.Add(e.Member.Address));
         Receive<ClusterEvent.ReachableMember>(e => _unreachable.Remove(e.Member.Address));
         Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
-        Receive<ClusterEvent.CurrentClusterState>(_ => { });
         Receive<GetClusterStatistics>(_ => Sender.Tell(Snapshot()));
         Receive<StartRun>(start =>
         {
