@@ -24,7 +24,7 @@ internal static class ClientCommands
 
     private static readonly Option<string?> Duration = new("--duration")
     {
-        Description = "Stop the run by itself after this long: 30s, 5m, 1.5h, 500ms (a bare number is seconds), or none.",
+        Description = "Stop the run by itself after this long: 30s, 10m, 1.5h, 500ms, or none (overrides the plan's run duration).",
         HelpName = "DURATION",
     };
 

@@ -1,17 +1,15 @@
-using System.Globalization;
+using ReplayCluster.Configuration;
 
 namespace ReplayCluster.Coordinator.Http;
 
 /// <summary>
-/// Reads a run's duration as people type it: <c>30s</c>, <c>5m</c>, <c>1.5h</c>, <c>500ms</c>, a bare
-/// number of seconds, or <c>none</c> for a run that lasts until stopped.
+/// Reads a run's duration the way the plan API reads durations (<see cref="DurationText"/>: <c>30s</c>,
+/// <c>10m</c>, <c>1.5h</c>, <c>500ms</c>), or <c>none</c> for a run that lasts until stopped.
 /// </summary>
 internal static class RunDurationParser
 {
-    /// <summary>The longest run: well within what a timer can wait, and longer than any replay we heard of.</summary>
+    /// <summary>The longest run: well within what a timer can wait (about 49 days), and longer than any replay we heard of.</summary>
     public static readonly TimeSpan Longest = TimeSpan.FromDays(30);
-
-    private static readonly (string Suffix, double Seconds)[] Units = [("ms", 0.001), ("s", 1), ("m", 60), ("min", 60), ("h", 3600)];
 
     /// <summary>
     /// Parses <paramref name="text"/>; an absent value (null) gives <paramref name="fallback"/>. On failure
@@ -26,30 +24,25 @@ internal static class RunDurationParser
             return true;
         }
 
-        var value = text.Trim().ToLowerInvariant();
-        if (value == "none")
+        if (string.Equals(text.Trim(), "none", StringComparison.OrdinalIgnoreCase))
         {
             duration = null;
             return true;
         }
 
-        // Longest suffix first: "ms" and "min" before "s" and "m".
-        var (suffix, unit) = Units.OrderByDescending(u => u.Suffix.Length).FirstOrDefault(u => value.EndsWith(u.Suffix, StringComparison.Ordinal));
-        var number = suffix is null ? value : value[..^suffix.Length].TrimEnd();
-        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount))
+        if (!DurationText.TryParse(text, out var value))
         {
-            error = $"duration: '{text}' is not a duration; use e.g. 30s, 5m, 1.5h or 500ms (a bare number is seconds), or none";
+            error = $"duration: '{text}' is not a duration; use a number and a unit, e.g. 30s, 10m, 1.5h or 500ms, or none";
             return false;
         }
 
-        var seconds = amount * (suffix is null ? 1 : unit);
-        if (seconds <= 0 || seconds > Longest.TotalSeconds)
+        if (value <= TimeSpan.Zero || value > Longest)
         {
             error = $"duration: '{text}' is out of range; a run lasts more than 0 s and at most {Longest.TotalDays:0} days";
             return false;
         }
 
-        duration = TimeSpan.FromSeconds(seconds);
+        duration = value;
         return true;
     }
 }
