@@ -18,9 +18,6 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(3);
     private WebApplication? _app;
 
-    /// <summary>The duration of a run started without <c>?duration=</c>; null (the default) runs until stopped.</summary>
-    public Func<TimeSpan?> DefaultRunDuration { get; set; } = static () => null;
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (settings.HttpEndpoint is not { } endpoint)
@@ -40,9 +37,13 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
         _app.MapGet("/metrics", async () =>
             Results.Text(PrometheusText.Render(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)), PrometheusText.ContentType));
         _app.MapPost("/api/run/start", async (HttpRequest request) =>
-            RunDurationParser.TryParse(request.Query.TryGetValue("duration", out var text) ? text.ToString() : null, DefaultRunDuration(), out var duration, out var error)
+        {
+            // A run without a duration of its own lasts as long as the replay plan says (runDuration).
+            var plan = await planKeeper.Ask<Plans.CurrentPlan>(Plans.GetReplayPlan.Instance, AskTimeout);
+            return RunDurationParser.TryParse(request.Query.TryGetValue("duration", out var text) ? text.ToString() : null, plan.Plan.RunDuration, out var duration, out var error)
                 ? RunResult(await aggregator.Ask<object>(new StartRun(duration), AskTimeout))
-                : Results.BadRequest(new { error }));
+                : Results.BadRequest(new { error });
+        });
         _app.MapPost("/api/run/stop", async () => RunResult(await aggregator.Ask<object>(StopRun.Instance, AskTimeout)));
         _app.MapGet("/api/report", async (HttpRequest request) =>
         {

@@ -36,7 +36,7 @@ internal static class ReplayPlanValidator
             ?? Duration("idleTimeout", plan.IdleTimeout)
             ?? Duration("keepAliveTimeout", plan.KeepAliveTimeout)
             ?? Duration("responseWaitLimit", plan.ResponseWaitLimit)
-            ?? Duration("runDuration", plan.RunDuration, TimeSpan.FromDays(365));
+            ?? Duration("runDuration", plan.RunDuration, TimeSpan.FromDays(30));
     }
 
     private static PlanError? Targets(ReplayPlan plan, out IReadOnlyList<uint> targetAddresses)

@@ -85,6 +85,16 @@ public sealed class ReplayPlanLabTests
         TestContext.Current.TestOutputHelper?.WriteLine($"rate cap 5/s: {capped} of 40 sessions replayed, burst lasted {seconds:F1} s");
         Assert.InRange(capped, 5, 5 + (int)Math.Ceiling(5 * (seconds + 1)));
         Assert.True(capped < 40);
+
+        // The plan's run duration: a run started without its own stops by itself.
+        (await PlanAsync(lab, "set", "--run-duration", "2s")).EnsureSuccess("plan set --run-duration 2s");
+        (await lab.ExecAsync(LabRole.Target, ["dotnet", NodeProcesses.LocateBinary("coordinator"), "run", "start"], TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("run start");
+        await Task.Delay(3500, Cancellation);
+        var report = await lab.ExecAsync(LabRole.Target, ["curl", "-sf", "http://127.0.0.1:8080/api/report"], TimeSpan.FromSeconds(10), Cancellation);
+        using var run = JsonDocument.Parse(report.StdOut);
+        Assert.Equal(2, run.RootElement.GetProperty("plannedDurationSeconds").GetDouble());
+        Assert.NotEqual(JsonValueKind.Null, run.RootElement.GetProperty("stoppedAt").ValueKind);
+        Assert.InRange(run.RootElement.GetProperty("durationSeconds").GetDouble(), 1.9, 2.5);
     }
 
     private static async Task<LabExecResult> PlanAsync(LabHost lab, params string[] args) =>
