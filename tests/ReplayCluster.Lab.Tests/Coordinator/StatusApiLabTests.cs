@@ -143,6 +143,7 @@ public sealed class StatusApiLabTests
         Assert.Contains("data-role=\"capture\"", html, StringComparison.Ordinal);
         Assert.Contains("data-role=\"intercept\"", html, StringComparison.Ordinal);
         Assert.DoesNotContain("waiting for the first report", html, StringComparison.Ordinal);
+        Assert.Contains("replay plan version 1 · 1 capture node(s) following", html, StringComparison.Ordinal);
     }
 
     /// <summary>Coordinator (dashboard up), intercept and capture node (capturing), stopped on dispose.</summary>
