@@ -179,7 +179,7 @@ public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture
         // The same constant load on all three hosts for the whole run; host 3's requests are not replayed until
         // its capture node captures.
         const string Case = "case=dist-grow";
-        const int PerClient = 2500;
+        const int PerClient = 2000;
         var loadStart = DateTimeOffset.UtcNow;
         var loads = lab.Onlines.SelectMany(h => new[]
         {
