@@ -177,15 +177,14 @@ public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture
         var pids = cluster.Processes.Select(p => p.Pid).ToList();
 
         // The same constant load on all three hosts for the whole run; host 3's requests are not replayed until
-        // its capture node captures.
+        // its capture node captures. curl --rate never catches up on a late request, so each host gets four slow
+        // clients (two keep-alive, two connection-per-request, 35/s each) rather than two fast ones: a request
+        // delayed by a busy core then rarely costs the client its pace.
         const string Case = "case=dist-grow";
-        const int PerClient = 2000;
+        const int PerClient = 770;
         var loadStart = DateTimeOffset.UtcNow;
-        var loads = lab.Onlines.SelectMany(h => new[]
-        {
-            Load.Start(lab, h, Case, "ka", PerClient, ratePerSecond: 100, keepAlive: true),
-            Load.Start(lab, h, Case, "close", PerClient, ratePerSecond: 100, keepAlive: false),
-        }).ToList();
+        var loads = lab.Onlines.SelectMany(h => new[] { "ka1", "ka2", "close1", "close2" }.Select(client =>
+            Load.Start(lab, h, Case, client, PerClient, ratePerSecond: 35, keepAlive: client.StartsWith("ka", StringComparison.Ordinal)))).ToList();
         await Task.Delay(TimeSpan.FromSeconds(8), Cancellation);
         var thirdStarted = DateTimeOffset.UtcNow;
         var added = await cluster.AddCaptureAsync(third);
@@ -208,17 +207,23 @@ public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture
             entries.Count(e => e.Time >= window.From && e.Time < window.To) / (window.To - window.From).TotalSeconds;
         var targetBefore = Rate(target, before);
         var targetAfter = Rate(target, after);
-        var onlineBefore = Rate(online[0].Concat(online[1]), before);
+        var onlineBefore = Rate(online.SelectMany(h => h), before);
         var onlineAfter = Rate(online.SelectMany(h => h), after);
         var perSecond = target.GroupBy(e => (long)Math.Floor((e.Time - loadStart).TotalSeconds)).OrderBy(g => g.Key)
             .Select(g => $"{g.Key}:{g.Count()}");
         Report($"third capture node {added.Address}: process started {(thirdStarted - loadStart).TotalSeconds:F1} s into the load, capturing after {(thirdCapturing - loadStart).TotalSeconds:F1} s; load ran {(loadEnd - loadStart).TotalSeconds:F1} s");
         Report($"target rate before {targetBefore:F1}/s ({(before.To - before.From).TotalSeconds:F1} s), after {targetAfter:F1}/s ({(after.To - after.From).TotalSeconds:F1} s): x{targetAfter / targetBefore:F3}; " +
-               $"online rate of the replayed hosts before {onlineBefore:F1}/s, of all three after {onlineAfter:F1}/s: x{onlineAfter / onlineBefore:F3}");
+               $"online rate of all three hosts before {onlineBefore:F1}/s, after {onlineAfter:F1}/s: x{onlineAfter / onlineBefore:F3}; " +
+               $"share replayed before {targetBefore / onlineBefore:F3}, after {targetAfter / onlineAfter:F3}: x{targetAfter / onlineAfter / (targetBefore / onlineBefore):F3}");
         Report($"target requests per second of the load: {string.Join(' ', perSecond)}");
         Report($"online host1 {online[0].Count} host2 {online[1].Count} host3 {online[2].Count}; target host1 {OnTarget(lab.Onlines[0]).Count} host2 {OnTarget(lab.Onlines[1]).Count} host3 {OnTarget(third).Count}");
 
-        Assert.InRange(targetAfter / targetBefore, 1.3, 1.7);
+        // The target's rate rose by half. The clients share two cores with three nginx, the target and five nodes,
+        // so the offered load itself can sag once a third node replays; the share of the offered load the target
+        // serves (two hosts of three, then all three) rises by half whatever the clients manage.
+        Assert.True(targetAfter / targetBefore > 1.3,
+            $"the target's rate rose only x{targetAfter / targetBefore:F3} ({targetBefore:F1}/s -> {targetAfter:F1}/s); the online hosts offered x{onlineAfter / onlineBefore:F3}");
+        Assert.InRange(targetAfter / onlineAfter / (targetBefore / onlineBefore), 1.35, 1.65);
 
         // Hosts 1 and 2 lost nothing, the third node's arrival included; host 3 is replayed from when it captures.
         foreach (var h in lab.Onlines.Take(2))
@@ -231,7 +236,7 @@ public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture
         Assert.All(thirdReplayed, e => Assert.True(added.Slice.Contains(e.RemoteAddress), $"{e.RemoteAddress} is outside host 3's slice {added.Slice}"));
         var thirdOnlineWhileCapturing = online[2].Where(e => e.Time > thirdCapturing + TimeSpan.FromSeconds(1)).Select(e => e.Request).ToList();
         var thirdReplayedRequests = thirdReplayed.Select(e => e.Request).ToHashSet(StringComparer.Ordinal);
-        Assert.True(thirdOnlineWhileCapturing.Count > 1000, $"only {thirdOnlineWhileCapturing.Count} requests on host 3 while its node captured");
+        Assert.True(thirdOnlineWhileCapturing.Count > 500, $"only {thirdOnlineWhileCapturing.Count} requests on host 3 while its node captured");
         var missing = thirdOnlineWhileCapturing.Where(r => !thirdReplayedRequests.Contains(r)).ToList();
         Assert.True(missing.Count == 0, $"{missing.Count} requests to host 3 after its node captured never reached the target, e.g. {string.Join(", ", missing.Take(3))}");
 
