@@ -37,4 +37,19 @@ internal static partial class CaptureLog
 
     [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Kernel capture statistics: received={Received} dropped={Dropped} interface-dropped={InterfaceDropped}")]
     public static partial void KernelStatistics(ILogger logger, long received, long dropped, long interfaceDropped);
+
+    [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "Following replay plan version {Version}: copies={Copies} sample-percent={SamplePercent} rate-cap={RateCap} filter={Filter}")]
+    public static partial void PlanApplied(ILogger logger, long version, int copies, double samplePercent, string rateCap, string filter);
+
+    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "No replay plan from the coordinator yet; {Consequence}")]
+    public static partial void PlanUnanswered(ILogger logger, string consequence);
+
+    [LoggerMessage(EventId = 213, Level = LogLevel.Error, Message = "Replay plan version {Version} cannot be applied, keeping the current one: {Problem}")]
+    public static partial void PlanUnusable(ILogger logger, long version, string problem);
+
+    [LoggerMessage(EventId = 214, Level = LogLevel.Information, Message = "Capture filter is now {Filter} (targets {Targets})")]
+    public static partial void FilterChanged(ILogger logger, string filter, string targets);
+
+    [LoggerMessage(EventId = 215, Level = LogLevel.Error, Message = "Capture filter {Filter} could not be applied: {Problem}")]
+    public static partial void FilterChangeFailed(ILogger logger, Exception exception, string filter, string problem);
 }

@@ -19,7 +19,7 @@ internal static class CaptureNodeHosting
     private static readonly Option<string?> PcapFile = new("--pcap-file") { Description = "Replay this pcap/pcapng file instead of capturing live.", HelpName = "FILE" };
     private static readonly Option<string?> Speed = new("--speed", "-a") { Description = "Offline replay speed factor (2 = twice as fast).", HelpName = "FACTOR" };
     private static readonly Option<string?> Loop = new("--loop", "-T") { Description = "Times the pcap file is replayed.", HelpName = "N" };
-    private static readonly Option<string[]> Targets = new("--target", "-x") { Description = "[onlineIP:]onlinePort-targetIP:targetPort; repeatable (replaycluster.capture.targets).", HelpName = "MAP" };
+    private static readonly Option<string[]> Targets = new("--target", "-x") { Description = "[onlineIP:]onlinePort-targetIP:targetPort; repeatable (default: from the coordinator's replay plan).", HelpName = "MAP" };
     private static readonly Option<string?> FakeRange = new("--fake-client-range", "-c") { Description = "Rewrite client addresses into this CIDR range, e.g. 10.200.0.0/16.", HelpName = "CIDR" };
     private static readonly Option<bool> NoWait = new("--no-wait", "-W") { Description = "Send requests as captured instead of waiting for the target's responses." };
     private static readonly Option<string?> Mss = new("--mss", "-D") { Description = "MSS announced to the target (default 1460).", HelpName = "BYTES" };
@@ -34,6 +34,7 @@ internal static class CaptureNodeHosting
         {
             var settings = CaptureNodeSettingsReader.Read(node.Config);
             services.AddSingleton(settings);
+            services.AddSingleton(new Plans.PlanInEffect(Plans.AppliedPlan.Own(settings)));
             services.AddSingleton(TimeProvider.System);
             services.AddSingleton(_ => new RawIpSender(sendBufferBytes: 4 * 1024 * 1024));
             services.AddSingleton(provider => new CaptureNodeStatistics { Sender = provider.GetRequiredService<RawIpSender>() });
@@ -50,7 +51,7 @@ internal static class CaptureNodeHosting
                 checks.Add(Doctor.HostChecks.Offloads(captureInterface));
             }
 
-            checks.AddRange(settings.Targets.Routes.Select(r => r.TargetAddress).Distinct()
+            checks.AddRange((settings.Targets?.Routes ?? []).Select(r => r.TargetAddress).Distinct()
                 .Select(a => Doctor.HostChecks.RouteTo(Packets.Ipv4Address.ToIPAddress(a), $"target {Packets.Ipv4Address.Format(a)}")));
             return checks;
         },
@@ -58,6 +59,7 @@ internal static class CaptureNodeHosting
         {
             var manager = system.ActorOf(SessionManager.Props(
                 provider.GetRequiredService<CaptureNodeSettings>(),
+                provider.GetRequiredService<Plans.PlanInEffect>(),
                 provider.GetRequiredService<ISegmentTransport>(),
                 provider.GetRequiredService<TimeProvider>(),
                 provider.GetRequiredService<CaptureNodeStatistics>(),

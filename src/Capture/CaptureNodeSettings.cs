@@ -1,4 +1,5 @@
 using ReplayCluster.Capture.Replay;
+using ReplayCluster.Replay;
 using ReplayCluster.Capture.Sessions;
 
 namespace ReplayCluster.Capture;
@@ -9,8 +10,8 @@ internal sealed record CaptureNodeSettings
     /// <summary>Interface to capture on; null for offline replay.</summary>
     public string? Interface { get; init; }
 
-    /// <summary>BPF filter actually used (derived from the targets when not given).</summary>
-    public required string Filter { get; init; }
+    /// <summary>The BPF filter given (-F); null to derive it from the targets in effect.</summary>
+    public string? ExplicitFilter { get; init; }
 
     /// <summary>Pcap file to replay; null for live capture.</summary>
     public string? PcapFile { get; init; }
@@ -21,7 +22,8 @@ internal sealed record CaptureNodeSettings
     /// <summary>Times the pcap file is replayed.</summary>
     public int Loop { get; init; } = 1;
 
-    public required TargetMapping Targets { get; init; }
+    /// <summary>Online services and their targets (-x); null when they come from the coordinator's plan.</summary>
+    public TargetMapping? Targets { get; init; }
 
     /// <summary>Copies of every captured session, each with its own identity. Defaults to 1.</summary>
     public int Copies { get; init; } = 1;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Akka.Configuration;
 using ReplayCluster.Capture.Replay;
+using ReplayCluster.Replay;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Configuration;
 
@@ -27,7 +28,9 @@ internal static class CaptureNodeSettingsReader
             throw NodeConfigurationException.ForSetting($"{Section}.pcap-file (--pcap-file)", $"'{pcapFile}' does not exist");
         }
 
-        var targets = TargetMapping.Parse(config.GetStringList($"{Section}.targets") ?? [], $"{Section}.targets (-x)");
+        // Without -x the node replays what the coordinator's plan names (it waits for the plan).
+        var targetEntries = config.GetStringList($"{Section}.targets") ?? [];
+        var targets = targetEntries.Count == 0 ? null : TargetMapping.Parse(targetEntries, $"{Section}.targets (-x)");
         var fakeRange = Text(config, "fake-client-range");
         if (fakeRange is not null)
         {
@@ -51,7 +54,7 @@ internal static class CaptureNodeSettingsReader
         {
             Interface = captureInterface,
             PcapFile = pcapFile,
-            Filter = Text(config, "filter") ?? targets.ToCaptureFilter(),
+            ExplicitFilter = Text(config, "filter"),
             Speed = speed,
             Loop = loop,
             Targets = targets,

@@ -4,17 +4,19 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ReplayCluster.CommandLine;
 using ReplayCluster.Coordinator.Identities;
+using ReplayCluster.Coordinator.Plans;
+using ReplayCluster.Plans;
 
 namespace ReplayCluster.Coordinator;
 
-/// <summary>The coordinator role: its options, settings and actors.</summary>
+/// <summary>The coordinator role: its options (the starting replay plan), settings and actors.</summary>
 internal static class CoordinatorNodeHosting
 {
-    private const string Section = "replaycluster.coordinator";
+    private const string PlanSection = "replaycluster.coordinator.plan";
 
     private static readonly Option<string?> FakeRange = new("--fake-client-range", "-c")
     {
-        Description = "Range divided into one slice per capture node (replaycluster.coordinator.fake-client-range).",
+        Description = "Range divided into one slice per capture node (replaycluster.coordinator.plan.fake-client-range).",
         HelpName = "CIDR",
     };
 
@@ -24,10 +26,21 @@ internal static class CoordinatorNodeHosting
         HelpName = "BITS",
     };
 
+    private static readonly Option<string[]> Targets = new("--target", "-x")
+    {
+        Description = "[onlineIP:]onlinePort-targetIP:targetPort for every capture node; repeatable (default: each node's own -x).",
+        HelpName = "MAP",
+    };
+
+    private static readonly Option<string?> Copies = new("--copies", "-n") { Description = "Replay every session N times (default: each node's own -n).", HelpName = "N" };
+    private static readonly Option<string?> Sample = new("--sample-percent", "-r") { Description = "Replay this percentage of sessions (default: each node's own -r).", HelpName = "PERCENT" };
+    private static readonly Option<string?> RateCap = new("--rate-cap") { Description = "Replayed sessions started per second, cluster-wide (default: no cap).", HelpName = "PER_SECOND" };
+    private static readonly Option<string?> RunDuration = new("--run-duration") { Description = "A run stops by itself after this long, e.g. 10m (default: when stopped).", HelpName = "DURATION" };
+
     public static RoleSetup Setup { get; } = new()
     {
-        Options = [FakeRange, SlicePrefix],
-        ToHocon = parse => HoconAssignment.FromOptions(parse, Section, (FakeRange, "fake-client-range"), (SlicePrefix, "slice-prefix")),
+        Options = [FakeRange, SlicePrefix, Targets, Copies, Sample, RateCap, RunDuration],
+        ToHocon = ToHocon,
         ConfigureServices = (node, services) =>
         {
             services.AddSingleton(CoordinatorSettings.Read(node.Config));
@@ -35,12 +48,31 @@ internal static class CoordinatorNodeHosting
         },
         ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
         {
+            var settings = provider.GetRequiredService<CoordinatorSettings>();
+            var loggers = provider.GetRequiredService<ILoggerFactory>();
+            var plan = settings.InitialPlan;
             var allocator = system.ActorOf(IdentitySliceAllocator.Props(
-                provider.GetRequiredService<CoordinatorSettings>(),
-                provider.GetRequiredService<ILoggerFactory>().CreateLogger<IdentitySliceAllocator>()), Cluster.ActorNames.IdentitySlices);
+                new IdentityRangeChanged(plan.FakeClientRange, plan.SlicePrefix ?? ReplayPlanValidator.DefaultSlicePrefix),
+                loggers.CreateLogger<IdentitySliceAllocator>()), Cluster.ActorNames.IdentitySlices);
             registry.Register<IdentitySliceAllocator>(allocator);
+            var keeper = system.ActorOf(ReplayPlanKeeper.Props(plan, allocator, loggers.CreateLogger<ReplayPlanKeeper>()), Cluster.ActorNames.ReplayPlan);
+            registry.Register<ReplayPlanKeeper>(keeper);
             var aggregator = system.ActorOf(Statistics.StatisticsAggregator.Props(TimeProvider.System), Cluster.ActorNames.Statistics);
             registry.Register<Statistics.StatisticsAggregator>(aggregator);
         }),
     };
+
+    private static IEnumerable<string> ToHocon(ParseResult parse)
+    {
+        foreach (var assignment in HoconAssignment.FromOptions(parse, PlanSection, (FakeRange, "fake-client-range"), (SlicePrefix, "slice-prefix"),
+            (Copies, "copies"), (Sample, "sample-percent"), (RateCap, "rate-cap"), (RunDuration, "run-duration")))
+        {
+            yield return assignment;
+        }
+
+        if (parse.GetValue(Targets) is { Length: > 0 } targets)
+        {
+            yield return HoconAssignment.OfList($"{PlanSection}.targets", targets);
+        }
+    }
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Net;
 using Akka.Configuration;
 using ReplayCluster.Configuration;
+using ReplayCluster.Plans;
 
 namespace ReplayCluster.Coordinator;
 
@@ -9,12 +9,10 @@ namespace ReplayCluster.Coordinator;
 internal sealed record CoordinatorSettings
 {
     private const string Section = "replaycluster.coordinator";
+    private const string PlanSection = Section + ".plan";
 
-    /// <summary>The range divided into capture nodes' slices; null when slicing is off.</summary>
-    public IPNetwork? FakeClientRange { get; init; }
-
-    /// <summary>Prefix length of one slice. Defaults to 24.</summary>
-    public int SlicePrefix { get; init; } = 24;
+    /// <summary>The replay plan the coordinator starts with (<c>replaycluster.coordinator.plan</c>); changed at run time through the API.</summary>
+    public ReplayPlan InitialPlan { get; init; } = ReplayPlan.Empty;
 
     /// <summary>host:port of the status API and /metrics; null when off. Defaults to 127.0.0.1:8080.</summary>
     public string? HttpEndpoint { get; init; } = "127.0.0.1:8080";
@@ -22,13 +20,6 @@ internal sealed record CoordinatorSettings
     public static CoordinatorSettings Read(Config config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var rangeText = config.GetString($"{Section}.fake-client-range", string.Empty)?.Trim();
-        var prefixText = config.GetString($"{Section}.slice-prefix", "24");
-        if (!int.TryParse(prefixText, NumberStyles.None, CultureInfo.InvariantCulture, out var prefix) || prefix is < 8 or > 30)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.slice-prefix", $"'{prefixText}' is not a prefix length from 8 to 30");
-        }
-
         var http = config.GetString($"{Section}.http-endpoint", "127.0.0.1:8080")?.Trim();
         var colon = http?.LastIndexOf(':') ?? -1;
         if (!string.IsNullOrEmpty(http) && (colon <= 0
@@ -37,22 +28,54 @@ internal sealed record CoordinatorSettings
             throw NodeConfigurationException.ForSetting($"{Section}.http-endpoint", $"'{http}' is not HOST:PORT (empty turns the endpoint off)");
         }
 
-        var httpEndpoint = string.IsNullOrEmpty(http) ? null : http;
-        if (string.IsNullOrEmpty(rangeText))
+        var plan = new ReplayPlan
         {
-            return new CoordinatorSettings { SlicePrefix = prefix, HttpEndpoint = httpEndpoint };
+            Targets = config.GetStringList($"{PlanSection}.targets") is { Count: > 0 } targets ? [.. targets] : null,
+            FakeClientRange = Text(config, "fake-client-range"),
+            SlicePrefix = Parse<int>(config, "slice-prefix", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null),
+            Copies = Parse<int>(config, "copies", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null),
+            SamplePercent = Parse<double>(config, "sample-percent", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
+            RateCap = Parse<double>(config, "rate-cap", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
+            IdleTimeout = Parse(config, "session.idle-timeout", Duration),
+            KeepAliveTimeout = Parse(config, "session.keepalive-timeout", Duration),
+            ResponseWaitLimit = Parse(config, "session.response-wait-limit", Duration),
+            RunDuration = Parse(config, "run-duration", Duration),
+        };
+
+        if (ReplayPlanValidator.Validate(plan) is { } error)
+        {
+            throw NodeConfigurationException.ForSetting($"{PlanSection}.{HoconKey(error.Field)}", error.Problem);
         }
 
-        if (!IPNetwork.TryParse(rangeText, out var range) || range.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.fake-client-range", $"'{rangeText}' is not an IPv4 range such as 10.200.0.0/16");
-        }
-
-        if (prefix < range.PrefixLength)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.slice-prefix", $"/{prefix} slices do not fit in {range}");
-        }
-
-        return new CoordinatorSettings { FakeClientRange = range, SlicePrefix = prefix, HttpEndpoint = httpEndpoint };
+        return new CoordinatorSettings { InitialPlan = plan, HttpEndpoint = string.IsNullOrEmpty(http) ? null : http };
     }
+
+    /// <summary>The HOCON key of a plan field as errors name it (<c>samplePercent</c> is <c>sample-percent</c>).</summary>
+    public static string HoconKey(string field) => field switch
+    {
+        "idleTimeout" => "session.idle-timeout",
+        "keepAliveTimeout" => "session.keepalive-timeout",
+        "responseWaitLimit" => "session.response-wait-limit",
+        _ => string.Concat(field.Select(c => char.IsUpper(c) ? "-" + char.ToLowerInvariant(c) : c.ToString())),
+    };
+
+    private static string? Text(Config config, string key)
+    {
+        var value = config.GetString($"{PlanSection}.{key}", string.Empty);
+        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    }
+
+    // Empty means "not in the plan": capture nodes keep their own setting.
+    private static T? Parse<T>(Config config, string key, Func<string, T?> parse)
+        where T : struct
+    {
+        if (Text(config, key) is not { } text)
+        {
+            return null;
+        }
+
+        return parse(text) ?? throw NodeConfigurationException.ForSetting($"{PlanSection}.{key}", $"'{text}' is not a {(typeof(T) == typeof(TimeSpan) ? "duration such as 30s" : "number")}");
+    }
+
+    private static TimeSpan? Duration(string text) => DurationText.TryParse(text, out var value) ? value : null;
 }

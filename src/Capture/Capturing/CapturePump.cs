@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.Capture.Plans;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
 using ReplayCluster.PacketIO;
@@ -16,6 +17,7 @@ namespace ReplayCluster.Capture.Capturing;
 /// </summary>
 internal sealed class CapturePump(
     CaptureNodeSettings settings,
+    PlanInEffect plan,
     CaptureNodeStatistics statistics,
     ActorRegistry registry,
     ILogger<CapturePump> logger,
@@ -23,6 +25,7 @@ internal sealed class CapturePump(
 {
     private readonly ParseRejectCounters _rejects = new();
     private IActorRef _sessions = ActorRefs.Nobody;
+    private readonly Lock _filterLock = new();
     private LiveCapture? _live;
     private Thread? _fileThread;
     private readonly CancellationTokenSource _stopped = new();
@@ -65,14 +68,14 @@ internal sealed class CapturePump(
             try
             {
                 var readiness = await _sessions.Ask<SessionManager.Readiness>(SessionManager.ReadinessQuery.Instance, TimeSpan.FromSeconds(5), cancellationToken);
-                if (readiness.Intercepts > 0 && readiness.IdentitiesSettled)
+                if (readiness.Intercepts > 0 && readiness.IdentitiesSettled && readiness.PlanSettled)
                 {
                     break;
                 }
 
-                reason = readiness.Intercepts == 0
-                    ? "no intercept node in the cluster (replies could not come back)"
-                    : "waiting for an identity slice from the coordinator";
+                reason = readiness.Intercepts == 0 ? "no intercept node in the cluster (replies could not come back)"
+                    : !readiness.IdentitiesSettled ? "waiting for an identity slice from the coordinator"
+                    : "waiting for the coordinator's replay plan (this node has no -x of its own)";
             }
             catch (AskTimeoutException)
             {
@@ -93,20 +96,27 @@ internal sealed class CapturePump(
             return;
         }
 
-        var targets = string.Join(", ", settings.Targets.Routes.Select(r =>
-            $"{(r.OnlineAddress == 0 ? "*" : Ipv4Address.Format(r.OnlineAddress))}:{r.OnlinePort}->{Ipv4Address.Format(r.TargetAddress)}:{r.TargetPort}"));
+        var current = plan.Current;
+        var targets = Describe(current);
         if (settings.Interface is { } captureInterface)
         {
             _live = LiveCapture.Open(new LiveCaptureOptions
             {
                 Interface = captureInterface,
-                Filter = settings.Filter,
+                Filter = current.Filter,
                 BufferSizeBytes = settings.CaptureBufferSize,
             });
-            CaptureLog.CapturingLive(logger, captureInterface, settings.Filter, targets);
+            CaptureLog.CapturingLive(logger, captureInterface, current.Filter ?? string.Empty, targets);
             var live = _live;
             statistics.Kernel = () => live.Statistics;
+            plan.Changed += OnPlanChanged;
             _live.Start(OnFrame);
+
+            // A plan that arrived between reading it and subscribing must not leave the old filter on.
+            if (plan.Current.Filter != current.Filter)
+            {
+                OnPlanChanged(current, plan.Current);
+            }
         }
         else
         {
@@ -116,10 +126,55 @@ internal sealed class CapturePump(
         }
     }
 
+    private static string Describe(AppliedPlan applied) => applied.Targets is not { } mapping ? "(none)" : string.Join(", ", mapping.Routes.Select(r =>
+        $"{(r.OnlineAddress == 0 ? "*" : Ipv4Address.Format(r.OnlineAddress))}:{r.OnlinePort}->{Ipv4Address.Format(r.TargetAddress)}:{r.TargetPort}"));
+
+    // Raised on the session manager's thread; re-filtering pauses the capture thread, so not there.
+    private void OnPlanChanged(AppliedPlan previous, AppliedPlan next)
+    {
+        if (next.Filter is not { } filter || filter == previous.Filter)
+        {
+            return;
+        }
+
+        _ = Task.Run(() =>
+        {
+            lock (_filterLock)
+            {
+                if (_stopping || _live is not { } live || plan.Current.Filter != filter)
+                {
+                    return;
+                }
+
+                try
+                {
+                    live.ChangeFilter(filter);
+                    CaptureLog.FilterChanged(logger, filter, Describe(next));
+                }
+                catch (LiveCaptureException ex)
+                {
+                    CaptureLog.FilterChangeFailed(logger, ex, filter, ex.Message);
+                }
+            }
+        });
+    }
+
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
         _stopped.Cancel();
+        plan.Changed -= OnPlanChanged;
+        lock (_filterLock)
+        {
+            StopLive();
+        }
+
+        _fileThread?.Join(TimeSpan.FromSeconds(2));
+        return Task.CompletedTask;
+    }
+
+    private void StopLive()
+    {
         if (_live is not null)
         {
             _live.Stop();
@@ -127,10 +182,8 @@ internal sealed class CapturePump(
             CaptureLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
             statistics.Kernel = null;
             _live.Dispose();
+            _live = null;
         }
-
-        _fileThread?.Join(TimeSpan.FromSeconds(2));
-        return Task.CompletedTask;
     }
 
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
@@ -150,7 +203,7 @@ internal sealed class CapturePump(
             return;
         }
 
-        if (!settings.Targets.TryMap(packet.DestinationAddress, packet.DestinationPort, out _))
+        if (plan.Current.Targets is not { } targets || !targets.TryMap(packet.DestinationAddress, packet.DestinationPort, out _))
         {
             statistics.CountIgnored();
             return;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture.Sessions;
 
@@ -36,6 +37,12 @@ internal sealed class CaptureNodeStatistics
     /// <summary>Sessions left out by sampling (not a loss: asked for).</summary>
     public long SessionsSkipped { get; set; }
 
+    /// <summary>Sessions (copies) not started because the plan's rate cap was reached (asked for).</summary>
+    public long SessionsRateLimited { get; set; }
+
+    /// <summary>The replay plan version this node follows; 0 for its own settings only.</summary>
+    public long PlanVersion { get; set; }
+
     /// <summary>New sessions refused because the node's buffer budget was exhausted.</summary>
     public long SessionsRefusedMemory { get; set; }
 
@@ -54,6 +61,9 @@ internal sealed class CaptureNodeStatistics
 
     /// <summary>Totals over all sessions, live ones included up to their last progress report (about a second).</summary>
     public SessionCounters Sessions { get; } = new();
+
+    /// <summary>Reply latencies of all sessions, recorded as they happen (not with the progress reports).</summary>
+    public ReplyLatencyHistogram ReplyLatency { get; } = new();
 
     public IReadOnlyDictionary<SessionEndReason, long> EndedByReason => _ended;
 
@@ -116,6 +126,8 @@ internal sealed class CaptureNodeStatistics
             ["sessions_refused_memory"] = SessionsRefusedMemory,
             ["sessions_without_identity"] = SessionsWithoutIdentity,
             ["sessions_skipped"] = SessionsSkipped,
+            ["sessions_rate_limited"] = SessionsRateLimited,
+            ["plan_version"] = PlanVersion,
             ["requests_captured"] = e.RequestsCaptured,
             ["requests_delivered"] = e.RequestsDelivered,
             ["segments_sent"] = e.SegmentsSent,
@@ -136,6 +148,7 @@ internal sealed class CaptureNodeStatistics
             counters[$"sessions_ended_{reason.ToString().ToLowerInvariant()}"] = count;
         }
 
+        ReplyLatency.WriteCounters(counters);
         return counters;
     }
 
@@ -158,6 +171,7 @@ internal sealed class CaptureNodeStatistics
             .Append(" failed=").Append(SessionsFailed)
             .Append(" no-identity=").Append(SessionsWithoutIdentity)
             .Append(" skipped=").Append(SessionsSkipped)
+            .Append(" rate-limited=").Append(SessionsRateLimited)
             .Append(" refused-memory=").Append(SessionsRefusedMemory)
             .Append(" buffered=").Append(Budget?.Used ?? 0)
             .Append(" | ended:");

@@ -1,5 +1,6 @@
 using ReplayCluster.Packets;
 using ReplayCluster.Replay;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture.Sessions;
 
@@ -15,6 +16,14 @@ namespace ReplayCluster.Capture.Sessions;
 /// buffer: nothing is released until the target acknowledges it. A connection the target closes or
 /// resets while captured data is still pending is re-opened with a fresh handshake whose ISN is one
 /// below the first unacknowledged byte, so the remaining data keeps its sequence numbers.
+/// <para>
+/// Reply latency: from the moment a request's last byte is first sent to the moment the first byte of
+/// the target's response arrives here (relayed by the intercept, so the relay's delay is included).
+/// Retransmissions and resends on a new connection do not restart the clock: a request that needed
+/// them waited that long for its reply. One sample per request as <see cref="SessionCounters.RequestsCaptured"/>
+/// counts them; a request sent before the previous one's response began (no-wait pacing) cannot be told
+/// apart from that previous one at the target, so the first response byte is the older request's sample.
+/// </para>
 /// </remarks>
 internal sealed class ReplaySession
 {
@@ -27,6 +36,7 @@ internal sealed class ReplaySession
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
     private readonly CapturedStream _stream;
+    private readonly ReplyLatencyHistogram? _replyLatency;
 
     private Phase _phase = Phase.New;
     private uint _isn;
@@ -58,6 +68,12 @@ internal sealed class ReplaySession
     private DateTimeOffset _requestSentAt;
     private DateTimeOffset _lastResponseAt;
 
+    // When the awaited request's last byte so far was first sent; null when no reply is awaited.
+    private DateTimeOffset? _replyAwaitedSince;
+
+    // A later request went out before the awaited one's reply began: the sample stays the older one's.
+    private bool _replyAwaitedFrozen;
+
     private uint? _clientFinSeq;
     private uint _clientFinAck;
     private bool _finSent;
@@ -82,9 +98,10 @@ internal sealed class ReplaySession
     private DateTimeOffset _lingerUntil;
 
     public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
-        BufferBudget? budget = null)
+        BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null)
     {
         _stream = new CapturedStream(budget);
+        _replyLatency = replyLatency;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(time);
@@ -492,6 +509,7 @@ internal sealed class ReplaySession
         _gapSince = null;
         _pacingDeadline = null;
         _rtoDeadline = null;
+        _replyAwaitedSince = null;
         _phase = Phase.New;
         EndReason = SessionEndReason.None;
         _lastActivity = now;
@@ -662,6 +680,11 @@ internal sealed class ReplaySession
                 _responseBytesSinceRequest += fresh;
                 Counters.ResponseBytes += fresh;
                 _lastResponseAt = now;
+                if (_replyAwaitedSince is { } since)
+                {
+                    _replyLatency?.Record(now - since);
+                    _replyAwaitedSince = null;
+                }
             }
         }
 
@@ -773,6 +796,10 @@ internal sealed class ReplaySession
             var length = (int)Math.Min(Math.Min(chunk.Data.Length - offset, _mss), room);
             var last = offset + length == chunk.Data.Length;
             SendSegment(TcpFlags.Ack | (last ? TcpFlags.Psh : TcpFlags.None), _sndNxt, chunk.Data.AsSpan(offset, length), now);
+            if (SeqNum.AfterOrEqual(_sndNxt, _sndHigh))
+            {
+                OnRequestBytesFirstSent(chunk.StartsRequest && offset == 0, now);
+            }
             if (!_rttSeq.HasValue && SeqNum.AfterOrEqual(_sndNxt, _sndMax))
             {
                 _rttSeq = _sndNxt + (uint)length;
@@ -809,6 +836,9 @@ internal sealed class ReplaySession
             {
                 Counters.ResponseWaitsExpired++;
                 open = true;
+
+                // The previous request got no reply at all: whatever answer comes next is this one's.
+                _replyAwaitedSince = null;
             }
             else
             {
@@ -829,6 +859,24 @@ internal sealed class ReplaySession
         }
 
         return open;
+    }
+
+    /// <summary>Moves the reply latency clock: bytes of a request went to the target for the first time.</summary>
+    private void OnRequestBytesFirstSent(bool startsRequest, DateTimeOffset now)
+    {
+        if (startsRequest && _replyAwaitedSince.HasValue)
+        {
+            _replyAwaitedFrozen = true;
+        }
+        else if (startsRequest)
+        {
+            _replyAwaitedSince = now;
+            _replyAwaitedFrozen = false;
+        }
+        else if (_replyAwaitedSince.HasValue && !_replyAwaitedFrozen)
+        {
+            _replyAwaitedSince = now;
+        }
     }
 
     private void UpdateGapWatch(DateTimeOffset now)
@@ -963,6 +1011,7 @@ internal sealed class ReplaySession
         _pacingDeadline = null;
         _gapSince = null;
         _finWaitDeadline = null;
+        _replyAwaitedSince = null;
     }
 
     private void SampleRtt(TimeSpan sample)

@@ -25,7 +25,7 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
     {
         _time = time;
         _statistics = statistics;
-        _session = new ReplaySession(endpoints, options, transport, time, budget);
+        _session = new ReplaySession(endpoints, options, transport, time, budget, statistics.ReplyLatency);
         Receive<CapturedSegment>(segment =>
         {
             _session.OnCaptured(segment);

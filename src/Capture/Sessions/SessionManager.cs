@@ -1,9 +1,11 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.Capture.Plans;
 using ReplayCluster.Capture.Replay;
 using ReplayCluster.Cluster;
 using ReplayCluster.Configuration;
+using ReplayCluster.Plans;
 using ReplayCluster.Replay;
 
 namespace ReplayCluster.Capture.Sessions;
@@ -16,6 +18,7 @@ namespace ReplayCluster.Capture.Sessions;
 internal sealed class SessionManager : ReceiveActor, IWithTimers
 {
     private static readonly TimeSpan SliceAnswerTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan PlanAnswerTimeout = TimeSpan.FromSeconds(5);
 
     // A skipped connection silent this long is forgotten (a keep-alive idle beyond this comes back as mid-stream).
     private static readonly TimeSpan SkippedMemory = TimeSpan.FromMinutes(2);
@@ -28,7 +31,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
     // Connections sampling left out, so their later packets are not taken for new sessions; forgotten when idle.
     private readonly Dictionary<OnlineConnection, (uint ClientIsn, DateTimeOffset LastSeen)> _skipped = [];
-    private readonly SessionSampler _sampler;
+    private SessionSampler _sampler;
     private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
     private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints)> _byActor = [];
     private readonly HashSet<Address> _intercepts = [];
@@ -38,6 +41,12 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     private readonly ISegmentTransport _transport;
     private readonly TimeProvider _time;
     private readonly CaptureNodeStatistics _statistics;
+    private readonly PlanInEffect _plan;
+    private bool _planSettled;
+
+    // Token bucket of the rate cap: one second's worth of sessions may start at once.
+    private double _tokens;
+    private DateTimeOffset _tokensAt;
     private ClientIdentityMapper _identities;
     private string? _slice;
     private bool _identitiesSettled;
@@ -45,15 +54,19 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
     private readonly ILogger _logger;
     private bool _flushQueued;
 
-    public SessionManager(CaptureNodeSettings settings, ISegmentTransport transport, TimeProvider time, CaptureNodeStatistics statistics, ILogger logger)
+    public SessionManager(CaptureNodeSettings settings, PlanInEffect plan, ISegmentTransport transport, TimeProvider time, CaptureNodeStatistics statistics, ILogger logger)
     {
         _settings = settings;
+        _plan = plan;
         _transport = transport;
         _time = time;
         _statistics = statistics;
         _logger = logger;
         _budget = new BufferBudget(settings.MaxNodeBufferedBytes);
-        _sampler = new SessionSampler(settings.SamplePercent);
+        _sampler = new SessionSampler(plan.Current.SamplePercent);
+
+        // With its own targets (-x) the node can replay before any plan arrives; without, it waits.
+        _planSettled = plan.Current.Targets is not null;
         _statistics.Budget = _budget;
         _identities = settings.FakeClientRange is { } range
             ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
@@ -81,7 +94,13 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         });
         Receive<ClusterEvent.MemberUp>(e => OnMemberUp(e.Member));
         Receive<ClusterEvent.MemberRemoved>(e => _intercepts.Remove(e.Member.Address));
-        Receive<ReadinessQuery>(_ => Sender.Tell(new Readiness(_intercepts.Count, _identitiesSettled)));
+        Receive<ReadinessQuery>(_ => Sender.Tell(new Readiness(_intercepts.Count, _identitiesSettled, _planSettled && _plan.Current.Targets is not null)));
+        Receive<ReplayPlanAssigned>(OnPlanAssigned);
+        Receive<PlanAnswerOverdue>(_ =>
+        {
+            CaptureLog.PlanUnanswered(_logger, _plan.Current.Targets is null ? "waiting on: this node has no -x of its own" : "replaying with this node's own settings");
+            _planSettled = true;
+        });
         Receive<IdentitySliceGranted>(OnSliceGranted);
         Receive<IdentitySliceRefused>(r => SettleIdentities(() => CaptureLog.SliceRefused(_logger, r.Reason)));
         Receive<SliceAnswerOverdue>(_ => SettleIdentities(() => CaptureLog.SliceRefused(_logger, "no answer from the coordinator")));
@@ -89,8 +108,8 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(CaptureNodeSettings settings, ISegmentTransport transport, TimeProvider time, CaptureNodeStatistics statistics, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new SessionManager(settings, transport, time, statistics, logger));
+    public static Props Props(CaptureNodeSettings settings, PlanInEffect plan, ISegmentTransport transport, TimeProvider time, CaptureNodeStatistics statistics, ILogger logger) =>
+        Akka.Actor.Props.Create(() => new SessionManager(settings, plan, transport, time, statistics, logger));
 
     protected override void PreStart()
     {
@@ -151,8 +170,9 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         // A new connection (or the same client port reused while our replay of its previous connection
         // is still under way: clients cycle ports faster than a lagging replay finishes). The old session
         // keeps going on its own identity; the new one gets another, so neither is lost.
+        var plan = _plan.Current;
         if ((!segment.HasFlag(Packets.TcpFlags.Syn) && segment.Payload.IsEmpty) || segment.HasFlag(Packets.TcpFlags.Rst)
-            || !_settings.Targets.TryMap(packet.Connection.ServerAddress, packet.Connection.ServerPort, out var route))
+            || plan.Targets is not { } targets || !targets.TryMap(packet.Connection.ServerAddress, packet.Connection.ServerPort, out var route))
         {
             _statistics.CountIgnored();
             return;
@@ -176,9 +196,15 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
         // One session per copy, each from its own identity: copies of one client port get different
         // addresses of the range, so no two share a 4-tuple at the target.
-        var copies = new List<IActorRef>(_settings.Copies);
-        for (var copy = 0; copy < _settings.Copies; copy++)
+        var copies = new List<IActorRef>(plan.Copies);
+        for (var copy = 0; copy < plan.Copies; copy++)
         {
+            if (!TakeRateToken(plan))
+            {
+                _statistics.SessionsRateLimited++;
+                continue;
+            }
+
             if (!_identities.TryAcquire(connection.ClientAddress, connection.ClientPort, route.TargetAddress, route.TargetPort, out var address, out var port))
             {
                 _statistics.SessionsWithoutIdentity++;
@@ -186,7 +212,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
             }
 
             var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-            var session = Context.ActorOf(SessionActor.Props(endpoints, _settings.Session, _transport, _time, _statistics, _budget));
+            var session = Context.ActorOf(SessionActor.Props(endpoints, plan.Session, _transport, _time, _statistics, _budget));
             Context.Watch(session);
             _byEndpoints[endpoints] = session;
             _byActor[session] = (connection, endpoints);
@@ -197,6 +223,8 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
         if (copies.Count == 0)
         {
+            // Not replayed at all: its later packets must not be taken for a new session.
+            _skipped[connection] = (clientIsn, _time.GetUtcNow());
             return;
         }
 
@@ -260,6 +288,19 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
     private void OnMemberUp(Member member)
     {
+        if (member.HasRole(NodeRoles.Coordinator))
+        {
+            // Also after a coordinator restart: it learns the plan we follow, in case it was changed at run time.
+            var current = _plan.Current;
+            Context.ActorSelection(new RootActorPath(member.Address) / "user" / ActorNames.ReplayPlan)
+                .Tell(new SubscribeReplayPlan(current.Version, current.Plan));
+            if (current.Version == 0)
+            {
+                _planSettled = false;
+                Timers.StartSingleTimer("plan-answer", PlanAnswerOverdue.Instance, PlanAnswerTimeout);
+            }
+        }
+
         if (member.HasRole(NodeRoles.Coordinator) && _settings.FakeClientRange is null)
         {
             // Also after a coordinator restart: it gets our slice back as the preferred one.
@@ -275,6 +316,55 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
         CaptureLog.InterceptJoined(_logger, member.Address.ToString(), _byEndpoints.Count);
         SendClaims([.. _byEndpoints.Keys], [], [member.Address]);
+    }
+
+    private void OnPlanAssigned(ReplayPlanAssigned assigned)
+    {
+        AppliedPlan applied;
+        try
+        {
+            applied = AppliedPlan.Apply(_settings, assigned);
+        }
+        catch (NodeConfigurationException ex)
+        {
+            // The coordinator validated it; a node of another version might still read it differently.
+            CaptureLog.PlanUnusable(_logger, assigned.Version, ex.Message);
+            return;
+        }
+
+        Timers.Cancel("plan-answer");
+        var previous = _plan.Current;
+        _sampler = new SessionSampler(applied.SamplePercent);
+        if (applied.RateCap != previous.RateCap)
+        {
+            _tokens = Math.Max(1, applied.RateCap ?? 0);
+            _tokensAt = _time.GetUtcNow();
+        }
+
+        _plan.Set(applied);
+        _planSettled = true;
+        _statistics.PlanVersion = applied.Version;
+        CaptureLog.PlanApplied(_logger, applied.Version, applied.Copies, applied.SamplePercent,
+            applied.RateCap is { } cap ? $"{cap:F1}/s" : "none", applied.Filter ?? "(no targets)");
+    }
+
+    private bool TakeRateToken(AppliedPlan plan)
+    {
+        if (plan.RateCap is not { } rate)
+        {
+            return true;
+        }
+
+        var now = _time.GetUtcNow();
+        _tokens = Math.Min(Math.Max(1, rate), _tokens + ((now - _tokensAt).TotalSeconds * rate));
+        _tokensAt = now;
+        if (_tokens < 1)
+        {
+            return false;
+        }
+
+        _tokens--;
+        return true;
     }
 
     private void OnSliceGranted(IdentitySliceGranted granted)
@@ -340,8 +430,13 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         public static readonly ReadinessQuery Instance = new();
     }
 
-    /// <summary>Intercept nodes our routes go to, and whether client identities are settled.</summary>
-    public sealed record Readiness(int Intercepts, bool IdentitiesSettled);
+    /// <summary>Intercept nodes our routes go to, whether client identities are settled, and whether the plan (with targets) is.</summary>
+    public sealed record Readiness(int Intercepts, bool IdentitiesSettled, bool PlanSettled);
+
+    private sealed class PlanAnswerOverdue
+    {
+        public static readonly PlanAnswerOverdue Instance = new();
+    }
 
     private sealed class SliceAnswerOverdue
     {

@@ -7,12 +7,12 @@ using System.Text.Json;
 namespace ReplayCluster.Coordinator.Client;
 
 /// <summary>
-/// The command-line client of a running coordinator: <c>status</c>, <c>run start|stop</c>, <c>report</c>.
+/// The command-line client of a running coordinator: <c>status</c>, <c>plan show|set</c>, <c>run start|stop</c>, <c>report</c>.
 /// They talk to its HTTP endpoint (loopback by default), so they run on the coordinator's host.
 /// </summary>
 internal static class ClientCommands
 {
-    private static readonly Option<string> Api = new("--api")
+    internal static readonly Option<string> Api = new("--api")
     {
         Description = "The coordinator's HTTP endpoint (replaycluster.coordinator.http-endpoint).",
         DefaultValueFactory = _ => "http://127.0.0.1:8080",
@@ -21,6 +21,12 @@ internal static class ClientCommands
     };
 
     private static readonly Option<bool> Json = new("--json") { Description = "Print the JSON the coordinator returns." };
+
+    private static readonly Option<string?> Duration = new("--duration")
+    {
+        Description = "Stop the run by itself after this long: 30s, 10m, 1.5h, 500ms, or none (overrides the plan's run duration).",
+        HelpName = "DURATION",
+    };
 
     private static readonly string[] Columns = ["packets_captured", "requests_captured", "requests_delivered", "retransmissions", "replies_routed", "sessions_live"];
 
@@ -34,8 +40,9 @@ internal static class ClientCommands
         }));
 
         var run = new Command("run", "Start or stop a run; a run's report compares what was captured with what was replayed.") { Api };
-        var start = new Command("start", "Start a run now.");
-        start.SetAction((parse, cancellation) => PostAsync(parse, "/api/run/start", cancellation));
+        var start = new Command("start", "Start a run now; with --duration it stops by itself and its report is final then.") { Duration };
+        start.SetAction((parse, cancellation) => PostAsync(parse,
+            parse.GetValue(Duration) is { } duration ? $"/api/run/start?duration={Uri.EscapeDataString(duration)}" : "/api/run/start", cancellation));
         var stop = new Command("stop", "Stop the current run (after the replay drained) and print its report.");
         stop.SetAction((parse, cancellation) => PostAsync(parse, "/api/run/stop", cancellation));
         run.Add(start);
@@ -50,7 +57,7 @@ internal static class ClientCommands
             output.Write(body.EndsWith('\n') ? string.Empty : Environment.NewLine);
         }));
 
-        return [status, run, report];
+        return [status, PlanCommands.Create(), run, report];
     }
 
     private static Task<int> PostAsync(ParseResult parse, string path, CancellationToken cancellation) =>
@@ -67,7 +74,7 @@ internal static class ClientCommands
             output.Write(await report.Content.ReadAsStringAsync(cancellation));
         });
 
-    private static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellation, Func<HttpClient, TextWriter, Task> action)
+    internal static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellation, Func<HttpClient, TextWriter, Task> action)
     {
         var api = parse.GetValue(Api)!;
         using var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(10) };
@@ -83,7 +90,7 @@ internal static class ClientCommands
         }
     }
 
-    private static string ErrorOf(string body)
+    internal static string ErrorOf(string body)
     {
         try
         {
@@ -96,30 +103,51 @@ internal static class ClientCommands
         }
     }
 
+    private static string LatencyLines(JsonElement root)
+    {
+        if (!root.TryGetProperty("replyLatency", out var latency) || latency.ValueKind != JsonValueKind.Object)
+        {
+            return string.Empty;
+        }
+
+        static string Line(JsonElement p)
+        {
+            var count = p.GetProperty("count").GetInt64();
+            string Ms(string name) => p.GetProperty(name).GetDouble().ToString("0.###", CultureInfo.InvariantCulture);
+            return count == 0 ? "no replies timed" : $"p50 {Ms("p50Ms")} ms  p90 {Ms("p90Ms")} ms  p99 {Ms("p99Ms")} ms  (n={count})";
+        }
+
+        var window = latency.GetProperty("windowSeconds").GetDouble().ToString("0", CultureInfo.InvariantCulture);
+        return $"reply latency, last {window} s: {Line(latency.GetProperty("recent"))}{Environment.NewLine}" +
+               $"reply latency, since start: {Line(latency.GetProperty("sinceStart"))}{Environment.NewLine}";
+    }
+
     private static string StatusTable(string body)
     {
         using var json = JsonDocument.Parse(body);
         var root = json.RootElement;
-        List<string[]> rows = [["role", "node", .. Columns]];
+        List<string[]> rows = [["role", "node", "state", .. Columns]];
         foreach (var node in root.GetProperty("nodes").EnumerateArray())
         {
             var counters = node.GetProperty("counters");
             var role = node.GetProperty("role").GetString() ?? "?";
             var address = (node.GetProperty("address").GetString() ?? "?").Replace("akka.tcp://replaycluster@", string.Empty, StringComparison.Ordinal);
             var values = Columns.Select(c => counters.TryGetProperty(c, out var v) ? v.GetInt64().ToString(CultureInfo.InvariantCulture) : "-");
-            rows.Add([role, address, .. values]);
+            var state = node.TryGetProperty("state", out var stateElement) ? stateElement.GetString() ?? "?" : "-";
+            rows.Add([role, address, state, .. values]);
         }
 
         var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
         var text = new StringBuilder();
         foreach (var row in rows)
         {
-            text.AppendJoin("  ", row.Select((cell, i) => i < 2 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).AppendLine();
+            text.AppendJoin("  ", row.Select((cell, i) => i < 3 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).AppendLine();
         }
 
         return text
             .AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"online {root.GetProperty("onlineRequestRate").GetDouble():F1} req/s, replayed {root.GetProperty("replayedRequestRate").GetDouble():F1} req/s, loss ratio {root.GetProperty("lossRatio").GetDouble():F6}")
+            .Append(LatencyLines(root))
             .ToString();
     }
 }

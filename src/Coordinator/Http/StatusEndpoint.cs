@@ -18,6 +18,9 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(3);
     private WebApplication? _app;
 
+    /// <summary>The duration of a run started without <c>?duration=</c>; null (the default) runs until stopped.</summary>
+    public Func<TimeSpan?> DefaultRunDuration { get; set; } = static () => null;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (settings.HttpEndpoint is not { } endpoint)
@@ -26,6 +29,7 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
         }
 
         var aggregator = await registry.GetAsync<StatisticsAggregator>(cancellationToken);
+        var planKeeper = await registry.GetAsync<Plans.ReplayPlanKeeper>(cancellationToken);
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://{endpoint}");
         builder.Logging.ClearProviders();
@@ -35,7 +39,10 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
         _app.MapGet("/api/status", async () => Results.Json(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)));
         _app.MapGet("/metrics", async () =>
             Results.Text(PrometheusText.Render(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)), PrometheusText.ContentType));
-        _app.MapPost("/api/run/start", async () => RunResult(await aggregator.Ask<object>(StartRun.Instance, AskTimeout)));
+        _app.MapPost("/api/run/start", async (HttpRequest request) =>
+            RunDurationParser.TryParse(request.Query.TryGetValue("duration", out var text) ? text.ToString() : null, DefaultRunDuration(), out var duration, out var error)
+                ? RunResult(await aggregator.Ask<object>(new StartRun(duration), AskTimeout))
+                : Results.BadRequest(new { error }));
         _app.MapPost("/api/run/stop", async () => RunResult(await aggregator.Ask<object>(StopRun.Instance, AskTimeout)));
         _app.MapGet("/api/report", async (HttpRequest request) =>
         {
@@ -44,6 +51,7 @@ internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry
                 ? Results.Text(report.Summary())
                 : RunResult(answer);
         });
+        _app.MapPlanRoutes(planKeeper);
         await _app.StartAsync(cancellationToken);
         CoordinatorLog.HttpListening(logger, endpoint);
     }

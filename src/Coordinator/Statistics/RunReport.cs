@@ -20,14 +20,22 @@ internal sealed record RunReport(
     long Retransmissions,
     IReadOnlyDictionary<string, long> SessionsEnded)
 {
+    /// <summary>How long the run was planned to last (it stops itself then); null for a run stopped by hand.</summary>
+    public double? PlannedDurationSeconds { get; init; }
+
+    /// <summary>Reply latency percentiles of the requests replayed during the run.</summary>
+    public LatencyPercentiles ReplyLatency { get; init; } = LatencyPercentiles.Empty;
+
     /// <summary>The human summary (the CLI's <c>report</c>).</summary>
     public string Summary()
     {
+        var planned = PlannedDurationSeconds is { } p ? string.Create(CultureInfo.InvariantCulture, $", planned {p:0.###} s") : string.Empty;
         var text = new StringBuilder()
-            .AppendLine(CultureInfo.InvariantCulture, $"run              {StartedAt:u} - {(StoppedAt is { } end ? end.ToString("u", CultureInfo.InvariantCulture) : "running")} ({DurationSeconds:F1} s)")
+            .AppendLine(CultureInfo.InvariantCulture, $"run              {StartedAt:u} - {(StoppedAt is { } end ? end.ToString("u", CultureInfo.InvariantCulture) : "running")} ({DurationSeconds:F1} s{planned})")
             .AppendLine(CultureInfo.InvariantCulture, $"online requests  {OnlineRequests} ({OnlineRequestRate:F1}/s)")
             .AppendLine(CultureInfo.InvariantCulture, $"replayed         {ReplayedRequests} ({ReplayedRequestRate:F1}/s)")
             .AppendLine(CultureInfo.InvariantCulture, $"loss ratio       {LossRatio:F6}  (online - replayed) / online")
+            .AppendLine(CultureInfo.InvariantCulture, $"reply latency    {ReplyLatency.Describe()}")
             .AppendLine(CultureInfo.InvariantCulture, $"retransmissions  {Retransmissions}");
         foreach (var (reason, count) in SessionsEnded.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
@@ -38,8 +46,8 @@ internal sealed record RunReport(
     }
 }
 
-/// <summary>Starts a run (answer: <see cref="RunReport"/> of the new run).</summary>
-internal sealed class StartRun
+/// <summary>Starts a run (answer: <see cref="RunReport"/> of the new run); one with a duration stops itself after it.</summary>
+internal sealed record StartRun(TimeSpan? Duration = null)
 {
     public static readonly StartRun Instance = new();
 }

@@ -1,23 +1,45 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Event;
 using ReplayCluster.Configuration;
 using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Coordinator.Statistics;
 
-/// <summary>One node's latest report with rates from the one before.</summary>
-internal sealed record NodeStatistics(string Address, string Role, long AgeMs, IReadOnlyDictionary<string, long> Counters, IReadOnlyDictionary<string, double> Rates);
+/// <summary>A node's standing as the coordinator sees it (the <c>state</c> of a node in /api/status).</summary>
+internal static class NodeStates
+{
+    /// <summary>A cluster member in good standing.</summary>
+    public const string Up = "up";
+
+    /// <summary>The failure detector lost it (crashed, hung or cut off); it may come back, or be downed and removed.</summary>
+    public const string Unreachable = "unreachable";
+
+    /// <summary>It left the cluster (or was downed); listed for a while so users see it went, its counters stay in the totals.</summary>
+    public const string Removed = "removed";
+}
+
+/// <summary>One node's latest report with rates from the one before, and its standing.</summary>
+internal sealed record NodeStatistics(string Address, string Role, long AgeMs, IReadOnlyDictionary<string, long> Counters, IReadOnlyDictionary<string, double> Rates,
+    string State = NodeStates.Up);
+
+/// <summary>Reply latency percentiles over the last few seconds and since the nodes started.</summary>
+/// <param name="WindowSeconds">How far back <paramref name="Recent"/> looks.</param>
+/// <param name="Recent">Replies timed in the last <paramref name="WindowSeconds"/>, by the capture nodes still in the cluster.</param>
+/// <param name="SinceStart">Every reply timed since the capture nodes started, departed nodes included.</param>
+internal sealed record ReplyLatencyStatistics(double WindowSeconds, LatencyPercentiles Recent, LatencyPercentiles SinceStart);
 
 /// <summary>
 /// The cluster at a glance: every node, and the totals tcpcopy users compute from access logs by hand.
 /// </summary>
-/// <param name="Nodes">Every node that reported, with its counters and rates.</param>
-/// <param name="CaptureTotals">The capture nodes' counters added up.</param>
+/// <param name="Nodes">Every node that reported, with its counters, rates and state; removed nodes for a minute after they went.</param>
+/// <param name="CaptureTotals">The capture nodes' counters added up, those of capture nodes that left the cluster included.</param>
 /// <param name="OnlineRequestRate">Requests per second the capture nodes capture.</param>
 /// <param name="ReplayedRequestRate">Requests per second the target acknowledges.</param>
 /// <param name="LossRatio">(captured - delivered) / captured over all capture nodes; requests still in flight count until delivered.</param>
+/// <param name="ReplyLatency">Reply latency percentiles of the whole cluster.</param>
 internal sealed record ClusterStatistics(IReadOnlyList<NodeStatistics> Nodes, IReadOnlyDictionary<string, long> CaptureTotals,
-    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio);
+    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null);
 
 /// <summary>Asks the aggregator for a <see cref="ClusterStatistics"/>.</summary>
 internal sealed class GetClusterStatistics
@@ -25,36 +47,65 @@ internal sealed class GetClusterStatistics
     public static readonly GetClusterStatistics Instance = new();
 }
 
-/// <summary>Keeps each node's last two reports; drops a node when it leaves the cluster.</summary>
+/// <summary>
+/// Keeps each node's recent reports and its state from the cluster's membership and reachability
+/// events; runs with their reports.
+/// </summary>
+/// <remarks>
+/// A node that leaves (or is downed) stays listed as removed for <see cref="RemovedRetention"/>. The
+/// cumulative counters of a capture node that left move into a departed sum that the totals include:
+/// without it a node crashing mid-run would take its requests out of the totals and the run's
+/// difference between start and stop would go wrong, even negative.
+/// </remarks>
 internal sealed class StatisticsAggregator : ReceiveActor
 {
+    /// <summary>How long a removed node stays listed.</summary>
+    public static readonly TimeSpan RemovedRetention = TimeSpan.FromSeconds(60);
+
+    /// <summary>The window of the recent reply latency percentiles.</summary>
+    public static readonly TimeSpan RecentWindow = TimeSpan.FromSeconds(10);
+
+    // Counters that say how much there is now, not how much happened: a departed node has none of
+    // these any more, so they never enter the departed sum.
+    private static readonly HashSet<string> Gauges = new(StringComparer.Ordinal) { "sessions_live", "buffered_bytes", "process_memory_bytes" };
+
     // Keyed by node address and role: one reporter per node in a cluster, several in one test process.
-    private readonly Dictionary<(Address Address, string Role), (NodeStatisticsReport Latest, NodeStatisticsReport? Previous)> _nodes = [];
+    private readonly Dictionary<(Address Address, string Role), NodeEntry> _nodes = [];
+    private readonly HashSet<Address> _unreachable = [];
+    private readonly Dictionary<string, long> _departedCaptureTotals = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
     private (DateTimeOffset At, IReadOnlyDictionary<string, long> Totals)? _runStart;
     private (DateTimeOffset At, IReadOnlyDictionary<string, long> Totals)? _runStop;
+    private TimeSpan? _runPlannedDuration;
+    private ITimer? _runTimer;
+    private int _runNumber;
 
     public StatisticsAggregator(TimeProvider time)
     {
         _time = time;
-        Receive<NodeStatisticsReport>(report =>
-        {
-            var key = (Sender.Path.Address, report.Role);
-            _nodes[key] = (report, _nodes.TryGetValue(key, out var known) ? known.Latest : null);
-        });
-        Receive<ClusterEvent.MemberRemoved>(e =>
-        {
-            foreach (var key in _nodes.Keys.Where(k => k.Address == e.Member.Address).ToList())
-            {
-                _nodes.Remove(key);
-            }
-        });
-        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<NodeStatisticsReport>(OnReport);
+        Receive<ClusterEvent.MemberRemoved>(OnMemberRemoved);
+        Receive<ClusterEvent.UnreachableMember>(e => _unreachable.Add(e.Member.Address));
+        Receive<ClusterEvent.ReachableMember>(e => _unreachable.Remove(e.Member.Address));
+        Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
         Receive<GetClusterStatistics>(_ => Sender.Tell(Snapshot()));
-        Receive<StartRun>(_ =>
+        Receive<StartRun>(start =>
         {
+            _runTimer?.Dispose();
+            _runTimer = null;
+            _runNumber++;
             _runStart = (_time.GetUtcNow(), Snapshot().CaptureTotals);
             _runStop = null;
+            _runPlannedDuration = start.Duration;
+            if (start.Duration is { } duration)
+            {
+                // The injected clock's timer (tests move it by hand); its callback only mails us.
+                var self = Self;
+                var elapsed = new RunDurationElapsed(_runNumber);
+                _runTimer = _time.CreateTimer(_ => self.Tell(elapsed), null, duration, Timeout.InfiniteTimeSpan);
+            }
+
             Sender.Tell(Report());
         });
         Receive<StopRun>(_ =>
@@ -65,34 +116,142 @@ internal sealed class StatisticsAggregator : ReceiveActor
                 return;
             }
 
-            _runStop = (_time.GetUtcNow(), Snapshot().CaptureTotals);
+            Stop();
             Sender.Tell(Report());
+        });
+        Receive<RunDurationElapsed>(elapsed =>
+        {
+            // A timer of an earlier run, or a run already stopped by hand, has nothing left to stop.
+            if (elapsed.RunNumber == _runNumber && _runStart is not null && _runStop is null)
+            {
+                Stop();
+                _log.Info("The run stopped after its planned {0}", _runPlannedDuration);
+            }
         });
         Receive<GetRunReport>(_ => Sender.Tell(_runStart is null ? NoRun.Instance : Report()));
     }
 
     public static Props Props(TimeProvider time) => Akka.Actor.Props.Create(() => new StatisticsAggregator(time));
 
-    protected override void PreStart() => Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, typeof(ClusterEvent.MemberRemoved));
+    protected override void PreStart() => Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+        typeof(ClusterEvent.MemberRemoved), typeof(ClusterEvent.IReachabilityEvent));
 
-    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+    protected override void PostStop()
+    {
+        _runTimer?.Dispose();
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+    }
+
+    private void OnReport(NodeStatisticsReport report)
+    {
+        var key = (Sender.Path.Address, report.Role);
+        if (_nodes.TryGetValue(key, out var entry) && entry.RemovedMember is { } removed)
+        {
+            if (!IsNewIncarnation(key.Address, removed))
+            {
+                // A report that overtook the removal: its node's final counters are already departed.
+                return;
+            }
+
+            _nodes.Remove(key);
+            entry = null;
+        }
+
+        if (entry is null)
+        {
+            _nodes[key] = new NodeEntry(report);
+            return;
+        }
+
+        entry.Add(report, (long)RecentWindow.TotalMilliseconds);
+    }
+
+    private void OnMemberRemoved(ClusterEvent.MemberRemoved e)
+    {
+        _unreachable.Remove(e.Member.Address);
+        foreach (var ((address, role), entry) in _nodes)
+        {
+            if (address != e.Member.Address || entry.RemovedMember is not null)
+            {
+                continue;
+            }
+
+            entry.RemovedMember = e.Member.UniqueAddress;
+            entry.RemovedAt = _time.GetUtcNow();
+            if (role == NodeRoles.Capture)
+            {
+                foreach (var (counter, value) in entry.Latest.Counters.Where(c => !Gauges.Contains(c.Key)))
+                {
+                    _departedCaptureTotals[counter] = _departedCaptureTotals.GetValueOrDefault(counter) + value;
+                }
+            }
+        }
+    }
+
+    // A restarted node on the same host and port has the same address; only the cluster knows it is new.
+    private bool IsNewIncarnation(Address address, UniqueAddress removed) =>
+        Akka.Cluster.Cluster.Get(Context.System).State.Members
+            .Any(m => m.Address == address && m.UniqueAddress != removed && m.Status is MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Up);
+
+    private void Stop()
+    {
+        _runTimer?.Dispose();
+        _runTimer = null;
+        _runStop = (_time.GetUtcNow(), Snapshot().CaptureTotals);
+    }
 
     private ClusterStatistics Snapshot()
     {
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        var nodes = _nodes.OrderBy(n => n.Key.Role, StringComparer.Ordinal).ThenBy(n => n.Key.Address.ToString(), StringComparer.Ordinal)
-            .Select(n => new NodeStatistics(n.Key.Address.ToString(), n.Key.Role, now - n.Value.Latest.TimestampMs, n.Value.Latest.Counters, Rates(n.Value)))
+        var now = _time.GetUtcNow();
+        foreach (var key in _nodes.Where(n => n.Value.RemovedAt + RemovedRetention <= now).Select(n => n.Key).ToList())
+        {
+            _nodes.Remove(key);
+        }
+
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var ordered = _nodes.OrderBy(n => n.Key.Role, StringComparer.Ordinal).ThenBy(n => n.Key.Address.ToString(), StringComparer.Ordinal).ToList();
+        var nodes = ordered
+            .Select(n => new NodeStatistics(n.Key.Address.ToString(), n.Key.Role, nowMs - n.Value.Latest.TimestampMs, n.Value.Latest.Counters, Rates(n.Value), StateOf(n.Key.Address, n.Value)))
             .ToList();
-        var captures = nodes.Where(n => n.Role == NodeRoles.Capture).ToList();
-        var totals = captures.SelectMany(n => n.Counters)
-            .GroupBy(c => c.Key, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.Sum(c => c.Value), StringComparer.Ordinal);
+
+        // Removed capture nodes count through the departed sum, not twice.
+        var captures = ordered.Where(n => n.Key.Role == NodeRoles.Capture && n.Value.RemovedMember is null).Select(n => n.Value).ToList();
+        var totals = new Dictionary<string, long>(_departedCaptureTotals, StringComparer.Ordinal);
+        foreach (var (counter, value) in captures.SelectMany(n => n.Latest.Counters))
+        {
+            totals[counter] = totals.GetValueOrDefault(counter) + value;
+        }
+
+        var recentStart = new Dictionary<string, long>(StringComparer.Ordinal);
+        var recentEnd = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var node in captures)
+        {
+            AddHistogram(recentStart, node.WindowStart.Counters);
+            AddHistogram(recentEnd, node.Latest.Counters);
+        }
+
         var captured = totals.GetValueOrDefault("requests_captured");
         var delivered = totals.GetValueOrDefault("requests_delivered");
+        var rates = captures.Select(Rates).ToList();
         return new ClusterStatistics(nodes, totals,
-            captures.Sum(n => n.Rates.GetValueOrDefault("requests_captured")),
-            captures.Sum(n => n.Rates.GetValueOrDefault("requests_delivered")),
-            captured == 0 ? 0 : (double)(captured - delivered) / captured);
+            rates.Sum(r => r.GetValueOrDefault("requests_captured")),
+            rates.Sum(r => r.GetValueOrDefault("requests_delivered")),
+            captured == 0 ? 0 : (double)(captured - delivered) / captured,
+            new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)));
+    }
+
+    private string StateOf(Address address, NodeEntry entry) =>
+        entry.RemovedMember is not null ? NodeStates.Removed : _unreachable.Contains(address) ? NodeStates.Unreachable : NodeStates.Up;
+
+    private static void AddHistogram(Dictionary<string, long> sum, IReadOnlyDictionary<string, long> counters)
+    {
+        foreach (var (counter, value) in counters)
+        {
+            if (ReplyLatencyHistogram.IsHistogramCounter(counter))
+            {
+                sum[counter] = sum.GetValueOrDefault(counter) + value;
+            }
+        }
     }
 
     private RunReport Report()
@@ -106,10 +265,14 @@ internal sealed class StatisticsAggregator : ReceiveActor
         var ended = end.Keys.Where(k => k.StartsWith("sessions_ended_", StringComparison.Ordinal))
             .ToDictionary(k => k["sessions_ended_".Length..], Delta, StringComparer.Ordinal);
         return new RunReport(startedAt, _runStop?.At, seconds, online, replayed, online == 0 ? 0 : (double)(online - replayed) / online,
-            online / seconds, replayed / seconds, Delta("retransmissions"), ended);
+            online / seconds, replayed / seconds, Delta("retransmissions"), ended)
+        {
+            PlannedDurationSeconds = _runPlannedDuration?.TotalSeconds,
+            ReplyLatency = LatencyPercentiles.Between(start, end),
+        };
     }
 
-    private static Dictionary<string, double> Rates((NodeStatisticsReport Latest, NodeStatisticsReport? Previous) node)
+    private static Dictionary<string, double> Rates(NodeEntry node)
     {
         if (node.Previous is not { } previous || node.Latest.TimestampMs <= previous.TimestampMs)
         {
@@ -121,4 +284,36 @@ internal sealed class StatisticsAggregator : ReceiveActor
             .Where(c => previous.Counters.ContainsKey(c.Key))
             .ToDictionary(c => c.Key, c => (c.Value - previous.Counters[c.Key]) / seconds, StringComparer.Ordinal);
     }
+
+    /// <summary>One node's reports: the latest, the one before (for rates) and the oldest within the recent window.</summary>
+    private sealed class NodeEntry(NodeStatisticsReport first)
+    {
+        // Reports of the recent window, oldest first: a node reports once a second, so about ten.
+        private readonly Queue<NodeStatisticsReport> _window = new([first]);
+
+        public NodeStatisticsReport Latest { get; private set; } = first;
+
+        public NodeStatisticsReport? Previous { get; private set; }
+
+        /// <summary>Where the recent window starts; with a single report nothing is known to be recent.</summary>
+        public NodeStatisticsReport WindowStart => _window.Count > 1 ? _window.Peek() : Latest;
+
+        public UniqueAddress? RemovedMember { get; set; }
+
+        public DateTimeOffset? RemovedAt { get; set; }
+
+        public void Add(NodeStatisticsReport report, long windowMs)
+        {
+            Previous = Latest;
+            Latest = report;
+            _window.Enqueue(report);
+            while (_window.Peek().TimestampMs < report.TimestampMs - windowMs)
+            {
+                _window.Dequeue();
+            }
+        }
+    }
 }
+
+/// <summary>A run's planned duration is over (sent by the run's own timer).</summary>
+internal sealed record RunDurationElapsed(int RunNumber);

@@ -17,4 +17,7 @@ public static class ActorNames
 
     /// <summary>The coordinator's statistics aggregator; every node reports to it.</summary>
     public const string Statistics = "statistics";
+
+    /// <summary>The coordinator's replay plan keeper; capture nodes subscribe to the plan there.</summary>
+    public const string ReplayPlan = "replay-plan";
 }

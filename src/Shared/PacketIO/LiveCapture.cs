@@ -235,6 +235,40 @@ public sealed unsafe class LiveCapture : IDisposable
         }
     }
 
+    /// <summary>
+    /// Replaces the capture filter. A running loop pauses for it; frames that arrive meanwhile wait in
+    /// the kernel ring, and libpcap applies the new filter to the ones already queued. Not for the
+    /// capture thread itself.
+    /// </summary>
+    /// <exception cref="LiveCaptureException">The filter does not compile (the old one stays).</exception>
+    public void ChangeFilter(string filter)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(filter);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var handler = _handler;
+        var running = _thread is not null;
+        if (running)
+        {
+            Stop();
+        }
+
+        try
+        {
+            _device.Filter = filter;
+        }
+        catch (PcapException e)
+        {
+            throw new LiveCaptureException($"invalid capture filter \"{filter}\" on '{Options.Interface}': {e.Message}", e);
+        }
+        finally
+        {
+            if (running)
+            {
+                Start(handler!);
+            }
+        }
+    }
+
     /// <summary>Stops the capture (without throwing) and closes the device.</summary>
     public void Dispose()
     {

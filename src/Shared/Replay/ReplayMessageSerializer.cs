@@ -24,6 +24,9 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
     private const string SliceGrantedManifest = "SG";
     private const string SliceRefusedManifest = "SR";
     private const string StatisticsManifest = "NS";
+    private const string PlanSubscribeManifest = "PS";
+    private const string PlanAssignedManifest = "PA";
+    private const int PlanHeaderSize = 1 + 8 + 8;
     private const int MaxCounters = 4096;
     private const int BatchHeaderSize = 1 + 4;
     private const int EndpointsSize = 12;
@@ -41,6 +44,8 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         IdentitySliceGranted => SliceGrantedManifest,
         IdentitySliceRefused => SliceRefusedManifest,
         Statistics.NodeStatisticsReport => StatisticsManifest,
+        Plans.SubscribeReplayPlan => PlanSubscribeManifest,
+        Plans.ReplayPlanAssigned => PlanAssignedManifest,
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o)),
     };
 
@@ -52,6 +57,8 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         IdentitySliceGranted granted => EncodeText(granted.Range),
         IdentitySliceRefused refused => EncodeText(refused.Reason),
         Statistics.NodeStatisticsReport report => EncodeStatistics(report),
+        Plans.SubscribeReplayPlan subscribe => EncodePlan(subscribe.KnownVersion, subscribe.KnownPlan ?? Plans.ReplayPlan.Empty, null),
+        Plans.ReplayPlanAssigned assigned => EncodePlan(assigned.Version, assigned.Plan, assigned.RateCapShare),
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj)),
     };
 
@@ -66,6 +73,8 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
             SliceGrantedManifest => new IdentitySliceGranted(DecodeText(bytes) ?? throw new SerializationException("Identity slice grant without a range")),
             SliceRefusedManifest => new IdentitySliceRefused(DecodeText(bytes) ?? string.Empty),
             StatisticsManifest => DecodeStatistics(bytes),
+            PlanSubscribeManifest => DecodeSubscription(bytes),
+            PlanAssignedManifest => DecodeAssignment(bytes),
             _ => throw new SerializationException($"Unknown replay message manifest '{manifest}'"),
         };
     }
@@ -239,6 +248,47 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         {
             throw new SerializationException($"Statistics report of {bytes.Length} bytes is truncated", ex);
         }
+    }
+
+    /// <summary>Version byte, plan version, rate share (NaN for none), then the plan as JSON: a new plan field needs no new layout.</summary>
+    public static byte[] EncodePlan(long version, Plans.ReplayPlan plan, double? rateCapShare)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var json = System.Text.Encoding.UTF8.GetBytes(Plans.ReplayPlanJson.Serialize(plan));
+        var bytes = new byte[PlanHeaderSize + json.Length];
+        bytes[0] = FormatVersion;
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(1), version);
+        BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(9), rateCapShare ?? double.NaN);
+        json.CopyTo(bytes.AsSpan(PlanHeaderSize));
+        return bytes;
+    }
+
+    /// <summary>Decodes <see cref="EncodePlan"/>.</summary>
+    public static (long Version, Plans.ReplayPlan Plan, double? RateCapShare) DecodePlan(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < PlanHeaderSize || bytes[0] != FormatVersion)
+        {
+            throw new SerializationException(bytes.Length < PlanHeaderSize
+                ? $"Replay plan of {bytes.Length} bytes is shorter than its {PlanHeaderSize}-byte header"
+                : $"Replay plan has wire format version {bytes[0]}; this node speaks version {FormatVersion}");
+        }
+
+        var share = BinaryPrimitives.ReadDoubleLittleEndian(bytes[9..]);
+        var plan = Plans.ReplayPlanJson.Deserialize(System.Text.Encoding.UTF8.GetString(bytes[PlanHeaderSize..]), out var error)
+            ?? throw new SerializationException($"Replay plan does not read: {error}");
+        return (BinaryPrimitives.ReadInt64LittleEndian(bytes[1..]), plan, double.IsNaN(share) ? null : share);
+    }
+
+    private static Plans.SubscribeReplayPlan DecodeSubscription(byte[] bytes)
+    {
+        var (version, plan, _) = DecodePlan(bytes);
+        return new Plans.SubscribeReplayPlan(version, version == 0 ? null : plan);
+    }
+
+    private static Plans.ReplayPlanAssigned DecodeAssignment(byte[] bytes)
+    {
+        var (version, plan, share) = DecodePlan(bytes);
+        return new Plans.ReplayPlanAssigned(version, plan, share);
     }
 
     /// <summary>Version byte, then UTF-8 text; a lone version byte means null.</summary>

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
 using ReplayCluster.Replay;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
 
@@ -23,8 +24,11 @@ internal sealed class ReplayHarness : ISegmentTransport
     {
         _random = new Random(seed);
         Target = new SimulatedTarget(Endpoints);
-        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time, budget);
+        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time, budget, ReplyLatency);
     }
+
+    /// <summary>The reply latencies the session recorded.</summary>
+    public ReplyLatencyHistogram ReplyLatency { get; } = new();
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
@@ -68,6 +72,14 @@ internal sealed class ReplayHarness : ISegmentTransport
                 Deliver(reply);
             }
         });
+    }
+
+    /// <summary>The reply latency counters as the node reports them.</summary>
+    public Dictionary<string, long> ReplyLatencyCounters()
+    {
+        var counters = new Dictionary<string, long>();
+        ReplyLatency.WriteCounters(counters);
+        return counters;
     }
 
     /// <summary>Schedules a captured client segment at a moment relative to now.</summary>

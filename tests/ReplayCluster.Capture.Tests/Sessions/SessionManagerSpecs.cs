@@ -2,9 +2,11 @@ using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
+using ReplayCluster.Capture.Plans;
 using ReplayCluster.Capture.Replay;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
+using ReplayCluster.Plans;
 using ReplayCluster.Replay;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
@@ -125,21 +127,79 @@ public sealed class SessionManagerSpecs() : Akka.TestKit.Xunit.TestKit(Configura
         Assert.Empty(_transport.Segments);
     }
 
+    [Fact]
+    public void A_plan_change_applies_to_sessions_started_after_it_without_a_restart()
+    {
+        var plan = new PlanInEffect(AppliedPlan.Own(Settings()));
+        var manager = Sys.ActorOf(SessionManager.Props(Settings(), plan, _transport, TimeProvider.System, _statistics, NullLogger.Instance));
+        manager.Tell(new CapturedPacket(Connection, Syn(1000)));
+        AwaitAssert(() => Assert.Equal(1, _statistics.SessionsStarted), cancellationToken: TestContext.Current.CancellationToken);
+
+        manager.Tell(new ReplayPlanAssigned(2, new ReplayPlan { Copies = 3, IdleTimeout = TimeSpan.FromSeconds(7) }, null));
+        manager.Tell(new CapturedPacket(Connection with { ClientPort = 40_001 }, Syn(2000)));
+
+        AwaitAssert(() => Assert.Equal(4, _statistics.SessionsStarted), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(3, _transport.Segments.Count(s => s.Flags == TcpFlags.Syn && s.Sequence == 2000));
+        Assert.Equal(2, _statistics.PlanVersion);
+        Assert.Equal((3, TimeSpan.FromSeconds(7)), (plan.Current.Copies, plan.Current.Session.IdleTimeout));
+        Assert.Equal(Settings().Session.KeepAliveTimeout, plan.Current.Session.KeepAliveTimeout);
+    }
+
+    [Fact]
+    public void Over_the_rate_cap_whole_sessions_are_left_out_and_counted()
+    {
+        var manager = NewManager();
+        manager.Tell(new ReplayPlanAssigned(2, new ReplayPlan { RateCap = 1 }, RateCapShare: 1));
+        for (ushort port = 41_000; port < 41_010; port++)
+        {
+            manager.Tell(new CapturedPacket(Connection with { ClientPort = port }, Syn(port)));
+            manager.Tell(new CapturedPacket(Connection with { ClientPort = port }, new CapturedSegment { Sequence = port + 1u, Acknowledgment = 5, Flags = TcpFlags.Ack, Payload = new byte[10] }));
+        }
+
+        AwaitAssert(() => Assert.Equal(10, _statistics.SessionsStarted + _statistics.SessionsRateLimited), cancellationToken: TestContext.Current.CancellationToken);
+
+        // One token to start with, one more a second: the burst of ten gets one or two sessions.
+        Assert.InRange(_statistics.SessionsStarted, 1, 2);
+        Assert.Equal(0, _statistics.SessionsWithoutIdentity);
+    }
+
+    [Fact]
+    public void Without_targets_of_its_own_the_node_is_not_ready_until_the_plan_names_them()
+    {
+        var settings = Settings() with { Targets = null, ExplicitFilter = null };
+        var plan = new PlanInEffect(AppliedPlan.Own(settings));
+        var manager = Sys.ActorOf(SessionManager.Props(settings, plan, _transport, TimeProvider.System, _statistics, NullLogger.Instance));
+        manager.Tell(SessionManager.ReadinessQuery.Instance, TestActor);
+        Assert.False(ExpectMsg<SessionManager.Readiness>(cancellationToken: TestContext.Current.CancellationToken).PlanSettled);
+        Assert.Null(plan.Current.Filter);
+
+        manager.Tell(new ReplayPlanAssigned(3, new ReplayPlan { Targets = ["8080-10.251.21.2:80"] }, null));
+        manager.Tell(SessionManager.ReadinessQuery.Instance, TestActor);
+
+        Assert.True(ExpectMsg<SessionManager.Readiness>(cancellationToken: TestContext.Current.CancellationToken).PlanSettled);
+        Assert.Equal("tcp and ((dst port 8080))", plan.Current.Filter);
+        manager.Tell(new CapturedPacket(Connection with { ServerPort = 8080 }, Syn(1000)));
+        AwaitSegment(s => s.Flags == TcpFlags.Syn && s.DestinationPort == 80);
+    }
+
     private IActorRef NewManager(long maxNodeBufferedBytes = 1L << 30, int copies = 1, double samplePercent = 100)
     {
-        var settings = new CaptureNodeSettings
+        var settings = Settings(maxNodeBufferedBytes, copies, samplePercent);
+        return Sys.ActorOf(SessionManager.Props(settings, new PlanInEffect(AppliedPlan.Own(settings)), _transport, TimeProvider.System, _statistics, NullLogger.Instance));
+    }
+
+    private static CaptureNodeSettings Settings(long maxNodeBufferedBytes = 1L << 30, int copies = 1, double samplePercent = 100) =>
+        new CaptureNodeSettings
         {
             MaxNodeBufferedBytes = maxNodeBufferedBytes,
             Copies = copies,
             SamplePercent = samplePercent,
             Interface = "test0",
-            Filter = "tcp",
+            ExplicitFilter = "tcp",
             Targets = TargetMapping.Parse(["80-10.251.21.2:80"], "test"),
             FakeClientRange = "10.200.0.0/16",
             Session = new SessionOptions(),
         };
-        return Sys.ActorOf(SessionManager.Props(settings, _transport, TimeProvider.System, _statistics, NullLogger.Instance));
-    }
 
     private TcpSegmentSpec AwaitSegment(Func<TcpSegmentSpec, bool> match)
     {

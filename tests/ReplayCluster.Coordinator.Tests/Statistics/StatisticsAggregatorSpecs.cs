@@ -48,6 +48,66 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
     }
 
     [Fact]
+    public void Prometheus_text_has_the_clusters_reply_latency_as_a_histogram_in_seconds()
+    {
+        var totals = LatencyPercentilesTests.Histogram((TimeSpan.FromMilliseconds(0.15), 3), (TimeSpan.FromMilliseconds(7), 2), (TimeSpan.FromSeconds(20), 1));
+        var node = new NodeStatistics("akka.tcp://replaycluster@10.0.0.11:4000", "capture", 10, totals, new Dictionary<string, double>());
+
+        var lines = PrometheusText.Render(new ClusterStatistics([node], totals, 0, 0, 0)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.Contains("# TYPE replaycluster_reply_latency_seconds histogram", lines);
+        Assert.Contains("replaycluster_reply_latency_seconds_bucket{le=\"0.0001\"} 0", lines);
+        Assert.Contains("replaycluster_reply_latency_seconds_bucket{le=\"0.0002\"} 3", lines);
+        Assert.Contains("replaycluster_reply_latency_seconds_bucket{le=\"0.01\"} 5", lines);
+        Assert.Contains("replaycluster_reply_latency_seconds_bucket{le=\"10\"} 5", lines);
+        Assert.Contains("replaycluster_reply_latency_seconds_bucket{le=\"+Inf\"} 6", lines);
+        Assert.Contains("replaycluster_reply_latency_seconds_count 6", lines);
+        Assert.Contains("replaycluster_reply_latency_seconds_sum 20.01445", lines);
+
+        // The buckets are the histogram, not a gauge family per bucket and node.
+        Assert.DoesNotContain(lines, l => l.StartsWith("replaycluster_node_reply_latency", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Prometheus_text_parses_with_the_prometheus_client_library()
+    {
+        const string python = "/usr/bin/python3";
+        if (!File.Exists(python))
+        {
+            Assert.Skip("no /usr/bin/python3 (apt-get install python3-prometheus-client)");
+        }
+
+        var totals = LatencyPercentilesTests.Histogram((TimeSpan.FromMilliseconds(0.15), 3), (TimeSpan.FromMilliseconds(7), 2));
+        totals["requests_captured"] = 7;
+        var statistics = new ClusterStatistics(
+            [
+                new NodeStatistics("akka.tcp://replaycluster@10.0.0.11:4000", "capture", 10, totals, new Dictionary<string, double>()),
+                new NodeStatistics("akka.tcp://replaycluster@10.0.0.12:4000", "capture", 10, new Dictionary<string, long> { ["requests_captured"] = 9 }, new Dictionary<string, double>(), NodeStates.Removed),
+            ],
+            totals, 1.5, 1.25, 0.001);
+        var script = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as families\n" +
+                     "for family in families(sys.stdin.read()):\n    for s in family.samples:\n        print(family.type, s.name, s.labels.get('le', ''), s.value)\n";
+        var start = new System.Diagnostics.ProcessStartInfo(python, ["-c", script]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.StandardInput.WriteAsync(PrometheusText.Render(statistics).AsMemory(), Cancellation);
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync(Cancellation);
+        var error = await process.StandardError.ReadToEndAsync(Cancellation);
+        await process.WaitForExitAsync(Cancellation);
+        if (error.Contains("No module named 'prometheus_client'", StringComparison.Ordinal))
+        {
+            Assert.Skip("python3-prometheus-client is not installed");
+        }
+
+        Assert.True(process.ExitCode == 0, error);
+        var samples = (await output).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("histogram replaycluster_reply_latency_seconds_bucket 0.0002 3.0", samples);
+        Assert.Contains("histogram replaycluster_reply_latency_seconds_bucket +Inf 5.0", samples);
+        Assert.Contains("histogram replaycluster_reply_latency_seconds_count  5.0", samples);
+        Assert.Contains("gauge replaycluster_nodes  1.0", samples);
+    }
+
+    [Fact]
     public void A_run_reports_what_was_captured_and_replayed_between_start_and_stop()
     {
         var aggregator = Sys.ActorOf(StatisticsAggregator.Props(TimeProvider.System));

@@ -21,6 +21,7 @@ public sealed class StatusApiLabTests
 
         // Reports come once a second; a keep-alive session reports its progress while it lasts.
         JsonElement captureNode = default;
+        JsonElement latency = default;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (DateTime.UtcNow < deadline)
         {
@@ -30,9 +31,14 @@ public sealed class StatusApiLabTests
             var found = nodes.FirstOrDefault(n => n.GetProperty("role").GetString() == "capture");
             // Nodes report independently, a second apart at most: wait until both reports show the replay.
             var interceptRouted = nodes.Any(n => n.GetProperty("role").GetString() == "intercept" && n.GetProperty("counters").GetProperty("replies_routed").GetInt64() > 0);
-            if (nodes.Count == 2 && interceptRouted && found.ValueKind == JsonValueKind.Object && found.GetProperty("counters").GetProperty("requests_delivered").GetInt64() == 10)
+            // Reply latencies are recorded as replies arrive, delivered requests with the sessions' progress.
+            var timed = json.RootElement.GetProperty("replyLatency").GetProperty("sinceStart").GetProperty("count").GetInt64();
+            if (nodes.Count == 2 && interceptRouted && found.ValueKind == JsonValueKind.Object && found.GetProperty("counters").GetProperty("requests_delivered").GetInt64() == 10
+                && timed == 10)
             {
                 captureNode = found.Clone();
+                latency = json.RootElement.GetProperty("replyLatency").Clone();
+                Assert.All(nodes, n => Assert.Equal("up", n.GetProperty("state").GetString()));
                 Assert.Equal(0, json.RootElement.GetProperty("lossRatio").GetDouble());
                 break;
             }
@@ -42,6 +48,15 @@ public sealed class StatusApiLabTests
 
         Assert.True(captureNode.ValueKind == JsonValueKind.Object, "within 30 s the status never showed the capture node with 10 delivered and the intercept routing replies");
         Assert.Equal(10, captureNode.GetProperty("counters").GetProperty("requests_captured").GetInt64());
+
+        // One reply latency per replayed request, measured on the capture node, in a plausible range.
+        var sinceStart = latency.GetProperty("sinceStart");
+        var p50 = sinceStart.GetProperty("p50Ms").GetDouble();
+        var p99 = sinceStart.GetProperty("p99Ms").GetDouble();
+        TestContext.Current.TestOutputHelper?.WriteLine($"reply latency of 10 requests: p50 {p50:0.###} ms, p90 {sinceStart.GetProperty("p90Ms").GetDouble():0.###} ms, p99 {p99:0.###} ms, mean {sinceStart.GetProperty("meanMs").GetDouble():0.###} ms");
+        Assert.Equal(10, captureNode.GetProperty("counters").GetProperty("reply_latency_us_count").GetInt64());
+        Assert.True(p50 > 0, $"p50 {p50} ms");
+        Assert.True(p99 < 1000, $"p99 {p99} ms");
 
         // A real Prometheus parser reads /metrics (Debian's python3-prometheus-client).
         var parse = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as families\n" +
@@ -53,10 +68,16 @@ public sealed class StatusApiLabTests
         Assert.Contains("replaycluster_node_requests_delivered capture 10.0", samples);
         Assert.Contains("replaycluster_request_loss_ratio  0.0", samples);
         Assert.Contains(samples, s => s.StartsWith("replaycluster_node_replies_routed intercept ", StringComparison.Ordinal));
+        Assert.Contains("replaycluster_reply_latency_seconds_count  10.0", samples);
+        Assert.Contains("replaycluster_reply_latency_seconds_bucket  10.0", samples);
 
         // The CLI client: a run around 10 more requests, then its report and the status table.
         var coordinatorDll = NodeProcesses.LocateBinary("coordinator");
-        (await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "run", "start"], TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("run start");
+        var badDuration = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "run", "start", "--duration", "soon"], TimeSpan.FromSeconds(30), Cancellation);
+        Assert.Equal(1, badDuration.ExitCode);
+        Assert.Contains("duration: 'soon' is not a duration", badDuration.StdErr, StringComparison.Ordinal);
+        // Planned longer than the test: stopped by hand below, the report still says what was planned.
+        (await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "run", "start", "--duration", "10m"], TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("run start");
         var more = Enumerable.Range(0, 10).Select(i => $"http://{lab.OnlineIp}/1k?case=status-run&n={i}").ToArray();
         (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. more], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
         var waitUntil = DateTime.UtcNow + TimeSpan.FromSeconds(30);
@@ -70,10 +91,13 @@ public sealed class StatusApiLabTests
         Assert.Contains("online requests  10 ", stop.StdOut, StringComparison.Ordinal);
         Assert.Contains("replayed         10 ", stop.StdOut, StringComparison.Ordinal);
         Assert.Contains("loss ratio       0.000000", stop.StdOut, StringComparison.Ordinal);
+        Assert.Contains("planned 600 s", stop.StdOut, StringComparison.Ordinal);
+        Assert.Matches(@"reply latency    p50 [\d.]+ ms .*\(n=10\)", stop.StdOut);
 
         var table = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "status"], TimeSpan.FromSeconds(30), Cancellation);
         Assert.True(table.ExitCode == 0, table.StdErr);
-        Assert.Matches(@"(?m)^capture\s+\S+:\d+\s+\d+\s+20\s+20\s", table.StdOut);
+        Assert.Matches(@"(?m)^capture\s+\S+:\d+\s+up\s+\d+\s+20\s+20\s", table.StdOut);
+        Assert.Matches(@"(?m)^reply latency, since start: p50 [\d.]+ ms .*\(n=20\)", table.StdOut);
         Assert.Matches(@"(?m)^intercept\s", table.StdOut);
         Assert.Contains("loss ratio 0.000000", table.StdOut, StringComparison.Ordinal);
 
@@ -112,6 +136,10 @@ public sealed class StatusApiLabTests
         var samples = online.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         Assert.True(samples.Length >= 3, $"the chart drew {samples.Length} samples:{Environment.NewLine}{html}");
         Assert.Contains(samples, p => double.Parse(p.Split(',')[1], System.Globalization.CultureInfo.InvariantCulture) < 175);
+        var p99 = System.Text.RegularExpressions.Regex.Match(html, "id=\"p99-line\"[^>]*points=\"(?<p>[^\"]*)\"").Groups["p"].Value;
+        Assert.True(p99.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length >= 3, $"the latency chart drew too few samples:{Environment.NewLine}{html}");
+        Assert.Matches("id=\"latency-p99\">[\\d.]+ ms<", html);
+        Assert.Contains("data-state=\"up\"", html, StringComparison.Ordinal);
         Assert.Contains("data-role=\"capture\"", html, StringComparison.Ordinal);
         Assert.Contains("data-role=\"intercept\"", html, StringComparison.Ordinal);
         Assert.DoesNotContain("waiting for the first report", html, StringComparison.Ordinal);

@@ -4,7 +4,7 @@ using System.Text;
 using ReplayCluster.Configuration;
 using ReplayCluster.Packets;
 
-namespace ReplayCluster.Capture.Replay;
+namespace ReplayCluster.Replay;
 
 /// <summary>One online service and where its sessions are replayed (tcpcopy's -x entry).</summary>
 /// <param name="OnlineAddress">Online server address, or 0 for any address (host order).</param>

@@ -1,8 +1,8 @@
-using ReplayCluster.Capture.Replay;
+using ReplayCluster.Replay;
 using ReplayCluster.Configuration;
 using ReplayCluster.Packets;
 
-namespace ReplayCluster.Capture.Tests.Replay;
+namespace ReplayCluster.Tests.Replay;
 
 public sealed class TargetMappingTests
 {

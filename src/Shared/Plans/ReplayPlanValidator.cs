@@ -1,0 +1,134 @@
+using System.Net;
+using ReplayCluster.Configuration;
+using ReplayCluster.Packets;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Plans;
+
+/// <summary>Why a plan was refused: the field (as in the plan's JSON) and what is wrong with it.</summary>
+public sealed record PlanError(string Field, string Problem)
+{
+    public override string ToString() => $"{Field}: {Problem}";
+}
+
+/// <summary>
+/// Checks a plan before it replaces the running one. The first problem found is reported by field
+/// name; a refused plan changes nothing.
+/// </summary>
+internal static class ReplayPlanValidator
+{
+    /// <summary>The multiplier's bound: 1000 copies of one session are 1000 identities per client port.</summary>
+    public const int MaxCopies = 1000;
+
+    public const int DefaultSlicePrefix = 24;
+
+    private static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
+
+    /// <summary>Validates <paramref name="plan"/>; <paramref name="running"/> is the plan it would replace, if any.</summary>
+    public static PlanError? Validate(ReplayPlan plan, ReplayPlan? running = null)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return Targets(plan, out var targetAddresses)
+            ?? Identities(plan, running, targetAddresses)
+            ?? Range("copies", plan.Copies, 1, MaxCopies)
+            ?? Positive("samplePercent", plan.SamplePercent, 100)
+            ?? Positive("rateCap", plan.RateCap, 10_000_000)
+            ?? Duration("idleTimeout", plan.IdleTimeout)
+            ?? Duration("keepAliveTimeout", plan.KeepAliveTimeout)
+            ?? Duration("responseWaitLimit", plan.ResponseWaitLimit)
+            ?? Duration("runDuration", plan.RunDuration, TimeSpan.FromDays(365));
+    }
+
+    private static PlanError? Targets(ReplayPlan plan, out IReadOnlyList<uint> targetAddresses)
+    {
+        targetAddresses = [];
+        if (plan.Targets is not { } targets)
+        {
+            return null;
+        }
+
+        // Each entry alone first, so the error points at the entry; then together, for duplicates.
+        for (var i = 0; i < targets.Count; i++)
+        {
+            if (Parse([targets[i] ?? string.Empty], $"targets[{i}]", out _) is { } error)
+            {
+                return error;
+            }
+        }
+
+        var all = Parse(targets, "targets", out var mapping);
+        targetAddresses = mapping is null ? [] : [.. mapping.Routes.Select(r => r.TargetAddress)];
+        return all;
+    }
+
+    private static PlanError? Parse(IEnumerable<string> entries, string field, out TargetMapping? mapping)
+    {
+        try
+        {
+            mapping = TargetMapping.Parse(entries, field);
+            return null;
+        }
+        catch (NodeConfigurationException ex)
+        {
+            mapping = null;
+            var prefix = field + ": ";
+            return new PlanError(field, ex.Message.StartsWith(prefix, StringComparison.Ordinal) ? ex.Message[prefix.Length..] : ex.Message);
+        }
+    }
+
+    private static PlanError? Identities(ReplayPlan plan, ReplayPlan? running, IReadOnlyList<uint> targetAddresses)
+    {
+        if (plan.FakeClientRange is not { } text)
+        {
+            if (plan.SlicePrefix is not null)
+            {
+                return new PlanError("slicePrefix", "slices need a fakeClientRange to divide");
+            }
+
+            return running?.FakeClientRange is { } held
+                ? new PlanError("fakeClientRange", $"capture nodes hold slices of {held}: it can be changed to a disjoint range, not removed")
+                : null;
+        }
+
+        if (!IPNetwork.TryParse(text, out var range) || range.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            return new PlanError("fakeClientRange", $"'{text}' is not an IPv4 range such as 10.200.0.0/16");
+        }
+
+        var prefix = plan.SlicePrefix ?? DefaultSlicePrefix;
+        if (prefix < range.PrefixLength || prefix > 30)
+        {
+            return new PlanError("slicePrefix", $"/{prefix} slices do not fit in {range} (a prefix from {range.PrefixLength} to 30)");
+        }
+
+        foreach (var target in targetAddresses)
+        {
+            if (range.Contains(Ipv4Address.ToIPAddress(target)))
+            {
+                return new PlanError("fakeClientRange", $"{range} overlaps the target {Ipv4Address.Format(target)}: replies to it would be taken for replies to replayed clients");
+            }
+        }
+
+        // Sessions under way keep identities of the running range until they end, and another node's
+        // new slice must never hand one of those out again.
+        if (running?.FakeClientRange is { } runningText && IPNetwork.TryParse(runningText, out var current)
+            && (current != range || (running.SlicePrefix ?? DefaultSlicePrefix) != prefix)
+            && (current.Contains(range.BaseAddress) || range.Contains(current.BaseAddress)))
+        {
+            return new PlanError("fakeClientRange", $"{range} overlaps the running range {current}, whose identities sessions under way still use: choose a disjoint range");
+        }
+
+        return null;
+    }
+
+    private static PlanError? Range(string field, int? value, int min, int max) =>
+        value is { } v && (v < min || v > max) ? new PlanError(field, $"{v} is out of range ({min} to {max})") : null;
+
+    private static PlanError? Positive(string field, double? value, double max) =>
+        value is { } v && (!double.IsFinite(v) || v <= 0 || v > max) ? new PlanError(field, $"{v} is out of range (more than 0, at most {max})") : null;
+
+    private static PlanError? Duration(string field, TimeSpan? value, TimeSpan? max = null) =>
+        value is { } v && (v <= TimeSpan.Zero || v > (max ?? MaxTimeout))
+            ? new PlanError(field, $"{DurationText.Format(v)} is out of range (more than 0, at most {DurationText.Format(max ?? MaxTimeout)})")
+            : null;
+}

@@ -1,0 +1,111 @@
+using System.Text.Json;
+using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
+using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
+
+namespace ReplayCluster.Lab.Tests.Coordinator;
+
+/// <summary>
+/// The replay plan changed at run time through the CLI and the API, judged by what the target's nginx
+/// saw: a capture node with no flags of its own follows it, every change applies without a restart,
+/// and a refused change leaves the running plan as it was.
+/// </summary>
+public sealed class ReplayPlanLabTests
+{
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_capture_node_follows_plan_changes_without_a_restart_and_an_invalid_plan_changes_nothing()
+    {
+        await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
+        var seed = $"{lab.TargetIp}:4053";
+        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
+            "--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange);
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Dashboard on http://127.0.0.1:8080/");
+        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
+            "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
+
+        // No -x, no -c: targets and identities both come from the coordinator.
+        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
+            "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface);
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "waiting for the coordinator's replay plan");
+
+        var set = await PlanAsync(lab, "set", "-x", $"80-{lab.TargetIp}:80");
+        Assert.True(set.ExitCode == 0, set.StdOut + set.StdErr);
+        Assert.Contains("plan version 2, followed by 1 capture node(s)", set.StdOut, StringComparison.Ordinal);
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
+
+        await RequestsAsync(lab, "plan-one", 10);
+        Assert.Equal(10, await ReplayedAsync(lab, "plan-one", expected: 10));
+
+        // The multiplier, raised while the node runs.
+        (await PlanAsync(lab, "set", "--copies", "3")).EnsureSuccess("plan set --copies 3");
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Following replay plan version 3: copies=3");
+        await RequestsAsync(lab, "plan-three", 10);
+        Assert.Equal(30, await ReplayedAsync(lab, "plan-three", expected: 30));
+        var identities = lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains("case=plan-three", StringComparison.Ordinal))
+            .Select(e => (e.RemoteAddress, e.RemotePort)).Distinct().Count();
+        Assert.Equal(3, identities); // one keep-alive connection, three copies, three identities
+
+        // Refused by the CLI (through the API) and by the API itself: each names its field.
+        var refused = await PlanAsync(lab, "set", "--copies", "0", "--sample-percent", "50");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("plan refused, the running plan is unchanged: copies: 0 is out of range", refused.StdErr, StringComparison.Ordinal);
+        var overlap = await lab.ExecAsync(LabRole.Target, ["curl", "-s", "-w", "\n%{http_code}", "-X", "PATCH", "-H", "Content-Type: application/json",
+            "--data", """{"fakeClientRange": "10.200.0.0/8"}""", "http://127.0.0.1:8080/api/plan"], TimeSpan.FromSeconds(10), Cancellation);
+        Assert.EndsWith("\n400", overlap.StdOut.TrimEnd(), StringComparison.Ordinal);
+        Assert.Contains("\"field\":\"fakeClientRange\"", overlap.StdOut, StringComparison.Ordinal);
+        using (var shown = JsonDocument.Parse((await PlanAsync(lab, "show", "--json")).StdOut))
+        {
+            Assert.Equal(3, shown.RootElement.GetProperty("version").GetInt64());
+            Assert.Equal(3, shown.RootElement.GetProperty("plan").GetProperty("copies").GetInt32());
+            Assert.Equal(JsonValueKind.Null, shown.RootElement.GetProperty("plan").GetProperty("samplePercent").ValueKind);
+        }
+
+        // New targets re-filter the live capture: port 80 is no longer an online service of the plan.
+        (await PlanAsync(lab, "set", "--copies", "1", "-x", $"8080-{lab.TargetIp}:80")).EnsureSuccess("plan set -x 8080");
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Capture filter is now tcp and ((dst port 8080))");
+        await RequestsAsync(lab, "plan-unmapped", 10);
+        await Task.Delay(2000, Cancellation);
+        Assert.Equal(0, await ReplayedAsync(lab, "plan-unmapped", expected: 0));
+
+        // The rate cap: a burst of 40 short connections, 5 sessions a second allowed.
+        (await PlanAsync(lab, "set", "-x", $"80-{lab.TargetIp}:80", "--rate-cap", "5")).EnsureSuccess("plan set --rate-cap 5");
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "rate-cap=5.0/s", "tcp and ((dst port 80))");
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Capture filter is now tcp and ((dst port 80))");
+        var burst = string.Join(" & ", Enumerable.Range(0, 40).Select(i => $"curl -s -o /dev/null 'http://{lab.OnlineIp}/1k?case=plan-capped&n={i}'"));
+        var started = DateTime.UtcNow;
+        (await lab.ExecAsync(LabRole.Client, ["bash", "-c", burst + " & wait"], TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("burst");
+        var seconds = (DateTime.UtcNow - started).TotalSeconds;
+        await Task.Delay(3000, Cancellation);
+        var capped = await ReplayedAsync(lab, "plan-capped", expected: 0);
+        Assert.Equal(40, lab.ReadAccessLog(LabRole.Online).Count(e => e.Request.Contains("case=plan-capped", StringComparison.Ordinal)));
+
+        // One second's worth at once, then 5 a second while the burst lasted (plus scheduling slack).
+        TestContext.Current.TestOutputHelper?.WriteLine($"rate cap 5/s: {capped} of 40 sessions replayed, burst lasted {seconds:F1} s");
+        Assert.InRange(capped, 5, 5 + (int)Math.Ceiling(5 * (seconds + 1)));
+        Assert.True(capped < 40);
+    }
+
+    private static async Task<LabExecResult> PlanAsync(LabHost lab, params string[] args) =>
+        await lab.ExecAsync(LabRole.Target, ["dotnet", NodeProcesses.LocateBinary("coordinator"), "plan", .. args], TimeSpan.FromSeconds(30), Cancellation);
+
+    private static async Task RequestsAsync(LabHost lab, string name, int count)
+    {
+        var urls = Enumerable.Range(0, count).Select(i => $"http://{lab.OnlineIp}/1k?case={name}&n={i}").ToArray();
+        (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. urls], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
+    }
+
+    // Waits (bounded) until the target saw the expected count, and returns what it saw.
+    private static async Task<int> ReplayedAsync(LabHost lab, string name, int expected)
+    {
+        int Count() => lab.ReadAccessLog(LabRole.Target).Count(e => e.Request.Contains($"case={name}&", StringComparison.Ordinal));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (Count() < expected && DateTime.UtcNow < deadline && expected > 0)
+        {
+            await Task.Delay(200, Cancellation);
+        }
+
+        return Count();
+    }
+}
