@@ -247,6 +247,7 @@ public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture
         Assert.All(cluster.Processes, p => Assert.Single(p.Lines, l => l.Contains("Joined cluster as", StringComparison.Ordinal)));
         var nodes = await cluster.NodesAsync();
         Assert.Equal(cluster.ReportingAddresses.Order(StringComparer.Ordinal), nodes.Select(n => n.Address).Order(StringComparer.Ordinal));
+        Assert.All(nodes, n => Assert.Equal("up", n.State));
     }
 
     /// <summary>
@@ -425,9 +426,11 @@ public sealed partial class ReplayNodes : IAsyncDisposable
         var seen = string.Empty;
         while (DateTime.UtcNow < deadline)
         {
-            var nodes = await NodesAsync();
-            seen = string.Join(", ", nodes.Select(n => $"{n.Role} {n.Address} age {n.AgeMs} ms captured {n.RequestsCaptured} delivered {n.RequestsDelivered}"));
-            var complete = nodes.Select(n => n.Address).Order(StringComparer.Ordinal).SequenceEqual(expected) && nodes.All(n => n.AgeMs < 2000);
+            var all = await NodesAsync();
+            seen = string.Join(", ", all.Select(n => $"{n.Role} {n.Address} {n.State} age {n.AgeMs} ms captured {n.RequestsCaptured} delivered {n.RequestsDelivered}"));
+            // A node that left stays listed as "removed" for a while; a killed one is "unreachable" until downed.
+            var nodes = all.Where(n => n.State != "removed").ToList();
+            var complete = nodes.Select(n => n.Address).Order(StringComparer.Ordinal).SequenceEqual(expected) && nodes.All(n => n.AgeMs < 2000 && n.State is null or "up");
             var key = complete ? string.Join(';', nodes.Select(n => $"{n.Address}={n.RequestsCaptured}/{n.RequestsDelivered}")) : null;
             if (key is null || key != last)
             {
