@@ -146,10 +146,12 @@ public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture
         var targetSurvivor = TargetOf(survivorHost.Index);
         var afterKill = onlineSurvivor.Where(e => e.Time > killedAt).Select(e => e.Request).ToHashSet(StringComparer.Ordinal);
         var afterKillReplayed = targetSurvivor.Count(e => afterKill.Contains(e.Request));
+        var stateAfterReclaim = (await cluster.NodesAsync()).FirstOrDefault(n => n.Address == victim.Address) is { } gone ? gone.State ?? "(no state field)" : "(absent)";
         var onlineVictim = lab.ReadAccessLog(victim.Host).Count(e => e.Request.Contains(Case, StringComparison.Ordinal));
         var targetVictim = TargetOf(victim.Host.Index).Count;
         Report($"killed capture node {victim.Address} (host {victim.Host.Index}, slice {victim.Slice}); status entry before the kill: state {stateBefore ?? "(no state field)"}");
-        Report($"marked gone after {(markedAfter is { } m ? $"{m.TotalSeconds:F1} s" : "never within 10 s")} (last seen: {lastState}); slice reclaimed after {reclaimedAfter.TotalSeconds:F1} s");
+        Report($"marked gone after {(markedAfter is { } m ? $"{m.TotalSeconds:F1} s" : "never within 10 s")} (last seen: {lastState}); slice reclaimed after {reclaimedAfter.TotalSeconds:F1} s; " +
+               $"state once the load drained: {stateAfterReclaim}");
         Report($"host {survivorHost.Index}: online {onlineSurvivor.Count}, target {targetSurvivor.Count}, of those after the kill {afterKill.Count} online, {afterKillReplayed} replayed; " +
                $"host {victim.Host.Index}: online {onlineVictim}, target {targetVictim}");
 
@@ -166,6 +168,7 @@ public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture
         // Last, so that the replay checks above stand on their own: the status marks the node within 10 s.
         Assert.True(stateBefore == "up", $"before the kill the status entry of {victim.Address} had state '{stateBefore ?? "(no state field)"}', expected \"up\"");
         Assert.True(markedAfter is not null, $"10 s after the SIGKILL /api/status still showed {victim.Address} as {lastState}");
+        Assert.True(stateAfterReclaim is "removed" or "(absent)", $"after its slice was reclaimed /api/status showed {victim.Address} as {stateAfterReclaim}");
     }
 
     [Fact]
@@ -212,6 +215,8 @@ public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture
         var perSecond = target.GroupBy(e => (long)Math.Floor((e.Time - loadStart).TotalSeconds)).OrderBy(g => g.Key)
             .Select(g => $"{g.Key}:{g.Count()}");
         Report($"third capture node {added.Address}: process started {(thirdStarted - loadStart).TotalSeconds:F1} s into the load, capturing after {(thirdCapturing - loadStart).TotalSeconds:F1} s; load ran {(loadEnd - loadStart).TotalSeconds:F1} s");
+        // For reading the numbers: the node's own log time of "Capturing on" (stdout reaches the test later under load).
+        Report($"load started {loadStart.ToLocalTime():HH:mm:ss.fff}; the third node logged: {added.Process.Lines.FirstOrDefault(l => l.Contains("Capturing on", StringComparison.Ordinal))?[..12]}");
         Report($"target rate before {targetBefore:F1}/s ({(before.To - before.From).TotalSeconds:F1} s), after {targetAfter:F1}/s ({(after.To - after.From).TotalSeconds:F1} s): x{targetAfter / targetBefore:F3}; " +
                $"online rate of all three hosts before {onlineBefore:F1}/s, after {onlineAfter:F1}/s: x{onlineAfter / onlineBefore:F3}; " +
                $"share replayed before {targetBefore / onlineBefore:F3}, after {targetAfter / onlineAfter:F3}: x{targetAfter / onlineAfter / (targetBefore / onlineBefore):F3}");
