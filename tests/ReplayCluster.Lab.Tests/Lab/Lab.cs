@@ -311,6 +311,13 @@ public sealed class Lab : IAsyncDisposable
         return [.. ReadSharedLines(path).Select(AccessLogEntry.Parse)];
     }
 
+    /// <summary>Parses the whole access log of one online host (any of <see cref="Onlines"/>, not only the first).</summary>
+    public IReadOnlyList<AccessLogEntry> ReadAccessLog(LabOnlineHost host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        return [.. ReadSharedLines(host.AccessLog).Select(AccessLogEntry.Parse)];
+    }
+
     /// <summary>
     /// Waits until the online access log stops growing for <paramref name="quiet"/> (nginx logs a request when it
     /// finishes, so a count read right after the load ends can be short) and returns the line count.
