@@ -18,6 +18,7 @@ internal sealed class CaptureNodeStatistics
     private long _packetsRejected;
     private long _packetsTruncated;
     private long _packetsIgnored;
+    private long _requestsOnline;
 
     public long PacketsCaptured => Interlocked.Read(ref _packetsCaptured);
 
@@ -75,20 +76,30 @@ internal sealed class CaptureNodeStatistics
 
     public void CountIgnored() => Interlocked.Increment(ref _packetsIgnored);
 
+    /// <summary>
+    /// Requests the online server was sent, counted once however many copies replay them (only the
+    /// first copy of each connection counts): target / online is the amplification.
+    /// </summary>
+    public long RequestsOnline => Interlocked.Read(ref _requestsOnline);
+
     /// <summary>Adds what a live session did since its last report (thread-safe).</summary>
-    public void AddProgress(SessionCounters delta)
+    public void AddProgress(SessionCounters delta, bool firstCopy = true)
     {
         lock (_sessionsLock)
         {
             Sessions.Add(delta);
+            if (firstCopy)
+            {
+                _requestsOnline += delta.RequestsCaptured;
+            }
         }
     }
 
     /// <summary>Counts an ended session and adds what it did since its last report (thread-safe).</summary>
-    public void AddEnded(SessionEndReason reason, SessionCounters delta)
+    public void AddEnded(SessionEndReason reason, SessionCounters delta, bool firstCopy = true)
     {
         _ended.AddOrUpdate(reason, 1, (_, n) => n + 1);
-        AddProgress(delta);
+        AddProgress(delta, firstCopy);
     }
 
     private string SenderSummary() => Sender is { } s
@@ -128,6 +139,7 @@ internal sealed class CaptureNodeStatistics
             ["sessions_skipped"] = SessionsSkipped,
             ["sessions_rate_limited"] = SessionsRateLimited,
             ["plan_version"] = PlanVersion,
+            ["requests_online"] = RequestsOnline,
             ["requests_captured"] = e.RequestsCaptured,
             ["requests_delivered"] = e.RequestsDelivered,
             ["segments_sent"] = e.SegmentsSent,

@@ -18,12 +18,15 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
     private readonly TimeProvider _time;
     private readonly CaptureNodeStatistics _statistics;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    // Only the first copy of an online connection counts its requests as online requests.
+    private readonly bool _firstCopy;
     private SessionCounters _reported = new();
 
     public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
-        CaptureNodeStatistics statistics, BufferBudget? budget)
+        CaptureNodeStatistics statistics, BufferBudget? budget, bool firstCopy = true)
     {
         _time = time;
+        _firstCopy = firstCopy;
         _statistics = statistics;
         _session = new ReplaySession(endpoints, options, transport, time, budget, statistics.ReplyLatency);
         Receive<CapturedSegment>(segment =>
@@ -47,7 +50,7 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
             if (delta.SegmentsSent != 0 || delta.RequestsCaptured != 0 || delta.RequestsDelivered != 0 || delta.LatePacketsAbsorbed != 0)
             {
                 _reported = _session.Counters.Snapshot();
-                _statistics.AddProgress(delta);
+                _statistics.AddProgress(delta, _firstCopy);
             }
         });
     }
@@ -55,8 +58,8 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
-        CaptureNodeStatistics statistics, BufferBudget? budget = null) =>
-        Akka.Actor.Props.Create(() => new SessionActor(endpoints, options, transport, time, statistics, budget));
+        CaptureNodeStatistics statistics, BufferBudget? budget = null, bool firstCopy = true) =>
+        Akka.Actor.Props.Create(() => new SessionActor(endpoints, options, transport, time, statistics, budget, firstCopy));
 
     protected override void PostStop()
     {
@@ -78,7 +81,7 @@ internal sealed class SessionActor : ReceiveActor, IWithTimers
         {
             // Straight into the node's counters, not a message: at shutdown the manager stops before it
             // would read one, and the final statistics line would miss these sessions.
-            _statistics.AddEnded(_session.EndReason, _session.Counters.Since(_reported));
+            _statistics.AddEnded(_session.EndReason, _session.Counters.Since(_reported), _firstCopy);
         }
     }
 

@@ -212,7 +212,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
             }
 
             var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-            var session = Context.ActorOf(SessionActor.Props(endpoints, plan.Session, _transport, _time, _statistics, _budget));
+            var session = Context.ActorOf(SessionActor.Props(endpoints, plan.Session, _transport, _time, _statistics, _budget, firstCopy: copies.Count == 0));
             Context.Watch(session);
             _byEndpoints[endpoints] = session;
             _byActor[session] = (connection, endpoints);

@@ -146,7 +146,7 @@ internal static class ClientCommands
 
         return text
             .AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"online {root.GetProperty("onlineRequestRate").GetDouble():F1} req/s, replayed {root.GetProperty("replayedRequestRate").GetDouble():F1} req/s, loss ratio {root.GetProperty("lossRatio").GetDouble():F6}")
+            .AppendLine(CultureInfo.InvariantCulture, $"online {root.GetProperty("onlineRequestRate").GetDouble():F1} req/s, replayed {root.GetProperty("replayedRequestRate").GetDouble():F1} req/s, amplification {root.GetProperty("amplification").GetDouble():F2}x, loss ratio {root.GetProperty("lossRatio").GetDouble():F6}")
             .Append(LatencyLines(root))
             .ToString();
     }

@@ -14,9 +14,10 @@ internal static class PrometheusText
     {
         ArgumentNullException.ThrowIfNull(statistics);
         var text = new StringBuilder();
-        Gauge(text, "replaycluster_online_request_rate", "Requests per second captured on the online hosts.", statistics.OnlineRequestRate);
+        Gauge(text, "replaycluster_online_request_rate", "Online requests per second, each counted once however many copies replay it.", statistics.OnlineRequestRate);
         Gauge(text, "replaycluster_replayed_request_rate", "Requests per second the target acknowledged.", statistics.ReplayedRequestRate);
         Gauge(text, "replaycluster_request_loss_ratio", "(captured - delivered) / captured over all capture nodes.", statistics.LossRatio);
+        Gauge(text, "replaycluster_amplification", "Replayed / online request rate (the copies at work).", statistics.Amplification);
         Gauge(text, "replaycluster_nodes", "Nodes reporting statistics.", statistics.Nodes.Count(n => n.State != NodeStates.Removed));
         ReplyLatency(text, statistics.CaptureTotals);
 

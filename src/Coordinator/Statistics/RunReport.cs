@@ -4,9 +4,10 @@ using System.Text;
 namespace ReplayCluster.Coordinator.Statistics;
 
 /// <summary>
-/// One run, from start to stop: what tcpcopy users compute from access logs by hand. Requests are the
-/// capture nodes' captured and target-acknowledged counts between the two moments; stop after the replay
-/// drained, or requests still in flight count as lost.
+/// One run, from start to stop: what tcpcopy users compute from access logs by hand. Online requests
+/// are counted once each (the sessions chosen for replay), replayed ones once per copy that the target
+/// acknowledged; the loss ratio compares each copy's captured requests with what the target got. Stop
+/// after the replay drained, or requests still in flight count as lost.
 /// </summary>
 internal sealed record RunReport(
     DateTimeOffset StartedAt,
@@ -20,6 +21,9 @@ internal sealed record RunReport(
     long Retransmissions,
     IReadOnlyDictionary<string, long> SessionsEnded)
 {
+    /// <summary>Replayed / online requests: the copies at work (0 without online requests).</summary>
+    public double Amplification => OnlineRequests > 0 ? (double)ReplayedRequests / OnlineRequests : 0;
+
     /// <summary>How long the run was planned to last (it stops itself then); null for a run stopped by hand.</summary>
     public double? PlannedDurationSeconds { get; init; }
 
@@ -34,7 +38,8 @@ internal sealed record RunReport(
             .AppendLine(CultureInfo.InvariantCulture, $"run              {StartedAt:u} - {(StoppedAt is { } end ? end.ToString("u", CultureInfo.InvariantCulture) : "running")} ({DurationSeconds:F1} s{planned})")
             .AppendLine(CultureInfo.InvariantCulture, $"online requests  {OnlineRequests} ({OnlineRequestRate:F1}/s)")
             .AppendLine(CultureInfo.InvariantCulture, $"replayed         {ReplayedRequests} ({ReplayedRequestRate:F1}/s)")
-            .AppendLine(CultureInfo.InvariantCulture, $"loss ratio       {LossRatio:F6}  (online - replayed) / online")
+            .AppendLine(CultureInfo.InvariantCulture, $"amplification    {Amplification:F2}x  replayed / online")
+            .AppendLine(CultureInfo.InvariantCulture, $"loss ratio       {LossRatio:F6}  (captured - replayed) / captured, over all copies")
             .AppendLine(CultureInfo.InvariantCulture, $"reply latency    {ReplyLatency.Describe()}")
             .AppendLine(CultureInfo.InvariantCulture, $"retransmissions  {Retransmissions}");
         foreach (var (reason, count) in SessionsEnded.OrderBy(e => e.Key, StringComparer.Ordinal))

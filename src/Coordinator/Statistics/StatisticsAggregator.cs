@@ -34,12 +34,16 @@ internal sealed record ReplyLatencyStatistics(double WindowSeconds, LatencyPerce
 /// </summary>
 /// <param name="Nodes">Every node that reported, with its counters, rates and state; removed nodes for a minute after they went.</param>
 /// <param name="CaptureTotals">The capture nodes' counters added up, those of capture nodes that left the cluster included.</param>
-/// <param name="OnlineRequestRate">Requests per second the capture nodes capture.</param>
+/// <param name="OnlineRequestRate">Online requests per second (each counted once, however many copies replay it).</param>
 /// <param name="ReplayedRequestRate">Requests per second the target acknowledges.</param>
 /// <param name="LossRatio">(captured - delivered) / captured over all capture nodes; requests still in flight count until delivered.</param>
 /// <param name="ReplyLatency">Reply latency percentiles of the whole cluster.</param>
 internal sealed record ClusterStatistics(IReadOnlyList<NodeStatistics> Nodes, IReadOnlyDictionary<string, long> CaptureTotals,
-    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null);
+    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null)
+{
+    /// <summary>Replayed / online request rate: the copies at work (0 while nothing is online).</summary>
+    public double Amplification => OnlineRequestRate > 0 ? ReplayedRequestRate / OnlineRequestRate : 0;
+}
 
 /// <summary>Asks the aggregator for a <see cref="ClusterStatistics"/>.</summary>
 internal sealed class GetClusterStatistics
@@ -234,7 +238,7 @@ internal sealed class StatisticsAggregator : ReceiveActor
         var delivered = totals.GetValueOrDefault("requests_delivered");
         var rates = captures.Select(Rates).ToList();
         return new ClusterStatistics(nodes, totals,
-            rates.Sum(r => r.GetValueOrDefault("requests_captured")),
+            rates.Sum(r => r.GetValueOrDefault("requests_online")),
             rates.Sum(r => r.GetValueOrDefault("requests_delivered")),
             captured == 0 ? 0 : (double)(captured - delivered) / captured,
             new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)));
@@ -260,11 +264,12 @@ internal sealed class StatisticsAggregator : ReceiveActor
         var (endAt, end) = _runStop ?? (_time.GetUtcNow(), Snapshot().CaptureTotals);
         long Delta(string counter) => end.GetValueOrDefault(counter) - start.GetValueOrDefault(counter);
         var seconds = Math.Max(0.001, (endAt - startedAt).TotalSeconds);
-        var online = Delta("requests_captured");
+        var online = Delta("requests_online");
+        var captured = Delta("requests_captured");
         var replayed = Delta("requests_delivered");
         var ended = end.Keys.Where(k => k.StartsWith("sessions_ended_", StringComparison.Ordinal))
             .ToDictionary(k => k["sessions_ended_".Length..], Delta, StringComparer.Ordinal);
-        return new RunReport(startedAt, _runStop?.At, seconds, online, replayed, online == 0 ? 0 : (double)(online - replayed) / online,
+        return new RunReport(startedAt, _runStop?.At, seconds, online, replayed, captured == 0 ? 0 : (double)(captured - replayed) / captured,
             online / seconds, replayed / seconds, Delta("retransmissions"), ended)
         {
             PlannedDurationSeconds = _runPlannedDuration?.TotalSeconds,

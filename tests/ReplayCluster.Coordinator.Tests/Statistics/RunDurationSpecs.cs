@@ -64,7 +64,7 @@ public sealed class RunDurationSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configu
     }
 
     private NodeStatisticsReport Report(long captured) =>
-        new("capture", _time.GetUtcNow().ToUnixTimeMilliseconds(), new Dictionary<string, long> { ["requests_captured"] = captured, ["requests_delivered"] = captured });
+        new("capture", _time.GetUtcNow().ToUnixTimeMilliseconds(), new Dictionary<string, long> { ["requests_online"] = captured, ["requests_captured"] = captured, ["requests_delivered"] = captured });
 
     private RunReport CurrentReport(IActorRef aggregator)
     {

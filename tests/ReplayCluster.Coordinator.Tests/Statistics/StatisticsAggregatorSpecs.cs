@@ -132,6 +132,30 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
         ExpectMsg<NoRun>(cancellationToken: Cancellation);
     }
 
-    private static NodeStatisticsReport Report(string role, long at, long captured, long delivered) =>
-        new(role, at, new Dictionary<string, long> { ["requests_captured"] = captured, ["requests_delivered"] = delivered });
+    [Fact]
+    public void With_copies_online_requests_count_once_and_the_amplification_is_the_copies_at_work()
+    {
+        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(TimeProvider.System));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        aggregator.Tell(Report("capture", now - 1000, captured: 0, delivered: 0, copies: 3));
+        aggregator.Tell(StartRun.Instance);
+        ExpectMsg<RunReport>(cancellationToken: Cancellation);
+        aggregator.Tell(Report("capture", now, captured: 3000, delivered: 2997, copies: 3));
+
+        aggregator.Tell(GetClusterStatistics.Instance);
+        var statistics = ExpectMsg<ClusterStatistics>(cancellationToken: Cancellation);
+        aggregator.Tell(StopRun.Instance);
+        var report = ExpectMsg<RunReport>(cancellationToken: Cancellation);
+
+        Assert.Equal(1000, statistics.OnlineRequestRate, 3);
+        Assert.Equal(2.997, statistics.Amplification, 6);
+        Assert.Equal((1000, 2997), (report.OnlineRequests, report.ReplayedRequests));
+        Assert.Equal(2.997, report.Amplification, 6);
+        Assert.Equal(0.001, report.LossRatio, 6);
+        Assert.Contains("amplification    3.00x", report.Summary(), StringComparison.Ordinal);
+    }
+
+    // One copy per session unless said otherwise: every captured request is also an online one.
+    private static NodeStatisticsReport Report(string role, long at, long captured, long delivered, int copies = 1) =>
+        new(role, at, new Dictionary<string, long> { ["requests_online"] = captured / copies, ["requests_captured"] = captured, ["requests_delivered"] = delivered });
 }

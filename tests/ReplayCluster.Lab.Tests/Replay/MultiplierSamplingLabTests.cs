@@ -60,6 +60,7 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
     public async Task Three_copies_give_three_times_the_requests_with_none_lost()
     {
         await using var capture = await fixture.StartCaptureAsync("-n", "3");
+        (await Lab.ExecAsync(LabRole.Target, ["curl", "-sf", "-X", "POST", "http://127.0.0.1:8080/api/run/start"], TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess("run start");
         for (var i = 0; i < 10; i++)
         {
             await CurlAsync($"/1k?case=x3-short&n={i}");
@@ -72,6 +73,21 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
         Assert.Equal(60, online.Target);
         Assert.All(Lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains("case=x3-", StringComparison.Ordinal)).GroupBy(e => e.Path),
             g => Assert.Equal(3, g.Count()));
+
+        // The run report counts each online request once and each replayed copy: 3.00x, as the logs say.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        string report;
+        do
+        {
+            await Task.Delay(500, Cancellation);
+            report = (await Lab.ExecAsync(LabRole.Target, ["curl", "-sf", "http://127.0.0.1:8080/api/report?format=text"], TimeSpan.FromSeconds(10), Cancellation)).StdOut;
+        }
+        while (!report.Contains("replayed         60 ", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
+
+        Assert.Contains("online requests  20 ", report, StringComparison.Ordinal);
+        Assert.Contains("replayed         60 ", report, StringComparison.Ordinal);
+        Assert.Contains("amplification    3.00x", report, StringComparison.Ordinal);
+        Assert.Contains("loss ratio       0.000000", report, StringComparison.Ordinal);
     }
 
     [Fact]
