@@ -16,6 +16,7 @@ namespace ReplayCluster.Lab.Tests.Coordinator;
 /// requests/s, not a flood: the machine has two noisy cores) with one URL per request, so every request can be
 /// followed from an online access log to the target's.
 /// </summary>
+[Collection(MeasuredAloneCollection.Name)]
 public sealed partial class DistributedRunLabTests(TwoHostClusterFixture fixture) : IClassFixture<TwoHostClusterFixture>
 {
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
