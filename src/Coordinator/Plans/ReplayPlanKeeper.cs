@@ -56,11 +56,19 @@ internal sealed class ReplayPlanKeeper : ReceiveActor
                 CoordinatorLog.PlanSubscribed(_logger, Sender.Path.Address.ToString(), _subscribers.Count);
             }
 
-            PushToAll();
+            // Every node's share of a rate cap changes with the number of nodes; without one, only the newcomer needs the plan.
+            if (_plan.RateCap is null)
+            {
+                Sender.Tell(Assignment());
+            }
+            else
+            {
+                PushToAll();
+            }
         });
         Receive<Terminated>(t =>
         {
-            if (_subscribers.Remove(t.ActorRef))
+            if (_subscribers.Remove(t.ActorRef) && _plan.RateCap is not null)
             {
                 PushToAll();
             }
@@ -119,10 +127,15 @@ internal sealed class ReplayPlanKeeper : ReceiveActor
         PushToAll();
     }
 
-    private void PushToAll()
+    private ReplayPlanAssigned Assignment()
     {
         double? share = _plan.RateCap is { } cap && _subscribers.Count > 0 ? cap / _subscribers.Count : null;
-        var assigned = new ReplayPlanAssigned(_version, _plan, share);
+        return new ReplayPlanAssigned(_version, _plan, share);
+    }
+
+    private void PushToAll()
+    {
+        var assigned = Assignment();
         foreach (var subscriber in _subscribers)
         {
             subscriber.Tell(assigned);
