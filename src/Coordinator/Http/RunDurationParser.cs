@@ -8,8 +8,8 @@ namespace ReplayCluster.Coordinator.Http;
 /// </summary>
 internal static class RunDurationParser
 {
-    /// <summary>The longest run: well within what a timer can wait (about 49 days), and longer than any replay we heard of.</summary>
-    public static readonly TimeSpan Longest = TimeSpan.FromDays(30);
+    /// <summary>The longest run, the same bound as the plan's runDuration.</summary>
+    public static readonly TimeSpan Longest = ReplayCluster.Plans.ReplayPlanValidator.LongestRun;
 
     /// <summary>
     /// Parses <paramref name="text"/>; an absent value (null) gives <paramref name="fallback"/>. On failure

@@ -22,6 +22,9 @@ internal static class ReplayPlanValidator
 
     public const int DefaultSlicePrefix = 24;
 
+    /// <summary>The longest run: well within what a timer can wait (about 49 days), and longer than any replay we heard of.</summary>
+    public static readonly TimeSpan LongestRun = TimeSpan.FromDays(30);
+
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
 
     /// <summary>Validates <paramref name="plan"/>; <paramref name="running"/> is the plan it would replace, if any.</summary>
@@ -36,7 +39,7 @@ internal static class ReplayPlanValidator
             ?? Duration("idleTimeout", plan.IdleTimeout)
             ?? Duration("keepAliveTimeout", plan.KeepAliveTimeout)
             ?? Duration("responseWaitLimit", plan.ResponseWaitLimit)
-            ?? Duration("runDuration", plan.RunDuration, TimeSpan.FromDays(30));
+            ?? Duration("runDuration", plan.RunDuration, LongestRun);
     }
 
     private static PlanError? Targets(ReplayPlan plan, out IReadOnlyList<uint> targetAddresses)
