@@ -44,7 +44,16 @@ public sealed class InterceptRestartLabTests
             var linesBefore = capture.Lines.Count;
             await intercept.DisposeAsync();
             intercept = StartIntercept();
-            await intercept.WaitJoinedAsync(Cancellation);
+            try
+            {
+                await intercept.WaitJoinedAsync(Cancellation);
+            }
+            catch (TimeoutException)
+            {
+                // The other side of a join that never came: what the coordinator said meanwhile.
+                TestContext.Current.TestOutputHelper?.WriteLine(string.Join(Environment.NewLine, coordinator.Lines.TakeLast(60)));
+                throw;
+            }
             await WaitForNewLineAsync(capture, linesBefore, "Intercept node", "joined: announcing");
             TestContext.Current.TestOutputHelper?.WriteLine($"replies had no intercept for {down.Elapsed.TotalSeconds:F1} s");
             await RequestsAsync(lab, "after");
