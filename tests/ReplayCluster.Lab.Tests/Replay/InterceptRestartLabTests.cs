@@ -5,18 +5,27 @@ using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
 namespace ReplayCluster.Lab.Tests.Replay;
 
 /// <summary>
-/// The intercept dies mid-run and comes back on the same address: the capture node announces its
-/// live sessions to the new incarnation, and sessions that waited meanwhile are replayed by
-/// retransmission once replies can come back again.
+/// The intercept dies mid-run and comes back on the same address once the cluster removed the dead
+/// one: the capture node announces its live sessions to the new incarnation, and a keep-alive
+/// session that waited all that time is replayed by retransmission once replies can come back.
 /// </summary>
+/// <remarks>
+/// The restart waits for the removal: a new incarnation started at once on the same address was
+/// sometimes never answered by the coordinator (its InitJoinAck did not arrive for 45 s, about one
+/// run in ten). New sessions started while no intercept is up lose their SYN after ~11 s of
+/// retransmissions, so only the long-lived session spans the gap.
+/// </remarks>
 public sealed class InterceptRestartLabTests
 {
     private const string InterceptPort = "4054";
 
+    // At 4 a second the keep-alive client outlasts the intercept's absence (about 15 s).
+    private const int KeptRequests = 100;
+
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Sessions_waiting_while_the_intercept_restarts_are_replayed_once_it_is_back()
+    public async Task A_session_waiting_while_the_intercept_restarts_is_replayed_once_it_is_back()
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var coordinatorSeed = $"{lab.TargetIp}:4053";
@@ -35,12 +44,23 @@ public sealed class InterceptRestartLabTests
 
             // A keep-alive client that stays connected across the restart, and short connections.
             await using var keepAlive = lab.StartProcess(LabRole.Client, ["curl", "-s", "-o", "/dev/null", "--rate", "4/s",
-                .. Enumerable.Range(0, 40).Select(i => $"http://{lab.OnlineIp}/1k?case=irestart-kept&n={i}")]);
+                .. Enumerable.Range(0, KeptRequests).Select(i => $"http://{lab.OnlineIp}/1k?case=irestart-kept&n={i}")]);
             await RequestsAsync(lab, "before");
+            int Replayed(string phase) => lab.ReadAccessLog(LabRole.Target).Count(e => e.Request.Contains($"case=irestart-{phase}&", StringComparison.Ordinal));
+            int Online(string phase) => lab.ReadAccessLog(LabRole.Online).Count(e => e.Request.Contains($"case=irestart-{phase}&", StringComparison.Ordinal));
+
+            // Short sessions still in their handshake when the intercept dies would be lost (see remarks).
+            var replayedBefore = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+            while (Replayed("before") < 5 && DateTime.UtcNow < replayedBefore)
+            {
+                await Task.Delay(100, Cancellation);
+            }
+
+            Assert.Equal(5, Replayed("before"));
 
             var down = System.Diagnostics.Stopwatch.StartNew();
             await intercept.StopAsync(LabNative.SigKill);
-            await RequestsAsync(lab, "during");
+            await capture.WaitForLogAsync(TimeSpan.FromSeconds(40), Cancellation, "Member removed", "roles=[intercept]");
             var linesBefore = capture.Lines.Count;
             await intercept.DisposeAsync();
             intercept = StartIntercept();
@@ -59,17 +79,15 @@ public sealed class InterceptRestartLabTests
             await RequestsAsync(lab, "after");
 
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(40);
-            int Replayed(string phase) => lab.ReadAccessLog(LabRole.Target).Count(e => e.Request.Contains($"case=irestart-{phase}&", StringComparison.Ordinal));
-            int Online(string phase) => lab.ReadAccessLog(LabRole.Online).Count(e => e.Request.Contains($"case=irestart-{phase}&", StringComparison.Ordinal));
-            while ((Replayed("before") < 5 || Replayed("during") < 5 || Replayed("after") < 5 || Replayed("kept") < Online("kept") || Online("kept") < 40)
+            while ((Replayed("before") < 5 || Replayed("after") < 5 || Replayed("kept") < Online("kept") || Online("kept") < KeptRequests)
                 && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(250, Cancellation);
             }
 
-            Assert.Equal((5, 5, 5), (Replayed("before"), Replayed("during"), Replayed("after")));
-            Assert.Equal(40, Online("kept"));
-            Assert.Equal(40, Replayed("kept"));
+            Assert.Equal((5, 5), (Replayed("before"), Replayed("after")));
+            Assert.Equal(KeptRequests, Online("kept"));
+            Assert.Equal(KeptRequests, Replayed("kept"));
         }
         finally
         {
