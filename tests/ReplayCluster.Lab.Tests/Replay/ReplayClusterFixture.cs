@@ -117,12 +117,7 @@ public sealed class ReplayClusterFixture : IAsyncLifetime
     }
 }
 
-/// <summary>
-/// Issue 3's acceptance tests flood the online nginx (wrk at full speed) and expect every session
-/// replayed: they run alone, like <see cref="Lab.MeasuredAloneCollection"/>, because beside the other
-/// lab tests on two cores a SYN could use up its retransmissions (seen once in 9,718 sessions).
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
+[CollectionDefinition(Name)]
 public sealed class ReplayCollection : ICollectionFixture<ReplayClusterFixture>
 {
     public const string Name = "Replay";
