@@ -219,6 +219,7 @@ internal sealed class CapturePump(
             Payload = packet.PayloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(packet.PayloadOffset, packet.PayloadLength).ToArray(),
             Mss = options.HasMss ? options.Mss : (ushort)0,
             TsVal = options.HasTimestamp ? options.TsVal : null,
+            CapturedAtNanos = info.TimestampNanos,
         };
         var connection = new OnlineConnection(packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort);
         _sessions.Tell(new CapturedPacket(connection, segment));

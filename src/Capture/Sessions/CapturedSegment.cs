@@ -23,5 +23,12 @@ internal readonly record struct CapturedSegment
     /// <summary>Timestamp value the client sent, when it used timestamps.</summary>
     public uint? TsVal { get; init; }
 
+    /// <summary>
+    /// When the capture saw the segment, in nanoseconds since the Unix epoch (the pcap timestamp; for a
+    /// pcap file, the recorded one). Differences between a session's segments are the recorded client's
+    /// rhythm; 0 when unknown (tests that do not care).
+    /// </summary>
+    public long CapturedAtNanos { get; init; }
+
     public bool HasFlag(TcpFlags flag) => (Flags & flag) == flag;
 }
