@@ -52,4 +52,7 @@ internal static partial class CaptureLog
 
     [LoggerMessage(EventId = 215, Level = LogLevel.Error, Message = "Capture filter {Filter} could not be applied: {Problem}")]
     public static partial void FilterChangeFailed(ILogger logger, Exception exception, string filter, string problem);
+
+    [LoggerMessage(EventId = 216, Level = LogLevel.Information, Message = "Capture stopped; drained for {Seconds:F1} s: requests in flight {Before} -> {After}, {Live} sessions still live (aborted on shutdown)")]
+    public static partial void Drained(ILogger logger, long before, long after, double seconds, long live);
 }

@@ -2,7 +2,11 @@ using System.CommandLine;
 using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.Capture.Admission;
 using ReplayCluster.Capture.Capturing;
+using ReplayCluster.Capture.Identities;
+using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Routing;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.CommandLine;
 using ReplayCluster.PacketIO;
@@ -39,6 +43,14 @@ internal static class CaptureNodeHosting
             services.AddSingleton(_ => new RawIpSender(sendBufferBytes: 4 * 1024 * 1024));
             services.AddSingleton(provider => new CaptureNodeStatistics { Sender = provider.GetRequiredService<RawIpSender>() });
             services.AddSingleton<ISegmentTransport>(provider => new RawSegmentTransport(provider.GetRequiredService<RawIpSender>()));
+            services.AddSingleton(new CaptureReadiness());
+            services.AddSingleton(new SessionShards(settings.Shards, settings.ShardQueueLimit));
+            services.AddSingleton(new InterceptDirectory());
+            services.AddSingleton(provider => new AdmissionLimits(settings.MaxLiveSessions, new BufferBudget(settings.MaxNodeBufferedBytes),
+                provider.GetRequiredService<TimeProvider>()));
+            services.AddSingleton(new IdentitySource(settings.FakeClientRange is { } range
+                ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
+                : ClientIdentityMapper.KeepReal()));
             services.AddHostedService<CapturePump>();
         },
         DoctorChecks = node =>
@@ -55,20 +67,50 @@ internal static class CaptureNodeHosting
                 .Select(a => Doctor.HostChecks.RouteTo(Packets.Ipv4Address.ToIPAddress(a), $"target {Packets.Ipv4Address.Format(a)}")));
             return checks;
         },
-        ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
-        {
-            var manager = system.ActorOf(SessionManager.Props(
-                provider.GetRequiredService<CaptureNodeSettings>(),
-                provider.GetRequiredService<Plans.PlanInEffect>(),
-                provider.GetRequiredService<ISegmentTransport>(),
-                provider.GetRequiredService<TimeProvider>(),
-                provider.GetRequiredService<CaptureNodeStatistics>(),
-                provider.GetRequiredService<ILoggerFactory>().CreateLogger<SessionManager>()), Cluster.ActorNames.Sessions);
-            registry.Register<SessionManager>(manager);
-            var statistics = provider.GetRequiredService<CaptureNodeStatistics>();
-            system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter");
-        }),
+        ConfigureAkka = (akka, provider) => akka.WithActors((system, _, _) => StartActors(system, provider)),
     };
+
+    /// <summary>
+    /// The data path's actors (one shard per core, which create the session actors) and the small actors
+    /// that own the node's conversations with the cluster: plan, identity slice, routes, statistics.
+    /// </summary>
+    private static void StartActors(Akka.Actor.ActorSystem system, IServiceProvider provider)
+    {
+        var settings = provider.GetRequiredService<CaptureNodeSettings>();
+        var statistics = provider.GetRequiredService<CaptureNodeStatistics>();
+        var limits = provider.GetRequiredService<AdmissionLimits>();
+        var shards = provider.GetRequiredService<SessionShards>();
+        var readiness = provider.GetRequiredService<CaptureReadiness>();
+        var plan = provider.GetRequiredService<Plans.PlanInEffect>();
+        var loggers = provider.GetRequiredService<ILoggerFactory>();
+        var directory = provider.GetRequiredService<InterceptDirectory>();
+        var identities = provider.GetRequiredService<IdentitySource>();
+        statistics.Budget = limits.Budget;
+        statistics.LiveSessionsSource = () => limits.LiveSessions;
+        shards.LiveSessionsSource = () => (int)limits.LiveSessions;
+        limits.SetRate(plan.Current.RateCap);
+
+        var context = new SessionShard.Shared(plan, shards, limits, identities, directory,
+            provider.GetRequiredService<ISegmentTransport>(), provider.GetRequiredService<TimeProvider>(), statistics,
+            loggers.CreateLogger<SessionShard>());
+        shards.Attach([.. Enumerable.Range(0, shards.Count)
+            .Select(i => system.ActorOf(SessionShard.Props(context, i), $"{Cluster.ActorNames.Sessions}-{i}"))]);
+
+        system.ActorOf(Plans.PlanFollower.Props(settings, plan, limits, statistics, readiness, loggers.CreateLogger<Plans.PlanFollower>()), "plan-follower");
+        if (settings.FakeClientRange is null)
+        {
+            system.ActorOf(IdentityLease.Props(identities, readiness, loggers.CreateLogger<IdentityLease>()), "identity-lease");
+        }
+        else
+        {
+            // With its own range (-c) the node is settled; otherwise it asks the coordinator for a slice.
+            readiness.SetIdentitiesSettled(true);
+        }
+
+        system.ActorOf(RouteAnnouncer.Props(directory, shards, readiness, loggers.CreateLogger<RouteAnnouncer>()), "route-announcer");
+        system.ActorOf(CaptureStatisticsLog.Props(statistics, settings.StatisticsInterval, loggers.CreateLogger<CaptureStatisticsLog>()), "statistics-log");
+        system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter");
+    }
 
     private static IEnumerable<string> ToHocon(ParseResult parse)
     {

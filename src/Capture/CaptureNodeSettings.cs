@@ -42,4 +42,16 @@ internal sealed record CaptureNodeSettings
     public long MaxNodeBufferedBytes { get; init; } = 1L << 30;
 
     public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Session shards; each demultiplexes and supervises the sessions of its connections. Defaults to one per core.</summary>
+    public int Shards { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Captured packets one shard may have queued before capture refuses more (counted). Defaults to 262,144.</summary>
+    public int ShardQueueLimit { get; init; } = 262_144;
+
+    /// <summary>Sessions (copies included) live at once on this node; new ones beyond it are refused (counted). Defaults to 200,000.</summary>
+    public long MaxLiveSessions { get; init; } = 200_000;
+
+    /// <summary>On a planned stop, how long sessions may finish what they hold after capture stopped. Defaults to 10 s.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }

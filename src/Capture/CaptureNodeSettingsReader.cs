@@ -49,6 +49,7 @@ internal static class CaptureNodeSettingsReader
         var loop = Number(config, "loop", 1, 1_000_000);
         var copies = Number(config, "copies", 1, 1000);
         var sample = Real(config, "sample-percent", 0.001, 100);
+        var shards = Number(config, "shards", 0, 256);
         var defaults = new SessionOptions();
         return new CaptureNodeSettings
         {
@@ -64,6 +65,10 @@ internal static class CaptureNodeSettingsReader
             CaptureBufferSize = (int)Bytes(config, "capture-buffer-size", 1 << 20, int.MaxValue),
             MaxNodeBufferedBytes = Bytes(config, "max-node-buffered-bytes", 1 << 20, long.MaxValue),
             StatisticsInterval = Duration(config, "statistics-interval"),
+            Shards = shards == 0 ? Environment.ProcessorCount : shards,
+            ShardQueueLimit = Number(config, "shard-queue-limit", 1024, 16_777_216),
+            MaxLiveSessions = Number(config, "max-live-sessions", 1, 10_000_000),
+            DrainTimeout = Duration(config, "drain-timeout"),
             Session = defaults with
             {
                 Pacing = pacing,

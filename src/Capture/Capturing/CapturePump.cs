@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using Akka.Actor;
-using Akka.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ReplayCluster.Capture.Plans;
@@ -11,20 +9,22 @@ using ReplayCluster.PacketIO;
 namespace ReplayCluster.Capture.Capturing;
 
 /// <summary>
-/// Feeds captured client packets to the session manager: live from libpcap on its own thread, or from
-/// a pcap file paced by the recorded timestamps. Per packet it only parses, copies the payload and
-/// tells the manager, so capture never waits on session work (a full kernel ring is request loss).
+/// Feeds captured client packets to the session shards: live from libpcap on its own thread, or from a
+/// pcap file paced by the recorded timestamps. Per packet it only parses, resolves the target, copies the
+/// payload once and hands the packet to the shard of its connection, so capture never waits on session
+/// work (a full kernel ring is request loss). On stop it stops capturing first and lets the sessions
+/// finish what they hold (bounded by the drain timeout) before the node leaves.
 /// </summary>
 internal sealed class CapturePump(
     CaptureNodeSettings settings,
     PlanInEffect plan,
     CaptureNodeStatistics statistics,
-    ActorRegistry registry,
+    SessionShards shards,
+    CaptureReadiness readiness,
     ILogger<CapturePump> logger,
     IHostApplicationLifetime lifetime) : IHostedService
 {
     private readonly ParseRejectCounters _rejects = new();
-    private IActorRef _sessions = ActorRefs.Nobody;
     private readonly Lock _filterLock = new();
     private LiveCapture? _live;
     private Thread? _fileThread;
@@ -32,13 +32,14 @@ internal sealed class CapturePump(
     private volatile bool _stopping;
     private uint _sequenceOffset;
 
-    public async Task StartAsync(CancellationToken cancellationToken)
-    {
-        _sessions = await registry.GetAsync<SessionManager>(cancellationToken);
+    private static readonly TimeSpan NotReadyLogInterval = TimeSpan.FromSeconds(5);
 
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
         // Capture only once replies can come back: every session started before an intercept node
         // knows our routes would wait on SYN retransmissions, and a fast pcap replay would lose them.
         _ = Task.Run(StartWhenReadySafelyAsync, CancellationToken.None);
+        return Task.CompletedTask;
     }
 
     private async Task StartWhenReadySafelyAsync()
@@ -61,34 +62,19 @@ internal sealed class CapturePump(
 
     private async Task StartWhenReadyAsync(CancellationToken cancellationToken)
     {
-        var waited = TimeSpan.Zero;
-        while (!cancellationToken.IsCancellationRequested)
+        // Readiness is pushed by the actors that know; this loop only wakes on a change, or to say
+        // every few seconds what capture still waits for.
+        var waitStarted = Stopwatch.StartNew();
+        while (!cancellationToken.IsCancellationRequested && !readiness.IsReady)
         {
-            var reason = "the session manager does not answer";
+            CaptureLog.NotReady(logger, (long)waitStarted.Elapsed.TotalSeconds, readiness.Reason);
             try
             {
-                var readiness = await _sessions.Ask<SessionManager.Readiness>(SessionManager.ReadinessQuery.Instance, TimeSpan.FromSeconds(5), cancellationToken);
-                if (readiness.Intercepts > 0 && readiness.IdentitiesSettled && readiness.PlanSettled)
-                {
-                    break;
-                }
-
-                reason = readiness.Intercepts == 0 ? "no intercept node in the cluster (replies could not come back)"
-                    : !readiness.IdentitiesSettled ? "waiting for an identity slice from the coordinator"
-                    : "waiting for the coordinator's replay plan (this node has no -x of its own)";
+                await readiness.WaitForChangeAsync(cancellationToken).WaitAsync(NotReadyLogInterval, cancellationToken);
             }
-            catch (AskTimeoutException)
+            catch (TimeoutException)
             {
-                // A busy manager answers late; ask again.
             }
-
-            if (waited.Ticks % TimeSpan.FromSeconds(5).Ticks == 0)
-            {
-                CaptureLog.NotReady(logger, (long)waited.TotalSeconds, reason);
-            }
-
-            await Task.Delay(250, cancellationToken);
-            waited += TimeSpan.FromMilliseconds(250);
         }
 
         if (cancellationToken.IsCancellationRequested)
@@ -159,7 +145,7 @@ internal sealed class CapturePump(
         });
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
         _stopped.Cancel();
@@ -170,7 +156,39 @@ internal sealed class CapturePump(
         }
 
         _fileThread?.Join(TimeSpan.FromSeconds(2));
-        return Task.CompletedTask;
+        await DrainAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// A planned stop loses nothing that could finish: with capture stopped, waits until no captured
+    /// request is in flight (the target acknowledged it, or its session ended) or the drain timeout passed.
+    /// Sessions still running after that are aborted by the actor system's shutdown and count as lost.
+    /// </summary>
+    private async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var before = statistics.RequestsInFlight;
+        var quietChecks = 0;
+        while (clock.Elapsed < settings.DrainTimeout && !cancellationToken.IsCancellationRequested)
+        {
+            // Two quiet readings a progress interval apart: a session's counters reach the node's within it.
+            quietChecks = statistics.RequestsInFlight == 0 && shards.QueuedPackets == 0 ? quietChecks + 1 : 0;
+            if (quietChecks >= 2)
+            {
+                break;
+            }
+
+            try
+            {
+                await Task.Delay(SessionActor.ProgressInterval, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        CaptureLog.Drained(logger, before, statistics.RequestsInFlight, clock.Elapsed.TotalSeconds, statistics.LiveSessions);
     }
 
     private void StopLive()
@@ -203,7 +221,7 @@ internal sealed class CapturePump(
             return;
         }
 
-        if (plan.Current.Targets is not { } targets || !targets.TryMap(packet.DestinationAddress, packet.DestinationPort, out _))
+        if (plan.Current.Targets is not { } targets || !targets.TryMap(packet.DestinationAddress, packet.DestinationPort, out var route))
         {
             statistics.CountIgnored();
             return;
@@ -222,7 +240,10 @@ internal sealed class CapturePump(
             CapturedAtNanos = info.TimestampNanos,
         };
         var connection = new OnlineConnection(packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort);
-        _sessions.Tell(new CapturedPacket(connection, segment));
+        if (!shards.TryDeliver(new CapturedPacket(connection, segment, route)))
+        {
+            statistics.CountRefusedQueueFull();
+        }
     }
 
     private void ReplayFile()

@@ -5,12 +5,46 @@ using ReplayCluster.Statistics;
 namespace ReplayCluster.Capture.Sessions;
 
 /// <summary>
-/// The capture node's counters: written by the capture thread and the session manager, read by the
-/// statistics log (and, later, the coordinator). Every way a session or request is lost has a name.
+/// The capture node's counters: written by the capture thread, the session shards and the session actors
+/// (all on different threads), read by the statistics log line and the reports to the coordinator. Every
+/// way a session or a request is lost has a name.
 /// </summary>
+/// <remarks>
+/// Requests are accounted so that <c>captured = delivered + in flight + lost</c> at every instant:
+/// delivered means the target acknowledged the request's bytes; lost is added when a session ends with
+/// requests the target never acknowledged, under the session's end reason; in flight is what live
+/// sessions still hold. A replay that is merely behind is in flight, not lost.
+/// </remarks>
 internal sealed class CaptureNodeStatistics
 {
+    /// <summary>
+    /// Every counter a session keeps, by its report name: one list, so a new counter reaches the log line,
+    /// the coordinator's status and /metrics at once (a test checks that none is missing).
+    /// </summary>
+    public static readonly IReadOnlyList<(string Name, Func<SessionCounters, long> Read)> SessionCounterCatalogue =
+    [
+        ("segments_sent", c => c.SegmentsSent),
+        ("retransmissions", c => c.Retransmissions),
+        ("fast_retransmits", c => c.FastRetransmits),
+        ("syn_retransmissions", c => c.SynRetransmissions),
+        ("zero_window_probes", c => c.ZeroWindowProbes),
+        ("reconnects", c => c.Reconnects),
+        ("port_reuses", c => c.PortReuses),
+        ("handshakes_adopted", c => c.HandshakesAdopted),
+        ("requests_captured", c => c.RequestsCaptured),
+        ("requests_sent", c => c.RequestsSent),
+        ("requests_delivered", c => c.RequestsDelivered),
+        ("response_waits_expired", c => c.ResponseWaitsExpired),
+        ("bytes_captured", c => c.BytesCaptured),
+        ("bytes_acknowledged", c => c.BytesAcknowledged),
+        ("response_bytes", c => c.ResponseBytes),
+        ("client_duplicate_bytes", c => c.ClientDuplicateBytes),
+        ("gap_bytes_skipped", c => c.GapBytesSkipped),
+        ("late_packets_absorbed", c => c.LatePacketsAbsorbed),
+    ];
+
     private readonly ConcurrentDictionary<SessionEndReason, long> _ended = new();
+    private readonly ConcurrentDictionary<SessionEndReason, long> _requestsLost = new();
 
     // Session actors add their progress from many threads; the summary reads a consistent total.
     private readonly Lock _sessionsLock = new();
@@ -19,6 +53,15 @@ internal sealed class CaptureNodeStatistics
     private long _packetsTruncated;
     private long _packetsIgnored;
     private long _requestsOnline;
+    private long _sessionsStarted;
+    private long _sessionsFailed;
+    private long _sessionsWithoutIdentity;
+    private long _sessionsSkipped;
+    private long _sessionsRateLimited;
+    private long _sessionsRefusedMemory;
+    private long _sessionsRefusedCeiling;
+    private long _responsesUnmatched;
+    private long _packetsRefusedQueueFull;
 
     public long PacketsCaptured => Interlocked.Read(ref _packetsCaptured);
 
@@ -26,33 +69,42 @@ internal sealed class CaptureNodeStatistics
 
     public long PacketsTruncated => Interlocked.Read(ref _packetsTruncated);
 
-    /// <summary>Packets of no session (pure ACKs of unknown connections).</summary>
+    /// <summary>Packets of no session (pure ACKs of unknown connections, packets to no target).</summary>
     public long PacketsIgnored => Interlocked.Read(ref _packetsIgnored);
 
-    public long SessionsStarted { get; set; }
+    /// <summary>Captured packets dropped because their shard's queue was full (a loss, counted, never silent).</summary>
+    public long PacketsRefusedQueueFull => Interlocked.Read(ref _packetsRefusedQueueFull);
 
-    public long SessionsFailed { get; set; }
+    public long SessionsStarted => Interlocked.Read(ref _sessionsStarted);
 
-    public long SessionsWithoutIdentity { get; set; }
+    public long SessionsFailed => Interlocked.Read(ref _sessionsFailed);
+
+    public long SessionsWithoutIdentity => Interlocked.Read(ref _sessionsWithoutIdentity);
 
     /// <summary>Sessions left out by sampling (not a loss: asked for).</summary>
-    public long SessionsSkipped { get; set; }
+    public long SessionsSkipped => Interlocked.Read(ref _sessionsSkipped);
 
     /// <summary>Sessions (copies) not started because the plan's rate cap was reached (asked for).</summary>
-    public long SessionsRateLimited { get; set; }
+    public long SessionsRateLimited => Interlocked.Read(ref _sessionsRateLimited);
+
+    /// <summary>New sessions refused because the node's buffer budget was exhausted.</summary>
+    public long SessionsRefusedMemory => Interlocked.Read(ref _sessionsRefusedMemory);
+
+    /// <summary>New sessions refused because the node's live-session ceiling was reached.</summary>
+    public long SessionsRefusedCeiling => Interlocked.Read(ref _sessionsRefusedCeiling);
+
+    public long ResponsesUnmatched => Interlocked.Read(ref _responsesUnmatched);
 
     /// <summary>The replay plan version this node follows; 0 for its own settings only.</summary>
     public long PlanVersion { get; set; }
 
-    /// <summary>New sessions refused because the node's buffer budget was exhausted.</summary>
-    public long SessionsRefusedMemory { get; set; }
-
-    /// <summary>The node's buffer budget, once the manager runs.</summary>
+    /// <summary>The node's buffer budget, once the shards run.</summary>
     public BufferBudget? Budget { get; set; }
 
-    public long ResponsesUnmatched { get; set; }
+    /// <summary>Reads the number of live sessions (the admission limits own it).</summary>
+    public Func<long>? LiveSessionsSource { get; set; }
 
-    public long LiveSessions { get; set; }
+    public long LiveSessions => LiveSessionsSource?.Invoke() ?? 0;
 
     /// <summary>The raw socket's counters, when the node sends for real.</summary>
     public PacketIO.RawIpSender? Sender { get; set; }
@@ -60,13 +112,41 @@ internal sealed class CaptureNodeStatistics
     /// <summary>Reads the kernel's capture counters (received, dropped), when capturing live.</summary>
     public Func<PacketIO.CaptureStatistics>? Kernel { get; set; }
 
-    /// <summary>Totals over all sessions, live ones included up to their last progress report (about a second).</summary>
+    /// <summary>Totals over all sessions; a live session's part is at most <see cref="SessionActor.ProgressInterval"/> old.</summary>
     public SessionCounters Sessions { get; } = new();
 
-    /// <summary>Reply latencies of all sessions, recorded as they happen (not with the progress reports).</summary>
+    /// <summary>Reply latencies of all sessions, recorded as they happen.</summary>
     public ReplyLatencyHistogram ReplyLatency { get; } = new();
 
     public IReadOnlyDictionary<SessionEndReason, long> EndedByReason => _ended;
+
+    /// <summary>Requests the target never acknowledged, by the end reason of their session.</summary>
+    public IReadOnlyDictionary<SessionEndReason, long> RequestsLostByReason => _requestsLost;
+
+    /// <summary>Requests the target never acknowledged, all reasons.</summary>
+    public long RequestsLost => _requestsLost.Values.Sum();
+
+    /// <summary>Requests live sessions hold that the target has not acknowledged yet (behind, not lost).</summary>
+    public long RequestsInFlight
+    {
+        get
+        {
+            long captured, delivered;
+            lock (_sessionsLock)
+            {
+                captured = Sessions.RequestsCaptured;
+                delivered = Sessions.RequestsDelivered;
+            }
+
+            return Math.Max(0, captured - delivered - RequestsLost);
+        }
+    }
+
+    /// <summary>
+    /// Requests the online server was sent, counted once however many copies replay them (only the
+    /// first copy of each connection counts): target / online is the amplification.
+    /// </summary>
+    public long RequestsOnline => Interlocked.Read(ref _requestsOnline);
 
     public void CountCaptured() => Interlocked.Increment(ref _packetsCaptured);
 
@@ -76,15 +156,28 @@ internal sealed class CaptureNodeStatistics
 
     public void CountIgnored() => Interlocked.Increment(ref _packetsIgnored);
 
-    /// <summary>
-    /// Requests the online server was sent, counted once however many copies replay them (only the
-    /// first copy of each connection counts): target / online is the amplification.
-    /// </summary>
-    public long RequestsOnline => Interlocked.Read(ref _requestsOnline);
+    public void CountRefusedQueueFull() => Interlocked.Increment(ref _packetsRefusedQueueFull);
+
+    public void CountStarted() => Interlocked.Increment(ref _sessionsStarted);
+
+    public void CountFailed() => Interlocked.Increment(ref _sessionsFailed);
+
+    public void CountWithoutIdentity() => Interlocked.Increment(ref _sessionsWithoutIdentity);
+
+    public void CountSkipped() => Interlocked.Increment(ref _sessionsSkipped);
+
+    public void CountRateLimited() => Interlocked.Increment(ref _sessionsRateLimited);
+
+    public void CountRefusedMemory() => Interlocked.Increment(ref _sessionsRefusedMemory);
+
+    public void CountRefusedCeiling() => Interlocked.Increment(ref _sessionsRefusedCeiling);
+
+    public void CountUnmatched(int records = 1) => Interlocked.Add(ref _responsesUnmatched, records);
 
     /// <summary>Adds what a live session did since its last report (thread-safe).</summary>
     public void AddProgress(SessionCounters delta, bool firstCopy = true)
     {
+        ArgumentNullException.ThrowIfNull(delta);
         lock (_sessionsLock)
         {
             Sessions.Add(delta);
@@ -95,11 +188,133 @@ internal sealed class CaptureNodeStatistics
         }
     }
 
-    /// <summary>Counts an ended session and adds what it did since its last report (thread-safe).</summary>
-    public void AddEnded(SessionEndReason reason, SessionCounters delta, bool firstCopy = true)
+    /// <summary>
+    /// Counts an ended session: what it did since its last report, and its requests the target never
+    /// acknowledged as lost under <paramref name="reason"/> (thread-safe).
+    /// </summary>
+    public void AddEnded(SessionEndReason reason, SessionCounters delta, long requestsUndelivered, bool firstCopy = true)
     {
         _ended.AddOrUpdate(reason, 1, (_, n) => n + 1);
+        if (requestsUndelivered > 0)
+        {
+            _requestsLost.AddOrUpdate(reason, requestsUndelivered, (_, n) => n + requestsUndelivered);
+        }
+
         AddProgress(delta, firstCopy);
+    }
+
+    /// <summary>The counters reported to the coordinator (cumulative, snake_case as in /metrics).</summary>
+    public IReadOnlyDictionary<string, long> ToCounters()
+    {
+        SessionCounters sessions;
+        lock (_sessionsLock)
+        {
+            sessions = Sessions.Snapshot();
+        }
+
+        var counters = new Dictionary<string, long>
+        {
+            ["packets_captured"] = PacketsCaptured,
+            ["packets_rejected"] = PacketsRejected,
+            ["packets_truncated"] = PacketsTruncated,
+            ["packets_ignored"] = PacketsIgnored,
+            ["packets_refused_queue_full"] = PacketsRefusedQueueFull,
+            ["sessions_started"] = SessionsStarted,
+            ["sessions_live"] = LiveSessions,
+            ["sessions_failed"] = SessionsFailed,
+            ["sessions_refused_memory"] = SessionsRefusedMemory,
+            ["sessions_refused_ceiling"] = SessionsRefusedCeiling,
+            ["sessions_without_identity"] = SessionsWithoutIdentity,
+            ["sessions_skipped"] = SessionsSkipped,
+            ["sessions_rate_limited"] = SessionsRateLimited,
+            ["plan_version"] = PlanVersion,
+            ["requests_online"] = RequestsOnline,
+            ["requests_lost"] = RequestsLost,
+            ["requests_in_flight"] = RequestsInFlight,
+            ["responses_unmatched"] = ResponsesUnmatched,
+            ["buffered_bytes"] = Budget?.Used ?? 0,
+            ["raw_send_failed"] = Sender?.Failed ?? 0,
+        };
+        foreach (var (name, read) in SessionCounterCatalogue)
+        {
+            counters[name] = read(sessions);
+        }
+
+        if (Kernel is not null)
+        {
+            var kernel = Kernel();
+            counters["kernel_dropped"] = kernel.KernelDropped;
+        }
+
+        foreach (var (reason, count) in _ended)
+        {
+            counters[$"sessions_ended_{reason.ToString().ToLowerInvariant()}"] = count;
+        }
+
+        foreach (var (reason, count) in _requestsLost)
+        {
+            counters[$"requests_lost_{reason.ToString().ToLowerInvariant()}"] = count;
+        }
+
+        ReplyLatency.WriteCounters(counters);
+        return counters;
+    }
+
+    /// <summary>One line for the log: stable keys, so scripts and tests can read it.</summary>
+    public string Summary()
+    {
+        SessionCounters sessions;
+        lock (_sessionsLock)
+        {
+            sessions = Sessions.Snapshot();
+        }
+
+        var line = new StringBuilder()
+            .Append("packets captured=").Append(PacketsCaptured)
+            .Append(" rejected=").Append(PacketsRejected)
+            .Append(" truncated=").Append(PacketsTruncated)
+            .Append(" ignored=").Append(PacketsIgnored)
+            .Append(" queue-full=").Append(PacketsRefusedQueueFull)
+            .Append(" | sessions started=").Append(SessionsStarted)
+            .Append(" live=").Append(LiveSessions)
+            .Append(" failed=").Append(SessionsFailed)
+            .Append(" no-identity=").Append(SessionsWithoutIdentity)
+            .Append(" skipped=").Append(SessionsSkipped)
+            .Append(" rate-limited=").Append(SessionsRateLimited)
+            .Append(" refused-memory=").Append(SessionsRefusedMemory)
+            .Append(" refused-ceiling=").Append(SessionsRefusedCeiling)
+            .Append(" buffered=").Append(Budget?.Used ?? 0)
+            .Append(" | ended:");
+        foreach (var (reason, count) in _ended.OrderBy(p => p.Key))
+        {
+            line.Append(' ').Append(reason).Append('=').Append(count);
+        }
+
+        line.Append(" | requests captured=").Append(sessions.RequestsCaptured)
+            .Append(" delivered=").Append(sessions.RequestsDelivered)
+            .Append(" in-flight=").Append(RequestsInFlight)
+            .Append(" lost=").Append(RequestsLost);
+        foreach (var (reason, count) in _requestsLost.OrderBy(p => p.Key))
+        {
+            line.Append(' ').Append("lost-").Append(reason).Append('=').Append(count);
+        }
+
+        line.Append(" |");
+        foreach (var (name, read) in SessionCounterCatalogue)
+        {
+            if (name is "requests_captured" or "requests_delivered")
+            {
+                continue;
+            }
+
+            line.Append(' ').Append(name.Replace('_', '-')).Append('=').Append(read(sessions));
+        }
+
+        return line
+            .Append(" responses-unmatched=").Append(ResponsesUnmatched)
+            .Append(SenderSummary())
+            .Append(KernelSummary())
+            .ToString();
     }
 
     private string SenderSummary() => Sender is { } s
@@ -115,95 +330,5 @@ internal sealed class CaptureNodeStatistics
 
         var kernel = Kernel();
         return $" | kernel received={kernel.Received} dropped={kernel.KernelDropped} if-dropped={kernel.InterfaceDropped}";
-    }
-
-    /// <summary>The counters reported to the coordinator (cumulative, snake_case as in /metrics).</summary>
-    public IReadOnlyDictionary<string, long> ToCounters()
-    {
-        SessionCounters e;
-        lock (_sessionsLock)
-        {
-            e = Sessions.Snapshot();
-        }
-
-        var counters = new Dictionary<string, long>
-        {
-            ["packets_captured"] = PacketsCaptured,
-            ["packets_rejected"] = PacketsRejected,
-            ["packets_truncated"] = PacketsTruncated,
-            ["sessions_started"] = SessionsStarted,
-            ["sessions_live"] = LiveSessions,
-            ["sessions_failed"] = SessionsFailed,
-            ["sessions_refused_memory"] = SessionsRefusedMemory,
-            ["sessions_without_identity"] = SessionsWithoutIdentity,
-            ["sessions_skipped"] = SessionsSkipped,
-            ["sessions_rate_limited"] = SessionsRateLimited,
-            ["plan_version"] = PlanVersion,
-            ["requests_online"] = RequestsOnline,
-            ["requests_captured"] = e.RequestsCaptured,
-            ["requests_delivered"] = e.RequestsDelivered,
-            ["segments_sent"] = e.SegmentsSent,
-            ["retransmissions"] = e.Retransmissions,
-            ["reconnects"] = e.Reconnects,
-            ["response_bytes"] = e.ResponseBytes,
-            ["buffered_bytes"] = Budget?.Used ?? 0,
-            ["raw_send_failed"] = Sender?.Failed ?? 0,
-        };
-        if (Kernel is not null)
-        {
-            var kernel = Kernel();
-            counters["kernel_dropped"] = kernel.KernelDropped;
-        }
-
-        foreach (var (reason, count) in _ended)
-        {
-            counters[$"sessions_ended_{reason.ToString().ToLowerInvariant()}"] = count;
-        }
-
-        ReplyLatency.WriteCounters(counters);
-        return counters;
-    }
-
-    /// <summary>One line for the log: stable keys, so scripts and tests can read it.</summary>
-    public string Summary()
-    {
-        SessionCounters e;
-        lock (_sessionsLock)
-        {
-            e = Sessions.Snapshot();
-        }
-
-        var line = new StringBuilder()
-            .Append("packets captured=").Append(PacketsCaptured)
-            .Append(" rejected=").Append(PacketsRejected)
-            .Append(" truncated=").Append(PacketsTruncated)
-            .Append(" ignored=").Append(PacketsIgnored)
-            .Append(" | sessions started=").Append(SessionsStarted)
-            .Append(" live=").Append(LiveSessions)
-            .Append(" failed=").Append(SessionsFailed)
-            .Append(" no-identity=").Append(SessionsWithoutIdentity)
-            .Append(" skipped=").Append(SessionsSkipped)
-            .Append(" rate-limited=").Append(SessionsRateLimited)
-            .Append(" refused-memory=").Append(SessionsRefusedMemory)
-            .Append(" buffered=").Append(Budget?.Used ?? 0)
-            .Append(" | ended:");
-        foreach (var (reason, count) in _ended.OrderBy(p => p.Key))
-        {
-            line.Append(' ').Append(reason).Append('=').Append(count);
-        }
-
-        return line
-            .Append(" | requests captured=").Append(e.RequestsCaptured)
-            .Append(" delivered=").Append(e.RequestsDelivered)
-            .Append(" lost=").Append(e.RequestsCaptured - e.RequestsDelivered)
-            .Append(" | segments sent=").Append(e.SegmentsSent)
-            .Append(" retransmitted=").Append(e.Retransmissions)
-            .Append(" reconnects=").Append(e.Reconnects)
-            .Append(" handshakes-adopted=").Append(e.HandshakesAdopted)
-            .Append(" gap-bytes=").Append(e.GapBytesSkipped)
-            .Append(" responses-unmatched=").Append(ResponsesUnmatched)
-            .Append(SenderSummary())
-            .Append(KernelSummary())
-            .ToString();
     }
 }

@@ -1,0 +1,76 @@
+namespace ReplayCluster.Capture;
+
+/// <summary>
+/// Whether the node may start capturing, pushed by the actors that know (plan follower, identity lease,
+/// route announcer) instead of polled: the pump waits on <see cref="WaitForChangeAsync"/>. Capture waits
+/// until replies can come back (an intercept knows our routes), client identities are settled and the
+/// plan names targets: every session started earlier would wait on SYN retransmissions.
+/// </summary>
+internal sealed class CaptureReadiness
+{
+    private readonly Lock _gate = new();
+    private TaskCompletionSource _changed = NewSignal();
+    private int _intercepts;
+    private bool _identitiesSettled;
+    private bool _planSettled;
+
+    /// <summary>True when capture may start.</summary>
+    public bool IsReady
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _intercepts > 0 && _identitiesSettled && _planSettled;
+            }
+        }
+    }
+
+    /// <summary>What capture still waits for, in words for the log; empty when ready.</summary>
+    public string Reason
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _intercepts == 0 ? "no intercept node in the cluster (replies could not come back)"
+                    : !_identitiesSettled ? "waiting for an identity slice from the coordinator"
+                    : !_planSettled ? "waiting for the coordinator's replay plan (this node has no -x of its own)"
+                    : string.Empty;
+            }
+        }
+    }
+
+    public void SetIntercepts(int count) => Update(() => _intercepts = count);
+
+    public void SetIdentitiesSettled(bool settled) => Update(() => _identitiesSettled = settled);
+
+    public void SetPlanSettled(bool settled) => Update(() => _planSettled = settled);
+
+    /// <summary>Completes at the next change of any of the three, or when <paramref name="cancellationToken"/> fires.</summary>
+    public Task WaitForChangeAsync(CancellationToken cancellationToken)
+    {
+        Task signal;
+        lock (_gate)
+        {
+            signal = _changed.Task;
+        }
+
+        return signal.WaitAsync(cancellationToken);
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private void Update(Action change)
+    {
+        TaskCompletionSource changed;
+        lock (_gate)
+        {
+            change();
+            changed = _changed;
+            _changed = NewSignal();
+        }
+
+        changed.TrySetResult();
+    }
+}

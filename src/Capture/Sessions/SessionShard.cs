@@ -1,0 +1,262 @@
+using Akka.Actor;
+using Microsoft.Extensions.Logging;
+using ReplayCluster.Capture.Admission;
+using ReplayCluster.Capture.Identities;
+using ReplayCluster.Capture.Plans;
+using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Routing;
+using ReplayCluster.Cluster;
+using ReplayCluster.Packets;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// One of the node's session shards (one per core by default): it only demultiplexes and supervises. A
+/// captured packet goes to the sessions of its online connection, or, for a new connection that admission
+/// takes, to new session actors (one per copy, each with its own identity at the target); the target's
+/// replies, which the intercepts send straight to the shard that claimed the session, go to their session
+/// grouped per session. A failed session is stopped and counted, never restarted.
+/// </summary>
+internal sealed class SessionShard : ReceiveActor, IWithTimers
+{
+    private static readonly TimeSpan ForgetInterval = TimeSpan.FromSeconds(30);
+
+    // The newest sessions (one per copy) of each online connection, with the client ISN that started them.
+    private readonly Dictionary<OnlineConnection, (IActorRef[] Sessions, uint? ClientIsn)> _byConnection = [];
+    private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
+    private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints, ClientIdentityMapper Identities)> _byActor = [];
+    private readonly List<SessionEndpoints> _claims = [];
+    private readonly List<SessionEndpoints> _releases = [];
+    private readonly Shared _context;
+    private readonly SessionShards.ShardQueue _queue;
+    private readonly SessionAdmission _admission;
+    private bool _flushQueued;
+
+    public SessionShard(Shared context, int index)
+    {
+        _context = context;
+        _queue = context.Shards.QueueOf(index);
+        _admission = new SessionAdmission(context.Limits, context.Statistics, context.Time);
+        Receive<CapturedPacket>(OnCaptured);
+        Receive<ResponseBatch>(OnResponses);
+        Receive<Terminated>(t => OnSessionStopped(t.ActorRef));
+        Receive<FlushClaims>(_ => Flush());
+        Receive<AnnounceRoutes>(a => SendClaims([.. _byEndpoints.Keys], [], a.To is { } to ? [to] : _context.Intercepts.Intercepts));
+        Receive<ForgetIdle>(_ => _admission.ForgetIdle());
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(Shared context, int index) => Akka.Actor.Props.Create(() => new SessionShard(context, index));
+
+    protected override void PreStart() => Timers.StartPeriodicTimer("forget", ForgetIdle.Instance, ForgetInterval);
+
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(error =>
+    {
+        _context.Statistics.CountFailed();
+        CaptureLog.SessionFailed(_context.Logger, "(session actor)", error.Message);
+        return Directive.Stop;
+    });
+
+    private void OnCaptured(CapturedPacket packet)
+    {
+        _queue.Leave();
+        var segment = packet.Segment;
+        var connection = packet.Connection;
+        if (_admission.IsLeftOut(connection, segment))
+        {
+            return;
+        }
+
+        var isSyn = segment.HasFlag(TcpFlags.Syn) && !segment.HasFlag(TcpFlags.Ack);
+        if (_byConnection.TryGetValue(connection, out var current) && !(isSyn && current.ClientIsn != segment.Sequence))
+        {
+            foreach (var copy in current.Sessions)
+            {
+                copy.Tell(packet, ActorRefs.NoSender);
+            }
+
+            return;
+        }
+
+        // A new connection (or the same client port reused while our replay of its previous connection
+        // is still under way: clients cycle ports faster than a lagging replay finishes). The old session
+        // keeps going on its own identity; the new one gets another, so neither is lost.
+        var plan = _context.Plan.Current;
+        if (_admission.Decide(connection, segment, plan, out var clientIsn) != AdmissionVerdict.Admit)
+        {
+            return;
+        }
+
+        var route = packet.Route;
+        var options = plan.Session;
+        IActorRef[]? copies = null;
+        var started = 0;
+        for (var copy = 0; copy < plan.Copies; copy++)
+        {
+            if (_admission.DecideCopy() != CopyVerdict.Admit)
+            {
+                continue;
+            }
+
+            if (!_context.Identities.TryAcquire(connection.ClientAddress, connection.ClientPort, route.TargetAddress, route.TargetPort,
+                    out var address, out var port, out var identities))
+            {
+                _context.Limits.ReleaseLive();
+                _context.Statistics.CountWithoutIdentity();
+                continue;
+            }
+
+            var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
+            var session = Context.ActorOf(SessionActor.Props(endpoints, options, _context.Transport, _context.Time, _context.Statistics,
+                _context.Limits.Budget, firstCopy: started == 0));
+            Context.Watch(session);
+            _byEndpoints[endpoints] = session;
+            _byActor[session] = (connection, endpoints, identities);
+            _context.Statistics.CountStarted();
+            Queue(_claims, endpoints);
+            copies ??= new IActorRef[plan.Copies];
+            copies[started++] = session;
+        }
+
+        if (copies is null)
+        {
+            // Not replayed at all: its later packets must not be taken for a new session.
+            _admission.LeaveOut(connection, clientIsn);
+            return;
+        }
+
+        if (started < copies.Length)
+        {
+            Array.Resize(ref copies, started);
+        }
+
+        _byConnection[connection] = (copies, isSyn ? segment.Sequence : null);
+        foreach (var session in copies)
+        {
+            session.Tell(packet, ActorRefs.NoSender);
+        }
+    }
+
+    private void OnResponses(ResponseBatch batch)
+    {
+        // Consecutive records of one session travel as one message: a burst of replies costs its session
+        // one mailbox turn, and order per session is kept because runs go out in capture order.
+        var records = batch.Records;
+        var start = 0;
+        IActorRef? owner = null;
+        for (var i = 0; i <= records.Length; i++)
+        {
+            IActorRef? next = null;
+            if (i < records.Length && !_byEndpoints.TryGetValue(SessionEndpoints.Of(records[i]), out next))
+            {
+                _context.Statistics.CountUnmatched();
+            }
+
+            if (i < records.Length && next is not null && next.Equals(owner))
+            {
+                continue;
+            }
+
+            if (owner is not null)
+            {
+                owner.Tell(new SessionReplies(records[start..i].ToArray()), ActorRefs.NoSender);
+            }
+
+            owner = next;
+            start = i;
+        }
+    }
+
+    private void OnSessionStopped(IActorRef session)
+    {
+        if (!_byActor.Remove(session, out var entry))
+        {
+            return;
+        }
+
+        if (_byConnection.TryGetValue(entry.Connection, out var current) && Array.IndexOf(current.Sessions, session) >= 0)
+        {
+            var remaining = current.Sessions.Where(s => !s.Equals(session)).ToArray();
+            if (remaining.Length == 0)
+            {
+                _byConnection.Remove(entry.Connection);
+            }
+            else
+            {
+                _byConnection[entry.Connection] = current with { Sessions = remaining };
+            }
+        }
+
+        _byEndpoints.Remove(entry.Endpoints);
+        _context.Identities.Release(entry.Identities, entry.Endpoints.ClientAddress, entry.Endpoints.ClientPort,
+            entry.Endpoints.TargetAddress, entry.Endpoints.TargetPort);
+        _context.Limits.ReleaseLive();
+        Queue(_releases, entry.Endpoints);
+    }
+
+    private void Queue(List<SessionEndpoints> list, SessionEndpoints endpoints)
+    {
+        list.Add(endpoints);
+        if (!_flushQueued)
+        {
+            // Sent after the messages already in the mailbox: a burst of new sessions becomes one message.
+            _flushQueued = true;
+            Self.Tell(FlushClaims.Instance);
+        }
+    }
+
+    private void Flush()
+    {
+        _flushQueued = false;
+        SendClaims(_claims, _releases, _context.Intercepts.Intercepts);
+        _claims.Clear();
+        _releases.Clear();
+    }
+
+    private void SendClaims(IReadOnlyList<SessionEndpoints> claims, IReadOnlyList<SessionEndpoints> releases, IEnumerable<Address> intercepts)
+    {
+        if (claims.Count + releases.Count == 0)
+        {
+            return;
+        }
+
+        // Owner is this shard: the intercepts send each session's replies straight here.
+        foreach (var address in intercepts)
+        {
+            var router = Context.ActorSelection(new RootActorPath(address) / "user" / ActorNames.ReplyRouter);
+            for (var offset = 0; offset < Math.Max(claims.Count, releases.Count); offset += RouteClaims.MaxEntries / 2)
+            {
+                router.Tell(new RouteClaims(Self,
+                    [.. claims.Skip(offset).Take(RouteClaims.MaxEntries / 2)],
+                    [.. releases.Skip(offset).Take(RouteClaims.MaxEntries / 2)]));
+            }
+        }
+    }
+
+    /// <summary>What every shard of a node shares.</summary>
+    internal sealed record Shared(
+        PlanInEffect Plan,
+        SessionShards Shards,
+        AdmissionLimits Limits,
+        IdentitySource Identities,
+        InterceptDirectory Intercepts,
+        ISegmentTransport Transport,
+        TimeProvider Time,
+        CaptureNodeStatistics Statistics,
+        ILogger Logger);
+
+    /// <summary>Announce every live session of this shard to <paramref name="To"/> (null: every intercept).</summary>
+    internal sealed record AnnounceRoutes(Address? To);
+
+    private sealed class FlushClaims
+    {
+        public static readonly FlushClaims Instance = new();
+    }
+
+    private sealed class ForgetIdle
+    {
+        public static readonly ForgetIdle Instance = new();
+    }
+}

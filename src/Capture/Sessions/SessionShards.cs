@@ -1,0 +1,108 @@
+using Akka.Actor;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// The node's session shards and the bounded queue in front of each. The capture thread hands a packet to
+/// the shard its online connection hashes to (so one connection always meets the same shard, in order);
+/// a shard whose queue is full refuses the packet, counted, instead of letting memory grow without bound.
+/// </summary>
+internal sealed class SessionShards
+{
+    private readonly ShardQueue[] _queues;
+    private IActorRef[] _shards = [];
+
+    public SessionShards(int count, int queueLimit)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queueLimit);
+        QueueLimit = queueLimit;
+        _queues = [.. Enumerable.Range(0, count).Select(_ => new ShardQueue())];
+    }
+
+    /// <summary>Number of shards.</summary>
+    public int Count => _queues.Length;
+
+    /// <summary>Captured packets a shard may have queued before the capture thread refuses more.</summary>
+    public int QueueLimit { get; }
+
+    /// <summary>The shard actors, in index order.</summary>
+    public IReadOnlyList<IActorRef> Refs => Volatile.Read(ref _shards);
+
+    /// <summary>Reads the node's live sessions (set by the hosting code).</summary>
+    public Func<int> LiveSessionsSource { get; set; } = () => 0;
+
+    public int LiveSessions => LiveSessionsSource();
+
+    /// <summary>Captured packets handed to shards and not yet taken by them.</summary>
+    public long QueuedPackets => _queues.Sum(q => q.Queued);
+
+    /// <summary>Called once, when the shard actors exist.</summary>
+    public void Attach(IActorRef[] shards)
+    {
+        ArgumentNullException.ThrowIfNull(shards);
+        if (shards.Length != _queues.Length)
+        {
+            throw new ArgumentException($"expected {_queues.Length} shards, got {shards.Length}", nameof(shards));
+        }
+
+        Volatile.Write(ref _shards, shards);
+    }
+
+    /// <summary>The queue counter of shard <paramref name="index"/> (the shard decrements it per packet taken).</summary>
+    public ShardQueue QueueOf(int index) => _queues[index];
+
+    /// <summary>Hands a captured packet to its shard; false (and nothing sent) when that shard's queue is full.</summary>
+    public bool TryDeliver(CapturedPacket packet)
+    {
+        ArgumentNullException.ThrowIfNull(packet);
+        var shards = Volatile.Read(ref _shards);
+        var index = IndexOf(packet.Connection, shards.Length);
+        if (!_queues[index].TryEnter(QueueLimit))
+        {
+            return false;
+        }
+
+        shards[index].Tell(packet, ActorRefs.NoSender);
+        return true;
+    }
+
+    public void TellAll(object message)
+    {
+        foreach (var shard in Volatile.Read(ref _shards))
+        {
+            shard.Tell(message, ActorRefs.NoSender);
+        }
+    }
+
+    /// <summary>The shard of a connection: a mix of its 4-tuple, so neighbouring ports spread over shards.</summary>
+    internal static int IndexOf(in OnlineConnection connection, int count)
+    {
+        var x = ((ulong)connection.ClientAddress << 32) ^ ((ulong)connection.ClientPort << 16) ^ connection.ServerPort ^ ((ulong)connection.ServerAddress * 0x9E3779B97F4A7C15UL);
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdUL;
+        x ^= x >> 33;
+        return (int)(x % (ulong)count);
+    }
+
+    /// <summary>Packets queued for one shard: the capture thread enters, the shard leaves.</summary>
+    internal sealed class ShardQueue
+    {
+        private long _queued;
+
+        public long Queued => Interlocked.Read(ref _queued);
+
+        public bool TryEnter(int limit)
+        {
+            if (Interlocked.Increment(ref _queued) <= limit)
+            {
+                return true;
+            }
+
+            Interlocked.Decrement(ref _queued);
+            return false;
+        }
+
+        public void Leave() => Interlocked.Decrement(ref _queued);
+    }
+}

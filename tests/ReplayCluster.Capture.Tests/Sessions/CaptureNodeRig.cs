@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using Akka.Actor;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReplayCluster.Capture.Admission;
+using ReplayCluster.Capture.Identities;
+using ReplayCluster.Capture.Plans;
+using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Routing;
+using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Packets;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Tests.Sessions;
+
+/// <summary>
+/// A capture node's data path in one actor system, wired as CaptureNodeHosting wires it: shards, admission,
+/// identities, a recording transport instead of the raw socket. Packets enter as the pump hands them over.
+/// </summary>
+internal sealed class CaptureNodeRig
+{
+    public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024)
+    {
+        Settings = settings;
+        Plan = new PlanInEffect(AppliedPlan.Own(settings));
+        Limits = new AdmissionLimits(settings.MaxLiveSessions, new BufferBudget(settings.MaxNodeBufferedBytes), TimeProvider.System);
+        Statistics.Budget = Limits.Budget;
+        Statistics.LiveSessionsSource = () => Limits.LiveSessions;
+        Shards = new SessionShards(shards, queueLimit);
+        Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test") : ClientIdentityMapper.KeepReal());
+        var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, TimeProvider.System, Statistics, NullLogger.Instance);
+        Shards.Attach([.. Enumerable.Range(0, shards).Select(i => system.ActorOf(SessionShard.Props(shared, i)))]);
+        PlanFollower = system.ActorOf(ReplayCluster.Capture.Plans.PlanFollower.Props(settings, Plan, Limits, Statistics, Readiness, NullLogger.Instance));
+    }
+
+    public CaptureNodeSettings Settings { get; }
+
+    public PlanInEffect Plan { get; }
+
+    public AdmissionLimits Limits { get; }
+
+    public SessionShards Shards { get; }
+
+    public IdentitySource Identities { get; }
+
+    public InterceptDirectory Directory { get; } = new();
+
+    public CaptureReadiness Readiness { get; } = new();
+
+    public CaptureNodeStatistics Statistics { get; } = new();
+
+    public RecordingTransport Transport { get; } = new();
+
+    public IActorRef PlanFollower { get; }
+
+    /// <summary>What the pump does: resolve the target, hand the packet to its shard.</summary>
+    public void Capture(OnlineConnection connection, CapturedSegment segment)
+    {
+        Assert.True(Plan.Current.Targets!.TryMap(connection.ServerAddress, connection.ServerPort, out var route));
+        Assert.True(Shards.TryDeliver(new CapturedPacket(connection, segment, route)));
+    }
+
+    public IActorRef ShardOf(OnlineConnection connection) => Shards.Refs[SessionShards.IndexOf(connection, Shards.Count)];
+
+    public static CaptureNodeSettings DefaultSettings(long maxNodeBufferedBytes = 1L << 30, int copies = 1, double samplePercent = 100, long maxLiveSessions = 200_000) =>
+        new()
+        {
+            MaxNodeBufferedBytes = maxNodeBufferedBytes,
+            MaxLiveSessions = maxLiveSessions,
+            Copies = copies,
+            SamplePercent = samplePercent,
+            Interface = "test0",
+            ExplicitFilter = "tcp",
+            Targets = TargetMapping.Parse(["80-10.251.21.2:80"], "test"),
+            FakeClientRange = "10.200.0.0/16",
+            Session = new SessionOptions(),
+        };
+
+    public static CapturedSegment Syn(uint isn) => new() { Sequence = isn, Acknowledgment = 0, Flags = TcpFlags.Syn, Mss = 1460 };
+
+    internal sealed class RecordingTransport : ISegmentTransport
+    {
+        private int _attempts;
+
+        public ConcurrentQueue<TcpSegmentSpec> Segments { get; } = new();
+
+        /// <summary>Sends from this client port throw once, like a transport that broke.</summary>
+        public ushort? FailForSourcePort { get; set; }
+
+        public void Send(in TcpSegmentSpec segment, ReadOnlySpan<byte> payload)
+        {
+            if (segment.SourcePort == FailForSourcePort && Interlocked.Increment(ref _attempts) == 1)
+            {
+                throw new InvalidOperationException("transport broke");
+            }
+
+            Segments.Enqueue(segment);
+        }
+    }
+}

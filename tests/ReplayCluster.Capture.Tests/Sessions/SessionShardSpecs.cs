@@ -1,0 +1,223 @@
+using Akka.Actor;
+using Akka.Configuration;
+using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Packets;
+using ReplayCluster.Plans;
+using ReplayCluster.Replay;
+using static ReplayCluster.Capture.Tests.Sessions.CaptureNodeRig;
+
+namespace ReplayCluster.Capture.Tests.Sessions;
+
+public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+{
+    private static readonly OnlineConnection Connection = new(0x0A0B0B02, 40_000, 0x0A0B0B01, 80);
+    private static readonly uint Target = Ipv4Address.Parse("10.251.21.2");
+
+    [Fact]
+    public void A_new_connection_gets_a_session_whose_syn_goes_to_the_target_from_a_fake_address()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings());
+        rig.Capture(Connection, Syn(1000));
+
+        var syn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn);
+        Assert.Equal(Target, syn.DestinationAddress);
+        Assert.Equal(80, syn.DestinationPort);
+        Assert.Equal(1000u, syn.Sequence);
+        Assert.Equal(0x0AC8_0000u, syn.SourceAddress & 0xFFFF_0000u);
+        AwaitAssert(() => Assert.Equal((1, 1), (rig.Statistics.SessionsStarted, rig.Statistics.LiveSessions)), cancellationToken: Token);
+    }
+
+    [Fact]
+    public void A_client_port_reused_while_its_previous_session_runs_gets_a_second_session_and_identity()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings());
+        rig.Capture(Connection, Syn(1000));
+        rig.Capture(Connection, Syn(1000));
+        rig.Capture(Connection, Syn(9_000_000));
+
+        var first = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 1000);
+        var second = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 9_000_000);
+        Assert.NotEqual((first.SourceAddress, first.SourcePort), (second.SourceAddress, second.SourcePort));
+        AwaitAssert(() => Assert.Equal(2, rig.Statistics.SessionsStarted), cancellationToken: Token);
+        Assert.DoesNotContain(rig.Transport.Segments, s => (s.Flags & TcpFlags.Rst) != 0);
+    }
+
+    [Fact]
+    public void Replies_reach_the_session_that_owns_their_endpoints_through_the_shard_that_claimed_it()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings());
+        rig.Capture(Connection, Syn(1000));
+        var syn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn);
+
+        rig.ShardOf(Connection).Tell(new ResponseBatch([SynAck(syn, 5000)]));
+
+        var ack = AwaitSegment(rig, s => s.Flags == TcpFlags.Ack && s.Acknowledgment == 5001);
+        Assert.Equal(1001u, ack.Sequence);
+        Assert.Equal(0, rig.Statistics.ResponsesUnmatched);
+    }
+
+    [Fact]
+    public void A_batch_is_split_into_runs_per_session_and_records_of_no_session_are_counted()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(), shards: 1);
+        var other = Connection with { ClientPort = 40_001 };
+        rig.Capture(Connection, Syn(1000));
+        rig.Capture(other, Syn(2000));
+        var first = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 1000);
+        var second = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 2000);
+        var stranger = SynAck(first, 1) with { ClientPort = 9 };
+
+        // The same SYN-ACK twice means our ACK was lost: each copy is acknowledged again, in order.
+        rig.Shards.Refs[0].Tell(new ResponseBatch([SynAck(first, 5000), SynAck(first, 5000), stranger, SynAck(second, 7000)]));
+
+        AwaitCondition(() => rig.Transport.Segments.Count(s => s.Flags == TcpFlags.Ack && s.Acknowledgment == 5001) == 2, cancellationToken: Token);
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Ack && s.Acknowledgment == 7001);
+        Assert.Equal(1, rig.Statistics.ResponsesUnmatched);
+    }
+
+    [Fact]
+    public void New_sessions_are_refused_while_the_node_buffer_budget_is_exhausted()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(maxNodeBufferedBytes: 1 << 20));
+        rig.Capture(Connection, new CapturedSegment { Sequence = 1000, Acknowledgment = 1, Flags = TcpFlags.Ack, Payload = new byte[1 << 20] });
+        AwaitAssert(() => Assert.Equal(1 << 20, rig.Statistics.Budget!.Used), cancellationToken: Token);
+
+        rig.Capture(Connection with { ClientPort = 40_001 }, Syn(2000));
+
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.SessionsRefusedMemory), cancellationToken: Token);
+        Assert.Equal(1, rig.Statistics.SessionsStarted);
+    }
+
+    [Fact]
+    public void Beyond_the_live_session_ceiling_new_sessions_are_refused_and_counted_until_one_ends()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(maxLiveSessions: 2));
+        for (ushort port = 41_000; port < 41_004; port++)
+        {
+            rig.Capture(Connection with { ClientPort = port }, Syn(port));
+        }
+
+        AwaitAssert(() => Assert.Equal((2, 2L), (rig.Statistics.SessionsRefusedCeiling, rig.Statistics.SessionsStarted)), cancellationToken: Token);
+        Assert.Equal(2, rig.Limits.LiveSessions);
+    }
+
+    [Fact]
+    public void A_failing_session_is_stopped_and_counted_and_the_others_go_on()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings());
+        rig.Transport.FailForSourcePort = 40_000;
+        rig.Capture(Connection, Syn(1000));
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.SessionsFailed), cancellationToken: Token);
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.Aborted)), cancellationToken: Token);
+
+        rig.Capture(Connection with { ClientPort = 40_001 }, Syn(2000));
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 2000);
+
+        // Stopped, not restarted (a restart would send the failed session's SYN again), and its
+        // connection at the target reset on the way out; its identity and live slot given back.
+        var failed = rig.Transport.Segments.Where(s => s.SourcePort == 40_000).ToList();
+        Assert.DoesNotContain(failed, s => s.Flags == TcpFlags.Syn);
+        Assert.Contains(failed, s => (s.Flags & TcpFlags.Rst) != 0);
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.LiveSessions), cancellationToken: Token);
+    }
+
+    [Fact]
+    public void Every_copy_of_a_session_goes_out_from_its_own_identity_and_gets_every_segment()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(copies: 3));
+        rig.Capture(Connection, Syn(1000));
+
+        // Nobody answers, so SYNs are retransmitted: count identities, not SYNs.
+        AwaitCondition(() => rig.Transport.Segments.Count(s => s.Flags == TcpFlags.Syn) >= 3, TimeSpan.FromSeconds(5), cancellationToken: Token);
+        var identities = rig.Transport.Segments.Where(s => s.Flags == TcpFlags.Syn).Select(s => (s.SourceAddress, s.SourcePort)).ToList();
+        Assert.Equal(3, identities.Distinct().Count());
+        Assert.All(rig.Transport.Segments.Where(s => s.Flags == TcpFlags.Syn), s => Assert.Equal(1000u, s.Sequence));
+        Assert.Equal(3, rig.Statistics.SessionsStarted);
+    }
+
+    [Fact]
+    public void Sessions_left_out_by_sampling_stay_out_with_all_their_packets()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(samplePercent: 0.001));
+        rig.Capture(Connection, Syn(1000));
+        rig.Capture(Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 5, Flags = TcpFlags.Ack, Payload = new byte[10] });
+
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.SessionsSkipped), cancellationToken: Token);
+        AwaitAssert(() => Assert.Equal(0, rig.Shards.QueuedPackets), cancellationToken: Token);
+        Assert.Equal(0, rig.Statistics.SessionsStarted);
+        Assert.Empty(rig.Transport.Segments);
+    }
+
+    [Fact]
+    public void A_plan_change_applies_to_sessions_started_after_it_without_a_restart()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings());
+        rig.Capture(Connection, Syn(1000));
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.SessionsStarted), cancellationToken: Token);
+
+        rig.PlanFollower.Tell(new ReplayPlanAssigned(2, new ReplayPlan { Copies = 3, IdleTimeout = TimeSpan.FromSeconds(7) }, null));
+        AwaitAssert(() => Assert.Equal(2, rig.Plan.Current.Version), cancellationToken: Token);
+        rig.Capture(Connection with { ClientPort = 40_001 }, Syn(2000));
+
+        AwaitAssert(() => Assert.Equal(4, rig.Statistics.SessionsStarted), cancellationToken: Token);
+        Assert.Equal(3, rig.Transport.Segments.Count(s => s.Flags == TcpFlags.Syn && s.Sequence == 2000));
+        Assert.Equal(2, rig.Statistics.PlanVersion);
+        Assert.Equal((3, TimeSpan.FromSeconds(7)), (rig.Plan.Current.Copies, rig.Plan.Current.Session.IdleTimeout));
+        Assert.Equal(rig.Settings.Session.KeepAliveTimeout, rig.Plan.Current.Session.KeepAliveTimeout);
+    }
+
+    [Fact]
+    public void Over_the_rate_cap_whole_sessions_are_left_out_and_counted()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings());
+        rig.PlanFollower.Tell(new ReplayPlanAssigned(2, new ReplayPlan { RateCap = 1 }, RateCapShare: 1));
+        AwaitAssert(() => Assert.Equal(2, rig.Plan.Current.Version), cancellationToken: Token);
+        for (ushort port = 41_000; port < 41_010; port++)
+        {
+            rig.Capture(Connection with { ClientPort = port }, Syn(port));
+            rig.Capture(Connection with { ClientPort = port }, new CapturedSegment { Sequence = port + 1u, Acknowledgment = 5, Flags = TcpFlags.Ack, Payload = new byte[10] });
+        }
+
+        AwaitAssert(() => Assert.Equal(10, rig.Statistics.SessionsStarted + rig.Statistics.SessionsRateLimited), cancellationToken: Token);
+
+        // One token to start with, one more a second: the burst of ten gets one or two sessions.
+        Assert.InRange(rig.Statistics.SessionsStarted, 1, 2);
+        Assert.Equal(0, rig.Statistics.SessionsWithoutIdentity);
+        AwaitAssert(() => Assert.Equal(0, rig.Shards.QueuedPackets), cancellationToken: Token);
+        Assert.InRange(rig.Limits.LiveSessions, 1, 2);
+    }
+
+    [Fact]
+    public void An_ended_session_counts_its_unacknowledged_requests_as_lost_and_a_live_one_as_in_flight()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings() with { Session = new SessionOptions { MaxSynRetries = 1, InitialRto = TimeSpan.FromMilliseconds(50), Linger = TimeSpan.FromMinutes(1) } });
+        rig.Capture(Connection, Syn(1000));
+        rig.Capture(Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = "GET / HTTP/1.1\r\n\r\n"u8.ToArray() });
+
+        // The target never answers: the SYN gives up after one retransmission, and its request is lost.
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.RequestsLostByReason.GetValueOrDefault(SessionEndReason.SynTimeout)), TimeSpan.FromSeconds(5), cancellationToken: Token);
+        Assert.Equal((1L, 0L, 0L), (rig.Statistics.Sessions.RequestsCaptured, rig.Statistics.Sessions.RequestsDelivered, rig.Statistics.RequestsInFlight));
+
+        // Counted when the session ended, not when its linger is over: the request is not in flight any more.
+        Assert.Equal(1, rig.Statistics.LiveSessions);
+        var counters = rig.Statistics.ToCounters();
+        Assert.Equal(1, counters["requests_lost"]);
+        Assert.Equal(1, counters["requests_lost_syntimeout"]);
+        Assert.Contains("lost=1 lost-SynTimeout=1", rig.Statistics.Summary(), StringComparison.Ordinal);
+    }
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private static ResponseRecord SynAck(TcpSegmentSpec syn, uint isn) => new()
+    {
+        ClientAddress = syn.SourceAddress, ClientPort = syn.SourcePort, TargetAddress = syn.DestinationAddress, TargetPort = syn.DestinationPort,
+        Sequence = isn, Acknowledgment = syn.Sequence + 1, Window = 65535, Flags = (byte)(TcpFlags.Syn | TcpFlags.Ack), PayloadLength = 0, Mss = 1460,
+    };
+
+    private TcpSegmentSpec AwaitSegment(CaptureNodeRig rig, Func<TcpSegmentSpec, bool> match)
+    {
+        TcpSegmentSpec found = default;
+        AwaitCondition(() => rig.Transport.Segments.Any(s => match(s) && (found = s) == s), TimeSpan.FromSeconds(5), cancellationToken: Token);
+        return found;
+    }
+}
