@@ -7,6 +7,7 @@ using ReplayCluster.Capture.Capturing;
 using ReplayCluster.Capture.Identities;
 using ReplayCluster.Capture.Replay;
 using ReplayCluster.Capture.Routing;
+using ReplayCluster.Capture.Sending;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.CommandLine;
 using ReplayCluster.PacketIO;
@@ -17,6 +18,9 @@ namespace ReplayCluster.Capture;
 internal static class CaptureNodeHosting
 {
     private const string Section = "replaycluster.capture";
+
+    // Dispatcher ids of the shards: replaycluster-shard-0, -1, ... (also their threads' names).
+    private const string ShardDispatcher = "replaycluster-shard";
 
     private static readonly Option<string?> Interface = new("--interface", "-i") { Description = "Interface to capture client packets on (replaycluster.capture.interface).", HelpName = "DEV" };
     private static readonly Option<string?> Filter = new("--filter", "-F") { Description = "BPF filter; default: tcp to the mapped online ports.", HelpName = "BPF" };
@@ -42,7 +46,8 @@ internal static class CaptureNodeHosting
             services.AddSingleton(TimeProvider.System);
             services.AddSingleton(_ => new RawIpSender(sendBufferBytes: 4 * 1024 * 1024));
             services.AddSingleton(provider => new CaptureNodeStatistics { Sender = provider.GetRequiredService<RawIpSender>() });
-            services.AddSingleton<ISegmentTransport>(provider => new RawSegmentTransport(provider.GetRequiredService<RawIpSender>()));
+            services.AddSingleton(provider => new BatchingSegmentTransport(provider.GetRequiredService<RawIpSender>()));
+            services.AddSingleton<ISegmentTransport>(provider => provider.GetRequiredService<BatchingSegmentTransport>());
             services.AddSingleton(new CaptureReadiness());
             services.AddSingleton(new SessionShards(settings.Shards, settings.ShardQueueLimit));
             services.AddSingleton(new InterceptDirectory());
@@ -67,7 +72,9 @@ internal static class CaptureNodeHosting
                 .Select(a => Doctor.HostChecks.RouteTo(Packets.Ipv4Address.ToIPAddress(a), $"target {Packets.Ipv4Address.Format(a)}")));
             return checks;
         },
-        ConfigureAkka = (akka, provider) => akka.WithActors((system, _, _) => StartActors(system, provider)),
+        ConfigureAkka = (akka, provider) => akka
+            .AddHocon(ShardThreadExecutorConfigurator.Hocon(ShardDispatcher, provider.GetRequiredService<CaptureNodeSettings>().Shards), HoconAddMode.Prepend)
+            .WithActors((system, _, _) => StartActors(system, provider)),
     };
 
     /// <summary>
@@ -90,11 +97,18 @@ internal static class CaptureNodeHosting
         shards.LiveSessionsSource = () => (int)limits.LiveSessions;
         limits.SetRate(plan.Current.RateCap);
 
+        // One dispatcher, hence one thread, per shard: a shard and its sessions share it (see ShardThreadExecutor).
+        var transport = provider.GetRequiredService<BatchingSegmentTransport>();
+        foreach (var i in Enumerable.Range(0, shards.Count))
+        {
+            ShardThreadExecutorConfigurator.Register($"{ShardDispatcher}-{i}", transport);
+        }
+
         var context = new SessionShard.Shared(plan, shards, limits, identities, directory,
             provider.GetRequiredService<ISegmentTransport>(), provider.GetRequiredService<TimeProvider>(), statistics,
             loggers.CreateLogger<SessionShard>());
         shards.Attach([.. Enumerable.Range(0, shards.Count)
-            .Select(i => system.ActorOf(SessionShard.Props(context, i), $"{Cluster.ActorNames.Sessions}-{i}"))]);
+            .Select(i => system.ActorOf(SessionShard.Props(context, i).WithDispatcher($"{ShardDispatcher}-{i}"), $"{Cluster.ActorNames.Sessions}-{i}"))]);
 
         system.ActorOf(Plans.PlanFollower.Props(settings, plan, limits, statistics, readiness, loggers.CreateLogger<Plans.PlanFollower>()), "plan-follower");
         if (settings.FakeClientRange is null)

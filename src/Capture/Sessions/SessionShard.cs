@@ -110,7 +110,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
 
             var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
             var session = Context.ActorOf(SessionActor.Props(endpoints, options, _context.Transport, _context.Time, _context.Statistics,
-                _context.Limits.Budget, firstCopy: started == 0));
+                _context.Limits.Budget, firstCopy: started == 0).WithDispatcher(Context.Props.Dispatcher));
             Context.Watch(session);
             _byEndpoints[endpoints] = session;
             _byActor[session] = (connection, endpoints, identities);

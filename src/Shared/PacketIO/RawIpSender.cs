@@ -122,6 +122,45 @@ public sealed class RawIpSender : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends <paramref name="count"/> prepared messages (<c>struct mmsghdr</c>, <paramref name="stride"/> bytes apart) with
+    /// <c>sendmmsg(2)</c>. A message the kernel refuses is counted like a failed <see cref="Send"/> and skipped; the rest
+    /// still go. <paramref name="packetAt"/> gives message i's bytes, to resend one alone after a transient error.
+    /// </summary>
+    /// <returns>Messages the kernel accepted.</returns>
+    internal unsafe int SendMany(byte* messages, int count, int stride, Func<int, ReadOnlySpan<byte>> packetAt)
+    {
+        var accepted = 0;
+        var next = 0;
+        while (next < count)
+        {
+            var result = LibC.sendmmsg(_fd, messages + (next * stride), (uint)(count - next), 0);
+            if (result > 0)
+            {
+                next += result;
+                accepted += result;
+                _sent += result;
+                continue;
+            }
+
+            // The first remaining message failed: resend it alone (the same retry and counting as Send), go on after it.
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == LibC.EIntr)
+            {
+                continue;
+            }
+
+            if (Send(packetAt(next)))
+            {
+                accepted++;
+            }
+
+            next++;
+        }
+
+        return accepted;
+    }
+
     public void Dispose() => _socket.Dispose();
 
     private void Count(int errno)
