@@ -74,14 +74,14 @@ internal static class CaptureNodeHosting
         },
         ConfigureAkka = (akka, provider) => akka
             .AddHocon(ShardThreadExecutorConfigurator.Hocon(ShardDispatcher, provider.GetRequiredService<CaptureNodeSettings>().Shards), HoconAddMode.Prepend)
-            .WithActors((system, _, _) => StartActors(system, provider)),
+            .WithActors((system, registry, _) => StartActors(system, registry, provider)),
     };
 
     /// <summary>
     /// The data path's actors (one shard per core, which create the session actors) and the small actors
     /// that own the node's conversations with the cluster: plan, identity slice, routes, statistics.
     /// </summary>
-    private static void StartActors(Akka.Actor.ActorSystem system, IServiceProvider provider)
+    private static void StartActors(Akka.Actor.ActorSystem system, IActorRegistry registry, IServiceProvider provider)
     {
         var settings = provider.GetRequiredService<CaptureNodeSettings>();
         var statistics = provider.GetRequiredService<CaptureNodeStatistics>();
@@ -123,7 +123,8 @@ internal static class CaptureNodeHosting
 
         system.ActorOf(RouteAnnouncer.Props(directory, shards, readiness, loggers.CreateLogger<RouteAnnouncer>()), "route-announcer");
         system.ActorOf(CaptureStatisticsLog.Props(statistics, settings.StatisticsInterval, loggers.CreateLogger<CaptureStatisticsLog>()), "statistics-log");
-        system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter");
+        registry.Register<Statistics.StatisticsReporter>(
+            system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter"));
     }
 
     private static IEnumerable<string> ToHocon(ParseResult parse)

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Akka.Actor;
+using Akka.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ReplayCluster.Capture.Plans;
@@ -21,6 +23,7 @@ internal sealed class CapturePump(
     CaptureNodeStatistics statistics,
     SessionShards shards,
     CaptureReadiness readiness,
+    ActorRegistry registry,
     ILogger<CapturePump> logger,
     IHostApplicationLifetime lifetime) : IHostedService
 {
@@ -157,6 +160,29 @@ internal sealed class CapturePump(
 
         _fileThread?.Join(TimeSpan.FromSeconds(2));
         await DrainAsync(cancellationToken);
+        await StopSessionsAndReportAsync();
+    }
+
+    /// <summary>
+    /// Stops the shards (their sessions end first: whatever is still pending is reset at the target and
+    /// counted lost, as Aborted) and sends the final counters while the node is still in the cluster.
+    /// </summary>
+    private async Task StopSessionsAndReportAsync()
+    {
+        try
+        {
+            await Task.WhenAll(shards.Refs.Select(shard => shard.GracefulStop(TimeSpan.FromSeconds(5))));
+            if (registry.TryGet<Statistics.StatisticsReporter>(out var reporter))
+            {
+                await reporter.Ask<object>(Statistics.StatisticsReporter.ReportNow.Instance, TimeSpan.FromSeconds(2));
+            }
+        }
+        catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException)
+        {
+            // Shutting down anyway; the coordinator keeps the last report it got.
+        }
+
+        CaptureLog.Statistics(logger, statistics.Summary());
     }
 
     /// <summary>

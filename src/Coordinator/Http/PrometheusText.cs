@@ -16,7 +16,7 @@ internal static class PrometheusText
         var text = new StringBuilder();
         Gauge(text, "replaycluster_online_request_rate", "Online requests per second, each counted once however many copies replay it.", statistics.OnlineRequestRate);
         Gauge(text, "replaycluster_replayed_request_rate", "Requests per second the target acknowledged.", statistics.ReplayedRequestRate);
-        Gauge(text, "replaycluster_request_loss_ratio", "(captured - delivered) / captured over all capture nodes.", statistics.LossRatio);
+        Gauge(text, "replaycluster_request_loss_ratio", "lost / captured over all capture nodes (requests in flight are not lost).", statistics.LossRatio);
         Gauge(text, "replaycluster_amplification", "Replayed / online request rate (the copies at work).", statistics.Amplification);
         Gauge(text, "replaycluster_nodes", "Nodes reporting statistics.", statistics.Nodes.Count(n => n.State != NodeStates.Removed));
         ReplyLatency(text, statistics.CaptureTotals);

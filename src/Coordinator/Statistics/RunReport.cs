@@ -6,8 +6,9 @@ namespace ReplayCluster.Coordinator.Statistics;
 /// <summary>
 /// One run, from start to stop: what tcpcopy users compute from access logs by hand. Online requests
 /// are counted once each (the sessions chosen for replay), replayed ones once per copy that the target
-/// acknowledged; the loss ratio compares each copy's captured requests with what the target got. Stop
-/// after the replay drained, or requests still in flight count as lost.
+/// acknowledged. Every captured request is replayed, in flight or lost: the loss ratio is lost / captured
+/// over all copies, with the reasons named, and requests still in flight when the run stopped are shown
+/// apart (a replay that is behind has lost nothing).
 /// </summary>
 internal sealed record RunReport(
     DateTimeOffset StartedAt,
@@ -27,6 +28,18 @@ internal sealed record RunReport(
     /// <summary>How long the run was planned to last (it stops itself then); null for a run stopped by hand.</summary>
     public double? PlannedDurationSeconds { get; init; }
 
+    /// <summary>Requests captured during the run, over all copies.</summary>
+    public long CapturedRequests { get; init; }
+
+    /// <summary>Requests lost during the run: their session ended before the target acknowledged them.</summary>
+    public long LostRequests { get; init; }
+
+    /// <summary><see cref="LostRequests"/> by the end reason of their session.</summary>
+    public IReadOnlyDictionary<string, long> LostByReason { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Requests the capture nodes still held, unacknowledged, when the report was made.</summary>
+    public long InFlightRequests { get; init; }
+
     /// <summary>Reply latency percentiles of the requests replayed during the run.</summary>
     public LatencyPercentiles ReplyLatency { get; init; } = LatencyPercentiles.Empty;
 
@@ -39,7 +52,10 @@ internal sealed record RunReport(
             .AppendLine(CultureInfo.InvariantCulture, $"online requests  {OnlineRequests} ({OnlineRequestRate:F1}/s)")
             .AppendLine(CultureInfo.InvariantCulture, $"replayed         {ReplayedRequests} ({ReplayedRequestRate:F1}/s)")
             .AppendLine(CultureInfo.InvariantCulture, $"amplification    {Amplification:F2}x  replayed / online")
-            .AppendLine(CultureInfo.InvariantCulture, $"loss ratio       {LossRatio:F6}  (captured - replayed) / captured, over all copies")
+            .AppendLine(CultureInfo.InvariantCulture, $"captured         {CapturedRequests}  (all copies)")
+            .AppendLine(CultureInfo.InvariantCulture, $"in flight        {InFlightRequests}  (held by live sessions, not yet acknowledged)")
+            .AppendLine(CultureInfo.InvariantCulture, $"lost             {LostRequests}{string.Concat(LostByReason.Where(l => l.Value > 0).OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $" {l.Key}={l.Value}"))}")
+            .AppendLine(CultureInfo.InvariantCulture, $"loss ratio       {LossRatio:F6}  lost / captured, over all copies")
             .AppendLine(CultureInfo.InvariantCulture, $"reply latency    {ReplyLatency.Describe()}")
             .AppendLine(CultureInfo.InvariantCulture, $"retransmissions  {Retransmissions}");
         foreach (var (reason, count) in SessionsEnded.OrderBy(e => e.Key, StringComparer.Ordinal))

@@ -36,13 +36,20 @@ internal sealed record ReplyLatencyStatistics(double WindowSeconds, LatencyPerce
 /// <param name="CaptureTotals">The capture nodes' counters added up, those of capture nodes that left the cluster included.</param>
 /// <param name="OnlineRequestRate">Online requests per second (each counted once, however many copies replay it).</param>
 /// <param name="ReplayedRequestRate">Requests per second the target acknowledges.</param>
-/// <param name="LossRatio">(captured - delivered) / captured over all capture nodes; requests still in flight count until delivered.</param>
+/// <param name="LossRatio">lost / captured over all capture nodes: requests whose session ended before the target
+/// acknowledged them. Requests still in flight (a replay that is behind) are not lost: see <see cref="RequestsInFlight"/>.</param>
 /// <param name="ReplyLatency">Reply latency percentiles of the whole cluster.</param>
 internal sealed record ClusterStatistics(IReadOnlyList<NodeStatistics> Nodes, IReadOnlyDictionary<string, long> CaptureTotals,
     double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null)
 {
     /// <summary>Replayed / online request rate: the copies at work (0 while nothing is online).</summary>
     public double Amplification => OnlineRequestRate > 0 ? ReplayedRequestRate / OnlineRequestRate : 0;
+
+    /// <summary>Requests the live sessions of every capture node hold and the target has not acknowledged yet.</summary>
+    public long RequestsInFlight => CaptureTotals.GetValueOrDefault("requests_in_flight");
+
+    /// <summary>Requests lost, all reasons (their sessions ended without the target acknowledging them).</summary>
+    public long RequestsLost => CaptureTotals.GetValueOrDefault("requests_lost");
 }
 
 /// <summary>Asks the aggregator for a <see cref="ClusterStatistics"/>.</summary>
@@ -71,7 +78,7 @@ internal sealed class StatisticsAggregator : ReceiveActor
 
     // Counters that say how much there is now, not how much happened: a departed node has none of
     // these any more, so they never enter the departed sum.
-    private static readonly HashSet<string> Gauges = new(StringComparer.Ordinal) { "sessions_live", "buffered_bytes", "process_memory_bytes", "plan_version" };
+    private static readonly HashSet<string> Gauges = new(StringComparer.Ordinal) { "sessions_live", "buffered_bytes", "process_memory_bytes", "plan_version", "requests_in_flight" };
 
     // Keyed by node address and role: one reporter per node in a cluster, several in one test process.
     private readonly Dictionary<(Address Address, string Role), NodeEntry> _nodes = [];
@@ -235,12 +242,12 @@ internal sealed class StatisticsAggregator : ReceiveActor
         }
 
         var captured = totals.GetValueOrDefault("requests_captured");
-        var delivered = totals.GetValueOrDefault("requests_delivered");
+        var lost = totals.GetValueOrDefault("requests_lost");
         var rates = captures.Select(Rates).ToList();
         return new ClusterStatistics(nodes, totals,
             rates.Sum(r => r.GetValueOrDefault("requests_online")),
             rates.Sum(r => r.GetValueOrDefault("requests_delivered")),
-            captured == 0 ? 0 : (double)(captured - delivered) / captured,
+            captured == 0 ? 0 : (double)lost / captured,
             new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)));
     }
 
@@ -267,11 +274,18 @@ internal sealed class StatisticsAggregator : ReceiveActor
         var online = Delta("requests_online");
         var captured = Delta("requests_captured");
         var replayed = Delta("requests_delivered");
+        var lost = Delta("requests_lost");
         var ended = end.Keys.Where(k => k.StartsWith("sessions_ended_", StringComparison.Ordinal))
             .ToDictionary(k => k["sessions_ended_".Length..], Delta, StringComparer.Ordinal);
-        return new RunReport(startedAt, _runStop?.At, seconds, online, replayed, captured == 0 ? 0 : (double)(captured - replayed) / captured,
+        var lostBy = end.Keys.Where(k => k.StartsWith("requests_lost_", StringComparison.Ordinal))
+            .ToDictionary(k => k["requests_lost_".Length..], Delta, StringComparer.Ordinal);
+        return new RunReport(startedAt, _runStop?.At, seconds, online, replayed, captured == 0 ? 0 : (double)lost / captured,
             online / seconds, replayed / seconds, Delta("retransmissions"), ended)
         {
+            CapturedRequests = captured,
+            LostRequests = lost,
+            LostByReason = lostBy,
+            InFlightRequests = end.GetValueOrDefault("requests_in_flight"),
             PlannedDurationSeconds = _runPlannedDuration?.TotalSeconds,
             ReplyLatency = LatencyPercentiles.Between(start, end),
         };

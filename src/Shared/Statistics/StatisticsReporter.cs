@@ -17,6 +17,11 @@ public sealed class StatisticsReporter : ReceiveActor, IWithTimers
         _snapshot = snapshot;
         _cluster = Akka.Cluster.Cluster.Get(Context.System);
         Receive<Report>(_ => SendReport());
+        Receive<ReportNow>(_ =>
+        {
+            SendReport();
+            Sender.Tell(ReportNow.Sent);
+        });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -46,6 +51,18 @@ public sealed class StatisticsReporter : ReceiveActor, IWithTimers
         {
             Context.ActorSelection(new RootActorPath(coordinator.Address) / "user" / Cluster.ActorNames.Statistics).Tell(report);
         }
+    }
+
+    /// <summary>
+    /// Sends a report at once and answers <see cref="Sent"/>: a node that stops sends its final counters
+    /// before it leaves the cluster, so the coordinator's totals include its last second.
+    /// </summary>
+    public sealed class ReportNow
+    {
+        public static readonly ReportNow Instance = new();
+
+        /// <summary>The answer: the report went out.</summary>
+        public static readonly object Sent = new();
     }
 
     private sealed class Report

@@ -109,7 +109,7 @@ public sealed class NodeStateSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configura
         statistics.Nodes.Single(n => n.Role == "capture" && n.Address.StartsWith("akka.tcp://", StringComparison.Ordinal) && !n.Address.Contains("10.0.0.12", StringComparison.Ordinal));
 
     private static NodeStatisticsReport CaptureReport(long at, long captured, long delivered, long live = 0) =>
-        new("capture", at, new Dictionary<string, long> { ["requests_online"] = captured, ["requests_captured"] = captured, ["requests_delivered"] = delivered, ["sessions_live"] = live });
+        new("capture", at, new Dictionary<string, long> { ["requests_online"] = captured, ["requests_captured"] = captured, ["requests_delivered"] = delivered, ["requests_lost"] = captured - delivered, ["sessions_live"] = live });
 
     private void ReportFromCaptureMember(IActorRef aggregator, long captured, long delivered, long live = 0) =>
         aggregator.Tell(CaptureReport(NowMs, captured, delivered, live), new ReportSender(CaptureMember.Address, ((ExtendedActorSystem)Sys).Provider));

@@ -155,7 +155,39 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
         Assert.Contains("amplification    3.00x", report.Summary(), StringComparison.Ordinal);
     }
 
-    // One copy per session unless said otherwise: every captured request is also an online one.
+    [Fact]
+    public void Requests_in_flight_are_behind_not_lost_and_a_run_names_what_was_lost_and_why()
+    {
+        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(TimeProvider.System));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        aggregator.Tell(Report("capture", now, captured: 0, delivered: 0));
+        aggregator.Tell(StartRun.Instance);
+        ExpectMsg<RunReport>(cancellationToken: Cancellation);
+
+        // 1000 captured: 900 acknowledged, 95 still held by live sessions, 5 lost when their sessions gave up.
+        aggregator.Tell(new NodeStatisticsReport("capture", now + 1000, new Dictionary<string, long>
+        {
+            ["requests_online"] = 1000, ["requests_captured"] = 1000, ["requests_delivered"] = 900,
+            ["requests_in_flight"] = 95, ["requests_lost"] = 5, ["requests_lost_retransmitlimit"] = 5,
+        }));
+        aggregator.Tell(GetClusterStatistics.Instance);
+        var statistics = ExpectMsg<ClusterStatistics>(cancellationToken: Cancellation);
+        Assert.Equal((95L, 5L), (statistics.RequestsInFlight, statistics.RequestsLost));
+        Assert.Equal(0.005, statistics.LossRatio, 6);
+
+        aggregator.Tell(StopRun.Instance);
+        var report = ExpectMsg<RunReport>(cancellationToken: Cancellation);
+        Assert.Equal((1000L, 95L, 5L), (report.CapturedRequests, report.InFlightRequests, report.LostRequests));
+        Assert.Equal(0.005, report.LossRatio, 6);
+        Assert.Contains("lost             5 retransmitlimit=5", report.Summary(), StringComparison.Ordinal);
+        Assert.Contains("in flight        95", report.Summary(), StringComparison.Ordinal);
+    }
+
+    // One copy per session unless said otherwise: every captured request is also an online one. What the
+    // target never acknowledged is lost here (no request in flight).
     private static NodeStatisticsReport Report(string role, long at, long captured, long delivered, int copies = 1) =>
-        new(role, at, new Dictionary<string, long> { ["requests_online"] = captured / copies, ["requests_captured"] = captured, ["requests_delivered"] = delivered });
+        new(role, at, new Dictionary<string, long>
+        {
+            ["requests_online"] = captured / copies, ["requests_captured"] = captured, ["requests_delivered"] = delivered, ["requests_lost"] = captured - delivered,
+        });
 }
