@@ -34,12 +34,12 @@ DESCRIPTION
       6. drives wrk from the client namespace against the online nginx for
          --duration seconds, with a progress line refreshed every second:
 
-           t=  7s  online 16012 req/s  target 15998 req/s  loss 0.0002  capture delivered=98112 lost=0
+           t=  7s  online 16012 req/s  target 15998 req/s  behind     14  capture delivered=98112 in-flight=14 lost=0
 
-         online and target req/s come from the line counts of the nginx access
-         logs, loss is the cumulative (online - target) / online, delivered and
-         lost are the capture nodes' latest statistics (live sessions report
-         their progress every second, so they trail the access logs slightly);
+         online and target req/s and behind (online requests the target has
+         not logged yet) come from the line counts of the nginx access logs;
+         delivered, in-flight and lost are the capture nodes' latest statistics
+         (a replay that is behind has requests in flight, not lost ones);
       7. stops the load, waits for the replay to drain (until the target's count
          reaches the online count or stops growing for 3 s, at most 20 s), waits
          for fresh node statistics (at most 6 s), and prints the report;
@@ -487,8 +487,10 @@ T_LOAD=$(now_ms)
 
 if [[ -t 1 ]]; then LIVE_END=$'\r\033[K'; LIVE_NL=""; else LIVE_END=""; LIVE_NL=$'\n'; fi
 progress() { # ELAPSED_S ONLINE TARGET ONLINE_RATE TARGET_RATE
-  printf '%st=%3ds  online %6d req/s  target %6d req/s  loss %s  capture delivered=%s lost=%s%s' \
-    "$LIVE_END" "$1" "$4" "$5" "$(ratio "$2" "$3")" "$(capture_sum delivered)" "$(capture_sum lost)" "$LIVE_NL"
+  # Behind (online requests the target has not logged yet) is not loss: lost is what the capture
+  # nodes gave up on, by their own count, and in flight is what their live sessions still hold.
+  printf '%st=%3ds  online %6d req/s  target %6d req/s  behind %6d  capture delivered=%s in-flight=%s lost=%s%s' \
+    "$LIVE_END" "$1" "$4" "$5" "$(($2 * MULTIPLIER - $3))" "$(capture_sum delivered)" "$(capture_sum in-flight)" "$(capture_sum lost)" "$LIVE_NL"
 }
 
 prev_online=$ONLINE0
