@@ -50,8 +50,12 @@ internal sealed class ReplaySession
     private uint _tsBase;
     private ushort _ipId;
 
-    // The last stale connection reset during this handshake attempt (its ACK may come twice).
+    // The last stale connection reset during this handshake attempt (its ACK may come twice), and how many.
     private uint? _staleAckReset;
+    private int _staleResets;
+
+    // A plain ACK of exactly ISN+1 came while the SYN waited: reset it before the SYN goes again.
+    private bool _staleAckPending;
 
     // The reset sent when the session ended, answered once more if the target challenges it.
     private bool _endResetAnswerable;
@@ -464,6 +468,7 @@ internal sealed class ReplaySession
         _close.ResetConnection();
         _timer.ResetConnection();
         _staleAckReset = null;
+        _staleResets = 0;
         SendSyn(now);
     }
 
@@ -515,7 +520,19 @@ internal sealed class ReplaySession
             return;
         }
 
-        if (IsPlainAck(reply) && reply.Acknowledgment != _send.Isn + 1)
+        if (IsPlainAck(reply) && reply.Acknowledgment == _send.Isn + 1)
+        {
+            // Our own previous connection, reconnected one below its first unacknowledged byte, answers
+            // a SYN with exactly this (a challenge ACK: our reset at the reconnect was lost or not
+            // exact) - but so does a late ACK it sent before it closed. Resetting at once would also
+            // reset our new handshake if it is the latter, so the reset waits for the SYN's timeout.
+            _staleAckPending = true;
+            Counters.LatePacketsAbsorbed++;
+            return;
+        }
+
+        if (IsPlainAck(reply)
+            || ((flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst)) == (TcpFlags.Syn | TcpFlags.Ack) && reply.Acknowledgment != _send.Isn + 1))
         {
             OnStaleConnection(reply.Acknowledgment, now);
             return;
@@ -539,38 +556,37 @@ internal sealed class ReplaySession
     }
 
     /// <summary>
-    /// Our SYN met a connection the target still holds on this 4-tuple: a plain ACK whose ack is not our
-    /// ISN+1 is what Linux answers from TIME_WAIT (the SYN's ISN was not above the old connection's) or,
+    /// Our SYN met a connection the target still holds on this 4-tuple: a plain ACK (not of our ISN+1) is
+    /// what Linux answers from TIME_WAIT (the SYN's ISN was not above the old connection's) or,
     /// RFC 5961's challenge ACK, from an ESTABLISHED connection (ours from before a capture-node
-    /// restart, or one our own reset did not hit exactly). A reset whose sequence is that ack number kills
-    /// either (TIME_WAIT with the default tcp_rfc1337=0; ESTABLISHED by exact match), and the SYN goes
-    /// again at once instead of retransmitting into the old connection until the SYN timeout.
-    /// Each such round counts as one of the handshake's SYN attempts, so it cannot loop.
+    /// restart, or one our own reset did not hit exactly); a SYN-ACK acknowledging another ISN comes
+    /// from a handshake of an older SYN still pending there. A reset whose sequence is that ack number
+    /// kills each of them (TIME_WAIT with the default tcp_rfc1337=0; ESTABLISHED by exact match; a
+    /// pending handshake as in window, RFC 9293 3.10.7.3), and the SYN goes again at once instead of
+    /// retransmitting into the old connection until the SYN timeout. At most
+    /// <see cref="SessionOptions.MaxSynRetries"/> such rounds per connection attempt; past that the
+    /// ordinary SYN retransmission (and its timeout) takes over, so this cannot loop.
     /// </summary>
     private void OnStaleConnection(uint ack, DateTimeOffset now)
     {
-        if (_staleAckReset == ack)
+        if (_staleAckReset == ack || _staleResets >= _options.MaxSynRetries)
         {
             // The same connection answering again (our SYN crossed our reset): it is reset already.
             Counters.LatePacketsAbsorbed++;
             return;
         }
 
-        if (!_timer.TryRetry(_options.MaxSynRetries))
-        {
-            End(SessionEndReason.SynTimeout, now);
-            return;
-        }
-
+        _staleResets++;
         Counters.StaleConnectionsReset++;
         _staleAckReset = ack;
         SendResetAt(ack);
-        if (SeqNum.After(ack, _send.Una) && SeqNum.BeforeOrEqual(ack, _send.High))
+        var firstByte = _send.Isn + 1;
+        if (SeqNum.After(ack, firstByte) && SeqNum.BeforeOrEqual(ack, _send.High))
         {
             // It is this session's own previous connection, and it had received bytes whose
             // acknowledgment we never saw: they were delivered. Going on from the old point would
             // replay them twice, so the new connection starts right after them.
-            Counters.BytesAcknowledged += SeqNum.Diff(_send.Una, ack);
+            Counters.BytesAcknowledged += SeqNum.Diff(firstByte, ack);
             _stream.ReleaseUpTo(ack, Counters);
             _send.Open(ack - 1);
         }
@@ -805,6 +821,12 @@ internal sealed class ReplaySession
 
             Counters.SynRetransmissions++;
             _staleAckReset = null;
+            if (_staleAckPending)
+            {
+                Counters.StaleConnectionsReset++;
+                SendResetAt(_send.Isn + 1);
+            }
+
             _timer.Backoff();
             SendSyn(now);
             return;
@@ -895,6 +917,7 @@ internal sealed class ReplaySession
 
     private void SendSyn(DateTimeOffset now)
     {
+        _staleAckPending = false;
         var spec = BaseSpec(TcpFlags.Syn, _send.Isn, acknowledgment: 0) with
         {
             Mss = (ushort)_send.Mss,

@@ -59,6 +59,9 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
 
     private bool _anchored;
 
+    // Whether a request was released since the anchor: the first one passes the gate too (and is counted).
+    private bool _releasedAny;
+
     // Online ack known answered at the last resynchronisation, and the target's response bytes since.
     private uint _answeredAck;
     private long _responseBytes;
@@ -94,6 +97,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     public void Reset()
     {
         _anchored = false;
+        _releasedAny = false;
         _answeredAck = 0;
         _responseBytes = 0;
         _lastReleasedAck = 0;
@@ -142,7 +146,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     }
 
     /// <summary>True when bytes captured with <paramref name="capturedAck"/> begin a request that must pass the gate.</summary>
-    public bool NeedsRelease(uint capturedAck) => !_anchored || capturedAck != _lastReleasedAck;
+    public bool NeedsRelease(uint capturedAck) => !_releasedAny || capturedAck != _lastReleasedAck;
 
     /// <summary>
     /// Decides on the request (or FIN) captured with <paramref name="capturedAck"/> at
@@ -161,6 +165,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
 
         Deadline = null;
         _heldAtBound = null;
+        _releasedAny = true;
         _lastReleaseAt = now;
         _lastReleasedAck = capturedAck;
         if (isFin)
