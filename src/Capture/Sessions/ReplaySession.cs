@@ -211,7 +211,7 @@ internal sealed class ReplaySession
 
         if (segment.HasFlag(TcpFlags.Rst))
         {
-            _close.ClientReset = true;
+            _close.OnClientReset(segment.HasFlag(TcpFlags.Ack) ? segment.Acknowledgment : null);
         }
 
         if ((_close.TargetGone || _close.TargetFin) && _phase == Phase.Established)
@@ -240,10 +240,11 @@ internal sealed class ReplaySession
         var flags = (TcpFlags)reply.Flags;
         if (_phase is Phase.Ended or Phase.New)
         {
-            if (_phase == Phase.Ended && _endResetAnswerable && IsPlainAck(reply))
+            if (_phase == Phase.Ended && _endResetAnswerable && IsPlainAck(reply) && reply.Acknowledgment != _send.Nxt)
             {
                 // The target challenged our closing reset (RFC 5961: in window, not exact): its ACK
-                // names the sequence number that resets it.
+                // names the sequence number that resets it. (One acknowledging exactly our reset's
+                // sequence was sent before the reset arrived, which then hit.)
                 _endResetAnswerable = false;
                 Counters.StaleConnectionsReset++;
                 SendResetAt(reply.Acknowledgment);
@@ -643,11 +644,6 @@ internal sealed class ReplaySession
                 _timer.Restart(now);
             }
 
-            if (_close.ClientReset && !HasPendingData)
-            {
-                End(SessionEndReason.ClientReset, now);
-                return;
-            }
         }
         else if (ack == _send.Una && reply.PayloadLength == 0 && ((TcpFlags)reply.Flags & TcpFlags.Fin) == 0
                  && _send.Una != _send.Max && window == _send.PeerWindow && _timer.OnDuplicateAck())
@@ -692,6 +688,17 @@ internal sealed class ReplaySession
     {
         if (_phase != Phase.Established || _close.TargetGone)
         {
+            return;
+        }
+
+        if (_close.ClientReset && !HasPendingData)
+        {
+            // Everything reached the target; our reset follows once it answered (see the pacer).
+            if (_pacer.TryReleaseReset(_close.ClientResetAck, _send.AllAcknowledged, now) != PacingRelease.Held)
+            {
+                End(SessionEndReason.ClientReset, now);
+            }
+
             return;
         }
 

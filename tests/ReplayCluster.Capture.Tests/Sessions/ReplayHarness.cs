@@ -233,7 +233,7 @@ internal sealed class RecordedClient(uint isn = 100_000, uint? tsVal = 5000)
 
     public RecordedClient Reset()
     {
-        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Rst, TsVal = tsVal });
+        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Rst, TsVal = tsVal, CapturedAtNanos = _capturedAt });
         return this;
     }
 

@@ -7,7 +7,7 @@ namespace ReplayCluster.Capture.Tests.Sessions;
 /// recorded at 1,000 requests/s, an online round trip of 0.5 ms, and replies relayed to the session
 /// 2.5 ms late (5x the online RTT), as they come through intercept and cluster.
 /// </summary>
-public sealed class ReplaySessionPacingTests
+public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
 {
     private const int RecordedRate = 1000;
     private static readonly TimeSpan Period = TimeSpan.FromMilliseconds(1);
@@ -29,9 +29,12 @@ public sealed class ReplaySessionPacingTests
         Assert.Equal(requests, harness.Session.Counters.RequestsDelivered);
         Assert.Equal(SessionEndReason.Completed, harness.Session.EndReason);
         var rate = Rate(harness.Target.RequestStarts);
-        Assert.True(rate >= 0.95 * RecordedRate, $"replayed at {rate:F0} requests/s, recorded {RecordedRate}");
         var recordedDuration = OnlineRtt + (Period * requests);
         var took = harness.Target.ClientFinAt!.Value - start;
+        output.WriteLine($"recorded {RecordedRate} requests/s over {recordedDuration.TotalMilliseconds} ms; replayed {rate:F1} requests/s ({rate / RecordedRate:F3}x), " +
+            $"client FIN at the target after {took.TotalMilliseconds:F2} ms; released on gap {harness.Session.Counters.RequestsReleasedOnRecordedGap}, " +
+            $"on answer {harness.Session.Counters.RequestsReleasedOnAnswer}, at once {harness.Session.Counters.RequestsReleasedAtOnce}; most pending at the target {harness.Target.MaxPendingRequests}");
+        Assert.True(rate >= 0.95 * RecordedRate, $"replayed at {rate:F0} requests/s, recorded {RecordedRate}");
         Assert.True(took <= recordedDuration + TimeSpan.FromSeconds(1), $"ended after {took.TotalMilliseconds} ms, recorded {recordedDuration.TotalMilliseconds} ms");
         Assert.True(harness.Session.Counters.RequestsReleasedOnRecordedGap > requests / 2);
         Assert.Equal(0, harness.Session.Counters.RequestsHeldAtBound);
@@ -48,6 +51,7 @@ public sealed class ReplaySessionPacingTests
 
         Assert.Equal(RecordedClient.HttpRequests(requests), harness.Target.ReceivedText);
         var rate = Rate(harness.Target.RequestStarts);
+        output.WriteLine($"strict (1 outstanding): replayed {rate:F1} requests/s ({rate / RecordedRate:F3}x)");
         Assert.True(rate < 0.5 * RecordedRate, $"strict pacing replayed at {rate:F0} requests/s");
         Assert.Equal(0, harness.Session.Counters.RequestsReleasedOnRecordedGap);
     }
@@ -66,6 +70,7 @@ public sealed class ReplaySessionPacingTests
         Assert.Equal(RecordedClient.HttpRequests(requests), harness.Target.ReceivedText);
         Assert.Equal(SessionEndReason.Completed, harness.Session.EndReason);
         var rate = Rate(harness.Target.RequestStarts);
+        output.WriteLine($"pcap backlog at speed 2: replayed {rate:F1} requests/s ({rate / (2 * RecordedRate):F3}x of twice the recorded rate)");
         Assert.InRange(rate, 0.95 * 2 * RecordedRate, 1.05 * 2 * RecordedRate);
     }
 
@@ -84,6 +89,7 @@ public sealed class ReplaySessionPacingTests
         Assert.Equal(RecordedClient.HttpRequests(requests), harness.Target.ReceivedText);
         Assert.Equal(requests, harness.Target.RequestsAnswered);
         Assert.Equal(SessionEndReason.Completed, harness.Session.EndReason);
+        output.WriteLine($"bound {bound}: most requests pending at the slow target {harness.Target.MaxPendingRequests}, held at the bound {harness.Session.Counters.RequestsHeldAtBound}, rate {Rate(harness.Target.RequestStarts):F1}/s");
         Assert.InRange(harness.Target.MaxPendingRequests, 2, bound);
         Assert.True(harness.Session.Counters.RequestsHeldAtBound > 0);
     }
@@ -109,6 +115,30 @@ public sealed class ReplaySessionPacingTests
             $"reconnects={c.Reconnects} stale={c.StaleConnectionsReset} delivered={c.RequestsDelivered} received:{harness.Target.ReceivedText.Length}/{RecordedClient.HttpRequests(requests).Length}");
         Assert.Equal(SessionEndReason.Completed, harness.Session.EndReason);
         Assert.True(harness.Session.Counters.Reconnects >= (requests / 3) - 1);
+    }
+
+    [Fact]
+    public void A_client_reset_reaches_the_target_only_after_it_began_answering_the_last_request()
+    {
+        // wrk at its deadline: requests in flight, then a reset without reading their answers.
+        const int requests = 20;
+        var harness = new ReplayHarness { RelayDelay = Relay };
+        var client = new RecordedClient().At(TimeSpan.Zero).Syn().At(OnlineRtt).HandshakeAck();
+        for (var i = 0; i < requests; i++)
+        {
+            client.At(OnlineRtt + (Period * i)).Request(RecordedClient.HttpRequest(i)).ServerSent(i < requests - 1 ? 1000 : 0);
+        }
+
+        client.At(OnlineRtt + (Period * requests)).Reset().CaptureLive(harness);
+
+        harness.Run(TimeSpan.FromMinutes(1));
+
+        Assert.True(harness.Session.EndReason == SessionEndReason.ClientReset,
+            $"{harness.Session.EndReason}: {harness.Session.Describe()} answered={harness.Target.RequestsAnswered} resets={harness.Target.ResetsSeen} delivered={harness.Session.Counters.RequestsDelivered}");
+        Assert.Equal(requests, harness.Target.RequestsAnswered);
+        Assert.Equal(1, harness.Target.ResetsSeen);
+        var reset = harness.Sent.Single(s => (s.Spec.Flags & Packets.TcpFlags.Rst) != 0).At;
+        Assert.True(reset > harness.Target.ResponseEnds[^1] + Relay, "the reset left before the last answer could have been relayed");
     }
 
     [Fact]

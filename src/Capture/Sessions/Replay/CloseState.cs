@@ -33,6 +33,9 @@ internal sealed class CloseState
     /// <summary>The client reset its connection (captured RST).</summary>
     public bool ClientReset { get; set; }
 
+    /// <summary>The acknowledgment on the client's reset, when it carried one: how much response it had seen.</summary>
+    public uint? ClientResetAck { get; private set; }
+
     /// <summary>Once our FIN is acknowledged, how long the target may take to close its side.</summary>
     public DateTimeOffset? FinWaitDeadline { get; set; }
 
@@ -48,6 +51,7 @@ internal sealed class CloseState
         FinReleased = false;
         FinAcked = false;
         ClientReset = false;
+        ClientResetAck = null;
         ResetConnection();
     }
 
@@ -71,6 +75,16 @@ internal sealed class CloseState
         ClientFinSeq = sequence;
         ClientFinAck = acknowledgment;
         ClientFinCapturedAt = capturedAtNanos;
+    }
+
+    /// <summary>The client's reset was captured; <paramref name="ack"/> when it carried an acknowledgment.</summary>
+    public void OnClientReset(uint? ack)
+    {
+        if (!ClientReset)
+        {
+            ClientReset = true;
+            ClientResetAck = ack;
+        }
     }
 
     /// <summary>True when <paramref name="sequence"/> is where our FIN goes and it was not sent yet.</summary>

@@ -196,6 +196,30 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         return reason;
     }
 
+    /// <summary>
+    /// The client reset its connection and every byte reached the target: may our reset follow? Not
+    /// before the target answered every request released - at least began answering the last one
+    /// (clients reset without reading their last answers; the online server still served them) - or
+    /// fell silent, or the wait limit passed: a reset arriving first makes the target drop requests it
+    /// holds unread.
+    /// </summary>
+    public PacingRelease TryReleaseReset(uint? resetAck, bool allSentAcknowledged, DateTimeOffset now)
+    {
+        if (!_releasedAny || options.Pacing == PacingMode.NoWait)
+        {
+            return PacingRelease.AtOnce;
+        }
+
+        var ack = _lastReleasedAck + 1;
+        if (resetAck is { } seen && SeqNum.After(seen, ack))
+        {
+            ack = seen;
+        }
+
+        // No capture time: the recorded gap does not apply to a reset.
+        return TryRelease(ack, capturedAtNanos: 0, allSentAcknowledged, isFin: true, now);
+    }
+
     /// <summary>New client bytes captured at <paramref name="capturedAtNanos"/> went to the target for the first time.</summary>
     public void OnFirstSent(long capturedAtNanos, DateTimeOffset now)
     {
