@@ -77,6 +77,13 @@ internal static class CaptureNodeSettingsReader
                 KeepAliveTimeout = Duration(config, "session.keepalive-timeout"),
                 MaxBufferedBytes = Bytes(config, "session.max-buffered-bytes", 64 * 1024, long.MaxValue),
                 ResponseWaitLimit = Duration(config, "session.response-wait-limit"),
+                MaxOutstandingRequests = config.HasPath($"{Section}.session.max-outstanding-requests")
+                    ? Number(config, "session.max-outstanding-requests", 1, TargetPacing.MaxOutstandingLimit)
+                    : defaults.MaxOutstandingRequests,
+
+                // The pump replays a file's packets at the recorded times divided by the speed; their
+                // capture timestamps stay the recorded ones, so the recorded gaps shrink by the same factor.
+                RecordedSpeed = pcapFile is null ? 1 : speed,
             },
         };
     }

@@ -32,6 +32,22 @@ internal sealed record AppliedPlan
 
     public required SessionOptions Session { get; init; }
 
+    /// <summary>
+    /// The options of a session replayed on <paramref name="route"/>: <see cref="Session"/> with the route's
+    /// pacing (<c>/wait</c>, <c>/wait:N</c>, <c>/no-wait</c>) laid over it. Routes without a pacing of their
+    /// own share <see cref="Session"/> itself.
+    /// </summary>
+    public SessionOptions SessionFor(in TargetRoute route) => route.Pacing.Mode switch
+    {
+        TargetPacingMode.Wait => Session with
+        {
+            Pacing = PacingMode.WaitForResponse,
+            MaxOutstandingRequests = route.Pacing.MaxOutstanding > 0 ? route.Pacing.MaxOutstanding : Session.MaxOutstandingRequests,
+        },
+        TargetPacingMode.NoWait => Session with { Pacing = PacingMode.NoWait },
+        _ => Session,
+    };
+
     /// <summary>The node's own settings, before any plan.</summary>
     public static AppliedPlan Own(CaptureNodeSettings settings)
     {

@@ -3,8 +3,9 @@ using ReplayCluster.Packets;
 namespace ReplayCluster.Capture.Sessions;
 
 /// <summary>
-/// A client-to-server segment as captured on the online host, owned by the session (the payload is a
-/// copy: the capture buffer is reused). Sequence and acknowledgment are in the online connection's
+/// A client-to-server segment as captured on the online host. The payload is a private copy (the capture
+/// buffer is reused) that nobody writes: every copy (session) of the connection holds slices of it until
+/// the target acknowledged them, none copies it again. Sequence and acknowledgment are in the online connection's
 /// spaces; the session translates acknowledgments, never the client's sequence numbers.
 /// </summary>
 internal readonly record struct CapturedSegment

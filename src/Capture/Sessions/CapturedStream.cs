@@ -8,6 +8,11 @@ namespace ReplayCluster.Capture.Sessions;
 /// acknowledged it). Client retransmissions and overlaps are trimmed on the way in; a sequence number
 /// far beyond the stream is another connection's and is refused.
 /// </summary>
+/// <remarks>
+/// Bytes are held by reference, not copied: a captured segment's payload is a private array that no one
+/// writes, shared by every copy (session) of the connection, so a chunk is a slice of it. A chunk is
+/// dropped (and its bytes given back to the node's budget) once the target acknowledged all of it.
+/// </remarks>
 internal sealed class CapturedStream(BufferBudget? budget)
 {
     // Far beyond anything the connection could have sent: another connection sharing the client port
@@ -52,7 +57,8 @@ internal sealed class CapturedStream(BufferBudget? budget)
     /// Adds captured bytes at <paramref name="start"/>, keeping only what is new: bytes before
     /// <paramref name="floor"/> (already acknowledged) and bytes already held are counted as duplicates.
     /// </summary>
-    public void Insert(uint start, ReadOnlySpan<byte> payload, uint capturedAck, uint floor, SessionCounters counters)
+    public void Insert(uint start, ReadOnlyMemory<byte> payload, uint capturedAck, uint floor, SessionCounters counters,
+        long capturedAtNanos = 0)
     {
         counters.BytesCaptured += payload.Length;
         var end = start + (uint)payload.Length;
@@ -82,7 +88,7 @@ internal sealed class CapturedStream(BufferBudget? budget)
             var chunk = _chunks[index];
             if (SeqNum.Before(cursor, chunk.Seq))
             {
-                _chunks.Insert(index, NewChunk(cursor, payload.Slice(SeqNum.Diff(start, cursor), SeqNum.Diff(cursor, chunk.Seq)), capturedAck, counters));
+                _chunks.Insert(index, NewChunk(cursor, payload.Slice(SeqNum.Diff(start, cursor), SeqNum.Diff(cursor, chunk.Seq)), capturedAck, capturedAtNanos, counters));
                 index++;
             }
 
@@ -93,7 +99,7 @@ internal sealed class CapturedStream(BufferBudget? budget)
 
         if (SeqNum.Before(cursor, end))
         {
-            _chunks.Insert(index, NewChunk(cursor, payload[SeqNum.Diff(start, cursor)..], capturedAck, counters));
+            _chunks.Insert(index, NewChunk(cursor, payload[SeqNum.Diff(start, cursor)..], capturedAck, capturedAtNanos, counters));
         }
 
         AdvanceContiguousEnd();
@@ -109,7 +115,7 @@ internal sealed class CapturedStream(BufferBudget? budget)
             return true;
         }
 
-        chunk = null!;
+        chunk = default;
         return false;
     }
 
@@ -117,7 +123,7 @@ internal sealed class CapturedStream(BufferBudget? budget)
     public bool TryGetFirstEndingAfter(uint sequence, out CapturedChunk chunk)
     {
         var index = FirstEndingAfter(sequence);
-        chunk = index < _chunks.Count ? _chunks[index] : null!;
+        chunk = index < _chunks.Count ? _chunks[index] : default;
         return index < _chunks.Count;
     }
 
@@ -138,7 +144,8 @@ internal sealed class CapturedStream(BufferBudget? budget)
                 counters.RequestsDelivered++;
             }
 
-            _chunks[_head] = null!;
+            // The slice goes: once every copy of the connection let go, the captured array is collected.
+            _chunks[_head] = default;
             _head++;
         }
 
@@ -158,14 +165,14 @@ internal sealed class CapturedStream(BufferBudget? budget)
         AdvanceContiguousEnd();
     }
 
-    private CapturedChunk NewChunk(uint sequence, ReadOnlySpan<byte> data, uint capturedAck, SessionCounters counters)
+    private CapturedChunk NewChunk(uint sequence, ReadOnlyMemory<byte> data, uint capturedAck, long capturedAtNanos, SessionCounters counters)
     {
         BufferedBytes += data.Length;
         budget?.Take(data.Length);
 
         // A client's new request acknowledges more of the server's data than its previous one did
         // (the online server answered in between); pipelined requests share an ack and count as one.
-        var chunk = new CapturedChunk(sequence, data.ToArray(), capturedAck)
+        var chunk = new CapturedChunk(sequence, data, capturedAck, capturedAtNanos)
         {
             StartsRequest = !_anyData || capturedAck != _lastInsertedAck,
         };
@@ -214,16 +221,12 @@ internal sealed class CapturedStream(BufferBudget? budget)
     }
 }
 
-/// <summary>Captured bytes of one client segment (or the new part of it), with the ack the client had sent.</summary>
-internal sealed class CapturedChunk(uint seq, byte[] data, uint capturedAck)
+/// <summary>
+/// Captured bytes of one client segment (or the new part of it, a slice of the captured payload), with
+/// the ack the client had sent and when the capture saw them.
+/// </summary>
+internal readonly record struct CapturedChunk(uint Seq, ReadOnlyMemory<byte> Data, uint CapturedAck, long CapturedAtNanos)
 {
-    public uint Seq { get; } = seq;
-
-    public byte[] Data { get; } = data;
-
-    /// <summary>The client's acknowledgment when it sent these bytes: how much response it had seen.</summary>
-    public uint CapturedAck { get; } = capturedAck;
-
     public uint End => Seq + (uint)Data.Length;
 
     /// <summary>These bytes begin a request (counted as captured; delivered when acknowledged).</summary>

@@ -15,20 +15,18 @@ namespace ReplayCluster.Capture.Sessions;
 /// translated into the target's space (tcpcopy's model). The captured bytes are the retransmission
 /// buffer: nothing is released until the target acknowledges it. A connection the target closes or
 /// resets while captured data is still pending is re-opened with a fresh handshake whose ISN is one
-/// below the first unacknowledged byte, so the remaining data keeps its sequence numbers.
+/// below the first unacknowledged byte, so the remaining data keeps its sequence numbers and nothing
+/// the target acknowledged is sent twice.
 /// <para>
-/// Reply latency: from the moment a request's last byte is first sent to the moment the first byte of
-/// the target's response arrives here (relayed by the intercept, so the relay's delay is included).
-/// Retransmissions and resends on a new connection do not restart the clock: a request that needed
-/// them waited that long for its reply. One sample per request as <see cref="SessionCounters.RequestsCaptured"/>
-/// counts them; a request sent before the previous one's response began (no-wait pacing) cannot be told
-/// apart from that previous one at the target, so the first response byte is the older request's sample.
+/// The state lives in parts, each with its own reset: <see cref="SendSpace"/>, <see cref="ReceiveSpace"/>,
+/// the <see cref="RetransmissionTimer"/>, the <see cref="RequestPacer"/>, the <see cref="ReplyLatencyClock"/>
+/// and the <see cref="CloseState"/>; <see cref="NextDeadline"/> is the earliest of their deadlines. What
+/// stays here is the phase, the handshake as the client made it, and the orchestration.
 /// </para>
 /// </remarks>
 internal sealed class ReplaySession
 {
     private const ushort AdvertisedWindow = 65535;
-    private const int DuplicateAckThreshold = 3;
 
     private readonly SessionEndpoints _endpoints;
     private readonly SessionOptions _options;
@@ -36,72 +34,38 @@ internal sealed class ReplaySession
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
     private readonly CapturedStream _stream;
-    private readonly ReplyLatencyHistogram? _replyLatency;
+    private readonly SendSpace _send;
+    private readonly ReceiveSpace _receive = new();
+    private readonly RetransmissionTimer _timer;
+    private readonly RequestPacer _pacer;
+    private readonly ReplyLatencyClock _latency;
+    private readonly CloseState _close = new();
 
     private Phase _phase = Phase.New;
-    private uint _isn;
-    private uint _sndUna;
-    private uint _sndNxt;
-    private uint _sndMax;
 
-    // Highest sequence ever sent, across reconnects: data below it is a resend and never re-runs pacing.
-    private uint _sndHigh;
+    // The handshake as the client made it: its ISN, whether its third packet was seen, its timestamps.
     private uint? _clientIsn;
-    private bool _finGateOpened;
+    private bool _handshakeAckSeen;
     private bool _useTimestamps;
     private uint _tsBase;
     private ushort _ipId;
 
-    private uint _rcvNxt;
-    private uint _irs;
-    private long _peerWindow;
-    private int _peerWindowScale;
-    private int _mss;
-    private bool _timestampsOn;
-    private uint _tsRecent;
-    private bool _targetGone;
+    // The last stale connection reset during this handshake attempt (its ACK may come twice), and how many.
+    private uint? _staleAckReset;
+    private int _staleResets;
 
-    private uint? _handshakeAck;
-    private uint _lastSentAck;
-    private bool _lastSentAckKnown;
-    private long _responseBytesSinceRequest;
-    private DateTimeOffset _requestSentAt;
-    private DateTimeOffset _lastResponseAt;
+    // A plain ACK of exactly ISN+1 came while the SYN waited: reset it before the SYN goes again.
+    private bool _staleAckPending;
 
-    // When the awaited request's last byte so far was first sent; null when no reply is awaited.
-    private DateTimeOffset? _replyAwaitedSince;
-
-    // A later request went out before the awaited one's reply began: the sample stays the older one's.
-    private bool _replyAwaitedFrozen;
-
-    private uint? _clientFinSeq;
-    private uint _clientFinAck;
-    private bool _finSent;
-    private bool _finAcked;
-    private bool _targetFin;
-    private bool _clientReset;
-
-    private TimeSpan _rto;
-    private TimeSpan? _srtt;
-    private TimeSpan _rttVar;
-    private int _retries;
-    private DateTimeOffset? _rtoDeadline;
-    private uint? _rttSeq;
-    private DateTimeOffset _rttSentAt;
-    private int _duplicateAcks;
-    private DateTimeOffset? _persistDeadline;
-    private TimeSpan _persistInterval;
-    private DateTimeOffset? _pacingDeadline;
+    // The reset sent when the session ended, answered once more if the target challenges it.
+    private bool _endResetAnswerable;
     private DateTimeOffset? _gapSince;
-    private DateTimeOffset? _finWaitDeadline;
     private DateTimeOffset _lastActivity;
     private DateTimeOffset _lingerUntil;
 
     public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
         BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null)
     {
-        _stream = new CapturedStream(budget);
-        _replyLatency = replyLatency;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(time);
@@ -110,8 +74,11 @@ internal sealed class ReplaySession
         _transport = transport;
         _time = time;
         _startTimestamp = time.GetTimestamp();
-        _rto = options.InitialRto;
-        _mss = options.Mss;
+        _stream = new CapturedStream(budget);
+        _send = new SendSpace(options);
+        _timer = new RetransmissionTimer(options);
+        _pacer = new RequestPacer(options, Counters);
+        _latency = new ReplyLatencyClock(replyLatency);
         _ipId = (ushort)Random.Shared.Next(ushort.MaxValue);
         _lastActivity = time.GetUtcNow();
     }
@@ -136,22 +103,25 @@ internal sealed class ReplaySession
     public bool IsFinished => _phase == Phase.Ended && Now >= _lingerUntil;
 
     /// <summary>True while a connection to the target is open (handshake done, not closed or reset).</summary>
-    public bool IsEstablished => _phase == Phase.Established && !_targetGone;
+    public bool IsEstablished => _phase == Phase.Established && !_close.TargetGone;
 
     /// <summary>First captured byte the target has not acknowledged.</summary>
-    public uint SendUnacknowledged => _sndUna;
+    public uint SendUnacknowledged => _send.Una;
 
     /// <summary>Next captured byte to send.</summary>
-    public uint SendNext => _sndNxt;
+    public uint SendNext => _send.Nxt;
 
     /// <summary>Next target byte expected (the acknowledgment we send).</summary>
-    public uint ReceiveNext => _rcvNxt;
+    public uint ReceiveNext => _receive.Nxt;
 
     /// <summary>Captured bytes held for the target.</summary>
     public long BufferedBytes => _stream.BufferedBytes;
 
     /// <summary>Current retransmission timeout.</summary>
-    public TimeSpan RetransmissionTimeout => _rto;
+    public TimeSpan RetransmissionTimeout => _timer.Rto;
+
+    /// <summary>Requests released to the target whose answer has not been seen complete yet.</summary>
+    public int InFlightRequests => _phase == Phase.Ended ? 0 : _pacer.Outstanding;
 
     /// <summary>The earliest moment <see cref="OnTimer"/> has work to do, or null when nothing is armed.</summary>
     public DateTimeOffset? NextDeadline
@@ -164,19 +134,21 @@ internal sealed class ReplaySession
             }
 
             DateTimeOffset? next = _lastActivity + (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout);
-            next = Min(next, _rtoDeadline);
-            next = Min(next, _persistDeadline);
-            next = Min(next, _pacingDeadline);
+            next = Min(next, _timer.Deadline);
+            next = Min(next, _send.PersistDeadline);
+            next = Min(next, _pacer.Deadline);
             next = Min(next, _gapSince + _options.GapWait);
-            next = Min(next, _finWaitDeadline);
+            next = Min(next, _close.FinWaitDeadline);
             return next;
         }
     }
 
+    /// <summary>True while captured data (or the client's FIN) waits for the target.</summary>
+    public bool HasPending => _phase != Phase.Ended && HasPendingData;
+
     private DateTimeOffset Now => _time.GetUtcNow();
 
-    private bool HasPendingData =>
-        !_stream.IsEmpty || (_clientFinSeq.HasValue && !_finAcked);
+    private bool HasPendingData => !_stream.IsEmpty || _close.FinPending;
 
     /// <summary>Handles one captured client-to-server segment.</summary>
     public void OnCaptured(in CapturedSegment segment)
@@ -215,39 +187,34 @@ internal sealed class ReplaySession
 
             StartMidStream(segment, now);
         }
-        else if (segment.Payload.IsEmpty && !_handshakeAck.HasValue && !segment.HasFlag(TcpFlags.Fin) && !segment.HasFlag(TcpFlags.Rst))
+        else if (segment.Payload.IsEmpty && !_handshakeAckSeen && !segment.HasFlag(TcpFlags.Fin) && !segment.HasFlag(TcpFlags.Rst))
         {
             // The client's third handshake packet: its ack is where the online server's data starts,
             // so a first request acking more than this followed a greeting (server-first protocol).
-            _handshakeAck = segment.Acknowledgment;
-            if (!_lastSentAckKnown)
-            {
-                _lastSentAck = segment.Acknowledgment;
-                _lastSentAckKnown = true;
-            }
+            _handshakeAckSeen = true;
+            _pacer.Anchor(segment.Acknowledgment, segment.CapturedAtNanos);
         }
 
         if (!segment.Payload.IsEmpty)
         {
-            Insert(segment.Sequence, segment.Payload.Span, segment.Acknowledgment);
+            Insert(segment);
             if (_phase == Phase.Ended)
             {
                 return;
             }
         }
 
-        if (segment.HasFlag(TcpFlags.Fin) && !_clientFinSeq.HasValue)
+        if (segment.HasFlag(TcpFlags.Fin))
         {
-            _clientFinSeq = segment.Sequence + (uint)segment.Payload.Length;
-            _clientFinAck = segment.Acknowledgment;
+            _close.OnClientFin(segment.Sequence + (uint)segment.Payload.Length, segment.Acknowledgment, segment.CapturedAtNanos);
         }
 
         if (segment.HasFlag(TcpFlags.Rst))
         {
-            _clientReset = true;
+            _close.OnClientReset(segment.HasFlag(TcpFlags.Ack) ? segment.Acknowledgment : null);
         }
 
-        if ((_targetGone || _targetFin) && _phase == Phase.Established)
+        if ((_close.TargetGone || _close.TargetFin) && _phase == Phase.Established)
         {
             if (!_stream.IsEmpty)
             {
@@ -256,9 +223,9 @@ internal sealed class ReplaySession
                 return;
             }
 
-            if (_targetGone && (_clientFinSeq.HasValue || _clientReset))
+            if (_close.TargetGone && (_close.ClientFinSeq.HasValue || _close.ClientReset))
             {
-                End(_clientReset ? SessionEndReason.ClientReset : SessionEndReason.Completed, now);
+                End(_close.ClientReset ? SessionEndReason.ClientReset : SessionEndReason.Completed, now);
                 return;
             }
         }
@@ -270,20 +237,31 @@ internal sealed class ReplaySession
     public void OnResponse(in ResponseRecord reply)
     {
         var now = Now;
+        var flags = (TcpFlags)reply.Flags;
         if (_phase is Phase.Ended or Phase.New)
         {
+            if (_phase == Phase.Ended && _endResetAnswerable && IsPlainAck(reply) && reply.Acknowledgment != _send.Nxt)
+            {
+                // The target challenged our closing reset (RFC 5961: in window, not exact): its ACK
+                // names the sequence number that resets it. (One acknowledging exactly our reset's
+                // sequence was sent before the reset arrived, which then hit.)
+                _endResetAnswerable = false;
+                Counters.StaleConnectionsReset++;
+                SendResetAt(reply.Acknowledgment);
+                return;
+            }
+
             Counters.LatePacketsAbsorbed++;
             return;
         }
 
-        var flags = (TcpFlags)reply.Flags;
         if (_phase == Phase.SynSent)
         {
             OnResponseWhileSynSent(reply, flags, now);
             return;
         }
 
-        if (_targetGone)
+        if (_close.TargetGone)
         {
             Counters.LatePacketsAbsorbed++;
             return;
@@ -298,15 +276,17 @@ internal sealed class ReplaySession
 
         if ((flags & TcpFlags.Rst) != 0)
         {
-            _targetGone = true;
-            StopRetransmitTimer();
-            if (HasPendingData && !_clientReset)
+            // Its ack is not taken as delivered: a kernel resets with everything it received, also what
+            // its application closed without reading. What was not acknowledged before goes again.
+            _close.TargetGone = true;
+            _timer.Stop();
+            if (HasPendingData && !_close.ClientReset)
             {
                 Reconnect(now);
             }
             else
             {
-                End(_clientReset ? SessionEndReason.ClientReset : SessionEndReason.Completed, now, sendReset: false);
+                End(_close.ClientReset ? SessionEndReason.ClientReset : SessionEndReason.Completed, now, sendReset: false);
             }
 
             return;
@@ -321,30 +301,47 @@ internal sealed class ReplaySession
             }
         }
 
-        var needAck = OnResponseData(reply, flags, now);
+        var fresh = _receive.Accept(reply, _close.TargetFin, out var finReceived, out var needAck);
+        if (fresh > 0)
+        {
+            Counters.ResponseBytes += fresh;
+            _pacer.OnResponseBytes(fresh, now);
+            _latency.OnResponseBytes(now);
+        }
+
+        _close.TargetFin |= finReceived;
         if (needAck)
         {
             SendAck();
         }
 
-        if (_finAcked && _targetFin)
+        if (_close.FinAcked && _close.TargetFin)
         {
             End(SessionEndReason.Completed, now, sendReset: false);
             return;
         }
 
-        if (_targetFin && !_targetGone)
+        if (_close.TargetFin)
         {
             AfterTargetFin(now);
             return;
         }
 
-        if (_finAcked && !_targetFin && !_finWaitDeadline.HasValue)
+        if (_close.FinAcked && !_close.FinWaitDeadline.HasValue)
         {
-            _finWaitDeadline = now + _options.Linger;
+            _close.FinWaitDeadline = now + _options.Linger;
         }
 
         Pump(now);
+    }
+
+    /// <summary>Handles several replies of the target in their order (a relayed batch).</summary>
+    public void OnResponses(ReadOnlySpan<ResponseRecord> replies)
+    {
+        foreach (ref readonly var reply in replies)
+        {
+            OnResponse(reply);
+        }
     }
 
     /// <summary>Runs whatever timers are due; call at <see cref="NextDeadline"/> (early calls are harmless).</summary>
@@ -362,7 +359,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        if (_rtoDeadline <= now)
+        if (_timer.Deadline <= now)
         {
             OnRetransmitTimeout(now);
             if (_phase == Phase.Ended)
@@ -371,12 +368,12 @@ internal sealed class ReplaySession
             }
         }
 
-        if (_persistDeadline <= now)
+        if (_send.PersistDeadline <= now)
         {
             SendZeroWindowProbe(now);
         }
 
-        if (_finWaitDeadline <= now)
+        if (_close.FinWaitDeadline <= now)
         {
             // Our FIN was acknowledged but the target never closed its side: nothing is lost.
             End(SessionEndReason.Completed, now);
@@ -389,22 +386,19 @@ internal sealed class ReplaySession
             return;
         }
 
-        if (_pacingDeadline <= now)
+        if (_pacer.Deadline <= now)
         {
-            _pacingDeadline = null;
+            _pacer.ClearDeadline();
             Pump(now);
         }
     }
 
-    /// <summary>True while captured data (or the client's FIN) waits for the target.</summary>
-    public bool HasPending => _phase != Phase.Ended && HasPendingData;
-
     /// <summary>One line of state for diagnostics (logged when a session is lost with data pending).</summary>
     public string Describe() =>
-        $"{_endpoints} phase={_phase} isn={_isn} una={_sndUna} nxt={_sndNxt} max={_sndMax} high={_sndHigh} captured-next={_stream.ContiguousEnd} " +
-        $"chunks={_stream.Count} buffered={_stream.BufferedBytes} rcv-nxt={_rcvNxt} window={_peerWindow} fin-seq={_clientFinSeq?.ToString() ?? "-"} " +
-        $"fin-sent={_finSent} fin-acked={_finAcked} target-fin={_targetFin} target-gone={_targetGone} last-ack={(_lastSentAckKnown ? _lastSentAck : 0)} " +
-        $"response-bytes={_responseBytesSinceRequest} retries={_retries} rto={_rto.TotalMilliseconds}ms deadline={NextDeadline:HH:mm:ss.fff}";
+        $"{_endpoints} phase={_phase} isn={_send.Isn} una={_send.Una} nxt={_send.Nxt} max={_send.Max} high={_send.High} captured-next={_stream.ContiguousEnd} " +
+        $"chunks={_stream.Count} buffered={_stream.BufferedBytes} rcv-nxt={_receive.Nxt} window={_send.PeerWindow} fin-seq={_close.ClientFinSeq?.ToString() ?? "-"} " +
+        $"fin-sent={_close.FinSent} fin-acked={_close.FinAcked} target-fin={_close.TargetFin} target-gone={_close.TargetGone} " +
+        $"outstanding={_pacer.Outstanding} retries={_timer.Retries} rto={_timer.Rto.TotalMilliseconds}ms deadline={NextDeadline:HH:mm:ss.fff}";
 
     /// <summary>Ends the session from outside (node shutdown), resetting the target's connection.</summary>
     public void Abort()
@@ -414,6 +408,9 @@ internal sealed class ReplaySession
             End(SessionEndReason.Aborted, Now);
         }
     }
+
+    private static bool IsPlainAck(in ResponseRecord reply) =>
+        ((TcpFlags)reply.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == TcpFlags.Ack && reply.PayloadLength == 0;
 
     private void OnCapturedSyn(in CapturedSegment segment, DateTimeOffset now)
     {
@@ -443,90 +440,73 @@ internal sealed class ReplaySession
 
     private void StartWithSyn(in CapturedSegment segment, DateTimeOffset now)
     {
-        _isn = segment.Sequence;
         _clientIsn = segment.Sequence;
-        _sndHigh = _isn + 1;
         _useTimestamps = segment.TsVal.HasValue;
         _tsBase = segment.TsVal ?? 0;
-        if (segment.Mss > 0)
-        {
-            _mss = Math.Min(segment.Mss, _options.Mss);
-        }
-
-        _stream.Reset(_isn + 1);
-        Connect(now);
+        _send.Reset(high: segment.Sequence + 1);
+        _send.LimitMss(segment.Mss);
+        _stream.Reset(segment.Sequence + 1);
+        Connect(segment.Sequence, now);
     }
 
     private void StartMidStream(in CapturedSegment segment, DateTimeOffset now)
     {
         // Joined mid-stream: synthesize the handshake just below the first byte we have.
-        _isn = segment.Sequence - 1;
-        _sndHigh = segment.Sequence;
         _useTimestamps = segment.TsVal.HasValue;
         _tsBase = segment.TsVal ?? 0;
+        _send.Reset(high: segment.Sequence);
         _stream.Reset(segment.Sequence);
-        _lastSentAck = segment.Acknowledgment;
-        _lastSentAckKnown = true;
-        Connect(now);
+        _pacer.Anchor(segment.Acknowledgment, capturedAtNanos: 0);
+        Connect(segment.Sequence - 1, now);
     }
 
-    private void Connect(DateTimeOffset now)
+    /// <summary>Opens a connection to the target with a SYN carrying <paramref name="isn"/>.</summary>
+    private void Connect(uint isn, DateTimeOffset now)
     {
         _phase = Phase.SynSent;
-        _sndUna = _isn;
-        _sndNxt = _isn + 1;
-        _sndMax = _sndNxt;
-        _rcvNxt = 0;
-        _peerWindow = 0;
-        _peerWindowScale = 0;
-        _timestampsOn = false;
-        _tsRecent = 0;
-        _targetGone = false;
-        _targetFin = false;
-        _finSent = false;
-        _duplicateAcks = 0;
-        _retries = 0;
-        _persistDeadline = null;
-        _finWaitDeadline = null;
+        _send.Open(isn);
+        _receive.Reset();
+        _close.ResetConnection();
+        _timer.ResetConnection();
+        _staleAckReset = null;
+        _staleResets = 0;
         SendSyn(now);
     }
 
+    /// <summary>The client opened a new connection on the same port: every part starts over.</summary>
     private void Restart(DateTimeOffset now)
     {
-        if (_phase is Phase.SynSent or Phase.Established && !_targetGone)
+        if (_phase is Phase.SynSent or Phase.Established && !_close.TargetGone)
         {
             SendReset();
         }
 
         _stream.Clear();
-        _handshakeAck = null;
-        _lastSentAckKnown = false;
+        _close.Reset();
+        _pacer.Reset();
+        _latency.Reset();
+
+        // The RTT estimate stays: same path, same target.
+        _receive.Reset();
+        _handshakeAckSeen = false;
         _clientIsn = null;
-        _finGateOpened = false;
-        _clientFinSeq = null;
-        _finAcked = false;
-        _clientReset = false;
         _gapSince = null;
-        _pacingDeadline = null;
-        _rtoDeadline = null;
-        _replyAwaitedSince = null;
+        _endResetAnswerable = false;
         _phase = Phase.New;
         EndReason = SessionEndReason.None;
         _lastActivity = now;
     }
 
+    /// <summary>The target's connection is gone or closing with data pending: go on with a new one.</summary>
     private void Reconnect(DateTimeOffset now)
     {
-        if (_phase == Phase.Established && !_targetGone)
+        if (_phase == Phase.Established && !_close.TargetGone)
         {
             SendReset();
         }
 
         Counters.Reconnects++;
-        _isn = _sndUna - 1;
-        _finSent = false;
-        _requestSentAt = now;
-        Connect(now);
+        Connect(_send.Una - 1, now);
     }
 
     private void OnResponseWhileSynSent(in ResponseRecord reply, TcpFlags flags, DateTimeOffset now)
@@ -534,43 +514,85 @@ internal sealed class ReplaySession
         // A kernel answers a SYN to a closed port with RST, seq 0, ack ISN+1. A late RST of the previous
         // connection can carry the same ack (a reconnect's ISN is one below the first unacked byte),
         // but never seq 0 with that ack, so only the former means "refused".
-        if ((flags & TcpFlags.Rst) != 0 && (flags & TcpFlags.Ack) != 0 && reply.Acknowledgment == _isn + 1 && reply.Sequence == 0)
+        if ((flags & TcpFlags.Rst) != 0 && (flags & TcpFlags.Ack) != 0 && reply.Acknowledgment == _send.Isn + 1 && reply.Sequence == 0)
         {
-            _targetGone = true;
+            _close.TargetGone = true;
             End(SessionEndReason.TargetRefused, now, sendReset: false);
             return;
         }
 
-        if ((flags & (TcpFlags.Syn | TcpFlags.Ack)) != (TcpFlags.Syn | TcpFlags.Ack) || reply.Acknowledgment != _isn + 1)
+        if (IsPlainAck(reply) && reply.Acknowledgment == _send.Isn + 1)
+        {
+            // Our own previous connection, reconnected one below its first unacknowledged byte, answers
+            // a SYN with exactly this (a challenge ACK: our reset at the reconnect was lost or not
+            // exact) - but so does a late ACK it sent before it closed. Resetting at once would also
+            // reset our new handshake if it is the latter, so the reset waits for the SYN's timeout.
+            _staleAckPending = true;
+            Counters.LatePacketsAbsorbed++;
+            return;
+        }
+
+        if (IsPlainAck(reply)
+            || ((flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst)) == (TcpFlags.Syn | TcpFlags.Ack) && reply.Acknowledgment != _send.Isn + 1))
+        {
+            OnStaleConnection(reply.Acknowledgment, now);
+            return;
+        }
+
+        if ((flags & (TcpFlags.Syn | TcpFlags.Ack)) != (TcpFlags.Syn | TcpFlags.Ack) || reply.Acknowledgment != _send.Isn + 1)
         {
             Counters.LatePacketsAbsorbed++;
             return;
         }
 
         _lastActivity = now;
-        if (_rttSeq.HasValue)
-        {
-            SampleRtt(now - _rttSentAt);
-        }
-
-        _irs = reply.Sequence;
-        _rcvNxt = reply.Sequence + 1;
-        _peerWindowScale = reply.WindowScale == ResponseRecord.NoWindowScale ? 0 : Math.Min((int)reply.WindowScale, 14);
-        _peerWindow = reply.Window;
-        if (reply.Mss > 0)
-        {
-            _mss = Math.Min(_mss, reply.Mss);
-        }
-
-        _timestampsOn = _useTimestamps && reply.HasTimestamp;
-        _tsRecent = reply.TsVal;
+        _timer.OnHandshake(now);
+        _receive.Open(reply, _useTimestamps);
+        _send.Established(reply.Window, reply.WindowScale == ResponseRecord.NoWindowScale ? 0 : Math.Min((int)reply.WindowScale, 14));
+        _send.LimitMss(reply.Mss);
         _phase = Phase.Established;
-        _sndUna = _isn + 1;
-        _retries = 0;
-        StopRetransmitTimer();
-        _requestSentAt = now;
+        _pacer.OnConnected(now);
         SendAck();
         Pump(now);
+    }
+
+    /// <summary>
+    /// Our SYN met a connection the target still holds on this 4-tuple: a plain ACK (not of our ISN+1) is
+    /// what Linux answers from TIME_WAIT (the SYN's ISN was not above the old connection's) or,
+    /// RFC 5961's challenge ACK, from an ESTABLISHED connection (ours from before a capture-node
+    /// restart, or one our own reset did not hit exactly); a SYN-ACK acknowledging another ISN comes
+    /// from a handshake of an older SYN still pending there. A reset whose sequence is that ack number
+    /// kills each of them (TIME_WAIT with the default tcp_rfc1337=0; ESTABLISHED by exact match; a
+    /// pending handshake as in window, RFC 9293 3.10.7.3), and the SYN goes again at once instead of
+    /// retransmitting into the old connection until the SYN timeout. At most
+    /// <see cref="SessionOptions.MaxSynRetries"/> such rounds per connection attempt; past that the
+    /// ordinary SYN retransmission (and its timeout) takes over, so this cannot loop.
+    /// </summary>
+    private void OnStaleConnection(uint ack, DateTimeOffset now)
+    {
+        if (_staleAckReset == ack || _staleResets >= _options.MaxSynRetries)
+        {
+            // The same connection answering again (our SYN crossed our reset): it is reset already.
+            Counters.LatePacketsAbsorbed++;
+            return;
+        }
+
+        _staleResets++;
+        Counters.StaleConnectionsReset++;
+        _staleAckReset = ack;
+        SendResetAt(ack);
+        var firstByte = _send.Isn + 1;
+        if (SeqNum.After(ack, firstByte) && SeqNum.BeforeOrEqual(ack, _send.High))
+        {
+            // It is this session's own previous connection, and it had received bytes whose
+            // acknowledgment we never saw: they were delivered. Going on from the old point would
+            // replay them twice, so the new connection starts right after them.
+            Counters.BytesAcknowledged += SeqNum.Diff(firstByte, ack);
+            _stream.ReleaseUpTo(ack, Counters);
+            _send.Open(ack - 1);
+        }
+
+        SendSyn(now);
     }
 
     /// <summary>
@@ -582,21 +604,19 @@ internal sealed class ReplaySession
     /// </summary>
     private void OnSynAckWhileEstablished(in ResponseRecord reply, DateTimeOffset now)
     {
-        if (reply.Acknowledgment != _isn + 1)
+        if (reply.Acknowledgment != _send.Isn + 1)
         {
             Counters.LatePacketsAbsorbed++;
             return;
         }
 
-        if (reply.Sequence != _irs && _sndUna == _isn + 1 && _rcvNxt == _irs + 1 && !_finSent)
+        if (_receive.IsOtherHandshake(reply) && _send.Una == _send.Isn + 1 && _receive.NothingReceived && !_close.FinSent)
         {
             Counters.HandshakesAdopted++;
-            _irs = reply.Sequence;
-            _rcvNxt = reply.Sequence + 1;
-            _tsRecent = reply.TsVal;
-            _peerWindow = reply.Window;
-            _sndNxt = _sndUna;
-            _rttSeq = null;
+            _receive.Open(reply, _useTimestamps);
+            _send.UpdateWindow(reply.Window);
+            _send.Rewind();
+            _timer.CancelSample();
             SendAck();
             Pump(now);
             return;
@@ -608,108 +628,36 @@ internal sealed class ReplaySession
     private void OnAcknowledgment(in ResponseRecord reply, DateTimeOffset now)
     {
         var ack = reply.Acknowledgment;
-        var window = (long)reply.Window << _peerWindowScale;
-        if (SeqNum.After(ack, _sndUna) && SeqNum.BeforeOrEqual(ack, _sndMax))
+        var window = _send.Scale(reply.Window);
+        if (_send.IsNewAcknowledgment(ack))
         {
-            if (_rttSeq.HasValue && SeqNum.AfterOrEqual(ack, _rttSeq.Value))
+            _timer.OnAcknowledged(ack, now);
+            Counters.BytesAcknowledged += _send.Acknowledge(ack);
+            _close.OnAcknowledged(ack);
+            _stream.ReleaseUpTo(_send.Una, Counters);
+            if (_send.Una == _send.Max)
             {
-                SampleRtt(now - _rttSentAt);
-                _rttSeq = null;
-            }
-
-            Counters.BytesAcknowledged += SeqNum.Diff(_sndUna, ack);
-            _sndUna = ack;
-            if (SeqNum.Before(_sndNxt, _sndUna))
-            {
-                _sndNxt = _sndUna;
-            }
-
-            if (_finSent && _clientFinSeq.HasValue && ack == _clientFinSeq.Value + 1)
-            {
-                _finAcked = true;
-            }
-
-            _stream.ReleaseUpTo(_sndUna, Counters);
-            _retries = 0;
-            _duplicateAcks = 0;
-            _rto = ComputedRto();
-            if (_sndUna == _sndMax)
-            {
-                StopRetransmitTimer();
+                _timer.Stop();
             }
             else
             {
-                _rtoDeadline = now + _rto;
+                _timer.Restart(now);
             }
 
-            if (_clientReset && !HasPendingData)
-            {
-                End(SessionEndReason.ClientReset, now);
-                return;
-            }
         }
-        else if (ack == _sndUna && reply.PayloadLength == 0 && ((TcpFlags)reply.Flags & TcpFlags.Fin) == 0
-                 && _sndUna != _sndMax && window == _peerWindow)
+        else if (ack == _send.Una && reply.PayloadLength == 0 && ((TcpFlags)reply.Flags & TcpFlags.Fin) == 0
+                 && _send.Una != _send.Max && window == _send.PeerWindow && _timer.OnDuplicateAck())
         {
-            if (++_duplicateAcks == DuplicateAckThreshold)
-            {
-                Counters.FastRetransmits++;
-                RetransmitFirst(now);
-            }
+            Counters.FastRetransmits++;
+            RetransmitFirst(now);
         }
 
-        _peerWindow = window;
-        if (_peerWindow > 0)
-        {
-            _persistDeadline = null;
-        }
-    }
-
-    private bool OnResponseData(in ResponseRecord reply, TcpFlags flags, DateTimeOffset now)
-    {
-        var needAck = false;
-        var length = reply.PayloadLength;
-        var end = reply.Sequence + length;
-        if (length > 0)
-        {
-            needAck = true;
-            if (SeqNum.AfterOrEqual(_rcvNxt, reply.Sequence) && SeqNum.After(end, _rcvNxt))
-            {
-                var fresh = SeqNum.Diff(_rcvNxt, end);
-                _rcvNxt = end;
-                _responseBytesSinceRequest += fresh;
-                Counters.ResponseBytes += fresh;
-                _lastResponseAt = now;
-                if (_replyAwaitedSince is { } since)
-                {
-                    _replyLatency?.Record(now - since);
-                    _replyAwaitedSince = null;
-                }
-            }
-        }
-
-        if (_timestampsOn && reply.HasTimestamp && SeqNum.BeforeOrEqual(reply.Sequence, _rcvNxt))
-        {
-            _tsRecent = reply.TsVal;
-        }
-
-        if ((flags & TcpFlags.Fin) != 0 && !_targetFin && end == _rcvNxt)
-        {
-            _rcvNxt++;
-            _targetFin = true;
-            needAck = true;
-        }
-        else if ((flags & TcpFlags.Fin) != 0 && _targetFin)
-        {
-            needAck = true;
-        }
-
-        return needAck;
+        _send.UpdateWindow(window);
     }
 
     private void AfterTargetFin(DateTimeOffset now)
     {
-        if (_finAcked)
+        if (_close.FinAcked)
         {
             End(SessionEndReason.Completed, now, sendReset: false);
         }
@@ -726,9 +674,10 @@ internal sealed class ReplaySession
         }
     }
 
-    private void Insert(uint sequence, ReadOnlySpan<byte> payload, uint capturedAck)
+    private void Insert(in CapturedSegment segment)
     {
-        _stream.Insert(sequence, payload, capturedAck, _phase == Phase.SynSent ? _isn + 1 : _sndUna, Counters);
+        var floor = _phase == Phase.SynSent ? _send.Isn + 1 : _send.Una;
+        _stream.Insert(segment.Sequence, segment.Payload, segment.Acknowledgment, floor, Counters, segment.CapturedAtNanos);
         if (_stream.BufferedBytes > _options.MaxBufferedBytes)
         {
             End(SessionEndReason.BufferOverflow, Now);
@@ -737,157 +686,111 @@ internal sealed class ReplaySession
 
     private void Pump(DateTimeOffset now)
     {
-        if (_phase != Phase.Established || _targetGone)
+        if (_phase != Phase.Established || _close.TargetGone)
         {
+            return;
+        }
+
+        if (_close.ClientReset && !HasPendingData)
+        {
+            // Everything reached the target; our reset follows once it answered (see the pacer).
+            if (_pacer.TryReleaseReset(_close.ClientResetAck, _send.AllAcknowledged, now) != PacingRelease.Held)
+            {
+                End(SessionEndReason.ClientReset, now);
+            }
+
             return;
         }
 
         while (true)
         {
-            if (_clientFinSeq.HasValue && _sndNxt == _clientFinSeq.Value && !_finSent)
+            if (_close.IsFinDue(_send.Nxt))
             {
-                if (_sndUna == _sndNxt && (_finGateOpened || TryOpenGate(_clientFinAck, now)))
+                if (_send.AllAcknowledged && (_close.FinReleased || Release(_close.ClientFinAck, _close.ClientFinCapturedAt, isFin: true, now)))
                 {
-                    _finGateOpened = true;
-                    SendSegment(TcpFlags.Fin | TcpFlags.Ack, _sndNxt, ReadOnlySpan<byte>.Empty, now);
-                    _finSent = true;
-                    _sndNxt++;
-                    _sndMax = SeqNum.Max(_sndMax, _sndNxt);
-                    ArmRetransmitTimer(now);
+                    _close.FinReleased = true;
+                    SendSegment(TcpFlags.Fin | TcpFlags.Ack, _send.Nxt, ReadOnlySpan<byte>.Empty);
+                    _close.FinSent = true;
+                    _send.Advance(1, data: false);
+                    _timer.Arm(now);
                 }
 
                 return;
             }
 
-            if (!_stream.TryGetChunkAt(_sndNxt, out var chunk))
+            if (!_stream.TryGetChunkAt(_send.Nxt, out var chunk))
             {
                 UpdateGapWatch(now);
                 return;
             }
 
             _gapSince = null;
-            if (_targetFin)
+            if (_close.TargetFin)
             {
                 // Data to send but the target has closed: continue on a new connection.
                 Reconnect(now);
                 return;
             }
 
-            if (_sndNxt == chunk.Seq && SeqNum.AfterOrEqual(_sndNxt, _sndHigh)
-                && (!_lastSentAckKnown || chunk.CapturedAck != _lastSentAck) && !TryOpenGate(chunk.CapturedAck, now))
+            var isNew = !_send.IsResend(_send.Nxt);
+            if (_send.Nxt == chunk.Seq && isNew && _pacer.NeedsRelease(chunk.CapturedAck)
+                && !Release(chunk.CapturedAck, chunk.CapturedAtNanos, isFin: false, now))
             {
                 return;
             }
 
-            var inFlight = SeqNum.Diff(_sndUna, _sndNxt);
-            var room = _peerWindow - inFlight;
+            var room = _send.PeerWindow - _send.InFlight;
             if (room <= 0)
             {
-                if (_peerWindow == 0 && _sndUna == _sndNxt && !_persistDeadline.HasValue)
+                if (_send.PeerWindow == 0 && _send.AllAcknowledged)
                 {
-                    _persistInterval = _rto;
-                    _persistDeadline = now + _persistInterval;
+                    _send.StartPersist(now, _timer.Rto);
                 }
 
                 return;
             }
 
-            var offset = SeqNum.Diff(chunk.Seq, _sndNxt);
-            var length = (int)Math.Min(Math.Min(chunk.Data.Length - offset, _mss), room);
+            var offset = SeqNum.Diff(chunk.Seq, _send.Nxt);
+            var length = (int)Math.Min(Math.Min(chunk.Data.Length - offset, _send.Mss), room);
             var last = offset + length == chunk.Data.Length;
-            SendSegment(TcpFlags.Ack | (last ? TcpFlags.Psh : TcpFlags.None), _sndNxt, chunk.Data.AsSpan(offset, length), now);
-            if (SeqNum.AfterOrEqual(_sndNxt, _sndHigh))
+            SendSegment(TcpFlags.Ack | (last ? TcpFlags.Psh : TcpFlags.None), _send.Nxt, chunk.Data.Span.Slice(offset, length));
+            if (isNew)
             {
-                OnRequestBytesFirstSent(chunk.StartsRequest && offset == 0, now);
-            }
-            if (!_rttSeq.HasValue && SeqNum.AfterOrEqual(_sndNxt, _sndMax))
-            {
-                _rttSeq = _sndNxt + (uint)length;
-                _rttSentAt = now;
+                _latency.OnRequestBytesFirstSent(chunk.StartsRequest && offset == 0, now);
+                _pacer.OnFirstSent(chunk.CapturedAtNanos, now);
             }
 
-            _sndNxt += (uint)length;
-            _sndMax = SeqNum.Max(_sndMax, _sndNxt);
-            _sndHigh = SeqNum.Max(_sndHigh, _sndNxt);
-            ArmRetransmitTimer(now);
+            if (SeqNum.AfterOrEqual(_send.Nxt, _send.Max))
+            {
+                _timer.TimeSegment(_send.Nxt + (uint)length, now);
+            }
+
+            _send.Advance(length, data: true);
+            _timer.Arm(now);
         }
     }
 
-    /// <summary>
-    /// Whether the request (or FIN) whose captured ack is <paramref name="capturedAck"/> may go now.
-    /// The online client had received (capturedAck - previous ack) response bytes before sending it;
-    /// it goes once the target sent as much, or fell silent after answering, or the wait limit passed.
-    /// </summary>
-    private bool TryOpenGate(uint capturedAck, DateTimeOffset now)
+    /// <summary>Asks the pacer whether the request (or FIN) captured with <paramref name="capturedAck"/> may go now.</summary>
+    private bool Release(uint capturedAck, long capturedAtNanos, bool isFin, DateTimeOffset now)
     {
-        var expected = _lastSentAckKnown ? SeqNum.Diff(_lastSentAck, capturedAck) : 0;
-        var open = _options.Pacing == PacingMode.NoWait || expected <= 0;
-        if (!open && _sndUna == _sndNxt)
+        var reason = _pacer.TryRelease(capturedAck, capturedAtNanos, _send.AllAcknowledged, isFin, now);
+        if (reason == PacingRelease.WaitLimit)
         {
-            if (_responseBytesSinceRequest >= expected)
-            {
-                open = true;
-            }
-            else if (_responseBytesSinceRequest > 0 && now - _lastResponseAt >= _options.ResponseSilence)
-            {
-                open = true;
-            }
-            else if (now - _requestSentAt >= _options.ResponseWaitLimit)
-            {
-                Counters.ResponseWaitsExpired++;
-                open = true;
-
-                // The previous request got no reply at all: whatever answer comes next is this one's.
-                _replyAwaitedSince = null;
-            }
-            else
-            {
-                var silenceAt = _responseBytesSinceRequest > 0 ? _lastResponseAt + _options.ResponseSilence : DateTimeOffset.MaxValue;
-                var limitAt = _requestSentAt + _options.ResponseWaitLimit;
-                _pacingDeadline = silenceAt < limitAt ? silenceAt : limitAt;
-            }
+            _latency.Forget();
         }
 
-        if (open)
-        {
-            _pacingDeadline = null;
-            _lastSentAck = capturedAck;
-            _lastSentAckKnown = true;
-            _responseBytesSinceRequest = 0;
-            _requestSentAt = now;
-            Counters.RequestsSent++;
-        }
-
-        return open;
-    }
-
-    /// <summary>Moves the reply latency clock: bytes of a request went to the target for the first time.</summary>
-    private void OnRequestBytesFirstSent(bool startsRequest, DateTimeOffset now)
-    {
-        if (startsRequest && _replyAwaitedSince.HasValue)
-        {
-            _replyAwaitedFrozen = true;
-        }
-        else if (startsRequest)
-        {
-            _replyAwaitedSince = now;
-            _replyAwaitedFrozen = false;
-        }
-        else if (_replyAwaitedSince.HasValue && !_replyAwaitedFrozen)
-        {
-            _replyAwaitedSince = now;
-        }
+        return reason != PacingRelease.Held;
     }
 
     private void UpdateGapWatch(DateTimeOffset now)
     {
-        if (!_stream.IsStalledAtGap(_sndNxt))
+        if (!_stream.IsStalledAtGap(_send.Nxt))
         {
             _gapSince = null;
         }
-        else if (!_gapSince.HasValue)
+        else
         {
-            _gapSince = now;
+            _gapSince ??= now;
         }
     }
 
@@ -895,7 +798,7 @@ internal sealed class ReplaySession
     {
         _gapSince = null;
         var gapStart = _stream.ContiguousEnd;
-        if (!_stream.TryGetFirstEndingAfter(gapStart, out var next) || _sndUna != gapStart)
+        if (!_stream.TryGetFirstEndingAfter(gapStart, out var next) || _send.Una != gapStart)
         {
             // Either the gap filled meanwhile, or bytes before it are still unacknowledged: the
             // retransmission timer deals with those first.
@@ -907,36 +810,41 @@ internal sealed class ReplaySession
         // the hole, so the rest goes on a new connection that starts after it.
         var resume = next.Seq;
         Counters.GapBytesSkipped += SeqNum.Diff(gapStart, resume);
-        _sndUna = resume;
-        _sndNxt = resume;
+        _send.SkipTo(resume);
         _stream.SkipTo(resume);
         Reconnect(now);
     }
 
     private void OnRetransmitTimeout(DateTimeOffset now)
     {
-        _rtoDeadline = null;
-        _rttSeq = null;
+        _timer.Expire();
         if (_phase == Phase.SynSent)
         {
-            if (++_retries > _options.MaxSynRetries)
+            if (!_timer.TryRetry(_options.MaxSynRetries))
             {
                 End(SessionEndReason.SynTimeout, now);
                 return;
             }
 
             Counters.SynRetransmissions++;
-            Backoff();
+            _staleAckReset = null;
+            if (_staleAckPending)
+            {
+                Counters.StaleConnectionsReset++;
+                SendResetAt(_send.Isn + 1);
+            }
+
+            _timer.Backoff();
             SendSyn(now);
             return;
         }
 
-        if (_sndUna == _sndMax || _targetGone)
+        if (_send.Una == _send.Max || _close.TargetGone)
         {
             return;
         }
 
-        if (++_retries > _options.MaxRetries)
+        if (!_timer.TryRetry(_options.MaxRetries))
         {
             End(SessionEndReason.RetransmitLimit, now);
             return;
@@ -944,60 +852,60 @@ internal sealed class ReplaySession
 
         // Go back to the first unacknowledged byte and resend what the window allows: after a burst
         // of losses this recovers them all in one timeout instead of one per timeout.
-        Backoff();
-        _sndNxt = _sndUna;
-        if (_finSent && !_finAcked)
+        _timer.Backoff();
+        _send.GoBackToUnacknowledged();
+        if (_close.FinSent && !_close.FinAcked)
         {
-            _finSent = false;
+            _close.FinSent = false;
         }
 
         Pump(now);
-        _rtoDeadline ??= now + _rto;
+        _timer.Arm(now);
     }
 
     /// <summary>Resends the first unacknowledged segment (or the FIN) and restarts the timer.</summary>
     private void RetransmitFirst(DateTimeOffset now)
     {
-        _rttSeq = null;
-        if (_finSent && _clientFinSeq.HasValue && _sndUna == _clientFinSeq.Value)
+        _timer.CancelSample();
+        if (_close.FinSent && _close.ClientFinSeq == _send.Una)
         {
-            SendSegment(TcpFlags.Fin | TcpFlags.Ack, _sndUna, ReadOnlySpan<byte>.Empty, now);
-            _rtoDeadline = now + _rto;
+            SendSegment(TcpFlags.Fin | TcpFlags.Ack, _send.Una, ReadOnlySpan<byte>.Empty);
+            _timer.Restart(now);
             return;
         }
 
-        if (!_stream.TryGetChunkAt(_sndUna, out var chunk))
+        if (!_stream.TryGetChunkAt(_send.Una, out var chunk))
         {
             return;
         }
 
-        var offset = SeqNum.Diff(chunk.Seq, _sndUna);
-        var length = Math.Min(chunk.Data.Length - offset, _mss);
-        SendSegment(TcpFlags.Ack | TcpFlags.Psh, _sndUna, chunk.Data.AsSpan(offset, length), now);
-        _rtoDeadline = now + _rto;
+        var offset = SeqNum.Diff(chunk.Seq, _send.Una);
+        var length = Math.Min(chunk.Data.Length - offset, _send.Mss);
+        SendSegment(TcpFlags.Ack | TcpFlags.Psh, _send.Una, chunk.Data.Span.Slice(offset, length));
+        _timer.Restart(now);
     }
 
     private void SendZeroWindowProbe(DateTimeOffset now)
     {
-        if (_peerWindow > 0 || _phase != Phase.Established || _targetGone)
+        if (_send.PeerWindow > 0 || _phase != Phase.Established || _close.TargetGone)
         {
-            _persistDeadline = null;
+            _send.NextPersist(now, stop: true);
             return;
         }
 
         // A segment just below the window makes the target answer with an ACK carrying its window.
         Counters.ZeroWindowProbes++;
-        SendSegment(TcpFlags.Ack, _sndUna - 1, ReadOnlySpan<byte>.Empty, now);
-        _persistInterval = _persistInterval * 2 > _options.MaxRto ? _options.MaxRto : _persistInterval * 2;
-        _persistDeadline = now + _persistInterval;
+        SendSegment(TcpFlags.Ack, _send.Una - 1, ReadOnlySpan<byte>.Empty);
+        _send.NextPersist(now, stop: false);
     }
 
     private void End(SessionEndReason reason, DateTimeOffset now, bool sendReset = true)
     {
-        if (sendReset && reason != SessionEndReason.Completed && _phase is Phase.SynSent or Phase.Established && !_targetGone)
+        if (sendReset && reason != SessionEndReason.Completed && _phase is Phase.SynSent or Phase.Established && !_close.TargetGone)
         {
             // Whatever the reason, the target must not keep a half-open connection for us.
             SendReset();
+            _endResetAnswerable = _phase == Phase.Established;
         }
 
         EndReason = reason;
@@ -1006,79 +914,47 @@ internal sealed class ReplaySession
         // Nothing will be sent again: the captured bytes go back to the node now, not after the linger.
         _stream.Clear();
         _lingerUntil = now + _options.Linger;
-        _rtoDeadline = null;
-        _persistDeadline = null;
-        _pacingDeadline = null;
+        _timer.Stop();
+        _send.NextPersist(now, stop: true);
+        _pacer.Reset();
         _gapSince = null;
-        _finWaitDeadline = null;
-        _replyAwaitedSince = null;
+        _close.FinWaitDeadline = null;
+        _latency.Reset();
     }
-
-    private void SampleRtt(TimeSpan sample)
-    {
-        // RFC 6298.
-        if (_srtt is not { } srtt)
-        {
-            _srtt = sample;
-            _rttVar = sample / 2;
-        }
-        else
-        {
-            var delta = srtt - sample;
-            _rttVar = (_rttVar * 3 / 4) + (delta.Duration() / 4);
-            _srtt = (srtt * 7 / 8) + (sample / 8);
-        }
-
-        _rto = ComputedRto();
-    }
-
-    private TimeSpan ComputedRto()
-    {
-        if (_srtt is not { } srtt)
-        {
-            return _options.InitialRto;
-        }
-
-        var rto = srtt + (_rttVar * 4);
-        return rto < _options.MinRto ? _options.MinRto : rto > _options.MaxRto ? _options.MaxRto : rto;
-    }
-
-    private void Backoff() => _rto = _rto * 2 > _options.MaxRto ? _options.MaxRto : _rto * 2;
-
-    private void ArmRetransmitTimer(DateTimeOffset now) => _rtoDeadline ??= now + _rto;
-
-    private void StopRetransmitTimer() => _rtoDeadline = null;
 
     private void SendSyn(DateTimeOffset now)
     {
-        var spec = BaseSpec(TcpFlags.Syn, _isn, acknowledgment: 0) with
+        _staleAckPending = false;
+        var spec = BaseSpec(TcpFlags.Syn, _send.Isn, acknowledgment: 0) with
         {
-            Mss = (ushort)_mss,
+            Mss = (ushort)_send.Mss,
             WindowScale = _options.WindowScale,
             Timestamp = _useTimestamps ? new TcpTimestamp(TsValNow(), 0) : null,
         };
         Emit(spec, ReadOnlySpan<byte>.Empty);
-        _rttSeq = _isn + 1;
-        _rttSentAt = now;
-        _rtoDeadline = now + _rto;
+        _timer.TimeSyn(_send.Isn + 1, now);
+        _timer.Restart(now);
     }
 
-    private void SendAck() => SendSegment(TcpFlags.Ack, _sndNxt, ReadOnlySpan<byte>.Empty, Now);
+    private void SendAck() => SendSegment(TcpFlags.Ack, _send.Nxt, ReadOnlySpan<byte>.Empty);
 
     private void SendReset() =>
-        Emit(BaseSpec(TcpFlags.Rst | TcpFlags.Ack, _sndNxt, _rcvNxt) with { Window = 0 }, ReadOnlySpan<byte>.Empty);
+        Emit(BaseSpec(TcpFlags.Rst | TcpFlags.Ack, _send.Nxt, _receive.Nxt) with { Window = 0 }, ReadOnlySpan<byte>.Empty);
 
-    private void SendSegment(TcpFlags flags, uint sequence, ReadOnlySpan<byte> payload, DateTimeOffset now)
+    /// <summary>A bare reset at <paramref name="sequence"/> (no timestamp: PAWS must not drop it).</summary>
+    private void SendResetAt(uint sequence) =>
+        Emit(BaseSpec(TcpFlags.Rst, sequence, acknowledgment: 0) with { Window = 0 }, ReadOnlySpan<byte>.Empty);
+
+    private void SendSegment(TcpFlags flags, uint sequence, ReadOnlySpan<byte> payload)
     {
-        _ = now;
-        if ((!payload.IsEmpty || (flags & TcpFlags.Fin) != 0) && SeqNum.Before(sequence, _sndHigh))
+        if ((!payload.IsEmpty || (flags & TcpFlags.Fin) != 0) && _send.IsResend(sequence))
         {
             Counters.Retransmissions++;
         }
 
-        var spec = BaseSpec(flags, sequence, _rcvNxt) with
+        var spec = BaseSpec(flags, sequence, _receive.Nxt) with
         {
-            Timestamp = _timestampsOn ? new TcpTimestamp(TsValNow(), _tsRecent) : null,
+            Timestamp = _receive.TimestampsOn ? new TcpTimestamp(TsValNow(), _receive.TsRecent) : null,
         };
         Emit(spec, payload);
     }

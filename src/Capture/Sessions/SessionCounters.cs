@@ -29,6 +29,27 @@ internal sealed class SessionCounters
     /// <summary>Requests sent because the target stayed silent for the response wait limit.</summary>
     public long ResponseWaitsExpired { get; set; }
 
+    /// <summary>Requests released with nothing to wait for (the first, pipelined ones, no-wait pacing).</summary>
+    public long RequestsReleasedAtOnce { get; set; }
+
+    /// <summary>Requests released once the target sent as much response as the recorded client had seen.</summary>
+    public long RequestsReleasedOnAnswer { get; set; }
+
+    /// <summary>Requests released after the target answered less than online and fell silent.</summary>
+    public long RequestsReleasedAfterSilence { get; set; }
+
+    /// <summary>Requests released on the recorded client's gap, before their predecessor's answer was relayed.</summary>
+    public long RequestsReleasedOnRecordedGap { get; set; }
+
+    /// <summary>Requests whose recorded gap had passed but that waited: the bound of unanswered requests was reached.</summary>
+    public long RequestsHeldAtBound { get; set; }
+
+    /// <summary>
+    /// Stale connections of our 4-tuple the target still held (TIME_WAIT, or ESTABLISHED from before a
+    /// restart), which answered our SYN with a plain ACK and were reset so the SYN could go at once.
+    /// </summary>
+    public long StaleConnectionsReset { get; set; }
+
     public long BytesCaptured { get; set; }
 
     public long BytesAcknowledged { get; set; }
@@ -63,6 +84,12 @@ internal sealed class SessionCounters
         RequestsSent += sign * other.RequestsSent;
         RequestsDelivered += sign * other.RequestsDelivered;
         ResponseWaitsExpired += sign * other.ResponseWaitsExpired;
+        RequestsReleasedAtOnce += sign * other.RequestsReleasedAtOnce;
+        RequestsReleasedOnAnswer += sign * other.RequestsReleasedOnAnswer;
+        RequestsReleasedAfterSilence += sign * other.RequestsReleasedAfterSilence;
+        RequestsReleasedOnRecordedGap += sign * other.RequestsReleasedOnRecordedGap;
+        RequestsHeldAtBound += sign * other.RequestsHeldAtBound;
+        StaleConnectionsReset += sign * other.StaleConnectionsReset;
         BytesCaptured += sign * other.BytesCaptured;
         BytesAcknowledged += sign * other.BytesAcknowledged;
         ResponseBytes += sign * other.ResponseBytes;

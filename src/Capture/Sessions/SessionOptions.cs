@@ -3,7 +3,11 @@ namespace ReplayCluster.Capture.Sessions;
 /// <summary>How requests are paced toward the target.</summary>
 internal enum PacingMode
 {
-    /// <summary>The next request waits until the target has answered the previous one (the recorded client's rhythm).</summary>
+    /// <summary>
+    /// The next request waits until the target has answered what the recorded client had seen before
+    /// sending it, or until the recorded client's own gap has passed (so the replay keeps pace however
+    /// slow the reply relay is), with at most <see cref="SessionOptions.MaxOutstandingRequests"/> unanswered.
+    /// </summary>
     WaitForResponse,
 
     /// <summary>Requests go out as soon as they are captured and the window allows (tcpcopy's -W).</summary>
@@ -15,6 +19,23 @@ internal sealed record SessionOptions
 {
     /// <summary>Request pacing. Defaults to <see cref="PacingMode.WaitForResponse"/>.</summary>
     public PacingMode Pacing { get; init; } = PacingMode.WaitForResponse;
+
+    /// <summary>
+    /// Requests that may be released on the recorded client's gap while earlier ones are not yet known
+    /// answered (with <see cref="PacingMode.WaitForResponse"/>); 1 waits strictly for each answer.
+    /// Defaults to 32: the reply relay (target, intercept, cluster, capture node) can take several
+    /// milliseconds while a database client's statements follow each other every 100-200 µs online
+    /// (pgbench TPC-B at ~925 transactions/s per client, 7 statements each); keeping pace needs about
+    /// relay delay / gap requests ahead, 10-20 there. A slower target than online then holds at most
+    /// 32 small requests per session in its socket buffer instead of an unbounded queue.
+    /// </summary>
+    public int MaxOutstandingRequests { get; init; } = 32;
+
+    /// <summary>
+    /// How much faster than recorded the captured timestamps are replayed (a pcap file at --speed 2):
+    /// recorded gaps between requests are divided by it. Defaults to 1 (live capture).
+    /// </summary>
+    public double RecordedSpeed { get; init; } = 1;
 
     /// <summary>MSS we announce and the cap on segment size. Defaults to 1460 (Ethernet MTU 1500).</summary>
     public ushort Mss { get; init; } = 1460;

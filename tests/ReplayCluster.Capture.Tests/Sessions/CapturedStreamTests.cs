@@ -12,10 +12,10 @@ public sealed class CapturedStreamTests
     public void Overlaps_and_retransmissions_keep_only_new_bytes_in_order()
     {
         var stream = NewStream(start: 100);
-        stream.Insert(110, "klmno"u8, 1, floor: 100, _counters);
-        stream.Insert(100, "abcdefghij"u8, 1, floor: 100, _counters);
-        stream.Insert(105, "fghijklm"u8, 1, floor: 100, _counters);
-        stream.Insert(95, "xxxxxab"u8, 1, floor: 100, _counters);
+        stream.Insert(110, "klmno"u8.ToArray(), 1, floor: 100, _counters);
+        stream.Insert(100, "abcdefghij"u8.ToArray(), 1, floor: 100, _counters);
+        stream.Insert(105, "fghijklm"u8.ToArray(), 1, floor: 100, _counters);
+        stream.Insert(95, "xxxxxab"u8.ToArray(), 1, floor: 100, _counters);
 
         Assert.Equal("abcdefghijklmno", Text(stream, 100, 115));
         Assert.Equal(115u, stream.ContiguousEnd);
@@ -28,8 +28,8 @@ public sealed class CapturedStreamTests
     public void A_gap_is_reported_until_it_is_filled_or_skipped()
     {
         var stream = NewStream(start: 0);
-        stream.Insert(0, "aaaa"u8, 1, 0, _counters);
-        stream.Insert(8, "cccc"u8, 1, 0, _counters);
+        stream.Insert(0, "aaaa"u8.ToArray(), 1, 0, _counters);
+        stream.Insert(8, "cccc"u8.ToArray(), 1, 0, _counters);
         Assert.True(stream.IsStalledAtGap(4));
         Assert.Equal(4u, stream.ContiguousEnd);
 
@@ -42,9 +42,9 @@ public sealed class CapturedStreamTests
     public void A_new_request_starts_where_the_clients_ack_moves()
     {
         var stream = NewStream(start: 0);
-        stream.Insert(0, "GET /1 "u8, capturedAck: 1, 0, _counters);
-        stream.Insert(7, "GET /2 "u8, capturedAck: 1, 0, _counters);
-        stream.Insert(14, "GET /3 "u8, capturedAck: 500, 0, _counters);
+        stream.Insert(0, "GET /1 "u8.ToArray(), capturedAck: 1, 0, _counters);
+        stream.Insert(7, "GET /2 "u8.ToArray(), capturedAck: 1, 0, _counters);
+        stream.Insert(14, "GET /3 "u8.ToArray(), capturedAck: 500, 0, _counters);
 
         Assert.Equal(2, _counters.RequestsCaptured);
         stream.ReleaseUpTo(14, _counters);
@@ -59,7 +59,7 @@ public sealed class CapturedStreamTests
     public void A_sequence_far_beyond_the_stream_belongs_to_another_connection()
     {
         var stream = NewStream(start: 1000);
-        stream.Insert(1000 + 300_000_000, "zz"u8, 1, 1000, _counters);
+        stream.Insert(1000 + 300_000_000, "zz"u8.ToArray(), 1, 1000, _counters);
 
         Assert.True(stream.IsEmpty);
         Assert.Equal(1, _counters.LatePacketsAbsorbed);
@@ -69,12 +69,35 @@ public sealed class CapturedStreamTests
     public void Sequence_numbers_wrap_around()
     {
         var stream = NewStream(start: uint.MaxValue - 2);
-        stream.Insert(uint.MaxValue - 2, "abcdef"u8, 1, uint.MaxValue - 2, _counters);
+        stream.Insert(uint.MaxValue - 2, "abcdef"u8.ToArray(), 1, uint.MaxValue - 2, _counters);
 
         Assert.Equal(3u, stream.ContiguousEnd);
         Assert.Equal("abcdef", Text(stream, uint.MaxValue - 2, 3));
         stream.ReleaseUpTo(3, _counters);
         Assert.True(stream.IsEmpty);
+    }
+
+    [Fact]
+    public void Chunks_are_slices_of_the_captured_payload_not_copies()
+    {
+        var stream = NewStream(start: 100);
+        var captured = "abcdefghij"u8.ToArray();
+        stream.Insert(100, captured, 1, floor: 100, _counters, capturedAtNanos: 42);
+        stream.Insert(95, "xxxxxabcdefghijKLM"u8.ToArray(), 1, floor: 100, _counters, capturedAtNanos: 43);
+
+        Assert.True(stream.TryGetChunkAt(104, out var chunk));
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(chunk.Data, out var segment));
+        Assert.Same(captured, segment.Array);
+        Assert.Equal(42, chunk.CapturedAtNanos);
+        Assert.True(stream.TryGetChunkAt(110, out var tail));
+        Assert.Equal("KLM", Encoding.ASCII.GetString(tail.Data.Span));
+        Assert.Equal(43, tail.CapturedAtNanos);
+        Assert.Equal(13, _budget.Used);
+
+        stream.ReleaseUpTo(110, _counters);
+        Assert.Equal(3, _budget.Used);
+        stream.Clear();
+        Assert.Equal(0, _budget.Used);
     }
 
     private CapturedStream NewStream(uint start)
@@ -91,7 +114,7 @@ public sealed class CapturedStreamTests
         {
             Assert.True(stream.TryGetChunkAt(seq, out var chunk), $"no byte at {seq}");
             var offset = (int)(seq - chunk.Seq);
-            text.Append(Encoding.ASCII.GetString(chunk.Data, offset, chunk.Data.Length - offset));
+            text.Append(Encoding.ASCII.GetString(chunk.Data.Span[offset..]));
             seq = chunk.End;
         }
 

@@ -9,7 +9,8 @@ namespace ReplayCluster.Capture.Tests.Sessions;
 
 /// <summary>
 /// Runs a <see cref="ReplaySession"/> against a <see cref="SimulatedTarget"/> on simulated time: a
-/// discrete-event loop with a one-way latency and independent random loss in each direction.
+/// discrete-event loop with a one-way latency, an extra relay delay on the way back (target ->
+/// intercept -> cluster -> capture node) and independent random loss in each direction.
 /// Deterministic for a given seed.
 /// </summary>
 internal sealed class ReplayHarness : ISegmentTransport
@@ -37,6 +38,12 @@ internal sealed class ReplayHarness : ISegmentTransport
     public SimulatedTarget Target { get; }
 
     public TimeSpan Latency { get; set; } = TimeSpan.FromMilliseconds(0.25);
+
+    /// <summary>Added to <see cref="Latency"/> on the way back: the reply relay through the intercept and the cluster.</summary>
+    public TimeSpan RelayDelay { get; set; }
+
+    /// <summary>Replies of the target that never reach the session (deterministic loss on the relay).</summary>
+    public Func<ResponseRecord, bool>? DropReply { get; set; }
 
     public double LossToTarget { get; set; }
 
@@ -94,7 +101,7 @@ internal sealed class ReplayHarness : ISegmentTransport
         {
             DateTimeOffset? next = _events.TryPeek(out _, out var key) ? key.Item1 : null;
             var deadline = Session.NextDeadline;
-            var targetTick = Target.HasUnacked ? Time.GetUtcNow() + TimeSpan.FromMilliseconds(50) : (DateTimeOffset?)null;
+            var targetTick = Earliest(Target.HasUnacked ? Time.GetUtcNow() + TimeSpan.FromMilliseconds(50) : null, Target.NextAnswerAt);
             var at = Earliest(Earliest(next, deadline), targetTick);
             if (at is null || at > end || (Session.IsFinished && next is null))
             {
@@ -126,12 +133,12 @@ internal sealed class ReplayHarness : ISegmentTransport
 
     private void Deliver(ResponseRecord reply)
     {
-        if (_random.NextDouble() < LossFromTarget)
+        if (_random.NextDouble() < LossFromTarget || DropReply?.Invoke(reply) == true)
         {
             return;
         }
 
-        Schedule(Time.GetUtcNow() + Latency, () => Session.OnResponse(reply));
+        Schedule(Time.GetUtcNow() + Latency + RelayDelay, () => Session.OnResponse(reply));
     }
 
     private void Schedule(DateTimeOffset at, Action action) => _events.Enqueue(action, (at, _order++));
@@ -145,6 +152,11 @@ internal sealed class RecordedClient(uint isn = 100_000, uint? tsVal = 5000)
 {
     public const uint OnlineServerIsn = 1000;
 
+    /// <summary>Capture timestamps start here (Unix nanoseconds), when <see cref="At"/> is used.</summary>
+    public const long RecordingStartNanos = 1_764_000_000_000_000_000;
+
+    private long _capturedAt;
+
     private uint _seq = isn + 1;
     private uint _ack = OnlineServerIsn + 1;
 
@@ -154,14 +166,33 @@ internal sealed class RecordedClient(uint isn = 100_000, uint? tsVal = 5000)
 
     public RecordedClient Syn()
     {
-        Segments.Add(new CapturedSegment { Sequence = Isn, Acknowledgment = 0, Flags = TcpFlags.Syn, Mss = 1460, TsVal = tsVal });
+        Segments.Add(new CapturedSegment { Sequence = Isn, Acknowledgment = 0, Flags = TcpFlags.Syn, Mss = 1460, TsVal = tsVal, CapturedAtNanos = _capturedAt });
         return this;
     }
 
     public RecordedClient HandshakeAck()
     {
-        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Ack, TsVal = tsVal });
+        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Ack, TsVal = tsVal, CapturedAtNanos = _capturedAt });
         return this;
+    }
+
+    /// <summary>The segments that follow were captured <paramref name="sinceStart"/> into the recording.</summary>
+    public RecordedClient At(TimeSpan sinceStart)
+    {
+        _capturedAt = RecordingStartNanos + (sinceStart.Ticks * 100);
+        return this;
+    }
+
+    /// <summary>
+    /// Schedules every segment at its capture time (live capture: the session sees each one as the
+    /// client sends it), <paramref name="captureDelay"/> after the recording's start.
+    /// </summary>
+    public void CaptureLive(ReplayHarness harness, TimeSpan captureDelay = default)
+    {
+        foreach (var segment in Segments)
+        {
+            harness.Capture(segment, captureDelay + TimeSpan.FromTicks((segment.CapturedAtNanos - RecordingStartNanos) / 100));
+        }
     }
 
     /// <summary>The online server sent this many bytes (a response or a greeting) before the client's next request.</summary>
@@ -179,7 +210,7 @@ internal sealed class RecordedClient(uint isn = 100_000, uint? tsVal = 5000)
         for (var offset = 0; offset < bytes.Length; offset += segmentSize)
         {
             var piece = bytes.AsMemory(offset, Math.Min(segmentSize, bytes.Length - offset));
-            Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = piece, TsVal = tsVal });
+            Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = piece, TsVal = tsVal, CapturedAtNanos = _capturedAt });
             _seq += (uint)piece.Length;
         }
 
@@ -195,14 +226,14 @@ internal sealed class RecordedClient(uint isn = 100_000, uint? tsVal = 5000)
 
     public RecordedClient Fin()
     {
-        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Fin | TcpFlags.Ack, TsVal = tsVal });
+        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Fin | TcpFlags.Ack, TsVal = tsVal, CapturedAtNanos = _capturedAt });
         _seq++;
         return this;
     }
 
     public RecordedClient Reset()
     {
-        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Rst, TsVal = tsVal });
+        Segments.Add(new CapturedSegment { Sequence = _seq, Acknowledgment = _ack, Flags = TcpFlags.Rst, TsVal = tsVal, CapturedAtNanos = _capturedAt });
         return this;
     }
 

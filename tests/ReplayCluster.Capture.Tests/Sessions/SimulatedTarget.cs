@@ -7,8 +7,11 @@ namespace ReplayCluster.Capture.Tests.Sessions;
 /// <summary>
 /// A small but honest TCP server endpoint for session tests: handshake with options, in-order receive
 /// with duplicate ACKs on holes, its own retransmission of unacknowledged replies, zero window, FIN
-/// and RST like a kernel. The application on top answers every request (delimited by a blank line,
-/// as in HTTP) with <see cref="ResponseSize"/> bytes, or whatever <see cref="Respond"/> says.
+/// and RST like a kernel, RFC 5961 on a synchronized connection (a SYN or an inexact RST gets a
+/// challenge ACK, at most one per 500 ms) and Linux's TIME_WAIT (a SYN that is not newer gets an ACK,
+/// a RST at the expected sequence ends it). The application on top answers every request (delimited
+/// by a blank line, as in HTTP) with <see cref="ResponseSize"/> bytes, or whatever <see cref="Respond"/>
+/// says, after <see cref="ServiceTime"/> per request, one request at a time.
 /// </summary>
 internal sealed class SimulatedTarget
 {
@@ -18,14 +21,24 @@ internal sealed class SimulatedTarget
     private readonly List<(uint Seq, int Length, TcpFlags Flags, DateTimeOffset SentAt)> _unacked = [];
     private readonly SessionEndpoints _endpoints;
     private uint _connectionIsn;
+    private uint _synIsn;
     private uint _rcvNxt;
     private uint _sndNxt;
     private uint _sndUna;
     private bool _connected;
+
+    // The handshake completed (an ACK after our SYN-ACK): a SYN is then challenged, whatever its ISN.
+    private bool _synchronized;
     private bool _finSent;
     private bool _clientFinReceived;
     private uint _tsClock = 1;
     private int _scanFrom;
+    private bool _targetClosedFirst;
+    private uint? _clientTsRecent;
+    private DateTimeOffset _lastChallengeAt = DateTimeOffset.MinValue;
+    private (uint RcvNxt, uint SndNxt, uint? TsRecent, DateTimeOffset Until)? _timeWait;
+    private readonly Queue<(DateTimeOffset Due, int Size)> _pendingAnswers = new();
+    private DateTimeOffset _applicationFreeAt;
 
     public SimulatedTarget(SessionEndpoints endpoints) => _endpoints = endpoints;
 
@@ -54,6 +67,30 @@ internal sealed class SimulatedTarget
     /// <summary>Answer every SYN with RST (nothing listening).</summary>
     public bool Refuse { get; set; }
 
+    /// <summary>How long the application takes per request (answers wait in line). Zero answers at once.</summary>
+    public TimeSpan ServiceTime { get; set; }
+
+    /// <summary>Most requests received complete and not yet answered at any moment.</summary>
+    public int MaxPendingRequests { get; private set; }
+
+    /// <summary>ACKs sent from TIME_WAIT to SYNs that were not newer.</summary>
+    public int TimeWaitAcks { get; private set; }
+
+    /// <summary>Challenge ACKs sent (RFC 5961) to a SYN or an inexact RST on a synchronized connection.</summary>
+    public int ChallengeAcks { get; private set; }
+
+    /// <summary>Resets that ended a connection or a TIME_WAIT.</summary>
+    public int ResetsAccepted { get; private set; }
+
+    /// <summary>Ignore every RST (a middlebox eating them), to check that recovery is bounded.</summary>
+    public bool IgnoreResets { get; set; }
+
+    /// <summary>True while the 4-tuple is in TIME_WAIT here.</summary>
+    public bool InTimeWait => _timeWait.HasValue;
+
+    /// <summary>When the client's FIN arrived in order; null before.</summary>
+    public DateTimeOffset? ClientFinAt { get; private set; }
+
     public ushort Window { get; set; } = 65535;
 
     public ushort Mss { get; set; } = 1460;
@@ -74,6 +111,37 @@ internal sealed class SimulatedTarget
 
     public string ReceivedText => Encoding.ASCII.GetString(Received.ToArray());
 
+    /// <summary>When <see cref="Tick"/> has an answer to send; null when none waits.</summary>
+    public DateTimeOffset? NextAnswerAt => _pendingAnswers.Count > 0 ? _pendingAnswers.Peek().Due : null;
+
+    /// <summary>
+    /// The 4-tuple's previous connection is in TIME_WAIT here (it ended with the target closing first),
+    /// having received up to <paramref name="rcvNxt"/> and sent up to <paramref name="sndNxt"/>.
+    /// </summary>
+    public void EnterTimeWait(uint rcvNxt, uint sndNxt, DateTimeOffset until, uint? tsRecent = null) =>
+        _timeWait = (rcvNxt, sndNxt, tsRecent, until);
+
+    /// <summary>
+    /// The 4-tuple still has an ESTABLISHED connection here (e.g. a capture node restarted and forgot it),
+    /// having received up to <paramref name="rcvNxt"/>.
+    /// </summary>
+    public void HoldEstablished(uint rcvNxt, uint sndNxt)
+    {
+        Connections++;
+        _connected = true;
+        _synchronized = true;
+        _finSent = false;
+        _clientFinReceived = false;
+        _targetClosedFirst = false;
+        _unacked.Clear();
+        _pendingAnswers.Clear();
+        _connectionIsn = sndNxt - 1;
+        _synIsn = rcvNxt - 1_000_000;
+        _rcvNxt = rcvNxt;
+        _sndUna = sndNxt;
+        _sndNxt = sndNxt;
+    }
+
     private int _requestsOnConnection;
     private bool _inRequest;
 
@@ -82,10 +150,41 @@ internal sealed class SimulatedTarget
     {
         var replies = new List<ResponseRecord>();
         var flags = segment.Flags;
+        if (_timeWait is { } expired && now >= expired.Until)
+        {
+            _timeWait = null;
+        }
+
         if ((flags & TcpFlags.Rst) != 0)
         {
             ResetsSeen++;
-            _connected = false;
+            if (IgnoreResets)
+            {
+                return replies;
+            }
+
+            if (!_connected)
+            {
+                // tcp_rfc1337=0: a reset at the expected sequence ends TIME_WAIT (assassination).
+                if (_timeWait is { } tw && segment.Sequence == tw.RcvNxt)
+                {
+                    _timeWait = null;
+                    ResetsAccepted++;
+                }
+
+                return replies;
+            }
+
+            if (segment.Sequence == _rcvNxt)
+            {
+                ResetsAccepted++;
+                Close();
+            }
+            else if (SeqNum.InWindow(segment.Sequence, _rcvNxt, (uint)Window << 7))
+            {
+                Challenge(now, replies);
+            }
+
             return replies;
         }
 
@@ -98,15 +197,41 @@ internal sealed class SimulatedTarget
                 return replies;
             }
 
-            if (!_connected || segment.Sequence + 1 != _rcvNxt || _connectionIsn != TargetIsn + (uint)Connections)
+            if (_connected && (_synchronized || segment.Sequence != _synIsn))
+            {
+                // RFC 5961 4.2: a SYN on a synchronized connection is answered with a challenge ACK.
+                Challenge(now, replies);
+                return replies;
+            }
+
+            if (!_connected && _timeWait is { } tw)
+            {
+                var newer = SeqNum.After(segment.Sequence, tw.RcvNxt)
+                    || (segment.Timestamp is { } synTs && tw.TsRecent is { } recent && SeqNum.After(synTs.TsVal, recent));
+                if (!newer)
+                {
+                    // Linux tcp_timewait_state_process: TCP_TW_ACK.
+                    TimeWaitAcks++;
+                    replies.Add(Record(tw.SndNxt, tw.RcvNxt, TcpFlags.Ack, 0, now));
+                    return replies;
+                }
+
+                _timeWait = null;
+            }
+
+            if (!_connected)
             {
                 Connections++;
                 _connected = true;
+                _synchronized = false;
                 _finSent = false;
                 _clientFinReceived = false;
+                _targetClosedFirst = false;
                 _requestsOnConnection = 0;
                 _unacked.Clear();
+                _pendingAnswers.Clear();
                 _connectionIsn = TargetIsn + (uint)Connections;
+                _synIsn = segment.Sequence;
                 _rcvNxt = segment.Sequence + 1;
                 _sndUna = _connectionIsn;
                 _sndNxt = _connectionIsn + 1;
@@ -122,9 +247,11 @@ internal sealed class SimulatedTarget
             return replies;
         }
 
+        _synchronized |= (flags & TcpFlags.Ack) != 0;
         if (segment.Timestamp is { } ts)
         {
             EchoesSeen.Add(ts.TsEcr);
+            _clientTsRecent = ts.TsVal;
         }
 
         if ((flags & TcpFlags.Ack) != 0 && SeqNum.After(segment.Acknowledgment, _sndUna) && SeqNum.BeforeOrEqual(segment.Acknowledgment, _sndNxt))
@@ -140,7 +267,7 @@ internal sealed class SimulatedTarget
         if (!payload.IsEmpty && _finSent)
         {
             // The application closed the socket: a kernel resets data that arrives after close().
-            _connected = false;
+            Close();
             replies.Add(Record(_sndNxt, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, 0, now, window: 0));
             return replies;
         }
@@ -167,7 +294,8 @@ internal sealed class SimulatedTarget
                 {
                     _rcvNxt++;
                     _clientFinReceived = true;
-                    if (!_finSent)
+                    ClientFinAt ??= now;
+                    if (!_finSent && _pendingAnswers.Count == 0)
                     {
                         SendFin(now, replies);
                     }
@@ -184,16 +312,56 @@ internal sealed class SimulatedTarget
 
         if (_clientFinReceived && _finSent && _sndUna == _sndNxt)
         {
-            _connected = false;
+            if (_targetClosedFirst)
+            {
+                // The active closer keeps the 4-tuple in TIME_WAIT (60 s on Linux).
+                _timeWait = (_rcvNxt, _sndNxt, _clientTsRecent, now + TimeSpan.FromSeconds(60));
+            }
+
+            Close();
         }
 
         return replies;
+    }
+
+    private void Close()
+    {
+        _connected = false;
+        _pendingAnswers.Clear();
+        _unacked.Clear();
+    }
+
+    private void Challenge(DateTimeOffset now, List<ResponseRecord> replies)
+    {
+        // Linux rate-limits challenge ACKs per socket (tcp_invalid_ratelimit, 500 ms).
+        if (now - _lastChallengeAt < TimeSpan.FromMilliseconds(500))
+        {
+            return;
+        }
+
+        _lastChallengeAt = now;
+        ChallengeAcks++;
+        replies.Add(Record(_sndNxt, _rcvNxt, TcpFlags.Ack, 0, now));
     }
 
     /// <summary>Retransmits replies the session has not acknowledged for 200 ms, like a kernel's RTO.</summary>
     public List<ResponseRecord> Tick(DateTimeOffset now)
     {
         var replies = new List<ResponseRecord>();
+        while (_connected && _pendingAnswers.Count > 0 && _pendingAnswers.Peek().Due <= now)
+        {
+            var answer = _pendingAnswers.Dequeue();
+            if (Answer(answer.Size, now, replies))
+            {
+                break;
+            }
+        }
+
+        if (_connected && _clientFinReceived && !_finSent && _pendingAnswers.Count == 0)
+        {
+            SendFin(now, replies);
+        }
+
         for (var i = 0; i < _unacked.Count; i++)
         {
             var u = _unacked[i];
@@ -221,17 +389,39 @@ internal sealed class SimulatedTarget
 
             _scanFrom = end + RequestEnd.Length;
             _inRequest = false;
-            var size = Respond?.Invoke(RequestsAnswered) ?? ResponseSize;
-            RequestsAnswered++;
-            _requestsOnConnection++;
-            SendData(size, now, replies);
-            ResponseEnds.Add(now);
-            if (CloseAfterRequests is { } limit && _requestsOnConnection >= limit && !_finSent)
+            var size = Respond?.Invoke(RequestsAnswered + _pendingAnswers.Count) ?? ResponseSize;
+            if (ServiceTime > TimeSpan.Zero || _pendingAnswers.Count > 0)
             {
-                SendFin(now, replies);
+                // The application works on one request at a time; this one waits its turn.
+                _applicationFreeAt = (_applicationFreeAt > now ? _applicationFreeAt : now) + ServiceTime;
+                _pendingAnswers.Enqueue((_applicationFreeAt, size));
+                MaxPendingRequests = Math.Max(MaxPendingRequests, _pendingAnswers.Count);
+                continue;
+            }
+
+            MaxPendingRequests = Math.Max(MaxPendingRequests, 1);
+            if (Answer(size, now, replies))
+            {
                 return;
             }
         }
+    }
+
+    /// <summary>Sends one answer; true when the connection closes after it.</summary>
+    private bool Answer(int size, DateTimeOffset now, List<ResponseRecord> replies)
+    {
+        RequestsAnswered++;
+        _requestsOnConnection++;
+        SendData(size, now, replies);
+        ResponseEnds.Add(now);
+        if (CloseAfterRequests is { } limit && _requestsOnConnection >= limit && !_finSent)
+        {
+            _pendingAnswers.Clear();
+            SendFin(now, replies);
+            return true;
+        }
+
+        return false;
     }
 
     private void SendData(int size, DateTimeOffset now, List<ResponseRecord> replies)
@@ -249,6 +439,7 @@ internal sealed class SimulatedTarget
 
     private void SendFin(DateTimeOffset now, List<ResponseRecord> replies)
     {
+        _targetClosedFirst = !_clientFinReceived;
         _finSent = true;
         replies.Add(Record(_sndNxt, _rcvNxt, TcpFlags.Fin | TcpFlags.Ack, 0, now));
         _unacked.Add((_sndNxt, 0, TcpFlags.Fin | TcpFlags.Ack, now));

@@ -1,0 +1,390 @@
+using ReplayCluster.Packets;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>Why the pacer let a request (or the client's FIN) go, or that it holds it.</summary>
+internal enum PacingRelease
+{
+    /// <summary>Not yet.</summary>
+    Held = 0,
+
+    /// <summary>Nothing to wait for: the first request, one pipelined in the recording, or no-wait pacing.</summary>
+    AtOnce,
+
+    /// <summary>The target sent as much response as the recorded client had seen before this request.</summary>
+    Answered,
+
+    /// <summary>The target answered less than online and then fell silent.</summary>
+    Silence,
+
+    /// <summary>The recorded client's gap passed since the previous request was sent (keeping pace).</summary>
+    RecordedGap,
+
+    /// <summary>The target did not answer within the response wait limit.</summary>
+    WaitLimit,
+}
+
+/// <summary>
+/// The gate in front of each new request: when it may go to the target.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Online, the client sent a request after it had seen a certain amount of the server's response: its
+/// acknowledgment on the request (the captured ack) tells how much. The default keeps that order: a
+/// request goes once the target sent as much response as the client had seen (<see cref="PacingRelease.Answered"/>;
+/// shorter answers count once the target falls silent for <see cref="SessionOptions.ResponseSilence"/>,
+/// no answer at all after <see cref="SessionOptions.ResponseWaitLimit"/>).
+/// </para>
+/// <para>
+/// That alone is as slow as the relay: the target's reply reaches us through the intercept and the
+/// cluster, often several times the online round trip, so a chatty request/response client (a database
+/// session) would replay at a fraction of its live rate. So a request also goes once the recorded
+/// client's own gap has passed since the previous request went out: capture time of this request minus
+/// capture time of the previous request's last byte, divided by <see cref="SessionOptions.RecordedSpeed"/>
+/// (a pcap file replayed faster). A target as fast as online has answered by then; one that is slower
+/// is protected by a bound: a request never goes on its gap while <see cref="SessionOptions.MaxOutstandingRequests"/>
+/// requests are released and not known answered (counted by the response bytes relayed so far).
+/// With a bound of 1 the gap never releases anything: strictly one request at a time.
+/// </para>
+/// <para>
+/// Answers are counted in the online server's byte space: the captured ack of the last request known
+/// answered plus the target's response bytes since. When the target's responses are shorter than the
+/// online ones this count lags; the silence rule puts it right whenever the target falls quiet.
+/// </para>
+/// </remarks>
+internal sealed class RequestPacer(SessionOptions options, SessionCounters counters)
+{
+    // Response bytes beyond this are not counted further (the sum stays a valid sequence distance).
+    private const long MaxCountedResponse = 1L << 30;
+
+    private bool _anchored;
+
+    // Whether a request was released since the anchor: the first one passes the gate too (and is counted).
+    private bool _releasedAny;
+
+    // Online ack known answered at the last resynchronisation, and the target's response bytes since.
+    private uint _answeredAck;
+    private long _responseBytes;
+    private uint _lastReleasedAck;
+    private DateTimeOffset _lastReleaseAt;
+    private DateTimeOffset _lastResponseAt;
+
+    // The reference of recorded gaps: capture time of the client byte last sent new, and when it was sent.
+    private long _lastSentCapturedAt;
+    private DateTimeOffset _lastSentAt;
+    private bool _lastSentKnown;
+    private long _anchorCapturedAt;
+
+    // Captured acks of the requests released since the last resynchronisation, oldest first (a ring,
+    // allocated once a request is released ahead of an answer; at most the bound).
+    private uint[]? _ring;
+    private int _ringHead;
+    private int _ringCount;
+
+    // The request last held at the bound, so that one hold counts once.
+    private uint? _heldAtBound;
+
+    /// <summary>When a held request should be looked at again; null when only an event can release it.</summary>
+    public DateTimeOffset? Deadline { get; private set; }
+
+    /// <summary>Requests released whose answer has not been seen complete (the newest one included).</summary>
+    public int Outstanding => _ringCount;
+
+    /// <summary>The deadline passed: the request is looked at again (and held again with a new one if need be).</summary>
+    public void ClearDeadline() => Deadline = null;
+
+    /// <summary>A new client connection: nothing released, nothing known.</summary>
+    public void Reset()
+    {
+        _anchored = false;
+        _releasedAny = false;
+        _answeredAck = 0;
+        _responseBytes = 0;
+        _lastReleasedAck = 0;
+        _lastReleaseAt = default;
+        _lastResponseAt = default;
+        _lastSentCapturedAt = 0;
+        _lastSentAt = default;
+        _lastSentKnown = false;
+        _anchorCapturedAt = 0;
+        _ringHead = 0;
+        _ringCount = 0;
+        _heldAtBound = null;
+        Deadline = null;
+    }
+
+    /// <summary>
+    /// Where the online server's data starts, as the client acknowledged it before its first request
+    /// (its handshake ACK, or the first segment of a connection joined mid-stream). A first request
+    /// acking more followed a greeting and waits for the target's.
+    /// </summary>
+    public void Anchor(uint ack, long capturedAtNanos)
+    {
+        if (_anchored)
+        {
+            return;
+        }
+
+        _anchored = true;
+        _answeredAck = ack;
+        _lastReleasedAck = ack;
+        _responseBytes = 0;
+        _anchorCapturedAt = capturedAtNanos;
+    }
+
+    /// <summary>A connection to the target was established (first or again): the wait limit counts from now.</summary>
+    public void OnConnected(DateTimeOffset now)
+    {
+        _lastReleaseAt = now;
+        if (!_lastSentKnown && _anchorCapturedAt != 0)
+        {
+            // The handshake ACK is the client's last word before its first request: gaps count from it.
+            _lastSentCapturedAt = _anchorCapturedAt;
+            _lastSentAt = now;
+            _lastSentKnown = true;
+        }
+    }
+
+    /// <summary>True when bytes captured with <paramref name="capturedAck"/> begin a request that must pass the gate.</summary>
+    public bool NeedsRelease(uint capturedAck) => !_releasedAny || capturedAck != _lastReleasedAck;
+
+    /// <summary>
+    /// Decides on the request (or FIN) captured with <paramref name="capturedAck"/> at
+    /// <paramref name="capturedAtNanos"/>; <paramref name="allSentAcknowledged"/> tells that the target
+    /// acknowledged everything sent (the silence and limit rules need it: before, we could be waiting
+    /// on our own retransmission rather than on the target).
+    /// </summary>
+    public PacingRelease TryRelease(uint capturedAck, long capturedAtNanos, bool allSentAcknowledged, bool isFin, DateTimeOffset now)
+    {
+        var reason = Decide(capturedAck, capturedAtNanos, allSentAcknowledged, now, out var deadline);
+        if (reason == PacingRelease.Held)
+        {
+            Deadline = deadline;
+            return reason;
+        }
+
+        Deadline = null;
+        _heldAtBound = null;
+        _releasedAny = true;
+        _lastReleaseAt = now;
+        _lastReleasedAck = capturedAck;
+        if (isFin)
+        {
+            return reason;
+        }
+
+        counters.RequestsSent++;
+        switch (reason)
+        {
+            case PacingRelease.AtOnce:
+                counters.RequestsReleasedAtOnce++;
+                break;
+            case PacingRelease.Answered:
+                counters.RequestsReleasedOnAnswer++;
+                break;
+            case PacingRelease.Silence:
+                counters.RequestsReleasedAfterSilence++;
+                break;
+            case PacingRelease.RecordedGap:
+                counters.RequestsReleasedOnRecordedGap++;
+                break;
+            case PacingRelease.WaitLimit:
+                counters.ResponseWaitsExpired++;
+                break;
+        }
+
+        return reason;
+    }
+
+    /// <summary>
+    /// The client reset its connection and every byte reached the target: may our reset follow? Not
+    /// before the target answered every request released - at least began answering the last one
+    /// (clients reset without reading their last answers; the online server still served them) - or
+    /// fell silent, or the wait limit passed: a reset arriving first makes the target drop requests it
+    /// holds unread.
+    /// </summary>
+    public PacingRelease TryReleaseReset(uint? resetAck, bool allSentAcknowledged, DateTimeOffset now)
+    {
+        if (!_releasedAny || options.Pacing == PacingMode.NoWait)
+        {
+            return PacingRelease.AtOnce;
+        }
+
+        var ack = _lastReleasedAck + 1;
+        if (resetAck is { } seen && SeqNum.After(seen, ack))
+        {
+            ack = seen;
+        }
+
+        // No capture time: the recorded gap does not apply to a reset.
+        return TryRelease(ack, capturedAtNanos: 0, allSentAcknowledged, isFin: true, now);
+    }
+
+    /// <summary>New client bytes captured at <paramref name="capturedAtNanos"/> went to the target for the first time.</summary>
+    public void OnFirstSent(long capturedAtNanos, DateTimeOffset now)
+    {
+        _lastSentCapturedAt = capturedAtNanos;
+        _lastSentAt = now;
+        _lastSentKnown = true;
+    }
+
+    /// <summary><paramref name="bytes"/> new response bytes of the target arrived.</summary>
+    public void OnResponseBytes(int bytes, DateTimeOffset now)
+    {
+        _responseBytes = Math.Min(_responseBytes + bytes, MaxCountedResponse);
+        _lastResponseAt = now;
+        Prune(candidateAck: null);
+    }
+
+    private PacingRelease Decide(uint ack, long capturedAtNanos, bool allSentAcknowledged, DateTimeOffset now, out DateTimeOffset? deadline)
+    {
+        deadline = null;
+        if (!_anchored || options.Pacing == PacingMode.NoWait)
+        {
+            Resynchronise(ack);
+            return PacingRelease.AtOnce;
+        }
+
+        if (SeqNum.BeforeOrEqual(ack, _lastReleasedAck))
+        {
+            // Sent online before any more response was seen: it shares the previous request's answer.
+            if (_ringCount == 0)
+            {
+                Push(ack);
+            }
+
+            return PacingRelease.AtOnce;
+        }
+
+        Prune(ack);
+        if (SeqNum.AfterOrEqual(Covered, ack))
+        {
+            Resynchronise(ack);
+            return PacingRelease.Answered;
+        }
+
+        DateTimeOffset? silenceAt = null;
+        DateTimeOffset? limitAt = null;
+        if (allSentAcknowledged)
+        {
+            if (_responseBytes > 0)
+            {
+                silenceAt = (_lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt) + options.ResponseSilence;
+                if (now >= silenceAt)
+                {
+                    Resynchronise(ack);
+                    return PacingRelease.Silence;
+                }
+            }
+
+            limitAt = _lastReleaseAt + options.ResponseWaitLimit;
+            if (now >= limitAt)
+            {
+                Resynchronise(ack);
+                return PacingRelease.WaitLimit;
+            }
+        }
+
+        DateTimeOffset? gapAt = null;
+        if (options.MaxOutstandingRequests > 1 && _lastSentKnown && capturedAtNanos != 0 && _lastSentCapturedAt != 0)
+        {
+            var gapNanos = Math.Max(0, capturedAtNanos - _lastSentCapturedAt);
+            var due = _lastSentAt + TimeSpan.FromTicks((long)(gapNanos / 100 / options.RecordedSpeed));
+            if (now < due)
+            {
+                gapAt = due;
+            }
+            else if (_ringCount < options.MaxOutstandingRequests)
+            {
+                Push(ack);
+                return PacingRelease.RecordedGap;
+            }
+            else if (_heldAtBound != ack)
+            {
+                // Due, but the target has not answered enough: only its answers release more now.
+                _heldAtBound = ack;
+                counters.RequestsHeldAtBound++;
+            }
+        }
+
+        deadline = Earliest(Earliest(silenceAt, limitAt), gapAt);
+        return PacingRelease.Held;
+    }
+
+    // The online ack up to which the target's responses are accounted for.
+    private uint Covered => _answeredAck + (uint)_responseBytes;
+
+    private void Resynchronise(uint ack)
+    {
+        _anchored = true;
+        _answeredAck = ack;
+        _responseBytes = 0;
+        _ringHead = 0;
+        _ringCount = 0;
+        Push(ack);
+    }
+
+    // Drops released requests whose answer is complete: the next request's captured ack is covered.
+    private void Prune(uint? candidateAck)
+    {
+        var covered = Covered;
+        while (_ringCount > 0)
+        {
+            uint next;
+            if (_ringCount > 1)
+            {
+                next = _ring![(_ringHead + 1) % _ring.Length];
+            }
+            else if (candidateAck is { } candidate)
+            {
+                next = candidate;
+            }
+            else
+            {
+                return;
+            }
+
+            if (SeqNum.After(next, covered))
+            {
+                return;
+            }
+
+            _ringHead = (_ringHead + 1) % _ring!.Length;
+            _ringCount--;
+        }
+    }
+
+    private void Push(uint ack)
+    {
+        // Small at first (a strict or slow-paced session never needs more than one or two), grown up to the bound.
+        var bound = Math.Max(1, options.MaxOutstandingRequests);
+        if (_ring is null)
+        {
+            _ring = new uint[Math.Min(bound, 4)];
+        }
+        else if (_ringCount == _ring.Length && _ring.Length < bound)
+        {
+            var grown = new uint[Math.Min(bound, _ring.Length * 2)];
+            for (var i = 0; i < _ringCount; i++)
+            {
+                grown[i] = _ring[(_ringHead + i) % _ring.Length];
+            }
+
+            _ring = grown;
+            _ringHead = 0;
+        }
+
+        if (_ringCount == _ring.Length)
+        {
+            // Only a resynchronised ring of one reaches here with a bound of 1: the oldest gives way.
+            _ringHead = (_ringHead + 1) % _ring.Length;
+            _ringCount--;
+        }
+
+        _ring[(_ringHead + _ringCount) % _ring.Length] = ack;
+        _ringCount++;
+    }
+
+    private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
+        a is null ? b : b is null ? a : a < b ? a : b;
+}

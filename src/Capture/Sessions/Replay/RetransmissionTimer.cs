@@ -1,0 +1,151 @@
+using ReplayCluster.Packets;
+
+namespace ReplayCluster.Capture.Sessions;
+
+/// <summary>
+/// The retransmission timer of RFC 6298: RTT sampling (Karn's rule: one timed segment at a time, never a
+/// retransmitted one), the computed RTO with its bounds, exponential backoff, the retry count that
+/// decides when a session is lost, and the duplicate-ACK count that triggers a fast retransmit.
+/// </summary>
+internal sealed class RetransmissionTimer(SessionOptions options)
+{
+    private const int DuplicateAckThreshold = 3;
+
+    private TimeSpan? _srtt;
+    private TimeSpan _rttVar;
+    private uint? _timedSeq;
+    private DateTimeOffset _timedAt;
+    private int _duplicateAcks;
+
+    /// <summary>The current retransmission timeout.</summary>
+    public TimeSpan Rto { get; private set; } = options.InitialRto;
+
+    /// <summary>Smoothed RTT; null before the first sample.</summary>
+    public TimeSpan? Srtt => _srtt;
+
+    /// <summary>Consecutive expiries (or handshake attempts) without progress.</summary>
+    public int Retries { get; private set; }
+
+    /// <summary>When the timer expires; null when stopped.</summary>
+    public DateTimeOffset? Deadline { get; private set; }
+
+    /// <summary>A new client connection: no RTT known.</summary>
+    public void Reset()
+    {
+        _srtt = null;
+        _rttVar = TimeSpan.Zero;
+        Rto = options.InitialRto;
+        ResetConnection();
+    }
+
+    /// <summary>A new connection to the target: the RTT estimate stays (same path), the rest starts over.</summary>
+    public void ResetConnection()
+    {
+        Retries = 0;
+        _duplicateAcks = 0;
+        _timedSeq = null;
+        Deadline = null;
+    }
+
+    /// <summary>Starts the timer unless it runs (RFC 6298 5.1).</summary>
+    public void Arm(DateTimeOffset now) => Deadline ??= now + Rto;
+
+    /// <summary>Restarts the timer from now (RFC 6298 5.3).</summary>
+    public void Restart(DateTimeOffset now) => Deadline = now + Rto;
+
+    public void Stop() => Deadline = null;
+
+    /// <summary>Times the segment ending at <paramref name="end"/> unless one is timed already.</summary>
+    public void TimeSegment(uint end, DateTimeOffset now)
+    {
+        if (!_timedSeq.HasValue)
+        {
+            _timedSeq = end;
+            _timedAt = now;
+        }
+    }
+
+    /// <summary>Times our SYN (any earlier sample is void: a new handshake).</summary>
+    public void TimeSyn(uint end, DateTimeOffset now)
+    {
+        _timedSeq = end;
+        _timedAt = now;
+    }
+
+    /// <summary>Karn's rule: what was timed is being retransmitted, its acknowledgment would be ambiguous.</summary>
+    public void CancelSample() => _timedSeq = null;
+
+    /// <summary>The handshake completed: sample its RTT, clear the retries, stop the timer.</summary>
+    public void OnHandshake(DateTimeOffset now)
+    {
+        if (_timedSeq.HasValue)
+        {
+            Sample(now - _timedAt);
+        }
+
+        _timedSeq = null;
+        Retries = 0;
+        Deadline = null;
+    }
+
+    /// <summary>
+    /// New data was acknowledged up to <paramref name="ack"/>: sample if it covers the timed segment,
+    /// clear the retries and recompute the RTO from the estimate (undoing any backoff, RFC 6298 5.7).
+    /// </summary>
+    public void OnAcknowledged(uint ack, DateTimeOffset now)
+    {
+        if (_timedSeq is { } timed && SeqNum.AfterOrEqual(ack, timed))
+        {
+            Sample(now - _timedAt);
+            _timedSeq = null;
+        }
+
+        Retries = 0;
+        _duplicateAcks = 0;
+        Rto = Computed();
+    }
+
+    /// <summary>Counts a duplicate ACK; true on the one that calls for a fast retransmit.</summary>
+    public bool OnDuplicateAck() => ++_duplicateAcks == DuplicateAckThreshold;
+
+    /// <summary>The timer expired: it stops, and what was timed is void.</summary>
+    public void Expire()
+    {
+        Deadline = null;
+        _timedSeq = null;
+    }
+
+    /// <summary>Counts one more attempt; false once more than <paramref name="limit"/> were made.</summary>
+    public bool TryRetry(int limit) => ++Retries <= limit;
+
+    /// <summary>Doubles the RTO up to its bound (RFC 6298 5.5).</summary>
+    public void Backoff() => Rto = Rto * 2 > options.MaxRto ? options.MaxRto : Rto * 2;
+
+    private void Sample(TimeSpan sample)
+    {
+        if (_srtt is not { } srtt)
+        {
+            _srtt = sample;
+            _rttVar = sample / 2;
+        }
+        else
+        {
+            var delta = srtt - sample;
+            _rttVar = (_rttVar * 3 / 4) + (delta.Duration() / 4);
+            _srtt = (srtt * 7 / 8) + (sample / 8);
+        }
+
+        Rto = Computed();
+    }
+
+    private TimeSpan Computed()
+    {
+        if (_srtt is not { } srtt)
+        {
+            return options.InitialRto;
+        }
+
+        var rto = srtt + (_rttVar * 4);
+        return rto < options.MinRto ? options.MinRto : rto > options.MaxRto ? options.MaxRto : rto;
+    }
+}

@@ -1,0 +1,67 @@
+using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Packets;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Tests.Sessions.Replay;
+
+public sealed class ReceiveSpaceTests
+{
+    [Fact]
+    public void In_order_bytes_count_once_and_old_ones_are_only_acknowledged()
+    {
+        var receive = new ReceiveSpace();
+        receive.Open(Record(5000, TcpFlags.Syn | TcpFlags.Ack, 0, ts: 7), timestampsOffered: true);
+        Assert.True(receive.TimestampsOn);
+        Assert.True(receive.NothingReceived);
+
+        Assert.Equal(100, receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 8), false, out _, out var needAck));
+        Assert.True(needAck);
+        Assert.Equal(8u, receive.TsRecent);
+
+        // A retransmission overlapping what we have counts only its new part.
+        Assert.Equal(50, receive.Accept(Record(5051, TcpFlags.Ack, 100, ts: 9), false, out _, out _));
+        Assert.Equal(0, receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 10), false, out _, out needAck));
+        Assert.True(needAck);
+
+        // A segment beyond a hole is not taken (the target retransmits in order).
+        Assert.Equal(0, receive.Accept(Record(6000, TcpFlags.Ack, 10, ts: 11), false, out _, out _));
+        Assert.Equal(5151u, receive.Nxt);
+        Assert.Equal(10u, receive.TsRecent);
+    }
+
+    [Fact]
+    public void The_fin_counts_once_in_order_and_a_repeated_fin_is_acknowledged_again()
+    {
+        var receive = new ReceiveSpace();
+        receive.Open(Record(0, TcpFlags.Syn | TcpFlags.Ack, 0, ts: 1), timestampsOffered: false);
+        Assert.False(receive.TimestampsOn);
+
+        receive.Accept(Record(11, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 2), false, out var fin, out _);
+        Assert.False(fin);
+
+        receive.Accept(Record(1, TcpFlags.Fin | TcpFlags.Ack, 10, ts: 3), false, out fin, out var needAck);
+        Assert.True(fin);
+        Assert.True(needAck);
+        Assert.Equal(12u, receive.Nxt);
+
+        receive.Accept(Record(11, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 4), true, out fin, out needAck);
+        Assert.False(fin);
+        Assert.True(needAck);
+        Assert.Equal(12u, receive.Nxt);
+    }
+
+    private static ResponseRecord Record(uint seq, TcpFlags flags, int length, uint ts) => new()
+    {
+        ClientAddress = 1,
+        ClientPort = 2,
+        TargetAddress = 3,
+        TargetPort = 4,
+        Sequence = seq,
+        Acknowledgment = 1,
+        Flags = (byte)flags,
+        PayloadLength = (ushort)length,
+        Window = 65535,
+        HasTimestamp = true,
+        TsVal = ts,
+    };
+}

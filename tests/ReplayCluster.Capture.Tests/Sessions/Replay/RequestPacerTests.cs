@@ -1,0 +1,163 @@
+using ReplayCluster.Capture.Sessions;
+
+namespace ReplayCluster.Capture.Tests.Sessions.Replay;
+
+public sealed class RequestPacerTests
+{
+    private const long Ms = 1_000_000;
+    private const long Rec = 1_764_000_000_000_000_000;
+    private static readonly DateTimeOffset T0 = DateTimeOffset.UnixEpoch;
+    private readonly SessionCounters _counters = new();
+
+    [Fact]
+    public void Strictly_one_at_a_time_a_request_waits_for_as_much_response_as_the_client_had_seen()
+    {
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 1 }, _counters);
+        pacer.Anchor(1001, Rec);
+        pacer.OnConnected(T0);
+        Assert.Equal(PacingRelease.AtOnce, pacer.TryRelease(1001, Rec, true, false, T0));
+        pacer.OnFirstSent(Rec, T0);
+
+        // The recorded client waited 1 ms and had seen 500 response bytes; the gap does not count here.
+        Assert.True(pacer.NeedsRelease(1501));
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1501, Rec + Ms, true, false, T0 + At(5)));
+        pacer.OnResponseBytes(499, T0 + At(6));
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1501, Rec + Ms, true, false, T0 + At(6)));
+        pacer.OnResponseBytes(1, T0 + At(7));
+        Assert.Equal(PacingRelease.Answered, pacer.TryRelease(1501, Rec + Ms, true, false, T0 + At(7)));
+        Assert.False(pacer.NeedsRelease(1501));
+        Assert.Equal((2, 1, 1), (_counters.RequestsSent, _counters.RequestsReleasedAtOnce, _counters.RequestsReleasedOnAnswer));
+    }
+
+    [Fact]
+    public void A_shorter_answer_counts_after_silence_and_no_answer_after_the_wait_limit()
+    {
+        var options = new SessionOptions { MaxOutstandingRequests = 1 };
+        var pacer = new RequestPacer(options, _counters);
+        pacer.Anchor(1, 0);
+        pacer.TryRelease(1, 0, true, false, T0);
+        pacer.OnResponseBytes(100, T0 + At(10));
+
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, 0, true, false, T0 + At(20)));
+        Assert.Equal(T0 + At(10) + options.ResponseSilence, pacer.Deadline);
+
+        // Not while our own bytes are unacknowledged: then the target may not even have the request.
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, 0, false, false, T0 + At(100)));
+        Assert.Null(pacer.Deadline);
+        Assert.Equal(PacingRelease.Silence, pacer.TryRelease(1001, 0, true, false, T0 + At(100)));
+
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(2001, 0, true, false, T0 + At(200)));
+        Assert.Equal(T0 + At(100) + options.ResponseWaitLimit, pacer.Deadline);
+        Assert.Equal(PacingRelease.WaitLimit, pacer.TryRelease(2001, 0, true, false, T0 + At(100) + options.ResponseWaitLimit));
+        Assert.Equal(1, _counters.ResponseWaitsExpired);
+        Assert.Equal(1, _counters.RequestsReleasedAfterSilence);
+    }
+
+    [Fact]
+    public void The_recorded_gap_releases_a_request_before_its_answer_is_relayed()
+    {
+        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        pacer.Anchor(1, Rec);
+        pacer.OnConnected(T0);
+        pacer.TryRelease(1, Rec, true, false, T0);
+        pacer.OnFirstSent(Rec + (1 * Ms / 10), T0 + At(3));
+
+        // Recorded: the next request came 2 ms after the previous one's last byte.
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, Rec + (21 * Ms / 10), false, false, T0 + At(4)));
+        Assert.Equal(T0 + At(5), pacer.Deadline);
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + (21 * Ms / 10), false, false, T0 + At(5)));
+        Assert.Equal(2, pacer.Outstanding);
+        Assert.Equal(1, _counters.RequestsReleasedOnRecordedGap);
+    }
+
+    [Fact]
+    public void A_pcap_replayed_at_speed_two_halves_the_recorded_gaps()
+    {
+        var pacer = new RequestPacer(new SessionOptions { RecordedSpeed = 2 }, _counters);
+        pacer.Anchor(1, Rec);
+        pacer.TryRelease(1, Rec, true, false, T0);
+        pacer.OnFirstSent(Rec, T0);
+
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, Rec + (10 * Ms), false, false, T0));
+        Assert.Equal(T0 + At(5), pacer.Deadline);
+    }
+
+    [Fact]
+    public void Without_capture_times_only_answers_release()
+    {
+        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        pacer.Anchor(1, 0);
+        pacer.TryRelease(1, 0, true, false, T0);
+        pacer.OnFirstSent(0, T0);
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, 0, false, false, T0 + TimeSpan.FromSeconds(10)));
+        Assert.Null(pacer.Deadline);
+    }
+
+    [Fact]
+    public void No_more_than_the_bound_goes_ahead_of_the_answers()
+    {
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 3 }, _counters);
+        pacer.Anchor(1, Rec);
+        var now = T0;
+        pacer.TryRelease(1, Rec, true, false, now);
+        pacer.OnFirstSent(Rec, now);
+
+        // Requests every 1 ms recorded, each answered online with 1000 bytes; the target answers nothing yet.
+        for (var i = 1; i <= 2; i++)
+        {
+            now += At(1);
+            Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1 + (1000 * (uint)i), Rec + (i * Ms), false, false, now));
+            pacer.OnFirstSent(Rec + (i * Ms), now);
+        }
+
+        Assert.Equal(3, pacer.Outstanding);
+        now += At(1);
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(3001, Rec + (3 * Ms), false, false, now));
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(3001, Rec + (3 * Ms), false, false, now + At(1)));
+        Assert.Equal(1, _counters.RequestsHeldAtBound);
+
+        // The first answer arrives: one more may go, and it does at once (its gap passed long ago).
+        pacer.OnResponseBytes(1000, now + At(2));
+        Assert.Equal(2, pacer.Outstanding);
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(3001, Rec + (3 * Ms), false, false, now + At(2)));
+
+        // All answers in: the next one is released on its answer and the count starts over.
+        pacer.OnResponseBytes(3000, now + At(3));
+        Assert.Equal(PacingRelease.Answered, pacer.TryRelease(4001, Rec + (4 * Ms), false, false, now + At(3)));
+        Assert.Equal(1, pacer.Outstanding);
+    }
+
+    [Fact]
+    public void A_server_first_protocol_waits_for_the_greeting_and_no_wait_never_waits()
+    {
+        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        pacer.Anchor(1, 0);
+        pacer.OnConnected(T0);
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(121, 0, true, false, T0));
+        pacer.OnResponseBytes(120, T0);
+        Assert.Equal(PacingRelease.Answered, pacer.TryRelease(121, 0, true, false, T0));
+
+        var noWait = new RequestPacer(new SessionOptions { Pacing = PacingMode.NoWait }, _counters);
+        noWait.Anchor(1, 0);
+        Assert.Equal(PacingRelease.AtOnce, noWait.TryRelease(121, 0, false, false, T0));
+        Assert.Equal(PacingRelease.AtOnce, noWait.TryRelease(99_999, 0, false, false, T0));
+    }
+
+    [Fact]
+    public void The_fin_passes_the_same_gate_without_counting_as_a_request()
+    {
+        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        pacer.Anchor(1, 0);
+        pacer.TryRelease(1, 0, true, false, T0);
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, 0, true, isFin: true, T0));
+        pacer.OnResponseBytes(1000, T0);
+        Assert.Equal(PacingRelease.Answered, pacer.TryRelease(1001, 0, true, isFin: true, T0));
+        Assert.Equal(1, _counters.RequestsSent);
+
+        pacer.Reset();
+        Assert.Equal(0, pacer.Outstanding);
+        Assert.True(pacer.NeedsRelease(1001));
+    }
+
+    private static TimeSpan At(int milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
+}
