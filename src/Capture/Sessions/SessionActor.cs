@@ -56,11 +56,7 @@ internal sealed class SessionActor : UntypedActor
                 _session.OnCaptured(packet.Segment);
                 break;
             case SessionReplies replies:
-                foreach (ref readonly var record in replies.Records.AsSpan())
-                {
-                    _session.OnResponse(record);
-                }
-
+                _session.OnResponses(replies.Records);
                 break;
             case Tick:
                 _tick = null;

@@ -90,7 +90,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         }
 
         var route = packet.Route;
-        var options = plan.Session;
+        var options = plan.SessionFor(route);
         IActorRef[]? copies = null;
         var started = 0;
         for (var copy = 0; copy < plan.Copies; copy++)
