@@ -66,6 +66,9 @@ internal sealed class CaptureNodeStatistics
     /// <summary>Reply latencies of all sessions, recorded as they happen (not with the progress reports).</summary>
     public ReplyLatencyHistogram ReplyLatency { get; } = new();
 
+    /// <summary>Reply records' relay latencies, intercept capture to this node's session manager (see <c>ResponseBatch.RecordRelayLatency</c>).</summary>
+    public LatencyHistogram RelayLatency { get; } = new(LatencyHistogramLayout.RelayLatency);
+
     public IReadOnlyDictionary<SessionEndReason, long> EndedByReason => _ended;
 
     public void CountCaptured() => Interlocked.Increment(ref _packetsCaptured);
@@ -161,6 +164,7 @@ internal sealed class CaptureNodeStatistics
         }
 
         ReplyLatency.WriteCounters(counters);
+        RelayLatency.WriteCounters(counters);
         return counters;
     }
 

@@ -247,6 +247,8 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
 
     private void OnResponses(ResponseBatch batch)
     {
+        // Relay latency: intercept capture to here, on wall clocks (one clock in the lab; NTP's offset across hosts).
+        batch.RecordRelayLatency(_statistics.RelayLatency, _time.GetUtcNow());
         foreach (ref readonly var record in batch.Records)
         {
             if (_byEndpoints.TryGetValue(SessionEndpoints.Of(record), out var session))

@@ -30,6 +30,9 @@ internal sealed record RunReport(
     /// <summary>Reply latency percentiles of the requests replayed during the run.</summary>
     public LatencyPercentiles ReplyLatency { get; init; } = LatencyPercentiles.Empty;
 
+    /// <summary>Relay latency percentiles (intercept capture to capture node) of the replies relayed during the run.</summary>
+    public LatencyPercentiles RelayLatency { get; init; } = LatencyPercentiles.Empty;
+
     /// <summary>The human summary (the CLI's <c>report</c>).</summary>
     public string Summary()
     {
@@ -41,6 +44,7 @@ internal sealed record RunReport(
             .AppendLine(CultureInfo.InvariantCulture, $"amplification    {Amplification:F2}x  replayed / online")
             .AppendLine(CultureInfo.InvariantCulture, $"loss ratio       {LossRatio:F6}  (captured - replayed) / captured, over all copies")
             .AppendLine(CultureInfo.InvariantCulture, $"reply latency    {ReplyLatency.Describe()}")
+            .AppendLine(CultureInfo.InvariantCulture, $"relay latency    {RelayLatency.Describe()}")
             .AppendLine(CultureInfo.InvariantCulture, $"retransmissions  {Retransmissions}");
         foreach (var (reason, count) in SessionsEnded.OrderBy(e => e.Key, StringComparer.Ordinal))
         {

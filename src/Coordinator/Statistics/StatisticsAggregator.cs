@@ -38,8 +38,9 @@ internal sealed record ReplyLatencyStatistics(double WindowSeconds, LatencyPerce
 /// <param name="ReplayedRequestRate">Requests per second the target acknowledges.</param>
 /// <param name="LossRatio">(captured - delivered) / captured over all capture nodes; requests still in flight count until delivered.</param>
 /// <param name="ReplyLatency">Reply latency percentiles of the whole cluster.</param>
+/// <param name="RelayLatency">Relay latency percentiles (reply captured at the intercept to received by its capture node), same windows.</param>
 internal sealed record ClusterStatistics(IReadOnlyList<NodeStatistics> Nodes, IReadOnlyDictionary<string, long> CaptureTotals,
-    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null)
+    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null, ReplyLatencyStatistics? RelayLatency = null)
 {
     /// <summary>Replayed / online request rate: the copies at work (0 while nothing is online).</summary>
     public double Amplification => OnlineRequestRate > 0 ? ReplayedRequestRate / OnlineRequestRate : 0;
@@ -241,7 +242,9 @@ internal sealed class StatisticsAggregator : ReceiveActor
             rates.Sum(r => r.GetValueOrDefault("requests_online")),
             rates.Sum(r => r.GetValueOrDefault("requests_delivered")),
             captured == 0 ? 0 : (double)(captured - delivered) / captured,
-            new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)));
+            new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)),
+            new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd, LatencyHistogramLayout.RelayLatency),
+                LatencyPercentiles.From(totals, LatencyHistogramLayout.RelayLatency)));
     }
 
     private string StateOf(Address address, NodeEntry entry) =>
@@ -251,7 +254,7 @@ internal sealed class StatisticsAggregator : ReceiveActor
     {
         foreach (var (counter, value) in counters)
         {
-            if (ReplyLatencyHistogram.IsHistogramCounter(counter))
+            if (ReplyLatencyHistogram.IsHistogramCounter(counter) || LatencyHistogramLayout.RelayLatency.IsHistogramCounter(counter))
             {
                 sum[counter] = sum.GetValueOrDefault(counter) + value;
             }
@@ -274,6 +277,7 @@ internal sealed class StatisticsAggregator : ReceiveActor
         {
             PlannedDurationSeconds = _runPlannedDuration?.TotalSeconds,
             ReplyLatency = LatencyPercentiles.Between(start, end),
+            RelayLatency = LatencyPercentiles.Between(start, end, LatencyHistogramLayout.RelayLatency),
         };
     }
 
