@@ -114,6 +114,21 @@ public sealed class LatencyHistogram
     /// <summary>Names and bounds of this histogram's counters.</summary>
     public LatencyHistogramLayout Layout { get; }
 
+    /// <summary>Latencies recorded so far.</summary>
+    public long Count
+    {
+        get
+        {
+            long count = 0;
+            for (var i = 0; i < _buckets.Length; i++)
+            {
+                count += Interlocked.Read(ref _buckets[i]);
+            }
+
+            return count;
+        }
+    }
+
     /// <summary>Records one latency (negative ones, from a clock step, count as zero).</summary>
     public void Record(TimeSpan latency) => RecordMicroseconds(latency.Ticks / TimeSpan.TicksPerMicrosecond);
 
