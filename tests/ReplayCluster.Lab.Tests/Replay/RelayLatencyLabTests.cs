@@ -51,17 +51,19 @@ public sealed class RelayLatencyLabTests
     /// <summary>Runs <paramref name="load"/> inside a coordinator run and returns the run's relay latency.</summary>
     private static async Task<(double P50Ms, double P99Ms)> MeasureAsync(LabHost lab, string name, string[] load)
     {
-        var routedBefore = await SettledAsync(lab);
+        var (routedBefore, handOffBefore) = await SettledAsync(lab);
         await PostAsync(lab, "/api/run/start");
         var wrk = WrkResult.Parse((await lab.ExecAsync(LabRole.Client, load, TimeSpan.FromSeconds(40), Cancellation)).EnsureSuccess("wrk").StdOut);
-        var routed = await SettledAsync(lab) - routedBefore;
+        var (routedAfter, handOffAfter) = await SettledAsync(lab);
+        var routed = routedAfter - routedBefore;
         using var report = JsonDocument.Parse(await PostAsync(lab, "/api/run/stop"));
         var relay = report.RootElement.GetProperty("relayLatency");
         var count = relay.GetProperty("count").GetInt64();
         var p50 = relay.GetProperty("p50Ms").GetDouble();
         var p99 = relay.GetProperty("p99Ms").GetDouble();
         TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RELAY {name}: wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0}/s), replies routed {routed}, timed {count}: p50 {p50 * 1000:0} µs, p90 {relay.GetProperty("p90Ms").GetDouble() * 1000:0} µs, p99 {p99 * 1000:0} µs, mean {relay.GetProperty("meanMs").GetDouble() * 1000:0} µs"));
+            $"RELAY {name}: wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0}/s), replies routed {routed}, timed {count}: p50 {p50 * 1000:0} µs, p90 {relay.GetProperty("p90Ms").GetDouble() * 1000:0} µs, p99 {p99 * 1000:0} µs, mean {relay.GetProperty("meanMs").GetDouble() * 1000:0} µs; " +
+            $"of which capture to hand-over at the intercept: p50 {Quantile(handOffBefore, handOffAfter, 0.5):0} µs, p99 {Quantile(handOffBefore, handOffAfter, 0.99):0} µs"));
 
         // Each reply the intercept routed reached its capture node and was timed exactly once; every
         // request had at least its response relayed.
@@ -74,7 +76,7 @@ public sealed class RelayLatencyLabTests
     /// Waits until the replies the intercept routed all reached the capture node (its relay count equals
     /// the intercept's routed count) and neither moved over two reports; returns that count.
     /// </summary>
-    private static async Task<long> SettledAsync(LabHost lab)
+    private static async Task<(long Routed, Dictionary<string, long> HandOff)> SettledAsync(LabHost lab)
     {
         (long Routed, long Timed)? previous = null;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -87,7 +89,12 @@ public sealed class RelayLatencyLabTests
             var now = (Routed: Sum("intercept", "replies_routed"), Timed: Sum("capture", "relay_latency_us_count"));
             if (now.Routed == now.Timed && now == previous)
             {
-                return now.Routed;
+                var handOff = status.RootElement.GetProperty("nodes").EnumerateArray()
+                    .Where(n => n.GetProperty("role").GetString() == "intercept")
+                    .SelectMany(n => n.GetProperty("counters").EnumerateObject())
+                    .Where(c => c.Name.StartsWith("handoff_latency_us_", StringComparison.Ordinal))
+                    .ToDictionary(c => c.Name, c => c.Value.GetInt64(), StringComparer.Ordinal);
+                return (now.Routed, handOff);
             }
 
             previous = now;
@@ -95,6 +102,34 @@ public sealed class RelayLatencyLabTests
         }
 
         throw new TimeoutException($"within 60 s the capture node's relay count never settled at the intercept's routed count (last: {previous})");
+    }
+
+    /// <summary>A quantile in µs of the intercept's hand-off histogram between two snapshots, interpolated in its bucket.</summary>
+    private static double Quantile(Dictionary<string, long> before, Dictionary<string, long> after, double q)
+    {
+        var buckets = after.Keys.Where(k => k.StartsWith("handoff_latency_us_le_", StringComparison.Ordinal))
+            .Select(k => (Bound: long.Parse(k["handoff_latency_us_le_".Length..], CultureInfo.InvariantCulture), Count: after[k] - before.GetValueOrDefault(k)))
+            .OrderBy(b => b.Bound).ToList();
+        var total = after.GetValueOrDefault("handoff_latency_us_count") - before.GetValueOrDefault("handoff_latency_us_count");
+        if (total <= 0 || buckets.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        var rank = q * total;
+        long lower = 0;
+        long below = 0;
+        foreach (var (bound, cumulative) in buckets)
+        {
+            if (cumulative >= rank)
+            {
+                return lower + ((bound - lower) * (rank - below) / Math.Max(1, cumulative - below));
+            }
+
+            (lower, below) = (bound, cumulative);
+        }
+
+        return buckets[^1].Bound;
     }
 
     private static async Task<string> GetAsync(LabHost lab, string path) =>
