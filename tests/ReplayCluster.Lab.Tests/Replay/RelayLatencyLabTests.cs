@@ -63,7 +63,8 @@ public sealed class RelayLatencyLabTests
         var p99 = relay.GetProperty("p99Ms").GetDouble();
         TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RELAY {name}: wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0}/s), replies routed {routed}, timed {count}: p50 {p50 * 1000:0} µs, p90 {relay.GetProperty("p90Ms").GetDouble() * 1000:0} µs, p99 {p99 * 1000:0} µs, mean {relay.GetProperty("meanMs").GetDouble() * 1000:0} µs; " +
-            $"of which capture to hand-over at the intercept: p50 {Quantile(handOffBefore, handOffAfter, 0.5):0} µs, p99 {Quantile(handOffBefore, handOffAfter, 0.99):0} µs"));
+            $"of which capture to hand-over at the intercept: p50 {Quantile(handOffBefore, handOffAfter, 0.5):0} µs, p99 {Quantile(handOffBefore, handOffAfter, 0.99):0} µs; " +
+            $"{routed / (double)Math.Max(1, handOffAfter.GetValueOrDefault("batches_sent") - handOffBefore.GetValueOrDefault("batches_sent")):0.0} records per batch"));
 
         // Each reply the intercept routed reached its capture node and was timed exactly once; every
         // request had at least its response relayed.
@@ -92,7 +93,7 @@ public sealed class RelayLatencyLabTests
                 var handOff = status.RootElement.GetProperty("nodes").EnumerateArray()
                     .Where(n => n.GetProperty("role").GetString() == "intercept")
                     .SelectMany(n => n.GetProperty("counters").EnumerateObject())
-                    .Where(c => c.Name.StartsWith("handoff_latency_us_", StringComparison.Ordinal))
+                    .Where(c => c.Name.StartsWith("handoff_latency_us_", StringComparison.Ordinal) || c.Name == "batches_sent")
                     .ToDictionary(c => c.Name, c => c.Value.GetInt64(), StringComparer.Ordinal);
                 return (now.Routed, handOff);
             }
