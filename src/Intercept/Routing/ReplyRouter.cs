@@ -62,6 +62,10 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, typeof(ClusterEvent.MemberRemoved));
         Timers.StartPeriodicTimer("sweep", Sweep.Instance, SweepInterval);
         Timers.StartPeriodicTimer("statistics", LogStatistics.Instance, _settings.StatisticsInterval);
+
+        // After a restart the wake-up of the failed turn is lost while the queue still counts it as
+        // sent: drain once, which re-arms it. A drain too many finds the queue empty and costs nothing.
+        Self.Tell(DrainReplies.Instance);
     }
 
     protected override void PostStop()

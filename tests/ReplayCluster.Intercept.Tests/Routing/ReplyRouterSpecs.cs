@@ -134,6 +134,22 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
         Assert.Equal(0, _statistics.RepliesDroppedQueueFull);
     }
 
+    [Fact]
+    public void A_router_started_after_a_lost_wake_up_drains_what_is_queued()
+    {
+        // As after a restart: records queued and the wake-up taken, but its message never processed.
+        Assert.True(_queue.TryEnqueue(Reply(Session, 9)));
+        Assert.True(_queue.NeedsWake());
+        var owner = CreateTestProbe();
+
+        var router = NewRouter();
+        router.Tell(new RouteClaims(owner.Ref, [Session], []));
+
+        Assert.Equal(9u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
+        Capture(router, Reply(Session, 10));
+        Assert.Equal(10u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
+    }
+
     private IActorRef NewRouter() =>
         Sys.ActorOf(ReplyRouter.Props(new InterceptNodeSettings { Interface = "test0", Filter = "tcp" }, _statistics, _queue, TimeProvider.System, NullLogger.Instance));
 
