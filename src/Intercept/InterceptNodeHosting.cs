@@ -24,6 +24,7 @@ internal static class InterceptNodeHosting
         {
             services.AddSingleton(InterceptNodeSettings.Read(node.Config, node.Settings));
             services.AddSingleton<InterceptStatistics>();
+            services.AddSingleton(new ReplyQueue());
             services.AddHostedService<ReplyCapturePump>();
         },
         DoctorChecks = node =>
@@ -40,6 +41,7 @@ internal static class InterceptNodeHosting
             var router = system.ActorOf(ReplyRouter.Props(
                 provider.GetRequiredService<InterceptNodeSettings>(),
                 provider.GetRequiredService<InterceptStatistics>(),
+                provider.GetRequiredService<ReplyQueue>(),
                 TimeProvider.System,
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger<ReplyRouter>()), Cluster.ActorNames.ReplyRouter);
             registry.Register<ReplyRouter>(router);

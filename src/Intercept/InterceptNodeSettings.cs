@@ -14,6 +14,12 @@ internal sealed record InterceptNodeSettings
 
     public int CaptureBufferSize { get; init; } = 64 * 1024 * 1024;
 
+    /// <summary>libpcap immediate mode for the reply capture (see hocon/intercept.hocon). Defaults to true.</summary>
+    public bool CaptureImmediate { get; init; } = true;
+
+    /// <summary>The TPACKET_V3 block timeout when not immediate. Defaults to 1 ms.</summary>
+    public TimeSpan CaptureBlockTimeout { get; init; } = TimeSpan.FromMilliseconds(1);
+
     public int BatchSize { get; init; } = 256;
 
     public TimeSpan ParkingTime { get; init; } = TimeSpan.FromSeconds(3);
@@ -39,11 +45,29 @@ internal sealed record InterceptNodeSettings
             throw NodeConfigurationException.ForSetting($"{Section}.batch-size", $"'{batch}' must be from 1 to {Replay.ResponseBatch.MaxRecords}");
         }
 
+        var blockTimeout = Positive(config, "capture-block-timeout");
+        if (blockTimeout.TotalMilliseconds is < 1 or > 1000 || blockTimeout.Ticks % TimeSpan.TicksPerMillisecond != 0)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.capture-block-timeout", $"'{config.GetString($"{Section}.capture-block-timeout")}' must be whole milliseconds from 1ms to 1s");
+        }
+
+        bool immediate;
+        try
+        {
+            immediate = config.GetBoolean($"{Section}.capture-immediate", true);
+        }
+        catch (Exception ex)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.capture-immediate", $"'{config.GetString($"{Section}.capture-immediate")}' is not on or off", ex);
+        }
+
         return new InterceptNodeSettings
         {
             Interface = captureInterface,
             Filter = config.GetString($"{Section}.filter", string.Empty) is { Length: > 0 } filter ? filter : DefaultFilter(node),
             CaptureBufferSize = (int)(config.GetByteSize($"{Section}.capture-buffer-size") ?? (64 * 1024 * 1024)),
+            CaptureImmediate = immediate,
+            CaptureBlockTimeout = blockTimeout,
             BatchSize = batch,
             ParkingTime = Positive(config, "parking-time"),
             RouteLifetime = Positive(config, "route-lifetime"),

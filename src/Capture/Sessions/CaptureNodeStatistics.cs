@@ -124,6 +124,9 @@ internal sealed class CaptureNodeStatistics
     /// <summary>Reply latencies of all sessions, recorded as they happen.</summary>
     public ReplyLatencyHistogram ReplyLatency { get; } = new();
 
+    /// <summary>Reply records' relay latencies, intercept capture to this node's session manager (see <c>ResponseBatch.RecordRelayLatency</c>).</summary>
+    public LatencyHistogram RelayLatency { get; } = new(LatencyHistogramLayout.RelayLatency);
+
     public IReadOnlyDictionary<SessionEndReason, long> EndedByReason => _ended;
 
     /// <summary>Requests the target never acknowledged, by the end reason of their session.</summary>
@@ -263,6 +266,7 @@ internal sealed class CaptureNodeStatistics
         }
 
         ReplyLatency.WriteCounters(counters);
+        RelayLatency.WriteCounters(counters);
         return counters;
     }
 

@@ -141,6 +141,9 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
 
     private void OnResponses(ResponseBatch batch)
     {
+        // Relay latency: intercept capture to here, on wall clocks (one clock in the lab; NTP's offset across hosts).
+        batch.RecordRelayLatency(_context.Statistics.RelayLatency, _context.Time.GetUtcNow());
+
         // Consecutive records of one session travel as one message: a burst of replies costs its session
         // one mailbox turn, and order per session is kept because runs go out in capture order.
         var records = batch.Records;

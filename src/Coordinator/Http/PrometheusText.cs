@@ -19,11 +19,17 @@ internal static class PrometheusText
         Gauge(text, "replaycluster_request_loss_ratio", "lost / captured over all capture nodes (requests in flight are not lost).", statistics.LossRatio);
         Gauge(text, "replaycluster_amplification", "Replayed / online request rate (the copies at work).", statistics.Amplification);
         Gauge(text, "replaycluster_nodes", "Nodes reporting statistics.", statistics.Nodes.Count(n => n.State != NodeStates.Removed));
-        ReplyLatency(text, statistics.CaptureTotals);
+        Histogram(text, "replaycluster_reply_latency_seconds",
+            "Reply latency of replayed requests, last request byte first sent to first response byte seen, all capture nodes.",
+            LatencyHistogramLayout.ReplyLatency, statistics.CaptureTotals);
+        Histogram(text, "replaycluster_relay_latency_seconds",
+            "Relay latency of reply records, captured at the intercept to received by the owning capture node (wall clocks of both hosts), all capture nodes.",
+            LatencyHistogramLayout.RelayLatency, statistics.CaptureTotals);
 
         // One family per counter name, one sample per node: a family's samples must stay together.
-        // The reply latency buckets are the histogram above, summed over the cluster, not node gauges.
-        foreach (var name in statistics.Nodes.SelectMany(n => n.Counters.Keys).Where(n => !ReplyLatencyHistogram.IsHistogramCounter(n))
+        // The latency buckets are the histograms above, summed over the cluster, not node gauges.
+        foreach (var name in statistics.Nodes.SelectMany(n => n.Counters.Keys)
+                     .Where(n => !LatencyHistogramLayout.ReplyLatency.IsHistogramCounter(n) && !LatencyHistogramLayout.RelayLatency.IsHistogramCounter(n))
                      .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
             var metric = $"replaycluster_node_{name}";
@@ -39,22 +45,21 @@ internal static class PrometheusText
         return text.ToString();
     }
 
-    /// <summary>The capture nodes' reply latencies as one Prometheus histogram (departed nodes included, so it only grows).</summary>
-    private static void ReplyLatency(StringBuilder text, IReadOnlyDictionary<string, long> totals)
+    /// <summary>The capture nodes' latencies of one layout as one Prometheus histogram (departed nodes included, so it only grows).</summary>
+    private static void Histogram(StringBuilder text, string name, string help, LatencyHistogramLayout layout, IReadOnlyDictionary<string, long> totals)
     {
-        const string name = "replaycluster_reply_latency_seconds";
-        text.Append("# HELP ").Append(name).Append(" Reply latency of replayed requests, last request byte first sent to first response byte seen, all capture nodes.\n")
+        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
             .Append("# TYPE ").Append(name).Append(" histogram\n");
-        var bounds = ReplyLatencyHistogram.UpperBoundsMicroseconds;
+        var bounds = layout.UpperBoundsMicroseconds;
         for (var i = 0; i < bounds.Count; i++)
         {
             text.Append(name).Append("_bucket{le=\"").Append((bounds[i] / 1e6).ToString("R", CultureInfo.InvariantCulture)).Append("\"} ")
-                .Append(totals.GetValueOrDefault(ReplyLatencyHistogram.BucketCounterNames[i]).ToString(CultureInfo.InvariantCulture)).Append('\n');
+                .Append(totals.GetValueOrDefault(layout.BucketCounterNames[i]).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
-        var count = totals.GetValueOrDefault(ReplyLatencyHistogram.CountCounter).ToString(CultureInfo.InvariantCulture);
+        var count = totals.GetValueOrDefault(layout.CountCounter).ToString(CultureInfo.InvariantCulture);
         text.Append(name).Append("_bucket{le=\"+Inf\"} ").Append(count).Append('\n')
-            .Append(name).Append("_sum ").Append((totals.GetValueOrDefault(ReplyLatencyHistogram.SumCounter) / 1e6).ToString("R", CultureInfo.InvariantCulture)).Append('\n')
+            .Append(name).Append("_sum ").Append((totals.GetValueOrDefault(layout.SumCounter) / 1e6).ToString("R", CultureInfo.InvariantCulture)).Append('\n')
             .Append(name).Append("_count ").Append(count).Append('\n');
     }
 

@@ -4,14 +4,14 @@ using ReplayCluster.Statistics;
 namespace ReplayCluster.Coordinator.Statistics;
 
 /// <summary>
-/// Reply latency percentiles in milliseconds, from the capture nodes' histogram counters (see
-/// <see cref="ReplyLatencyHistogram"/>); null while no reply was timed.
+/// Latency percentiles in milliseconds, from the capture nodes' histogram counters of one
+/// <see cref="LatencyHistogramLayout"/> (reply latency unless told otherwise); null while nothing was timed.
 /// </summary>
 /// <remarks>
 /// A percentile is interpolated linearly inside the bucket that holds its rank, as Prometheus's
 /// <c>histogram_quantile</c> does: the samples of a bucket are assumed spread evenly between its lower
 /// bound (the previous bucket's upper bound, 0 for the first) and its upper bound. A rank in the +Inf
-/// bucket answers with the last finite bound (10 s): all the histogram knows is "at least that".
+/// bucket answers with the last finite bound (10 s for reply latency): all the histogram knows is "at least that".
 /// </remarks>
 /// <param name="Count">Replies timed.</param>
 /// <param name="MeanMs">Their mean latency (exact: from the sum, not the buckets).</param>
@@ -24,23 +24,24 @@ internal sealed record LatencyPercentiles(long Count, double? MeanMs, double? P5
 
     private static readonly IReadOnlyDictionary<string, long> NoCounters = new Dictionary<string, long>();
 
-    /// <summary>Percentiles of every reply counted in <paramref name="counters"/>.</summary>
-    public static LatencyPercentiles From(IReadOnlyDictionary<string, long> counters) => Between(NoCounters, counters);
+    /// <summary>Percentiles of every latency of <paramref name="layout"/> (default: reply latency) counted in <paramref name="counters"/>.</summary>
+    public static LatencyPercentiles From(IReadOnlyDictionary<string, long> counters, LatencyHistogramLayout? layout = null) => Between(NoCounters, counters, layout);
 
-    /// <summary>Percentiles of the replies counted between two snapshots of the same cumulative counters.</summary>
-    public static LatencyPercentiles Between(IReadOnlyDictionary<string, long> start, IReadOnlyDictionary<string, long> end)
+    /// <summary>Percentiles of the latencies counted between two snapshots of the same cumulative counters.</summary>
+    public static LatencyPercentiles Between(IReadOnlyDictionary<string, long> start, IReadOnlyDictionary<string, long> end, LatencyHistogramLayout? layout = null)
     {
         ArgumentNullException.ThrowIfNull(start);
         ArgumentNullException.ThrowIfNull(end);
+        layout ??= LatencyHistogramLayout.ReplyLatency;
         long Delta(string counter) => end.GetValueOrDefault(counter) - start.GetValueOrDefault(counter);
 
-        var count = Delta(ReplyLatencyHistogram.CountCounter);
+        var count = Delta(layout.CountCounter);
         if (count <= 0)
         {
             return Empty;
         }
 
-        var names = ReplyLatencyHistogram.BucketCounterNames;
+        var names = layout.BucketCounterNames;
         Span<long> cumulative = stackalloc long[names.Count];
         long floor = 0;
         for (var i = 0; i < names.Count; i++)
@@ -51,8 +52,8 @@ internal sealed record LatencyPercentiles(long Count, double? MeanMs, double? P5
             cumulative[i] = floor;
         }
 
-        var bounds = ReplyLatencyHistogram.UpperBoundsMicroseconds;
-        return new LatencyPercentiles(count, Delta(ReplyLatencyHistogram.SumCounter) / (double)count / 1000,
+        var bounds = layout.UpperBoundsMicroseconds;
+        return new LatencyPercentiles(count, Delta(layout.SumCounter) / (double)count / 1000,
             QuantileMicroseconds(cumulative, bounds, count, 0.50) / 1000,
             QuantileMicroseconds(cumulative, bounds, count, 0.90) / 1000,
             QuantileMicroseconds(cumulative, bounds, count, 0.99) / 1000);

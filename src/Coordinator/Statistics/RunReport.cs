@@ -43,6 +43,9 @@ internal sealed record RunReport(
     /// <summary>Reply latency percentiles of the requests replayed during the run.</summary>
     public LatencyPercentiles ReplyLatency { get; init; } = LatencyPercentiles.Empty;
 
+    /// <summary>Relay latency percentiles (intercept capture to capture node) of the replies relayed during the run.</summary>
+    public LatencyPercentiles RelayLatency { get; init; } = LatencyPercentiles.Empty;
+
     /// <summary>The human summary (the CLI's <c>report</c>).</summary>
     public string Summary()
     {
@@ -57,6 +60,7 @@ internal sealed record RunReport(
             .AppendLine(CultureInfo.InvariantCulture, $"lost             {LostRequests}{string.Concat(LostByReason.Where(l => l.Value > 0).OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $" {l.Key}={l.Value}"))}")
             .AppendLine(CultureInfo.InvariantCulture, $"loss ratio       {LossRatio:F6}  lost / captured, over all copies")
             .AppendLine(CultureInfo.InvariantCulture, $"reply latency    {ReplyLatency.Describe()}")
+            .AppendLine(CultureInfo.InvariantCulture, $"relay latency    {RelayLatency.Describe()}")
             .AppendLine(CultureInfo.InvariantCulture, $"retransmissions  {Retransmissions}");
         foreach (var (reason, count) in SessionsEnded.OrderBy(e => e.Key, StringComparer.Ordinal))
         {

@@ -39,8 +39,9 @@ internal sealed record ReplyLatencyStatistics(double WindowSeconds, LatencyPerce
 /// <param name="LossRatio">lost / captured over all capture nodes: requests whose session ended before the target
 /// acknowledged them. Requests still in flight (a replay that is behind) are not lost: see <see cref="RequestsInFlight"/>.</param>
 /// <param name="ReplyLatency">Reply latency percentiles of the whole cluster.</param>
+/// <param name="RelayLatency">Relay latency percentiles (reply captured at the intercept to received by its capture node), same windows.</param>
 internal sealed record ClusterStatistics(IReadOnlyList<NodeStatistics> Nodes, IReadOnlyDictionary<string, long> CaptureTotals,
-    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null)
+    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null, ReplyLatencyStatistics? RelayLatency = null)
 {
     /// <summary>Replayed / online request rate: the copies at work (0 while nothing is online).</summary>
     public double Amplification => OnlineRequestRate > 0 ? ReplayedRequestRate / OnlineRequestRate : 0;
@@ -248,7 +249,9 @@ internal sealed class StatisticsAggregator : ReceiveActor
             rates.Sum(r => r.GetValueOrDefault("requests_online")),
             rates.Sum(r => r.GetValueOrDefault("requests_delivered")),
             captured == 0 ? 0 : (double)lost / captured,
-            new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)));
+            new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)),
+            new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd, LatencyHistogramLayout.RelayLatency),
+                LatencyPercentiles.From(totals, LatencyHistogramLayout.RelayLatency)));
     }
 
     private string StateOf(Address address, NodeEntry entry) =>
@@ -258,7 +261,7 @@ internal sealed class StatisticsAggregator : ReceiveActor
     {
         foreach (var (counter, value) in counters)
         {
-            if (ReplyLatencyHistogram.IsHistogramCounter(counter))
+            if (ReplyLatencyHistogram.IsHistogramCounter(counter) || LatencyHistogramLayout.RelayLatency.IsHistogramCounter(counter))
             {
                 sum[counter] = sum.GetValueOrDefault(counter) + value;
             }
@@ -288,6 +291,7 @@ internal sealed class StatisticsAggregator : ReceiveActor
             InFlightRequests = end.GetValueOrDefault("requests_in_flight"),
             PlannedDurationSeconds = _runPlannedDuration?.TotalSeconds,
             ReplyLatency = LatencyPercentiles.Between(start, end),
+            RelayLatency = LatencyPercentiles.Between(start, end, LatencyHistogramLayout.RelayLatency),
         };
     }
 

@@ -11,11 +11,13 @@ namespace ReplayCluster.Intercept.Capturing;
 
 /// <summary>
 /// Captures the target's replies on the sink interface and turns each into a <see cref="ResponseRecord"/>
-/// for the router: headers only, the payload length taken from the IP total length.
+/// for the router: headers only, the payload length taken from the IP total length. Records go through
+/// the <see cref="ReplyQueue"/>; the router is told only when it is idle, once per burst.
 /// </summary>
 internal sealed class ReplyCapturePump(
     InterceptNodeSettings settings,
     InterceptStatistics statistics,
+    ReplyQueue queue,
     ActorRegistry registry,
     ILogger<ReplyCapturePump> logger) : IHostedService
 {
@@ -32,6 +34,9 @@ internal sealed class ReplyCapturePump(
             BufferSizeBytes = settings.CaptureBufferSize,
             // Only headers travel on; 256 bytes hold any IPv4+TCP header with options behind a link header.
             SnapLength = 256,
+            // See capture-immediate in hocon/intercept.hocon: per-packet wake-up instead of a block timeout.
+            Immediate = settings.CaptureImmediate,
+            ReadTimeoutMs = (int)settings.CaptureBlockTimeout.TotalMilliseconds,
         });
         InterceptLog.Capturing(logger, settings.Interface, settings.Filter);
         _capture.Start(OnFrame);
@@ -60,7 +65,7 @@ internal sealed class ReplyCapturePump(
 
         statistics.CountCaptured();
         var options = packet.Options;
-        _router.Tell(new ResponseRecord
+        var record = new ResponseRecord
         {
             ClientAddress = packet.DestinationAddress,
             ClientPort = packet.DestinationPort,
@@ -78,6 +83,16 @@ internal sealed class ReplyCapturePump(
             TsVal = options.TsVal,
             TsEcr = options.TsEcr,
             CapturedAtNanos = info.TimestampNanos,
-        });
+        };
+        if (!queue.TryEnqueue(record))
+        {
+            statistics.CountQueueFull();
+            return;
+        }
+
+        if (queue.NeedsWake())
+        {
+            _router.Tell(DrainReplies.Instance);
+        }
     }
 }

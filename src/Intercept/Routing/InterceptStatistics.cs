@@ -1,14 +1,26 @@
+using ReplayCluster.Statistics;
+
 namespace ReplayCluster.Intercept.Routing;
 
 /// <summary>The intercept node's counters, written by the capture thread and the router.</summary>
 internal sealed class InterceptStatistics
 {
+    /// <summary>Capture to hand-over to remoting, in the relay's buckets: <c>handoff_latency_us_*</c>.</summary>
+    public static readonly LatencyHistogramLayout HandOffLayout = new("handoff_latency_us", LatencyHistogramLayout.RelayLatency.UpperBoundsMicroseconds);
+
     private long _repliesCaptured;
     private long _packetsRejected;
+    private long _repliesDroppedQueueFull;
 
     public long RepliesCaptured => Interlocked.Read(ref _repliesCaptured);
 
     public long PacketsRejected => Interlocked.Read(ref _packetsRejected);
+
+    /// <summary>Replies the capture thread could not hand to the router because its queue was full.</summary>
+    public long RepliesDroppedQueueFull => Interlocked.Read(ref _repliesDroppedQueueFull);
+
+    /// <summary>How long each routed reply took from its capture to being handed to remoting (written by the router).</summary>
+    public LatencyHistogram HandOffLatency { get; } = new(HandOffLayout);
 
     public long RepliesRouted { get; set; }
 
@@ -24,19 +36,27 @@ internal sealed class InterceptStatistics
 
     public void CountRejected() => Interlocked.Increment(ref _packetsRejected);
 
+    public void CountQueueFull() => Interlocked.Increment(ref _repliesDroppedQueueFull);
+
     /// <summary>The counters reported to the coordinator (cumulative, snake_case as in /metrics).</summary>
-    public IReadOnlyDictionary<string, long> ToCounters() => new Dictionary<string, long>
+    public IReadOnlyDictionary<string, long> ToCounters()
     {
-        ["replies_captured"] = RepliesCaptured,
-        ["packets_rejected"] = PacketsRejected,
-        ["replies_routed"] = RepliesRouted,
-        ["replies_dropped_unrouted"] = RepliesDroppedUnrouted,
-        ["batches_sent"] = BatchesSent,
-        ["routes"] = Routes,
-        ["replies_parked"] = Parked,
-    };
+        var counters = new Dictionary<string, long>
+        {
+            ["replies_captured"] = RepliesCaptured,
+            ["packets_rejected"] = PacketsRejected,
+            ["replies_routed"] = RepliesRouted,
+            ["replies_dropped_unrouted"] = RepliesDroppedUnrouted,
+            ["replies_dropped_queue_full"] = RepliesDroppedQueueFull,
+            ["batches_sent"] = BatchesSent,
+            ["routes"] = Routes,
+            ["replies_parked"] = Parked,
+        };
+        HandOffLatency.WriteCounters(counters);
+        return counters;
+    }
 
     public string Summary() =>
-        $"replies captured={RepliesCaptured} rejected={PacketsRejected} routed={RepliesRouted} dropped-unrouted={RepliesDroppedUnrouted} " +
+        $"replies captured={RepliesCaptured} rejected={PacketsRejected} routed={RepliesRouted} dropped-unrouted={RepliesDroppedUnrouted} dropped-queue-full={RepliesDroppedQueueFull} " +
         $"parked={Parked} routes={Routes} batches={BatchesSent}";
 }

@@ -6,27 +6,36 @@ using ReplayCluster.Replay;
 namespace ReplayCluster.Intercept.Routing;
 
 /// <summary>
-/// Sends every captured reply to the capture node that owns its session, in batches: a batch goes
-/// when it is full, or as soon as the router has worked through the messages already in its mailbox
-/// (a flush message queued behind them), so a burst becomes few messages and a lone reply still goes
-/// at once. Order per session is kept: one router, one ordered channel per owner.
+/// Sends every captured reply to the capture node that owns its session, in batches. The capture
+/// thread hands records over in a <see cref="ReplyQueue"/> and wakes the router once per burst; the
+/// router takes what is queued, groups it per owner and sends each owner's batch as soon as the queue
+/// is empty (or the batch full). A lone reply therefore goes at once, and under load a batch holds what
+/// arrived while the previous one was being sent: the batch size follows the load without a timer.
+/// Order per session is kept: one router, one ordered channel per owner.
 /// </summary>
 internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 {
+    // Records taken from the queue in one turn before other messages (route claims) get theirs.
+    private const int MaxRecordsPerTurn = 4096;
+
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMilliseconds(500);
 
     private readonly ReplyRouteTable<IActorRef> _table;
     private readonly Dictionary<IActorRef, List<ResponseRecord>> _batches = [];
     private readonly InterceptNodeSettings _settings;
     private readonly InterceptStatistics _statistics;
+    private readonly ReplyQueue _queue;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Action<IActorRef, ResponseRecord> _add;
-    private bool _flushQueued;
+    private int _pending;
 
-    public ReplyRouter(InterceptNodeSettings settings, InterceptStatistics statistics, TimeProvider time, ILogger logger)
+    public ReplyRouter(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger)
     {
         _settings = settings;
         _statistics = statistics;
+        _queue = queue;
+        _time = time;
         _logger = logger;
         _add = Add;
         _table = new ReplyRouteTable<IActorRef>(new ReplyRouteTableOptions
@@ -35,15 +44,8 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
             RouteLifetime = settings.RouteLifetime,
         }, time);
 
-        Receive<ResponseRecord>(record =>
-        {
-            if (_table.TryRoute(record, out var owner))
-            {
-                Add(owner, record);
-            }
-        });
+        Receive<DrainReplies>(_ => OnDrain());
         Receive<RouteClaims>(OnClaims);
-        Receive<Flush>(_ => FlushAll());
         Receive<Sweep>(_ => OnSweep());
         Receive<LogStatistics>(_ => InterceptLog.Statistics(_logger, _statistics.Summary()));
         Receive<ClusterEvent.MemberRemoved>(e => OnMemberRemoved(e.Member.Address));
@@ -52,14 +54,18 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(InterceptNodeSettings settings, InterceptStatistics statistics, TimeProvider time, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new ReplyRouter(settings, statistics, time, logger));
+    public static Props Props(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger) =>
+        Akka.Actor.Props.Create(() => new ReplyRouter(settings, statistics, queue, time, logger));
 
     protected override void PreStart()
     {
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, typeof(ClusterEvent.MemberRemoved));
         Timers.StartPeriodicTimer("sweep", Sweep.Instance, SweepInterval);
         Timers.StartPeriodicTimer("statistics", LogStatistics.Instance, _settings.StatisticsInterval);
+
+        // After a restart the wake-up of the failed turn is lost while the queue still counts it as
+        // sent: drain once, which re-arms it. A drain too many finds the queue empty and costs nothing.
+        Self.Tell(DrainReplies.Instance);
     }
 
     protected override void PostStop()
@@ -83,7 +89,34 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
             _table.Claim(endpoints, claims.Owner, _add);
         }
 
+        // Replies that were parked for these sessions go now, not with the next captured reply.
+        FlushAll();
         UpdateGauges();
+    }
+
+    private void OnDrain()
+    {
+        do
+        {
+            var taken = 0;
+            while (taken < MaxRecordsPerTurn && _queue.TryDequeue(out var record))
+            {
+                taken++;
+                if (_table.TryRoute(record, out var owner))
+                {
+                    Add(owner, record);
+                }
+            }
+
+            FlushAll();
+            if (taken == MaxRecordsPerTurn)
+            {
+                // Still owning the wake-up: continue in a later turn, after the claims that queued meanwhile.
+                Self.Tell(DrainReplies.Instance);
+                return;
+            }
+        }
+        while (_queue.Rearm());
     }
 
     private void Add(IActorRef owner, ResponseRecord record)
@@ -96,20 +129,20 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         }
 
         batch.Add(record);
+        _pending++;
         if (batch.Count >= _settings.BatchSize)
         {
             Send(owner, batch);
-        }
-        else if (!_flushQueued)
-        {
-            _flushQueued = true;
-            Self.Tell(Flush.Instance);
         }
     }
 
     private void FlushAll()
     {
-        _flushQueued = false;
+        if (_pending == 0)
+        {
+            return;
+        }
+
         foreach (var (owner, batch) in _batches)
         {
             if (batch.Count > 0)
@@ -121,9 +154,18 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     private void Send(IActorRef owner, List<ResponseRecord> batch)
     {
-        owner.Tell(new ResponseBatch([.. batch]));
+        var records = batch.ToArray();
+        owner.Tell(new ResponseBatch(records));
         _statistics.BatchesSent++;
+        _pending -= records.Length;
         batch.Clear();
+
+        // Capture to hand-over, this node's share of the relay latency (the capture node times the whole).
+        var nowNanos = (_time.GetUtcNow().UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+        foreach (ref readonly var record in records.AsSpan())
+        {
+            _statistics.HandOffLatency.RecordMicroseconds((nowNanos - record.CapturedAtNanos) / 1000);
+        }
     }
 
     private void OnSweep()
@@ -137,6 +179,7 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         var routes = _table.RemoveOwners(owner => owner.Path.Address == address);
         foreach (var owner in _batches.Keys.Where(owner => owner.Path.Address == address).ToList())
         {
+            _pending -= _batches[owner].Count;
             _batches.Remove(owner);
         }
 
@@ -153,11 +196,6 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         _statistics.Routes = _table.RouteCount;
         _statistics.Parked = _table.ParkedCount;
         _statistics.RepliesDroppedUnrouted = _table.DroppedUnrouted;
-    }
-
-    private sealed class Flush
-    {
-        public static readonly Flush Instance = new();
     }
 
     private sealed class Sweep

@@ -28,4 +28,23 @@ public sealed class ResponseBatch : IReplayWireMessage
 
     /// <summary>Number of records.</summary>
     public int Count => _records.Length;
+
+    /// <summary>
+    /// Records in <paramref name="relayLatency"/> how long each record took from its capture at the
+    /// intercept (<see cref="ResponseRecord.CapturedAtNanos"/>, the pcap timestamp) to <paramref name="now"/>.
+    /// </summary>
+    /// <remarks>
+    /// Both ends read the wall clock of their own host: exact in the lab, where every namespace shares
+    /// one clock; across hosts the result is off by their clock offset (NTP keeps it to tens of µs on a
+    /// LAN, ms on worse), and a negative difference counts as zero.
+    /// </remarks>
+    public void RecordRelayLatency(Statistics.LatencyHistogram relayLatency, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(relayLatency);
+        var nowNanos = (now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+        foreach (ref readonly var record in _records.AsSpan())
+        {
+            relayLatency.RecordMicroseconds((nowNanos - record.CapturedAtNanos) / 1000);
+        }
+    }
 }

@@ -10,6 +10,9 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
 {
     private static readonly SessionEndpoints Session = new(0x0AC80001, 40000, 0x0A000202, 80);
 
+    private readonly ReplyQueue _queue = new(1 << 12);
+    private readonly InterceptStatistics _statistics = new();
+
     [Fact]
     public void Replies_of_a_claimed_session_reach_its_owner_in_order_as_batches()
     {
@@ -18,7 +21,7 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
         router.Tell(new RouteClaims(owner.Ref, [Session], []));
         for (uint i = 0; i < 5; i++)
         {
-            router.Tell(Reply(Session, i));
+            Capture(router, Reply(Session, i));
         }
 
         var received = new List<uint>();
@@ -38,7 +41,7 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
         var router = NewRouter();
         router.Tell(new RouteClaims(owner.Ref, [Session], []));
         router.Tell(new RouteClaims(owner.Ref, [Session], [Session]));
-        router.Tell(Reply(Session, 42));
+        Capture(router, Reply(Session, 42));
 
         var batch = owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(42u, batch.Records[0].Sequence);
@@ -49,15 +52,116 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
     {
         var owner = CreateTestProbe();
         var router = NewRouter();
-        router.Tell(Reply(Session, 7));
+        Capture(router, Reply(Session, 7));
         owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);
         router.Tell(new RouteClaims(owner.Ref, [Session], []));
 
         Assert.Equal(7u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
     }
 
+    [Fact]
+    public void A_burst_from_the_capture_thread_wakes_the_router_once_and_goes_out_in_few_batches()
+    {
+        var owner = CreateTestProbe();
+        var router = NewRouter();
+        router.Tell(new RouteClaims(owner.Ref, [Session], []));
+        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+
+        // The whole burst is queued before the router runs: one wake-up, so at most one batch per 256 records.
+        var wakes = 0;
+        for (uint i = 0; i < 1000; i++)
+        {
+            Assert.True(_queue.TryEnqueue(Reply(Session, i)));
+            wakes += _queue.NeedsWake() ? 1 : 0;
+        }
+
+        router.Tell(DrainReplies.Instance);
+        var received = new List<uint>();
+        var batches = 0;
+        while (received.Count < 1000)
+        {
+            received.AddRange(owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records.ToArray().Select(r => r.Sequence));
+            batches++;
+        }
+
+        Assert.Equal(1, wakes);
+        Assert.Equal(Enumerable.Range(0, 1000).Select(i => (uint)i), received);
+        Assert.Equal(4, batches);
+        AwaitAssert(() => Assert.Equal(1000, _statistics.HandOffLatency.Count), cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public void Replies_from_a_concurrent_capture_thread_all_arrive_in_order()
+    {
+        var owner = CreateTestProbe();
+        var router = NewRouter();
+        router.Tell(new RouteClaims(owner.Ref, [Session], []));
+        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+
+        // A real producer thread racing the router: no record may be left behind with the router idle.
+        const int Total = 20_000;
+        var producer = new Thread(() =>
+        {
+            for (uint i = 0; i < Total; i++)
+            {
+                var reply = Reply(Session, i);
+                while (!_queue.TryEnqueue(reply))
+                {
+                    Thread.Yield();
+                }
+
+                if (_queue.NeedsWake())
+                {
+                    router.Tell(DrainReplies.Instance);
+                }
+
+                if (i % 97 == 0)
+                {
+                    Thread.Sleep(0);
+                }
+            }
+        });
+        producer.Start();
+
+        var received = new List<uint>(Total);
+        while (received.Count < Total)
+        {
+            received.AddRange(owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(5), cancellationToken: TestContext.Current.CancellationToken).Records.ToArray().Select(r => r.Sequence));
+        }
+
+        producer.Join();
+        Assert.Equal(Enumerable.Range(0, Total).Select(i => (uint)i), received);
+        Assert.Equal(0, _statistics.RepliesDroppedQueueFull);
+    }
+
+    [Fact]
+    public void A_router_started_after_a_lost_wake_up_drains_what_is_queued()
+    {
+        // As after a restart: records queued and the wake-up taken, but its message never processed.
+        Assert.True(_queue.TryEnqueue(Reply(Session, 9)));
+        Assert.True(_queue.NeedsWake());
+        var owner = CreateTestProbe();
+
+        var router = NewRouter();
+        router.Tell(new RouteClaims(owner.Ref, [Session], []));
+
+        Assert.Equal(9u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
+        Capture(router, Reply(Session, 10));
+        Assert.Equal(10u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
+    }
+
     private IActorRef NewRouter() =>
-        Sys.ActorOf(ReplyRouter.Props(new InterceptNodeSettings { Interface = "test0", Filter = "tcp" }, new InterceptStatistics(), TimeProvider.System, NullLogger.Instance));
+        Sys.ActorOf(ReplyRouter.Props(new InterceptNodeSettings { Interface = "test0", Filter = "tcp" }, _statistics, _queue, TimeProvider.System, NullLogger.Instance));
+
+    /// <summary>What the capture pump does with a reply.</summary>
+    private void Capture(IActorRef router, ResponseRecord reply)
+    {
+        Assert.True(_queue.TryEnqueue(reply));
+        if (_queue.NeedsWake())
+        {
+            router.Tell(DrainReplies.Instance);
+        }
+    }
 
     private static ResponseRecord Reply(SessionEndpoints session, uint seq) => TestReplies.For(session, seq);
 }

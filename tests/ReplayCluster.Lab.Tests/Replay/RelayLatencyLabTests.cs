@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Text.Json;
+using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
+using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
+
+namespace ReplayCluster.Lab.Tests.Replay;
+
+/// <summary>
+/// The relay (target reply captured by the intercept → Akka.Remote → the owning capture node) at light
+/// load and at keep-alive 50 connections, read from the coordinator's run report as a user would: every
+/// reply the intercept routed is timed once, and p99 stays within bounds.
+/// </summary>
+/// <remarks>
+/// The bounds asserted here are far looser than the relay's targets (p99 ≤ 300 µs light, ≤ 2 ms at
+/// keep-alive 50): the lab machine's two cores are shared with other work (load averages of 30-70 were
+/// measured while this test ran, and p99 then reached 20-100 ms), and a test that fails on a
+/// neighbour's burst proves nothing. They still catch a relay that holds replies back on a timer
+/// (p50 at light load) or loses or double-counts them (the counts). The measured numbers are printed
+/// for the record (hocon/intercept.hocon cites them). Variants are measured by pointing
+/// <c>REPLAYCLUSTER_CONFIG</c> at a HOCON file: the nodes inherit it.
+/// </remarks>
+[Collection(MeasuredAloneCollection.Name)]
+public sealed class RelayLatencyLabTests
+{
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Every_routed_reply_is_relayed_and_timed_within_bounds_at_light_and_keepalive_load()
+    {
+        await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
+        var seed = $"{lab.TargetIp}:4053";
+        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
+        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
+        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
+            "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange);
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Dashboard on http://127.0.0.1:8080/");
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Capturing on");
+
+        // Warm-up: JIT, the remote association, the first route claims; not measured.
+        (await lab.ExecAsync(LabRole.Client, ["wrk", "-t1", "-c4", "-d2s", $"http://{lab.OnlineIp}/1k?case=relay-warmup"], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("wrk");
+
+        // ~50 requests/s on one keep-alive connection: every reply travels alone.
+        var light = Path.Combine(lab.StateDirectory, "relay-light.lua");
+        await File.WriteAllTextAsync(light, "function delay()\n  return 20\nend\n", Cancellation);
+        var lightRun = await MeasureAsync(lab, "light (1 connection, ~50 req/s)", ["wrk", "-t1", "-c1", "-d10s", "-s", light, $"http://{lab.OnlineIp}/1k?case=relay-light"]);
+        var heavyRun = await MeasureAsync(lab, "keep-alive 50 connections", ["wrk", "-t2", "-c50", "-d10s", $"http://{lab.OnlineIp}/1k?case=relay-ka50"]);
+
+        // A lone reply is not held back for company: no timer or block timeout of milliseconds in its way.
+        Assert.True(lightRun.P50Ms < 5, $"light load relay p50 {lightRun.P50Ms} ms");
+        Assert.True(lightRun.P99Ms < 250, $"light load relay p99 {lightRun.P99Ms} ms");
+        Assert.True(heavyRun.P99Ms < 250, $"keep-alive 50 relay p99 {heavyRun.P99Ms} ms");
+    }
+
+    /// <summary>Runs <paramref name="load"/> inside a coordinator run and returns the run's relay latency.</summary>
+    private static async Task<(double P50Ms, double P99Ms)> MeasureAsync(LabHost lab, string name, string[] load)
+    {
+        var (routedBefore, handOffBefore) = await SettledAsync(lab);
+        await PostAsync(lab, "/api/run/start");
+        var wrk = WrkResult.Parse((await lab.ExecAsync(LabRole.Client, load, TimeSpan.FromSeconds(40), Cancellation)).EnsureSuccess("wrk").StdOut);
+        var (routedAfter, handOffAfter) = await SettledAsync(lab);
+        var routed = routedAfter - routedBefore;
+        using var report = JsonDocument.Parse(await PostAsync(lab, "/api/run/stop"));
+        var relay = report.RootElement.GetProperty("relayLatency");
+        var count = relay.GetProperty("count").GetInt64();
+        var p50 = relay.GetProperty("p50Ms").GetDouble();
+        var p99 = relay.GetProperty("p99Ms").GetDouble();
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"RELAY {name}: wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0}/s), replies routed {routed}, timed {count}: p50 {p50 * 1000:0} µs, p90 {relay.GetProperty("p90Ms").GetDouble() * 1000:0} µs, p99 {p99 * 1000:0} µs, mean {relay.GetProperty("meanMs").GetDouble() * 1000:0} µs; " +
+            $"of which capture to hand-over at the intercept: p50 {Quantile(handOffBefore, handOffAfter, 0.5):0} µs, p99 {Quantile(handOffBefore, handOffAfter, 0.99):0} µs; " +
+            $"{routed / (double)Math.Max(1, handOffAfter.GetValueOrDefault("batches_sent") - handOffBefore.GetValueOrDefault("batches_sent")):0.0} records per batch"));
+
+        // Each reply the intercept routed reached its capture node and was timed exactly once; every
+        // request had at least its response relayed.
+        Assert.Equal(routed, count);
+        Assert.True(count >= wrk.Requests, $"{count} replies relayed for {wrk.Requests} requests");
+        return (p50, p99);
+    }
+
+    /// <summary>
+    /// Waits until the replies the intercept routed all reached the capture node (its relay count equals
+    /// the intercept's routed count) and neither moved over two reports; returns that count.
+    /// </summary>
+    private static async Task<(long Routed, Dictionary<string, long> HandOff)> SettledAsync(LabHost lab)
+    {
+        (long Routed, long Timed)? previous = null;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            using var status = JsonDocument.Parse(await GetAsync(lab, "/api/status"));
+            long Sum(string role, string counter) => status.RootElement.GetProperty("nodes").EnumerateArray()
+                .Where(n => n.GetProperty("role").GetString() == role)
+                .Sum(n => n.GetProperty("counters").TryGetProperty(counter, out var value) ? value.GetInt64() : 0);
+            var now = (Routed: Sum("intercept", "replies_routed"), Timed: Sum("capture", "relay_latency_us_count"));
+            if (now.Routed == now.Timed && now == previous)
+            {
+                var handOff = status.RootElement.GetProperty("nodes").EnumerateArray()
+                    .Where(n => n.GetProperty("role").GetString() == "intercept")
+                    .SelectMany(n => n.GetProperty("counters").EnumerateObject())
+                    .Where(c => c.Name.StartsWith("handoff_latency_us_", StringComparison.Ordinal) || c.Name == "batches_sent")
+                    .ToDictionary(c => c.Name, c => c.Value.GetInt64(), StringComparer.Ordinal);
+                return (now.Routed, handOff);
+            }
+
+            previous = now;
+            await Task.Delay(1200, Cancellation);
+        }
+
+        throw new TimeoutException($"within 60 s the capture node's relay count never settled at the intercept's routed count (last: {previous})");
+    }
+
+    /// <summary>A quantile in µs of the intercept's hand-off histogram between two snapshots, interpolated in its bucket.</summary>
+    private static double Quantile(Dictionary<string, long> before, Dictionary<string, long> after, double q)
+    {
+        var buckets = after.Keys.Where(k => k.StartsWith("handoff_latency_us_le_", StringComparison.Ordinal))
+            .Select(k => (Bound: long.Parse(k["handoff_latency_us_le_".Length..], CultureInfo.InvariantCulture), Count: after[k] - before.GetValueOrDefault(k)))
+            .OrderBy(b => b.Bound).ToList();
+        var total = after.GetValueOrDefault("handoff_latency_us_count") - before.GetValueOrDefault("handoff_latency_us_count");
+        if (total <= 0 || buckets.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        var rank = q * total;
+        long lower = 0;
+        long below = 0;
+        foreach (var (bound, cumulative) in buckets)
+        {
+            if (cumulative >= rank)
+            {
+                return lower + ((bound - lower) * (rank - below) / Math.Max(1, cumulative - below));
+            }
+
+            (lower, below) = (bound, cumulative);
+        }
+
+        return buckets[^1].Bound;
+    }
+
+    private static async Task<string> GetAsync(LabHost lab, string path) =>
+        (await lab.ExecAsync(LabRole.Target, ["curl", "-sf", $"http://127.0.0.1:8080{path}"], TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess($"GET {path}").StdOut;
+
+    private static async Task<string> PostAsync(LabHost lab, string path) =>
+        (await lab.ExecAsync(LabRole.Target, ["curl", "-sf", "-X", "POST", $"http://127.0.0.1:8080{path}"], TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess($"POST {path}").StdOut;
+}
