@@ -69,8 +69,8 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         _planSettled = plan.Current.Targets is not null;
         _statistics.Budget = _budget;
         _identities = settings.FakeClientRange is { } range
-            ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
-            : ClientIdentityMapper.KeepReal();
+            ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range", settings.Identities, time)
+            : ClientIdentityMapper.KeepReal(settings.Identities, time);
 
         // With its own range (-c) the node is settled; otherwise it asks the coordinator for a slice.
         _identitiesSettled = settings.FakeClientRange is not null;
@@ -372,7 +372,7 @@ internal sealed class SessionManager : ReceiveActor, IWithTimers
         if (granted.Range != _slice)
         {
             // Sessions already running keep their identities; new ones draw from the slice.
-            _identities = ClientIdentityMapper.FromRange(granted.Range, "identity slice from the coordinator");
+            _identities = ClientIdentityMapper.FromRange(granted.Range, "identity slice from the coordinator", _settings.Identities, _time);
             _slice = granted.Range;
         }
 
