@@ -49,7 +49,7 @@ public sealed class IdentityReuseLabTests(ReplayClusterFixture fixture)
 
             foreach (var run in new[] { first, second })
             {
-                Assert.True(run.Wrk.Requests > 3_000, $"too little load: {run}");
+                Assert.True(run.Wrk.Requests > 2_000, $"too little load: {run}");
                 Assert.Equal(0, run.Comparison.Missing);
                 Assert.Equal(0, run.Comparison.Duplicated);
                 Assert.Equal(0, run.Comparison.Unknown);
@@ -113,7 +113,7 @@ public sealed class IdentityReuseLabTests(ReplayClusterFixture fixture)
         var synTimeouts = UniqueIdLoad.EndedFor(UniqueIdLoad.LatestStatistics(fixture.Capture), "SynTimeout") - before;
         Report($"wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0} /s); {comparison}; SynTimeout {synTimeouts}{Environment.NewLine}{fixture.LatestCaptureStatistics}");
 
-        Assert.True(comparison.Online > 1_000, $"too little load: {comparison}");
+        Assert.True(comparison.Online > 200, $"too little load: {comparison}");
         Assert.Equal(0, comparison.Missing);
         Assert.Equal(0, comparison.Duplicated);
         Assert.Equal(0, comparison.Unknown);
@@ -129,7 +129,7 @@ public sealed class IdentityReuseLabTests(ReplayClusterFixture fixture)
         var before = await UniqueIdLoad.TcpExtAsync(Lab, LabRole.Target, Cancellation);
 
         // 8 connections, each writing its request 3 ms after connecting: about 1k connections/s here.
-        var wrk = await UniqueIdLoad.RunShortConnectionsAsync(Lab, run, connections: 8, TimeSpan.FromSeconds(8), delayMs: 3, Cancellation);
+        var wrk = await UniqueIdLoad.RunShortConnectionsAsync(Lab, run, connections: 8, TimeSpan.FromSeconds(6), delayMs: 3, Cancellation);
         var loadEnded = DateTime.UtcNow;
         var comparison = await UniqueIdLoad.CompareAsync(Lab, run, loadEnded, TimeSpan.FromSeconds(20), CompareTimeout, Cancellation);
 
@@ -140,7 +140,10 @@ public sealed class IdentityReuseLabTests(ReplayClusterFixture fixture)
             UniqueIdLoad.EndedFor(UniqueIdLoad.LatestStatistics(fixture.Capture), "SynTimeout"),
             Delta(before, after, "TcpExtPAWSTimewait"),
             await UniqueIdLoad.TimeWaitCountAsync(Lab, LabRole.Target, Cancellation));
-        Report($"{result}{Environment.NewLine}{fixture.LatestCaptureStatistics}");
+        var states = await Lab.ExecAsync(LabRole.Target, ["ss", "-s"], cancellationToken: Cancellation);
+        Report($"{result}{Environment.NewLine}{fixture.LatestCaptureStatistics}{Environment.NewLine}target counters: {UniqueIdLoad.Deltas(before, after)}" +
+               $"{Environment.NewLine}{states.StdOut}{Environment.NewLine}" +
+               string.Join(Environment.NewLine, fixture.Capture.Lines.Where(l => l.Contains("data pending", StringComparison.Ordinal)).Take(5)));
         return result;
     }
 

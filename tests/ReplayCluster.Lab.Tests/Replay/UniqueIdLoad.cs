@@ -91,6 +91,11 @@ internal static partial class UniqueIdLoad
         return counters;
     }
 
+    /// <summary>The counters that moved between two readings, as "name +delta" (for test output).</summary>
+    public static string Deltas(IReadOnlyDictionary<string, long> before, IReadOnlyDictionary<string, long> after) =>
+        string.Join(", ", after.Where(a => a.Value != before.GetValueOrDefault(a.Key))
+            .Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.Key} +{a.Value - before.GetValueOrDefault(a.Key)}")));
+
     /// <summary>Connections the host holds in TIME_WAIT right now.</summary>
     public static async Task<int> TimeWaitCountAsync(LabHost lab, LabRole role, CancellationToken cancellation)
     {
