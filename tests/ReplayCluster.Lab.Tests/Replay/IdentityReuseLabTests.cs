@@ -141,7 +141,13 @@ public sealed class IdentityReuseLabTests(ReplayClusterFixture fixture)
             Delta(before, after, "TcpExtPAWSTimewait"),
             await UniqueIdLoad.TimeWaitCountAsync(Lab, LabRole.Target, Cancellation));
         var states = await Lab.ExecAsync(LabRole.Target, ["ss", "-s"], cancellationToken: Cancellation);
-        Report($"{result}{Environment.NewLine}{fixture.LatestCaptureStatistics}{Environment.NewLine}target counters: {UniqueIdLoad.Deltas(before, after)}" +
+
+        // nginx stops accepting at worker_connections; the SYNs then overflow its listen queue and are dropped.
+        var starved = File.Exists(Lab.TargetErrorLog)
+            ? (await File.ReadAllLinesAsync(Lab.TargetErrorLog, Cancellation)).Count(l => l.Contains("worker_connections are not enough", StringComparison.Ordinal))
+            : 0;
+        Report($"{result}{Environment.NewLine}{fixture.LatestCaptureStatistics}{Environment.NewLine}target counters: {UniqueIdLoad.Deltas(before, after)}; " +
+               $"target nginx 'worker_connections are not enough' lines so far: {starved}" +
                $"{Environment.NewLine}{states.StdOut}{Environment.NewLine}" +
                string.Join(Environment.NewLine, fixture.Capture.Lines.Where(l => l.Contains("data pending", StringComparison.Ordinal)).Take(5)));
         return result;
