@@ -56,6 +56,12 @@ internal sealed class ClientIdentityMapper
     // the dictionary and is skipped.
     private readonly Dictionary<Identity, long> _quarantined = [];
     private readonly Queue<(Identity Identity, long Until)> _releases = new();
+    // Per real connection key (client address and port, target), the candidate index last handed out when
+    // it was not the first: the next probe starts there instead of walking every held-back identity again
+    // (a client reusing a port every 70 ms would otherwise probe ~1,000 candidates per session). Only keys
+    // that moved are kept, and the map is cleared when it outgrows the quarantine.
+    private readonly Dictionary<Identity, int> _cursors = [];
+    private readonly int _cursorCapacity;
     private long _overflows;
     private long _reusedEarly;
     private long _deferred;
@@ -69,6 +75,7 @@ internal sealed class ClientIdentityMapper
         _capacity = options.Quarantines ? options.QuarantineCapacity : 0;
         _delayTicks = (long)(options.ReuseDelay.TotalSeconds * _time.TimestampFrequency);
         _probeOffset = probeOffset ?? (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
+        _cursorCapacity = Math.Max(_capacity, 1 << 16);
     }
 
     /// <summary>Identities currently handed out.</summary>
@@ -143,9 +150,14 @@ internal sealed class ClientIdentityMapper
             Expire(now);
             Identity? fallback = null;
             var fallbackUntil = long.MaxValue;
-            var candidates = _count == 0 ? MaxProbes : (int)Math.Min(_count, MaxProbes);
-            for (var i = 0; i < candidates; i++)
+            var space = _count == 0 ? MaxProbes : (int)Math.Min(_count, int.MaxValue);
+            var candidates = Math.Min(space, MaxProbes);
+            var key = new Identity(clientAddress, clientPort, targetAddress, targetPort);
+            var start = _cursors.GetValueOrDefault(key);
+            var fallbackIndex = 0;
+            for (var n = 0; n < candidates; n++)
             {
+                var i = (int)(((long)start + n) % space);
                 if (!TryCandidate(clientAddress, clientPort, i, out var candidateAddress, out var candidatePort))
                 {
                     continue;
@@ -163,6 +175,7 @@ internal sealed class ClientIdentityMapper
                     {
                         fallback = identity;
                         fallbackUntil = until;
+                        fallbackIndex = i;
                     }
 
                     continue;
@@ -174,6 +187,7 @@ internal sealed class ClientIdentityMapper
                 }
 
                 _inUse.Add(identity);
+                Remember(key, i);
                 (address, port) = (candidateAddress, candidatePort);
                 return true;
             }
@@ -184,6 +198,7 @@ internal sealed class ClientIdentityMapper
                 _inUse.Add(early);
                 _reusedEarly++;
                 _deferred++;
+                Remember(key, fallbackIndex);
                 (address, port) = (early.Address, early.Port);
                 return true;
             }
@@ -222,6 +237,23 @@ internal sealed class ClientIdentityMapper
             _quarantined[identity] = reusableFrom;
             _releases.Enqueue((identity, reusableFrom));
         }
+    }
+
+    private void Remember(Identity key, int index)
+    {
+        if (index == 0)
+        {
+            _cursors.Remove(key);
+            return;
+        }
+
+        if (_cursors.Count >= _cursorCapacity && !_cursors.ContainsKey(key))
+        {
+            // Only a shortcut: without it the probe starts at the first candidate again, skipping the same way.
+            _cursors.Clear();
+        }
+
+        _cursors[key] = index;
     }
 
     private void Expire(long now)

@@ -71,11 +71,17 @@ public sealed class ClientIdentityMapperTests
         Assert.Equal(40000, secondPort);
         Assert.Equal(1, mapper.ReuseDeferred);
         mapper.Release(second, secondPort, Target, 80);
+        Assert.Equal(2, mapper.Quarantined);
 
         time.Advance(TimeSpan.FromSeconds(1));
-        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var third, out _));
-        Assert.Equal(first, third);
         Assert.Equal(1, mapper.Quarantined);
+        time.Advance(TimeSpan.FromSeconds(64));
+        Assert.Equal(0, mapper.Quarantined);
+
+        // Once the delay has passed, the identity is handed out again.
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var third, out _));
+        Assert.Equal(second, third);
+        Assert.Equal(1, mapper.ReuseDeferred);
         Assert.Equal(0, mapper.ReusedEarly);
     }
 
