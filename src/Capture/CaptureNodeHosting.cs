@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging;
 using ReplayCluster.Capture.Admission;
 using ReplayCluster.Capture.Capturing;
 using ReplayCluster.Capture.Identities;
-using ReplayCluster.Capture.Replay;
 using ReplayCluster.Capture.Routing;
 using ReplayCluster.Capture.Sending;
 using ReplayCluster.Capture.Sessions;
@@ -53,9 +52,13 @@ internal static class CaptureNodeHosting
             services.AddSingleton(new InterceptDirectory());
             services.AddSingleton(provider => new AdmissionLimits(settings.MaxLiveSessions, new BufferBudget(settings.MaxNodeBufferedBytes),
                 provider.GetRequiredService<TimeProvider>()));
-            services.AddSingleton(new IdentitySource(settings.FakeClientRange is { } range
-                ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range")
-                : ClientIdentityMapper.KeepReal()));
+            services.AddSingleton(provider =>
+            {
+                var time = provider.GetRequiredService<TimeProvider>();
+                return new IdentitySource(settings.FakeClientRange is { } range
+                    ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range", settings.Identities, time)
+                    : ClientIdentityMapper.KeepReal(settings.Identities, time), settings.Identities, time);
+            });
             services.AddHostedService<CapturePump>();
         },
         DoctorChecks = node =>
@@ -94,6 +97,7 @@ internal static class CaptureNodeHosting
         var identities = provider.GetRequiredService<IdentitySource>();
         statistics.Budget = limits.Budget;
         statistics.LiveSessionsSource = () => limits.LiveSessions;
+        statistics.IdentitiesSource = () => identities.Mapper;
         shards.LiveSessionsSource = () => (int)limits.LiveSessions;
         limits.SetRate(plan.Current.RateCap);
 

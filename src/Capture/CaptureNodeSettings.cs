@@ -1,4 +1,5 @@
-using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Identities;
+using ReplayCluster.Capture.Admission;
 using ReplayCluster.Replay;
 using ReplayCluster.Capture.Sessions;
 
@@ -33,6 +34,9 @@ internal sealed record CaptureNodeSettings
 
     /// <summary>Fake client range in CIDR form, or null to keep real client addresses.</summary>
     public string? FakeClientRange { get; init; }
+
+    /// <summary>How client identities are reused (<c>identity</c>): the quarantine after a session ends.</summary>
+    public ClientIdentityOptions Identities { get; init; } = new();
 
     public required SessionOptions Session { get; init; }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Akka.Configuration;
-using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Identities;
+using ReplayCluster.Capture.Admission;
 using ReplayCluster.Replay;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Configuration;
@@ -62,6 +63,7 @@ internal static class CaptureNodeSettingsReader
             Copies = copies,
             SamplePercent = sample,
             FakeClientRange = fakeRange,
+            Identities = ReadIdentities(config),
             CaptureBufferSize = (int)Bytes(config, "capture-buffer-size", 1 << 20, int.MaxValue),
             MaxNodeBufferedBytes = Bytes(config, "max-node-buffered-bytes", 1 << 20, long.MaxValue),
             StatisticsInterval = Duration(config, "statistics-interval"),
@@ -85,6 +87,31 @@ internal static class CaptureNodeSettingsReader
                 // capture timestamps stay the recorded ones, so the recorded gaps shrink by the same factor.
                 RecordedSpeed = pcapFile is null ? 1 : speed,
             },
+        };
+    }
+
+    private static ClientIdentityOptions ReadIdentities(Config config)
+    {
+        // Zero is allowed here (it turns the quarantine off), unlike the other durations.
+        TimeSpan delay;
+        try
+        {
+            delay = config.GetTimeSpan($"{Section}.identity.reuse-delay", allowInfinite: false);
+        }
+        catch (Exception ex)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.identity.reuse-delay", $"'{Text(config, "identity.reuse-delay")}' is not a duration (e.g. 65s)", ex);
+        }
+
+        if (delay < TimeSpan.Zero || delay > TimeSpan.FromHours(1))
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.identity.reuse-delay", $"'{Text(config, "identity.reuse-delay")}' must be from 0s to 1h");
+        }
+
+        return new ClientIdentityOptions
+        {
+            ReuseDelay = delay,
+            QuarantineCapacity = Number(config, "identity.quarantine-capacity", 0, 100_000_000),
         };
     }
 

@@ -1,5 +1,6 @@
 using ReplayCluster.Capture.Plans;
-using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Identities;
+using ReplayCluster.Capture.Admission;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
 

@@ -1,7 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Microsoft.Extensions.Logging;
-using ReplayCluster.Capture.Replay;
 using ReplayCluster.Cluster;
 using ReplayCluster.Configuration;
 using ReplayCluster.Replay;
@@ -60,7 +59,7 @@ internal sealed class IdentityLease : ReceiveActor, IWithTimers
         if (granted.Range != _identities.Slice)
         {
             // Sessions already running keep their identities; new ones draw from the slice.
-            _identities.Use(ClientIdentityMapper.FromRange(granted.Range, "identity slice from the coordinator"), granted.Range);
+            _identities.UseSlice(granted.Range);
         }
 
         Settle(() => CaptureLog.SliceGranted(_logger, granted.Range));

@@ -1,5 +1,3 @@
-using ReplayCluster.Capture.Replay;
-
 namespace ReplayCluster.Capture.Identities;
 
 /// <summary>
@@ -7,22 +5,39 @@ namespace ReplayCluster.Capture.Identities;
 /// the coordinator granted, or the real client addresses. When the slice changes, sessions already running
 /// keep their identities and give them back to the mapper they came from.
 /// </summary>
-/// <remarks>Shards acquire from several threads, once per new session: one lock, never taken per packet.</remarks>
-internal sealed class IdentitySource(ClientIdentityMapper initial)
+/// <remarks>
+/// Shards acquire from several threads, once per new session; the mapper takes its own lock (and keeps the
+/// quarantine of recently released identities), so this only publishes which mapper is current.
+/// </remarks>
+internal sealed class IdentitySource(ClientIdentityMapper initial, ClientIdentityOptions options, TimeProvider time)
 {
-    private readonly Lock _gate = new();
-    private ClientIdentityMapper _current = initial;
+    private (ClientIdentityMapper Mapper, string? Slice) _current = (initial, null);
+    private readonly Lock _swap = new();
 
     /// <summary>The slice in use, when it came from the coordinator.</summary>
-    public string? Slice { get; private set; }
+    public string? Slice => Current.Slice;
 
-    /// <summary>New sessions draw from <paramref name="mapper"/> from now on.</summary>
-    public void Use(ClientIdentityMapper mapper, string? slice)
+    /// <summary>The mapper new sessions draw from.</summary>
+    public ClientIdentityMapper Mapper => Current.Mapper;
+
+    private (ClientIdentityMapper Mapper, string? Slice) Current
     {
-        lock (_gate)
+        get
         {
-            _current = mapper;
-            Slice = slice;
+            lock (_swap)
+            {
+                return _current;
+            }
+        }
+    }
+
+    /// <summary>New sessions draw from the slice <paramref name="range"/> from now on.</summary>
+    public void UseSlice(string range)
+    {
+        var mapper = ClientIdentityMapper.FromRange(range, "identity slice from the coordinator", options, time);
+        lock (_swap)
+        {
+            _current = (mapper, range);
         }
     }
 
@@ -30,20 +45,14 @@ internal sealed class IdentitySource(ClientIdentityMapper initial)
     public bool TryAcquire(uint clientAddress, ushort clientPort, uint targetAddress, ushort targetPort,
         out uint address, out ushort port, out ClientIdentityMapper owner)
     {
-        lock (_gate)
-        {
-            owner = _current;
-            return owner.TryAcquire(clientAddress, clientPort, targetAddress, targetPort, out address, out port);
-        }
+        owner = Mapper;
+        return owner.TryAcquire(clientAddress, clientPort, targetAddress, targetPort, out address, out port);
     }
 
-    /// <summary>Gives an identity back to the mapper it came from.</summary>
-    public void Release(ClientIdentityMapper owner, uint address, ushort port, uint targetAddress, ushort targetPort)
+    /// <summary>Gives an identity back to the mapper it came from (its quarantine holds it back from reuse).</summary>
+    public static void Release(ClientIdentityMapper owner, uint address, ushort port, uint targetAddress, ushort targetPort)
     {
         ArgumentNullException.ThrowIfNull(owner);
-        lock (_gate)
-        {
-            owner.Release(address, port, targetAddress, targetPort);
-        }
+        owner.Release(address, port, targetAddress, targetPort);
     }
 }

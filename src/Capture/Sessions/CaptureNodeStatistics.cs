@@ -112,6 +112,9 @@ internal sealed class CaptureNodeStatistics
 
     public long LiveSessions => LiveSessionsSource?.Invoke() ?? 0;
 
+    /// <summary>Reads the client identity mapper new sessions draw from (its quarantine counters).</summary>
+    public Func<Identities.ClientIdentityMapper>? IdentitiesSource { get; set; }
+
     /// <summary>The raw socket's counters, when the node sends for real.</summary>
     public PacketIO.RawIpSender? Sender { get; set; }
 
@@ -249,6 +252,15 @@ internal sealed class CaptureNodeStatistics
             counters[name] = read(sessions);
         }
 
+        if (IdentitiesSource?.Invoke() is { } identities)
+        {
+            counters["identities_in_use"] = identities.InUse;
+            counters["identities_quarantined"] = identities.Quarantined;
+            counters["identities_quarantine_overflows"] = identities.QuarantineOverflows;
+            counters["identities_reused_early"] = identities.ReusedEarly;
+            counters["identities_reuse_deferred"] = identities.ReuseDeferred;
+        }
+
         if (Kernel is not null)
         {
             var kernel = Kernel();
@@ -318,6 +330,15 @@ internal sealed class CaptureNodeStatistics
             }
 
             line.Append(' ').Append(name.Replace('_', '-')).Append('=').Append(read(sessions));
+        }
+
+        if (IdentitiesSource?.Invoke() is { } identities)
+        {
+            line.Append(" | identities in-use=").Append(identities.InUse)
+                .Append(" quarantined=").Append(identities.Quarantined)
+                .Append(" reuse-deferred=").Append(identities.ReuseDeferred)
+                .Append(" reused-early=").Append(identities.ReusedEarly)
+                .Append(" quarantine-overflows=").Append(identities.QuarantineOverflows);
         }
 
         return line

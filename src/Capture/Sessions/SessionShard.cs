@@ -3,7 +3,6 @@ using Microsoft.Extensions.Logging;
 using ReplayCluster.Capture.Admission;
 using ReplayCluster.Capture.Identities;
 using ReplayCluster.Capture.Plans;
-using ReplayCluster.Capture.Replay;
 using ReplayCluster.Capture.Routing;
 using ReplayCluster.Cluster;
 using ReplayCluster.Packets;
@@ -193,7 +192,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         }
 
         _byEndpoints.Remove(entry.Endpoints);
-        _context.Identities.Release(entry.Identities, entry.Endpoints.ClientAddress, entry.Endpoints.ClientPort,
+        IdentitySource.Release(entry.Identities, entry.Endpoints.ClientAddress, entry.Endpoints.ClientPort,
             entry.Endpoints.TargetAddress, entry.Endpoints.TargetPort);
         _context.Limits.ReleaseLive();
         Queue(_releases, entry.Endpoints);

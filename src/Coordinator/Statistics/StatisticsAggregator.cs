@@ -79,7 +79,7 @@ internal sealed class StatisticsAggregator : ReceiveActor
 
     // Counters that say how much there is now, not how much happened: a departed node has none of
     // these any more, so they never enter the departed sum.
-    private static readonly HashSet<string> Gauges = new(StringComparer.Ordinal) { "sessions_live", "buffered_bytes", "process_memory_bytes", "plan_version", "requests_in_flight" };
+    private static readonly HashSet<string> Gauges = new(StringComparer.Ordinal) { "sessions_live", "buffered_bytes", "process_memory_bytes", "plan_version", "requests_in_flight", "identities_in_use", "identities_quarantined" };
 
     // Keyed by node address and role: one reporter per node in a cluster, several in one test process.
     private readonly Dictionary<(Address Address, string Role), NodeEntry> _nodes = [];

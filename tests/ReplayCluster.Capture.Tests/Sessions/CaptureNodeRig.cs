@@ -4,7 +4,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using ReplayCluster.Capture.Admission;
 using ReplayCluster.Capture.Identities;
 using ReplayCluster.Capture.Plans;
-using ReplayCluster.Capture.Replay;
 using ReplayCluster.Capture.Routing;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
@@ -26,7 +25,8 @@ internal sealed class CaptureNodeRig
         Statistics.Budget = Limits.Budget;
         Statistics.LiveSessionsSource = () => Limits.LiveSessions;
         Shards = new SessionShards(shards, queueLimit);
-        Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test") : ClientIdentityMapper.KeepReal());
+        Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test") : ClientIdentityMapper.KeepReal(),
+            settings.Identities, TimeProvider.System);
         var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, TimeProvider.System, Statistics, NullLogger.Instance);
         Shards.Attach([.. Enumerable.Range(0, shards).Select(i => system.ActorOf(SessionShard.Props(shared, i)))]);
         PlanFollower = system.ActorOf(ReplayCluster.Capture.Plans.PlanFollower.Props(settings, Plan, Limits, Statistics, Readiness, NullLogger.Instance));

@@ -1,7 +1,8 @@
-using ReplayCluster.Capture.Replay;
+using ReplayCluster.Capture.Identities;
+using ReplayCluster.Capture.Admission;
 using ReplayCluster.Capture.Sessions;
 
-namespace ReplayCluster.Capture.Tests.Replay;
+namespace ReplayCluster.Capture.Tests.Admission;
 
 public sealed class SessionSamplerTests
 {

@@ -1,6 +1,6 @@
 using ReplayCluster.Capture.Sessions;
 
-namespace ReplayCluster.Capture.Replay;
+namespace ReplayCluster.Capture.Admission;
 
 /// <summary>
 /// Decides which sessions are replayed when only a percentage is wanted (tcpcopy's -r). The decision

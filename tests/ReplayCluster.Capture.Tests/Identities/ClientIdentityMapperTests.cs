@@ -1,0 +1,250 @@
+using Microsoft.Extensions.Time.Testing;
+using ReplayCluster.Capture.Identities;
+using ReplayCluster.Capture.Admission;
+using ReplayCluster.Configuration;
+using ReplayCluster.Packets;
+
+namespace ReplayCluster.Capture.Tests.Identities;
+
+public sealed class ClientIdentityMapperTests
+{
+    private static readonly uint Target = Ipv4Address.Parse("10.0.2.2");
+
+    [Fact]
+    public void A_fake_range_gives_each_client_a_stable_address_inside_it()
+    {
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/16", "-c");
+        Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out var first, out var port));
+        mapper.Release(first, port, Target, 80);
+        Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40001, Target, 80, out var second, out _));
+
+        Assert.Equal(first, second);
+        Assert.Equal(40000, port);
+        Assert.Equal(0x0AC8_0000u, first & 0xFFFF_0000u);
+        Assert.NotEqual(0x0AC8_0000u, first);
+        Assert.NotEqual(0x0AC8_FFFFu, first);
+    }
+
+    [Fact]
+    public void A_four_tuple_in_use_is_never_handed_out_twice()
+    {
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/24", "-c");
+        var seen = new HashSet<(uint, ushort)>();
+        for (var i = 0; i < 254; i++)
+        {
+            Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out var address, out var port));
+            Assert.True(seen.Add((address, port)), $"identity {Ipv4Address.Format(address)}:{port} handed out twice");
+        }
+
+        Assert.False(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out _, out _));
+        Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 8080, out _, out _));
+    }
+
+    [Fact]
+    public void Real_identities_move_to_another_port_only_when_theirs_is_busy()
+    {
+        var mapper = ClientIdentityMapper.KeepReal();
+        var client = Ipv4Address.Parse("192.0.2.9");
+        Assert.True(mapper.TryAcquire(client, 50000, Target, 80, out var address, out var port));
+        Assert.Equal((client, (ushort)50000), (address, port));
+        Assert.True(mapper.TryAcquire(client, 50000, Target, 80, out var again, out var otherPort));
+        Assert.Equal(client, again);
+        Assert.NotEqual(50000, otherPort);
+        Assert.True(otherPort >= 1024);
+        mapper.Release(address, port, Target, 80);
+        mapper.Release(again, otherPort, Target, 80);
+        Assert.Equal(0, mapper.InUse);
+    }
+
+    [Fact]
+    public void A_released_fake_identity_is_held_back_for_the_reuse_delay_then_handed_out_again()
+    {
+        var time = new FakeTimeProvider();
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/16", "-c", new ClientIdentityOptions { ReuseDelay = TimeSpan.FromSeconds(65) }, time, probeOffset: 0);
+        var client = Ipv4Address.Parse("192.0.2.7");
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var first, out var port));
+        mapper.Release(first, port, Target, 80);
+
+        // The client's port came back while the target may still hold the 4-tuple in TIME_WAIT.
+        time.Advance(TimeSpan.FromSeconds(64));
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var second, out var secondPort));
+        Assert.NotEqual(first, second);
+        Assert.Equal(40000, secondPort);
+        Assert.Equal(1, mapper.ReuseDeferred);
+        mapper.Release(second, secondPort, Target, 80);
+        Assert.Equal(2, mapper.Quarantined);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, mapper.Quarantined);
+        time.Advance(TimeSpan.FromSeconds(64));
+        Assert.Equal(0, mapper.Quarantined);
+
+        // Once the delay has passed, the identity is handed out again.
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var third, out _));
+        Assert.Equal(second, third);
+        Assert.Equal(1, mapper.ReuseDeferred);
+        Assert.Equal(0, mapper.ReusedEarly);
+    }
+
+    [Fact]
+    public void The_probe_after_a_held_back_identity_is_deterministic()
+    {
+        static List<uint> Walk()
+        {
+            var time = new FakeTimeProvider();
+            var mapper = ClientIdentityMapper.FromRange("10.200.0.0/24", "-c", null, time, probeOffset: 17);
+            var picked = new List<uint>();
+            for (var i = 0; i < 5; i++)
+            {
+                Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out var address, out var port));
+                mapper.Release(address, port, Target, 80);
+                picked.Add(address);
+                time.Advance(TimeSpan.FromSeconds(2));
+            }
+
+            return picked;
+        }
+
+        var walk = Walk();
+        Assert.Equal(walk, Walk());
+        Assert.Equal(5, walk.Distinct().Count());
+        Assert.All(walk.Zip(walk.Skip(1)), pair => Assert.Equal(pair.First == 0x0AC8_00FEu ? 0x0AC8_0001u : pair.First + 1, pair.Second));
+    }
+
+    [Fact]
+    public void Real_identities_move_to_another_port_while_theirs_is_held_back()
+    {
+        var time = new FakeTimeProvider();
+        var mapper = ClientIdentityMapper.KeepReal(new ClientIdentityOptions(), time);
+        var client = Ipv4Address.Parse("192.0.2.9");
+        Assert.True(mapper.TryAcquire(client, 50000, Target, 80, out var address, out var port));
+        mapper.Release(address, port, Target, 80);
+        time.Advance(TimeSpan.FromSeconds(30));
+
+        Assert.True(mapper.TryAcquire(client, 50000, Target, 80, out var again, out var otherPort));
+        Assert.Equal(client, again);
+        Assert.NotEqual(50000, otherPort);
+        Assert.True(otherPort >= 1024);
+
+        // Another target (or target port) is another 4-tuple: nothing held back there.
+        Assert.True(mapper.TryAcquire(client, 50000, Target, 8080, out _, out var samePort));
+        Assert.Equal(50000, samePort);
+    }
+
+    [Fact]
+    public void When_every_free_identity_is_held_back_the_one_released_longest_ago_is_reused_and_counted()
+    {
+        var time = new FakeTimeProvider();
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/30", "-c", null, time, probeOffset: 0);
+        var client = Ipv4Address.Parse("192.0.2.7");
+        var released = new List<uint>();
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var address, out var port));
+            mapper.Release(address, port, Target, 80);
+            released.Add(address);
+            time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var early, out _));
+        Assert.Equal(released[0], early);
+        Assert.Equal(1, mapper.ReusedEarly);
+        Assert.Equal(1, mapper.Quarantined);
+
+        // Live sessions are never shared, early or not.
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var last, out _));
+        Assert.Equal(released[1], last);
+        Assert.False(mapper.TryAcquire(client, 40000, Target, 80, out _, out _));
+    }
+
+    [Fact]
+    public void The_quarantine_is_bounded_and_lets_the_oldest_go_first()
+    {
+        var time = new FakeTimeProvider();
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/16", "-c", new ClientIdentityOptions { QuarantineCapacity = 3 }, time, probeOffset: 0);
+        var client = Ipv4Address.Parse("192.0.2.7");
+        var identities = new List<(uint Address, ushort Port)>();
+        for (ushort p = 40000; p < 40005; p++)
+        {
+            Assert.True(mapper.TryAcquire(client, p, Target, 80, out var address, out var port));
+            identities.Add((address, port));
+        }
+
+        foreach (var (address, port) in identities)
+        {
+            mapper.Release(address, port, Target, 80);
+            time.Advance(TimeSpan.FromMilliseconds(10));
+        }
+
+        Assert.Equal(3, mapper.Quarantined);
+        Assert.Equal(2, mapper.QuarantineOverflows);
+
+        // The two let go early are free again; the three newest are still held back.
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var a0, out _));
+        Assert.Equal(identities[0].Address, a0);
+        Assert.True(mapper.TryAcquire(client, 40004, Target, 80, out var a4, out _));
+        Assert.NotEqual(identities[4].Address, a4);
+    }
+
+    [Fact]
+    public void A_zero_delay_turns_the_quarantine_off()
+    {
+        var time = new FakeTimeProvider();
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/16", "-c", new ClientIdentityOptions { ReuseDelay = TimeSpan.Zero }, time, probeOffset: 0);
+        var client = Ipv4Address.Parse("192.0.2.7");
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var first, out var port));
+        mapper.Release(first, port, Target, 80);
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var second, out _));
+        Assert.Equal(first, second);
+        Assert.Equal(0, mapper.Quarantined);
+    }
+
+    [Fact]
+    public void Identities_released_by_an_older_mapper_are_not_quarantined_here()
+    {
+        var time = new FakeTimeProvider();
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/16", "-c", null, time, probeOffset: 0);
+        mapper.Release(Ipv4Address.Parse("10.201.0.5"), 40000, Target, 80);
+        Assert.Equal(0, mapper.Quarantined);
+    }
+
+    [Fact]
+    public async Task Several_threads_acquiring_and_releasing_never_share_an_identity()
+    {
+        var time = new FakeTimeProvider();
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/22", "-c", new ClientIdentityOptions { ReuseDelay = TimeSpan.FromSeconds(65) }, time, probeOffset: 0);
+        var live = new System.Collections.Concurrent.ConcurrentDictionary<(uint, ushort), int>();
+        var collisions = 0;
+        var tasks = Enumerable.Range(0, 4).Select(worker => Task.Run(() =>
+        {
+            for (var i = 0; i < 5_000; i++)
+            {
+                var clientPort = (ushort)(40000 + (i % 50));
+                if (!mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), clientPort, Target, 80, out var address, out var port))
+                {
+                    continue;
+                }
+
+                if (!live.TryAdd((address, port), worker))
+                {
+                    Interlocked.Increment(ref collisions);
+                }
+
+                live.TryRemove((address, port), out _);
+                mapper.Release(address, port, Target, 80);
+            }
+        }, TestContext.Current.CancellationToken));
+        await Task.WhenAll(tasks);
+
+        Assert.Equal(0, collisions);
+        Assert.Equal(0, mapper.InUse);
+    }
+
+    [Theory]
+    [InlineData("10.200.0.0")]
+    [InlineData("10.200.0.0/31")]
+    [InlineData("10.200.0.0/4")]
+    [InlineData("fd00::/64")]
+    public void Bad_ranges_are_refused(string range) =>
+        Assert.Throws<NodeConfigurationException>(() => ClientIdentityMapper.FromRange(range, "-c"));
+}
