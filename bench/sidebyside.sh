@@ -29,8 +29,8 @@ DESCRIPTION
          intercept node (assistant) and capture node (online) as demo.sh starts them; wait until
          ready (tcpcopy connected to intercept; every node joined and the capture node captures);
          record each process's RSS (start RSS);
-      2. warm-up: 2 s of the point's load from 2 connections, then wait until the target's access log
-         stops growing and SETTLE more seconds; then IDLE seconds without traffic: each replayer
+      2. warm-up: 2 s of the point's load from 2 connections, then wait until the target served
+         every warm-up request (or made no progress for 10 s) and SETTLE more seconds; then IDLE seconds without traffic: each replayer
          process's CPU over that window is its idle CPU;
       3. the load: wrk -t1 from the client namespace against the online nginx for DURATION seconds,
          every request with a unique id (bench/lib/ids.lua: GET PATH?id=PHASE-THREAD-N);
@@ -50,7 +50,8 @@ POINTS
     short       wrk -c10 -H 'Connection: close', uncapped
     short1k     wrk -c50 -H 'Connection: close', 50 ms before each request: at most 1,000 conn/s
     copies100   wrk -c10 -H 'Connection: close', 100 ms before each request (at most 100 conn/s),
-                replayed 100 times (tcpcopy -n 100, capture -n 100)
+                replayed 100 times (tcpcopy -n 100, capture -n 100): up to 10,000 new connections/s at
+                the target; --copies-delay MS lowers the rate
 
 OPTIONS
     --points LIST     comma-separated points (default keepalive,short,short1k,copies100)
@@ -62,6 +63,7 @@ OPTIONS
     --drain-quiet S   the drain ends after S seconds without growth (default 5)
     --drain-max S     the drain ends at most S seconds after the load (default 60)
     --path PATH       URL path requested (default /1k)
+    --copies-delay MS pause before each request at the point copies100 (default 100)
     --quick           a fast sanity pass: --reps 1 --duration 4 --idle 3 --settle 1 --drain-quiet 3
     --no-build        run the ReplayCluster Release build as it is
     --run-dir DIR     node logs, wrk output, results.tsv (default /tmp/sidebyside-ID; kept)
@@ -98,6 +100,7 @@ SETTLE=5
 DRAIN_QUIET=5
 DRAIN_MAX=60
 URL_PATH=/1k
+COPIES_DELAY=100
 BUILD=1
 RUN_DIR=""
 while (($# > 0)); do
@@ -111,6 +114,7 @@ while (($# > 0)); do
     --drain-quiet) DRAIN_QUIET=${2:-}; shift 2 || usage_error "--drain-quiet needs a value" ;;
     --drain-max) DRAIN_MAX=${2:-}; shift 2 || usage_error "--drain-max needs a value" ;;
     --path) URL_PATH=${2:-}; shift 2 || usage_error "--path needs a value" ;;
+    --copies-delay) COPIES_DELAY=${2:-}; shift 2 || usage_error "--copies-delay needs a value" ;;
     --quick) REPS=1 DURATION=4 IDLE=3 SETTLE=1 DRAIN_QUIET=3; shift ;;
     --no-build) BUILD=0; shift ;;
     --run-dir) RUN_DIR=${2:-}; shift 2 || usage_error "--run-dir needs a value" ;;
@@ -118,7 +122,7 @@ while (($# > 0)); do
     *) usage_error "unknown option '$1'" ;;
   esac
 done
-for v in REPS DURATION IDLE SETTLE DRAIN_QUIET DRAIN_MAX; do
+for v in REPS DURATION IDLE SETTLE DRAIN_QUIET DRAIN_MAX COPIES_DELAY; do
   name=${v,,}
   if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1 || ${!v} > 600)); then
     usage_error "--${name//_/-} must be 1-600, not '${!v}'"
@@ -332,7 +336,7 @@ point_load() {
     keepalive) CONNS=50 HEADER="" DELAY_MS=0 COPIES=1 ;;
     short) CONNS=10 HEADER="Connection: close" DELAY_MS=0 COPIES=1 ;;
     short1k) CONNS=50 HEADER="Connection: close" DELAY_MS=50 COPIES=1 ;;
-    copies100) CONNS=10 HEADER="Connection: close" DELAY_MS=100 COPIES=100 ;;
+    copies100) CONNS=10 HEADER="Connection: close" DELAY_MS=$COPIES_DELAY COPIES=100 ;;
   esac
 }
 
@@ -371,6 +375,30 @@ wait_quiet() {
   done
 }
 
+# wait_warm PREFIX: until the target served every warm-up request COPIES times, or 10 s passed without
+# progress (a replayer that loses some), at most 60 s. A busy machine can delay the first replayed request
+# by seconds, so "no growth yet" is no sign of the end. Sets warm_online and warm_target.
+wait_warm() {
+  local start last_change last=-1
+  start=$(now_ms)
+  last_change=$start
+  while :; do
+    read -r warm_online warm_target _ _ < <(compare "$1" "$COPIES")
+    ((warm_online > 0 && warm_target >= warm_online * COPIES)) && return 0
+    if ((warm_target != last)); then last=$warm_target last_change=$(now_ms); fi
+    (($(now_ms) - last_change < 10000 && $(now_ms) - start < 60000)) || return 0
+    sleep 0.5
+  done
+}
+
+# tcp_ext NAMESPACE: "ListenOverflows SyncookiesSent" of the namespace's TCP stack (/proc/net is per namespace).
+tcp_ext() {
+  ip netns exec "$1" cat /proc/net/netstat | awk '
+    $1 == "TcpExt:" && !seen { for (i = 2; i <= NF; i++) name[i] = $i; seen = 1; next }
+    $1 == "TcpExt:" { for (i = 2; i <= NF; i++) v[name[i]] = $i }
+    END { print v["ListenOverflows"] + 0, v["SyncookiesSent"] + 0 }'
+}
+
 # compare PREFIX COPIES: the online and target access logs, id by id -> "online target missing duplicated"
 compare() {
   awk -v p="id=$1-" -v n="$2" -v online="$ONLINE_LOG" '
@@ -388,7 +416,7 @@ compare() {
 
 # ---------------------------------------------------------------- a phase
 
-printf 'rep\tpoint\tmode\twrk_requests\tonline_rps\tonline_logged\ttarget_logged\ttarget_rps\tmissing\tmissing_pct\tduplicated\tdrain_s\tcpu_s\tcpu_us_per_req\tcpu_s_per_proc\tpeak_rss_mb\tstart_rss_mb\tidle_cpu_pct\tidle_rss_mb\tsocket_errors\twarmup_online\twarmup_target\tloadavg\tstop\n' >"$RESULTS"
+printf 'rep\tpoint\tmode\twrk_requests\tonline_rps\tonline_logged\ttarget_logged\ttarget_rps\tmissing\tmissing_pct\tduplicated\tdrain_s\tcpu_s\tcpu_us_per_req\tcpu_s_per_proc\tpeak_rss_mb\tstart_rss_mb\tidle_cpu_pct\tidle_rss_mb\tsocket_errors\twarmup_online\twarmup_target\ttarget_listen_overflows\ttarget_syncookies\tloadavg\tstop\n' >"$RESULTS"
 
 phase() { # REP POINT MODE
   local rep=$1 point=$2 mode=$3 prefix
@@ -405,8 +433,7 @@ phase() { # REP POINT MODE
     start_rss=$(mb_csv "$(per_proc kb_of VmRSS)")
     # Warm-up (JIT, pools, caches), replayed and drained before the idle window.
     run_wrk "w$prefix" 2 2 "$PHASE_DIR/wrk-warmup.txt"
-    wait_quiet "$TARGET_LOG" 2 30
-    read -r warm_online warm_target _ _ < <(compare "w$prefix" "$COPIES")
+    wait_warm "w$prefix"
     sleep "$SETTLE"
     local t0 t1
     t0=$(per_proc ticks_of)
@@ -423,6 +450,8 @@ phase() { # REP POINT MODE
   : >"$TARGET_LOG"
   local ticks0 load_end
   loadavg=$(cut -d' ' -f1 /proc/loadavg)
+  local ovf0 cookies0 ovf1 cookies1
+  read -r ovf0 cookies0 < <(tcp_ext "${LAB[NS_TARGET]}")
   ticks0=$(per_proc ticks_of)
   run_wrk "$prefix" "$CONNS" "$DURATION" "$PHASE_DIR/wrk.txt"
   load_end=$(now_ms)
@@ -440,6 +469,7 @@ phase() { # REP POINT MODE
     stop_replayer
     stop=$STOP_EXITS
   fi
+  read -r ovf1 cookies1 < <(tcp_ext "${LAB[NS_TARGET]}")
 
   local wrk_requests wrk_seconds online_rps errors online_n target_n missing dup target_rps cpu_us missing_pct
   wrk_requests=$(awk '/requests in/ { print $1 }' "$PHASE_DIR/wrk.txt")
@@ -454,14 +484,15 @@ phase() { # REP POINT MODE
     target_rps=$(awk -v n="$target_n" -v s="$wrk_seconds" -v d="$drain_s" 'BEGIN { printf "%.0f", n / (s + d) }')
     cpu_us=$(awk -v c="$cpu_s" -v n="$target_n" 'BEGIN { if (n > 0) printf "%.1f", c * 1e6 / n; else print "-" }')
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$rep" "$point" "$mode" "$wrk_requests" "$online_rps" "$online_n" "$target_n" "$target_rps" "$missing" "$missing_pct" \
     "$dup" "$drain_s" "$cpu_s" "$cpu_us" "$cpu_per_proc" "$peak" "$start_rss" "$idle_pct" "$idle_rss" "${errors:-0}" \
-    "$warm_online" "$warm_target" "$loadavg" "$stop" >>"$RESULTS"
+    "$warm_online" "$warm_target" "$((ovf1 - ovf0))" "$((cookies1 - cookies0))" "$loadavg" "$stop" >>"$RESULTS"
   log "rep $rep $point $mode: online $online_rps req/s ($online_n logged), target $target_n ($target_rps req/s)," \
     "missing $missing ($missing_pct %), dup $dup, drain ${drain_s} s, cpu ${cpu_s} s ($cpu_per_proc) = $cpu_us us/req," \
     "peak RSS $peak MB, start RSS $start_rss MB, idle $idle_pct % / $idle_rss MB, wrk errors ${errors:-0}," \
-    "warm-up replayed $warm_target of $warm_online, load average $loadavg, stop $stop"
+    "warm-up replayed $warm_target of $warm_online, target listen overflows $((ovf1 - ovf0)) syncookies $((cookies1 - cookies0))," \
+    "load average $loadavg, stop $stop"
   # Online nginx logs are not needed any more; keep the disk small.
   : >"$ONLINE_LOG"
   : >"$TARGET_LOG"
@@ -505,20 +536,21 @@ echo
 echo "Side by side, medians of $REPS repetition(s), ${DURATION} s of load per phase (lab $LAB_ID, $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "per process: tcpcopy / intercept; capture / intercept / coordinator. CPU over load + drain; share = online req/s / online req/s without replay"
 echo
-echo "| point | mode | online req/s | share | target req/s | missing (% of online x copies) | duplicated | drain s | µs CPU per replayed req | peak RSS MB | start RSS MB | idle CPU % of a core | idle RSS MB |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|"
+echo "| point | mode | online req/s | share | target req/s | missing (% of online x copies) | duplicated | drain s | µs CPU per replayed req | peak RSS MB | start RSS MB | idle CPU % of a core | idle RSS MB | target listen overflows / SYN cookies |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|"
 for point in "${POINT_LIST[@]}"; do
   base=$(median_of "$point" none online_rps)
   for mode in "${MODE_LIST[@]}"; do
     online=$(median_of "$point" "$mode" online_rps)
+    target_syn="$(median_of "$point" "$mode" target_listen_overflows) / $(median_of "$point" "$mode" target_syncookies)"
     share=$(awk -v a="$online" -v b="$base" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.0f %%", a / b * 100; else print "-" }')
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$point" "$mode" "$online" "$share" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$point" "$mode" "$online" "$share" \
       "$(median_of "$point" "$mode" target_rps)" \
       "$(median_of "$point" "$mode" missing)$(awk -v v="$(median_of "$point" "$mode" missing_pct)" 'BEGIN { if (v != "-") printf " (%s %%)", v }')" \
       "$(median_of "$point" "$mode" duplicated)" "$(median_of "$point" "$mode" drain_s)" \
       "$(median_of "$point" "$mode" cpu_us_per_req)" "$(median_of "$point" "$mode" peak_rss_mb)" \
       "$(median_of "$point" "$mode" start_rss_mb)" "$(median_of "$point" "$mode" idle_cpu_pct)" \
-      "$(median_of "$point" "$mode" idle_rss_mb)"
+      "$(median_of "$point" "$mode" idle_rss_mb)" "$target_syn"
   done
 done
 echo
