@@ -122,12 +122,15 @@ while (($# > 0)); do
     *) usage_error "unknown option '$1'" ;;
   esac
 done
-for v in REPS DURATION IDLE SETTLE DRAIN_QUIET DRAIN_MAX COPIES_DELAY; do
+for v in REPS DURATION IDLE SETTLE DRAIN_QUIET DRAIN_MAX; do
   name=${v,,}
   if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1 || ${!v} > 600)); then
     usage_error "--${name//_/-} must be 1-600, not '${!v}'"
   fi
 done
+if ! [[ $COPIES_DELAY =~ ^[0-9]+$ ]] || ((COPIES_DELAY < 1 || COPIES_DELAY > 60000)); then
+  usage_error "--copies-delay must be 1-60000 ms, not '$COPIES_DELAY'"
+fi
 IFS=, read -r -a POINT_LIST <<<"$POINTS"
 IFS=, read -r -a MODE_LIST <<<"$MODES"
 for p in "${POINT_LIST[@]}"; do
