@@ -25,8 +25,12 @@
 #                   per transaction replayed, in µs (ReplayCluster: coordinator + intercept + capture)
 # and prints one line per run and the medians per mode. Nothing runs outside the lab's namespaces.
 #
+#   load1           the 1-minute load average when the run started: this machine's 2 cores are shared, and a run
+#                   next to a busy neighbour measures the neighbour (compare modes at similar load, or use RATE)
 # Environment: RUNS (3), MODES ("none tcpcopy replaycluster"), CLIENTS (4), DURATION (10), SCALE (1), QUIET (5),
-#   DRAIN_MAX (120), NO_BUILD (unset: dotnet build -c Release first), KEEP (set: keep the work directory).
+#   DRAIN_MAX (120), RATE (unset: as fast as it goes; N: pgbench -R N, a fixed online rate that a replayer on a
+#   contended machine can be judged against), NO_BUILD (unset: dotnet build -c Release first), KEEP (set: keep the
+#   work directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -37,6 +41,7 @@ duration=${DURATION:-10}
 scale=${SCALE:-1}
 quiet=${QUIET:-5}
 drain_max=${DRAIN_MAX:-120}
+rate=${RATE:-}
 anchor=${ANCHOR_DIR:-${repo}/../shared/anchor/bin}
 lab=${repo}/deploy/lab/lab.sh
 
@@ -168,9 +173,11 @@ run_once() {
   local poller=${last_pid}
   sleep 0.5
 
-  local cpu0
+  local cpu0 load1 throttle=()
+  [[ -z ${rate} ]] || throttle=(-R "${rate}")
+  load1=$(cut -d ' ' -f 1 /proc/loadavg)
   cpu0=$(sum_ticks "${replayers[@]}")
-  ip netns exec "$(fact NS_CLIENT)" "${pg_bin}/pgbench" -n -c "${clients}" -T "${duration}" -l --log-prefix="${dir}/txn" \
+  ip netns exec "$(fact NS_CLIENT)" "${pg_bin}/pgbench" -n -c "${clients}" -T "${duration}" "${throttle[@]}" -l --log-prefix="${dir}/txn" \
     -h "${online_ip}" -U postgres postgres >"${dir}/pgbench.out" 2>&1 ||
     { echo "pgbench-pace.sh: pgbench failed:" >&2; cat "${dir}/pgbench.out" >&2; exit 1; }
   local online_n
@@ -206,7 +213,8 @@ run_once() {
   # Analysis: load window from pgbench's per-transaction log (client_id txn_no latency_us script epoch us), the
   # target's count at the window's end interpolated between polls, the drain from the poll that first saw the final count.
   awk -v mode="${mode}" -v online="${online_final}" -v target="${target_final}" -v ticks=$((cpu1 - cpu0)) -v hz="${clk_tck}" \
-      -v same="$([[ ${online_digest} == "${target_digest}" ]] && echo same || echo differs)" -v gave_up="${gave_up}" -v drain_max="${drain_max}" '
+      -v same="$([[ ${online_digest} == "${target_digest}" ]] && echo same || echo differs)" -v gave_up="${gave_up}" -v drain_max="${drain_max}" \
+      -v load1="${load1}" '
     FNR == 1 { file++ }
     file == 1 { end = $5 + $6 / 1e6; start = end - $3 / 1e6
                 if (t0 == "" || start < t0) t0 = start
@@ -222,26 +230,27 @@ run_once() {
       settled = ""
       for (i = 1; i <= n; i++) if (c[i] == c[n]) { settled = ts[i]; break }
       drain = settled - t1; if (drain < 0) drain = 0
-      if (mode == "none") { printf "%s %.0f - - - - - -\n", mode, online / window; exit }
-      printf "%s %.0f %.0f %.3f %d %s%.1f %.0f %s\n", mode, online / window, at / window, at / online, online - target,
-        (gave_up ? ">" : ""), (gave_up ? drain_max : drain), (target > 0 ? ticks / hz * 1e6 / target : 0), same
+      if (mode == "none") { printf "%s %.0f - - - - - - %s\n", mode, online / window, load1; exit }
+      printf "%s %.0f %.0f %.3f %d %s%.1f %.0f %s %s\n", mode, online / window, at / window, at / online, online - target,
+        (gave_up ? ">" : ""), (gave_up ? drain_max : drain), (target > 0 ? ticks / hz * 1e6 / target : 0), same, load1
     }' "${dir}/txn.log" "${dir}/target-poll.txt" | tee -a "${work}/results"
 }
 
-printf 'pgbench -n -c %s -T %s (scale %s) against the online PostgreSQL; %s runs of: %s\n' "${clients}" "${duration}" "${scale}" "${runs}" "${modes}"
-printf '%-14s %10s %10s %7s %8s %7s %9s %s\n' mode online_tps target_tps ratio missing drain_s cpu_us/txn history
+printf 'pgbench -n -c %s -T %s%s (scale %s) against the online PostgreSQL; %s runs of: %s\n' \
+  "${clients}" "${duration}" "${rate:+ -R ${rate}}" "${scale}" "${runs}" "${modes}"
+printf '%-14s %10s %10s %7s %8s %7s %10s %8s %s\n' mode online_tps target_tps ratio missing drain_s cpu_us/txn history load1
 : >"${work}/results"
 for run in $(seq "${runs}"); do
   for mode in ${modes}; do
     run_once "${mode}" "${run}" >/dev/null
-    tail -n 1 "${work}/results" | awk '{ printf "%-14s %10s %10s %7s %8s %7s %9s %s\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+    tail -n 1 "${work}/results" | awk '{ printf "%-14s %10s %10s %7s %8s %7s %10s %8s %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
   done
 done
 
 echo "medians of ${runs}:"
 for mode in ${modes}; do
   awk -v m="${mode}" '$1 == m' "${work}/results" | awk '
-    { for (k = 2; k <= 7; k++) v[k, NR] = $k; h = h (h == "" ? "" : ",") $8 }
+    { for (k = 2; k <= 7; k++) v[k, NR] = $k; v[9, NR] = $9; h = h (h == "" ? "" : ",") $8 }
     # A value marked ">" (the wait gave up) is a lower bound: so is the median when most runs gave up.
     function median(k,   i, j, a, t, s, capped) {
       if (v[k, 1] == "-") return "-"
@@ -249,5 +258,5 @@ for mode in ${modes}; do
       for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return (capped * 2 > NR ? ">" : "") a[int((NR + 1) / 2)]
     }
-    END { printf "%-14s %10s %10s %7s %8s %7s %9s %s\n", $1, median(2), median(3), median(4), median(5), median(6), median(7), h }'
+    END { printf "%-14s %10s %10s %7s %8s %7s %10s %8s %s\n", $1, median(2), median(3), median(4), median(5), median(6), median(7), h, median(9) }'
 done

@@ -127,7 +127,9 @@ POSTGRESQL
     STATE_DIR/pg-ROLE (owned by postgres, 0700), listens on port 5432 of the
     host's address (ONLINE_IP, or every TARGET*_IP) and nowhere else, TCP only
     (no Unix socket: the namespaces share one file system), database and user
-    postgres, `trust` for 127.0.0.1, 10.251.0.0/16 and the fake range. Server
+    postgres, `trust` for 127.0.0.1, 10.251.0.0/16 and the fake range; fsync,
+    synchronous_commit and full_page_writes off (disposable data: with them on,
+    pgbench measured the shared disk, ~11 ms per commit). Server
     log: STATE_DIR/pg-ROLE.log. Facts: ROLE_PG_PORT, ROLE_PG_PID (the
     postmaster), ROLE_PG_DATA, ROLE_PG_LOG for ONLINE, ONLINE2.., TARGET, and
     PG_BIN (the directory with psql and pgbench). down stops every cluster with
