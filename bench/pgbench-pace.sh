@@ -25,10 +25,11 @@
 #                   per transaction replayed, in µs (ReplayCluster: coordinator + intercept + capture)
 # and prints one line per run and the medians per mode. Nothing runs outside the lab's namespaces.
 #
+#   idle_cpu%       CPU of the replayer's processes over 3 s before the load, with no traffic (% of one core)
 #   load1           the 1-minute load average when the run started: this machine's 2 cores are shared, and a run
 #                   next to a busy neighbour measures the neighbour (compare modes at similar load, or use RATE)
 # Environment: RUNS (3), MODES ("none tcpcopy replaycluster"), CLIENTS (4), DURATION (10), SCALE (1), QUIET (5),
-#   DRAIN_MAX (120), RATE (unset: as fast as it goes; N: pgbench -R N, a fixed online rate that a replayer on a
+#   DRAIN_MAX (120), SETTLE (5 s between the replayer's start and its idle measurement), RATE (unset: as fast as it goes; N: pgbench -R N, a fixed online rate that a replayer on a
 #   contended machine can be judged against), NO_BUILD (unset: dotnet build -c Release first), KEEP (set: keep the
 #   work directory).
 set -euo pipefail
@@ -42,6 +43,7 @@ scale=${SCALE:-1}
 quiet=${QUIET:-5}
 drain_max=${DRAIN_MAX:-120}
 rate=${RATE:-}
+settle=${SETTLE:-5}
 anchor=${ANCHOR_DIR:-${repo}/../shared/anchor/bin}
 lab=${repo}/deploy/lab/lab.sh
 
@@ -141,26 +143,26 @@ run_once() {
   ip netns exec "$(fact NS_ONLINE)" "${pg_bin}/pgbench" -i -s "${scale}" -q -h "${online_ip}" -U postgres postgres >"${dir}/init-online.log" 2>&1
   ip netns exec "$(fact NS_TARGET)" "${pg_bin}/pgbench" -i -s "${scale}" -q -h "${target_ip}" -U postgres postgres >"${dir}/init-target.log" 2>&1
 
-  local replayers=()
+  local replayers=() names=()
   case ${mode} in
     tcpcopy)
       start "$(fact NS_ASSISTANT)" "${dir}/intercept.out" "${anchor}/intercept" -i "$(fact SINK_IF)" -F 'tcp and src port 5432' -l "${dir}/intercept.log"
-      replayers+=("${last_pid}")
+      replayers+=("${last_pid}") names+=(intercept)
       sleep 1
       start "$(fact NS_ONLINE)" "${dir}/tcpcopy.out" "${anchor}/tcpcopy" -x "5432-${target_ip}:5432" -s "$(fact ASSISTANT_IP)" -c 10.200.9.x -l "${dir}/tcpcopy.log"
-      replayers+=("${last_pid}")
+      replayers+=("${last_pid}") names+=(tcpcopy)
       sleep 2
       kill -0 "${last_pid}" 2>/dev/null || { echo "pgbench-pace.sh: tcpcopy exited:" >&2; cat "${dir}/tcpcopy.log" >&2; exit 1; }
       ;;
     replaycluster)
       start "$(fact NS_TARGET)" "${dir}/coordinator.log" dotnet "$(node_dll coordinator)" --hostname "${target_ip}" --port 4053
-      replayers+=("${last_pid}")
+      replayers+=("${last_pid}") names+=(coordinator)
       wait_for "${dir}/coordinator.log" "Joined cluster as" 45 "${last_pid}"
       start "$(fact NS_ASSISTANT)" "${dir}/intercept.log" dotnet "$(node_dll intercept)" --hostname "$(fact ASSISTANT_IP)" --seed "${target_ip}:4053" -i "$(fact SINK_IF)"
-      replayers+=("${last_pid}")
+      replayers+=("${last_pid}") names+=(intercept)
       start "$(fact NS_ONLINE)" "${dir}/capture.log" dotnet "$(node_dll capture)" --hostname "$(fact ONLINE_UPLINK_IP)" --seed "${target_ip}:4053" \
         -i "$(fact ONLINE_IF)" -x "5432-${target_ip}:5432" -c "$(fact FAKE_RANGE)" --set "replaycluster.capture.statistics-interval = 1s"
-      replayers+=("${last_pid}")
+      replayers+=("${last_pid}") names+=(capture)
       wait_for "${dir}/intercept.log" "Joined cluster as" 45 "${replayers[1]}"
       wait_for "${dir}/capture.log" "Capturing on" 45 "${last_pid}"
       ;;
@@ -171,12 +173,20 @@ run_once() {
     "while :; do echo 'select extract(epoch from clock_timestamp()), count(*) from pgbench_history;'; sleep 0.2; done |
      ${pg_bin}/psql -X -Atq -F ' ' -h ${target_ip} -U postgres postgres"
   local poller=${last_pid}
-  sleep 0.5
+  # Idle cost of the replayer first (3 s with no load, after SETTLE s for start-up work such as JIT and joining):
+  # it is part of every transaction's CPU below.
+  sleep "${settle}"
+  local idle0 idle
+  idle0=$(sum_ticks "${replayers[@]}")
+  sleep 3
+  idle=$(($(sum_ticks "${replayers[@]}") - idle0))
 
   local cpu0 load1 throttle=()
   [[ -z ${rate} ]] || throttle=(-R "${rate}")
   load1=$(cut -d ' ' -f 1 /proc/loadavg)
   cpu0=$(sum_ticks "${replayers[@]}")
+  local each0=() k
+  for k in "${!replayers[@]}"; do each0+=("$(cpu_ticks "${replayers[k]}")"); done
   ip netns exec "$(fact NS_CLIENT)" "${pg_bin}/pgbench" -n -c "${clients}" -T "${duration}" "${throttle[@]}" -l --log-prefix="${dir}/txn" \
     -h "${online_ip}" -U postgres postgres >"${dir}/pgbench.out" 2>&1 ||
     { echo "pgbench-pace.sh: pgbench failed:" >&2; cat "${dir}/pgbench.out" >&2; exit 1; }
@@ -197,6 +207,10 @@ run_once() {
   done
   local cpu1
   cpu1=$(sum_ticks "${replayers[@]}")
+  # Per process, for the record: "name cpu_seconds" over load + drain.
+  for k in "${!replayers[@]}"; do
+    echo "${names[k]} $(awk -v t=$(($(cpu_ticks "${replayers[k]}") - each0[k])) -v hz="${clk_tck}" 'BEGIN { printf "%.2f", t / hz }')"
+  done >"${dir}/cpu.txt"
   sleep 0.3
   kill -TERM "${poller}" 2>/dev/null || true
 
@@ -214,7 +228,7 @@ run_once() {
   # target's count at the window's end interpolated between polls, the drain from the poll that first saw the final count.
   awk -v mode="${mode}" -v online="${online_final}" -v target="${target_final}" -v ticks=$((cpu1 - cpu0)) -v hz="${clk_tck}" \
       -v same="$([[ ${online_digest} == "${target_digest}" ]] && echo same || echo differs)" -v gave_up="${gave_up}" -v drain_max="${drain_max}" \
-      -v load1="${load1}" '
+      -v load1="${load1}" -v idle="$(awk -v t="${idle}" -v hz="${clk_tck}" 'BEGIN { printf "%.1f", t / hz / 3 * 100 }')" '
     FNR == 1 { file++ }
     file == 1 { end = $5 + $6 / 1e6; start = end - $3 / 1e6
                 if (t0 == "" || start < t0) t0 = start
@@ -230,27 +244,27 @@ run_once() {
       settled = ""
       for (i = 1; i <= n; i++) if (c[i] == c[n]) { settled = ts[i]; break }
       drain = settled - t1; if (drain < 0) drain = 0
-      if (mode == "none") { printf "%s %.0f - - - - - - %s\n", mode, online / window, load1; exit }
-      printf "%s %.0f %.0f %.3f %d %s%.1f %.0f %s %s\n", mode, online / window, at / window, at / online, online - target,
-        (gave_up ? ">" : ""), (gave_up ? drain_max : drain), (target > 0 ? ticks / hz * 1e6 / target : 0), same, load1
+      if (mode == "none") { printf "%s %.0f - - - - - - %s -\n", mode, online / window, load1; exit }
+      printf "%s %.0f %.0f %.3f %d %s%.1f %.0f %s %s %s\n", mode, online / window, at / window, at / online, online - target,
+        (gave_up ? ">" : ""), (gave_up ? drain_max : drain), (target > 0 ? ticks / hz * 1e6 / target : 0), same, load1, idle
     }' "${dir}/txn.log" "${dir}/target-poll.txt" | tee -a "${work}/results"
 }
 
 printf 'pgbench -n -c %s -T %s%s (scale %s) against the online PostgreSQL; %s runs of: %s\n' \
   "${clients}" "${duration}" "${rate:+ -R ${rate}}" "${scale}" "${runs}" "${modes}"
-printf '%-14s %10s %10s %7s %8s %7s %10s %8s %s\n' mode online_tps target_tps ratio missing drain_s cpu_us/txn history load1
+printf '%-14s %10s %10s %7s %8s %7s %10s %8s %6s %s\n' mode online_tps target_tps ratio missing drain_s cpu_us/txn history load1 idle_cpu%
 : >"${work}/results"
 for run in $(seq "${runs}"); do
   for mode in ${modes}; do
     run_once "${mode}" "${run}" >/dev/null
-    tail -n 1 "${work}/results" | awk '{ printf "%-14s %10s %10s %7s %8s %7s %10s %8s %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+    tail -n 1 "${work}/results" | awk '{ printf "%-14s %10s %10s %7s %8s %7s %10s %8s %6s %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
   done
 done
 
 echo "medians of ${runs}:"
 for mode in ${modes}; do
   awk -v m="${mode}" '$1 == m' "${work}/results" | awk '
-    { for (k = 2; k <= 7; k++) v[k, NR] = $k; v[9, NR] = $9; h = h (h == "" ? "" : ",") $8 }
+    { for (k = 2; k <= 7; k++) v[k, NR] = $k; v[9, NR] = $9; v[10, NR] = $10; h = h (h == "" ? "" : ",") $8 }
     # A value marked ">" (the wait gave up) is a lower bound: so is the median when most runs gave up.
     function median(k,   i, j, a, t, s, capped) {
       if (v[k, 1] == "-") return "-"
@@ -258,5 +272,12 @@ for mode in ${modes}; do
       for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return (capped * 2 > NR ? ">" : "") a[int((NR + 1) / 2)]
     }
-    END { printf "%-14s %10s %10s %7s %8s %7s %10s %8s %s\n", $1, median(2), median(3), median(4), median(5), median(6), median(7), h, median(9) }'
+    END { printf "%-14s %10s %10s %7s %8s %7s %10s %8s %6s %s\n", $1, median(2), median(3), median(4), median(5), median(6), median(7), h, median(9), median(10) }'
+done
+echo "replayer CPU seconds per process over load + drain:"
+for run in $(seq "${runs}"); do
+  for mode in ${modes}; do
+    [[ -s ${work}/${mode}.${run}/cpu.txt ]] || continue
+    printf '  %-14s run %s: %s\n' "${mode}" "${run}" "$(tr '\n' ' ' <"${work}/${mode}.${run}/cpu.txt")"
+  done
 done
