@@ -16,9 +16,12 @@
 #   python3-prometheus-client  a real Prometheus parser for the coordinator's /metrics in tests
 #   chromium     a real headless browser for the dashboard test
 #   procps       ps/pkill-free process inspection used by scripts
+#   postgresql   one PostgreSQL cluster per lab host (lab.sh --postgres) and pgbench, which Debian 12 ships in
+#                postgresql-15 (there is no separate pgbench package); its system-wide cluster, if the package
+#                started one, listens only in the root namespace and on its own socket, so the lab ignores it
 set -euo pipefail
 
-packages=(libpcap0.8 nginx wrk nftables ethtool iproute2 tcpdump wireshark-common curl procps python3 libcap2-bin systemd util-linux python3-prometheus-client chromium)
+packages=(libpcap0.8 nginx wrk nftables ethtool iproute2 tcpdump wireshark-common curl procps python3 libcap2-bin systemd util-linux python3-prometheus-client chromium postgresql)
 
 if [[ ${EUID} -ne 0 ]]; then
   echo "install-prereqs: must run as root (apt-get install). Try: sudo $0" >&2

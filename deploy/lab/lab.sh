@@ -17,6 +17,8 @@ readonly DEFAULT_FAKE_RANGE=10.200.0.0/16
 readonly DEFAULT_STATE_DIR=/run/replaycluster-lab
 # nginx-internal upstream that answers POST /upload, on lo of each nginx namespace.
 readonly UPLOAD_SINK_PORT=8099
+# PostgreSQL's own port on every host that runs a lab cluster (--postgres).
+readonly PG_PORT=5432
 
 usage() {
   cat <<'EOF'
@@ -26,7 +28,8 @@ NAME
 SYNOPSIS
     lab.sh up [--id ID] [--offloads on|off] [--sink assistant|ifb]
               [--fake-range CIDR] [--onlines N] [--target-port PORT]
-              [--state-dir DIR]
+              [--postgres] [--state-dir DIR]
+    lab.sh postgres --id ID [--state-dir DIR]
     lab.sh down --id ID [--state-dir DIR]
     lab.sh exec --id ID ROLE -- COMMAND [ARG...]
     lab.sh status --id ID [--state-dir DIR]
@@ -66,6 +69,8 @@ DESCRIPTION
 
 COMMANDS
     up            Build a lab and print its facts.
+    postgres      Add PostgreSQL (see POSTGRESQL) to a running lab built without
+                  --postgres; prints the new facts and appends them to lab.env.
     down          Kill every process inside the lab's namespaces (TERM, then
                   KILL after 3 s), delete the namespaces (their veths go with
                   them) and the state directory. Idempotent.
@@ -96,6 +101,8 @@ OPTIONS
                         Must be a network address outside 10.251.0.0/16.
     --onlines N         Number of online hosts, 1-9 (default 1).
     --target-port PORT  Port of the target nginx (default 80).
+    --postgres          Also run one PostgreSQL cluster on every online host and
+                        on the target (see POSTGRESQL).
     --pid PID           guard: the process whose end tears the lab down.
     --state-dir DIR     Where lab state lives (default /run/replaycluster-lab,
                         or $LAB_STATE_DIR).
@@ -112,10 +119,28 @@ NGINX
     body_bytes_sent request_length request_time content_length connection
     connection_requests.
 
+POSTGRESQL
+    Opt-in (up --postgres, or the postgres command): the newest server under
+    /usr/lib/postgresql/*/bin (Debian package postgresql, which ships pgbench).
+    One cluster per host, all copied from one initdb (--locale=C, UTF8), so the
+    online hosts and the target start identical. Each runs as user postgres from
+    STATE_DIR/pg-ROLE (owned by postgres, 0700), listens on port 5432 of the
+    host's address (ONLINE_IP, or every TARGET*_IP) and nowhere else, TCP only
+    (no Unix socket: the namespaces share one file system), database and user
+    postgres, `trust` for 127.0.0.1, 10.251.0.0/16 and the fake range; fsync,
+    synchronous_commit and full_page_writes off (disposable data: with them on,
+    pgbench measured the shared disk, ~11 ms per commit). Server
+    log: STATE_DIR/pg-ROLE.log. Facts: ROLE_PG_PORT, ROLE_PG_PID (the
+    postmaster), ROLE_PG_DATA, ROLE_PG_LOG for ONLINE, ONLINE2.., TARGET, and
+    PG_BIN (the directory with psql and pgbench). down stops every cluster with
+    a fast shutdown (SIGINT to its postmaster PID) before it kills the rest.
+    user postgres must be able to traverse STATE_DIR's parents: a mktemp -d
+    directory (0700) needs chmod 755, as for nginx's workers.
+
 ENVIRONMENT
     LAB_STATE_DIR       Default for --state-dir.
     LAB_INJECT_FAILURE  Make up fail after a step (namespaces, links, routes,
-                        nginx). Used by tests of the cleanup path.
+                        nginx, postgres). Used by tests of the cleanup path.
 
 EXIT STATUS
     0 on success, 1 on error (message on stderr), 2 on a usage error.
@@ -124,6 +149,8 @@ EXAMPLES
     sudo deploy/lab/lab.sh up --id demo1
     sudo deploy/lab/lab.sh exec --id demo1 client -- curl -s http://10.251.11.1/
     sudo deploy/lab/lab.sh demo-traffic --id demo1
+    sudo deploy/lab/lab.sh up --id pg1 --postgres
+    sudo deploy/lab/lab.sh exec --id pg1 client -- pgbench -n -c 4 -T 10 -h 10.251.11.1 -U postgres postgres
     sudo deploy/lab/lab.sh down --id demo1
 EOF
 }
@@ -138,7 +165,7 @@ log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 require_tools() {
   local tool missing=()
   declare -A pkg=([ip]=iproute2 [ss]=iproute2 [nginx]=nginx [wrk]=wrk
-    [ethtool]=ethtool [curl]=curl [setsid]=util-linux)
+    [ethtool]=ethtool [curl]=curl [setsid]=util-linux [setpriv]=util-linux)
   for tool in "$@"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool (apt-get install ${pkg[$tool]:-$tool})")
   done
@@ -240,6 +267,7 @@ kill_ns_processes() {
 
 do_down() {
   local id=$1 ns
+  stop_postgres "$id"
   for ns in $(lab_namespaces "$id"); do
     kill_ns_processes "$ns"
     ip netns del "$ns" 2>/dev/null || log "warning: could not delete namespace $ns"
@@ -367,6 +395,111 @@ EOF
   fact "${key}_NGINX_CONF" "$dir/nginx.conf"
 }
 
+# ---------------------------------------------------------------- postgres
+
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+
+# pg_bindir : the newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/N/bin).
+pg_bindir() {
+  local dirs=(/usr/lib/postgresql/*/bin) tool
+  [[ -d ${dirs[0]} ]] || return 1
+  local dir
+  dir=$(printf '%s\n' "${dirs[@]}" | sort -V | tail -n 1)
+  for tool in initdb postgres pg_isready psql pgbench; do
+    [[ -x $dir/$tool ]] || return 1
+  done
+  echo "$dir"
+}
+
+# stop_postgres ID : fast shutdown (SIGINT) of every cluster of lab ID, by the PID in its postmaster.pid,
+# so it ends its backends and frees its shared memory itself; kill_ns_processes then finds none of it left.
+stop_postgres() {
+  local id=$1 pidfile pid ns i pids=()
+  for pidfile in "$STATE_ROOT/$id"/pg-*/postmaster.pid; do
+    [[ -f $pidfile ]] || continue
+    pid=$(head -n 1 "$pidfile")
+    [[ $pid =~ ^[0-9]+$ ]] || continue
+    # Only a postgres inside this lab's namespaces: a stale file must never make us signal another process.
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] || continue
+    ns=$(ip netns identify "$pid" 2>/dev/null || true)
+    [[ $ns == rc-$id-* ]] || continue
+    kill -INT "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+  done
+}
+
+# start_postgres ROLE NS IP... : configure the cluster in LAB_DIR/pg-ROLE for IP..., start it, wait until it accepts.
+start_postgres() {
+  local role=$1 ns=$2
+  shift 2
+  local dir=$LAB_DIR/pg-$role log=$LAB_DIR/pg-$role.log listen
+  listen=$(IFS=,; echo "$*")
+  cat >>"$dir/postgresql.conf" <<EOF
+
+# lab.sh, lab $LAB_ID ($role)
+listen_addresses = '$listen'
+port = $PG_PORT
+# TCP only: the namespaces share one file system, so clusters on the same port would share a socket path.
+unix_socket_directories = ''
+# A disposable lab: durability buys nothing, and with fsync each commit waited ~11 ms for the shared disk
+# (pgbench -c 4: 360 tps), which measures the disk rather than the network path under test.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+  # As with nginx: setsid, ip netns exec and setpriv all exec, so $! is the postmaster's own PID.
+  setsid ip netns exec "$ns" setpriv --reuid=postgres --regid=postgres --init-groups \
+    "$PG_BIN/postgres" -D "$dir" </dev/null >"$log" 2>&1 &
+  local pid=$! i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || die "postgres for $role exited; see $log"
+    if nsx "$ns" "$PG_BIN/pg_isready" -q -h "$1" -p "$PG_PORT"; then break; fi
+    sleep 0.1
+  done
+  ((i < 100)) || die "postgres for $role did not accept connections on $1:$PG_PORT within 10 s; see $log"
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] || die "PID $pid of $role is not postgres"
+  local key=${role^^}
+  fact "${key}_PG_PORT" "$PG_PORT"
+  fact "${key}_PG_PID" "$pid"
+  fact "${key}_PG_DATA" "$dir"
+  fact "${key}_PG_LOG" "$log"
+}
+
+# add_postgres : one cluster per online host and one on the target, all copies of one initdb.
+add_postgres() {
+  require_tools setpriv
+  PG_BIN=$(pg_bindir) || die "PostgreSQL is not installed (apt-get install postgresql; it ships pgbench)"
+  id postgres >/dev/null 2>&1 || die "no user postgres (apt-get install postgresql creates it)"
+  as_postgres test -x "$LAB_DIR" ||
+    die "user postgres cannot reach $LAB_DIR: a parent directory is not world-traversable (chmod 755 it; mktemp -d makes 0700)"
+  local k sfx first=$LAB_DIR/pg-online role
+  install -d -o postgres -g postgres -m 700 "$first"
+  as_postgres "$PG_BIN/initdb" -D "$first" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$LAB_DIR/pg-initdb.log" 2>&1 ||
+    die "initdb failed; see $LAB_DIR/pg-initdb.log"
+  cat >"$first/pg_hba.conf" <<EOF
+# lab.sh, lab $LAB_ID: trust for the lab's own subnets and the fake client range (replayed sessions).
+host all all 127.0.0.1/32 trust
+host all all $NET_RESERVED trust
+host all all $FAKE_RANGE trust
+EOF
+  for ((k = 2; k <= ONLINES; k++)); do cp -a "$first" "$LAB_DIR/pg-online$k"; done
+  cp -a "$first" "$LAB_DIR/pg-target"
+  fact PG_BIN "$PG_BIN"
+  for ((k = 1; k <= ONLINES; k++)); do
+    sfx=$([[ $k == 1 ]] || echo "$k")
+    role=online$sfx
+    start_postgres "$role" "$(role_ns "online$k")" "$NET_PREFIX.$((10 + k)).1"
+  done
+  local target_ips=()
+  for ((k = 1; k <= ONLINES; k++)); do target_ips+=("$NET_PREFIX.$((20 + k)).2"); done
+  start_postgres target "rc-$LAB_ID-target" "${target_ips[@]}"
+}
+
 UP_DONE=0
 on_up_exit() {
   local rc=$?
@@ -409,7 +542,7 @@ cmd_up() {
   mkdir -p "$LAB_DIR"
   local client=rc-$LAB_ID-client target=rc-$LAB_ID-target assist=rc-$LAB_ID-assist
   local k sfx online
-  log "building lab $LAB_ID (onlines=$ONLINES sink=$SINK offloads=$OFFLOADS fake-range=$FAKE_RANGE)"
+  log "building lab $LAB_ID (onlines=$ONLINES sink=$SINK offloads=$OFFLOADS fake-range=$FAKE_RANGE$( ((POSTGRES == 0)) || echo ' postgres'))"
 
   base_namespace "$client" 0
   for ((k = 1; k <= ONLINES; k++)); do
@@ -523,6 +656,10 @@ cmd_up() {
   start_nginx target "$target" "$TARGET_PORT" "${target_ips[@]}"
   fact TARGET_NGINX_PORT "$TARGET_PORT"
   inject_failure nginx
+  if ((POSTGRES == 1)); then
+    add_postgres
+    inject_failure postgres
+  fi
 
   local f
   for f in "${FACTS[@]}"; do printf '%s=%q\n' "${f%%=*}" "${f#*=}"; done >"$LAB_DIR/lab.env"
@@ -530,6 +667,38 @@ cmd_up() {
   trap - EXIT INT TERM
   printf '%s\n' "${FACTS[@]}"
   log "lab $LAB_ID is up; tear down with: $PROG down --id $LAB_ID"
+}
+
+PG_DONE=0
+on_postgres_exit() {
+  local rc=$?
+  if ((PG_DONE == 0)); then
+    log "postgres failed (exit $rc); removing the clusters it made in lab $LAB_ID"
+    stop_postgres "$LAB_ID" || true
+    rm -rf -- "${LAB_DIR:?}"/pg-*
+  fi
+  exit "$rc"
+}
+
+cmd_postgres() {
+  [[ -n $LAB_ID ]] || usage_error "postgres needs --id ID"
+  require_root
+  require_tools ip ss
+  load_env
+  [[ -z ${TARGET_PG_PID:-} ]] || die "lab $LAB_ID already runs PostgreSQL (TARGET_PG_PID=$TARGET_PG_PID)"
+  LAB_DIR=$STATE_ROOT/$LAB_ID
+  trap on_postgres_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  FACTS=()
+  add_postgres
+  inject_failure postgres
+  local f
+  for f in "${FACTS[@]}"; do printf '%s=%q\n' "${f%%=*}" "${f#*=}"; done >>"$LAB_DIR/lab.env"
+  PG_DONE=1
+  trap - EXIT INT TERM
+  printf '%s\n' "${FACTS[@]}"
+  log "PostgreSQL is up in lab $LAB_ID; lab.sh down stops it"
 }
 
 # ---------------------------------------------------------------- exec, status, demo
@@ -562,7 +731,7 @@ cmd_status() {
   done
   if [[ -f $STATE_ROOT/$LAB_ID/lab.env ]]; then
     load_env
-    for var in $(compgen -v | grep -E '_NGINX_PID$'); do
+    for var in $(compgen -v | grep -E '_(NGINX|PG)_PID$'); do
       pid=${!var}
       if kill -0 "$pid" 2>/dev/null; then
         printf '%s=%s (running)\n' "$var" "$pid"
@@ -605,11 +774,11 @@ main() {
   (($# >= 1)) || { usage >&2; exit 2; }
   local cmd=$1
   shift
-  OFFLOADS=off SINK=assistant FAKE_RANGE=$DEFAULT_FAKE_RANGE ONLINES=1 TARGET_PORT=80 GUARD_PID=""
+  OFFLOADS=off SINK=assistant FAKE_RANGE=$DEFAULT_FAKE_RANGE ONLINES=1 TARGET_PORT=80 GUARD_PID="" POSTGRES=0
   local rest=()
   case $cmd in
     -h | --help | help) usage; return 0 ;;
-    up | down | exec | status | demo-traffic | guard) ;;
+    up | down | postgres | exec | status | demo-traffic | guard) ;;
     *) usage_error "unknown command '$cmd'" ;;
   esac
   while (($# > 0)); do
@@ -620,6 +789,7 @@ main() {
       --fake-range) FAKE_RANGE=${2:?--fake-range needs a value}; shift 2 ;;
       --onlines) ONLINES=${2:?--onlines needs a value}; shift 2 ;;
       --target-port) TARGET_PORT=${2:?--target-port needs a value}; shift 2 ;;
+      --postgres) POSTGRES=1; shift ;;
       --pid) GUARD_PID=${2:?--pid needs a value}; shift 2 ;;
       --state-dir) STATE_ROOT=${2:?--state-dir needs a value}; shift 2 ;;
       -h | --help) usage; return 0 ;;
@@ -634,6 +804,7 @@ main() {
   case $cmd in
     up) ((${#rest[@]} == 0)) || usage_error "unexpected argument '${rest[0]}'"; cmd_up ;;
     down) cmd_down ;;
+    postgres) ((${#rest[@]} == 0)) || usage_error "unexpected argument '${rest[0]}'"; cmd_postgres ;;
     exec) cmd_exec "${rest[@]}" ;;
     status) cmd_status ;;
     demo-traffic) cmd_demo ;;
