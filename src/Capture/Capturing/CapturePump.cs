@@ -68,9 +68,17 @@ internal sealed class CapturePump(
         // Readiness is pushed by the actors that know; this loop only wakes on a change, or to say
         // every few seconds what capture still waits for.
         var waitStarted = Stopwatch.StartNew();
+        var said = (Reason: string.Empty, At: TimeSpan.MinValue);
         while (!cancellationToken.IsCancellationRequested && !readiness.IsReady)
         {
-            CaptureLog.NotReady(logger, (long)waitStarted.Elapsed.TotalSeconds, readiness.Reason);
+            // Say why when the reason changes, and every few seconds while it stays.
+            var reason = readiness.Reason;
+            if (reason != said.Reason || waitStarted.Elapsed - said.At >= NotReadyLogInterval)
+            {
+                CaptureLog.NotReady(logger, (long)waitStarted.Elapsed.TotalSeconds, reason);
+                said = (reason, waitStarted.Elapsed);
+            }
+
             try
             {
                 await readiness.WaitForChangeAsync(cancellationToken).WaitAsync(NotReadyLogInterval, cancellationToken);
