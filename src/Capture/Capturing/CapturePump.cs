@@ -106,6 +106,7 @@ internal sealed class CapturePump(
             CaptureLog.CapturingLive(logger, captureInterface, current.Filter ?? string.Empty, targets);
             var live = _live;
             statistics.Kernel = () => live.Statistics;
+            statistics.CapturingLive = true;
             plan.Changed += OnPlanChanged;
             _live.Start(OnFrame);
 

@@ -130,6 +130,12 @@ internal sealed class CaptureNodeStatistics
     /// <summary>Reply records' relay latencies, intercept capture to this node's session manager (see <c>ResponseBatch.RecordRelayLatency</c>).</summary>
     public LatencyHistogram RelayLatency { get; } = new(LatencyHistogramLayout.RelayLatency);
 
+    /// <summary>Client segments' capture latency (capture timestamp to handled by their session), live capture only.</summary>
+    public LatencyHistogram CaptureLatency { get; } = new(LatencyHistogramLayout.CaptureLatency);
+
+    /// <summary>Whether capture timestamps are now (live capture) rather than recorded ones (a pcap file).</summary>
+    public bool CapturingLive { get; set; }
+
     public IReadOnlyDictionary<SessionEndReason, long> EndedByReason => _ended;
 
     /// <summary>Requests the target never acknowledged, by the end reason of their session.</summary>
@@ -279,6 +285,7 @@ internal sealed class CaptureNodeStatistics
 
         ReplyLatency.WriteCounters(counters);
         RelayLatency.WriteCounters(counters);
+        CaptureLatency.WriteCounters(counters);
         return counters;
     }
 

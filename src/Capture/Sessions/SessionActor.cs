@@ -53,6 +53,11 @@ internal sealed class SessionActor : UntypedActor
         switch (message)
         {
             case CapturedPacket packet:
+                if (_statistics.CapturingLive && _firstCopy && packet.Segment.CapturedAtNanos != 0)
+                {
+                    _statistics.CaptureLatency.Record(_time.GetUtcNow() - DateTimeOffset.UnixEpoch.AddTicks(packet.Segment.CapturedAtNanos / 100));
+                }
+
                 _session.OnCaptured(packet.Segment);
                 break;
             case SessionReplies replies:

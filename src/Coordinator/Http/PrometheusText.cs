@@ -25,11 +25,15 @@ internal static class PrometheusText
         Histogram(text, "replaycluster_relay_latency_seconds",
             "Relay latency of reply records, captured at the intercept to received by the owning capture node (wall clocks of both hosts), all capture nodes.",
             LatencyHistogramLayout.RelayLatency, statistics.CaptureTotals);
+        Histogram(text, "replaycluster_capture_latency_seconds",
+            "Capture latency of client segments, kernel capture timestamp to handled by their session, all capture nodes (live capture only).",
+            LatencyHistogramLayout.CaptureLatency, statistics.CaptureTotals);
 
         // One family per counter name, one sample per node: a family's samples must stay together.
         // The latency buckets are the histograms above, summed over the cluster, not node gauges.
         foreach (var name in statistics.Nodes.SelectMany(n => n.Counters.Keys)
-                     .Where(n => !LatencyHistogramLayout.ReplyLatency.IsHistogramCounter(n) && !LatencyHistogramLayout.RelayLatency.IsHistogramCounter(n))
+                     .Where(n => !LatencyHistogramLayout.ReplyLatency.IsHistogramCounter(n) && !LatencyHistogramLayout.RelayLatency.IsHistogramCounter(n)
+                         && !LatencyHistogramLayout.CaptureLatency.IsHistogramCounter(n))
                      .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
             var metric = $"replaycluster_node_{name}";

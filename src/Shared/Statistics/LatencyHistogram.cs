@@ -54,6 +54,14 @@ public sealed class LatencyHistogramLayout
     public static LatencyHistogramLayout RelayLatency { get; } = new("relay_latency_us",
         [10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]);
 
+    /// <summary>
+    /// Capture latency of client segments on a capture node: the kernel's capture timestamp to the moment
+    /// the segment's session handles it (and sends it, when its pacing lets it go): ring, pump, shard
+    /// queue and mailbox. Same buckets as the relay.
+    /// </summary>
+    public static LatencyHistogramLayout CaptureLatency { get; } = new("capture_latency_us",
+        [10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]);
+
     /// <summary>Counter names start with this, then <c>_le_</c>, <c>_count</c> or <c>_sum</c>.</summary>
     public string Prefix { get; }
 

@@ -206,6 +206,20 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         Assert.Contains("lost=1 lost-SynTimeout=1", rig.Statistics.Summary(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Live_capture_measures_each_segment_from_its_capture_timestamp_to_its_session()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings());
+        rig.Statistics.CapturingLive = true;
+        var capturedAt = DateTimeOffset.UtcNow - TimeSpan.FromMilliseconds(3);
+        rig.Capture(Connection, Syn(1000) with { CapturedAtNanos = (capturedAt - DateTimeOffset.UnixEpoch).Ticks * 100 });
+
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.ToCounters()["capture_latency_us_count"]), cancellationToken: Token);
+        var counters = rig.Statistics.ToCounters();
+        Assert.Equal(0, counters["capture_latency_us_le_2000"]);
+        Assert.True(counters["capture_latency_us_sum"] >= 3000, $"sum {counters["capture_latency_us_sum"]} µs");
+    }
+
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     private static ResponseRecord SynAck(TcpSegmentSpec syn, uint isn) => new()
