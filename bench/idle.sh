@@ -16,8 +16,10 @@
 # Environment:
 #   RUNS (3), WARMUP (10 s), MEASURE (60 s), CONFIGURATION (Release), BUILD (1: dotnet build first; 0: use the
 #   binaries as they are), THREADS (0), NODE_ARGS (extra arguments for every node, e.g.
-#   "--set akka.scheduler.tick-duration=10ms"). The nodes inherit this script's environment, so runtime knobs can be
-#   tried without a rebuild: DOTNET_gcServer=1 bench/idle.sh
+#   "--set akka.scheduler.tick-duration=10ms"), NODES_FROM (a checkout whose built nodes to run instead of this
+#   one's, e.g. an older commit: git archive BASE | tar -x -C /tmp/base, build it, NODES_FROM=/tmp/base BUILD=0).
+#   The nodes inherit this script's environment, so runtime knobs can be tried without a rebuild:
+#   DOTNET_gcServer=1 bench/idle.sh
 # No traffic is sent; nothing runs outside the lab's namespaces.
 #
 #   sudo bench/idle.sh                       # 3 runs x ~80 s
@@ -46,7 +48,7 @@ if ((build)); then
 fi
 declare -A dll=()
 for role in coordinator intercept capture; do
-  dll[${role}]=${repo}/src/${role^}/bin/${configuration}/net10.0/replaycluster-${role}.dll
+  dll[${role}]=${NODES_FROM:-${repo}}/src/${role^}/bin/${configuration}/net10.0/replaycluster-${role}.dll
   [[ -f ${dll[${role}]} ]] || { echo "idle.sh: ${dll[${role}]} is missing (build first)" >&2; exit 1; }
 done
 
@@ -126,8 +128,17 @@ start_node() { # NAME NAMESPACE ROLE ARGS...
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; } # PID FIELD -> kB (or count)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }                # PID -> utime + stime of all threads
-ctxt_switches() { # PID -> voluntary + involuntary switches summed over its live threads
-  cat "/proc/$1"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+switch_sample() { # PID -> "TID switches" per live thread (voluntary + involuntary)
+  local task
+  for task in "/proc/$1"/task/*; do
+    awk -v tid="${task##*/}" '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print tid, n + 0 }' "${task}/status" 2>/dev/null || true
+  done
+}
+# Switches in the window from samples "N TID switches" (N = sample number, 1 = window start): per thread, the last
+# count minus the count at the start (0 for a thread born in the window). Thread-pool workers come and go (they
+# retire after 20 s idle), so one sum at each end would lose the switches of threads that exited meanwhile.
+switches_in_window() { # FILE
+  awk '{ if ($1 == 1) first[$2] = $3; last[$2] = $3 } END { for (t in last) n += last[t] - first[t]; print n + 0 }' "$1"
 }
 thread_ticks() { # PID -> "TID ns-on-cpu switches comm" per thread (schedstat: ns, finer than the stat ticks)
   local task
@@ -158,26 +169,29 @@ for ((run = 1; run <= runs; run++)); do
   wait_logged 30 "Joined cluster as" intercept capture
   wait_logged 30 "Capturing on" capture
 
-  declare -A start_kb=() t0=() c0=() before=()
+  declare -A start_kb=() t0=() before=()
   for name in "${nodes[@]}"; do start_kb[${name}]=$(status_kb "${pid[${name}]}" VmRSS); done
   sleep "${warmup}"
   for name in "${nodes[@]}"; do
     t0[${name}]=$(cpu_ticks "${pid[${name}]}")
-    c0[${name}]=$(ctxt_switches "${pid[${name}]}")
+    switch_sample "${pid[${name}]}" | sed 's/^/1 /' >"${work}/switches.${name}"
     ((threads)) && before[${name}]=$(thread_ticks "${pid[${name}]}")
   done
   start_ms=$(date +%s%3N)
-  sleep "${measure}"
+  for ((sample = 2; $(date +%s%3N) < start_ms + measure * 1000; sample++)); do
+    sleep "$(awk -v left="$((start_ms + measure * 1000 - $(date +%s%3N)))" 'BEGIN { s = left / 1000; print (s > 2 ? 2 : s) }')"
+    for name in "${nodes[@]}"; do switch_sample "${pid[${name}]}" | sed "s/^/${sample} /" >>"${work}/switches.${name}"; done
+  done
   seconds=$(awk -v a="${start_ms}" -v b="$(date +%s%3N)" 'BEGIN { print (b - a) / 1000 }')
   for name in "${nodes[@]}"; do
     p=${pid[${name}]}
     kill -0 "${p}" 2>/dev/null || fail "${name} exited during the measurement"
     line=$(awk -v run="${run}" -v name="${name}" -v s="${seconds}" -v hz="${clk_tck}" \
-      -v t0="${t0[${name}]}" -v t1="$(cpu_ticks "${p}")" -v c0="${c0[${name}]}" -v c1="$(ctxt_switches "${p}")" \
+      -v t0="${t0[${name}]}" -v t1="$(cpu_ticks "${p}")" -v switches="$(switches_in_window "${work}/switches.${name}")" \
       -v start="${start_kb[${name}]}" -v rss="$(status_kb "${p}" VmRSS)" -v hwm="$(status_kb "${p}" VmHWM)" \
       -v th="$(status_kb "${p}" Threads)" \
       'BEGIN { printf "%-4s %-12s %8.2f %9.1f %9.1f %9.1f %8d %8.0f\n", run, name, (t1 - t0) / hz / s * 100,
-               start / 1024, rss / 1024, hwm / 1024, th, (c1 - c0) / s }')
+               start / 1024, rss / 1024, hwm / 1024, th, switches / s }')
     echo "${line}"
     echo "${line}" >>"${results}"
     if ((threads)); then
