@@ -24,6 +24,16 @@
 #
 #   sudo bench/idle.sh                       # 3 runs x ~80 s
 #   sudo RUNS=1 MEASURE=20 THREADS=1 BUILD=0 bench/idle.sh
+#
+# Measured 2026-11-30 on the shared 2-core lab machine (load average ~30 from other work; cpu% is CPU time, so it is
+# little affected), medians of 3 runs, 60 s windows; base = d12fb93 built in /tmp/base (NODES_FROM):
+#                      WARMUP=10 (JIT still tiering up)        WARMUP=60 (steady state)
+#   node          base cpu%  cs/s     now cpu%  cs/s        base cpu%  cs/s (1 run)   now cpu%  cs/s
+#   coordinator     5.46    9,660       2.26     164          4.82   12,883            0.63     176
+#   intercept       5.43    9,615       2.48     163          4.78   12,752            0.66     189
+#   capture         5.86    9,831       2.74     185          4.82   12,900            0.86     193
+# Start RSS (MB, after join) base / now: coordinator 108.9 / 109.5, intercept 162.6 / 160.1, capture 163.6 / 162.0;
+# 64 MiB of the capture and intercept nodes' RSS is their capture ring (capture-buffer-size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
