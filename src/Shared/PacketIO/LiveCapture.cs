@@ -24,13 +24,16 @@ namespace ReplayCluster.PacketIO;
 /// </remarks>
 public sealed unsafe class LiveCapture : IDisposable
 {
-    // Bounds how long Stop() waits for an idle loop to notice the stop request; it costs ~20 wake-ups/s when idle.
-    private const int PollTimeoutMs = 50;
 
     private readonly LibPcapLiveDevice _device;
     private readonly nint _pcap;
     private readonly int _fileDescriptor;
     private readonly long _fractionToNanos;
+
+    // An eventfd in the poll set beside the pcap descriptor: Stop() writes it, so the loop can poll without a timeout
+    // and sleeps until a frame or a stop request arrives. With a 50 ms poll timeout instead, an idle capture woke 20
+    // times a second (bench/idle.sh). TPACKET_V3 wakes poll only when a block retires, and an empty block never does.
+    private readonly int _stopEvent;
     private readonly Lock _statisticsLock = new();
     private GCHandle _self;
     private Thread? _thread;
@@ -38,6 +41,7 @@ public sealed unsafe class LiveCapture : IDisposable
     private volatile bool _stopRequested;
     private Exception? _fault;
     private long _framesDelivered;
+    private int _captureThreadId;
     private bool _disposed;
 
     private LiveCapture(LiveCaptureOptions options, LibPcapLiveDevice device)
@@ -59,6 +63,13 @@ public sealed unsafe class LiveCapture : IDisposable
         {
             throw new LiveCaptureException($"capture on '{options.Interface}' has no selectable descriptor");
         }
+
+        _stopEvent = LiveCaptureNative.eventfd(0, LiveCaptureNative.EfdNonBlock | LiveCaptureNative.EfdCloexec);
+        if (_stopEvent < 0)
+        {
+            throw new LiveCaptureException(
+                $"cannot create the stop event of the capture on '{options.Interface}': {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
     }
 
     /// <summary>The options the capture was opened with.</summary>
@@ -72,6 +83,9 @@ public sealed unsafe class LiveCapture : IDisposable
 
     /// <summary>True between <see cref="Start"/> and <see cref="Stop"/> while the loop runs.</summary>
     public bool IsRunning => _thread is { IsAlive: true };
+
+    /// <summary>Kernel thread id of the capture loop while it runs (0 before), for tests that watch its wake-ups.</summary>
+    internal int CaptureThreadId => Volatile.Read(ref _captureThreadId);
 
     /// <summary>The exception that ended the loop (thrown by the handler or by libpcap), if any.</summary>
     public Exception? Fault => Volatile.Read(ref _fault);
@@ -202,7 +216,7 @@ public sealed unsafe class LiveCapture : IDisposable
     }
 
     /// <summary>
-    /// Stops the capture thread and waits for it (at most ~50 ms after the current handler call returns).
+    /// Stops the capture thread and waits for it (it wakes at once, or when the current handler call returns).
     /// Frames still in the ring are not delivered. May be followed by another <see cref="Start"/>.
     /// Called from inside the handler it only requests the stop; call it again from another thread to wait and clean up.
     /// </summary>
@@ -217,6 +231,7 @@ public sealed unsafe class LiveCapture : IDisposable
 
         _stopRequested = true;
         PcapNative.BreakLoop(_pcap);
+        SignalStop();
         if (Thread.CurrentThread == thread)
         {
             // Called from inside the handler: the loop ends when the handler returns. Joining here would deadlock,
@@ -288,6 +303,7 @@ public sealed unsafe class LiveCapture : IDisposable
 
         _disposed = true;
         _device.Close();
+        _ = LiveCaptureNative.close(_stopEvent);
     }
 
     private static void Validate(LiveCaptureOptions options)
@@ -322,10 +338,14 @@ public sealed unsafe class LiveCapture : IDisposable
             // Keep the pcap_t alive even if someone closes the device from another thread mid-dispatch.
             handle.DangerousAddRef(ref gotReference);
             var user = (byte*)GCHandle.ToIntPtr(_self);
-            var pollFd = new LibC.PollFd { Fd = _fileDescriptor, Events = LibC.PollIn };
+            var pollFds = stackalloc LibC.PollFd[2];
+            pollFds[0] = new LibC.PollFd { Fd = _fileDescriptor, Events = LibC.PollIn };
+            pollFds[1] = new LibC.PollFd { Fd = _stopEvent, Events = LibC.PollIn };
+            Volatile.Write(ref _captureThreadId, LibC.gettid());
+            DrainStopEvent(); // a stop request from an earlier run (Stop, Start again) must not end this one
             while (!_stopRequested)
             {
-                var ready = LibC.poll(&pollFd, 1, PollTimeoutMs);
+                var ready = LibC.poll(pollFds, 2, -1);
                 if (ready < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -337,7 +357,7 @@ public sealed unsafe class LiveCapture : IDisposable
                     throw new LiveCaptureException($"poll on capture '{Options.Interface}' failed: {Marshal.GetPInvokeErrorMessage(errno)}");
                 }
 
-                if (ready == 0 || _stopRequested)
+                if (_stopRequested || (pollFds[0].Revents == 0))
                 {
                     continue;
                 }
@@ -365,6 +385,18 @@ public sealed unsafe class LiveCapture : IDisposable
         }
     }
 
+    private void SignalStop()
+    {
+        ulong one = 1;
+        _ = LiveCaptureNative.write(_stopEvent, &one, sizeof(ulong)); // only fails when the counter is already set
+    }
+
+    private void DrainStopEvent()
+    {
+        ulong value;
+        _ = LiveCaptureNative.read(_stopEvent, &value, sizeof(ulong)); // EAGAIN when nothing was signalled
+    }
+
     [UnmanagedCallersOnly] // platform default convention, matching the delegate* unmanaged pcap_handler type
     private static void OnFrame(byte* user, PcapPacketHeader* header, byte* data)
     {
@@ -388,4 +420,23 @@ public sealed unsafe class LiveCapture : IDisposable
             PcapNative.BreakLoop(self._pcap);
         }
     }
+}
+
+/// <summary>The eventfd calls <see cref="LiveCapture"/> uses to wake its poll loop.</summary>
+internal static unsafe partial class LiveCaptureNative
+{
+    public const int EfdNonBlock = 0x800; // O_NONBLOCK
+    public const int EfdCloexec = 0x80000; // O_CLOEXEC
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint read(int fd, void* buf, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint write(int fd, void* buf, nuint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
 }

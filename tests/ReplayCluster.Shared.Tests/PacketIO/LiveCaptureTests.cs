@@ -131,6 +131,42 @@ public sealed class LiveCaptureTests
     }
 
     [Fact]
+    public void An_idle_capture_sleeps_until_a_frame_or_a_stop_arrives()
+    {
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
+        using var lab = new NamespacePair();
+        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp" }));
+        var frames = 0;
+        capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => Interlocked.Increment(ref frames));
+        var deadline = Stopwatch.StartNew();
+        while (capture.CaptureThreadId == 0 && deadline.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            Thread.Sleep(10);
+        }
+
+        Thread.Sleep(200);
+        var before = ContextSwitches(capture.CaptureThreadId);
+        Thread.Sleep(1000);
+        var idle = ContextSwitches(capture.CaptureThreadId) - before;
+
+        // A poll timeout of 50 ms woke the loop ~20 times in this second; now nothing arrives, so nothing wakes it.
+        Assert.True(idle <= 2, $"the idle capture thread woke {idle} times in 1 s");
+
+        using var sender = NetworkNamespace.RunIn(lab.A, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp));
+        deadline.Restart();
+        while (Volatile.Read(ref frames) == 0 && deadline.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            sender.SendTo(new byte[4], new IPEndPoint(NamespacePair.AddressB, UdpPort));
+            Thread.Sleep(20);
+        }
+
+        Assert.True(Volatile.Read(ref frames) > 0, "a frame after the idle second was not delivered");
+        var watch = Stopwatch.StartNew();
+        capture.Stop();
+        Assert.True(watch.Elapsed < TimeSpan.FromMilliseconds(500), $"Stop took {watch.Elapsed}");
+    }
+
+    [Fact]
     public void A_throwing_handler_stops_the_loop_and_Stop_reports_it()
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
@@ -174,6 +210,11 @@ public sealed class LiveCaptureTests
         capture.Stop();
         Assert.True(capture.FramesDelivered >= 1);
     }
+
+    private static long ContextSwitches(int threadId) =>
+        File.ReadLines($"/proc/self/task/{threadId.ToString(System.Globalization.CultureInfo.InvariantCulture)}/status")
+            .Where(l => l.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || l.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+            .Sum(l => long.Parse(l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture));
 
     private static long BacklogDrops(string ns)
     {

@@ -1,0 +1,229 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.Event;
+using ReplayCluster.Cluster;
+
+namespace ReplayCluster.Tests.Cluster;
+
+public sealed class DeadlineSchedulerTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static DeadlineScheduler NewScheduler(string grain = "10ms") =>
+        new(ConfigurationFactory.ParseString($"akka.scheduler {{ tick-duration = {grain}, shutdown-timeout = 5s }}"), NoLogger.Instance);
+
+    private static IAdvancedScheduler Advanced(DeadlineScheduler scheduler) => ((IScheduler)scheduler).Advanced;
+
+    [Fact]
+    public async Task A_timer_never_runs_before_its_delay_and_runs_soon_after()
+    {
+        using var scheduler = NewScheduler();
+        var ran = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = Stopwatch.StartNew();
+
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(150), () => ran.TrySetResult(started.Elapsed));
+
+        var elapsed = await ran.Task.WaitAsync(Patience, Ct);
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(150), $"ran after {elapsed}");
+        Assert.True(elapsed < TimeSpan.FromMilliseconds(150 + 500), $"ran only after {elapsed}"); // generous: shared CI cores
+    }
+
+    [Fact]
+    public async Task Timers_run_in_deadline_order_whatever_the_order_they_were_added_in()
+    {
+        using var scheduler = NewScheduler();
+        var order = new ConcurrentQueue<int>();
+        var last = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(300), () => { order.Enqueue(300); last.TrySetResult(); });
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(100), () => order.Enqueue(100));
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(200), () => order.Enqueue(200));
+        Advanced(scheduler).ScheduleOnce(TimeSpan.Zero, () => order.Enqueue(0));
+
+        await last.Task.WaitAsync(Patience, Ct);
+        Assert.Equal([0, 100, 200, 300], order);
+    }
+
+    [Fact]
+    public async Task An_earlier_timer_wakes_a_scheduler_that_sleeps_until_a_later_one()
+    {
+        using var scheduler = NewScheduler();
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMinutes(5), () => { });
+        await Task.Delay(50, Ct); // the thread now sleeps for five minutes
+        var ran = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = Stopwatch.StartNew();
+
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(50), () => ran.TrySetResult(started.Elapsed));
+
+        var elapsed = await ran.Task.WaitAsync(Patience, Ct);
+        Assert.True(elapsed < TimeSpan.FromMilliseconds(50 + 500), $"ran only after {elapsed}");
+    }
+
+    [Fact]
+    public async Task A_scheduler_with_nothing_due_does_not_wake_up()
+    {
+        using var scheduler = NewScheduler();
+        var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(1200), () => ran.TrySetResult());
+        await Task.Delay(100, Ct);
+        var before = scheduler.WakeUps;
+
+        await Task.Delay(800, Ct);
+
+        // Akka's wheel would have woken ~80 times (every 10 ms); this one sleeps through until the timer is due.
+        Assert.Equal(before, scheduler.WakeUps);
+        await ran.Task.WaitAsync(Patience, Ct);
+    }
+
+    [Fact]
+    public async Task Timers_due_within_one_grain_run_in_one_wake_up()
+    {
+        using var scheduler = NewScheduler(grain: "200ms");
+        var count = 0;
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Task.Delay(20, Ct);
+        var before = scheduler.WakeUps;
+
+        for (var i = 0; i < 20; i++)
+        {
+            // 20 deadlines spread over 60 ms, all before the same 200 ms grain boundary (within the first grain
+            // or the second, depending on where in the grain "now" is: at most two wake-ups).
+            Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(i * 3), () =>
+            {
+                if (Interlocked.Increment(ref count) == 20)
+                {
+                    all.TrySetResult();
+                }
+            });
+        }
+
+        await all.Task.WaitAsync(Patience, Ct);
+        Assert.InRange(scheduler.WakeUps - before, 1, 2);
+    }
+
+    [Fact]
+    public async Task A_cancelled_timer_never_runs()
+    {
+        using var scheduler = NewScheduler();
+        var cancelled = new Cancelable((IScheduler)scheduler);
+        var ranCancelled = false;
+        var later = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(50), () => ranCancelled = true, cancelled);
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(150), () => later.TrySetResult());
+        cancelled.Cancel();
+
+        await later.Task.WaitAsync(Patience, Ct);
+        Assert.False(ranCancelled);
+    }
+
+    [Fact]
+    public async Task A_repeated_timer_repeats_at_its_interval_until_cancelled()
+    {
+        using var scheduler = NewScheduler();
+        var cancelable = new Cancelable((IScheduler)scheduler);
+        var runs = 0;
+        var five = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = Stopwatch.StartNew();
+
+        Advanced(scheduler).ScheduleRepeatedly(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(50), () =>
+        {
+            if (Interlocked.Increment(ref runs) == 5)
+            {
+                five.TrySetResult(started.Elapsed);
+                cancelable.Cancel();
+            }
+        }, cancelable);
+
+        var elapsed = await five.Task.WaitAsync(Patience, Ct);
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(20 + (4 * 50)), $"5 runs after {elapsed}");
+        await Task.Delay(200, Ct);
+        Assert.Equal(5, Volatile.Read(ref runs));
+    }
+
+    [Fact]
+    public async Task A_throwing_action_does_not_stop_the_others_and_is_not_repeated()
+    {
+        using var scheduler = NewScheduler();
+        var throws = 0;
+        var after = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        Advanced(scheduler).ScheduleRepeatedly(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(20), () =>
+        {
+            Interlocked.Increment(ref throws);
+            throw new InvalidOperationException("boom");
+        });
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(200), () => after.TrySetResult());
+
+        await after.Task.WaitAsync(Patience, Ct);
+        Assert.Equal(1, Volatile.Read(ref throws));
+    }
+
+    [Fact]
+    public void Cancelled_timers_are_purged_so_re_arming_cannot_grow_the_queue_without_bound()
+    {
+        using var scheduler = NewScheduler();
+        for (var i = 0; i < 100_000; i++)
+        {
+            // An actor re-arming a far timer per message: every earlier one is cancelled.
+            var cancelable = new Cancelable((IScheduler)scheduler);
+            Advanced(scheduler).ScheduleOnce(TimeSpan.FromMinutes(10), () => { }, cancelable);
+            cancelable.Cancel();
+        }
+
+        Assert.True(scheduler.QueuedCount <= 2048, $"{scheduler.QueuedCount} timers queued");
+    }
+
+    [Fact]
+    public void Dispose_runs_outstanding_timers_once_and_refuses_new_ones()
+    {
+        var scheduler = NewScheduler();
+        var ran = 0;
+        var cancelled = new Cancelable((IScheduler)scheduler);
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMinutes(10), () => Interlocked.Increment(ref ran));
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMinutes(10), () => Interlocked.Add(ref ran, 100), cancelled);
+        cancelled.Cancel();
+
+        scheduler.Dispose();
+        scheduler.Dispose();
+
+        Assert.Equal(1, ran);
+        Assert.Throws<SchedulerException>(() => Advanced(scheduler).ScheduleOnce(TimeSpan.Zero, () => { }));
+    }
+
+    [Fact]
+    public async Task An_actor_system_runs_its_timers_on_it()
+    {
+        var config = ConfigurationFactory.ParseString(
+            $"akka.scheduler.implementation = \"{typeof(DeadlineScheduler).AssemblyQualifiedName}\"");
+        using var system = ActorSystem.Create("deadline-scheduler", config);
+        Assert.IsType<DeadlineScheduler>(system.Scheduler);
+        var probe = system.ActorOf(Props.Create(() => new Echo()));
+
+        var answer = await probe.Ask<string>("ping", TimeSpan.FromSeconds(5), Ct);
+
+        Assert.Equal("pong", answer);
+        await system.Terminate().WaitAsync(Patience, Ct);
+    }
+
+    private sealed class Echo : ReceiveActor, IWithTimers
+    {
+        private IActorRef? _asker;
+
+        public Echo()
+        {
+            Receive<string>(s => s == "ping", _ =>
+            {
+                _asker = Sender;
+                Timers.StartSingleTimer("later", "tick", TimeSpan.FromMilliseconds(30));
+            });
+            Receive<string>(s => s == "tick", _ => _asker!.Tell("pong"));
+        }
+
+        public ITimerScheduler Timers { get; set; } = null!;
+    }
+}
