@@ -245,7 +245,7 @@ deadline_left() { echo $((MAX_TIME - ($(now_ms) - T_START) / 1000)); }
 kb_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo -1; }
 # capture_stat KEY: the value of KEY=... in the capture node's latest statistics line ("live", "started", ...).
 capture_stat() {
-  grep -a "| sessions started=" "$RUN_DIR/capture.out" | tail -n 1 | awk -v k="$1" '
+  { grep -a "| sessions started=" "$RUN_DIR/capture.out" || true; } | tail -n 1 | awk -v k="$1" '
     { n = split($0, part, / \| /)
       for (i = 1; i <= n; i++) if (part[i] ~ /^sessions /) {
         m = split(part[i], kv, " ")
@@ -257,7 +257,7 @@ target_established() {
 }
 # clients_sum FIELD: FIELD summed over every client's status file.
 clients_sum() {
-  cat "$RUN_DIR"/client-*.status 2>/dev/null | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { s += $2 } END { print s + 0 }'
+  { cat "$RUN_DIR"/client-*.status 2>/dev/null || true; } | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { s += $2 } END { print s + 0 }'
 }
 
 CLIENTS=0
