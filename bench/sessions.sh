@@ -15,7 +15,7 @@ NAME
 
 SYNOPSIS
     $PROG [--points LIST] [--baseline N0] [--rate R] [--per-client C] [--settle S] [--wait-max S]
-                [--max-time S] [--workers W] [--no-build] [--run-dir DIR]
+                [--max-time S] [--workers W] [--gcdump] [--no-build] [--run-dir DIR]
     $PROG --help
 
 DESCRIPTION
@@ -47,6 +47,10 @@ OPTIONS
     --wait-max S     seconds a step may take to get established (default 150)
     --max-time S     the whole measurement (after the nodes are up) ends by then (default 480)
     --workers W      nginx worker processes, online and target (default 8)
+    --gcdump         after the reading at the last point, a heap census of the capture node with
+                     dotnet-gcdump (on PATH, or \$DOTNET_GCDUMP; install: dotnet tool install
+                     --tool-path DIR dotnet-gcdump): RUN_DIR/capture-N.gcdump and its report by type
+                     (RUN_DIR/capture-N-gcdump.txt). It forces a full GC, so it comes after the reading.
     --no-build       run the ReplayCluster Release build as it is
     --run-dir DIR    node logs, client status files, results.tsv (default /tmp/sessions-ID; kept)
 
@@ -74,6 +78,7 @@ WAIT_MAX=150
 MAX_TIME=480
 WORKERS=8
 BUILD=1
+GCDUMP=0
 RUN_DIR=""
 while (($# > 0)); do
   case $1 in
@@ -85,6 +90,7 @@ while (($# > 0)); do
     --wait-max) WAIT_MAX=${2:-}; shift 2 || usage_error "--wait-max needs a value" ;;
     --max-time) MAX_TIME=${2:-}; shift 2 || usage_error "--max-time needs a value" ;;
     --workers) WORKERS=${2:-}; shift 2 || usage_error "--workers needs a value" ;;
+    --gcdump) GCDUMP=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --run-dir) RUN_DIR=${2:-}; shift 2 || usage_error "--run-dir needs a value" ;;
     -h | --help) usage; exit 0 ;;
@@ -108,6 +114,10 @@ for p in "${POINT_LIST[@]}"; do
 done
 ((EUID == 0)) || die "must run as root (network namespaces, raw sockets, libpcap). Try: sudo $0"
 command -v gcc >/dev/null || die "gcc is missing (apt-get install gcc)"
+if ((GCDUMP)); then
+  GCDUMP_TOOL=${DOTNET_GCDUMP:-$(command -v dotnet-gcdump || true)}
+  [[ -x $GCDUMP_TOOL ]] || die "--gcdump: dotnet-gcdump not found (set DOTNET_GCDUMP or put it on PATH)"
+fi
 
 LAB_ID=se$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-5)
 RUN_DIR=${RUN_DIR:-/tmp/sessions-$LAB_ID}
@@ -331,6 +341,7 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
   failed=$(clients_sum failed)
   est=$(target_established)
   live=$(capture_stat live)
+  LAST_N=$n
   if [[ -z $BASE_RSS ]]; then
     BASE_RSS=$rss BASE_ANON=$anon BASE_N=$answered
     per_rss=- per_anon=-
@@ -347,6 +358,17 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
     "capture RSS $((rss / 1024)) MB (anon $((anon / 1024)) MB), $per_rss B/session (anon $per_anon);" \
     "open $(awk -v m="$open_ms" 'BEGIN { print m / 1000 }') s, established $(awk -v m="$est_ms" 'BEGIN { print m / 1000 }') s"
 done
+
+if ((GCDUMP)) && [[ -n ${LAST_N:-} ]]; then
+  log "heap census of the capture node at $LAST_N sessions (dotnet-gcdump; forces a full GC)"
+  if timeout 300 "$GCDUMP_TOOL" collect -p "$CAPTURE_PID" -o "$RUN_DIR/capture-$LAST_N.gcdump" >"$RUN_DIR/gcdump-collect.log" 2>&1 &&
+    "$GCDUMP_TOOL" report "$RUN_DIR/capture-$LAST_N.gcdump" >"$RUN_DIR/capture-$LAST_N-gcdump.txt" 2>&1; then
+    echo "capture RSS after the census's full GC: $(($(kb_of "$CAPTURE_PID" VmRSS) / 1024)) MB; largest types:"
+    head -n 25 "$RUN_DIR/capture-$LAST_N-gcdump.txt"
+  else
+    echo "$PROG: dotnet-gcdump failed (see $RUN_DIR/gcdump-collect.log)" >&2
+  fi
+fi
 
 echo
 echo "Live idle keep-alive sessions on one capture node (lab $LAB_ID, $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'));" \
