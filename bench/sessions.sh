@@ -30,8 +30,13 @@ DESCRIPTION
       - the clients have every connection answered,
       - the target has N0..N established connections on its port (every one a replayed session),
       - the capture node's statistics line shows sessions live >= N,
-    then SETTLE seconds, and reads the capture node's VmRSS, RssAnon and VmHWM (/proc/PID/status).
-    Bytes per session = (RSS at N - RSS at N0) / (N - N0).
+    or, when the capture node missed connections (their SYNs dropped by the kernel from its capture
+    buffer on a busy machine: "kernel ... dropped" in its statistics line), until its live count has not
+    moved for 10 s and the target holds every live session; then SETTLE seconds, and reads the capture
+    node's VmRSS, RssAnon and VmHWM (/proc/PID/status; the node's own process_memory_bytes at the
+    coordinator's /api/status is the same working set).
+    Bytes per session = (RSS at N - RSS at N0) / (live at N - live at N0), live being the capture
+    node's own count of live sessions.
 
     Both nginx (online and target) are reloaded (SIGHUP) with the lab's own config edited in place:
     W worker processes, worker_rlimit_nofile 20000, worker_connections 19000, keepalive_timeout 900s,
@@ -77,6 +82,7 @@ SETTLE=10
 WAIT_MAX=150
 MAX_TIME=480
 WORKERS=8
+STABLE_S=10
 BUILD=1
 GCDUMP=0
 RUN_DIR=""
@@ -262,6 +268,9 @@ capture_stat() {
         for (j = 1; j <= m; j++) { split(kv[j], x, "="); if (x[1] == k) { print x[2]; exit } }
       } }'
 }
+capture_kernel_dropped() {
+  { grep -a "| kernel received=" "$RUN_DIR/capture.out" || true; } | tail -n 1 | sed -n 's/.*| kernel received=[0-9]* dropped=\([0-9]*\).*/\1/p'
+}
 target_established() {
   ip netns exec "${LAB[NS_TARGET]}" ss -Htn state established "( sport = :${LAB[TARGET_NGINX_PORT]} )" | wc -l
 }
@@ -293,7 +302,7 @@ grow_to() {
   OPEN=$want
 }
 
-printf 'sessions\tcapture_rss_kb\tcapture_anon_kb\tcapture_hwm_kb\tbytes_per_session_rss\tbytes_per_session_anon\topen_s\testablished_s\tclients_answered\tclients_failed\ttarget_established\tcapture_live\tcapture_started\tcapture_refused_ceiling\tcapture_failed\tintercept_rss_kb\tcoordinator_rss_kb\tcapture_file_kb\tcapture_shmem_kb\n' >"$RESULTS"
+printf 'sessions\tcapture_rss_kb\tcapture_anon_kb\tcapture_hwm_kb\tbytes_per_session_rss\tbytes_per_session_anon\topen_s\testablished_s\tclients_answered\tclients_failed\ttarget_established\tcapture_live\tcapture_started\tcapture_refused_ceiling\tcapture_failed\tintercept_rss_kb\tcoordinator_rss_kb\tcapture_file_kb\tcapture_shmem_kb\tcapture_kernel_dropped\n' >"$RESULTS"
 BASE_RSS=""
 BASE_ANON=""
 STOPPED_AT=""
@@ -305,16 +314,23 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
   t0=$(now_ms)
   grow_to "$n"
   log "opening connections up to $n ($CLIENTS client processes)"
-  open_ms="" est_ms="" ok=0
+  open_ms="" est_ms="" ok=0 last_live=-1 live_since=$(now_ms)
   step_deadline=$(($(now_ms) + WAIT_MAX * 1000))
   while :; do
     answered=$(clients_sum answered)
     failed=$(clients_sum failed)
     [[ -n $open_ms ]] || ((answered + failed < n)) || open_ms=$(($(now_ms) - t0))
+    live=$(capture_stat live)
+    live=${live:-0}
+    ((live == last_live)) || { last_live=$live; live_since=$(now_ms); }
     if [[ -n $open_ms ]]; then
       est=$(target_established)
-      live=$(capture_stat live)
-      if ((est >= answered && ${live:-0} >= answered)); then
+      # Every client connection replayed and established at the target: the normal end. When the capture
+      # node missed some connections (the kernel dropped their SYNs from the capture buffer on this busy
+      # machine: "kernel ... dropped" in its statistics line), its live count stops short; once it has not
+      # moved for STABLE_S and the target holds every live session, the step is measured at that count.
+      if ((est >= answered && live >= answered)) ||
+        ((live > 0 && est >= live && $(now_ms) - live_since >= STABLE_S * 1000)); then
         est_ms=$(($(now_ms) - t0))
         ok=1
         break
@@ -323,13 +339,12 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
     kill -0 "$CAPTURE_PID" 2>/dev/null || die "the capture node exited (see $RUN_DIR/capture.out)"
     if (($(now_ms) > step_deadline || $(deadline_left) <= 0)); then
       est=$(target_established)
-      live=$(capture_stat live)
       break
     fi
     sleep 1
   done
   if ((!ok)); then
-    STOPPED_AT="at $n: after ${WAIT_MAX} s clients answered $answered (failed $failed), target established $est, capture live ${live:-?}"
+    STOPPED_AT="at $n: after ${WAIT_MAX} s clients answered $answered (failed $failed), target established $est, capture live $live"
     log "$STOPPED_AT"
     break
   fi
@@ -341,20 +356,22 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
   failed=$(clients_sum failed)
   est=$(target_established)
   live=$(capture_stat live)
-  LAST_N=$n
+  dropped=$(capture_kernel_dropped)
+  LAST_N=$live
+  # Per session of the capture node's own live count: what it holds is what costs memory.
   if [[ -z $BASE_RSS ]]; then
-    BASE_RSS=$rss BASE_ANON=$anon BASE_N=$answered
+    BASE_RSS=$rss BASE_ANON=$anon BASE_N=$live
     per_rss=- per_anon=-
   else
-    per_rss=$(awk -v a="$rss" -v b="$BASE_RSS" -v n="$answered" -v m="$BASE_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / (n - m) }')
-    per_anon=$(awk -v a="$anon" -v b="$BASE_ANON" -v n="$answered" -v m="$BASE_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / (n - m) }')
+    per_rss=$(awk -v a="$rss" -v b="$BASE_RSS" -v n="$live" -v m="$BASE_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / (n - m) }')
+    per_anon=$(awk -v a="$anon" -v b="$BASE_ANON" -v n="$live" -v m="$BASE_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / (n - m) }')
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$rss" "$anon" "$hwm" "$per_rss" "$per_anon" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$rss" "$anon" "$hwm" "$per_rss" "$per_anon" \
     "$(awk -v m="$open_ms" 'BEGIN { print m / 1000 }')" "$(awk -v m="$est_ms" 'BEGIN { print m / 1000 }')" \
     "$answered" "$failed" "$est" "$live" "$(capture_stat started)" "$(capture_stat refused-ceiling)" "$(capture_stat failed)" \
     "$(kb_of "$INTERCEPT_PID" VmRSS)" "$(kb_of "$COORD_PID" VmRSS)" \
-    "$(kb_of "$CAPTURE_PID" RssFile)" "$(kb_of "$CAPTURE_PID" RssShmem)" >>"$RESULTS"
-  log "N=$n: answered $answered (failed $failed), target established $est, capture live $live;" \
+    "$(kb_of "$CAPTURE_PID" RssFile)" "$(kb_of "$CAPTURE_PID" RssShmem)" "$dropped" >>"$RESULTS"
+  log "N=$n: answered $answered (failed $failed), target established $est, capture live $live (kernel dropped $dropped);" \
     "capture RSS $((rss / 1024)) MB (anon $((anon / 1024)) MB), $per_rss B/session (anon $per_anon);" \
     "open $(awk -v m="$open_ms" 'BEGIN { print m / 1000 }') s, established $(awk -v m="$est_ms" 'BEGIN { print m / 1000 }') s"
 done
@@ -363,8 +380,11 @@ if ((GCDUMP)) && [[ -n ${LAST_N:-} ]]; then
   log "heap census of the capture node at $LAST_N sessions (dotnet-gcdump; forces a full GC)"
   if timeout 300 "$GCDUMP_TOOL" collect -p "$CAPTURE_PID" -o "$RUN_DIR/capture-$LAST_N.gcdump" >"$RUN_DIR/gcdump-collect.log" 2>&1 &&
     "$GCDUMP_TOOL" report "$RUN_DIR/capture-$LAST_N.gcdump" >"$RUN_DIR/capture-$LAST_N-gcdump.txt" 2>&1; then
-    echo "capture RSS after the census's full GC: $(($(kb_of "$CAPTURE_PID" VmRSS) / 1024)) MB; largest types:"
-    head -n 25 "$RUN_DIR/capture-$LAST_N-gcdump.txt"
+    echo "capture RSS after the census's full GC: $(($(kb_of "$CAPTURE_PID" VmRSS) / 1024)) MB;" \
+      "$(head -n 2 "$RUN_DIR/capture-$LAST_N-gcdump.txt" | tr -s ' ' | tr '\n' ';')"
+    echo "bytes per live session by what holds them (bench/lib/session-census.awk):"
+    awk -v n="$LAST_N" -f "$REPO/bench/lib/session-census.awk" "$RUN_DIR/capture-$LAST_N-gcdump.txt" | sort -k1,1nr |
+      tee "$RUN_DIR/capture-$LAST_N-census.txt"
   else
     echo "$PROG: dotnet-gcdump failed (see $RUN_DIR/gcdump-collect.log)" >&2
   fi
@@ -374,8 +394,8 @@ echo
 echo "Live idle keep-alive sessions on one capture node (lab $LAB_ID, $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'));" \
   "bytes per session over the baseline N0=$BASELINE"
 echo
-echo "| sessions | capture RSS MB | RssAnon MB | bytes/session (RSS) | bytes/session (anon) | open s | established s | target established | capture live | refused (ceiling) |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-awk -F'\t' 'NR > 1 { printf "| %s | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", $9, $2 / 1024, $3 / 1024, $5, $6, $7, $8, $11, $12, $14 }' "$RESULTS"
+echo "| connections | capture live | capture RSS MB | RssAnon MB | bytes/session (RSS) | bytes/session (anon) | open s | established s | target established | refused (ceiling) | capture kernel drops |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+awk -F'\t' 'NR > 1 { printf "| %s | %s | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", $9, $12, $2 / 1024, $3 / 1024, $5, $6, $7, $8, $11, $14, $20 }' "$RESULTS"
 [[ -z $STOPPED_AT ]] || echo "stopped: $STOPPED_AT"
 echo "raw values: $RESULTS"
