@@ -31,8 +31,8 @@ DESCRIPTION
       - the target has N0..N established connections on its port (every one a replayed session),
       - the capture node's statistics line shows sessions live >= N,
     or, when the capture node missed connections (their SYNs dropped by the kernel from its capture
-    buffer on a busy machine: "kernel ... dropped" in its statistics line), until its live count has not
-    moved for 10 s and the target holds every live session; then SETTLE seconds, and reads the capture
+    buffer on a busy machine: "kernel ... dropped" in its statistics line), until neither its live
+    count nor the target's established count has moved for 10 s; then SETTLE seconds, and reads the capture
     node's VmRSS, RssAnon and VmHWM (/proc/PID/status; the node's own process_memory_bytes at the
     coordinator's /api/status is the same working set).
     Bytes per session = (RSS at N - RSS at N0) / (live at N - live at N0), live being the capture
@@ -314,7 +314,7 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
   t0=$(now_ms)
   grow_to "$n"
   log "opening connections up to $n ($CLIENTS client processes)"
-  open_ms="" est_ms="" ok=0 last_live=-1 live_since=$(now_ms)
+  open_ms="" est_ms="" ok=0 last_seen="" seen_since=$(now_ms)
   step_deadline=$(($(now_ms) + WAIT_MAX * 1000))
   while :; do
     answered=$(clients_sum answered)
@@ -322,15 +322,14 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
     [[ -n $open_ms ]] || ((answered + failed < n)) || open_ms=$(($(now_ms) - t0))
     live=$(capture_stat live)
     live=${live:-0}
-    ((live == last_live)) || { last_live=$live; live_since=$(now_ms); }
     if [[ -n $open_ms ]]; then
       est=$(target_established)
+      [[ "$live $est" == "$last_seen" ]] || { last_seen="$live $est"; seen_since=$(now_ms); }
       # Every client connection replayed and established at the target: the normal end. When the capture
       # node missed some connections (the kernel dropped their SYNs from the capture buffer on this busy
-      # machine: "kernel ... dropped" in its statistics line), its live count stops short; once it has not
-      # moved for STABLE_S and the target holds every live session, the step is measured at that count.
-      if ((est >= answered && live >= answered)) ||
-        ((live > 0 && est >= live && $(now_ms) - live_since >= STABLE_S * 1000)); then
+      # machine: "kernel ... dropped" in its statistics line), its live count stops short; once neither it
+      # nor the target's count has moved for STABLE_S, the step is measured at that count (both reported).
+      if ((est >= answered && live >= answered)) || ((live > 0 && $(now_ms) - seen_since >= STABLE_S * 1000)); then
         est_ms=$(($(now_ms) - t0))
         ok=1
         break
