@@ -142,6 +142,43 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_negotiation_opening_the_connection_is_answered_before_anything_follows_it_then_requests_keep_pace()
+    {
+        // pgbench through libpcap: SSLRequest, the server's one-byte 'N' 0.1 ms later, the StartupMessage,
+        // the startup answer, then a query every 1 ms. The target's backend takes 1 ms per answer (its
+        // fork first), and PostgreSQL ends a connection that sends anything before the 'N' went out.
+        const int queries = 200;
+        var harness = new ReplayHarness { RelayDelay = Relay };
+        harness.Target.NegotiatesFirst = true;
+        harness.Target.ServiceTime = Period;
+        harness.Target.Respond = n => n switch { 0 => 1, 1 => 400, _ => 1000 };
+        var client = new RecordedClient().At(TimeSpan.Zero).Syn().At(OnlineRtt).HandshakeAck()
+            .Request("SSLREQUEST\r\n\r\n").ServerSent(1)
+            .At(OnlineRtt + TimeSpan.FromMilliseconds(0.1)).Request("STARTUP user=postgres\r\n\r\n").ServerSent(400);
+        var recorded = "SSLREQUEST\r\n\r\nSTARTUP user=postgres\r\n\r\n";
+        for (var i = 0; i < queries; i++)
+        {
+            client.At(OnlineRtt + (Period * (i + 1))).Request(RecordedClient.HttpRequest(i)).ServerSent(1000);
+            recorded += RecordedClient.HttpRequest(i);
+        }
+
+        client.At(OnlineRtt + (Period * (queries + 1))).Fin().CaptureLive(harness);
+
+        harness.Run(TimeSpan.FromMinutes(2));
+
+        var c = harness.Session.Counters;
+        output.WriteLine($"pipelined negotiations {harness.Target.PipelinedNegotiations}, connections {harness.Target.Connections}, reconnects {c.Reconnects}; " +
+            $"released on gap {c.RequestsReleasedOnRecordedGap}, on answer {c.RequestsReleasedOnAnswer}, at once {c.RequestsReleasedAtOnce}; rate {Rate(harness.Target.RequestStarts):F1}/s");
+        Assert.Equal(0, harness.Target.PipelinedNegotiations);
+        Assert.Equal(1, harness.Target.Connections);
+        Assert.Equal(recorded, harness.Target.ReceivedText);
+        Assert.Equal(SessionEndReason.Completed, harness.Session.EndReason);
+
+        // The negotiation waited for its answer; the queries after it still go on their recorded gaps.
+        Assert.True(c.RequestsReleasedOnRecordedGap > queries / 2, $"{c.RequestsReleasedOnRecordedGap} of {queries} released on their gap");
+    }
+
+    [Fact]
     public void No_wait_pacing_per_route_ignores_answers_and_gaps()
     {
         const int requests = 50;

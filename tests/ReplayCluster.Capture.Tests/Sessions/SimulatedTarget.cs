@@ -64,6 +64,17 @@ internal sealed class SimulatedTarget
     /// <summary>Close (FIN) the connection after this many answered requests on it.</summary>
     public int? CloseAfterRequests { get; set; }
 
+    /// <summary>
+    /// The first request on a connection is a negotiation, as PostgreSQL's SSLRequest: bytes that arrive
+    /// before its answer went out end the connection (PostgreSQL: "received unencrypted data after SSL
+    /// request", FATAL, the backend closes). Give the target a <see cref="ServiceTime"/> (the backend's
+    /// start) so that there is a moment for them to arrive in.
+    /// </summary>
+    public bool NegotiatesFirst { get; set; }
+
+    /// <summary>Connections ended because bytes came before the answer to the negotiation (<see cref="NegotiatesFirst"/>).</summary>
+    public int PipelinedNegotiations { get; private set; }
+
     /// <summary>Answer every SYN with RST (nothing listening).</summary>
     public bool Refuse { get; set; }
 
@@ -276,6 +287,17 @@ internal sealed class SimulatedTarget
         {
             if (segment.Sequence == _rcvNxt && Window > 0)
             {
+                if (!payload.IsEmpty && NegotiatesFirst && _requestsOnConnection == 0 && _pendingAnswers.Count > 0)
+                {
+                    // The negotiation is not answered yet and more bytes came: the server gives up on the
+                    // connection, dropping what it read.
+                    PipelinedNegotiations++;
+                    _pendingAnswers.Clear();
+                    _rcvNxt += (uint)payload.Length;
+                    SendFin(now, replies);
+                    return replies;
+                }
+
                 if (!payload.IsEmpty)
                 {
                     if (!_inRequest)

@@ -47,6 +47,14 @@ internal enum PacingRelease
 /// With a bound of 1 the gap never releases anything: strictly one request at a time.
 /// </para>
 /// <para>
+/// Nor does the gap release anything on a connection before the target answered there: a connection's
+/// opening exchange is a negotiation that servers do not take pipelined. PostgreSQL answers a client's
+/// SSLRequest with one byte and ends the session ("received unencrypted data after SSL request") when
+/// the StartupMessage is already there; an SMTP server rejects a client talking before its greeting.
+/// The recorded gap of such a follow-up is one online round trip, far shorter than the relay, so it
+/// would always arrive too early. Once the target has answered, requests pipeline on their gaps as usual.
+/// </para>
+/// <para>
 /// Answers are counted in the online server's byte space: the captured ack of the last request known
 /// answered plus the target's response bytes since. When the target's responses are shorter than the
 /// online ones this count lags; the silence rule puts it right whenever the target falls quiet.
@@ -74,6 +82,9 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     private DateTimeOffset _lastSentAt;
     private bool _lastSentKnown;
     private long _anchorCapturedAt;
+
+    // The target sent response bytes on the current connection: until then the recorded gap releases nothing.
+    private bool _answeredOnConnection;
 
     // Captured acks of the requests released since the last resynchronisation, oldest first (a ring,
     // allocated once a request is released ahead of an answer; at most the bound).
@@ -110,6 +121,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         _ringHead = 0;
         _ringCount = 0;
         _heldAtBound = null;
+        _answeredOnConnection = false;
         Deadline = null;
     }
 
@@ -136,6 +148,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     public void OnConnected(DateTimeOffset now)
     {
         _lastReleaseAt = now;
+        _answeredOnConnection = false;
         if (!_lastSentKnown && _anchorCapturedAt != 0)
         {
             // The handshake ACK is the client's last word before its first request: gaps count from it.
@@ -233,6 +246,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     {
         _responseBytes = Math.Min(_responseBytes + bytes, MaxCountedResponse);
         _lastResponseAt = now;
+        _answeredOnConnection |= bytes > 0;
         Prune(candidateAck: null);
     }
 
@@ -286,7 +300,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         }
 
         DateTimeOffset? gapAt = null;
-        if (options.MaxOutstandingRequests > 1 && _lastSentKnown && capturedAtNanos != 0 && _lastSentCapturedAt != 0)
+        if (options.MaxOutstandingRequests > 1 && _answeredOnConnection && _lastSentKnown && capturedAtNanos != 0 && _lastSentCapturedAt != 0)
         {
             var gapNanos = Math.Max(0, capturedAtNanos - _lastSentCapturedAt);
             var due = _lastSentAt + TimeSpan.FromTicks((long)(gapNanos / 100 / options.RecordedSpeed));

@@ -61,6 +61,7 @@ public sealed class RequestPacerTests
         pacer.OnConnected(T0);
         pacer.TryRelease(1, Rec, true, false, T0);
         pacer.OnFirstSent(Rec + (1 * Ms / 10), T0 + At(3));
+        pacer.OnResponseBytes(1, T0 + At(3));
 
         // Recorded: the next request came 2 ms after the previous one's last byte.
         Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, Rec + (21 * Ms / 10), false, false, T0 + At(4)));
@@ -77,9 +78,39 @@ public sealed class RequestPacerTests
         pacer.Anchor(1, Rec);
         pacer.TryRelease(1, Rec, true, false, T0);
         pacer.OnFirstSent(Rec, T0);
+        pacer.OnResponseBytes(1, T0);
 
         Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, Rec + (10 * Ms), false, false, T0));
         Assert.Equal(T0 + At(5), pacer.Deadline);
+    }
+
+    [Fact]
+    public void Nothing_goes_on_its_gap_before_the_target_answered_on_the_connection()
+    {
+        // PostgreSQL: SSLRequest, the server's one byte, StartupMessage 0.1 ms later (recorded). Sent on its
+        // gap, the StartupMessage would reach the target before the 'N' left it, which ends the session.
+        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        pacer.Anchor(1, Rec);
+        pacer.OnConnected(T0);
+        Assert.Equal(PacingRelease.AtOnce, pacer.TryRelease(1, Rec, true, false, T0));
+        pacer.OnFirstSent(Rec, T0);
+
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(2, Rec + (Ms / 10), true, false, T0 + At(1)));
+        Assert.Equal(T0 + new SessionOptions().ResponseWaitLimit, pacer.Deadline);
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(2, Rec + (Ms / 10), true, false, T0 + At(2)));
+        pacer.OnResponseBytes(1, T0 + At(3));
+        Assert.Equal(PacingRelease.Answered, pacer.TryRelease(2, Rec + (Ms / 10), true, false, T0 + At(3)));
+        pacer.OnFirstSent(Rec + (Ms / 10), T0 + At(3));
+
+        // Answered once: the next request goes on its gap, ahead of the startup answer.
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(402, Rec + (11 * Ms / 10), false, false, T0 + At(4)));
+        pacer.OnFirstSent(Rec + (11 * Ms / 10), T0 + At(4));
+
+        // A new connection (a reconnect) negotiates again: its first answer is awaited too.
+        pacer.OnConnected(T0 + At(10));
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(1402, Rec + (21 * Ms / 10), false, false, T0 + At(20)));
+        pacer.OnResponseBytes(1, T0 + At(21));
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1402, Rec + (21 * Ms / 10), false, false, T0 + At(21)));
     }
 
     [Fact]
@@ -101,8 +132,9 @@ public sealed class RequestPacerTests
         var now = T0;
         pacer.TryRelease(1, Rec, true, false, now);
         pacer.OnFirstSent(Rec, now);
+        pacer.OnResponseBytes(1, now);
 
-        // Requests every 1 ms recorded, each answered online with 1000 bytes; the target answers nothing yet.
+        // Requests every 1 ms recorded, each answered online with 1000 bytes; the target began the first answer only.
         for (var i = 1; i <= 2; i++)
         {
             now += At(1);
@@ -117,7 +149,7 @@ public sealed class RequestPacerTests
         Assert.Equal(1, _counters.RequestsHeldAtBound);
 
         // The first answer arrives: one more may go, and it does at once (its gap passed long ago).
-        pacer.OnResponseBytes(1000, now + At(2));
+        pacer.OnResponseBytes(999, now + At(2));
         Assert.Equal(2, pacer.Outstanding);
         Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(3001, Rec + (3 * Ms), false, false, now + At(2)));
 
