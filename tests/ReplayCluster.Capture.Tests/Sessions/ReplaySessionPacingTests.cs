@@ -60,7 +60,7 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
     public void A_pcap_backlog_replayed_at_speed_two_follows_the_recorded_gaps_twice_as_fast()
     {
         const int requests = 1000;
-        var harness = new ReplayHarness(new SessionOptions { RecordedSpeed = 2 }) { RelayDelay = Relay };
+        var harness = new ReplayHarness(new SessionOptions { RecordedSpeed = 2, RecordedGapTolerance = TimeSpan.Zero }) { RelayDelay = Relay };
 
         // The whole file at once, as if the pump were far ahead: only the recorded times pace it.
         Chatty(requests).CaptureInto(harness);

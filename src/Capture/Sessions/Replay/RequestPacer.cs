@@ -304,7 +304,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         {
             var gapNanos = Math.Max(0, capturedAtNanos - _lastSentCapturedAt);
             var due = _lastSentAt + TimeSpan.FromTicks((long)(gapNanos / 100 / options.RecordedSpeed));
-            if (now < due)
+            if (now + options.RecordedGapTolerance < due)
             {
                 gapAt = due;
             }

@@ -56,7 +56,7 @@ public sealed class RequestPacerTests
     [Fact]
     public void The_recorded_gap_releases_a_request_before_its_answer_is_relayed()
     {
-        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        var pacer = new RequestPacer(new SessionOptions { RecordedGapTolerance = TimeSpan.Zero }, _counters);
         pacer.Anchor(1, Rec);
         pacer.OnConnected(T0);
         pacer.TryRelease(1, Rec, true, false, T0);
@@ -72,9 +72,26 @@ public sealed class RequestPacerTests
     }
 
     [Fact]
+    public void A_gap_ending_within_the_timer_grid_goes_at_once_and_a_longer_one_waits()
+    {
+        // Timers fire on a 10 ms grid: a gap of 2 ms would cost up to 10 ms waiting, so it goes at once.
+        var pacer = new RequestPacer(new SessionOptions { RecordedGapTolerance = TimeSpan.FromMilliseconds(10) }, _counters);
+        pacer.Anchor(1, Rec);
+        pacer.OnConnected(T0);
+        pacer.TryRelease(1, Rec, true, false, T0);
+        pacer.OnFirstSent(Rec, T0);
+        pacer.OnResponseBytes(1, T0);
+
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + (2 * Ms), false, false, T0));
+        pacer.OnFirstSent(Rec + (2 * Ms), T0);
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(2001, Rec + (2 * Ms) + (50 * Ms), false, false, T0));
+        Assert.Equal(T0 + At(50), pacer.Deadline);
+    }
+
+    [Fact]
     public void A_pcap_replayed_at_speed_two_halves_the_recorded_gaps()
     {
-        var pacer = new RequestPacer(new SessionOptions { RecordedSpeed = 2 }, _counters);
+        var pacer = new RequestPacer(new SessionOptions { RecordedSpeed = 2, RecordedGapTolerance = TimeSpan.Zero }, _counters);
         pacer.Anchor(1, Rec);
         pacer.TryRelease(1, Rec, true, false, T0);
         pacer.OnFirstSent(Rec, T0);
