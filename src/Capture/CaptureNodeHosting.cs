@@ -112,7 +112,8 @@ internal static class CaptureNodeHosting
             provider.GetRequiredService<ISegmentTransport>(), provider.GetRequiredService<TimeProvider>(), statistics,
             loggers.CreateLogger<SessionShard>());
         shards.Attach([.. Enumerable.Range(0, shards.Count)
-            .Select(i => system.ActorOf(SessionShard.Props(context, i).WithDispatcher($"{ShardDispatcher}-{i}"), $"{Cluster.ActorNames.Sessions}-{i}"))]);
+            .Select(i => system.ActorOf(settings.ShardThreads ? SessionShard.Props(context, i).WithDispatcher($"{ShardDispatcher}-{i}") : SessionShard.Props(context, i),
+                $"{Cluster.ActorNames.Sessions}-{i}"))]);
 
         system.ActorOf(Plans.PlanFollower.Props(settings, plan, limits, statistics, readiness, loggers.CreateLogger<Plans.PlanFollower>()), "plan-follower");
         if (settings.FakeClientRange is null)

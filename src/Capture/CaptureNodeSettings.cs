@@ -47,6 +47,12 @@ internal sealed record CaptureNodeSettings
 
     public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Whether each shard and its sessions run on a dedicated thread (segments batched per shard turn into one
+    /// sendmmsg) rather than on the shared thread pool (one sendto per segment). Defaults to true.
+    /// </summary>
+    public bool ShardThreads { get; init; } = true;
+
     /// <summary>Session shards; each demultiplexes and supervises the sessions of its connections. Defaults to one per core.</summary>
     public int Shards { get; init; } = Environment.ProcessorCount;
 

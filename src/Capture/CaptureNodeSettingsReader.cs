@@ -69,6 +69,7 @@ internal static class CaptureNodeSettingsReader
             StatisticsInterval = Duration(config, "statistics-interval"),
             Shards = shards == 0 ? Environment.ProcessorCount : shards,
             ShardQueueLimit = Number(config, "shard-queue-limit", 1024, 16_777_216),
+            ShardThreads = config.GetBoolean($"{Section}.shard-threads", true),
             MaxLiveSessions = Number(config, "max-live-sessions", 1, 10_000_000),
             DrainTimeout = Duration(config, "drain-timeout"),
             Session = defaults with

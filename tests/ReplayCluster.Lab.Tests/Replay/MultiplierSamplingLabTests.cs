@@ -112,7 +112,7 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
     {
         await using var capture = await fixture.StartCaptureAsync("-r", "50");
         var script = Path.Combine(LabHost.FindRepositoryRoot(), "tests", "ReplayCluster.Lab.Tests", "Replay", "paced.lua");
-        (await Lab.ExecAsync(LabRole.Client, ["wrk", "-t1", "-c4", "-d4s", "-s", script, "-H", "Connection: close", $"http://{Lab.OnlineIp}/1k?case=sample"],
+        (await Lab.ExecAsync(LabRole.Client, ["wrk", "-t1", "-c4", "-d6s", "-s", script, "-H", "Connection: close", $"http://{Lab.OnlineIp}/1k?case=sample"],
             TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("wrk");
 
         int Target() => Lab.ReadAccessLog(LabRole.Target).Count(e => e.Request.Contains("case=sample", StringComparison.Ordinal));
