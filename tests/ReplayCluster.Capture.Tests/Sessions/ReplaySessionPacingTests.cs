@@ -18,7 +18,7 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
     public void A_chatty_client_keeps_its_recorded_rate_although_replies_arrive_five_round_trips_late()
     {
         const int requests = 2000;
-        var harness = new ReplayHarness { RelayDelay = Relay };
+        var harness = new ReplayHarness(new SessionOptions { MaxOutstandingRequests = 32 }) { RelayDelay = Relay };
         var start = harness.Time.GetUtcNow();
         Chatty(requests).CaptureLive(harness);
 
@@ -60,7 +60,7 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
     public void A_pcap_backlog_replayed_at_speed_two_follows_the_recorded_gaps_twice_as_fast()
     {
         const int requests = 1000;
-        var harness = new ReplayHarness(new SessionOptions { RecordedSpeed = 2, RecordedGapTolerance = TimeSpan.Zero }) { RelayDelay = Relay };
+        var harness = new ReplayHarness(new SessionOptions { MaxOutstandingRequests = 32, RecordedSpeed = 2, RecordedGapTolerance = TimeSpan.Zero }) { RelayDelay = Relay };
 
         // The whole file at once, as if the pump were far ahead: only the recorded times pace it.
         Chatty(requests).CaptureInto(harness);
@@ -122,7 +122,7 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
     {
         // wrk at its deadline: requests in flight, then a reset without reading their answers.
         const int requests = 20;
-        var harness = new ReplayHarness { RelayDelay = Relay };
+        var harness = new ReplayHarness(new SessionOptions { MaxOutstandingRequests = 32 }) { RelayDelay = Relay };
         var client = new RecordedClient().At(TimeSpan.Zero).Syn().At(OnlineRtt).HandshakeAck();
         for (var i = 0; i < requests; i++)
         {
@@ -148,7 +148,7 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
         // the startup answer, then a query every 1 ms. The target's backend takes 1 ms per answer (its
         // fork first), and PostgreSQL ends a connection that sends anything before the 'N' went out.
         const int queries = 200;
-        var harness = new ReplayHarness { RelayDelay = Relay };
+        var harness = new ReplayHarness(new SessionOptions { MaxOutstandingRequests = 32 }) { RelayDelay = Relay };
         harness.Target.NegotiatesFirst = true;
         harness.Target.ServiceTime = Period;
         harness.Target.Respond = n => n switch { 0 => 1, 1 => 400, _ => 1000 };
@@ -182,7 +182,7 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
     public void No_wait_pacing_per_route_ignores_answers_and_gaps()
     {
         const int requests = 50;
-        var harness = new ReplayHarness(new SessionOptions { Pacing = PacingMode.NoWait }) { RelayDelay = Relay };
+        var harness = new ReplayHarness(new SessionOptions { MaxOutstandingRequests = 32, Pacing = PacingMode.NoWait }) { RelayDelay = Relay };
         Chatty(requests).CaptureInto(harness);
 
         harness.Run(TimeSpan.FromMinutes(1));

@@ -159,8 +159,8 @@ public sealed class StatusApiLabTests
             var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
             var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
             var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
-                // One request at a time (/wait:1): every request then has its own reply latency sample. With the default
-                // pacing a request released on the recorded gap before the previous reply arrived shares its sample.
+                // One request at a time (/wait:1, also the default): every request then has its own reply latency sample.
+                // With keep-pace pacing (/wait:N) a request released before the previous reply arrived shares its sample.
                 "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80/wait:1", "-c", lab.FakeRange);
             var nodes = new ThreeNodes(capture, intercept, coordinator);
             try

@@ -43,7 +43,9 @@ public sealed class PostgresPaceLabTests
         await coordinator.WaitJoinedAsync(Cancellation);
         await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
             "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface,
-            "-x", $"{PostgresLab.Port}-{lab.TargetIp}:{PostgresLab.Port}", "-c", lab.FakeRange,
+            // Keep-pace pacing for this target (up to 32 statements ahead of their relayed answers); the node's
+            // default waits for every answer (see hocon/capture.hocon, max-outstanding-requests).
+            "-x", $"{PostgresLab.Port}-{lab.TargetIp}:{PostgresLab.Port}/wait:32", "-c", lab.FakeRange,
             "--set", "replaycluster.capture.statistics-interval = 1s");
         await intercept.WaitJoinedAsync(Cancellation);
         await capture.WaitJoinedAsync(Cancellation);

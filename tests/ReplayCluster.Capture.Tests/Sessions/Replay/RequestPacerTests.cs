@@ -56,7 +56,7 @@ public sealed class RequestPacerTests
     [Fact]
     public void The_recorded_gap_releases_a_request_before_its_answer_is_relayed()
     {
-        var pacer = new RequestPacer(new SessionOptions { RecordedGapTolerance = TimeSpan.Zero }, _counters);
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32, RecordedGapTolerance = TimeSpan.Zero }, _counters);
         pacer.Anchor(1, Rec);
         pacer.OnConnected(T0);
         pacer.TryRelease(1, Rec, true, false, T0);
@@ -75,7 +75,7 @@ public sealed class RequestPacerTests
     public void A_gap_ending_within_the_timer_grid_goes_at_once_and_a_longer_one_waits()
     {
         // Timers fire on a 10 ms grid: a gap of 2 ms would cost up to 10 ms waiting, so it goes at once.
-        var pacer = new RequestPacer(new SessionOptions { RecordedGapTolerance = TimeSpan.FromMilliseconds(10) }, _counters);
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32, RecordedGapTolerance = TimeSpan.FromMilliseconds(10) }, _counters);
         pacer.Anchor(1, Rec);
         pacer.OnConnected(T0);
         pacer.TryRelease(1, Rec, true, false, T0);
@@ -91,7 +91,7 @@ public sealed class RequestPacerTests
     [Fact]
     public void A_pcap_replayed_at_speed_two_halves_the_recorded_gaps()
     {
-        var pacer = new RequestPacer(new SessionOptions { RecordedSpeed = 2, RecordedGapTolerance = TimeSpan.Zero }, _counters);
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32, RecordedSpeed = 2, RecordedGapTolerance = TimeSpan.Zero }, _counters);
         pacer.Anchor(1, Rec);
         pacer.TryRelease(1, Rec, true, false, T0);
         pacer.OnFirstSent(Rec, T0);
@@ -106,14 +106,14 @@ public sealed class RequestPacerTests
     {
         // PostgreSQL: SSLRequest, the server's one byte, StartupMessage 0.1 ms later (recorded). Sent on its
         // gap, the StartupMessage would reach the target before the 'N' left it, which ends the session.
-        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32 }, _counters);
         pacer.Anchor(1, Rec);
         pacer.OnConnected(T0);
         Assert.Equal(PacingRelease.AtOnce, pacer.TryRelease(1, Rec, true, false, T0));
         pacer.OnFirstSent(Rec, T0);
 
         Assert.Equal(PacingRelease.Held, pacer.TryRelease(2, Rec + (Ms / 10), true, false, T0 + At(1)));
-        Assert.Equal(T0 + new SessionOptions().ResponseWaitLimit, pacer.Deadline);
+        Assert.Equal(T0 + new SessionOptions { MaxOutstandingRequests = 32 }.ResponseWaitLimit, pacer.Deadline);
         Assert.Equal(PacingRelease.Held, pacer.TryRelease(2, Rec + (Ms / 10), true, false, T0 + At(2)));
         pacer.OnResponseBytes(1, T0 + At(3));
         Assert.Equal(PacingRelease.Answered, pacer.TryRelease(2, Rec + (Ms / 10), true, false, T0 + At(3)));
@@ -133,7 +133,7 @@ public sealed class RequestPacerTests
     [Fact]
     public void Without_capture_times_only_answers_release()
     {
-        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32 }, _counters);
         pacer.Anchor(1, 0);
         pacer.TryRelease(1, 0, true, false, T0);
         pacer.OnFirstSent(0, T0);
@@ -179,14 +179,14 @@ public sealed class RequestPacerTests
     [Fact]
     public void A_server_first_protocol_waits_for_the_greeting_and_no_wait_never_waits()
     {
-        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32 }, _counters);
         pacer.Anchor(1, 0);
         pacer.OnConnected(T0);
         Assert.Equal(PacingRelease.Held, pacer.TryRelease(121, 0, true, false, T0));
         pacer.OnResponseBytes(120, T0);
         Assert.Equal(PacingRelease.Answered, pacer.TryRelease(121, 0, true, false, T0));
 
-        var noWait = new RequestPacer(new SessionOptions { Pacing = PacingMode.NoWait }, _counters);
+        var noWait = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32, Pacing = PacingMode.NoWait }, _counters);
         noWait.Anchor(1, 0);
         Assert.Equal(PacingRelease.AtOnce, noWait.TryRelease(121, 0, false, false, T0));
         Assert.Equal(PacingRelease.AtOnce, noWait.TryRelease(99_999, 0, false, false, T0));
@@ -195,7 +195,7 @@ public sealed class RequestPacerTests
     [Fact]
     public void The_fin_passes_the_same_gate_without_counting_as_a_request()
     {
-        var pacer = new RequestPacer(new SessionOptions(), _counters);
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32 }, _counters);
         pacer.Anchor(1, 0);
         pacer.TryRelease(1, 0, true, false, T0);
         Assert.Equal(PacingRelease.Held, pacer.TryRelease(1001, 0, true, isFin: true, T0));
