@@ -98,7 +98,6 @@ internal static class CaptureNodeHosting
         statistics.Budget = limits.Budget;
         statistics.LiveSessionsSource = () => limits.LiveSessions;
         statistics.IdentitiesSource = () => identities.Mapper;
-        shards.LiveSessionsSource = () => (int)limits.LiveSessions;
         limits.SetRate(plan.Current.RateCap);
 
         // One dispatcher, hence one thread, per shard: a shard and its sessions share it (see ShardThreadExecutor).
@@ -126,7 +125,7 @@ internal static class CaptureNodeHosting
             readiness.SetIdentitiesSettled(true);
         }
 
-        system.ActorOf(RouteAnnouncer.Props(directory, shards, readiness, loggers.CreateLogger<RouteAnnouncer>()), "route-announcer");
+        system.ActorOf(RouteAnnouncer.Props(directory, shards, statistics, readiness, loggers.CreateLogger<RouteAnnouncer>()), "route-announcer");
         system.ActorOf(CaptureStatisticsLog.Props(statistics, settings.StatisticsInterval, loggers.CreateLogger<CaptureStatisticsLog>()), "statistics-log");
         registry.Register<Statistics.StatisticsReporter>(
             system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter"));

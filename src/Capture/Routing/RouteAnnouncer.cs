@@ -19,11 +19,13 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
 
     private readonly InterceptDirectory _directory;
     private readonly SessionShards _shards;
+    private readonly CaptureNodeStatistics _statistics;
     private readonly CaptureReadiness _readiness;
     private readonly ILogger _logger;
 
-    public RouteAnnouncer(InterceptDirectory directory, SessionShards shards, CaptureReadiness readiness, ILogger logger)
+    public RouteAnnouncer(InterceptDirectory directory, SessionShards shards, CaptureNodeStatistics statistics, CaptureReadiness readiness, ILogger logger)
     {
+        _statistics = statistics;
         _directory = directory;
         _shards = shards;
         _readiness = readiness;
@@ -39,8 +41,8 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(InterceptDirectory directory, SessionShards shards, CaptureReadiness readiness, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new RouteAnnouncer(directory, shards, readiness, logger));
+    public static Props Props(InterceptDirectory directory, SessionShards shards, CaptureNodeStatistics statistics, CaptureReadiness readiness, ILogger logger) =>
+        Akka.Actor.Props.Create(() => new RouteAnnouncer(directory, shards, statistics, readiness, logger));
 
     protected override void PreStart()
     {
@@ -60,7 +62,7 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
 
         // The directory first: a shard's claim flushed after this reaches the new intercept, and this
         // announcement covers every session started before it.
-        CaptureLog.InterceptJoined(_logger, member.Address.ToString(), _shards.LiveSessions);
+        CaptureLog.InterceptJoined(_logger, member.Address.ToString(), (int)_statistics.LiveSessions);
         _shards.TellAll(new SessionShard.AnnounceRoutes(member.Address));
         _readiness.SetIntercepts(_directory.Intercepts.Count);
     }

@@ -29,11 +29,6 @@ internal sealed class SessionShards
     /// <summary>The shard actors, in index order.</summary>
     public IReadOnlyList<IActorRef> Refs => Volatile.Read(ref _shards);
 
-    /// <summary>Reads the node's live sessions (set by the hosting code).</summary>
-    public Func<int> LiveSessionsSource { get; set; } = () => 0;
-
-    public int LiveSessions => LiveSessionsSource();
-
     /// <summary>Captured packets handed to shards and not yet taken by them.</summary>
     public long QueuedPackets => _queues.Sum(q => q.Queued);
 
