@@ -83,13 +83,26 @@ public sealed class PostgresLab
     /// <c>-n</c> skips pgbench's vacuum and history truncation, which would run on a connection of its own that a
     /// replayer may deliver after the load's first transactions; the per-transaction log gives the load window.
     /// </summary>
-    public async Task<PgbenchRun> RunPgbenchAsync(int clients, TimeSpan duration, CancellationToken cancellationToken = default)
+    public async Task<PgbenchRun> RunPgbenchAsync(int clients, TimeSpan duration, CancellationToken cancellationToken = default) =>
+        await RunPgbenchAsync(clients, duration, rate: null, cancellationToken);
+
+    /// <summary>
+    /// Runs pgbench from the client namespace; with <paramref name="rate"/> it is throttled to that many transactions
+    /// a second (<c>pgbench -R</c>, Poisson-scheduled like real clients), otherwise it runs as fast as it can.
+    /// </summary>
+    public async Task<PgbenchRun> RunPgbenchAsync(int clients, TimeSpan duration, int? rate, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(clients, 1);
+        if (rate is { } r)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(r, 1, nameof(rate));
+        }
+
         var seconds = Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds));
         var prefix = Path.Combine(_lab.StateDirectory, $"pgbench-{Guid.NewGuid():N}");
         var result = await _lab.ExecAsync(LabRole.Client,
             [Tool("pgbench"), "-n", "-c", $"{clients}", "-T", $"{seconds}", "-l", $"--log-prefix={prefix}",
+             .. (rate is { } perSecond ? (string[])["-R", $"{perSecond}"] : []),
              "-h", _lab.OnlineIp.ToString(), "-p", $"{Port}", "-U", "postgres", "postgres"],
             TimeSpan.FromSeconds(seconds + 30), cancellationToken);
         result.EnsureSuccess("pgbench");
