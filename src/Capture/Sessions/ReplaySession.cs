@@ -694,6 +694,7 @@ internal sealed class ReplaySession
         if (_close.ClientReset && !HasPendingData)
         {
             // Everything reached the target; our reset follows once it answered (see the pacer).
+            _pacer.OutstandingSilence = _timer.Estimate;
             if (_pacer.TryReleaseReset(_close.ClientResetAck, _send.AllAcknowledged, now) != PacingRelease.Held)
             {
                 End(SessionEndReason.ClientReset, now);
@@ -773,6 +774,7 @@ internal sealed class ReplaySession
     /// <summary>Asks the pacer whether the request (or FIN) captured with <paramref name="capturedAck"/> may go now.</summary>
     private bool Release(uint capturedAck, long capturedAtNanos, bool isFin, DateTimeOffset now)
     {
+        _pacer.OutstandingSilence = _timer.Estimate;
         var reason = _pacer.TryRelease(capturedAck, capturedAtNanos, _send.AllAcknowledged, isFin, now);
         if (reason == PacingRelease.WaitLimit)
         {

@@ -98,6 +98,13 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     /// <summary>When a held request should be looked at again; null when only an event can release it.</summary>
     public DateTimeOffset? Deadline { get; private set; }
 
+    /// <summary>
+    /// How long the target must stay silent before a request goes while several released ones are unanswered: the
+    /// session keeps it at its retransmission timeout estimate, which the relay's delays already raise (the target's
+    /// acknowledgments come back the same way as its answers). Zero: <see cref="SessionOptions.ResponseSilence"/> alone.
+    /// </summary>
+    public TimeSpan OutstandingSilence { get; set; }
+
     /// <summary>Requests released whose answer has not been seen complete (the newest one included).</summary>
     public int Outstanding => _ringCount;
 
@@ -167,9 +174,12 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     /// acknowledged everything sent (the silence and limit rules need it: before, we could be waiting
     /// on our own retransmission rather than on the target).
     /// </summary>
-    public PacingRelease TryRelease(uint capturedAck, long capturedAtNanos, bool allSentAcknowledged, bool isFin, DateTimeOffset now)
+    public PacingRelease TryRelease(uint capturedAck, long capturedAtNanos, bool allSentAcknowledged, bool isFin, DateTimeOffset now) =>
+        TryRelease(capturedAck, capturedAtNanos, allSentAcknowledged, isFin, isReset: false, now);
+
+    private PacingRelease TryRelease(uint capturedAck, long capturedAtNanos, bool allSentAcknowledged, bool isFin, bool isReset, DateTimeOffset now)
     {
-        var reason = Decide(capturedAck, capturedAtNanos, allSentAcknowledged, now, out var deadline);
+        var reason = Decide(capturedAck, capturedAtNanos, allSentAcknowledged, isReset, now, out var deadline);
         if (reason == PacingRelease.Held)
         {
             Deadline = deadline;
@@ -230,7 +240,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         }
 
         // No capture time: the recorded gap does not apply to a reset.
-        return TryRelease(ack, capturedAtNanos: 0, allSentAcknowledged, isFin: true, now);
+        return TryRelease(ack, capturedAtNanos: 0, allSentAcknowledged, isFin: true, isReset: true, now);
     }
 
     /// <summary>New client bytes captured at <paramref name="capturedAtNanos"/> went to the target for the first time.</summary>
@@ -250,7 +260,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         Prune(candidateAck: null);
     }
 
-    private PacingRelease Decide(uint ack, long capturedAtNanos, bool allSentAcknowledged, DateTimeOffset now, out DateTimeOffset? deadline)
+    private PacingRelease Decide(uint ack, long capturedAtNanos, bool allSentAcknowledged, bool isReset, DateTimeOffset now, out DateTimeOffset? deadline)
     {
         deadline = null;
         if (!_anchored || options.Pacing == PacingMode.NoWait)
@@ -271,6 +281,11 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         }
 
         Prune(ack);
+        if (isReset && options.MaxOutstandingRequests > 1)
+        {
+            return DecidePipelinedReset(ack, allSentAcknowledged, now, out deadline);
+        }
+
         if (SeqNum.AfterOrEqual(Covered, ack))
         {
             Resynchronise(ack);
@@ -281,9 +296,12 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         DateTimeOffset? limitAt = null;
         if (allSentAcknowledged)
         {
-            if (_responseBytes > 0)
+            if (_responseBytes > 0 && SilenceCounts(isReset))
             {
-                silenceAt = (_lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt) + options.ResponseSilence;
+                // With several requests out, the answers still on their way through the relay arrive in bursts
+                // further apart than the plain silence: only a pause as long as the relay-aware RTO means "no more".
+                var silence = _ringCount > 1 && OutstandingSilence > options.ResponseSilence ? OutstandingSilence : options.ResponseSilence;
+                silenceAt = (_lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt) + silence;
                 if (now >= silenceAt)
                 {
                     Resynchronise(ack);
@@ -324,6 +342,42 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         deadline = Earliest(Earliest(silenceAt, limitAt), gapAt);
         return PacingRelease.Held;
     }
+
+    // With requests released ahead of their answers, the byte count of answers is an estimate: a silence taken for
+    // "answered shorter" while answers were only delayed in the relay moves it ahead of the truth. A reset made on it
+    // reaches the target while its server still holds requests unread, and its kernel drops them. So a pipelined
+    // session's reset also waits until the target has been quiet for the relay-aware silence: answers still coming
+    // mean requests still being served. Ends lose up to that long (hundreds of ms) before their reset.
+    private PacingRelease DecidePipelinedReset(uint ack, bool allSentAcknowledged, DateTimeOffset now, out DateTimeOffset? deadline)
+    {
+        deadline = null;
+        var lastActivity = _lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt;
+        var quietAt = lastActivity + (OutstandingSilence > options.ResponseSilence ? OutstandingSilence : options.ResponseSilence);
+        var limitAt = _lastReleaseAt + options.ResponseWaitLimit;
+        var answered = SeqNum.AfterOrEqual(Covered, ack) || SilenceCounts(isReset: true);
+        if (allSentAcknowledged && answered && now >= quietAt)
+        {
+            Resynchronise(ack);
+            return PacingRelease.Answered;
+        }
+
+        if (allSentAcknowledged && now >= limitAt)
+        {
+            Resynchronise(ack);
+            return PacingRelease.WaitLimit;
+        }
+
+        deadline = allSentAcknowledged ? Earliest(answered ? quietAt : null, limitAt) : null;
+        return PacingRelease.Held;
+    }
+
+    // A reset makes the target's kernel drop every request its server has not read yet, so silence releases one only
+    // when the target began answering the last request released (it has read them all) and no earlier one is still
+    // unanswered. Measured: wrk keep-alive, 50 connections, 32 requests ahead (/wait:32): 382 of 30,063 requests
+    // (1.3 %) were acknowledged by the target's kernel and never served when a 50 ms pause in the relayed answers
+    // released the clients' resets; 10 per reset connection, the last ones.
+    private bool SilenceCounts(bool isReset) =>
+        !isReset || (_ringCount <= 1 && _lastResponseAt > _lastReleaseAt);
 
     // The online ack up to which the target's responses are accounted for.
     private uint Covered => _answeredAck + (uint)_responseBytes;

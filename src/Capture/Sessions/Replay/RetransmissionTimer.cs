@@ -23,6 +23,9 @@ internal sealed class RetransmissionTimer(SessionOptions options)
     /// <summary>Smoothed RTT; null before the first sample.</summary>
     public TimeSpan? Srtt => _srtt;
 
+    /// <summary>The timeout the measured round trips give, without the backoff of retransmissions in progress.</summary>
+    public TimeSpan Estimate => Computed();
+
     /// <summary>Consecutive expiries (or handshake attempts) without progress.</summary>
     public int Retries { get; private set; }
 

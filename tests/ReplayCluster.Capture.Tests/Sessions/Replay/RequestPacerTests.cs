@@ -208,5 +208,73 @@ public sealed class RequestPacerTests
         Assert.True(pacer.NeedsRelease(1001));
     }
 
+    [Fact]
+    public void A_pipelined_reset_waits_for_every_answer_and_then_for_the_relay_aware_quiet()
+    {
+        // Three requests of a keep-alive client, each answered with 1000 bytes online; the client then reset with
+        // everything seen (ack 3001). The target's kernel drops what its server has not read when our reset arrives.
+        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32, RecordedGapTolerance = TimeSpan.Zero }, _counters)
+        {
+            OutstandingSilence = At(200),
+        };
+        pacer.Anchor(1, Rec);
+        pacer.OnConnected(T0);
+        Assert.Equal(PacingRelease.AtOnce, pacer.TryRelease(1, Rec, true, false, T0));
+        pacer.OnFirstSent(Rec, T0);
+        pacer.OnResponseBytes(1, T0 + At(1));
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + Ms, true, false, T0 + At(2)));
+        pacer.OnFirstSent(Rec + Ms, T0 + At(2));
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(2001, Rec + (2 * Ms), true, false, T0 + At(3)));
+        pacer.OnResponseBytes(999, T0 + At(10));
+
+        // Two answers are still on their way through the relay: a 50 ms pause is no reason to reset.
+        Assert.Equal(PacingRelease.Held, pacer.TryReleaseReset(3001, true, T0 + At(70)));
+        Assert.Equal(PacingRelease.Held, pacer.TryReleaseReset(3001, true, T0 + At(190)));
+
+        // All answered by byte count, but answers came until just now: quiet first.
+        pacer.OnResponseBytes(2000, T0 + At(250));
+        Assert.Equal(PacingRelease.Held, pacer.TryReleaseReset(3001, true, T0 + At(260)));
+        Assert.Equal(T0 + At(450), pacer.Deadline);
+        Assert.Equal(PacingRelease.Answered, pacer.TryReleaseReset(3001, true, T0 + At(450)));
+        Assert.Equal(3, _counters.RequestsSent);
+    }
+
+    [Fact]
+    public void A_reset_with_answers_missing_goes_at_the_wait_limit()
+    {
+        var options = new SessionOptions { MaxOutstandingRequests = 32, RecordedGapTolerance = TimeSpan.Zero };
+        var pacer = new RequestPacer(options, _counters) { OutstandingSilence = At(200) };
+        pacer.Anchor(1, Rec);
+        pacer.OnConnected(T0);
+        pacer.TryRelease(1, Rec, true, false, T0);
+        pacer.OnFirstSent(Rec, T0);
+        pacer.OnResponseBytes(1, T0 + At(1));
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + Ms, true, false, T0 + At(2)));
+
+        Assert.Equal(PacingRelease.Held, pacer.TryReleaseReset(2001, true, T0 + At(500)));
+        Assert.Equal(T0 + At(2) + options.ResponseWaitLimit, pacer.Deadline);
+        Assert.Equal(PacingRelease.Held, pacer.TryReleaseReset(2001, false, T0 + At(2) + options.ResponseWaitLimit));
+        Assert.Equal(PacingRelease.WaitLimit, pacer.TryReleaseReset(2001, true, T0 + At(2) + options.ResponseWaitLimit));
+    }
+
+    [Fact]
+    public void With_several_requests_out_only_the_relay_aware_silence_releases_the_next()
+    {
+        var options = new SessionOptions { MaxOutstandingRequests = 2, RecordedGapTolerance = TimeSpan.Zero };
+        var pacer = new RequestPacer(options, _counters) { OutstandingSilence = At(200) };
+        pacer.Anchor(1, Rec);
+        pacer.OnConnected(T0);
+        pacer.TryRelease(1, Rec, true, false, T0);
+        pacer.OnFirstSent(Rec, T0);
+        pacer.OnResponseBytes(1, T0 + At(1));
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + Ms, true, false, T0 + At(2)));
+        pacer.OnFirstSent(Rec + Ms, T0 + At(2));
+
+        // At the bound; 50 ms without answers while two are out is the relay's pause, not a short answer.
+        Assert.Equal(PacingRelease.Held, pacer.TryRelease(2001, Rec + (2 * Ms), true, false, T0 + At(60)));
+        Assert.Equal(T0 + At(202), pacer.Deadline);
+        Assert.Equal(PacingRelease.Silence, pacer.TryRelease(2001, Rec + (2 * Ms), true, false, T0 + At(202)));
+    }
+
     private static TimeSpan At(int milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
 }
