@@ -108,7 +108,7 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
     }
 
     [Fact]
-    public async Task Sampling_half_the_sessions_replays_half_within_two_percent()
+    public async Task Sampling_half_the_sessions_replays_half_within_the_sampling_error()
     {
         await using var capture = await fixture.StartCaptureAsync("-r", "50");
         var script = Path.Combine(LabHost.FindRepositoryRoot(), "tests", "ReplayCluster.Lab.Tests", "Replay", "paced.lua");
@@ -126,8 +126,11 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
         var online = Lab.ReadAccessLog(LabRole.Online).Count(e => e.Request.Contains("case=sample", StringComparison.Ordinal));
         var share = (double)last / online;
         TestContext.Current.TestOutputHelper?.WriteLine($"online {online}, target {last}, share {share:P2}");
-        Assert.True(online > 3000, $"too few sessions for a ±2 % check: {online}");
-        Assert.InRange(share, 0.48, 0.52);
+        // Each session is kept with probability 1/2, so the share is binomial: three standard deviations, and never
+        // less than 2 %. How many sessions 6 s of wrk make depends on the machine (2,500-6,000 on 2 shared cores).
+        Assert.True(online > 1000, $"too few sessions for a share: {online}");
+        var tolerance = Math.Max(0.02, 3 * Math.Sqrt(0.25 / online));
+        Assert.InRange(share, 0.5 - tolerance, 0.5 + tolerance);
     }
 
     private async Task CurlAsync(params string[] paths) =>
