@@ -23,15 +23,13 @@ internal sealed record SessionOptions
     /// <summary>
     /// Requests that may be released on the recorded client's gap while earlier ones are not yet known
     /// answered (with <see cref="PacingMode.WaitForResponse"/>); 1 waits strictly for each answer.
-    /// Defaults to 1 (strictly one request at a time): requests ahead of their answers lost 0.9-3 % of a
-    /// saturated HTTP keep-alive replay at the target (acknowledged, never served). 32 keeps pace where it is
-    /// chosen per target (<c>/wait:32</c>): the reply relay (target, intercept, cluster, capture node) can take several
+    /// Defaults to 32 (keep pace): the reply relay (target, intercept, cluster, capture node) can take several
     /// milliseconds while a database client's statements follow each other every 100-200 µs online
     /// (pgbench TPC-B at ~925 transactions/s per client, 7 statements each); keeping pace needs about
     /// relay delay / gap requests ahead, 10-20 there. A slower target than online then holds at most
     /// 32 small requests per session in its socket buffer instead of an unbounded queue.
     /// </summary>
-    public int MaxOutstandingRequests { get; init; } = 1;
+    public int MaxOutstandingRequests { get; init; } = 32;
 
     /// <summary>
     /// How much faster than recorded the captured timestamps are replayed (a pcap file at --speed 2):

@@ -31,11 +31,11 @@ public sealed class AppliedPlanTests
     }
 
     [Fact]
-    public void The_reference_settings_wait_for_every_answer_at_recorded_speed()
+    public void The_reference_settings_keep_pace_with_32_unanswered_at_recorded_speed()
     {
         var session = Read().Session;
 
-        Assert.Equal((PacingMode.WaitForResponse, 1, 1.0), (session.Pacing, session.MaxOutstandingRequests, session.RecordedSpeed));
+        Assert.Equal((PacingMode.WaitForResponse, 32, 1.0), (session.Pacing, session.MaxOutstandingRequests, session.RecordedSpeed));
     }
 
     [Fact]

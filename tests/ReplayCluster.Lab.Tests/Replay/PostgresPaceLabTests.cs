@@ -51,8 +51,8 @@ public sealed class PostgresPaceLabTests
         await coordinator.WaitJoinedAsync(Cancellation);
         await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
             "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface,
-            // Keep-pace pacing for this target (up to 32 statements ahead of their relayed answers); the node's
-            // default waits for every answer (see hocon/capture.hocon, max-outstanding-requests).
+            // Keep-pace pacing (up to 32 statements ahead of their relayed answers), stated although it is the
+            // node's default (hocon/capture.hocon, max-outstanding-requests): this test is about it.
             "-x", $"{PostgresLab.Port}-{lab.TargetIp}:{PostgresLab.Port}/wait:32", "-c", lab.FakeRange,
             "--set", "replaycluster.capture.statistics-interval = 1s");
         await intercept.WaitJoinedAsync(Cancellation);
