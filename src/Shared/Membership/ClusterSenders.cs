@@ -13,12 +13,6 @@ internal enum SenderVerdict
     /// <summary>A member of the cluster with the role the message needs.</summary>
     Accepted,
 
-    /// <summary>
-    /// No remote sender: a message that came over the wire without one is delivered with this node's own
-    /// dead letters as its sender, and no conversation of ours starts that way.
-    /// </summary>
-    Anonymous,
-
     /// <summary>Not (or no longer) a member of the cluster: a process that only reached our port.</summary>
     NotMember,
 
@@ -46,19 +40,26 @@ internal enum SenderVerdict
 internal sealed class ClusterSenders
 {
     private readonly Func<IEnumerable<MemberView>> _members;
+    private readonly IReadOnlySet<string> _selfRoles;
+    private readonly Address? _self;
 
     /// <param name="members">The members now; read on every check (membership changes at run time).</param>
-    public ClusterSenders(Func<IEnumerable<MemberView>> members)
+    /// <param name="selfRoles">This node's own roles, for senders with a local address.</param>
+    /// <param name="self">This node's own address in the cluster, when it has one.</param>
+    public ClusterSenders(Func<IEnumerable<MemberView>> members, IReadOnlySet<string> selfRoles, Address? self = null)
     {
         ArgumentNullException.ThrowIfNull(members);
+        ArgumentNullException.ThrowIfNull(selfRoles);
         _members = members;
+        _selfRoles = selfRoles;
+        _self = self;
     }
 
     /// <summary>The live membership of <paramref name="system"/>'s cluster.</summary>
     public static ClusterSenders Of(ActorSystem system)
     {
         var cluster = Akka.Cluster.Cluster.Get(system);
-        return new ClusterSenders(() => View(cluster.State.Members));
+        return new ClusterSenders(() => View(cluster.State.Members), cluster.SelfRoles, cluster.SelfAddress);
     }
 
     /// <summary>Whether <paramref name="sender"/> is a member with <paramref name="role"/>.</summary>
@@ -73,9 +74,9 @@ internal sealed class ClusterSenders
     {
         ArgumentNullException.ThrowIfNull(address);
         ArgumentNullException.ThrowIfNull(role);
-        if (!address.HasGlobalScope)
+        if (!address.HasGlobalScope || address == _self)
         {
-            return SenderVerdict.Anonymous;
+            return _selfRoles.Contains(role) ? SenderVerdict.Accepted : SenderVerdict.WrongRole;
         }
 
         foreach (var member in _members())
@@ -89,10 +90,12 @@ internal sealed class ClusterSenders
         return SenderVerdict.NotMember;
     }
 
+    /// <summary>Members now with <paramref name="role"/> (joining to exiting).</summary>
+    public int Count(string role) => _members().Count(m => IsCurrent(m.Status) && m.Roles.Contains(role));
+
     /// <summary>The refusal reason of <paramref name="verdict"/> as counted and logged.</summary>
     public static string Reason(SenderVerdict verdict) => verdict switch
     {
-        SenderVerdict.Anonymous => RefusalReasons.Anonymous,
         SenderVerdict.NotMember => RefusalReasons.NotMember,
         SenderVerdict.WrongRole => RefusalReasons.WrongRole,
         _ => throw new ArgumentOutOfRangeException(nameof(verdict), verdict, "not a refusal"),

@@ -7,9 +7,6 @@ namespace ReplayCluster.Membership;
 /// <summary>Why an inbound cluster message was refused: the suffix of its <c>messages_refused_*</c> counter.</summary>
 internal static class RefusalReasons
 {
-    /// <summary>No remote sender (see <see cref="SenderVerdict.Anonymous"/>).</summary>
-    public const string Anonymous = "anonymous";
-
     /// <summary>The sender is not a current member of the cluster.</summary>
     public const string NotMember = "not_member";
 
