@@ -11,19 +11,12 @@ namespace ReplayCluster.Lab.Tests.Trust;
 /// transport checks certificates) sends the capture node a plan that copies production traffic to the online
 /// host itself, public identity slices, the coordinator a subscription with a huge plan version, fake
 /// statistics and slice requests, the intercept route claims for every live session, and PoisonPill and Kill
-/// to every actor peers address. Nothing changes, and the replay stays complete.
+/// to every actor peers address. Nothing changes, and the replay stays complete. The nodes run the reference
+/// configuration as it is: the Kills and PoisonPills are neutralised on arrival (PeerCommandGuard) whether or
+/// not untrusted mode is on.
 /// </summary>
 public sealed class RogueMemberLabTests
 {
-    // Untrusted mode drops PoisonPill, Kill and system messages from peers, and selections except to these paths
-    // (the cluster's own and the four actors peers address). The reference configuration turns it on; the test
-    // says so itself so that it shows what the nodes need.
-    private static readonly string[] Untrusted =
-    [
-        "--set", "akka.remote.untrusted-mode = on",
-        "--set", """akka.remote.trusted-selection-paths = ["/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver", "/system/remote-watcher", "/user/replay-plan", "/user/identity-slices", "/user/statistics", "/user/reply-router"]""",
-    ];
-
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -32,15 +25,15 @@ public sealed class RogueMemberLabTests
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var seed = $"{lab.TargetIp}:4053";
         await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
-            ["--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange, .. Untrusted]);
+            ["--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange]);
         await coordinator.WaitJoinedAsync(Cancellation);
         await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
-            ["--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface, "--set", "replaycluster.intercept.statistics-interval = 1s", .. Untrusted]);
+            ["--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface, "--set", "replaycluster.intercept.statistics-interval = 1s"]);
 
         // No -c: identities come from the coordinator's slice, the ones a rogue would like to replace.
         await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
             ["--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80",
-             "--set", "replaycluster.capture.statistics-interval = 1s", .. Untrusted]);
+             "--set", "replaycluster.capture.statistics-interval = 1s"]);
         var sliceLine = await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Using identity slice");
         var slice = IPNetwork.Parse(sliceLine[(sliceLine.IndexOf("Using identity slice ", StringComparison.Ordinal) + 21)..].Split(' ')[0]);
         await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
