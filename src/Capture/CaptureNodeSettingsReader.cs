@@ -44,11 +44,18 @@ internal static class CaptureNodeSettingsReader
             }
         }
 
+        var own = targets is null ? [] : Capture.Plans.NodePlanPolicy.LocalAddresses();
         foreach (var route in targets?.Routes ?? [])
         {
             if (ReplayCluster.Plans.AddressRules.WhyNeverTarget(route.TargetAddress) is { } never)
             {
                 throw NodeConfigurationException.ForSetting($"{Section}.targets (-x)", $"{never}: never a target");
+            }
+
+            if (own.Contains(route.TargetAddress))
+            {
+                throw NodeConfigurationException.ForSetting($"{Section}.targets (-x)",
+                    $"{Packets.Ipv4Address.Format(route.TargetAddress)} is an address of this host: every replayed request would run twice in production");
             }
         }
 

@@ -64,6 +64,16 @@ public sealed class ClientIdentitySettingsTests
     }
 
     [Fact]
+    public void A_target_that_is_an_address_of_this_host_stops_the_node()
+    {
+        var own = Capture.Plans.NodePlanPolicy.LocalAddresses().First(a => a >> 24 != 127);
+        var address = ReplayCluster.Packets.Ipv4Address.Format(own);
+
+        var error = Assert.Throws<NodeConfigurationException>(() => CaptureNodeSettingsReader.Read(Config($"replaycluster.capture.targets = [\"80-{address}:8080\"]")));
+        Assert.Contains("an address of this host", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_public_range_of_its_own_needs_the_opt_in()
     {
         var settings = CaptureNodeSettingsReader.Read(Config("replaycluster.capture.fake-client-range = \"8.8.0.0/16\"\nreplaycluster.capture.allow-public-fake-range = on"));
