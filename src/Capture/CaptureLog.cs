@@ -32,7 +32,7 @@ internal static partial class CaptureLog
     [LoggerMessage(EventId = 209, Level = LogLevel.Information, Message = "Using identity slice {Range} from the coordinator for replayed clients")]
     public static partial void SliceGranted(ILogger logger, string range);
 
-    [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "No identity slice ({Reason}): replaying with the real client addresses")]
+    [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "No identity slice ({Reason}): not replaying until the coordinator grants one (never with the real client addresses)")]
     public static partial void SliceRefused(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Kernel capture statistics: received={Received} dropped={Dropped} interface-dropped={InterfaceDropped}")]

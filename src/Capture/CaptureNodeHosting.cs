@@ -55,9 +55,10 @@ internal static class CaptureNodeHosting
             services.AddSingleton(provider =>
             {
                 var time = provider.GetRequiredService<TimeProvider>();
+                // Without -c, and without the real addresses chosen, there is no identity until the coordinator's slice.
                 return new IdentitySource(settings.FakeClientRange is { } range
                     ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range", settings.Identities, time)
-                    : ClientIdentityMapper.KeepReal(settings.Identities, time), settings.Identities, time);
+                    : settings.RealClientAddresses ? ClientIdentityMapper.KeepReal(settings.Identities, time) : null, settings.Identities, time);
             });
             services.AddHostedService<CapturePump>();
         },
@@ -114,14 +115,15 @@ internal static class CaptureNodeHosting
             .Select(i => system.ActorOf(settings.ShardThreads ? SessionShard.Props(context, i).WithDispatcher($"{ShardDispatcher}-{i}") : SessionShard.Props(context, i),
                 $"{Cluster.ActorNames.Sessions}-{i}"))]);
 
-        system.ActorOf(Plans.PlanFollower.Props(settings, plan, limits, statistics, readiness, loggers.CreateLogger<Plans.PlanFollower>()), "plan-follower");
-        if (settings.FakeClientRange is null)
+        var policy = new Plans.NodePlanPolicy(settings);
+        system.ActorOf(Plans.PlanFollower.Props(settings, plan, limits, statistics, readiness, loggers.CreateLogger<Plans.PlanFollower>(), policy), "plan-follower");
+        if (settings.FakeClientRange is null && !settings.RealClientAddresses)
         {
-            system.ActorOf(IdentityLease.Props(identities, readiness, loggers.CreateLogger<IdentityLease>()), "identity-lease");
+            system.ActorOf(IdentityLease.Props(identities, plan, policy, readiness, statistics.Refusals, loggers.CreateLogger<IdentityLease>()), "identity-lease");
         }
         else
         {
-            // With its own range (-c) the node is settled; otherwise it asks the coordinator for a slice.
+            // With its own range (-c), or the real addresses chosen, the node is settled; otherwise it needs the coordinator's slice.
             readiness.SetIdentitiesSettled(true);
         }
 

@@ -32,8 +32,23 @@ internal sealed record CaptureNodeSettings
     /// <summary>Percentage of sessions replayed. Defaults to 100.</summary>
     public double SamplePercent { get; init; } = 100;
 
-    /// <summary>Fake client range in CIDR form, or null to keep real client addresses.</summary>
+    /// <summary>Fake client range in CIDR form (-c); null to take a slice of the coordinator's range.</summary>
     public string? FakeClientRange { get; init; }
+
+    /// <summary>
+    /// Whether sessions keep the real client addresses when the node has no fake range of its own. Defaults to
+    /// false: without -c the node replays only from a slice of the coordinator's range, and waits until it has one.
+    /// </summary>
+    public bool RealClientAddresses { get; init; }
+
+    /// <summary>Whether a fake client range (own, the plan's, a slice) may be public address space. Defaults to false.</summary>
+    public bool AllowPublicFakeRange { get; init; }
+
+    /// <summary>
+    /// The targets (networks) a plan may name (<c>allowed-targets</c>); empty allows only the target addresses
+    /// of the node's own -x. No remote plan widens it.
+    /// </summary>
+    public IReadOnlyList<Plans.AllowedNetwork> AllowedTargets { get; init; } = [];
 
     /// <summary>How client identities are reused (<c>identity</c>): the quarantine after a session ends.</summary>
     public ClientIdentityOptions Identities { get; init; } = new();

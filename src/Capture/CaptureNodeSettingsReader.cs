@@ -32,10 +32,31 @@ internal static class CaptureNodeSettingsReader
         // Without -x the node replays what the coordinator's plan names (it waits for the plan).
         var targetEntries = config.GetStringList($"{Section}.targets") ?? [];
         var targets = targetEntries.Count == 0 ? null : TargetMapping.Parse(targetEntries, $"{Section}.targets (-x)");
+        var allowPublic = config.GetBoolean($"{Section}.allow-public-fake-range", false);
         var fakeRange = Text(config, "fake-client-range");
         if (fakeRange is not null)
         {
             _ = ClientIdentityMapper.FromRange(fakeRange, $"{Section}.fake-client-range (-c)");
+            var network = Capture.Plans.AllowedNetwork.Parse(fakeRange, $"{Section}.fake-client-range (-c)");
+            if (ReplayCluster.Plans.AddressRules.WhyNotFakeRange(network.Network, network.Prefix, allowPublic) is { } notFake)
+            {
+                throw NodeConfigurationException.ForSetting($"{Section}.fake-client-range (-c)", notFake);
+            }
+        }
+
+        var own = targets is null ? [] : Capture.Plans.NodePlanPolicy.LocalAddresses();
+        foreach (var route in targets?.Routes ?? [])
+        {
+            if (ReplayCluster.Plans.AddressRules.WhyNeverTarget(route.TargetAddress) is { } never)
+            {
+                throw NodeConfigurationException.ForSetting($"{Section}.targets (-x)", $"{never}: never a target");
+            }
+
+            if (own.Contains(route.TargetAddress))
+            {
+                throw NodeConfigurationException.ForSetting($"{Section}.targets (-x)",
+                    $"{Packets.Ipv4Address.Format(route.TargetAddress)} is an address of this host: every replayed request would run twice in production");
+            }
         }
 
         var pacing = Text(config, "pacing") switch
@@ -63,6 +84,9 @@ internal static class CaptureNodeSettingsReader
             Copies = copies,
             SamplePercent = sample,
             FakeClientRange = fakeRange,
+            RealClientAddresses = config.GetBoolean($"{Section}.real-client-addresses", false),
+            AllowPublicFakeRange = allowPublic,
+            AllowedTargets = Capture.Plans.AllowedNetwork.ParseList(config.GetStringList($"{Section}.allowed-targets") ?? [], $"{Section}.allowed-targets"),
             Identities = ReadIdentities(config),
             CaptureBufferSize = (int)Bytes(config, "capture-buffer-size", 1 << 20, int.MaxValue),
             MaxNodeBufferedBytes = Bytes(config, "max-node-buffered-bytes", 1 << 20, long.MaxValue),

@@ -51,13 +51,19 @@ internal static class CoordinatorNodeHosting
             var settings = provider.GetRequiredService<CoordinatorSettings>();
             var loggers = provider.GetRequiredService<ILoggerFactory>();
             var plan = settings.InitialPlan;
+
+            // One count of refused cluster messages for the coordinator, shown in /api/status under "coordinator".
+            var refusals = new Membership.MessageRefusals();
+            var senders = Membership.ClusterSenders.Of(system);
             var allocator = system.ActorOf(IdentitySliceAllocator.Props(
                 new IdentityRangeChanged(plan.FakeClientRange, plan.SlicePrefix ?? ReplayPlanValidator.DefaultSlicePrefix),
-                loggers.CreateLogger<IdentitySliceAllocator>()), Cluster.ActorNames.IdentitySlices);
+                loggers.CreateLogger<IdentitySliceAllocator>(), senders, refusals), Cluster.ActorNames.IdentitySlices);
             registry.Register<IdentitySliceAllocator>(allocator);
-            var keeper = system.ActorOf(ReplayPlanKeeper.Props(plan, allocator, loggers.CreateLogger<ReplayPlanKeeper>()), Cluster.ActorNames.ReplayPlan);
+            var keeper = system.ActorOf(ReplayPlanKeeper.Props(plan, allocator, loggers.CreateLogger<ReplayPlanKeeper>(), settings.PlanRules, senders, refusals),
+                Cluster.ActorNames.ReplayPlan);
             registry.Register<ReplayPlanKeeper>(keeper);
-            var aggregator = system.ActorOf(Statistics.StatisticsAggregator.Props(TimeProvider.System), Cluster.ActorNames.Statistics);
+            var aggregator = system.ActorOf(Statistics.StatisticsAggregator.Props(TimeProvider.System,
+                loggers.CreateLogger<Statistics.StatisticsAggregator>(), senders, refusals), Cluster.ActorNames.Statistics);
             registry.Register<Statistics.StatisticsAggregator>(aggregator);
         }),
     };

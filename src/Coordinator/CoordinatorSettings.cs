@@ -14,6 +14,12 @@ internal sealed record CoordinatorSettings
     /// <summary>The replay plan the coordinator starts with (<c>replaycluster.coordinator.plan</c>); changed at run time through the API.</summary>
     public ReplayPlan InitialPlan { get; init; } = ReplayPlan.Empty;
 
+    /// <summary>
+    /// What plans may ask for beyond the fixed rules: a public fake client range only with
+    /// <c>replaycluster.coordinator.allow-public-fake-range = on</c> (default off).
+    /// </summary>
+    public PlanRules PlanRules { get; init; } = PlanRules.Default;
+
     /// <summary>host:port of the status API and /metrics; null when off. Defaults to 127.0.0.1:8080.</summary>
     public string? HttpEndpoint { get; init; } = "127.0.0.1:8080";
 
@@ -42,12 +48,13 @@ internal sealed record CoordinatorSettings
             RunDuration = Parse(config, "run-duration", Duration),
         };
 
-        if (ReplayPlanValidator.Validate(plan) is { } error)
+        var rules = new PlanRules { AllowPublicFakeRange = config.GetBoolean($"{Section}.allow-public-fake-range", false) };
+        if (ReplayPlanValidator.Validate(plan, running: null, rules) is { } error)
         {
             throw NodeConfigurationException.ForSetting($"{PlanSection}.{HoconKey(error.Field)}", error.Problem);
         }
 
-        return new CoordinatorSettings { InitialPlan = plan, HttpEndpoint = string.IsNullOrEmpty(http) ? null : http };
+        return new CoordinatorSettings { InitialPlan = plan, PlanRules = rules, HttpEndpoint = string.IsNullOrEmpty(http) ? null : http };
     }
 
     /// <summary>The HOCON key of a plan field as errors name it (<c>samplePercent</c> is <c>sample-percent</c>).</summary>

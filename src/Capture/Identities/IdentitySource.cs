@@ -1,26 +1,31 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace ReplayCluster.Capture.Identities;
 
 /// <summary>
 /// The client identities new sessions draw from, shared by every shard: the node's own range (-c), a slice
-/// the coordinator granted, or the real client addresses. When the slice changes, sessions already running
-/// keep their identities and give them back to the mapper they came from.
+/// the coordinator granted, or the real client addresses when the node's configuration chose them. Until
+/// one of those is settled there is none, and no session starts (each refusal counted as no-identity):
+/// a node never falls back to the real client addresses, whose replies the target would route toward the
+/// real clients. When the slice changes, sessions already running keep their identities and give them
+/// back to the mapper they came from.
 /// </summary>
 /// <remarks>
 /// Shards acquire from several threads, once per new session; the mapper takes its own lock (and keeps the
 /// quarantine of recently released identities), so this only publishes which mapper is current.
 /// </remarks>
-internal sealed class IdentitySource(ClientIdentityMapper initial, ClientIdentityOptions options, TimeProvider time)
+internal sealed class IdentitySource(ClientIdentityMapper? initial, ClientIdentityOptions options, TimeProvider time)
 {
-    private (ClientIdentityMapper Mapper, string? Slice) _current = (initial, null);
+    private (ClientIdentityMapper? Mapper, string? Slice) _current = (initial, null);
     private readonly Lock _swap = new();
 
     /// <summary>The slice in use, when it came from the coordinator.</summary>
     public string? Slice => Current.Slice;
 
-    /// <summary>The mapper new sessions draw from.</summary>
-    public ClientIdentityMapper Mapper => Current.Mapper;
+    /// <summary>The mapper new sessions draw from; null while identities are unsettled.</summary>
+    public ClientIdentityMapper? Mapper => Current.Mapper;
 
-    private (ClientIdentityMapper Mapper, string? Slice) Current
+    private (ClientIdentityMapper? Mapper, string? Slice) Current
     {
         get
         {
@@ -41,11 +46,17 @@ internal sealed class IdentitySource(ClientIdentityMapper initial, ClientIdentit
         }
     }
 
-    /// <summary>Picks the identity of a new session; <paramref name="owner"/> is where it goes back to.</summary>
+    /// <summary>Picks the identity of a new session; <paramref name="owner"/> is where it goes back to. False while unsettled.</summary>
     public bool TryAcquire(uint clientAddress, ushort clientPort, uint targetAddress, ushort targetPort,
-        out uint address, out ushort port, out ClientIdentityMapper owner)
+        out uint address, out ushort port, [NotNullWhen(true)] out ClientIdentityMapper? owner)
     {
         owner = Mapper;
+        if (owner is null)
+        {
+            (address, port) = (0, clientPort);
+            return false;
+        }
+
         return owner.TryAcquire(clientAddress, clientPort, targetAddress, targetPort, out address, out port);
     }
 

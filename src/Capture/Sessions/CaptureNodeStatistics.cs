@@ -113,7 +113,10 @@ internal sealed class CaptureNodeStatistics
     public long LiveSessions => LiveSessionsSource?.Invoke() ?? 0;
 
     /// <summary>Reads the client identity mapper new sessions draw from (its quarantine counters).</summary>
-    public Func<Identities.ClientIdentityMapper>? IdentitiesSource { get; set; }
+    public Func<Identities.ClientIdentityMapper?>? IdentitiesSource { get; set; }
+
+    /// <summary>Cluster messages this node refused (a plan, a slice from a non-coordinator, ...), by reason.</summary>
+    public Membership.MessageRefusals Refusals { get; } = new();
 
     /// <summary>The raw socket's counters, when the node sends for real.</summary>
     public PacketIO.RawIpSender? Sender { get; set; }
@@ -283,6 +286,7 @@ internal sealed class CaptureNodeStatistics
             counters[$"requests_lost_{reason.ToString().ToLowerInvariant()}"] = count;
         }
 
+        Refusals.WriteCounters(counters);
         ReplyLatency.WriteCounters(counters);
         RelayLatency.WriteCounters(counters);
         CaptureLatency.WriteCounters(counters);
@@ -352,6 +356,7 @@ internal sealed class CaptureNodeStatistics
             .Append(" responses-unmatched=").Append(ResponsesUnmatched)
             .Append(SenderSummary())
             .Append(KernelSummary())
+            .Append(Refusals.Summary())
             .ToString();
     }
 

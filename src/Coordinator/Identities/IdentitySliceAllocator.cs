@@ -1,42 +1,73 @@
 using System.Net;
 using Akka.Actor;
+using Akka.Cluster;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.Configuration;
 using ReplayCluster.Coordinator.Plans;
+using ReplayCluster.Membership;
 using ReplayCluster.Replay;
 
 namespace ReplayCluster.Coordinator.Identities;
 
 /// <summary>
 /// Hands each capture node its own slice of the plan's fake client range and takes it back when the
-/// node is gone (it watches every holder: a node that leaves, crashes or is downed terminates its
-/// watch). When the plan moves to another range, every holder gets a slice of the new one; the plan
-/// keeper only accepts a range disjoint from the old, whose identities running sessions still use.
+/// node is gone (it leaves, crashes or is downed: the cluster removes it). When the plan moves to another
+/// range, every holder gets a slice of the new one; the plan keeper only accepts a range disjoint from the
+/// old, whose identities running sessions still use.
 /// </summary>
+/// <remarks>
+/// Requests are taken only from members with the capture role (others are refused, counted and logged),
+/// and a node holds at most one slice, however many actors of it ask: a slice belongs to a node's address,
+/// so a member cannot drain the range by asking under many names. A holder is dropped by membership, not
+/// by remote death watch (which untrusted mode switches off).
+/// </remarks>
 internal sealed class IdentitySliceAllocator : ReceiveActor
 {
-    private readonly HashSet<IActorRef> _holders = [];
+    private readonly Dictionary<Address, IActorRef> _holders = [];
     private readonly ILogger _logger;
-    private SliceTable<IActorRef>? _table;
+    private readonly ClusterSenders _senders;
+    private readonly MessageRefusals _refusals;
+    private SliceTable<Address>? _table;
     private IPNetwork? _range;
     private int _prefix;
 
-    public IdentitySliceAllocator(IdentityRangeChanged initial, ILogger logger)
+    public IdentitySliceAllocator(IdentityRangeChanged initial, ILogger logger, ClusterSenders? senders = null, MessageRefusals? refusals = null)
     {
         _logger = logger;
+        _senders = senders ?? ClusterSenders.Of(Context.System);
+        _refusals = refusals ?? new MessageRefusals();
         UseRange(initial);
-        Receive<RequestIdentitySlice>(request => Grant(Sender, request.Preferred));
-        Receive<Terminated>(t => OnGone(t.ActorRef));
+        Receive<RequestIdentitySlice>(OnRequest);
+        Receive<ClusterEvent.MemberRemoved>(e => OnGone(e.Member.Address));
+        Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
         Receive<IdentityRangeChanged>(OnRangeChanged);
     }
 
-    public static Props Props(IdentityRangeChanged initial, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new IdentitySliceAllocator(initial, logger));
+    public static Props Props(IdentityRangeChanged initial, ILogger logger, ClusterSenders? senders = null, MessageRefusals? refusals = null) =>
+        Akka.Actor.Props.Create(() => new IdentitySliceAllocator(initial, logger, senders, refusals));
+
+    protected override void PreStart() =>
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
+
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
 
     private void UseRange(IdentityRangeChanged identities)
     {
         _range = identities.Range is { } text ? IPNetwork.Parse(text) : null;
         _prefix = identities.SlicePrefix;
-        _table = _range is { } range ? new SliceTable<IActorRef>(range, _prefix) : null;
+        _table = _range is { } range ? new SliceTable<Address>(range, _prefix) : null;
+    }
+
+    private void OnRequest(RequestIdentitySlice request)
+    {
+        var verdict = _senders.Check(Sender, NodeRoles.Capture);
+        if (verdict != SenderVerdict.Accepted)
+        {
+            _refusals.Refuse(_logger, "identity slice request", Sender.Path.ToString(), ClusterSenders.Reason(verdict), "only capture nodes hold slices");
+            return;
+        }
+
+        Grant(Sender, request.Preferred);
     }
 
     private void Grant(IActorRef holder, string? preferredSlice)
@@ -47,20 +78,17 @@ internal sealed class IdentitySliceAllocator : ReceiveActor
             return;
         }
 
-        IPNetwork? preferred = preferredSlice is { } text && IPNetwork.TryParse(text, out var parsed) ? parsed : null;
-        if (_table.Grant(holder, preferred) is not { } slice)
+        var node = holder.Path.Address;
+        IPNetwork? preferred = preferredSlice is { Length: <= 64 } text && IPNetwork.TryParse(text, out var parsed) ? parsed : null;
+        if (_table.Grant(node, preferred) is not { } slice)
         {
-            CoordinatorLog.SlicesExhausted(_logger, holder.Path.Address.ToString(), _table.Capacity, _range!.Value.ToString());
+            CoordinatorLog.SlicesExhausted(_logger, node.ToString(), _table.Capacity, _range!.Value.ToString());
             holder.Tell(new IdentitySliceRefused($"all {_table.Capacity} /{_prefix} slices of {_range} are taken"));
             return;
         }
 
-        if (_holders.Add(holder))
-        {
-            Context.Watch(holder);
-        }
-
-        CoordinatorLog.SliceGranted(_logger, slice.ToString(), holder.Path.Address.ToString());
+        _holders[node] = holder;
+        CoordinatorLog.SliceGranted(_logger, slice.ToString(), node.ToString());
         holder.Tell(new IdentitySliceGranted(slice.ToString()));
     }
 
@@ -68,18 +96,18 @@ internal sealed class IdentitySliceAllocator : ReceiveActor
     {
         UseRange(changed);
         CoordinatorLog.RangeChanged(_logger, changed.Range ?? "(none)", changed.SlicePrefix, _holders.Count);
-        foreach (var holder in _holders.ToList())
+        foreach (var holder in _holders.Values.ToList())
         {
             Grant(holder, preferredSlice: null);
         }
     }
 
-    private void OnGone(IActorRef holder)
+    private void OnGone(Address node)
     {
-        _holders.Remove(holder);
-        foreach (var slice in _table?.Release(holder) ?? [])
+        _holders.Remove(node);
+        foreach (var slice in _table?.Release(node) ?? [])
         {
-            CoordinatorLog.SliceReclaimed(_logger, slice.ToString(), holder.Path.Address.ToString());
+            CoordinatorLog.SliceReclaimed(_logger, slice.ToString(), node.ToString());
         }
     }
 }

@@ -96,7 +96,7 @@ internal sealed class SliceTable<TOwner>
     }
 
     private IPNetwork Slice(int index) =>
-        new(ToAddress(_first + ((uint)index << (32 - _prefix))), _prefix);
+        new(ToAddress(checked((uint)(_first + ((ulong)index << (32 - _prefix))))), _prefix);
 
     private int? IndexOf(IPNetwork slice)
     {
@@ -105,9 +105,17 @@ internal sealed class SliceTable<TOwner>
             return null;
         }
 
-        var offset = ToUInt(slice.BaseAddress) - _first;
-        var index = offset >> (32 - _prefix);
-        return ToUInt(slice.BaseAddress) >= _first && index < _owners.Length && offset % (1u << (32 - _prefix)) == 0 ? (int)index : null;
+        // 64-bit and compared before subtracting: a slice below the range must not wrap around into it.
+        var address = (ulong)ToUInt(slice.BaseAddress);
+        if (address < _first)
+        {
+            return null;
+        }
+
+        var offset = address - _first;
+        var size = 1UL << (32 - _prefix);
+        var index = offset / size;
+        return offset % size == 0 && index < (ulong)_owners.Length ? (int)index : null;
     }
 
     private static uint ToUInt(IPAddress address)

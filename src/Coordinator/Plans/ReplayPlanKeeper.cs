@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
 using Akka.Actor;
+using Akka.Cluster;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.Configuration;
+using ReplayCluster.Membership;
 using ReplayCluster.Plans;
 
 namespace ReplayCluster.Coordinator.Plans;
@@ -31,63 +34,125 @@ internal sealed record IdentityRangeChanged(string? Range, int SlicePrefix);
 /// each capture node when it subscribes and on every accepted change. The rate cap is shared evenly
 /// by the capture nodes, so a node joining or leaving changes every node's share.
 /// </summary>
+/// <remarks>
+/// <para>
+/// Subscriptions are taken only from members with the capture role (others are refused, counted and logged);
+/// a subscriber is dropped when its node leaves the cluster (membership, not remote death watch, which
+/// untrusted mode switches off).
+/// </para>
+/// <para>
+/// A restarted coordinator starts from its configured plan while the capture nodes may follow one changed
+/// at run time. It takes that plan back only when more than half of the cluster's capture nodes report the
+/// same version and plan, and the plan passes validation here: one node (or one that lies) cannot impose a
+/// plan on the others. Until then it sends nodes that follow a newer plan nothing they would refuse, and a
+/// change through the API gets a version above every version reported, so every node follows it.
+/// </para>
+/// </remarks>
 internal sealed class ReplayPlanKeeper : ReceiveActor
 {
-    private readonly HashSet<IActorRef> _subscribers = [];
+    // Reported versions above this are refused: honest versions grow by one per change and never get near
+    // it, and the next version (checked arithmetic) stays below the capture nodes' ReplayPlanValidator.MaxVersion.
+    private const long MaxReportedVersion = ReplayPlanValidator.MaxVersion / 2;
+
+    // One subscriber per node (a node has one plan follower): more refs from one address do not dilute the rate-cap shares.
+    private readonly Dictionary<Address, (IActorRef Follower, long Version, string? Plan)> _subscribers = [];
     private readonly IActorRef _slices;
     private readonly ILogger _logger;
+    private readonly PlanRules _rules;
+    private readonly ClusterSenders _senders;
+    private readonly MessageRefusals _refusals;
     private ReplayPlan _plan;
     private long _version = 1;
+    private long _highestReported;
 
-    // Whether the plan was changed here since start; until then a capture node's newer plan wins.
+    // Whether the plan was changed here since start; until then the capture nodes' agreed plan wins.
     private bool _changedHere;
 
-    public ReplayPlanKeeper(ReplayPlan initial, IActorRef slices, ILogger logger)
+    public ReplayPlanKeeper(ReplayPlan initial, IActorRef slices, ILogger logger, PlanRules? rules = null, ClusterSenders? senders = null,
+        MessageRefusals? refusals = null)
     {
         _plan = initial;
         _slices = slices;
         _logger = logger;
-        Receive<SubscribeReplayPlan>(subscribe =>
-        {
-            AdoptAfterRestart(subscribe);
-            if (_subscribers.Add(Sender))
-            {
-                Context.Watch(Sender);
-                CoordinatorLog.PlanSubscribed(_logger, Sender.Path.Address.ToString(), _subscribers.Count);
-            }
-
-            // Every node's share of a rate cap changes with the number of nodes; without one, only the newcomer needs the plan.
-            if (_plan.RateCap is null)
-            {
-                Sender.Tell(Assignment());
-            }
-            else
-            {
-                PushToAll();
-            }
-        });
-        Receive<Terminated>(t =>
-        {
-            if (_subscribers.Remove(t.ActorRef) && _plan.RateCap is not null)
-            {
-                PushToAll();
-            }
-        });
+        _rules = rules ?? PlanRules.Default;
+        _senders = senders ?? ClusterSenders.Of(Context.System);
+        _refusals = refusals ?? new MessageRefusals();
+        Receive<SubscribeReplayPlan>(OnSubscribe);
+        Receive<ClusterEvent.MemberRemoved>(e => OnNodeGone(e.Member.Address));
+        Receive<ClusterEvent.IClusterDomainEvent>(_ => { });
         Receive<GetReplayPlan>(_ => Sender.Tell(Current()));
         Receive<ChangeReplayPlan>(OnChange);
     }
 
-    public static Props Props(ReplayPlan initial, IActorRef slices, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new ReplayPlanKeeper(initial, slices, logger));
+    public static Props Props(ReplayPlan initial, IActorRef slices, ILogger logger, PlanRules? rules = null, ClusterSenders? senders = null,
+        MessageRefusals? refusals = null) =>
+        Akka.Actor.Props.Create(() => new ReplayPlanKeeper(initial, slices, logger, rules, senders, refusals));
 
-    protected override void PreStart() => CoordinatorLog.PlanAccepted(_logger, _version, ReplayPlanJson.Serialize(_plan));
+    protected override void PreStart()
+    {
+        CoordinatorLog.PlanAccepted(_logger, _version, ReplayPlanJson.Serialize(_plan));
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
+    }
+
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+
+    private void OnSubscribe(SubscribeReplayPlan subscribe)
+    {
+        var verdict = _senders.Check(Sender, NodeRoles.Capture);
+        if (verdict != SenderVerdict.Accepted)
+        {
+            _refusals.Refuse(_logger, "plan subscription", Sender.Path.ToString(), ClusterSenders.Reason(verdict), "only capture nodes follow the plan");
+            return;
+        }
+
+        var reported = (Version: 0L, Plan: (string?)null);
+        if (subscribe.KnownVersion is < 0 or > MaxReportedVersion)
+        {
+            _refusals.Refuse(_logger, $"plan version {subscribe.KnownVersion} reported", Sender.Path.ToString(), RefusalReasons.StaleVersion,
+                $"out of range (0 to {MaxReportedVersion}); the node is served the running plan");
+        }
+        else if (subscribe.KnownVersion > 0 && subscribe.KnownPlan is { } known)
+        {
+            reported = (subscribe.KnownVersion, ReplayPlanJson.Serialize(known));
+            _highestReported = Math.Max(_highestReported, subscribe.KnownVersion);
+        }
+
+        if (!_subscribers.ContainsKey(Sender.Path.Address))
+        {
+            CoordinatorLog.PlanSubscribed(_logger, Sender.Path.Address.ToString(), _subscribers.Count + 1);
+        }
+
+        _subscribers[Sender.Path.Address] = (Sender, reported.Version, reported.Plan);
+        if (AdoptAgreedPlan())
+        {
+            return;
+        }
+
+        // Every node's share of a rate cap changes with the number of nodes; without one, only the newcomer needs the plan.
+        if (_plan.RateCap is null)
+        {
+            SendTo(_subscribers[Sender.Path.Address], Assignment());
+        }
+        else
+        {
+            PushToAll();
+        }
+    }
+
+    private void OnNodeGone(Address address)
+    {
+        if (_subscribers.Remove(address) && _plan.RateCap is not null)
+        {
+            PushToAll();
+        }
+    }
 
     private void OnChange(ChangeReplayPlan change)
     {
         var candidate = change.Replace
             ? ReplayPlanJson.Deserialize(change.Change.ToJsonString(), out var error)
             : ReplayPlanJson.Patch(_plan, change.Change, out error);
-        error ??= ReplayPlanValidator.Validate(candidate!, _plan);
+        error ??= ReplayPlanValidator.Validate(candidate!, _plan, _rules);
         if (error is not null)
         {
             CoordinatorLog.PlanRefused(_logger, _version, error.ToString());
@@ -96,21 +161,42 @@ internal sealed class ReplayPlanKeeper : ReceiveActor
         }
 
         _changedHere = true;
-        Accept(candidate!, _version + 1);
+
+        // Above every version a capture node reported, so that nodes still following a newer plan take this one.
+        Accept(candidate!, checked(Math.Max(_version, _highestReported) + 1));
         Sender.Tell(Current());
     }
 
-    // A restarted coordinator starts from its configured plan, while the capture nodes still follow
-    // the one changed through the API: the newest of theirs is the plan of the running cluster.
-    private void AdoptAfterRestart(SubscribeReplayPlan subscribe)
+    // A restarted coordinator starts from its configured plan, while the capture nodes still follow the
+    // one changed through the API: the newest plan that more than half of them follow is the cluster's.
+    private bool AdoptAgreedPlan()
     {
-        if (_changedHere || subscribe.KnownPlan is not { } known || subscribe.KnownVersion <= _version
-            || ReplayPlanValidator.Validate(known) is not null)
+        if (_changedHere)
         {
-            return;
+            return false;
         }
 
-        Accept(known, subscribe.KnownVersion);
+        var captureNodes = Math.Max(_senders.Count(NodeRoles.Capture), _subscribers.Count);
+        var agreed = _subscribers.Values
+            .Where(r => r.Version > _version && r.Plan is not null)
+            .GroupBy(r => (r.Version, r.Plan))
+            .Where(g => g.Count() * 2 > captureNodes)
+            .Select(g => g.Key)
+            .OrderByDescending(r => r.Version)
+            .FirstOrDefault();
+        if (agreed.Plan is null)
+        {
+            return false;
+        }
+
+        var plan = ReplayPlanJson.Deserialize(agreed.Plan, out var unreadable);
+        if (unreadable is not null || ReplayPlanValidator.Validate(plan!, running: null, _rules) is not null)
+        {
+            return false;
+        }
+
+        Accept(plan!, agreed.Version);
+        return true;
     }
 
     private void Accept(ReplayPlan plan, long version)
@@ -136,10 +222,22 @@ internal sealed class ReplayPlanKeeper : ReceiveActor
     private void PushToAll()
     {
         var assigned = Assignment();
-        foreach (var subscriber in _subscribers)
+        foreach (var subscriber in _subscribers.Values)
         {
-            subscriber.Tell(assigned);
+            SendTo(subscriber, assigned);
         }
+    }
+
+    // A node that follows a newer plan than ours would refuse ours (versions only grow): it keeps its plan
+    // until ours is newer, and is not sent one it must count as refused.
+    private static void SendTo((IActorRef Follower, long Version, string? Plan) subscriber, ReplayPlanAssigned assigned)
+    {
+        if (subscriber.Version > assigned.Version)
+        {
+            return;
+        }
+
+        subscriber.Follower.Tell(assigned);
     }
 
     private CurrentPlan Current() => new(_version, _plan, _subscribers.Count);

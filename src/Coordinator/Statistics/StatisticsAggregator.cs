@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
 using ReplayCluster.Configuration;
+using ReplayCluster.Membership;
 using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Coordinator.Statistics;
@@ -40,8 +41,10 @@ internal sealed record ReplyLatencyStatistics(double WindowSeconds, LatencyPerce
 /// acknowledged them. Requests still in flight (a replay that is behind) are not lost: see <see cref="RequestsInFlight"/>.</param>
 /// <param name="ReplyLatency">Reply latency percentiles of the whole cluster.</param>
 /// <param name="RelayLatency">Relay latency percentiles (reply captured at the intercept to received by its capture node), same windows.</param>
+/// <param name="Coordinator">The coordinator's own counters: the cluster messages it refused (<c>messages_refused</c>, by reason).</param>
 internal sealed record ClusterStatistics(IReadOnlyList<NodeStatistics> Nodes, IReadOnlyDictionary<string, long> CaptureTotals,
-    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null, ReplyLatencyStatistics? RelayLatency = null)
+    double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null, ReplyLatencyStatistics? RelayLatency = null,
+    IReadOnlyDictionary<string, long>? Coordinator = null)
 {
     /// <summary>Replayed / online request rate: the copies at work (0 while nothing is online).</summary>
     public double Amplification => OnlineRequestRate > 0 ? ReplayedRequestRate / OnlineRequestRate : 0;
@@ -68,6 +71,8 @@ internal sealed class GetClusterStatistics
 /// cumulative counters of a capture node that left move into a departed sum that the totals include:
 /// without it a node crashing mid-run would take its requests out of the totals and the run's
 /// difference between start and stop would go wrong, even negative.
+/// Reports are taken only from members whose role is the role the report names, capture or intercept;
+/// others are refused, counted and logged (a non-member could otherwise invent nodes and totals).
 /// </remarks>
 internal sealed class StatisticsAggregator : ReceiveActor
 {
@@ -87,15 +92,21 @@ internal sealed class StatisticsAggregator : ReceiveActor
     private readonly Dictionary<string, long> _departedCaptureTotals = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
+    private readonly ClusterSenders _senders;
+    private readonly MessageRefusals _refusals;
     private (DateTimeOffset At, IReadOnlyDictionary<string, long> Totals)? _runStart;
     private (DateTimeOffset At, IReadOnlyDictionary<string, long> Totals)? _runStop;
     private TimeSpan? _runPlannedDuration;
     private ITimer? _runTimer;
     private int _runNumber;
 
-    public StatisticsAggregator(TimeProvider time)
+    public StatisticsAggregator(TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null, ClusterSenders? senders = null, MessageRefusals? refusals = null)
     {
         _time = time;
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _senders = senders ?? ClusterSenders.Of(Context.System);
+        _refusals = refusals ?? new MessageRefusals();
         Receive<NodeStatisticsReport>(OnReport);
         Receive<ClusterEvent.MemberRemoved>(OnMemberRemoved);
         Receive<ClusterEvent.UnreachableMember>(e => _unreachable.Add(e.Member.Address));
@@ -143,7 +154,8 @@ internal sealed class StatisticsAggregator : ReceiveActor
         Receive<GetRunReport>(_ => Sender.Tell(_runStart is null ? NoRun.Instance : Report()));
     }
 
-    public static Props Props(TimeProvider time) => Akka.Actor.Props.Create(() => new StatisticsAggregator(time));
+    public static Props Props(TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null, ClusterSenders? senders = null, MessageRefusals? refusals = null) =>
+        Akka.Actor.Props.Create(() => new StatisticsAggregator(time, logger, senders, refusals));
 
     protected override void PreStart() => Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
         typeof(ClusterEvent.MemberRemoved), typeof(ClusterEvent.IReachabilityEvent));
@@ -156,6 +168,20 @@ internal sealed class StatisticsAggregator : ReceiveActor
 
     private void OnReport(NodeStatisticsReport report)
     {
+        if (report.Role is not (NodeRoles.Capture or NodeRoles.Intercept))
+        {
+            _refusals.Refuse(_logger, "statistics report", Sender.Path.ToString(), RefusalReasons.Impersonation, "only capture and intercept nodes report");
+            return;
+        }
+
+        var verdict = _senders.Check(Sender, report.Role);
+        if (verdict != SenderVerdict.Accepted)
+        {
+            _refusals.Refuse(_logger, $"{report.Role} statistics report", Sender.Path.ToString(), ClusterSenders.Reason(verdict),
+                "reports come from members of the role they name");
+            return;
+        }
+
         var key = (Sender.Path.Address, report.Role);
         if (_nodes.TryGetValue(key, out var entry) && entry.RemovedMember is { } removed)
         {
@@ -251,7 +277,15 @@ internal sealed class StatisticsAggregator : ReceiveActor
             captured == 0 ? 0 : (double)lost / captured,
             new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)),
             new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd, LatencyHistogramLayout.RelayLatency),
-                LatencyPercentiles.From(totals, LatencyHistogramLayout.RelayLatency)));
+                LatencyPercentiles.From(totals, LatencyHistogramLayout.RelayLatency)),
+            CoordinatorCounters());
+    }
+
+    private Dictionary<string, long> CoordinatorCounters()
+    {
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        _refusals.WriteCounters(counters);
+        return counters;
     }
 
     private string StateOf(Address address, NodeEntry entry) =>

@@ -32,6 +32,9 @@ internal sealed class InterceptStatistics
 
     public int Parked { get; set; }
 
+    /// <summary>Cluster messages this node refused (route claims from a non-capture node, ...), by reason.</summary>
+    public Membership.MessageRefusals Refusals { get; } = new();
+
     public void CountCaptured() => Interlocked.Increment(ref _repliesCaptured);
 
     public void CountRejected() => Interlocked.Increment(ref _packetsRejected);
@@ -53,10 +56,11 @@ internal sealed class InterceptStatistics
             ["replies_parked"] = Parked,
         };
         HandOffLatency.WriteCounters(counters);
+        Refusals.WriteCounters(counters);
         return counters;
     }
 
     public string Summary() =>
         $"replies captured={RepliesCaptured} rejected={PacketsRejected} routed={RepliesRouted} dropped-unrouted={RepliesDroppedUnrouted} dropped-queue-full={RepliesDroppedQueueFull} " +
-        $"parked={Parked} routes={Routes} batches={BatchesSent}";
+        $"parked={Parked} routes={Routes} batches={BatchesSent}{Refusals.Summary()}";
 }

@@ -1,6 +1,8 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.Configuration;
+using ReplayCluster.Membership;
 using ReplayCluster.Replay;
 
 namespace ReplayCluster.Intercept.Routing;
@@ -12,6 +14,8 @@ namespace ReplayCluster.Intercept.Routing;
 /// is empty (or the batch full). A lone reply therefore goes at once, and under load a batch holds what
 /// arrived while the previous one was being sent: the batch size follows the load without a timer.
 /// Order per session is kept: one router, one ordered channel per owner.
+/// Route claims are taken only from members with the capture role, and only for an owner on the sending
+/// node itself: another node cannot divert a capture node's replies (refusals counted and logged).
 /// </summary>
 internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 {
@@ -28,10 +32,13 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Action<IActorRef, ResponseRecord> _add;
+    private readonly ClusterSenders _senders;
     private int _pending;
 
-    public ReplyRouter(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger)
+    public ReplyRouter(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger,
+        ClusterSenders? senders = null)
     {
+        _senders = senders ?? ClusterSenders.Of(Context.System);
         _settings = settings;
         _statistics = statistics;
         _queue = queue;
@@ -54,8 +61,9 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new ReplyRouter(settings, statistics, queue, time, logger));
+    public static Props Props(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger,
+        ClusterSenders? senders = null) =>
+        Akka.Actor.Props.Create(() => new ReplyRouter(settings, statistics, queue, time, logger, senders));
 
     protected override void PreStart()
     {
@@ -76,6 +84,20 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     private void OnClaims(RouteClaims claims)
     {
+        var verdict = _senders.Check(Sender, NodeRoles.Capture);
+        if (verdict != SenderVerdict.Accepted)
+        {
+            _statistics.Refusals.Refuse(_logger, "route claims", Sender.Path.ToString(), ClusterSenders.Reason(verdict), "only capture nodes claim routes");
+            return;
+        }
+
+        if (claims.Owner.Path.Address != Sender.Path.Address)
+        {
+            _statistics.Refusals.Refuse(_logger, "route claims", Sender.Path.ToString(), RefusalReasons.Impersonation,
+                $"the owner {claims.Owner.Path} is not on the sending node");
+            return;
+        }
+
         // Releases first: a capture node hands an identity out again only after the session that
         // held it ended, so within one message a release always belongs to an older session than a
         // claim of the same endpoints. The other order would drop the new session's route.

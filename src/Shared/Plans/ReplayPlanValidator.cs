@@ -11,12 +11,36 @@ public sealed record PlanError(string Field, string Problem)
     public override string ToString() => $"{Field}: {Problem}";
 }
 
+/// <summary>What a plan may ask for beyond the fixed rules (the node's own configuration decides).</summary>
+internal sealed record PlanRules
+{
+    /// <summary>The rules with nothing opted in.</summary>
+    public static readonly PlanRules Default = new();
+
+    /// <summary>Whether a fake client range may be public address space. Defaults to false (see <see cref="AddressRules"/>).</summary>
+    public bool AllowPublicFakeRange { get; init; }
+}
+
 /// <summary>
-/// Checks a plan before it replaces the running one. The first problem found is reported by field
-/// name; a refused plan changes nothing.
+/// Checks a plan before it replaces the running one: at the coordinator (API, configuration, a capture
+/// node's plan after a restart) and again at every capture node that receives it. The first problem found
+/// is reported by field name; a refused plan changes nothing.
 /// </summary>
 internal static class ReplayPlanValidator
 {
+    /// <summary>Target entries a plan may hold: a replay has a few services, never thousands.</summary>
+    public const int MaxTargets = 64;
+
+    /// <summary>A plan's size as JSON: 64 entries of the longest form fit in a quarter of it.</summary>
+    public const int MaxPlanBytes = 16 * 1024;
+
+    /// <summary>
+    /// The highest plan version anyone may send: a version grows by one per accepted change, so this is
+    /// never reached, and a version beyond it (a peer's attempt to win every comparison, or to overflow
+    /// the next version) is refused.
+    /// </summary>
+    public const long MaxVersion = 1L << 48;
+
     /// <summary>The multiplier's bound: 1000 copies of one session are 1000 identities per client port.</summary>
     public const int MaxCopies = 1000;
 
@@ -28,11 +52,12 @@ internal static class ReplayPlanValidator
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
 
     /// <summary>Validates <paramref name="plan"/>; <paramref name="running"/> is the plan it would replace, if any.</summary>
-    public static PlanError? Validate(ReplayPlan plan, ReplayPlan? running = null)
+    public static PlanError? Validate(ReplayPlan plan, ReplayPlan? running = null, PlanRules? rules = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        return Targets(plan, out var targetAddresses)
-            ?? Identities(plan, running, targetAddresses)
+        return Size(plan)
+            ?? Targets(plan, out var targetAddresses)
+            ?? Identities(plan, running, targetAddresses, rules ?? PlanRules.Default)
             ?? Range("copies", plan.Copies, 1, MaxCopies)
             ?? Positive("samplePercent", plan.SamplePercent, 100)
             ?? Positive("rateCap", plan.RateCap, 10_000_000)
@@ -50,12 +75,25 @@ internal static class ReplayPlanValidator
             return null;
         }
 
+        if (targets.Count > MaxTargets)
+        {
+            return new PlanError("targets", $"{targets.Count} entries, at most {MaxTargets}");
+        }
+
         // Each entry alone first, so the error points at the entry; then together, for duplicates.
         for (var i = 0; i < targets.Count; i++)
         {
-            if (Parse([targets[i] ?? string.Empty], $"targets[{i}]", out _) is { } error)
+            if (Parse([targets[i] ?? string.Empty], $"targets[{i}]", out var entry) is { } error)
             {
                 return error;
+            }
+
+            foreach (var route in entry!.Routes)
+            {
+                if (AddressRules.WhyNeverTarget(route.TargetAddress) is { } never)
+                {
+                    return new PlanError($"targets[{i}]", $"{never}: never a target");
+                }
             }
         }
 
@@ -79,7 +117,13 @@ internal static class ReplayPlanValidator
         }
     }
 
-    private static PlanError? Identities(ReplayPlan plan, ReplayPlan? running, IReadOnlyList<uint> targetAddresses)
+    private static PlanError? Size(ReplayPlan plan)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(ReplayPlanJson.Serialize(plan));
+        return bytes > MaxPlanBytes ? new PlanError("(plan)", $"{bytes} bytes as JSON, at most {MaxPlanBytes}") : null;
+    }
+
+    private static PlanError? Identities(ReplayPlan plan, ReplayPlan? running, IReadOnlyList<uint> targetAddresses, PlanRules rules)
     {
         if (plan.FakeClientRange is not { } text)
         {
@@ -96,6 +140,11 @@ internal static class ReplayPlanValidator
         if (!IPNetwork.TryParse(text, out var range) || range.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
         {
             return new PlanError("fakeClientRange", $"'{text}' is not an IPv4 range such as 10.200.0.0/16");
+        }
+
+        if (AddressRules.WhyNotFakeRange(Ipv4Address.FromIPAddress(range.BaseAddress), range.PrefixLength, rules.AllowPublicFakeRange) is { } notFake)
+        {
+            return new PlanError("fakeClientRange", notFake);
         }
 
         var prefix = plan.SlicePrefix ?? DefaultSlicePrefix;

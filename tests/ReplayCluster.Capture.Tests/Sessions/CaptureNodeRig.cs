@@ -7,7 +7,9 @@ using ReplayCluster.Capture.Plans;
 using ReplayCluster.Capture.Routing;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
+using ReplayCluster.Configuration;
 using ReplayCluster.Replay;
+using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
 
@@ -17,7 +19,7 @@ namespace ReplayCluster.Capture.Tests.Sessions;
 /// </summary>
 internal sealed class CaptureNodeRig
 {
-    public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024)
+    public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024, IActorRef? coordinatorInbox = null)
     {
         Settings = settings;
         Plan = new PlanInEffect(AppliedPlan.Own(settings));
@@ -25,11 +27,15 @@ internal sealed class CaptureNodeRig
         Statistics.Budget = Limits.Budget;
         Statistics.LiveSessionsSource = () => Limits.LiveSessions;
         Shards = new SessionShards(shards, queueLimit);
-        Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test") : ClientIdentityMapper.KeepReal(),
-            settings.Identities, TimeProvider.System);
+        // As the node: its own range, or the real addresses when chosen, else none until a slice is granted.
+        Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test")
+            : settings.RealClientAddresses ? ClientIdentityMapper.KeepReal() : null, settings.Identities, TimeProvider.System);
         var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, TimeProvider.System, Statistics, NullLogger.Instance);
         Shards.Attach([.. Enumerable.Range(0, shards).Select(i => system.ActorOf(SessionShard.Props(shared, i)))]);
-        PlanFollower = system.ActorOf(ReplayCluster.Capture.Plans.PlanFollower.Props(settings, Plan, Limits, Statistics, Readiness, NullLogger.Instance));
+        Policy = new NodePlanPolicy(settings, () => OwnAddresses);
+        Coordinator = RemoteStandIn.For(system, Members.Join(1, NodeRoles.Coordinator), coordinatorInbox ?? ActorRefs.Nobody, "replay-plan");
+        PlanFollower = system.ActorOf(ReplayCluster.Capture.Plans.PlanFollower.Props(settings, Plan, Limits, Statistics, Readiness, NullLogger.Instance,
+            Policy, Members.Senders));
     }
 
     public CaptureNodeSettings Settings { get; }
@@ -51,6 +57,17 @@ internal sealed class CaptureNodeRig
     public RecordingTransport Transport { get; } = new();
 
     public IActorRef PlanFollower { get; }
+
+    /// <summary>The cluster as this node sees it: the coordinator is node 1 (10.0.0.1).</summary>
+    public SpecMembers Members { get; } = new(NodeRoles.Capture);
+
+    /// <summary>The coordinator's plan keeper as this node's actors see it: send plans from it.</summary>
+    public IActorRef Coordinator { get; }
+
+    /// <summary>This host's addresses as the plan policy sees them.</summary>
+    public HashSet<uint> OwnAddresses { get; } = [];
+
+    public NodePlanPolicy Policy { get; }
 
     /// <summary>What the pump does: resolve the target, hand the packet to its shard.</summary>
     public void Capture(OnlineConnection connection, CapturedSegment segment)

@@ -155,7 +155,7 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         rig.Capture(Connection, Syn(1000));
         AwaitAssert(() => Assert.Equal(1, rig.Statistics.SessionsStarted), cancellationToken: Token);
 
-        rig.PlanFollower.Tell(new ReplayPlanAssigned(2, new ReplayPlan { Copies = 3, IdleTimeout = TimeSpan.FromSeconds(7) }, null));
+        rig.PlanFollower.Tell(new ReplayPlanAssigned(2, new ReplayPlan { Copies = 3, IdleTimeout = TimeSpan.FromSeconds(7) }, null), rig.Coordinator);
         AwaitAssert(() => Assert.Equal(2, rig.Plan.Current.Version), cancellationToken: Token);
         rig.Capture(Connection with { ClientPort = 40_001 }, Syn(2000));
 
@@ -170,7 +170,7 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     public void Over_the_rate_cap_whole_sessions_are_left_out_and_counted()
     {
         var rig = new CaptureNodeRig(Sys, DefaultSettings());
-        rig.PlanFollower.Tell(new ReplayPlanAssigned(2, new ReplayPlan { RateCap = 1 }, RateCapShare: 1));
+        rig.PlanFollower.Tell(new ReplayPlanAssigned(2, new ReplayPlan { RateCap = 1 }, RateCapShare: 1), rig.Coordinator);
         AwaitAssert(() => Assert.Equal(2, rig.Plan.Current.Version), cancellationToken: Token);
         for (ushort port = 41_000; port < 41_010; port++)
         {

@@ -43,6 +43,27 @@ public sealed class SliceTableTests
         Assert.Equal(IPNetwork.Parse("10.200.3.0/24"), table.Grant("capture-e", IPNetwork.Parse("10.200.9.0/25")));
     }
 
+    [Theory]
+    [InlineData("10.199.255.0/24")] // below the range: an unsigned difference would wrap around into it
+    [InlineData("0.0.0.0/24")]
+    [InlineData("255.255.255.0/24")]
+    public void A_preferred_slice_outside_the_range_is_not_granted(string preferred)
+    {
+        var table = new SliceTable<string>(Range, 24);
+
+        Assert.Equal(IPNetwork.Parse("10.200.0.0/24"), table.Grant("capture-a", IPNetwork.Parse(preferred)));
+    }
+
+    [Fact]
+    public void The_last_slice_at_the_top_of_the_address_space_is_computed_without_overflow()
+    {
+        var table = new SliceTable<int>(IPNetwork.Parse("255.255.254.0/23"), 24);
+
+        Assert.Equal(IPNetwork.Parse("255.255.255.0/24"), table.Grant(1, IPNetwork.Parse("255.255.255.0/24")));
+        Assert.Equal(IPNetwork.Parse("255.255.254.0/24"), table.Grant(2));
+        Assert.Null(table.Grant(3));
+    }
+
     [Fact]
     public void An_exhausted_range_grants_nothing()
     {

@@ -3,6 +3,7 @@ using Akka.Cluster;
 using Microsoft.Extensions.Time.Testing;
 using ReplayCluster.Coordinator.Statistics;
 using ReplayCluster.Statistics;
+using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Coordinator.Tests.Statistics;
 
@@ -13,6 +14,7 @@ namespace ReplayCluster.Coordinator.Tests.Statistics;
 public sealed class NodeStateSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
 {
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
+    private readonly SpecMembers _members = new("intercept");
 
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
@@ -22,7 +24,7 @@ public sealed class NodeStateSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configura
     [Fact]
     public void An_unreachable_node_is_marked_so_until_it_is_reachable_again()
     {
-        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(_time));
+        var aggregator = Sys.ActorOf(NewAggregator());
         ReportFromCaptureMember(aggregator, captured: 10, delivered: 10);
 
         aggregator.Tell(new ClusterEvent.UnreachableMember(CaptureMember));
@@ -35,7 +37,7 @@ public sealed class NodeStateSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configura
     [Fact]
     public void A_removed_node_is_listed_as_removed_for_a_minute_then_dropped()
     {
-        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(_time));
+        var aggregator = Sys.ActorOf(NewAggregator());
         ReportFromCaptureMember(aggregator, captured: 10, delivered: 10);
         aggregator.Tell(new NodeStatisticsReport("intercept", NowMs, new Dictionary<string, long> { ["replies_routed"] = 5 }));
 
@@ -57,8 +59,8 @@ public sealed class NodeStateSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configura
     [Fact]
     public void A_removed_capture_nodes_counters_stay_in_the_totals_but_its_gauges_do_not()
     {
-        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(_time));
-        var other = new ReportSender(new Address("akka.tcp", "replaycluster", "10.0.0.12", 4000), ((ExtendedActorSystem)Sys).Provider);
+        var aggregator = Sys.ActorOf(NewAggregator());
+        var other = new ReportSender(_members.Join(12, "capture"), ((ExtendedActorSystem)Sys).Provider);
         ReportFromCaptureMember(aggregator, captured: 100, delivered: 90, live: 7);
         aggregator.Tell(CaptureReport(NowMs, captured: 50, delivered: 50, live: 3), other);
 
@@ -79,8 +81,8 @@ public sealed class NodeStateSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configura
     [Fact]
     public void A_run_keeps_the_requests_of_a_capture_node_that_crashed_during_it()
     {
-        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(_time));
-        var other = new ReportSender(new Address("akka.tcp", "replaycluster", "10.0.0.12", 4000), ((ExtendedActorSystem)Sys).Provider);
+        var aggregator = Sys.ActorOf(NewAggregator());
+        var other = new ReportSender(_members.Join(12, "capture"), ((ExtendedActorSystem)Sys).Provider);
         ReportFromCaptureMember(aggregator, captured: 100, delivered: 100);
         aggregator.Tell(CaptureReport(NowMs, captured: 100, delivered: 100), other);
         aggregator.Tell(StartRun.Instance);
@@ -97,6 +99,12 @@ public sealed class NodeStateSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configura
         Assert.Equal(160, report.OnlineRequests);
         Assert.Equal(150, report.ReplayedRequests);
         Assert.Equal(10.0 / 160, report.LossRatio, 6);
+    }
+
+    private Props NewAggregator()
+    {
+        _members.Join(CaptureMember.Address, "capture");
+        return StatisticsAggregator.Props(_time, senders: _members.Senders);
     }
 
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();

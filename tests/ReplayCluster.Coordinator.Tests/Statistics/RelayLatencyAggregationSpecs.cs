@@ -6,7 +6,7 @@ using ReplayCluster.Statistics;
 namespace ReplayCluster.Coordinator.Tests.Statistics;
 
 /// <summary>The capture nodes' relay latency histograms, aggregated like reply latency: recent, since start, per run, /metrics.</summary>
-public sealed class RelayLatencyAggregationSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+public sealed class RelayLatencyAggregationSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0\nakka.cluster.roles = [capture, intercept]"))
 {
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 

@@ -1,22 +1,24 @@
 using Akka.Actor;
 using ReplayCluster.Coordinator.Statistics;
 using ReplayCluster.Statistics;
+using ReplayCluster.Tests.TestSupport;
 using static ReplayCluster.Coordinator.Tests.Statistics.LatencyPercentilesTests;
 
 namespace ReplayCluster.Coordinator.Tests.Statistics;
 
 /// <summary>The capture nodes' reply latency histograms add up to cluster percentiles: recent, since start and per run.</summary>
-public sealed class ReplyLatencyAggregationSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+public sealed class ReplyLatencyAggregationSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0\nakka.cluster.roles = [capture, intercept]"))
 {
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     [Fact]
     public void Histograms_of_all_capture_nodes_add_up_since_start_and_over_the_recent_window()
     {
-        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(TimeProvider.System));
+        var members = new SpecMembers("capture", "intercept");
+        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(TimeProvider.System, senders: members.Senders));
         var provider = ((ExtendedActorSystem)Sys).Provider;
-        var first = new ReportSender(new Address("akka.tcp", "replaycluster", "10.0.0.11", 4000), provider);
-        var second = new ReportSender(new Address("akka.tcp", "replaycluster", "10.0.0.12", 4000), provider);
+        var first = new ReportSender(members.Join(11, "capture"), provider);
+        var second = new ReportSender(members.Join(12, "capture"), provider);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
         // Long ago both nodes saw slow replies; in the last seconds only fast ones.

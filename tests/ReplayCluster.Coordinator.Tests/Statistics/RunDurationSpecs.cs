@@ -6,7 +6,7 @@ using ReplayCluster.Statistics;
 namespace ReplayCluster.Coordinator.Tests.Statistics;
 
 /// <summary>A run started with a duration stops by itself when it is over.</summary>
-public sealed class RunDurationSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+public sealed class RunDurationSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0\nakka.cluster.roles = [capture, intercept]"))
 {
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
 

@@ -5,7 +5,7 @@ using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Coordinator.Tests.Statistics;
 
-public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0\nakka.cluster.roles = [capture, intercept]"))
 {
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 

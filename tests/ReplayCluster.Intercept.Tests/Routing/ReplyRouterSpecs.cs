@@ -2,7 +2,10 @@ using Akka.Actor;
 using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using ReplayCluster.Intercept.Routing;
+using ReplayCluster.Configuration;
+using ReplayCluster.Membership;
 using ReplayCluster.Replay;
+using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Intercept.Tests.Routing;
 
@@ -12,6 +15,9 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
 
     private readonly ReplyQueue _queue = new(1 << 12);
     private readonly InterceptStatistics _statistics = new();
+
+    // This spec's own system stands in for the capture node that claims (its probes are the owners).
+    private readonly SpecMembers _members = new(NodeRoles.Capture);
 
     [Fact]
     public void Replies_of_a_claimed_session_reach_its_owner_in_order_as_batches()
@@ -150,8 +156,37 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
         Assert.Equal(10u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
     }
 
+    [Fact]
+    public void Claims_from_a_non_member_a_member_of_another_role_or_for_an_owner_on_another_node_are_refused_and_route_nothing()
+    {
+        var owner = CreateTestProbe();
+        var rogue = CreateTestProbe();
+        var router = NewRouter();
+        var stranger = RemoteStandIn.For(Sys, SpecMembers.Node(50), rogue.Ref, "sessions-0");
+        var intercept = RemoteStandIn.For(Sys, _members.Join(51, NodeRoles.Intercept), rogue.Ref, "sessions-0");
+        var otherCapture = RemoteStandIn.For(Sys, _members.Join(52, NodeRoles.Capture), rogue.Ref, "sessions-0");
+
+        router.Tell(new RouteClaims(stranger, [Session], []), stranger);
+        router.Tell(new RouteClaims(intercept, [Session], []), intercept);
+        router.Tell(new RouteClaims(owner.Ref, [Session], []), otherCapture); // a capture node claiming for someone else's owner
+        Capture(router, Reply(Session, 1));
+
+        rogue.ExpectNoMsg(TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
+        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+        Assert.Equal(3, _statistics.Refusals.Total);
+        Assert.Equal((1, 1, 1), (_statistics.Refusals.ByReason[RefusalReasons.NotMember], _statistics.Refusals.ByReason[RefusalReasons.WrongRole],
+            _statistics.Refusals.ByReason[RefusalReasons.Impersonation]));
+        Assert.Equal(3, _statistics.ToCounters()["messages_refused"]);
+        Assert.Contains("refused messages=3", _statistics.Summary(), StringComparison.Ordinal);
+
+        // The capture node's own claim still routes the parked reply to it.
+        router.Tell(new RouteClaims(owner.Ref, [Session], []));
+        Assert.Equal(1u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
+    }
+
     private IActorRef NewRouter() =>
-        Sys.ActorOf(ReplyRouter.Props(new InterceptNodeSettings { Interface = "test0", Filter = "tcp" }, _statistics, _queue, TimeProvider.System, NullLogger.Instance));
+        Sys.ActorOf(ReplyRouter.Props(new InterceptNodeSettings { Interface = "test0", Filter = "tcp" }, _statistics, _queue, TimeProvider.System, NullLogger.Instance,
+            _members.Senders));
 
     /// <summary>What the capture pump does with a reply.</summary>
     private void Capture(IActorRef router, ResponseRecord reply)

@@ -25,9 +25,10 @@ public sealed class ReplayPlanLabTests
         await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
             "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
 
-        // No -x, no -c: targets and identities both come from the coordinator.
+        // No -x, no -c: targets and identities both come from the coordinator, targets only inside allowed-targets.
         await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
-            "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface);
+            "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface,
+            "--set", $"replaycluster.capture.allowed-targets = [\"{lab.TargetIp}\"]");
         await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "waiting for the coordinator's replay plan");
 
         var set = await PlanAsync(lab, "set", "-x", $"80-{lab.TargetIp}:80");
@@ -95,6 +96,13 @@ public sealed class ReplayPlanLabTests
         Assert.Equal(2, run.RootElement.GetProperty("plannedDurationSeconds").GetDouble());
         Assert.NotEqual(JsonValueKind.Null, run.RootElement.GetProperty("stoppedAt").ValueKind);
         Assert.InRange(run.RootElement.GetProperty("durationSeconds").GetDouble(), 1.9, 2.5);
+
+        // A target outside the node's allowed-targets (here the online host itself): the coordinator takes the
+        // plan, the capture node refuses it whole and keeps replaying the one it follows.
+        (await PlanAsync(lab, "set", "-x", $"80-{lab.OnlineIp}:80")).EnsureSuccess("plan set -x online host");
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Refused replay plan version", "not_allowed");
+        await RequestsAsync(lab, "plan-kept", 5);
+        Assert.Equal(5, await ReplayedAsync(lab, "plan-kept", expected: 5));
     }
 
     private static async Task<LabExecResult> PlanAsync(LabHost lab, params string[] args) =>

@@ -20,7 +20,43 @@ public sealed class ReplayPlanValidatorTests
         { """{"targets": ["80-10.0.2.2:80"], "fakeClientRange": "10.0.0.0/8"}""", "fakeClientRange", "overlaps the target 10.0.2.2" },
         { """{"idleTimeout": "0s"}""", "idleTimeout", "out of range" },
         { """{"runDuration": "400d"}""", "runDuration", "out of range" },
+        { """{"targets": ["80-127.0.0.1:80"]}""", "targets[0]", "loopback" },
+        { """{"targets": ["80-10.0.2.2:80", "81-255.255.255.255:80"]}""", "targets[1]", "broadcast" },
+        { """{"targets": ["80-224.0.0.5:80"]}""", "targets[0]", "multicast" },
+        { """{"targets": ["80-169.254.169.254:80"]}""", "targets[0]", "link-local" },
+        { """{"targets": ["80-0.0.0.0:80"]}""", "targets[0]", "this network" },
+        { """{"fakeClientRange": "8.8.0.0/16"}""", "fakeClientRange", "not private" },
+        { """{"fakeClientRange": "0.0.0.0/0"}""", "fakeClientRange", "overlaps" },
     };
+
+    [Fact]
+    public void A_plan_with_more_targets_than_the_cap_is_refused()
+    {
+        var plan = new ReplayPlan { Targets = [.. Enumerable.Range(1, ReplayPlanValidator.MaxTargets + 1).Select(i => $"{1000 + i}-10.0.2.2:80")] };
+
+        var error = ReplayPlanValidator.Validate(plan);
+
+        Assert.Equal("targets", error?.Field);
+        Assert.Contains($"at most {ReplayPlanValidator.MaxTargets}", error!.Problem, StringComparison.Ordinal);
+        Assert.Null(ReplayPlanValidator.Validate(plan with { Targets = [.. plan.Targets!.Take(ReplayPlanValidator.MaxTargets)] }));
+    }
+
+    [Fact]
+    public void A_plan_larger_than_the_byte_cap_is_refused()
+    {
+        var plan = new ReplayPlan { Targets = [.. Enumerable.Range(0, 60).Select(i => $"10.0.{i}.1:{1000 + i}-10.0.2.2:80" + new string(' ', 300))] };
+
+        Assert.Equal("(plan)", ReplayPlanValidator.Validate(plan)?.Field);
+    }
+
+    [Fact]
+    public void A_public_fake_range_needs_the_opt_in()
+    {
+        var plan = new ReplayPlan { FakeClientRange = "8.8.0.0/16" };
+
+        Assert.NotNull(ReplayPlanValidator.Validate(plan));
+        Assert.Null(ReplayPlanValidator.Validate(plan, running: null, new PlanRules { AllowPublicFakeRange = true }));
+    }
 
     [Theory]
     [MemberData(nameof(InvalidPlans))]

@@ -1,0 +1,110 @@
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using ReplayCluster.Packets;
+using ReplayCluster.Plans;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Capture.Plans;
+
+/// <summary>
+/// This node's own rules for what a plan from the coordinator may ask of it, on top of the plan's shared
+/// validation: targets only inside <c>allowed-targets</c> (or, without that list, only the target addresses of
+/// the node's own -x), never one of this host's own addresses (every production request would run twice in
+/// production) nor loopback, link-local, multicast or broadcast; fake ranges private unless this node opts in.
+/// A remote plan cannot widen any of it: the rules come from the local configuration only.
+/// </summary>
+internal sealed class NodePlanPolicy
+{
+    private readonly CaptureNodeSettings _settings;
+    private readonly Func<IReadOnlyCollection<uint>> _ownAddresses;
+
+    /// <param name="settings">The node's settings (allowed targets, own -x, public-range opt-in).</param>
+    /// <param name="ownAddresses">This host's addresses; read at every check (interfaces come and go). Null reads the interfaces.</param>
+    public NodePlanPolicy(CaptureNodeSettings settings, Func<IReadOnlyCollection<uint>>? ownAddresses = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        _settings = settings;
+        _ownAddresses = ownAddresses ?? LocalAddresses;
+        Rules = new PlanRules { AllowPublicFakeRange = settings.AllowPublicFakeRange };
+    }
+
+    /// <summary>The validation rules this node opted into.</summary>
+    public PlanRules Rules { get; }
+
+    /// <summary>Why this node refuses to replay toward <paramref name="targets"/>; null when every target is allowed.</summary>
+    public string? WhyNotAllowed(TargetMapping targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        var own = _ownAddresses();
+        foreach (var route in targets.Routes)
+        {
+            var target = route.TargetAddress;
+            if (AddressRules.WhyNeverTarget(target) is { } never)
+            {
+                return $"{never}: never a target";
+            }
+
+            if (own.Contains(target))
+            {
+                return $"{Ipv4Address.Format(target)} is an address of this host: every replayed request would run twice in production";
+            }
+
+            if (_settings.AllowedTargets.Count > 0)
+            {
+                if (!_settings.AllowedTargets.Any(n => n.Contains(target)))
+                {
+                    return $"{Ipv4Address.Format(target)} is not in this node's allowed-targets ({string.Join(", ", _settings.AllowedTargets)})";
+                }
+            }
+            else if (_settings.Targets is not { } local || !local.Routes.Any(r => r.TargetAddress == target))
+            {
+                return $"{Ipv4Address.Format(target)} is not a target of this node's own -x, and replaycluster.capture.allowed-targets is empty "
+                    + "(set it to the networks plans may name)";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Why <paramref name="slice"/> is no slice this node replays from; null when it is one.</summary>
+    /// <param name="slice">The slice granted (CIDR).</param>
+    /// <param name="planRange">The fake client range of the plan in effect.</param>
+    public string? WhyNotSlice(string slice, string planRange)
+    {
+        if (!AllowedNetwork.TryParse(slice, out var granted) || !slice.Contains('/', StringComparison.Ordinal) || granted.Prefix is < 8 or > 30
+            || Ipv4Address.Format(granted.Network) != slice[..slice.IndexOf('/', StringComparison.Ordinal)].Trim())
+        {
+            return $"'{slice}' is not a network such as 10.200.3.0/24 (prefix 8-30)";
+        }
+
+        if (!AllowedNetwork.TryParse(planRange, out var range))
+        {
+            return $"the plan's range '{planRange}' is unreadable";
+        }
+
+        if (!AddressRules.Within(granted.Network, granted.Prefix, range.Network, range.Prefix))
+        {
+            return $"{granted} is not inside the plan's fake client range {range}";
+        }
+
+        return AddressRules.WhyNotFakeRange(granted.Network, granted.Prefix, _settings.AllowPublicFakeRange);
+    }
+
+    /// <summary>This host's IPv4 addresses, all interfaces, up or not.</summary>
+    public static IReadOnlyCollection<uint> LocalAddresses()
+    {
+        var addresses = new HashSet<uint>();
+        foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+        {
+            foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
+            {
+                if (unicast.Address.AddressFamily == AddressFamily.InterNetwork)
+                {
+                    addresses.Add(Ipv4Address.FromIPAddress(unicast.Address));
+                }
+            }
+        }
+
+        return addresses;
+    }
+}

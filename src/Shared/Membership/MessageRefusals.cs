@@ -1,0 +1,92 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace ReplayCluster.Membership;
+
+/// <summary>Why an inbound cluster message was refused: the suffix of its <c>messages_refused_*</c> counter.</summary>
+internal static class RefusalReasons
+{
+    /// <summary>The sender is not a current member of the cluster.</summary>
+    public const string NotMember = "not_member";
+
+    /// <summary>The sender is a member of a role that does not send this message.</summary>
+    public const string WrongRole = "wrong_role";
+
+    /// <summary>A plan version at or below the one in effect, or beyond any version a coordinator reaches.</summary>
+    public const string StaleVersion = "stale_version";
+
+    /// <summary>A plan that fails validation (the coordinator's rules, checked again on receipt).</summary>
+    public const string InvalidPlan = "invalid_plan";
+
+    /// <summary>A plan this node's own rules refuse: a target not allowed here, a public fake range.</summary>
+    public const string NotAllowed = "not_allowed";
+
+    /// <summary>An identity slice that is unreadable, public, or not inside the plan's fake client range.</summary>
+    public const string BadSlice = "bad_slice";
+
+    /// <summary>Route claims whose owner is not on the sending node, or a report whose role is not its sender's.</summary>
+    public const string Impersonation = "impersonation";
+}
+
+/// <summary>
+/// Counts the inbound cluster messages a node refused, by reason, and logs them: the first refusal of each
+/// reason and then at every power of two, so a peer that floods us cannot flood the log as well. Thread-safe.
+/// </summary>
+internal sealed partial class MessageRefusals
+{
+    private readonly ConcurrentDictionary<string, long> _byReason = new(StringComparer.Ordinal);
+    private long _total;
+
+    /// <summary>Refusals, all reasons.</summary>
+    public long Total => Interlocked.Read(ref _total);
+
+    /// <summary>Refusals by reason (<see cref="RefusalReasons"/>).</summary>
+    public IReadOnlyDictionary<string, long> ByReason => _byReason;
+
+    /// <summary>Counts a refusal of <paramref name="message"/> from <paramref name="sender"/> and logs it (rate-limited, see the class).</summary>
+    public void Refuse(ILogger logger, string message, string sender, string reason, string detail)
+    {
+        ArgumentNullException.ThrowIfNull(logger);
+        Interlocked.Increment(ref _total);
+        var count = _byReason.AddOrUpdate(reason, 1, (_, n) => n + 1);
+        if ((count & (count - 1)) == 0)
+        {
+            MessageRefused(logger, message, sender, reason, detail, count);
+        }
+    }
+
+    /// <summary>Writes <c>messages_refused</c> and one <c>messages_refused_{reason}</c> per reason seen.</summary>
+    public void WriteCounters(IDictionary<string, long> counters)
+    {
+        ArgumentNullException.ThrowIfNull(counters);
+        counters["messages_refused"] = Total;
+        foreach (var (reason, count) in _byReason)
+        {
+            counters[$"messages_refused_{reason}"] = count;
+        }
+    }
+
+    /// <summary>For the statistics line: <c>" | refused messages=N (reason=n ...)"</c>, empty while nothing was refused.</summary>
+    public string Summary()
+    {
+        if (Total == 0)
+        {
+            return string.Empty;
+        }
+
+        var line = new StringBuilder(" | refused messages=").Append(Total).Append(" (");
+        var first = true;
+        foreach (var (reason, count) in _byReason.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            line.Append(first ? string.Empty : " ").Append(reason.Replace('_', '-')).Append('=').Append(count);
+            first = false;
+        }
+
+        return line.Append(')').ToString();
+    }
+
+    [LoggerMessage(EventId = 900, Level = LogLevel.Warning,
+        Message = "Refused {Message} from {Sender}: {Reason} ({Detail}); {Count} refused for this reason so far")]
+    private static partial void MessageRefused(ILogger logger, string message, string sender, string reason, string detail, long count);
+}
