@@ -98,6 +98,8 @@ internal sealed class HttpGuard
 
         if (request.ContentLength > HttpApiSettings.MaxBodyBytes)
         {
+            // The body stays unread: the connection cannot carry another request after it.
+            headers.Connection = "close";
             await RefuseAsync(context, HttpRefusal.BodyTooLarge, StatusCodes.Status413PayloadTooLarge,
                 $"the body has {request.ContentLength} bytes, more than {HttpApiSettings.MaxBodyBytes}");
             return;
@@ -110,6 +112,7 @@ internal sealed class HttpGuard
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge && !context.Response.HasStarted)
         {
             // A chunked body has no length up front: Kestrel's limit (the same 64 KiB) stops it while it is read.
+            headers.Connection = "close";
             await RefuseAsync(context, HttpRefusal.BodyTooLarge, StatusCodes.Status413PayloadTooLarge,
                 $"the body is longer than {HttpApiSettings.MaxBodyBytes} bytes");
         }
