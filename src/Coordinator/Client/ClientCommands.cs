@@ -192,6 +192,18 @@ internal static class ClientCommands
                $"reply latency, since start: {Line(latency.GetProperty("sinceStart"))}{Environment.NewLine}";
     }
 
+    /// <summary>The HTTP API's refusals by reason, when there were any: someone without the token, or a page from elsewhere, tried.</summary>
+    private static string RefusalLine(JsonElement root)
+    {
+        if (!root.TryGetProperty("httpRefusals", out var refusals) || refusals.ValueKind != JsonValueKind.Object)
+        {
+            return string.Empty;
+        }
+
+        var counted = refusals.EnumerateObject().Where(r => r.Value.ValueKind == JsonValueKind.Number && r.Value.GetInt64() > 0).Select(r => $"{r.Name} {r.Value.GetInt64()}").ToList();
+        return counted.Count == 0 ? string.Empty : $"HTTP API refusals: {string.Join(", ", counted)}{Environment.NewLine}";
+    }
+
     private static string StatusTable(string body)
     {
         using var json = JsonDocument.Parse(body);
@@ -218,6 +230,7 @@ internal static class ClientCommands
             .AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"online {root.GetProperty("onlineRequestRate").GetDouble():F1} req/s, replayed {root.GetProperty("replayedRequestRate").GetDouble():F1} req/s, amplification {root.GetProperty("amplification").GetDouble():F2}x, loss ratio {root.GetProperty("lossRatio").GetDouble():F6}")
             .Append(LatencyLines(root))
+            .Append(RefusalLine(root))
             .ToString();
     }
 }

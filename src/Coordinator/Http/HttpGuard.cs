@@ -122,16 +122,22 @@ internal sealed class HttpGuard
     public Task RefuseAsync(HttpContext context, HttpRefusal reason, int status, string detail)
     {
         ArgumentNullException.ThrowIfNull(context);
-        _refusals.Refuse(reason, context.Request.Method, Printable(context.Request.Path.Value ?? "/"),
-            context.Connection.RemoteIpAddress?.ToString() ?? "?", detail);
+        _refusals.Refuse(reason, context.Request.Method, Printable(context.Request.Path.Value ?? "/"), RemoteOf(context), detail);
         context.Response.StatusCode = status;
         return context.Response.WriteAsJsonAsync(new RefusalBody(detail), RefusalJson.Default.RefusalBody, cancellationToken: context.RequestAborted);
+    }
+
+    /// <summary>The client's address for a log line.</summary>
+    public static string RemoteOf(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Connection.RemoteIpAddress?.ToString() ?? "?";
     }
 
     private static string NormalizeHost(string host) => host.Trim().TrimStart('[').TrimEnd(']').TrimEnd('.');
 
     /// <summary>Header and path text as it may go into a log line or an answer: short, no control characters.</summary>
-    private static string Printable(string text)
+    public static string Printable(string text)
     {
         var builder = new StringBuilder(Math.Min(text.Length, 120));
         foreach (var c in text.AsSpan(0, Math.Min(text.Length, 120)))

@@ -36,8 +36,8 @@ internal static class PlanRoutes
         }
         catch (JsonException ex) when (DuplicateKey(ex.Message) is { } key)
         {
-            var problem = $"the body has the key '{key}' more than once; give each field once";
-            refusals.Refuse(HttpRefusal.DuplicateKey, context.Request.Method, context.Request.Path, context.Connection.RemoteIpAddress?.ToString() ?? "?", problem);
+            var problem = $"the body has the key '{HttpGuard.Printable(key)}' more than once; give each field once";
+            refusals.Refuse(HttpRefusal.DuplicateKey, context.Request.Method, HttpGuard.Printable(context.Request.Path.Value ?? "/"), HttpGuard.RemoteOf(context), problem);
             return Answer(new PlanRefused(new PlanError("(plan)", problem), 0));
         }
         catch (JsonException ex)
