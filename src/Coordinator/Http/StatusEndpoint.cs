@@ -16,9 +16,6 @@ internal sealed class StatusEndpoint(HttpApiSettings? settings, ActorRegistry re
 {
     private WebApplication? _app;
 
-    /// <summary>The refusals of this coordinator's API (null while it is off).</summary>
-    public HttpRefusals? Refusals { get; private set; }
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (settings is null)
@@ -38,8 +35,7 @@ internal sealed class StatusEndpoint(HttpApiSettings? settings, ActorRegistry re
 
         var aggregator = await registry.GetAsync<StatisticsAggregator>(cancellationToken);
         var planKeeper = await registry.GetAsync<Plans.ReplayPlanKeeper>(cancellationToken);
-        Refusals = new HttpRefusals(logger, TimeProvider.System);
-        _app = HttpApi.Build(settings, token, Refusals, LoadCertificate(settings), aggregator, planKeeper);
+        _app = HttpApi.Build(settings, token, new HttpRefusals(logger, TimeProvider.System), LoadCertificate(settings), aggregator, planKeeper);
         await _app.StartAsync(cancellationToken);
         HttpApiLog.Listening(logger, settings.Scheme, HttpApi.BoundAddress(_app).Authority, settings.TokenFile);
     }
