@@ -79,12 +79,12 @@ public sealed class RogueMemberLabTests
         Assert.All(replayed, e => Assert.True(slice.Contains(e.RemoteAddress), $"{e.RemoteAddress} is outside the granted slice {slice}"));
 
         // Every kind of message was refused where it arrived, and said so.
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(5), Cancellation, "Refused replay plan version", "wrong_role");
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(5), Cancellation, "Refused identity slice", "wrong_role");
-        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(5), Cancellation, "Refused plan subscription", "wrong_role");
-        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(5), Cancellation, "Refused identity slice request");
-        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(5), Cancellation, "Refused capture statistics report", "wrong_role");
-        await intercept.WaitForLogAsync(TimeSpan.FromSeconds(5), Cancellation, "Refused route claims", "wrong_role");
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Refused replay plan version", "wrong_role");
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Refused identity slice", "wrong_role");
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Refused plan subscription", "wrong_role");
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Refused identity slice request");
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Refused capture statistics report", "wrong_role");
+        await intercept.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Refused route claims", "wrong_role");
         Assert.DoesNotContain(capture.Lines, l => l.Contains("Following replay plan version", StringComparison.Ordinal) && !l.Contains("version 1:", StringComparison.Ordinal));
         Assert.Single(capture.Lines, l => l.Contains("Using identity slice", StringComparison.Ordinal));
 
@@ -95,7 +95,7 @@ public sealed class RogueMemberLabTests
             Assert.Equal(JsonValueKind.Null, shown.RootElement.GetProperty("plan").GetProperty("copies").ValueKind);
         }
 
-        var status = await lab.ExecAsync(LabRole.Target, ["curl", "-sf", "http://127.0.0.1:8080/api/status"], TimeSpan.FromSeconds(10), Cancellation);
+        var status = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(lab, "-sf", $"{CoordinatorApi.Url}/api/status"), TimeSpan.FromSeconds(10), Cancellation);
         using (var cluster = JsonDocument.Parse(status.EnsureSuccess("status").StdOut))
         {
             Assert.True(cluster.RootElement.GetProperty("coordinator").GetProperty("messages_refused").GetInt64() > 0);
@@ -119,7 +119,7 @@ public sealed class RogueMemberLabTests
     }
 
     private static async Task<LabExecResult> PlanAsync(LabHost lab, params string[] args) =>
-        await lab.ExecAsync(LabRole.Target, ["dotnet", NodeProcesses.LocateBinary("coordinator"), "plan", .. args], TimeSpan.FromSeconds(30), Cancellation);
+        await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, ["plan", .. args]), TimeSpan.FromSeconds(30), Cancellation);
 
     private static async Task RequestsAsync(LabHost lab, string name, int count)
     {
