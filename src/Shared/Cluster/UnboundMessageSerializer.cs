@@ -13,6 +13,16 @@ namespace ReplayCluster.Cluster;
 /// </summary>
 public sealed class UnboundMessageSerializer(ExtendedActorSystem system) : Serializer(system)
 {
+    /// <summary>
+    /// The constructor Akka calls for the alias <c>json</c>, which has settings in its reference configuration
+    /// (akka.actor.serialization-settings.json); they are Newtonsoft's and mean nothing here.
+    /// </summary>
+    public UnboundMessageSerializer(ExtendedActorSystem system, Akka.Configuration.Config settings)
+        : this(system)
+    {
+        _ = settings;
+    }
+
     /// <summary>Serializer id, unique in the actor system (ids below 100 are Akka's).</summary>
     public const int SerializerId = 4712;
 
