@@ -57,14 +57,17 @@ public static class NodeProcesses
     /// <remarks>
     /// Nodes run mutual TLS, as they do by default: each gets a certificate of the lab's cluster CA for its role
     /// (<see cref="ClusterTlsArguments"/>) unless <paramref name="args"/> already say something about
-    /// <c>replaycluster.cluster.tls</c> (a test's own certificate, or <c>tls = off</c>).
+    /// <c>replaycluster.cluster.tls</c> (a test's own certificate, or <c>tls = off</c>). REPLAYCLUSTER_LAB_TLS=off
+    /// in the environment runs them without TLS instead (to compare, e.g. timings; the rogue-node test then fails).
     /// </remarks>
     public static LabProcess StartNode(Lab.Lab lab, string @namespace, string node, params string[] args)
     {
         ArgumentNullException.ThrowIfNull(lab);
         ArgumentNullException.ThrowIfNull(args);
         var dll = LocateBinary(node);
-        var tls = args.Any(a => a.Contains("replaycluster.cluster.tls", StringComparison.Ordinal)) ? [] : ClusterTlsArguments(lab, node);
+        string[] tls = args.Any(a => a.Contains("replaycluster.cluster.tls", StringComparison.Ordinal)) ? []
+            : Environment.GetEnvironmentVariable("REPLAYCLUSTER_LAB_TLS") == "off" ? ["--set", "replaycluster.cluster.tls = off"]
+            : ClusterTlsArguments(lab, node);
         return lab.StartProcessIn(@namespace, ["dotnet", dll, .. tls, .. args]);
     }
 
