@@ -132,7 +132,8 @@ start_node() { # NAME NAMESPACE ROLE ARGS...
   local name=$1 ns=$2 role=$3
   shift 3
   # ip netns exec execs dotnet: $! is the node's own PID.
-  ip netns exec "${ns}" dotnet "${dll[${role}]}" "$@" "${node_args[@]}" </dev/null >"${work}/${name}.log" 2>&1 &
+  # Mutual TLS as in production: the lab's certificate for this role (lab.sh certs below).
+  ip netns exec "${ns}" dotnet "${dll[${role}]}" --config "${tls_dir}/${role}.hocon" "$@" "${node_args[@]}" </dev/null >"${work}/${name}.log" 2>&1 &
   pid[${name}]=$!
 }
 
@@ -166,6 +167,8 @@ printf '%-4s %-12s %8s %9s %9s %9s %8s %8s\n' run node "cpu%" "startMB" "rssMB" 
 for ((run = 1; run <= runs; run++)); do
   id="i$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-5)"
   "${lab_sh}" up --id "${id}" >"${work}/lab.env" 2>"${work}/lab-up.err" || { cat "${work}/lab-up.err" >&2; id=""; fail "lab.sh up failed"; }
+  tls_dir=$("${lab_sh}" certs --id "${id}" --with "dotnet ${dll[coordinator]}" 2>"${work}/lab-certs.err" | sed -n 's/^TLS_DIR=//p')
+  [[ -n ${tls_dir} ]] || { cat "${work}/lab-certs.err" >&2; fail "lab.sh certs failed"; }
   setsid "${lab_sh}" guard --id "${id}" --pid $$ </dev/null >/dev/null 2>&1 &
   guard=$!
   fact() { sed -n "s/^$1=//p" "${work}/lab.env"; }

@@ -136,6 +136,8 @@ run_once() {
   mkdir -p "${dir}"
   id="pp$(printf '%05x' $((RANDOM * 32 + RANDOM % 32)))"
   "${lab}" up --id "${id}" --postgres >"${dir}/lab.env" 2>"${dir}/lab.log"
+  # Mutual TLS between the nodes as in production: the lab's CA and a certificate per role.
+  tls_dir=$("${lab}" certs --id "${id}" --with "dotnet $(node_dll coordinator)" 2>>"${dir}/lab.log" | sed -n 's/^TLS_DIR=//p')
   fact() { sed -n "s/^$1=//p" "${dir}/lab.env"; }
   pg_bin=$(fact PG_BIN)
   local online_ip target_ip
@@ -155,13 +157,13 @@ run_once() {
       kill -0 "${last_pid}" 2>/dev/null || { echo "pgbench-pace.sh: tcpcopy exited:" >&2; cat "${dir}/tcpcopy.log" >&2; exit 1; }
       ;;
     replaycluster)
-      start "$(fact NS_TARGET)" "${dir}/coordinator.log" dotnet "$(node_dll coordinator)" --hostname "${target_ip}" --port 4053 \
+      start "$(fact NS_TARGET)" "${dir}/coordinator.log" dotnet "$(node_dll coordinator)" --config "${tls_dir}/coordinator.hocon" --hostname "${target_ip}" --port 4053 \
         --token-file "${work}/api-token"
       replayers+=("${last_pid}") names+=(coordinator)
       wait_for "${dir}/coordinator.log" "Joined cluster as" 45 "${last_pid}"
-      start "$(fact NS_ASSISTANT)" "${dir}/intercept.log" dotnet "$(node_dll intercept)" --hostname "$(fact ASSISTANT_IP)" --seed "${target_ip}:4053" -i "$(fact SINK_IF)"
+      start "$(fact NS_ASSISTANT)" "${dir}/intercept.log" dotnet "$(node_dll intercept)" --config "${tls_dir}/intercept.hocon" --hostname "$(fact ASSISTANT_IP)" --seed "${target_ip}:4053" -i "$(fact SINK_IF)"
       replayers+=("${last_pid}") names+=(intercept)
-      start "$(fact NS_ONLINE)" "${dir}/capture.log" dotnet "$(node_dll capture)" --hostname "$(fact ONLINE_UPLINK_IP)" --seed "${target_ip}:4053" \
+      start "$(fact NS_ONLINE)" "${dir}/capture.log" dotnet "$(node_dll capture)" --config "${tls_dir}/capture.hocon" --hostname "$(fact ONLINE_UPLINK_IP)" --seed "${target_ip}:4053" \
         -i "$(fact ONLINE_IF)" -x "5432-${target_ip}:5432" -c "$(fact FAKE_RANGE)" --set "replaycluster.capture.statistics-interval = 1s"
       replayers+=("${last_pid}") names+=(capture)
       wait_for "${dir}/intercept.log" "Joined cluster as" 45 "${replayers[1]}"

@@ -190,6 +190,9 @@ log "lab $LAB_ID; logs and results in $RUN_DIR"
 LAB_UP=1
 "$LAB_SH" up --id "$LAB_ID" --fake-range 10.200.0.0/16 >"$RUN_DIR/lab.env" 2>"$RUN_DIR/lab-up.err" ||
   { cat "$RUN_DIR/lab-up.err" >&2; die "lab.sh up failed"; }
+# Mutual TLS between the nodes as in production: the lab's CA and a certificate per role.
+TLS_DIR=$("$LAB_SH" certs --id "$LAB_ID" --with "dotnet ${DLL[coordinator]}" 2>"$RUN_DIR/lab-certs.err" | sed -n 's/^TLS_DIR=//p')
+[[ -n $TLS_DIR ]] || { cat "$RUN_DIR/lab-certs.err" >&2; die "lab.sh certs failed"; }
 setsid "$LAB_SH" guard --id "$LAB_ID" --pid $$ </dev/null >/dev/null 2>&1 &
 GUARD_PID=$!
 declare -A LAB=()
@@ -239,14 +242,14 @@ wait_for() { # TIMEOUT_S FILE PATTERN PID
 
 SEED=${LAB[TARGET_IP]}:4053
 # Its HTTP API token goes to the run's folder, not /var/lib/replaycluster of this machine.
-start_node coordinator "${LAB[NS_TARGET]}" dotnet "${DLL[coordinator]}" --hostname "${LAB[TARGET_IP]}" --port 4053 \
+start_node coordinator "${LAB[NS_TARGET]}" dotnet "${DLL[coordinator]}" --config "$TLS_DIR/coordinator.hocon" --hostname "${LAB[TARGET_IP]}" --port 4053 \
   -c 10.200.0.0/16 --token-file "$RUN_DIR/api-token"
 COORD_PID=$NODE_PID
 wait_for 60 "$RUN_DIR/coordinator.out" "Joined cluster as" "$COORD_PID"
-start_node intercept "${LAB[NS_ASSISTANT]}" dotnet "${DLL[intercept]}" --hostname "${LAB[ASSISTANT_IP]}" \
+start_node intercept "${LAB[NS_ASSISTANT]}" dotnet "${DLL[intercept]}" --config "$TLS_DIR/intercept.hocon" --hostname "${LAB[ASSISTANT_IP]}" \
   --seed "$SEED" -i "${LAB[ASSISTANT_IF]}"
 INTERCEPT_PID=$NODE_PID
-start_node capture "${LAB[NS_ONLINE]}" dotnet "${DLL[capture]}" --hostname "${LAB[ONLINE_UPLINK_IP]}" \
+start_node capture "${LAB[NS_ONLINE]}" dotnet "${DLL[capture]}" --config "$TLS_DIR/capture.hocon" --hostname "${LAB[ONLINE_UPLINK_IP]}" \
   --seed "$SEED" -i "${LAB[ONLINE_IF]}" -x "80-${LAB[TARGET_IP]}:${LAB[TARGET_NGINX_PORT]}" \
   --set replaycluster.capture.statistics-interval=2s
 CAPTURE_PID=$NODE_PID

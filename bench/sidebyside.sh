@@ -231,6 +231,9 @@ LAB_UP=1
 # /15: ReplayCluster's coordinator hands out slices of 10.200.0.0/16, tcpcopy uses 10.201.9.x; both reach the sink.
 "$LAB_SH" up --id "$LAB_ID" --fake-range 10.200.0.0/15 >"$RUN_DIR/lab.env" 2>"$RUN_DIR/lab-up.err" ||
   { cat "$RUN_DIR/lab-up.err" >&2; die "lab.sh up failed"; }
+# Mutual TLS between the nodes as in production: the lab's CA and a certificate per role.
+TLS_DIR=$("$LAB_SH" certs --id "$LAB_ID" --with "dotnet ${DLL[coordinator]}" 2>"$RUN_DIR/lab-certs.err" | sed -n 's/^TLS_DIR=//p')
+[[ -n $TLS_DIR ]] || { cat "$RUN_DIR/lab-certs.err" >&2; die "lab.sh certs failed"; }
 # Takes the lab down even if this script is SIGKILLed (setsid: its own group, stopped by group).
 setsid "$LAB_SH" guard --id "$LAB_ID" --pid $$ </dev/null >/dev/null 2>&1 &
 GUARD_PID=$!
@@ -292,12 +295,12 @@ start_tcpcopy() { # COPIES
 
 start_replaycluster() { # COPIES
   local seed=${LAB[TARGET_IP]}:4053
-  start_proc coordinator "${LAB[NS_TARGET]}" dotnet "${DLL[coordinator]}" --hostname "${LAB[TARGET_IP]}" --port 4053 \
+  start_proc coordinator "${LAB[NS_TARGET]}" dotnet "${DLL[coordinator]}" --config "$TLS_DIR/coordinator.hocon" --hostname "${LAB[TARGET_IP]}" --port 4053 \
     -c 10.200.0.0/16
   wait_for 40 "$PHASE_DIR/coordinator.out" "Joined cluster as" "${PROCS[0]}"
-  start_proc intercept "${LAB[NS_ASSISTANT]}" dotnet "${DLL[intercept]}" --hostname "${LAB[ASSISTANT_IP]}" \
+  start_proc intercept "${LAB[NS_ASSISTANT]}" dotnet "${DLL[intercept]}" --config "$TLS_DIR/intercept.hocon" --hostname "${LAB[ASSISTANT_IP]}" \
     --seed "$seed" -i "${LAB[ASSISTANT_IF]}"
-  start_proc capture "${LAB[NS_ONLINE]}" dotnet "${DLL[capture]}" --hostname "${LAB[ONLINE_UPLINK_IP]}" \
+  start_proc capture "${LAB[NS_ONLINE]}" dotnet "${DLL[capture]}" --config "$TLS_DIR/capture.hocon" --hostname "${LAB[ONLINE_UPLINK_IP]}" \
     --seed "$seed" -i "${LAB[ONLINE_IF]}" -x "$TARGET_MAP" -n "$1"
   wait_for 40 "$PHASE_DIR/intercept.out" "Joined cluster as" "${PROCS[1]}"
   wait_for 40 "$PHASE_DIR/capture.out" "Joined cluster as" "${PROCS[2]}"

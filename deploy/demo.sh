@@ -16,7 +16,7 @@ SYNOPSIS
     $PROG [--duration SECONDS] [--load keepalive|short|mixed] [--connections N]
             [--onlines N] [--multiplier N] [--offloads on|off] [--threshold RATIO] [--path PATH]
             [--configuration Release|Debug] [--no-build] [--keep] [--id ID]
-            [--run-dir DIR]
+            [--run-dir DIR] [--tls on|off]
     $PROG --help
 
 DESCRIPTION
@@ -27,9 +27,12 @@ DESCRIPTION
       2. builds ReplayCluster.sln (skip with --no-build);
       3. builds a lab of network namespaces with deploy/lab/lab.sh: client, online
          host(s) with nginx, a target host with nginx, an assistant host;
-      4. starts the coordinator (target namespace), the intercept node (assistant)
-         and one capture node per online host, and waits until all joined the
-         cluster (at most 30 s; otherwise it stops with the tail of the logs);
+      4. creates the lab's cluster CA and one certificate per node (lab.sh certs,
+         with replaycluster-coordinator certs; files in the lab's state directory),
+         starts the coordinator (target namespace), the intercept node (assistant)
+         and one capture node per online host, all speaking mutual TLS, and waits
+         until all joined the cluster (at most 30 s; otherwise it stops with the
+         tail of the logs);
       5. sends one warm-up request per online host and waits until it is replayed;
       6. drives wrk from the client namespace against the online nginx for
          --duration seconds, with a progress line refreshed every second:
@@ -78,6 +81,10 @@ OPTIONS
     --id ID              Lab id (1-8 of [a-z0-9]). Default: d + 5 random hex digits.
     --run-dir DIR        Where node logs and wrk output go (kept after the run).
                          Default /tmp/replaycluster-demo-ID.
+    --tls on|off         on (default): mutual TLS between the nodes, as in
+                         production. off: plain TCP (replaycluster.cluster.tls = off,
+                         development only; the nodes log a warning), e.g. to measure
+                         what TLS costs.
     -h, --help           This text.
 
     There is no --rate: Debian's wrk has no constant-rate mode (wrk2's -R). The
@@ -136,6 +143,7 @@ URL_PATH=/1k
 CONFIGURATION=Release
 BUILD=1
 KEEP=0
+TLS=on
 LAB_ID=""
 RUN_DIR=""
 
@@ -154,6 +162,7 @@ while (($# > 0)); do
     --keep) KEEP=1; shift ;;
     --id) LAB_ID=${2:-}; shift 2 || usage_error "--id needs a value" ;;
     --run-dir) RUN_DIR=${2:-}; shift 2 || usage_error "--run-dir needs a value" ;;
+    --tls) TLS=${2:-}; shift 2 || usage_error "--tls needs a value" ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
   esac
@@ -172,6 +181,7 @@ fi
 [[ $LOAD != mixed ]] || ((CONNECTIONS >= 2)) || usage_error "--load mixed needs --connections 2 or more"
 [[ $ONLINES =~ ^[1-4]$ ]] || usage_error "--onlines must be 1-4, not '$ONLINES'"
 [[ $OFFLOADS =~ ^(on|off)$ ]] || usage_error "--offloads must be on or off, not '$OFFLOADS'"
+[[ $TLS =~ ^(on|off)$ ]] || usage_error "--tls must be on or off, not '$TLS'"
 [[ $THRESHOLD =~ ^(0|1)?(\.[0-9]+)?$ && -n $THRESHOLD ]] || usage_error "--threshold must be a ratio 0-1, not '$THRESHOLD'"
 [[ $URL_PATH =~ ^/[A-Za-z0-9._/-]*$ ]] || usage_error "--path must start with / and be a plain path, not '$URL_PATH'"
 [[ $CONFIGURATION =~ ^(Release|Debug)$ ]] || usage_error "--configuration must be Release or Debug, not '$CONFIGURATION'"
@@ -324,10 +334,24 @@ TARGET_LOG=${LAB[TARGET_ACCESS_LOG]}
 
 # ---------------------------------------------------------------- nodes
 
+# Mutual TLS between the nodes: the lab's cluster CA and one certificate per node (NAME.hocon per node).
+if [[ $TLS == on ]]; then
+  "$LAB_SH" certs --id "$LAB_ID" --with "dotnet ${DLL[coordinator]}" >"$RUN_DIR/tls.env" 2>"$RUN_DIR/tls.err" ||
+    { cat "$RUN_DIR/tls.err" >&2; die "lab.sh certs failed (output above)"; }
+  while IFS='=' read -r key value; do
+    [[ -n $key ]] && LAB[$key]=$value
+  done <"$RUN_DIR/tls.env"
+fi
+
 start_node() { # NAME NAMESPACE ROLE ARGS...
-  local name=$1 ns=$2 role=$3
+  local name=$1 ns=$2 role=$3 tls
   shift 3
-  ip netns exec "$ns" dotnet "${DLL[$role]}" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 &
+  if [[ $TLS == on ]]; then
+    tls=(--config "${LAB[TLS_CONFIG_${name^^}]}")
+  else
+    tls=(--set replaycluster.cluster.tls=off)
+  fi
+  ip netns exec "$ns" dotnet "${DLL[$role]}" "${tls[@]}" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 &
   NODE_PID[$name]=$!
   NODES+=("$name")
 }

@@ -30,6 +30,7 @@ SYNOPSIS
               [--fake-range CIDR] [--onlines N] [--target-port PORT]
               [--postgres] [--state-dir DIR]
     lab.sh postgres --id ID [--state-dir DIR]
+    lab.sh certs --id ID [--with COMMAND] [--state-dir DIR]
     lab.sh down --id ID [--state-dir DIR]
     lab.sh exec --id ID ROLE -- COMMAND [ARG...]
     lab.sh status --id ID [--state-dir DIR]
@@ -71,6 +72,16 @@ COMMANDS
     up            Build a lab and print its facts.
     postgres      Add PostgreSQL (see POSTGRESQL) to a running lab built without
                   --postgres; prints the new facts and appends them to lab.env.
+    certs         Create the lab's cluster CA and node certificates (mutual TLS
+                  between the nodes, on by default) in STATE_DIR/ID/tls, once per
+                  lab: `COMMAND certs init`, then `certs issue` for coordinator,
+                  intercept and capture (capture2..captureN with --onlines N),
+                  and for each NAME a HOCON file NAME.hocon with its three paths,
+                  for the node's --config. Prints TLS_DIR and TLS_CONFIG_NAME
+                  facts (NAME upper-cased) and appends them to lab.env; a second
+                  run prints the same facts. COMMAND runs replaycluster-coordinator
+                  (default `replaycluster-coordinator`), e.g.
+                  --with "dotnet src/Coordinator/bin/Release/net10.0/replaycluster-coordinator.dll".
     down          Kill every process inside the lab's namespaces (TERM, then
                   KILL after 3 s), delete the namespaces (their veths go with
                   them) and the state directory. Idempotent.
@@ -104,6 +115,8 @@ OPTIONS
     --postgres          Also run one PostgreSQL cluster on every online host and
                         on the target (see POSTGRESQL).
     --pid PID           guard: the process whose end tears the lab down.
+    --with COMMAND      certs: how to run replaycluster-coordinator (split on
+                        spaces).
     --state-dir DIR     Where lab state lives (default /run/replaycluster-lab,
                         or $LAB_STATE_DIR).
 
@@ -701,6 +714,46 @@ cmd_postgres() {
   log "PostgreSQL is up in lab $LAB_ID; lab.sh down stops it"
 }
 
+# ---------------------------------------------------------------- certs
+
+# tls_names : the node certificates of this lab as NAME:ROLE (ONLINES from lab.env).
+tls_names() {
+  local k
+  printf '%s\n' coordinator:coordinator intercept:intercept capture:capture
+  for ((k = 2; k <= ONLINES; k++)); do printf 'capture%s:capture\n' "$k"; done
+}
+
+cmd_certs() {
+  [[ -n $LAB_ID ]] || usage_error "certs needs --id ID"
+  require_root
+  load_env
+  local dir=$STATE_ROOT/$LAB_ID/tls entry name role upper
+  local -a with
+  read -r -a with <<<"$CERTS_WITH"
+  ((${#with[@]} > 0)) || usage_error "--with needs a command"
+  if [[ ! -f $dir/ca.crt ]]; then
+    local out
+    out=$("${with[@]}" certs init --dir "$dir" 2>&1) || die "certs init failed: $out"
+    while IFS= read -r entry; do
+      name=${entry%%:*} role=${entry#*:}
+      out=$("${with[@]}" certs issue --dir "$dir" --role "$role" --name "$name" 2>&1) ||
+        die "certs issue --role $role --name $name failed: $out"
+      printf 'replaycluster.cluster.tls {\n  ca-certificate = "%s"\n  certificate = "%s"\n  private-key = "%s"\n}\n' \
+        "$dir/ca.crt" "$dir/$name.crt" "$dir/$name.key" >"$dir/$name.hocon"
+    done < <(tls_names)
+    log "cluster CA and node certificates of lab $LAB_ID are in $dir"
+  fi
+  fact TLS_DIR "$dir"
+  while IFS= read -r entry; do
+    name=${entry%%:*}
+    upper=$(tr '[:lower:]' '[:upper:]' <<<"$name")
+    fact "TLS_CONFIG_$upper" "$dir/$name.hocon"
+  done < <(tls_names)
+  local f env=$STATE_ROOT/$LAB_ID/lab.env
+  grep -q '^TLS_DIR=' "$env" || for f in "${FACTS[@]}"; do printf '%s=%q\n' "${f%%=*}" "${f#*=}"; done >>"$env"
+  printf '%s\n' "${FACTS[@]}"
+}
+
 # ---------------------------------------------------------------- exec, status, demo
 
 cmd_exec() {
@@ -775,10 +828,11 @@ main() {
   local cmd=$1
   shift
   OFFLOADS=off SINK=assistant FAKE_RANGE=$DEFAULT_FAKE_RANGE ONLINES=1 TARGET_PORT=80 GUARD_PID="" POSTGRES=0
+  CERTS_WITH=replaycluster-coordinator
   local rest=()
   case $cmd in
     -h | --help | help) usage; return 0 ;;
-    up | down | postgres | exec | status | demo-traffic | guard) ;;
+    up | down | postgres | certs | exec | status | demo-traffic | guard) ;;
     *) usage_error "unknown command '$cmd'" ;;
   esac
   while (($# > 0)); do
@@ -791,6 +845,7 @@ main() {
       --target-port) TARGET_PORT=${2:?--target-port needs a value}; shift 2 ;;
       --postgres) POSTGRES=1; shift ;;
       --pid) GUARD_PID=${2:?--pid needs a value}; shift 2 ;;
+      --with) CERTS_WITH=${2:?--with needs a value}; shift 2 ;;
       --state-dir) STATE_ROOT=${2:?--state-dir needs a value}; shift 2 ;;
       -h | --help) usage; return 0 ;;
       --) rest+=("$@"); break ;;
@@ -805,6 +860,7 @@ main() {
     up) ((${#rest[@]} == 0)) || usage_error "unexpected argument '${rest[0]}'"; cmd_up ;;
     down) cmd_down ;;
     postgres) ((${#rest[@]} == 0)) || usage_error "unexpected argument '${rest[0]}'"; cmd_postgres ;;
+    certs) ((${#rest[@]} == 0)) || usage_error "unexpected argument '${rest[0]}'"; cmd_certs ;;
     exec) cmd_exec "${rest[@]}" ;;
     status) cmd_status ;;
     demo-traffic) cmd_demo ;;

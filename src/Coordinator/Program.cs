@@ -19,6 +19,8 @@ var manual = new NodeManual
         ("replaycluster-coordinator --hostname 0.0.0.0 --public-hostname coord.lab --port 5000",
             "bind every interface, advertise coord.lab:5000"),
         ("replaycluster-coordinator --print-config", "show the effective configuration and exit"),
+        ("replaycluster-coordinator certs init --dir /etc/replaycluster/tls", "create the cluster CA for mutual TLS between the nodes"),
+        ("replaycluster-coordinator certs issue --role capture --name online-1", "a certificate for one capture node, signed by that CA"),
         ("replaycluster-coordinator status", "the nodes' counters, rates and the loss ratio, from the running coordinator"),
         ("replaycluster-coordinator run start ... replaycluster-coordinator run stop", "a run; stop prints its report (also: report)"),
     ],
@@ -28,6 +30,11 @@ var root = NodeCommandLine.Create(NodeRoles.Coordinator, manual, CoordinatorNode
 foreach (var command in ReplayCluster.Coordinator.Client.ClientCommands.Create())
 {
     root.Add(command);
+}
+
+if (!OperatingSystem.IsWindows())
+{
+    root.Add(ReplayCluster.Coordinator.Certificates.CertificateCommands.Create());
 }
 
 return await NodeCommandLine.InvokeAsync(root, args);

@@ -214,7 +214,7 @@ internal static class ClientCommands
             var counters = node.GetProperty("counters");
             var role = node.GetProperty("role").GetString() ?? "?";
             var address = node.GetProperty("address").GetString() ?? "?";
-            address = address[(address.IndexOf('@', StringComparison.Ordinal) + 1)..]; // akka.tcp://replaycluster@ (or akka.ssl.tcp)
+            address = address[(address.IndexOf('@', StringComparison.Ordinal) + 1)..]; // host:port, whatever the protocol (akka.ssl.tcp with TLS)
             var values = Columns.Select(c => counters.TryGetProperty(c, out var v) ? v.GetInt64().ToString(CultureInfo.InvariantCulture) : "-");
             var state = node.TryGetProperty("state", out var stateElement) ? stateElement.GetString() ?? "?" : "-";
             rows.Add([role, address, state, .. values]);

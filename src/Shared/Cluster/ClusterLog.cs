@@ -39,4 +39,13 @@ internal static partial class ClusterLog
     [LoggerMessage(EventId = 108, Level = LogLevel.Information,
         Message = "Forming a new cluster: no seed nodes configured, the coordinator joins itself at {Address}")]
     public static partial void FormingCluster(ILogger logger, string address);
+
+    [LoggerMessage(EventId = 109, Level = LogLevel.Warning,
+        Message = "Cluster TLS is OFF (replaycluster.cluster.tls = off): any host that reaches {Address} can join this cluster " +
+                  "and send its nodes messages. Use this for development only")]
+    public static partial void TlsOff(ILogger logger, string address);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Information,
+        Message = "Cluster TLS on: this node is {Subject} (expires {NotAfter:yyyy-MM-dd}); peers must present a certificate of the cluster CA")]
+    public static partial void TlsOn(ILogger logger, string subject, DateTime notAfter);
 }

@@ -23,8 +23,18 @@ public static class ClusterNodeHosting
         ArgumentNullException.ThrowIfNull(node);
         services.AddSingleton(node);
         services.AddSingleton(node.Settings);
+
+        // Built here, before anything listens, so a bad certificate is a configuration error naming its setting.
+        var peers = new CertifiedPeers();
+        var tls = ClusterTransportSecurity.CreateSetup(node.Settings, peers, TimeProvider.System);
+        services.AddSingleton(peers);
         services.AddAkka(node.Settings.SystemName, (builder, provider) =>
         {
+            if (tls is not null)
+            {
+                builder.AddSetup(tls);
+            }
+
             builder
                 .AddHocon(node.Config, HoconAddMode.Prepend)
                 .ConfigureLoggers(loggers =>
@@ -36,11 +46,25 @@ public static class ClusterNodeHosting
                 {
                     var monitor = system.ActorOf(resolver.Props<ClusterMembershipMonitor>(), "cluster-membership");
                     registry.Register<ClusterMembershipMonitor>(monitor);
+                    LogTransportSecurity(system, tls, provider);
                     JoinSelfWhenUnseeded(system, node.Settings, provider);
                 });
             configure?.Invoke(builder, provider);
         });
         return services;
+    }
+
+    private static void LogTransportSecurity(ActorSystem system, Akka.Remote.Transport.DotNetty.DotNettySslSetup? tls, IServiceProvider provider)
+    {
+        var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ClusterNodeHosting));
+        if (tls is null)
+        {
+            ClusterLog.TlsOff(logger, Akka.Cluster.Cluster.Get(system).SelfAddress.ToString());
+        }
+        else
+        {
+            ClusterLog.TlsOn(logger, tls.Certificate.Subject, tls.Certificate.NotAfter.ToUniversalTime());
+        }
     }
 
     /// <summary>

@@ -99,6 +99,8 @@ public static class NodeConfigLoader
             .Append("akka.remote.dot-netty.tcp.hostname = ").AppendLine(Quote(settings.Hostname))
             .Append("akka.remote.dot-netty.tcp.public-hostname = ").AppendLine(Quote(settings.PublicHostname))
             .Append("akka.remote.dot-netty.tcp.port = ").AppendLine(settings.Port.ToString(CultureInfo.InvariantCulture))
+            // The certificate and the CA check travel in a DotNettySslSetup (ClusterTransportSecurity), not in HOCON.
+            .Append("akka.remote.dot-netty.tcp.enable-ssl = ").AppendLine(settings.Tls.Enabled ? "on" : "off")
             .Append("akka.cluster.seed-nodes = [")
             .AppendJoin(", ", settings.Seeds.Select(Quote))
             .AppendLine("]");

@@ -22,9 +22,12 @@ public sealed record NodeSettings
     /// <summary>Cluster transport port; 0 picks a free port. The coordinator defaults to 4053.</summary>
     public required int Port { get; init; }
 
-    /// <summary>Seed node addresses in full form (<c>akka.tcp://system@host:port</c>).</summary>
+    /// <summary>Seed node addresses in full form (<c>akka.ssl.tcp://system@host:port</c>, <c>akka.tcp://</c> without TLS).</summary>
     public required IReadOnlyList<string> Seeds { get; init; }
 
     /// <summary>How often a node that has not joined yet says so. Defaults to 5 s.</summary>
     public required TimeSpan JoinWarningInterval { get; init; }
+
+    /// <summary>Mutual TLS on the cluster transport. Defaults to on; the reader demands its files.</summary>
+    public required ClusterTlsSettings Tls { get; init; }
 }

@@ -18,6 +18,11 @@ public static partial class NodeSettingsReader
     private const string SystemNamePath = "replaycluster.cluster.system-name";
     private const string SeedsPath = "replaycluster.cluster.seeds";
     private const string JoinWarningPath = "replaycluster.cluster.join-warning-interval";
+    private const string TlsPath = "replaycluster.cluster.tls";
+    private const string TlsEnabledPath = "replaycluster.cluster.tls.enabled";
+    private const string TlsCaPath = "replaycluster.cluster.tls.ca-certificate";
+    private const string TlsCertificatePath = "replaycluster.cluster.tls.certificate";
+    private const string TlsKeyPath = "replaycluster.cluster.tls.private-key";
 
     /// <summary>Reads the settings of a node with the given role.</summary>
     /// <exception cref="NodeConfigurationException">A value is missing or invalid.</exception>
@@ -65,8 +70,9 @@ public static partial class NodeSettingsReader
             throw NodeConfigurationException.ForSetting(portSource, $"'{portText}' is not a port number (0-65535; 0 picks a free port)");
         }
 
+        var tls = ReadTls(config);
         var seedsSource = Describe(SeedsPath, overrides.SourceOf(nameof(NodeConfigOverrides.Seeds), "--seed, REPLAYCLUSTER_SEEDS or HOCON"));
-        var seeds = ReadSeeds(config, systemName, seedsSource);
+        var seeds = ReadSeeds(config, systemName, tls.Protocol, seedsSource);
         if (seeds.Count == 0 && role != NodeRoles.Coordinator)
         {
             throw NodeConfigurationException.ForSetting(seedsSource,
@@ -83,11 +89,15 @@ public static partial class NodeSettingsReader
             Port = port,
             Seeds = seeds,
             JoinWarningInterval = joinWarning,
+            Tls = tls,
         };
     }
 
-    /// <summary>Turns <c>host:port</c> or a full <c>akka.tcp://</c> address into a full seed address.</summary>
-    public static string NormalizeSeed(string seed, string systemName, string setting)
+    /// <summary>
+    /// Turns <c>host:port</c> or a full address into a full seed address of <paramref name="protocol"/>
+    /// (<c>akka.ssl.tcp</c> with TLS, <c>akka.tcp</c> without; see <see cref="ClusterTlsSettings.Protocol"/>).
+    /// </summary>
+    public static string NormalizeSeed(string seed, string systemName, string setting, string protocol = "akka.ssl.tcp")
     {
         ArgumentNullException.ThrowIfNull(seed);
         var text = seed.Trim();
@@ -103,9 +113,11 @@ public static partial class NodeSettingsReader
                 throw NodeConfigurationException.ForSetting(setting, $"'{seed}' is not an actor system address: {ex.Message}", ex);
             }
 
-            if (address.Protocol != "akka.tcp")
+            if (address.Protocol != protocol)
             {
-                throw NodeConfigurationException.ForSetting(setting, $"'{seed}' uses protocol '{address.Protocol}'; only akka.tcp is supported");
+                throw NodeConfigurationException.ForSetting(setting, address.Protocol is "akka.tcp" or "akka.ssl.tcp"
+                    ? $"'{seed}' uses protocol '{address.Protocol}', but this node speaks {protocol} ({TlsPath}); give HOST:PORT"
+                    : $"'{seed}' uses protocol '{address.Protocol}'; only {protocol} is supported");
             }
 
             if (address.System != systemName)
@@ -136,10 +148,10 @@ public static partial class NodeSettingsReader
         }
 
         ValidateHost(host, setting);
-        return $"akka.tcp://{systemName}@{host}:{port.ToString(CultureInfo.InvariantCulture)}";
+        return $"{protocol}://{systemName}@{host}:{port.ToString(CultureInfo.InvariantCulture)}";
     }
 
-    private static List<string> ReadSeeds(Config config, string systemName, string setting)
+    private static List<string> ReadSeeds(Config config, string systemName, string protocol, string setting)
     {
         IList<string> raw;
         try
@@ -156,7 +168,62 @@ public static partial class NodeSettingsReader
             throw NodeConfigurationException.ForSetting(setting, "expected a list of HOST:PORT strings, e.g. [\"10.0.0.1:4053\"]", ex);
         }
 
-        return [.. raw.Select((seed, i) => NormalizeSeed(seed, systemName, $"{setting}[{i}]")).Distinct()];
+        return [.. raw.Select((seed, i) => NormalizeSeed(seed, systemName, $"{setting}[{i}]", protocol)).Distinct()];
+    }
+
+    /// <summary>
+    /// Reads <c>replaycluster.cluster.tls</c>: either the section, or the single value <c>off</c> (the
+    /// development opt-out). With TLS on, the three files are required and must exist, so a node without
+    /// them stops here, naming the setting, instead of failing at its first connection.
+    /// </summary>
+    private static ClusterTlsSettings ReadTls(Config config)
+    {
+        if (config.HasPath(TlsPath) && config.GetValue(TlsPath) is { } value && value.IsString())
+        {
+            var text = value.GetString()?.Trim() ?? string.Empty;
+            return text.ToUpperInvariant() is "OFF" or "FALSE" or "NO"
+                ? ClusterTlsSettings.Off
+                : throw NodeConfigurationException.ForSetting(TlsPath,
+                    $"'{text}': give the section {{ ca-certificate, certificate, private-key }} or 'off' (development only)");
+        }
+
+        bool enabled;
+        try
+        {
+            enabled = config.GetBoolean(TlsEnabledPath, true);
+        }
+        catch (Exception ex)
+        {
+            throw NodeConfigurationException.ForSetting(TlsEnabledPath, "expected on or off", ex);
+        }
+
+        if (!enabled)
+        {
+            return ClusterTlsSettings.Off;
+        }
+
+        return new ClusterTlsSettings
+        {
+            Enabled = true,
+            CaCertificatePath = RequireTlsFile(config, TlsCaPath, "the cluster CA certificate (PEM), from `replaycluster-coordinator certs init`"),
+            CertificatePath = RequireTlsFile(config, TlsCertificatePath, "this node's certificate (PEM), from `replaycluster-coordinator certs issue`"),
+            PrivateKeyPath = RequireTlsFile(config, TlsKeyPath, "this node's private key (PEM), from `replaycluster-coordinator certs issue`"),
+        };
+    }
+
+    private static string RequireTlsFile(Config config, string path, string what)
+    {
+        var file = config.GetString(path, string.Empty)?.Trim() ?? string.Empty;
+        if (file.Length == 0)
+        {
+            throw NodeConfigurationException.ForSetting(path,
+                $"is required while cluster TLS is on: {what}. For development only, switch TLS off with {TlsPath} = off");
+        }
+
+        var full = Path.GetFullPath(file);
+        return File.Exists(full)
+            ? full
+            : throw NodeConfigurationException.ForSetting(path, $"'{file}' does not exist ({what})");
     }
 
     private static TimeSpan ReadDuration(Config config, string path)

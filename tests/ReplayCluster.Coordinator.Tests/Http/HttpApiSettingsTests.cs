@@ -93,7 +93,8 @@ public sealed class HttpApiSettingsTests
         var binary = Path.Combine(AppContext.BaseDirectory, "replaycluster-coordinator.dll");
         var start = new System.Diagnostics.ProcessStartInfo("dotnet")
         {
-            ArgumentList = { binary, "--port", "0", "--set", "replaycluster.coordinator.http-endpoint=\"10.0.0.5:8080\"" },
+            // Cluster TLS off: its missing certificates would be refused first.
+            ArgumentList = { binary, "--port", "0", "--set", "replaycluster.cluster.tls = off", "--set", "replaycluster.coordinator.http-endpoint=\"10.0.0.5:8080\"" },
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };

@@ -43,9 +43,14 @@ public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClas
     [Fact]
     public async Task The_example_etc_configurations_are_valid_for_their_nodes()
     {
+        var tls = await TlsFilesAsync();
         foreach (var node in Nodes)
         {
-            var result = await CommandRunner.RunAsync(publish.Binary(node), ["--config", Path.Combine(Deploy, "etc", $"{node}.hocon"), "--print-config"],
+            var example = Path.Combine(Deploy, "etc", $"{node}.hocon");
+            Assert.Contains("replaycluster.cluster.tls", File.ReadAllText(example), StringComparison.Ordinal);
+            Assert.DoesNotContain("hostname = \"0.0.0.0\"", File.ReadAllText(example), StringComparison.Ordinal); // a concrete bind address
+            // The example's certificate paths are on the production host; here they point at certificates made for the test.
+            var result = await CommandRunner.RunAsync(publish.Binary(node), ["--config", example, .. tls(node), "--print-config"],
                 TimeSpan.FromSeconds(30), new Dictionary<string, string> { ["PATH"] = "/nonexistent" }, Cancellation);
             Assert.True(result.ExitCode == 0, $"{node}: {result.StdOut}{result.StdErr}");
             Assert.Contains("replaycluster", result.StdOut, StringComparison.Ordinal);
@@ -110,7 +115,8 @@ public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClas
             var context = Path.GetFullPath(Path.Combine(Deploy, "docker", build["context"].ToString()));
             Assert.Equal(publish.Repository.TrimEnd('/'), context.TrimEnd('/'));
             Assert.True(File.Exists(Path.Combine(context, build["dockerfile"].ToString())), $"{name}: dockerfile");
-            foreach (var volume in ((YamlSequenceNode)service["volumes"]).Children.Select(v => v.ToString().Split(':')[0]))
+            // Relative sources are files of this repository; absolute ones are the host's own (its TLS certificates).
+            foreach (var volume in ((YamlSequenceNode)service["volumes"]).Children.Select(v => v.ToString().Split(':')[0]).Where(v => !Path.IsPathRooted(v)))
             {
                 Assert.True(File.Exists(Path.Combine(Deploy, "docker", volume)), $"{name}: volume {volume}");
             }
@@ -147,13 +153,15 @@ public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClas
 
         // Every node's configuration from the ConfigMap is valid for that node (validated by the published binary).
         var folder = Directory.CreateTempSubdirectory("replaycluster-k8s-").FullName;
+        var tls = await TlsFilesAsync();
         try
         {
             foreach (var node in Nodes)
             {
                 var file = Path.Combine(folder, $"{node}.hocon");
                 await File.WriteAllTextAsync(file, config[$"{node}.hocon"].ToString(), Cancellation);
-                var result = await CommandRunner.RunAsync(publish.Binary(node), ["--config", file, "--print-config"], TimeSpan.FromSeconds(30),
+                Assert.Contains("replaycluster.cluster.tls", config[$"{node}.hocon"].ToString(), StringComparison.Ordinal);
+                var result = await CommandRunner.RunAsync(publish.Binary(node), ["--config", file, .. tls(node), "--print-config"], TimeSpan.FromSeconds(30),
                     new Dictionary<string, string> { ["REPLAYCLUSTER_PUBLIC_HOSTNAME"] = "10.1.2.3" }, Cancellation);
                 Assert.True(result.ExitCode == 0, $"{node}.hocon from the ConfigMap: {result.StdOut}{result.StdErr}");
             }
@@ -162,6 +170,26 @@ public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClas
         {
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    /// <summary>A cluster CA and one certificate per node, made with the published coordinator; the --set lines that use them.</summary>
+    private async Task<Func<string, string[]>> TlsFilesAsync()
+    {
+        var directory = Path.Combine(Directory.CreateTempSubdirectory("replaycluster-tls-").FullName, "tls");
+        (await CommandRunner.RunAsync(publish.Binary("coordinator"), ["certs", "init", "--dir", directory], TimeSpan.FromSeconds(30), cancellationToken: Cancellation))
+            .EnsureSuccess("certs init");
+        foreach (var node in Nodes)
+        {
+            (await CommandRunner.RunAsync(publish.Binary("coordinator"), ["certs", "issue", "--dir", directory, "--role", node, "--name", node],
+                TimeSpan.FromSeconds(30), cancellationToken: Cancellation)).EnsureSuccess($"certs issue {node}");
+        }
+
+        return node =>
+        [
+            "--set", $"replaycluster.cluster.tls.ca-certificate = \"{directory}/ca.crt\"",
+            "--set", $"replaycluster.cluster.tls.certificate = \"{directory}/{node}.crt\"",
+            "--set", $"replaycluster.cluster.tls.private-key = \"{directory}/{node}.key\"",
+        ];
     }
 
     private static IEnumerable<YamlMappingNode> Load(string path)

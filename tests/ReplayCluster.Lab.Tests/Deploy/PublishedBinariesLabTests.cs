@@ -19,13 +19,15 @@ public sealed class PublishedBinariesLabTests(PublishFixture publish) : IClassFi
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = lab.StartProcess(LabRole.Target, Bare(publish.Binary("coordinator"), "--hostname", lab.TargetIp.ToString(), "--port", "4053",
-            "--token-file", CoordinatorApi.TokenFile(lab)));
+        await using var coordinator = lab.StartProcess(LabRole.Target, Bare(publish.Binary("coordinator"),
+            [.. NodeProcesses.ClusterTlsArguments(lab, "coordinator"), "--hostname", lab.TargetIp.ToString(), "--port", "4053",
+             "--token-file", CoordinatorApi.TokenFile(lab)]));
         await coordinator.WaitForOutputAsync(l => l.Contains("Joined cluster as", StringComparison.Ordinal), TimeSpan.FromSeconds(45), Cancellation);
         await using var intercept = lab.StartProcess(LabRole.Assistant,
-            Unprivileged(publish.Binary("intercept"), "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface));
+            Unprivileged(publish.Binary("intercept"), [.. NodeProcesses.ClusterTlsArguments(lab, "intercept", ownerUid: 65534),
+                "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface]));
         await using var capture = lab.StartProcess(LabRole.Online, Unprivileged(publish.Binary("capture"),
-            "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange));
+            [.. NodeProcesses.ClusterTlsArguments(lab, "capture", ownerUid: 65534), "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange]));
         await capture.WaitForOutputAsync(l => l.Contains("Capturing on", StringComparison.Ordinal), TimeSpan.FromSeconds(45), Cancellation);
 
         var urls = Enumerable.Range(0, 10).Select(i => $"http://{lab.OnlineIp}/1k?case=published&n={i}").ToArray();

@@ -102,7 +102,7 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
         var dll = NodeProcesses.LocateBinary("capture");
         var result = await Lab.ExecAsync(LabRole.Online,
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp",
-             "dotnet", dll, "doctor", .. CaptureArguments()],
+             "dotnet", dll, "doctor", .. NodeProcesses.ClusterTlsArguments(Lab, "capture", ownerUid: 65534), .. CaptureArguments()],
             TimeSpan.FromSeconds(60), Cancellation);
         AssertFailed((result.ExitCode, result.StdOut + result.StdErr), "privileges");
     }
@@ -115,7 +115,7 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
         var dll = NodeProcesses.LocateBinary("capture");
 
         // In a private mount namespace only this process sees libpcap replaced by an empty file.
-        var script = $"mount --bind /dev/null {library} && exec dotnet {dll} doctor {string.Join(' ', CaptureArguments())}";
+        var script = $"mount --bind /dev/null {library} && exec dotnet {dll} doctor {string.Join(' ', [.. NodeProcesses.ClusterTlsArguments(Lab, "capture"), .. CaptureArguments()])}";
         var result = await Lab.ExecAsync(LabRole.Online, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
             TimeSpan.FromSeconds(60), Cancellation);
         AssertFailed((result.ExitCode, result.StdOut + result.StdErr), "libpcap");
@@ -159,7 +159,8 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
 
     private async Task<(int Exit, string Output)> DoctorAsync(LabRole role, string node, string[] arguments)
     {
-        var result = await Lab.ExecAsync(role, ["dotnet", NodeProcesses.LocateBinary(node), "doctor", .. arguments], TimeSpan.FromSeconds(60), Cancellation);
+        var result = await Lab.ExecAsync(role, ["dotnet", NodeProcesses.LocateBinary(node), "doctor", .. NodeProcesses.ClusterTlsArguments(Lab, node), .. arguments],
+            TimeSpan.FromSeconds(60), Cancellation);
         var output = result.StdOut + result.StdErr;
         TestContext.Current.TestOutputHelper?.WriteLine(output);
         return (result.ExitCode, output);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ReplayCluster.Lab.Tests.Lab;
 
 namespace ReplayCluster.Lab.Tests.Nodes;
@@ -53,15 +54,72 @@ public static class NodeProcesses
     /// when disposed if the test has not stopped it. Output (the node logs one line per event to stdout) is
     /// available through <see cref="LabProcess.Lines"/> and <see cref="WaitForLogAsync"/>.
     /// </summary>
+    /// <remarks>
+    /// Nodes run mutual TLS, as they do by default: each gets a certificate of the lab's cluster CA for its role
+    /// (<see cref="ClusterTlsArguments"/>) unless <paramref name="args"/> already say something about
+    /// <c>replaycluster.cluster.tls</c> (a test's own certificate, or <c>tls = off</c>). REPLAYCLUSTER_LAB_TLS=off
+    /// in the environment runs them without TLS instead (to compare, e.g. timings; the rogue-node test then fails).
+    /// </remarks>
     public static LabProcess StartNode(Lab.Lab lab, string @namespace, string node, params string[] args)
     {
         ArgumentNullException.ThrowIfNull(lab);
         ArgumentNullException.ThrowIfNull(args);
         var dll = LocateBinary(node);
+        string[] tls = args.Any(a => a.Contains("replaycluster.cluster.tls", StringComparison.Ordinal)) ? []
+            : Environment.GetEnvironmentVariable("REPLAYCLUSTER_LAB_TLS") == "off" ? ["--set", "replaycluster.cluster.tls = off"]
+            : ClusterTlsArguments(lab, node);
 
         // The coordinator keeps its API token in the lab's folder, not in /var/lib of the machine running the tests.
         string[] token = node == "coordinator" && !args.Contains("--token-file") ? ["--token-file", CoordinatorApi.TokenFile(lab)] : [];
-        return lab.StartProcessIn(@namespace, ["dotnet", dll, .. args, .. token]);
+        return lab.StartProcessIn(@namespace, ["dotnet", dll, .. tls, .. args, .. token]);
+    }
+
+    private static readonly ConcurrentDictionary<string, Lazy<string>> CertificateDirectories = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// <c>--config FILE</c> that gives a <paramref name="node"/> (coordinator, capture or intercept) its certificate
+    /// of the lab's cluster CA. The CA and one certificate per role are made once per lab, by <c>lab.sh certs</c>
+    /// with this build's <c>replaycluster-coordinator certs</c>, into the lab's state directory (gone with the lab).
+    /// With <paramref name="ownerUid"/>, a copy owned by that user (files 0600): an unprivileged node must read its key.
+    /// </summary>
+    public static string[] ClusterTlsArguments(Lab.Lab lab, string node, int? ownerUid = null)
+    {
+        ArgumentNullException.ThrowIfNull(lab);
+        var directory = CertificateDirectories.GetOrAdd(lab.Id, _ => new Lazy<string>(() => CreateCertificates(lab))).Value;
+        var name = ProjectFolder(node).ToLowerInvariant();
+        if (ownerUid is not { } uid)
+        {
+            return ["--config", Path.Combine(directory, $"{name}.hocon")];
+        }
+
+        var copy = $"{directory}-uid{uid}";
+        if (!Directory.Exists(copy))
+        {
+            Directory.CreateDirectory(copy);
+            foreach (var file in Directory.GetFiles(directory).Where(f => !f.EndsWith("ca.key", StringComparison.Ordinal)))
+            {
+                File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+            }
+
+            foreach (var hocon in Directory.GetFiles(copy, "*.hocon"))
+            {
+                File.WriteAllText(hocon, File.ReadAllText(hocon).Replace(directory + "/", copy + "/", StringComparison.Ordinal));
+            }
+
+            CommandRunner.RunAsync("chown", ["-R", $"{uid}:{uid}", copy], TimeSpan.FromSeconds(10)).GetAwaiter().GetResult().EnsureSuccess("chown");
+        }
+
+        return ["--config", Path.Combine(copy, $"{name}.hocon")];
+    }
+
+    private static string CreateCertificates(Lab.Lab lab)
+    {
+        var script = Path.Combine(Lab.Lab.FindRepositoryRoot(), "deploy", "lab", "lab.sh");
+        var result = CommandRunner.RunAsync("bash", [script, "certs", "--id", lab.Id, "--with", $"dotnet {LocateBinary("coordinator")}"],
+            TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
+        result.EnsureSuccess($"lab.sh certs --id {lab.Id}");
+        return result.StdOut.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("TLS_DIR=", StringComparison.Ordinal))?["TLS_DIR=".Length..]
+            ?? throw new LabException($"lab.sh certs --id {lab.Id} printed no TLS_DIR: {result.StdOut}");
     }
 
     /// <summary>Waits for a log line containing all of <paramref name="fragments"/> (ordinal) and returns it.</summary>

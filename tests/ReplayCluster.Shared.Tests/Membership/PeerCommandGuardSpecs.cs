@@ -44,7 +44,9 @@ public sealed class PeerCommandGuardSpecs() : Akka.TestKit.Xunit.TestKit(NodeCon
     private static Config NodeConfig()
     {
         var directory = NodeConfigLoader.DefaultHoconDirectory;
-        return ConfigurationFactory.ParseString("akka.actor.provider = remote\nakka.remote.dot-netty.tcp.port = 0\nakka.remote.dot-netty.tcp.hostname = 127.0.0.1")
+        // The guard alone: untrusted mode (on in common.hocon) would refuse the peer's selection of the target and
+        // drop its PoisonPill before the actor sees it; its own specs are in Cluster/WireSerializationSpecs.
+        return ConfigurationFactory.ParseString("akka.actor.provider = remote\nakka.remote.dot-netty.tcp.port = 0\nakka.remote.dot-netty.tcp.hostname = 127.0.0.1\nakka.remote.untrusted-mode = off")
             .WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(directory, "common.hocon"))));
     }
 

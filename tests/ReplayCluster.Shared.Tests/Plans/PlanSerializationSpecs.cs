@@ -20,7 +20,7 @@ public sealed class PlanSerializationSpecs : Akka.TestKit.Xunit.TestKit
     };
 
     public PlanSerializationSpecs()
-        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" }).Config)
+        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0", Sets = ["replaycluster.cluster.tls = off"] }).Config)
     {
     }
 

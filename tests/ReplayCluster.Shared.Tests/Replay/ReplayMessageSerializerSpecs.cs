@@ -22,7 +22,7 @@ public sealed class ReplayMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
                 });
 
     public ReplayMessageSerializerSpecs()
-        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" }).Config
+        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0", Sets = ["replaycluster.cluster.tls = off"] }).Config
             .WithFallback(ConfigurationFactory.ParseString("akka.actor.provider = local")))
     {
     }
@@ -72,7 +72,7 @@ public sealed class ReplayMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
 public sealed class RouteClaimsSerializationSpecs : Akka.TestKit.Xunit.TestKit
 {
     public RouteClaimsSerializationSpecs()
-        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" }).Config)
+        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0", Sets = ["replaycluster.cluster.tls = off"] }).Config)
     {
     }
 
@@ -108,7 +108,7 @@ public sealed class RouteClaimsSerializationSpecs : Akka.TestKit.Xunit.TestKit
 public sealed class IdentitySliceSerializationSpecs : Akka.TestKit.Xunit.TestKit
 {
     public IdentitySliceSerializationSpecs()
-        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" }).Config)
+        : base(NodeConfigLoader.Load(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0", Sets = ["replaycluster.cluster.tls = off"] }).Config)
     {
     }
 

@@ -24,9 +24,16 @@ internal sealed class InProcessNode : IAsyncDisposable
 
     public Akka.Cluster.Cluster Cluster => Akka.Cluster.Cluster.Get(System);
 
+    /// <summary>
+    /// Starts a node; unless <paramref name="overrides"/> say something about <c>replaycluster.cluster.tls</c>, it runs
+    /// mutual TLS with a certificate of <see cref="TestCertificateAuthority.Shared"/>, as nodes do by default.
+    /// </summary>
     public static async Task<InProcessNode> StartAsync(string role, NodeConfigOverrides overrides)
     {
-        var node = NodeConfigLoader.Load(role, overrides with { Hostname = "127.0.0.1" });
+        var tls = overrides.Sets.Any(s => s.StartsWith("replaycluster.cluster.tls", StringComparison.Ordinal))
+            ? []
+            : TestCertificateAuthority.Shared.TlsSets(role);
+        var node = NodeConfigLoader.Load(role, overrides with { Hostname = "127.0.0.1", Sets = [.. tls, .. overrides.Sets] });
         var logs = new CollectingLoggerProvider();
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.AddProvider(logs);
