@@ -181,7 +181,7 @@ public static class NodeCommandLine
     private static Command CreateDoctorCommand(string role, RoleSetup setup)
     {
         var doctor = new Command("doctor",
-            "Check this host's prerequisites (libpcap, privileges, interface, offloads, routes, rp_filter, ip_forward, " +
+            "Check this host's prerequisites (libpcap, privileges, interface, offloads, routes, rp_filter, ip_forward, conntrack, " +
             "cluster reachability) and say what to fix. Exit status 0: no problem; 1: problems; 2: configuration error.")
         {
             DoctorHostOption,
