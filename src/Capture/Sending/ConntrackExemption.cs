@@ -53,7 +53,7 @@ internal sealed record ConntrackExemptionOptions
 
 /// <summary>
 /// Keeps the replayed flows out of the online host's conntrack table (see <see cref="NotrackRuleset"/> for why): at
-/// start the node installs its nftables table with its own range, adds each identity slice the coordinator grants it,
+/// start the node installs its nftables table (one per node process) with its own range, adds each identity slice the coordinator grants it,
 /// and removes the table when it stops. Registered before the capture pump, so the table exists before capture starts.
 /// </summary>
 /// <remarks>
@@ -67,6 +67,7 @@ internal sealed partial class ConntrackExemption(
     CaptureReadiness readiness,
     ILogger<ConntrackExemption> logger) : IHostedService, IDisposable
 {
+    private readonly string _table = NotrackRuleset.TableFor(Environment.ProcessId);
     private readonly CancellationTokenSource _stopping = new();
     private readonly HashSet<string> _exempt = new(StringComparer.Ordinal);
     private Task _watching = Task.CompletedTask;
@@ -84,7 +85,9 @@ internal sealed partial class ConntrackExemption(
         }
 
         var initial = options.OwnRange is { } own ? new[] { own } : [];
-        var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.Install(initial.Select(IPNetwork.Parse)));
+        var (listed, tables) = HostTool.Run("nft", ["list", "tables"]);
+        var stale = listed == 0 ? NotrackRuleset.StaleTables(tables, pid => Directory.Exists($"/proc/{pid}")) : [];
+        var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.Install(_table, initial.Select(IPNetwork.Parse), stale));
         if (exit != 0)
         {
             var reason = output.Trim();
@@ -100,7 +103,7 @@ internal sealed partial class ConntrackExemption(
 
         _exempt.UnionWith(initial);
         Volatile.Write(ref _installed, true);
-        Log.Installed(logger, NotrackRuleset.Table, initial.Length == 0 ? "none yet (the coordinator's slice is added when granted)" : string.Join(", ", initial));
+        Log.Installed(logger, _table, initial.Length == 0 ? "none yet (the coordinator's slice is added when granted)" : string.Join(", ", initial));
         if (options.OwnRange is null)
         {
             _watching = WatchSlicesAsync(_stopping.Token);
@@ -119,15 +122,15 @@ internal sealed partial class ConntrackExemption(
         }
 
         // Stopped after the capture pump (hosted services stop in reverse order): nothing is sent any more.
-        var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.Remove());
+        var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.Remove(_table));
         Volatile.Write(ref _installed, false);
         if (exit == 0)
         {
-            Log.Removed(logger, NotrackRuleset.Table);
+            Log.Removed(logger, _table);
         }
         else
         {
-            Log.NotRemoved(logger, NotrackRuleset.Table, output.Trim());
+            Log.NotRemoved(logger, _table, output.Trim());
         }
     }
 
@@ -141,7 +144,7 @@ internal sealed partial class ConntrackExemption(
             if (identities.Slice is { } slice && !_exempt.Contains(slice))
             {
                 // Earlier slices stay: sessions running on them keep their identities until they end.
-                var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.AddSources([IPNetwork.Parse(slice)]));
+                var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.AddSources(_table, [IPNetwork.Parse(slice)]));
                 if (exit == 0)
                 {
                     _exempt.Add(slice);

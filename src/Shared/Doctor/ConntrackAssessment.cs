@@ -26,8 +26,8 @@ public static class ConntrackAssessment
     {
         ArgumentNullException.ThrowIfNull(facts);
         var range = facts.Range?.ToString() ?? "the coordinator's slice";
-        var rule = $"nft add table inet {NotrackRuleset.Table}; nft add chain inet {NotrackRuleset.Table} {NotrackRuleset.Chain} " +
-            $"'{{ type filter hook output priority raw; }}'; nft add rule inet {NotrackRuleset.Table} {NotrackRuleset.Chain} ip saddr {facts.Range?.ToString() ?? "<fake range>"} notrack";
+        var rule = $"nft add table inet {NotrackRuleset.TablePrefix}; nft add chain inet {NotrackRuleset.TablePrefix} {NotrackRuleset.Chain} " +
+            $"'{{ type filter hook output priority raw; }}'; nft add rule inet {NotrackRuleset.TablePrefix} {NotrackRuleset.Chain} ip saddr {facts.Range?.ToString() ?? "<fake range>"} notrack";
         if (facts.Count is not { } count)
         {
             return DoctorResult.Ok("conntrack is not loaded here: replayed flows cannot fill a table" +
@@ -53,7 +53,7 @@ public static class ConntrackAssessment
 
         if (facts.NodeInstalls)
         {
-            var detail = $"{fill}; the node installs notrack for {range} at start (nft table inet {NotrackRuleset.Table})";
+            var detail = $"{fill}; the node installs notrack for {range} at start (nft table inet {NotrackRuleset.TablePrefix}_<pid>)";
             return share >= WarnShare
                 ? DoctorResult.Warn(detail, "raise net.netfilter.nf_conntrack_max or find what fills the table")
                 : DoctorResult.Ok(detail);

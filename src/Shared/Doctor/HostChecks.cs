@@ -195,7 +195,7 @@ public static class HostChecks
         string? whyNot = nodeInstalls ? null : "notrack = off";
         if (nodeInstalls)
         {
-            var (check, output) = HostTool.Run("nft", ["-c", "-f", "-"], NotrackRuleset.Install(range is { } r ? [r] : []));
+            var (check, output) = HostTool.Run("nft", ["-c", "-f", "-"], NotrackRuleset.Install(NotrackRuleset.TableFor(Environment.ProcessId), range is { } r ? [r] : []));
             if (check != 0)
             {
                 nodeInstalls = false;

@@ -22,14 +22,33 @@ namespace ReplayCluster.PacketIO;
 /// <para>
 /// The exemption is an output chain at priority raw (-300), before conntrack (-200), doing <c>notrack</c> for packets
 /// whose source lies in a named interval set. The set starts with the node's range and grows with each identity
-/// slice it is granted (sessions keep the identities of an earlier slice until they end). One table per host:
-/// one capture node per network namespace.
+/// slice it is granted (sessions keep the identities of an earlier slice until they end). One table per node
+/// process (<see cref="TableFor"/>), so two capture nodes on one host neither replace nor remove each other's; a table
+/// left by a node that was killed is removed by the next node that starts (<see cref="StaleTables"/>).
 /// </para>
 /// </remarks>
 public static partial class NotrackRuleset
 {
-    /// <summary>The nftables table (family inet) a capture node owns.</summary>
-    public const string Table = "replaycluster_capture";
+    /// <summary>The start of the nftables tables (family inet) capture nodes own; also the name doctor proposes to operators.</summary>
+    public const string TablePrefix = "replaycluster_capture";
+
+    /// <summary>The table of the capture node with process id <paramref name="processId"/>.</summary>
+    public static string TableFor(int processId) => $"{TablePrefix}_{processId.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>
+    /// Tables in <paramref name="tables"/> (the text of <c>nft list tables</c>) that a capture node left behind: named
+    /// for a process that <paramref name="isAlive"/> says is gone. (In a container, another container's pid may look
+    /// alive here: such a table is kept, never wrongly removed.)
+    /// </summary>
+    public static IReadOnlyList<string> StaleTables(string tables, Func<int, bool> isAlive)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        ArgumentNullException.ThrowIfNull(isAlive);
+        return [.. tables.Split('\n').Select(l => l.Trim())
+            .Where(l => l.StartsWith($"table inet {TablePrefix}_", StringComparison.Ordinal))
+            .Select(l => l["table inet ".Length..])
+            .Where(t => int.TryParse(t[(TablePrefix.Length + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !isAlive(pid))];
+    }
 
     /// <summary>The interval set of exempt source ranges.</summary>
     public const string SourceSet = "replay_sources";
@@ -42,33 +61,38 @@ public static partial class NotrackRuleset
     private const int ConntrackPriority = -200;
 
     /// <summary>
-    /// A script for <c>nft -f -</c> that replaces the table atomically (one transaction): any table left behind by an
-    /// earlier run that was killed is dropped, then the set holds <paramref name="sources"/> (may be empty).
+    /// A script for <c>nft -f -</c> that replaces <paramref name="table"/> atomically (one transaction) and drops the
+    /// <paramref name="stale"/> tables; then the set holds <paramref name="sources"/> (may be empty).
     /// </summary>
-    public static string Install(IEnumerable<IPNetwork> sources)
+    public static string Install(string table, IEnumerable<IPNetwork> sources, IEnumerable<string>? stale = null)
     {
         var text = new StringBuilder();
+        foreach (var old in stale ?? [])
+        {
+            text.Append(CultureInfo.InvariantCulture, $"delete table inet {old}\n");
+        }
+
         // "table X" before "delete table X" makes the delete succeed whether or not the table exists.
-        text.Append(CultureInfo.InvariantCulture, $"table inet {Table}\n");
-        text.Append(CultureInfo.InvariantCulture, $"delete table inet {Table}\n");
-        text.Append(CultureInfo.InvariantCulture, $"table inet {Table} {{\n");
+        text.Append(CultureInfo.InvariantCulture, $"table inet {table}\n");
+        text.Append(CultureInfo.InvariantCulture, $"delete table inet {table}\n");
+        text.Append(CultureInfo.InvariantCulture, $"table inet {table} {{\n");
         text.Append(CultureInfo.InvariantCulture, $"  set {SourceSet} {{ type ipv4_addr; flags interval; auto-merge; }}\n");
         text.Append(CultureInfo.InvariantCulture, $"  chain {Chain} {{ type filter hook output priority raw; policy accept; ip saddr @{SourceSet} notrack; }}\n");
         text.Append("}\n");
-        text.Append(AddSources(sources));
+        text.Append(AddSources(table, sources));
         return text.ToString();
     }
 
-    /// <summary>A script that adds <paramref name="sources"/> to the set (nothing when empty).</summary>
-    public static string AddSources(IEnumerable<IPNetwork> sources)
+    /// <summary>A script that adds <paramref name="sources"/> to the set of <paramref name="table"/> (nothing when empty).</summary>
+    public static string AddSources(string table, IEnumerable<IPNetwork> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
         var list = sources.Select(s => s.ToString()).ToList();
-        return list.Count == 0 ? string.Empty : $"add element inet {Table} {SourceSet} {{ {string.Join(", ", list)} }}\n";
+        return list.Count == 0 ? string.Empty : $"add element inet {table} {SourceSet} {{ {string.Join(", ", list)} }}\n";
     }
 
-    /// <summary>A script that removes the table (and with it the set and the chain).</summary>
-    public static string Remove() => $"delete table inet {Table}\n";
+    /// <summary>A script that removes <paramref name="table"/> (and with it the set and the chain).</summary>
+    public static string Remove(string table) => $"delete table inet {table}\n";
 
     /// <summary>
     /// The source ranges that <paramref name="ruleset"/> (the text of <c>nft list ruleset</c>) exempts from connection

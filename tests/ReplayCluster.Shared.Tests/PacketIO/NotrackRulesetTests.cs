@@ -86,20 +86,31 @@ public sealed class NotrackRulesetTests
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and nftables");
         using var lab = new NamespacePair();
-        ApplyIn(lab.A, NotrackRuleset.Install([Fake]));
-        ApplyIn(lab.A, NotrackRuleset.AddSources([IPNetwork.Parse("10.201.0.0/24"), IPNetwork.Parse("10.200.7.0/24")]));
+        var table = NotrackRuleset.TableFor(4242);
+        ApplyIn(lab.A, NotrackRuleset.Install(table, [Fake]));
+        ApplyIn(lab.A, NotrackRuleset.AddSources(table, [IPNetwork.Parse("10.201.0.0/24"), IPNetwork.Parse("10.200.7.0/24")]));
         var exempt = NotrackRuleset.ExemptSources(NamespacePair.Exec(lab.A, "nft", "list", "ruleset"));
         Assert.True(NotrackRuleset.Covers(exempt, Fake));
         Assert.True(NotrackRuleset.Covers(exempt, IPNetwork.Parse("10.201.0.0/24")));
 
-        // Installing again replaces the table (a node killed with SIGKILL left it behind): the old slices are gone.
-        ApplyIn(lab.A, NotrackRuleset.Install([IPNetwork.Parse("10.202.0.0/24")]));
+        // A second node (another process) has a table of its own; its start removes the table of a node that is gone.
+        var tables = NamespacePair.Exec(lab.A, "nft", "list", "tables");
+        Assert.Equal([table], NotrackRuleset.StaleTables(tables, pid => pid != 4242));
+        Assert.Empty(NotrackRuleset.StaleTables(tables, _ => true));
+        var second = NotrackRuleset.TableFor(4343);
+        ApplyIn(lab.A, NotrackRuleset.Install(second, [IPNetwork.Parse("10.202.0.0/24")], NotrackRuleset.StaleTables(tables, pid => pid != 4242)));
         exempt = NotrackRuleset.ExemptSources(NamespacePair.Exec(lab.A, "nft", "list", "ruleset"));
         Assert.False(NotrackRuleset.Covers(exempt, Fake));
         Assert.True(NotrackRuleset.Covers(exempt, IPNetwork.Parse("10.202.0.0/24")));
 
-        ApplyIn(lab.A, NotrackRuleset.Remove());
-        Assert.DoesNotContain(NotrackRuleset.Table, NamespacePair.Exec(lab.A, "nft", "list", "ruleset"), StringComparison.Ordinal);
+        // Installing again replaces its own table.
+        ApplyIn(lab.A, NotrackRuleset.Install(second, [Fake]));
+        exempt = NotrackRuleset.ExemptSources(NamespacePair.Exec(lab.A, "nft", "list", "ruleset"));
+        Assert.True(NotrackRuleset.Covers(exempt, Fake));
+        Assert.False(NotrackRuleset.Covers(exempt, IPNetwork.Parse("10.202.0.0/24")));
+
+        ApplyIn(lab.A, NotrackRuleset.Remove(second));
+        Assert.DoesNotContain(NotrackRuleset.TablePrefix, NamespacePair.Exec(lab.A, "nft", "list", "ruleset"), StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -129,9 +140,9 @@ public sealed class NotrackRulesetTests
         }
 
         Assert.Equal(200, SendFlows(0));
-        ApplyIn(lab.A, NotrackRuleset.Install([Fake]));
+        ApplyIn(lab.A, NotrackRuleset.Install(NotrackRuleset.TableFor(1), [Fake]));
         Assert.Equal(0, SendFlows(1000));
-        ApplyIn(lab.A, NotrackRuleset.Remove());
+        ApplyIn(lab.A, NotrackRuleset.Remove(NotrackRuleset.TableFor(1)));
         Assert.Equal(200, SendFlows(2000));
     }
 
