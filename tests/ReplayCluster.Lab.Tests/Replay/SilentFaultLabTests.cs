@@ -44,6 +44,30 @@ public sealed class SilentFaultLabTests(ReplayClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_sink_interface_that_vanishes_stops_the_intercept_with_a_failure()
+    {
+        var device = $"rcs{Guid.NewGuid():N}"[..12];
+        (await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "add", device, "type", "veth", "peer", "name", device + "p"], cancellationToken: Cancellation)).EnsureSuccess("ip link add");
+        try
+        {
+            (await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "set", device, "up"], cancellationToken: Cancellation)).EnsureSuccess("ip link set up");
+            await using var node = NodeProcesses.StartNode(Lab, LabRole.Assistant, "intercept",
+                "--hostname", Lab.AssistantIp.ToString(), "--seed", $"{Lab.TargetIp}:4053", "-i", device);
+            await node.WaitForOutputAsync(l => l.Contains(device, StringComparison.Ordinal) && l.Contains("apturing", StringComparison.Ordinal), ExitTimeout, Cancellation);
+
+            (await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "del", device], cancellationToken: Cancellation)).EnsureSuccess("ip link del");
+            await node.Exited.WaitAsync(ExitTimeout, Cancellation);
+            TestContext.Current.TestOutputHelper?.WriteLine(string.Join(Environment.NewLine, node.Lines.TakeLast(15)));
+            Assert.Equal(1, node.ExitCode);
+            Assert.Contains(node.Lines, l => l.Contains($"Reply capture on {device} ended", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "del", device], cancellationToken: Cancellation);
+        }
+    }
+
+    [Fact]
     public async Task A_pcap_file_with_a_gap_longer_than_a_replay_can_wait_is_refused_with_a_failure()
     {
         var file = Path.Combine(Lab.StateDirectory, $"gap-{Guid.NewGuid():N}.pcap");
