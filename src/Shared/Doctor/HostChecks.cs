@@ -117,22 +117,38 @@ public static class HostChecks
     });
 
     /// <summary>
-    /// ip_forward is off on the reply sink, so replies die there instead of reaching clients. An ifb sink
-    /// (on the target itself) drops what it receives, so forwarding does not matter there.
+    /// Forwarding is off on the reply sink's interface, so replies die there instead of reaching clients. The kernel
+    /// forwards by the flag of the interface a packet came in on (net.ipv4.conf.IF.forwarding), which can be on while
+    /// net.ipv4.ip_forward is 0 (writing ip_forward sets every interface; one can be turned on after). An ifb sink (on
+    /// the target itself) drops what it receives, so forwarding does not matter there.
     /// </summary>
     public static DoctorCheck ForwardingOff(string sinkInterface) => new("ip_forward", () =>
     {
         var (exit, output) = Run("ethtool", "-i", sinkInterface);
-        if (exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb"))
+        var ifb = exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb");
+        return AssessForwarding(sinkInterface, ReadInt("/proc/sys/net/ipv4/ip_forward"),
+            ReadInt($"/proc/sys/net/ipv4/conf/{sinkInterface}/forwarding"), ifb);
+    });
+
+    /// <summary>The forwarding check's verdict from what the host says (unit-tested).</summary>
+    internal static DoctorResult AssessForwarding(string sinkInterface, int? global, int? perInterface, bool ifb)
+    {
+        if (ifb)
         {
             return DoctorResult.Ok($"{sinkInterface} is an ifb sink: replies end there whatever ip_forward is");
         }
 
-        return ReadText("/proc/sys/net/ipv4/ip_forward") == "0"
-            ? DoctorResult.Ok("0: replies routed here are captured and dropped")
-            : DoctorResult.Fail("1: this host forwards the target's replies on to the real clients, which answer with RST",
-                "sysctl -w net.ipv4.ip_forward=0 on the assistant (reply sink) host");
-    });
+        var effective = perInterface ?? global;
+        if (effective == 0)
+        {
+            return DoctorResult.Ok($"off on {sinkInterface} (ip_forward={global}, {sinkInterface} forwarding={perInterface}): replies routed here are captured and dropped");
+        }
+
+        return DoctorResult.Fail(
+            $"{sinkInterface} forwards (ip_forward={global?.ToString(CultureInfo.InvariantCulture) ?? "?"}, {sinkInterface} forwarding={perInterface?.ToString(CultureInfo.InvariantCulture) ?? "?"}): " +
+            "this host sends the target's replies on to the real clients, which answer with RST",
+            $"sysctl -w net.ipv4.ip_forward=0 net.ipv4.conf.{sinkInterface}.forwarding=0 on the assistant (reply sink) host");
+    }
 
     /// <summary>On the target: strict reverse-path filtering silently drops replayed (spoofed) sources.</summary>
     public static DoctorCheck ReversePathFilter(string clientRange) => new("rp_filter", () =>

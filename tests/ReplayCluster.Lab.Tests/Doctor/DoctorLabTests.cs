@@ -56,6 +56,11 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
             InterceptDoctorAsync, "ip_forward");
 
     [Fact]
+    public async Task Forwarding_on_the_sink_interface_alone_is_named() =>
+        await WithBrokenAsync(LabRole.Assistant, ["sysctl", "-qw", $"net.ipv4.conf.{Lab.SinkInterface}.forwarding=1"],
+            ["sysctl", "-qw", $"net.ipv4.conf.{Lab.SinkInterface}.forwarding=0"], InterceptDoctorAsync, "ip_forward");
+
+    [Fact]
     public async Task Strict_reverse_path_filtering_on_the_target_is_named() =>
         await WithBrokenAsync(LabRole.Target, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"], ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
             TargetDoctorAsync, "rp_filter");
