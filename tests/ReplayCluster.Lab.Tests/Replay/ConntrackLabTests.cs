@@ -47,9 +47,13 @@ public sealed class ConntrackLabTests(ReplayClusterFixture fixture)
             Report($"without it: {without.Replayed} replayed connections, {without.FakeEntries} conntrack entries from {Lab.FakeRange}, " +
                 $"nf_conntrack_count {without.CountBefore} -> {without.CountAfter}");
             Assert.True(without.FakeEntries >= without.Replayed * 9 / 10, $"{without.FakeEntries} entries for {without.Replayed} replayed connections");
-            Assert.True(without.CountAfter - without.CountBefore >= without.FakeEntries, "nf_conntrack_count grew by the replayed flows");
-            Assert.True(with.CountAfter - with.CountBefore < without.CountAfter - without.CountBefore - with.Replayed / 2,
-                "the exemption kept nf_conntrack_count from growing by the replayed flows");
+            // nf_conntrack_count also holds the real clients' own connections to the online nginx, one per replayed
+            // connection: with the exemption it grew by those alone, without it by those and the replayed flows.
+            var grewWith = with.CountAfter - with.CountBefore;
+            var grewWithout = without.CountAfter - without.CountBefore;
+            Assert.True(grewWith <= (with.Replayed * 11 / 10) + 20, $"with the exemption nf_conntrack_count grew by {grewWith} for {with.Replayed} real connections");
+            Assert.True(grewWithout >= (without.Replayed * 9 / 10) + (without.FakeEntries * 8 / 10),
+                $"without it nf_conntrack_count grew by {grewWithout} for {without.Replayed} real connections and {without.FakeEntries} replayed flows");
         }
         finally
         {
