@@ -60,6 +60,11 @@ internal static class CaptureNodeHosting
                     ? ClientIdentityMapper.FromRange(range, "replaycluster.capture.fake-client-range", settings.Identities, time)
                     : settings.RealClientAddresses ? ClientIdentityMapper.KeepReal(settings.Identities, time) : null, settings.Identities, time);
             });
+            // Before the pump: hosted services start in order and stop in reverse, so the conntrack exemption is in
+            // place before capture starts and removed only after the last replayed packet left.
+            services.AddSingleton(ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRange));
+            services.AddSingleton<ConntrackExemption>();
+            services.AddHostedService(provider => provider.GetRequiredService<ConntrackExemption>());
             services.AddHostedService<CapturePump>();
         },
         DoctorChecks = node =>
@@ -74,6 +79,8 @@ internal static class CaptureNodeHosting
 
             checks.AddRange((settings.Targets?.Routes ?? []).Select(r => r.TargetAddress).Distinct()
                 .Select(a => Doctor.HostChecks.RouteTo(Packets.Ipv4Address.ToIPAddress(a), $"target {Packets.Ipv4Address.Format(a)}")));
+            checks.Add(Doctor.HostChecks.Conntrack(settings.FakeClientRange,
+                ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRange).Mode != NotrackMode.Off));
             return checks;
         },
         ConfigureAkka = (akka, provider) => akka

@@ -102,6 +102,7 @@ internal static class CaptureNodeSettingsReader
                 Mss = (ushort)mss,
                 IdleTimeout = Duration(config, "session.idle-timeout"),
                 KeepAliveTimeout = Duration(config, "session.keepalive-timeout"),
+                NoDataTimeout = Duration(config, "session.no-data-timeout"),
                 MaxBufferedBytes = Bytes(config, "session.max-buffered-bytes", 64 * 1024, long.MaxValue),
                 ResponseWaitLimit = Duration(config, "session.response-wait-limit"),
                 MaxOutstandingRequests = config.HasPath($"{Section}.session.max-outstanding-requests")

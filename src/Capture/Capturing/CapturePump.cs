@@ -108,6 +108,7 @@ internal sealed class CapturePump(
             statistics.Kernel = () => live.Statistics;
             statistics.CapturingLive = true;
             plan.Changed += OnPlanChanged;
+            live.Faulted += OnCaptureFaulted;
             _live.Start(OnFrame);
 
             // A plan that arrived between reading it and subscribing must not leave the old filter on.
@@ -122,6 +123,25 @@ internal sealed class CapturePump(
             _fileThread = new Thread(ReplayFile) { IsBackground = true, Name = "pcap-replay" };
             _fileThread.Start();
         }
+    }
+
+    /// <summary>
+    /// The capture thread ended on a failure (the interface was deleted, or went away with its namespace): the node
+    /// would go on looking healthy with nothing captured. It says why and stops with a failure status, so a
+    /// supervisor (systemd Restart=on-failure, Kubernetes) restarts it and the restart says whether the interface is back.
+    /// </summary>
+    private void OnCaptureFaulted(LiveCapture live, Exception fault)
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        statistics.Kernel = null; // pcap_stats on a vanished interface fails; the statistics line must not
+        statistics.CapturingLive = false;
+        CaptureLog.CaptureFailed(logger, fault, $"capture on {live.Options.Interface} ended: {fault.Message}");
+        Environment.ExitCode = 1;
+        lifetime.StopApplication();
     }
 
     private static string Describe(AppliedPlan applied) => applied.Targets is not { } mapping ? "(none)" : string.Join(", ", mapping.Routes.Select(r =>
@@ -230,9 +250,17 @@ internal sealed class CapturePump(
     {
         if (_live is not null)
         {
-            _live.Stop();
-            var kernel = _live.Statistics;
-            CaptureLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
+            try
+            {
+                _live.Stop();
+                var kernel = _live.Statistics;
+                CaptureLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
+            }
+            catch (LiveCaptureException)
+            {
+                // The capture had failed already and said so (OnCaptureFaulted); the drain and final report still run.
+            }
+
             statistics.Kernel = null;
             _live.Dispose();
             _live = null;
@@ -295,8 +323,10 @@ internal sealed class CapturePump(
 
             CaptureLog.FileFinished(logger, packets);
         }
-        catch (Exception ex) when (ex is PcapFormatException or IOException)
+        catch (Exception ex) when (ex is PcapFormatException or IOException or UnauthorizedAccessException)
         {
+            // An unreadable or damaged file ends the replay with a failure status, never with an unhandled
+            // exception on this thread (which would kill the process before it drained and reported).
             CaptureLog.CaptureFailed(logger, ex, ex.Message);
             Environment.ExitCode = 1;
             lifetime.StopApplication();
@@ -307,20 +337,19 @@ internal sealed class CapturePump(
     {
         using var reader = PcapFileReader.Open(settings.PcapFile!);
         var clock = Stopwatch.StartNew();
-        long first = -1;
+        var pacing = new PcapReplayClock(settings.Speed);
         long count = 0;
         while (!_stopping && reader.ReadNext(out var record))
         {
-            if (first < 0)
+            if (!pacing.TryNext(record.Info.TimestampNanos, out var due, out var refusal))
             {
-                first = record.Info.TimestampNanos;
+                throw new PcapFormatException(settings.PcapFile!, count, $"record {count + 1}: {refusal} ({count} records replayed)");
             }
 
-            var due = TimeSpan.FromTicks((long)((record.Info.TimestampNanos - first) / 100 / settings.Speed));
-            var wait = due - clock.Elapsed;
-            if (wait > TimeSpan.FromMilliseconds(1))
+            // In slices of at most a second, so that a stop is not held up by a long recorded pause.
+            for (var wait = due - clock.Elapsed.TotalSeconds; wait > 0.001 && !_stopping; wait = due - clock.Elapsed.TotalSeconds)
             {
-                Thread.Sleep(wait);
+                Thread.Sleep(TimeSpan.FromSeconds(Math.Min(wait, 1)));
             }
 
             OnFrame(record.Data, record.Info);

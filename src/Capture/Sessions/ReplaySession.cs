@@ -46,6 +46,7 @@ internal sealed class ReplaySession
     // The handshake as the client made it: its ISN, whether its third packet was seen, its timestamps.
     private uint? _clientIsn;
     private bool _handshakeAckSeen;
+    private bool _carriedData;
     private bool _useTimestamps;
     private uint _tsBase;
     private ushort _ipId;
@@ -133,7 +134,7 @@ internal sealed class ReplaySession
                 return _lingerUntil;
             }
 
-            DateTimeOffset? next = _lastActivity + (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout);
+            DateTimeOffset? next = _lastActivity + Silence;
             next = Min(next, _timer.Deadline);
             next = Min(next, _send.PersistDeadline);
             next = Min(next, _pacer.Deadline);
@@ -149,6 +150,11 @@ internal sealed class ReplaySession
     private DateTimeOffset Now => _time.GetUtcNow();
 
     private bool HasPendingData => !_stream.IsEmpty || _close.FinPending;
+
+    // Silence allowed: with data pending, the idle timeout; a client that never sent a byte, the no-data timeout.
+    private TimeSpan Silence => HasPendingData ? _options.IdleTimeout
+        : _carriedData ? _options.KeepAliveTimeout
+        : _options.NoDataTimeout < _options.KeepAliveTimeout ? _options.NoDataTimeout : _options.KeepAliveTimeout;
 
     /// <summary>Handles one captured client-to-server segment.</summary>
     public void OnCaptured(in CapturedSegment segment)
@@ -197,6 +203,7 @@ internal sealed class ReplaySession
 
         if (!segment.Payload.IsEmpty)
         {
+            _carriedData = true;
             Insert(segment);
             if (_phase == Phase.Ended)
             {
@@ -353,9 +360,9 @@ internal sealed class ReplaySession
             return;
         }
 
-        if (now - _lastActivity >= (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout))
+        if (now - _lastActivity >= Silence)
         {
-            End(HasPendingData ? SessionEndReason.IdleTimeout : SessionEndReason.KeepAliveTimeout, now);
+            End(HasPendingData ? SessionEndReason.IdleTimeout : _carriedData ? SessionEndReason.KeepAliveTimeout : SessionEndReason.NoDataTimeout, now);
             return;
         }
 
@@ -489,6 +496,7 @@ internal sealed class ReplaySession
         // The RTT estimate stays: same path, same target.
         _receive.Reset();
         _handshakeAckSeen = false;
+        _carriedData = false;
         _clientIsn = null;
         _gapSince = null;
         _endResetAnswerable = false;

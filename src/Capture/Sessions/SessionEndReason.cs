@@ -32,4 +32,7 @@ internal enum SessionEndReason
 
     /// <summary>The node is shutting down or the session was stopped from outside.</summary>
     Aborted,
+
+    /// <summary>The client never sent a byte after its handshake within the no-data timeout (e.g. a spoofed SYN).</summary>
+    NoDataTimeout,
 }

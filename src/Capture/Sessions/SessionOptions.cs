@@ -84,6 +84,13 @@ internal sealed record SessionOptions
     /// <summary>Silence with nothing pending after which a keep-alive session is closed. Defaults to 10 min.</summary>
     public TimeSpan KeepAliveTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// Silence after which a session whose client never sent a byte (a handshake only: a spoofed SYN, a preconnect
+    /// nobody used) is closed, instead of holding an actor and a target connection for the keep-alive timeout.
+    /// Defaults to 15 s: a browser closes an unused preconnected socket after 10 s.
+    /// </summary>
+    public TimeSpan NoDataTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>How long an ended session absorbs late packets before it is forgotten. Defaults to 6 s.</summary>
     public TimeSpan Linger { get; init; } = TimeSpan.FromSeconds(6);
 

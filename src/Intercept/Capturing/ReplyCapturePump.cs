@@ -14,15 +14,17 @@ namespace ReplayCluster.Intercept.Capturing;
 /// for the router: headers only, the payload length taken from the IP total length. Records go through
 /// the <see cref="ReplyQueue"/>; the router is told only when it is idle, once per burst.
 /// </summary>
-internal sealed class ReplyCapturePump(
+internal sealed partial class ReplyCapturePump(
     InterceptNodeSettings settings,
     InterceptStatistics statistics,
     ReplyQueue queue,
     ActorRegistry registry,
-    ILogger<ReplyCapturePump> logger) : IHostedService
+    ILogger<ReplyCapturePump> logger,
+    IHostApplicationLifetime lifetime) : IHostedService
 {
     private IActorRef _router = ActorRefs.Nobody;
     private LiveCapture? _capture;
+    private volatile bool _stopping;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -39,20 +41,47 @@ internal sealed class ReplyCapturePump(
             ReadTimeoutMs = (int)settings.CaptureBlockTimeout.TotalMilliseconds,
         });
         InterceptLog.Capturing(logger, settings.Interface, settings.Filter);
+        _capture.Faulted += OnCaptureFaulted;
         _capture.Start(OnFrame);
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
+        _stopping = true;
         if (_capture is not null)
         {
-            _capture.Stop();
-            var kernel = _capture.Statistics;
-            InterceptLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
+            try
+            {
+                _capture.Stop();
+                var kernel = _capture.Statistics;
+                InterceptLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
+            }
+            catch (LiveCaptureException)
+            {
+                // The capture had failed already and said so (OnCaptureFaulted).
+            }
+
             _capture.Dispose();
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The sink interface vanished (or libpcap failed): no reply can reach any capture node any more, and every
+    /// replayed session would wait on retransmissions. The node says why and stops with a failure status; the
+    /// capture nodes see the intercept leave and stop starting sessions until one is back.
+    /// </summary>
+    private void OnCaptureFaulted(LiveCapture capture, Exception fault)
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        Log.CaptureFailed(logger, fault, capture.Options.Interface, fault.Message);
+        Environment.ExitCode = 1;
+        lifetime.StopApplication();
     }
 
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
@@ -94,5 +123,11 @@ internal sealed class ReplyCapturePump(
         {
             _router.Tell(DrainReplies.Instance);
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 320, Level = LogLevel.Error, Message = "Reply capture on {Interface} ended: {Reason}; stopping (no reply could reach a capture node)")]
+        public static partial void CaptureFailed(ILogger logger, Exception exception, string @interface, string reason);
     }
 }

@@ -172,14 +172,21 @@ public static class NodeCommandLine
         HelpName = "CIDR",
     };
 
+    private static readonly Option<int?> SlicePrefixOption = new("--slice-prefix")
+    {
+        Description = "With --host target: the prefix of the coordinator's slices (default 24); every slice must be routed to the reply sink.",
+        HelpName = "BITS",
+    };
+
     private static Command CreateDoctorCommand(string role, RoleSetup setup)
     {
         var doctor = new Command("doctor",
-            "Check this host's prerequisites (libpcap, privileges, interface, offloads, routes, rp_filter, ip_forward, " +
+            "Check this host's prerequisites (libpcap, privileges, interface, offloads, routes, rp_filter, ip_forward, conntrack, " +
             "cluster reachability) and say what to fix. Exit status 0: no problem; 1: problems; 2: configuration error.")
         {
             DoctorHostOption,
             ClientRangeOption,
+            SlicePrefixOption,
         };
         doctor.SetAction(parse => RunDoctor(role, parse, setup));
         return doctor;
@@ -201,7 +208,8 @@ public static class NodeCommandLine
                 }
 
                 return Doctor.DoctorReport.Run($"target host (replies to {range})",
-                    [Doctor.HostChecks.ReversePathFilter(range), Doctor.HostChecks.ClientRangeRouted(range)], output);
+                    [Doctor.HostChecks.ReversePathFilter(range),
+                     Doctor.HostChecks.ClientRangeRouted(range, parse.GetValue(SlicePrefixOption) is { } bits and >= 0 and <= 32 ? bits : Doctor.HostChecks.DefaultSlicePrefix)], output);
             }
 
             if (host != role)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -118,22 +117,38 @@ public static class HostChecks
     });
 
     /// <summary>
-    /// ip_forward is off on the reply sink, so replies die there instead of reaching clients. An ifb sink
-    /// (on the target itself) drops what it receives, so forwarding does not matter there.
+    /// Forwarding is off on the reply sink's interface, so replies die there instead of reaching clients. The kernel
+    /// forwards by the flag of the interface a packet came in on (net.ipv4.conf.IF.forwarding), which can be on while
+    /// net.ipv4.ip_forward is 0 (writing ip_forward sets every interface; one can be turned on after). An ifb sink (on
+    /// the target itself) drops what it receives, so forwarding does not matter there.
     /// </summary>
     public static DoctorCheck ForwardingOff(string sinkInterface) => new("ip_forward", () =>
     {
         var (exit, output) = Run("ethtool", "-i", sinkInterface);
-        if (exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb"))
+        var ifb = exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb");
+        return AssessForwarding(sinkInterface, ReadInt("/proc/sys/net/ipv4/ip_forward"),
+            ReadInt($"/proc/sys/net/ipv4/conf/{sinkInterface}/forwarding"), ifb);
+    });
+
+    /// <summary>The forwarding check's verdict from what the host says (unit-tested).</summary>
+    internal static DoctorResult AssessForwarding(string sinkInterface, int? global, int? perInterface, bool ifb)
+    {
+        if (ifb)
         {
             return DoctorResult.Ok($"{sinkInterface} is an ifb sink: replies end there whatever ip_forward is");
         }
 
-        return ReadText("/proc/sys/net/ipv4/ip_forward") == "0"
-            ? DoctorResult.Ok("0: replies routed here are captured and dropped")
-            : DoctorResult.Fail("1: this host forwards the target's replies on to the real clients, which answer with RST",
-                "sysctl -w net.ipv4.ip_forward=0 on the assistant (reply sink) host");
-    });
+        var effective = perInterface ?? global;
+        if (effective == 0)
+        {
+            return DoctorResult.Ok($"off on {sinkInterface} (ip_forward={global}, {sinkInterface} forwarding={perInterface}): replies routed here are captured and dropped");
+        }
+
+        return DoctorResult.Fail(
+            $"{sinkInterface} forwards (ip_forward={global?.ToString(CultureInfo.InvariantCulture) ?? "?"}, {sinkInterface} forwarding={perInterface?.ToString(CultureInfo.InvariantCulture) ?? "?"}): " +
+            "this host sends the target's replies on to the real clients, which answer with RST",
+            $"sysctl -w net.ipv4.ip_forward=0 net.ipv4.conf.{sinkInterface}.forwarding=0 on the assistant (reply sink) host");
+    }
 
     /// <summary>On the target: strict reverse-path filtering silently drops replayed (spoofed) sources.</summary>
     public static DoctorCheck ReversePathFilter(string clientRange) => new("rp_filter", () =>
@@ -150,23 +165,61 @@ public static class HostChecks
             : DoctorResult.Ok($"{effective} (all={all}, {device ?? "?"}={perDevice})");
     });
 
-    /// <summary>On the target: the client (or fake client) range is routed to the reply sink, not by the default route.</summary>
-    public static DoctorCheck ClientRangeRouted(string cidr) => new("client route", () =>
+    /// <summary>
+    /// On the target: every slice of the client (or fake client) range, each address of it, is routed to the reply
+    /// sink by a route of its own, not by the default route (the replies would go toward real clients) and not by
+    /// a blackhole. One probe per range is not enough: a route for the first slice only passes it.
+    /// </summary>
+    public static DoctorCheck ClientRangeRouted(string cidr, int slicePrefix = DefaultSlicePrefix) => new("client route", () =>
     {
-        var probe = FirstAddress(cidr);
-        var (exit, output) = Run("ip", "-4", "route", "show", "match", probe.ToString());
-        var routes = exit == 0 ? output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
-        var specific = routes.Where(r => !r.StartsWith("default", StringComparison.Ordinal)).ToList();
-        if (specific.Count == 0)
+        var range = IPNetwork.Parse(cidr);
+        var (exit, output) = Run("ip", "-4", "route", "show", "table", "main");
+        if (exit != 0)
         {
+            return DoctorResult.Fail($"cannot read the routing table: {output.Trim()}", "apt-get install iproute2");
+        }
+
+        var result = SliceRoutes.Assess(range, slicePrefix, SliceRoutes.Parse(output));
+        var prefix = Math.Max(range.PrefixLength, slicePrefix);
+        if (result.Bad.Count > 0)
+        {
+            var examples = string.Join("; ", result.Bad.Take(4).Select(b => $"{b.Slice} by {b.Reason}"));
+            var allBad = result.Bad.Count == result.Slices;
             return DoctorResult.Fail(
-                routes.Length == 0
-                    ? $"no route for {cidr}: the target cannot answer replayed clients at all"
-                    : $"{cidr} follows the default route: the target's replies go back toward real clients",
+                $"{result.Bad.Count} of {result.Slices} /{prefix} slices of {cidr} are not routed to a reply sink: {examples}{(result.Bad.Count > 4 ? "; ..." : string.Empty)}" +
+                (allBad && result.Bad.All(b => b.Reason == "no route") ? ": the target cannot answer replayed clients at all" : ": the target's replies to them go toward real clients or nowhere"),
                 $"ip route add {cidr} via <assistant address> (or dev <ifb sink>)");
         }
 
-        return DoctorResult.Ok($"{cidr}: {specific[0]}");
+        return DoctorResult.Ok($"{cidr}: all {result.Slices} /{prefix} slices {string.Join(", ", result.NextHops)}");
+    });
+
+    /// <summary>The coordinator's default slice prefix (<c>--slice-prefix</c>).</summary>
+    public const int DefaultSlicePrefix = 24;
+
+    /// <summary>
+    /// On a capture host: conntrack is not close to full, and the replayed flows' sources are exempt from it, by the
+    /// node itself (<paramref name="nodeInstalls"/>: notrack not off, and nft accepts its table in check mode) or by
+    /// the host's own notrack rule.
+    /// </summary>
+    public static DoctorCheck Conntrack(string? fakeRange, bool nodeInstalls) => new("conntrack", () =>
+    {
+        var range = fakeRange is null ? (IPNetwork?)null : IPNetwork.Parse(fakeRange);
+        var count = ReadLong("/proc/sys/net/netfilter/nf_conntrack_count");
+        var max = ReadLong("/proc/sys/net/netfilter/nf_conntrack_max");
+        var (listed, ruleset) = Run("nft", "list", "ruleset");
+        string? whyNot = nodeInstalls ? null : "notrack = off";
+        if (nodeInstalls)
+        {
+            var (check, output) = HostTool.Run("nft", ["-c", "-f", "-"], NotrackRuleset.Install(NotrackRuleset.TableFor(Environment.ProcessId), range is { } r ? [r] : []));
+            if (check != 0)
+            {
+                nodeInstalls = false;
+                whyNot = output.Trim().Split('\n')[0];
+            }
+        }
+
+        return ConntrackAssessment.Assess(new ConntrackFacts(count, max, listed == 0 ? NotrackRuleset.ExemptSources(ruleset) : null, range, nodeInstalls, whyNot));
     });
 
     private static IPAddress FirstAddress(string cidr)
@@ -196,37 +249,11 @@ public static class HostChecks
 
     private static string? ReadText(string path) => File.Exists(path) ? File.ReadAllText(path).Trim() : null;
 
+    private static long? ReadLong(string path) =>
+        long.TryParse(ReadText(path), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;
+
     private static int? ReadInt(string path) =>
         int.TryParse(ReadText(path), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;
 
-    // Services often run with a minimal PATH (systemd, capabilities): look where Debian puts these tools too.
-    private static readonly string[] ToolFolders = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
-
-    private static (int Exit, string Output) Run(string tool, params string[] arguments)
-    {
-        var path = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Concat(ToolFolders)
-            .Select(folder => Path.Combine(folder, tool))
-            .FirstOrDefault(File.Exists);
-        if (path is null)
-        {
-            return (-1, $"{tool} is not installed (apt-get install {(tool == "ip" ? "iproute2" : tool)})");
-        }
-
-        try
-        {
-            using var process = Process.Start(new ProcessStartInfo(path, arguments)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            })!;
-            var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-            process.WaitForExit(5000);
-            return (process.HasExited ? process.ExitCode : -1, output);
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            return (-1, $"{tool}: {ex.Message}");
-        }
-    }
+    private static (int Exit, string Output) Run(string tool, params string[] arguments) => HostTool.Run(tool, arguments);
 }

@@ -91,6 +91,13 @@ public sealed unsafe class LiveCapture : IDisposable
     public Exception? Fault => Volatile.Read(ref _fault);
 
     /// <summary>
+    /// Raised on the capture thread, as its last act, when a failure ended the loop: libpcap gave up (the interface was
+    /// deleted or went away with its namespace: "The interface disappeared") or the handler threw. Without it the
+    /// thread would end unseen and the node would go on looking healthy with nothing captured.
+    /// </summary>
+    public event Action<LiveCapture, Exception>? Faulted;
+
+    /// <summary>
     /// libpcap's counters read through our own <c>pcap_stats</c> binding (SharpPcap's reads 0 drops on 64-bit Linux).
     /// Safe to read from any thread while the capture runs.
     /// </summary>
@@ -382,6 +389,12 @@ public sealed unsafe class LiveCapture : IDisposable
 
             // Freed by the loop itself, after its last pcap_dispatch: no callback can see a freed handle.
             _self.Free();
+
+            // Stop() joins this thread before it takes the fault, so the fault is still here to report.
+            if (Volatile.Read(ref _fault) is { } fault)
+            {
+                Faulted?.Invoke(this, fault);
+            }
         }
     }
 

@@ -135,7 +135,7 @@ public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClas
         var documents = Load(Path.Combine(Deploy, "k8s", "replaycluster.yaml")).ToList();
         string Kind(YamlMappingNode d) => d["kind"].ToString();
         string Name(YamlMappingNode d) => ((YamlMappingNode)d["metadata"])["name"].ToString();
-        Assert.Equal(["ConfigMap", "DaemonSet", "Deployment", "Deployment", "Namespace", "Service"], documents.Select(Kind).Order());
+        Assert.Equal(["ConfigMap", "DaemonSet", "Deployment", "Deployment", "Namespace", "NetworkPolicy", "NetworkPolicy", "Service"], documents.Select(Kind).Order());
 
         var config = (YamlMappingNode)documents.Single(d => Kind(d) == "ConfigMap")["data"];
         var capture = documents.Single(d => Kind(d) == "DaemonSet");
@@ -192,6 +192,134 @@ public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClas
         ];
     }
 
+    /// <summary>Issue 10, finding 6: every unit has explained memory and CPU ceilings; the capture node yields CPU to production.</summary>
+    [Fact]
+    public void The_systemd_units_set_explained_memory_and_cpu_ceilings()
+    {
+        foreach (var node in Nodes)
+        {
+            var lines = File.ReadAllLines(Path.Combine(Deploy, "systemd", $"replaycluster-{node}.service"));
+            foreach (var key in new[] { "MemoryHigh", "MemoryMax", "MemorySwapMax", "CPUQuota", "CPUWeight", "TasksMax" })
+            {
+                var at = Array.FindIndex(lines, l => l.StartsWith(key + "=", StringComparison.Ordinal));
+                Assert.True(at > 0, $"{node}: no {key}");
+                var above = lines.Take(at).Reverse().SkipWhile(l => UnitKey().IsMatch(l)).FirstOrDefault() ?? string.Empty;
+                Assert.True(above.StartsWith('#'), $"{node}: {key} is not explained by a comment above it");
+            }
+
+            Assert.True(Bytes(UnitValue(lines, "MemoryHigh")) < Bytes(UnitValue(lines, "MemoryMax")), $"{node}: MemoryHigh must throttle before MemoryMax kills");
+        }
+
+        var capture = File.ReadAllLines(Path.Combine(Deploy, "systemd", "replaycluster-capture.service"));
+        Assert.True(int.Parse(UnitValue(capture, "CPUWeight"), System.Globalization.CultureInfo.InvariantCulture) < 100,
+            "the capture node must weigh less than an ordinary service (the production one) when cores are contended");
+        Assert.Equal("100%", UnitValue(capture, "CPUQuota"));
+
+        // The kernel's ceiling stays above the node's own (captured bytes it may hold + what a full session table takes,
+        // 4.6 KB per live session, bench/README.md), or the kernel kills the node before its admission refuses sessions.
+        var hocon = Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(publish.Repository, "hocon", "capture.hocon")));
+        var own = hocon.GetByteSize("replaycluster.capture.max-node-buffered-bytes")!.Value + hocon.GetInt("replaycluster.capture.max-live-sessions") * 4_636L;
+        Assert.True(Bytes(UnitValue(capture, "MemoryHigh")) > own, $"MemoryHigh {UnitValue(capture, "MemoryHigh")} under the node's own ceilings ({own} bytes)");
+        foreach (var node in new[] { "capture", "intercept" })
+        {
+            Assert.Equal("CAP_NET_RAW CAP_NET_ADMIN", UnitValue(File.ReadAllLines(Path.Combine(Deploy, "systemd", $"replaycluster-{node}.service")), "CapabilityBoundingSet"));
+        }
+
+        Assert.Equal(string.Empty, UnitValue(File.ReadAllLines(Path.Combine(Deploy, "systemd", "replaycluster-coordinator.service")), "CapabilityBoundingSet"));
+    }
+
+    [Fact]
+    public void Containers_run_as_a_non_root_user_with_only_the_capabilities_they_need_and_limits()
+    {
+        foreach (var node in Nodes)
+        {
+            var dockerfile = File.ReadAllText(Path.Combine(Deploy, "docker", $"Dockerfile.{node}"));
+            var user = UserInstruction().Match(dockerfile);
+            Assert.True(user.Success, $"Dockerfile.{node} has no USER");
+            Assert.DoesNotMatch("^(0|root)(:|$)", user.Groups["user"].Value);
+            Assert.True(dockerfile.IndexOf("COPY ", StringComparison.Ordinal) < user.Index, $"Dockerfile.{node}: USER before COPY");
+            Assert.Equal(node != "coordinator", dockerfile.Contains($"setcap cap_net_raw,cap_net_admin+ep /opt/replaycluster/{node}/replaycluster-{node}", StringComparison.Ordinal));
+        }
+
+        Assert.Contains("setcap cap_net_admin+ep /usr/sbin/nft", File.ReadAllText(Path.Combine(Deploy, "docker", "Dockerfile.capture")), StringComparison.Ordinal);
+
+        var services = (YamlMappingNode)Load(Path.Combine(Deploy, "docker", "compose.yaml")).Single()["services"];
+        foreach (var (name, value) in services.Children)
+        {
+            var service = (YamlMappingNode)value;
+            Assert.DoesNotMatch("^(0|root)(:|$)", service["user"].ToString());
+            Assert.Equal("true", service["read_only"].ToString());
+            Assert.Equal(["ALL"], ((YamlSequenceNode)service["cap_drop"]).Children.Select(c => c.ToString()));
+            foreach (var key in new[] { "mem_limit", "memswap_limit", "cpus", "cpu_shares", "pids_limit" })
+            {
+                Assert.True(service.Children.ContainsKey(key), $"{name}: no {key}");
+            }
+
+            Assert.Equal(name.ToString() == "coordinator", service.Children.ContainsKey("security_opt"));
+        }
+
+        var documents = Load(Path.Combine(Deploy, "k8s", "replaycluster.yaml")).ToList();
+        var workloads = documents.Where(d => d["kind"].ToString() is "Deployment" or "DaemonSet").ToList();
+        Assert.Equal(3, workloads.Count);
+        foreach (var workload in workloads)
+        {
+            var pod = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)workload["spec"])["template"])["spec"];
+            var podSecurity = (YamlMappingNode)pod["securityContext"];
+            Assert.Equal("true", podSecurity["runAsNonRoot"].ToString());
+            Assert.NotEqual("0", podSecurity["runAsUser"].ToString());
+            foreach (var container in ((YamlSequenceNode)pod["containers"]).Children.Cast<YamlMappingNode>())
+            {
+                var name = container["name"].ToString();
+                var security = (YamlMappingNode)container["securityContext"];
+                Assert.Equal("true", security["readOnlyRootFilesystem"].ToString());
+                var capabilities = (YamlMappingNode)security["capabilities"];
+                Assert.Equal(["ALL"], ((YamlSequenceNode)capabilities["drop"]).Children.Select(c => c.ToString()));
+                var added = capabilities.Children.TryGetValue("add", out var add) ? ((YamlSequenceNode)add).Children.Select(c => c.ToString()).ToList() : [];
+                Assert.Equal(name == "coordinator" ? [] : ["NET_RAW", "NET_ADMIN"], added);
+                Assert.Equal(name == "coordinator" ? "false" : "true", security["allowPrivilegeEscalation"].ToString());
+                var resources = (YamlMappingNode)container["resources"];
+                foreach (var kind in new[] { "requests", "limits" })
+                {
+                    var values = (YamlMappingNode)resources[kind];
+                    Assert.True(values.Children.ContainsKey("cpu") && values.Children.ContainsKey("memory"), $"{name}: {kind} without cpu and memory");
+                }
+
+                // The same memory ceiling as the systemd unit, where the value is explained.
+                var unit = File.ReadAllLines(Path.Combine(Deploy, "systemd", $"replaycluster-{name}.service"));
+                Assert.Equal(Bytes(UnitValue(unit, "MemoryMax")), Bytes(((YamlMappingNode)resources["limits"])["memory"].ToString()));
+            }
+        }
+
+        var policies = documents.Where(d => d["kind"].ToString() == "NetworkPolicy").Select(d => (YamlMappingNode)d["spec"]).ToList();
+        var deny = policies.Single(p => ((YamlMappingNode)p["podSelector"]).Children.Count == 0);
+        Assert.Equal(["Ingress", "Egress"], ((YamlSequenceNode)deny["policyTypes"]).Children.Select(c => c.ToString()));
+        Assert.False(deny.Children.ContainsKey("ingress") || deny.Children.ContainsKey("egress"), "the default policy denies everything");
+        var coordinator = policies.Single(p => ((YamlMappingNode)p["podSelector"]).Children.Count > 0);
+        Assert.Equal("replaycluster-coordinator", ((YamlMappingNode)((YamlMappingNode)coordinator["podSelector"])["matchLabels"])["app"].ToString());
+        var ports = ((YamlSequenceNode)((YamlMappingNode)((YamlSequenceNode)coordinator["ingress"]).Children.Single())["ports"]).Children
+            .Select(p => ((YamlMappingNode)p)["port"].ToString());
+        Assert.Equal(["4053"], ports);
+    }
+
+    private static string UnitValue(string[] lines, string key) =>
+        lines.Single(l => l.StartsWith(key + "=", StringComparison.Ordinal))[(key.Length + 1)..].Trim();
+
+    /// <summary>systemd's and Kubernetes' sizes: 512M, 3G, 3Gi, 512Mi.</summary>
+    private static long Bytes(string text)
+    {
+        var match = SizeText().Match(text);
+        Assert.True(match.Success, $"'{text}' is not a size");
+        var value = long.Parse(match.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return match.Groups["unit"].Value.TrimEnd('i') switch
+        {
+            "K" or "k" => value << 10,
+            "M" => value << 20,
+            "G" => value << 30,
+            "T" => value << 40,
+            _ => value,
+        };
+    }
+
     private static IEnumerable<YamlMappingNode> Load(string path)
     {
         var stream = new YamlStream();
@@ -209,6 +337,15 @@ public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClas
 
     [GeneratedRegex(@"^COPY\s+(?<source>\S+)\s+(?<target>\S+)\s*$", RegexOptions.Multiline)]
     private static partial Regex CopyInstruction();
+
+    [GeneratedRegex(@"^[A-Za-z]+=")]
+    private static partial Regex UnitKey();
+
+    [GeneratedRegex(@"^USER\s+(?<user>\S+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex UserInstruction();
+
+    [GeneratedRegex(@"^(?<value>\d+)(?<unit>[KkMGT]i?)?$")]
+    private static partial Regex SizeText();
 
     [GeneratedRegex(@"^ENTRYPOINT\s+\[""(?<path>[^""]+)""\]", RegexOptions.Multiline)]
     private static partial Regex EntrypointInstruction();

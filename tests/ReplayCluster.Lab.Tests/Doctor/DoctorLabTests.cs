@@ -56,6 +56,11 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
             InterceptDoctorAsync, "ip_forward");
 
     [Fact]
+    public async Task Forwarding_on_the_sink_interface_alone_is_named() =>
+        await WithBrokenAsync(LabRole.Assistant, ["sysctl", "-qw", $"net.ipv4.conf.{Lab.SinkInterface}.forwarding=1"],
+            ["sysctl", "-qw", $"net.ipv4.conf.{Lab.SinkInterface}.forwarding=0"], InterceptDoctorAsync, "ip_forward");
+
+    [Fact]
     public async Task Strict_reverse_path_filtering_on_the_target_is_named() =>
         await WithBrokenAsync(LabRole.Target, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"], ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
             TargetDoctorAsync, "rp_filter");
@@ -64,6 +69,54 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
     public async Task A_missing_route_for_the_client_range_on_the_target_is_named() =>
         await WithBrokenAsync(LabRole.Target, ["ip", "route", "del", Lab.FakeRange], ["ip", "route", "add", Lab.FakeRange, "via", Lab.AssistantIp.ToString()],
             TargetDoctorAsync, "client route");
+
+    [Fact]
+    public async Task A_route_for_the_first_slice_only_is_named()
+    {
+        // The check of one probe address per range passed this: only 10.200.0.0/24 reaches the sink.
+        var firstSlice = Lab.FakeRange[..Lab.FakeRange.IndexOf('/', StringComparison.Ordinal)] + "/24";
+        (await Lab.ExecAsync(LabRole.Target, ["ip", "route", "add", firstSlice, "via", Lab.AssistantIp.ToString()], cancellationToken: Cancellation)).EnsureSuccess("add");
+        try
+        {
+            await WithBrokenAsync(LabRole.Target, ["ip", "route", "del", Lab.FakeRange], ["ip", "route", "add", Lab.FakeRange, "via", Lab.AssistantIp.ToString()],
+                TargetDoctorAsync, "client route");
+        }
+        finally
+        {
+            await Lab.ExecAsync(LabRole.Target, ["ip", "route", "del", firstSlice], cancellationToken: Cancellation);
+        }
+    }
+
+    [Fact]
+    public async Task Replayed_flows_that_conntrack_would_keep_are_named_unless_a_notrack_rule_exempts_them()
+    {
+        // The node may not install its own exemption: the host's conntrack must not keep the replayed flows.
+        var (exit, output) = await CaptureDoctorAsync("--set", "replaycluster.capture.notrack = off");
+        AssertFailed((exit, output), "conntrack");
+        Assert.Contains($"ip saddr {Lab.FakeRange} notrack", output, StringComparison.Ordinal);
+
+        // The operator's own rule (the one doctor proposes) is recognised.
+        var table = $"ops{Guid.NewGuid():N}"[..12];
+        var script = Path.Combine(Lab.StateDirectory, $"{table}.nft");
+        await File.WriteAllTextAsync(script,
+            $"table ip {table} {{\n  chain out {{\n    type filter hook output priority raw;\n    ip saddr {Lab.FakeRange} notrack\n  }}\n}}\n", Cancellation);
+        (await Lab.ExecAsync(LabRole.Online, ["nft", "-f", script], cancellationToken: Cancellation)).EnsureSuccess("nft -f");
+        try
+        {
+            (exit, output) = await CaptureDoctorAsync("--set", "replaycluster.capture.notrack = off");
+            Assert.True(exit == 0, output);
+            Assert.Matches(@"ok\s+conntrack\s+.*exempt \(notrack\)", output);
+        }
+        finally
+        {
+            await Lab.ExecAsync(LabRole.Online, ["nft", "delete", "table", "ip", table], cancellationToken: Cancellation);
+        }
+
+        // By default a privileged node installs it itself.
+        (exit, output) = await CaptureDoctorAsync();
+        Assert.True(exit == 0, output);
+        Assert.Matches(@"ok\s+conntrack\s+.*the node installs notrack", output);
+    }
 
     [Fact]
     public async Task A_capture_interface_that_is_down_or_missing_is_named()

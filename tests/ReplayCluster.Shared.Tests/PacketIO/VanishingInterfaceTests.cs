@@ -1,0 +1,39 @@
+using System.Diagnostics;
+using ReplayCluster.PacketIO;
+
+namespace ReplayCluster.Tests.PacketIO;
+
+/// <summary>Issue 10, finding 7: a capture whose interface disappears ends with a fault naming it, instead of spinning silently.</summary>
+[Collection(nameof(NetworkLabCollection))]
+public sealed class VanishingInterfaceTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_capture_whose_interface_is_deleted_stops_with_a_fault(bool immediate)
+    {
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
+        using var lab = new NamespacePair();
+        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions
+        {
+            Interface = NamespacePair.DeviceB,
+            Filter = "udp",
+            Immediate = immediate,
+        }));
+        capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => { });
+        Assert.True(capture.IsRunning);
+
+        NamespacePair.Exec(lab.B, "ip", "link", "del", NamespacePair.DeviceB);
+        var watch = Stopwatch.StartNew();
+        while (capture.IsRunning && watch.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            Thread.Sleep(20);
+        }
+
+        Assert.False(capture.IsRunning, "the capture loop still runs 5 s after its interface was deleted");
+        Assert.NotNull(capture.Fault);
+        Assert.Contains(NamespacePair.DeviceB, capture.Fault!.Message, StringComparison.Ordinal);
+        var stop = Assert.Throws<LiveCaptureException>(capture.Stop);
+        Assert.Contains(NamespacePair.DeviceB, stop.Message, StringComparison.Ordinal);
+    }
+}
