@@ -16,7 +16,7 @@ public sealed class SplitBrainSettingsTests
     [InlineData(NodeRoles.Intercept)]
     public void Every_role_keeps_the_oldest_side_and_downs_an_oldest_that_is_alone(string role)
     {
-        var node = NodeConfigLoader.Load(role, new NodeConfigOverrides { Seeds = ["10.1.2.3:4053"] });
+        var node = NodeConfigLoader.Load(role, new NodeConfigOverrides { Seeds = ["10.1.2.3:4053"], Sets = ["replaycluster.cluster.tls = off"] });
         Assert.Equal("Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster", node.Config.GetString("akka.cluster.downing-provider-class"));
         var settings = new SplitBrainResolverSettings(node.Config);
         Assert.Equal(SplitBrainResolverSettings.KeepOldestName, settings.DowningStrategy);
