@@ -8,7 +8,7 @@ using ReplayCluster.Replay;
 using ReplayCluster.Rogue;
 using ReplayCluster.Statistics;
 
-// replaycluster-rogue --hostname IP --port N --seed HOST:PORT --role ROLE --steal-to IP --seconds N [--set PATH=VALUE]...
+// replaycluster-rogue --hostname IP --port N --seed HOST:PORT --role ROLE --steal-to IP --seconds N [--config FILE]... [--set PATH=VALUE]...
 // Joins the cluster as ROLE (the node configuration of an intercept, so whatever the lab passes to every node
 // applies, TLS included), then once a second sends every member what only another role may send.
 var options = RogueOptions.Parse(args);
@@ -17,9 +17,16 @@ var node = NodeConfigLoader.Load(NodeRoles.Intercept, new NodeConfigOverrides
     Hostname = options.Hostname,
     Port = options.Port,
     Seeds = [options.Seed],
+    ConfigFiles = options.ConfigFiles,
     Sets = [.. options.Sets, $"akka.cluster.roles = [{options.Role}]"],
 });
-using var system = ActorSystem.Create(node.Settings.SystemName, node.Config);
+
+// With cluster TLS on, the certificate it is given (a valid one, of the role it pretends to be) travels in Akka's
+// TLS setup as it does for the nodes.
+var tls = ClusterTransportSecurity.CreateSetup(node.Settings, new CertifiedPeers(), TimeProvider.System);
+using var system = tls is null
+    ? ActorSystem.Create(node.Settings.SystemName, node.Config)
+    : ActorSystem.Create(node.Settings.SystemName, BootstrapSetup.Create().WithConfig(node.Config).And(tls));
 var cluster = Akka.Cluster.Cluster.Get(system);
 var up = new TaskCompletionSource();
 cluster.RegisterOnMemberUp(() => up.TrySetResult());
@@ -124,17 +131,23 @@ namespace ReplayCluster.Rogue
         }
     }
 
-    internal sealed record RogueOptions(string Hostname, string Port, string Seed, string Role, string StealTo, int Seconds, IReadOnlyList<string> Sets)
+    internal sealed record RogueOptions(string Hostname, string Port, string Seed, string Role, string StealTo, int Seconds, IReadOnlyList<string> Sets,
+        IReadOnlyList<string> ConfigFiles)
     {
         public static RogueOptions Parse(string[] args)
         {
             var values = new Dictionary<string, string>(StringComparer.Ordinal);
             var sets = new List<string>();
+            var configFiles = new List<string>();
             for (var i = 0; i + 1 < args.Length; i += 2)
             {
                 if (args[i] == "--set")
                 {
                     sets.Add(args[i + 1]);
+                }
+                else if (args[i] == "--config")
+                {
+                    configFiles.Add(args[i + 1]);
                 }
                 else
                 {
@@ -144,7 +157,7 @@ namespace ReplayCluster.Rogue
 
             string Value(string name) => values.TryGetValue(name, out var value) ? value : throw new ArgumentException($"{name} is required");
             return new RogueOptions(Value("--hostname"), Value("--port"), Value("--seed"), Value("--role"), Value("--steal-to"),
-                int.Parse(Value("--seconds"), CultureInfo.InvariantCulture), sets);
+                int.Parse(Value("--seconds"), CultureInfo.InvariantCulture), sets, configFiles);
         }
     }
 }

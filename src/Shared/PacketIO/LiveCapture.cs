@@ -336,6 +336,9 @@ public sealed unsafe class LiveCapture : IDisposable
         }
     }
 
+    // pcap_dispatch's result after pcap_breakloop (PCAP_ERROR_BREAK).
+    private const int PcapBreak = -2;
+
     private void CaptureLoop()
     {
         var gotReference = false;
@@ -350,9 +353,13 @@ public sealed unsafe class LiveCapture : IDisposable
             pollFds[1] = new LibC.PollFd { Fd = _stopEvent, Events = LibC.PollIn };
             Volatile.Write(ref _captureThreadId, LibC.gettid());
             DrainStopEvent(); // a stop request from an earlier run (Stop, Start again) must not end this one
+            // After an error on the socket (its interface went down) libpcap may report nothing yet: it learns that the
+            // interface is gone only when it looks again, and no event will wake us for that. So in that state we
+            // poll with a timeout and let it look once a second.
+            var socketError = false;
             while (!_stopRequested)
             {
-                var ready = LibC.poll(pollFds, 2, -1);
+                var ready = LibC.poll(pollFds, 2, socketError ? 1000 : -1);
                 if (ready < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -364,13 +371,18 @@ public sealed unsafe class LiveCapture : IDisposable
                     throw new LiveCaptureException($"poll on capture '{Options.Interface}' failed: {Marshal.GetPInvokeErrorMessage(errno)}");
                 }
 
-                if (_stopRequested || (pollFds[0].Revents == 0))
+                if (_stopRequested || (pollFds[0].Revents == 0 && !(socketError && ready == 0)))
                 {
                     continue;
                 }
 
+                socketError |= (pollFds[0].Revents & (LibC.PollErr | LibC.PollHup)) != 0;
+
+                // Every negative result but a break is an error: libpcap reports an interface that went away as
+                // PCAP_ERROR_IFACE_NOT_UP (-9), not -1, and only once (the socket's error is consumed); taken for
+                // success, the loop went back to a poll that never wakes again.
                 var result = PcapNative.Dispatch(_pcap, -1, &OnFrame, user);
-                if (result == -1)
+                if (result < 0 && result != PcapBreak)
                 {
                     throw new LiveCaptureException($"pcap_dispatch on '{Options.Interface}' failed: {PcapNative.GetError(_pcap)}");
                 }

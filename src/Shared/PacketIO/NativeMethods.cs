@@ -7,6 +7,8 @@ internal static partial class LibC
 {
     public const int CloneNewNet = 0x40000000;
     public const short PollIn = 0x0001;
+    public const short PollErr = 0x0008;
+    public const short PollHup = 0x0010;
     public const int EIntr = 4;
     public const int EAgain = 11;
     public const int EPerm = 1;

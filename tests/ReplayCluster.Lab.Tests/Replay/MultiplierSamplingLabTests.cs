@@ -100,6 +100,12 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
         }
 
         var counts = await WaitForTargetAsync("case=x50", expected: 400);
+        foreach (var line in capture.Lines.Where(l => l.Contains("plan", StringComparison.OrdinalIgnoreCase) || l.Contains("Refused", StringComparison.Ordinal) || l.Contains("warn", StringComparison.Ordinal)).Take(20)
+                     .Append(capture.Lines.LastOrDefault(l => l.Contains("Capture statistics", StringComparison.Ordinal)) ?? "(no statistics)"))
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine(line);
+        }
+
         Assert.Equal(8, counts.Online);
         Assert.Equal(400, counts.Target);
         var tuples = Lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains("case=x50", StringComparison.Ordinal))

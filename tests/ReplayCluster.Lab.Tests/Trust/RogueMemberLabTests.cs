@@ -39,7 +39,9 @@ public sealed class RogueMemberLabTests
         await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
 
         // The rogue runs on the online host; its plan would replay production traffic to that host itself.
-        await using var rogue = lab.StartProcess(LabRole.Online, ["dotnet", RogueBinary(), "--hostname", lab.OnlineUplinkIp.ToString(), "--port", "4071",
+        // It holds a valid intercept certificate of the lab's CA: a member of the wrong role for everything it sends.
+        await using var rogue = lab.StartProcess(LabRole.Online, ["dotnet", RogueBinary(), .. NodeProcesses.ClusterTlsArguments(lab, "intercept"),
+            "--hostname", lab.OnlineUplinkIp.ToString(), "--port", "4071",
             "--seed", seed, "--role", "intercept", "--steal-to", lab.OnlineIp.ToString(), "--seconds", "10"]);
         await rogue.WaitForOutputAsync(l => l.Contains("rogue: attack round 2 sent", StringComparison.Ordinal), TimeSpan.FromSeconds(45), Cancellation);
 
