@@ -171,7 +171,9 @@ for ((run = 1; run <= runs; run++)); do
   fact() { sed -n "s/^$1=//p" "${work}/lab.env"; }
 
   seed="$(fact TARGET_IP):4053"
-  start_node coordinator "$(fact NS_TARGET)" coordinator --hostname "$(fact TARGET_IP)" --port 4053 -c "$(fact FAKE_RANGE)"
+  # Its HTTP API token goes to the run's folder, not /var/lib/replaycluster of this machine.
+  start_node coordinator "$(fact NS_TARGET)" coordinator --hostname "$(fact TARGET_IP)" --port 4053 -c "$(fact FAKE_RANGE)" \
+    --token-file "${work}/api-token"
   wait_logged 30 "Joined cluster as" coordinator
   start_node intercept "$(fact NS_ASSISTANT)" intercept --hostname "$(fact ASSISTANT_IP)" --seed "${seed}" -i "$(fact ASSISTANT_IF)"
   start_node capture "$(fact NS_ONLINE)" capture --hostname "$(fact ONLINE_UPLINK_IP)" --seed "${seed}" \

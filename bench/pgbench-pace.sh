@@ -155,7 +155,8 @@ run_once() {
       kill -0 "${last_pid}" 2>/dev/null || { echo "pgbench-pace.sh: tcpcopy exited:" >&2; cat "${dir}/tcpcopy.log" >&2; exit 1; }
       ;;
     replaycluster)
-      start "$(fact NS_TARGET)" "${dir}/coordinator.log" dotnet "$(node_dll coordinator)" --hostname "${target_ip}" --port 4053
+      start "$(fact NS_TARGET)" "${dir}/coordinator.log" dotnet "$(node_dll coordinator)" --hostname "${target_ip}" --port 4053 \
+        --token-file "${work}/api-token"
       replayers+=("${last_pid}") names+=(coordinator)
       wait_for "${dir}/coordinator.log" "Joined cluster as" 45 "${last_pid}"
       start "$(fact NS_ASSISTANT)" "${dir}/intercept.log" dotnet "$(node_dll intercept)" --hostname "$(fact ASSISTANT_IP)" --seed "${target_ip}:4053" -i "$(fact SINK_IF)"

@@ -238,8 +238,9 @@ wait_for() { # TIMEOUT_S FILE PATTERN PID
 }
 
 SEED=${LAB[TARGET_IP]}:4053
+# Its HTTP API token goes to the run's folder, not /var/lib/replaycluster of this machine.
 start_node coordinator "${LAB[NS_TARGET]}" dotnet "${DLL[coordinator]}" --hostname "${LAB[TARGET_IP]}" --port 4053 \
-  -c 10.200.0.0/16
+  -c 10.200.0.0/16 --token-file "$RUN_DIR/api-token"
 COORD_PID=$NODE_PID
 wait_for 60 "$RUN_DIR/coordinator.out" "Joined cluster as" "$COORD_PID"
 start_node intercept "${LAB[NS_ASSISTANT]}" dotnet "${DLL[intercept]}" --hostname "${LAB[ASSISTANT_IP]}" \

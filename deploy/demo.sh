@@ -368,7 +368,10 @@ T_JOIN=$(now_ms)
 SEED=${LAB[TARGET_IP]}:4053
 step "starting the coordinator on ${LAB[TARGET_IP]}, the intercept node on ${LAB[ASSISTANT_IP]}, $ONLINES capture node(s)"
 # The coordinator divides the fake client range into one slice per capture node.
-start_node coordinator "${LAB[NS_TARGET]}" coordinator --hostname "${LAB[TARGET_IP]}" --port 4053 -c "${LAB[FAKE_RANGE]}"
+# Its HTTP API token (mode 0600) goes to the run's folder, not /var/lib/replaycluster of this machine.
+API_TOKEN_FILE=$RUN_DIR/api-token
+start_node coordinator "${LAB[NS_TARGET]}" coordinator --hostname "${LAB[TARGET_IP]}" --port 4053 -c "${LAB[FAKE_RANGE]}" \
+  --token-file "$API_TOKEN_FILE"
 # The others join faster once the seed listens (no retry back-off), so wait for it first.
 wait_joined 30 coordinator
 start_node intercept "${LAB[NS_ASSISTANT]}" intercept --hostname "${LAB[ASSISTANT_IP]}" --seed "$SEED" -i "${LAB[ASSISTANT_IF]}"
@@ -384,7 +387,8 @@ wait_joined 30 "${NODES[@]}"
 wait_logged 30 "Capturing on" "started capturing" "${CAPTURES[@]}"
 JOIN_S=$(seconds_since "$T_JOIN")
 echo "   all ${#NODES[@]} nodes joined the cluster in $JOIN_S s"
-echo "   dashboard: http://127.0.0.1:8080/ inside the target namespace (e.g. sudo ip netns exec ${LAB[NS_TARGET]} curl -s http://127.0.0.1:8080/api/status; Prometheus: /metrics)"
+echo "   dashboard: http://127.0.0.1:8080/ inside the target namespace, bearer token in $API_TOKEN_FILE (e.g. sudo ip netns exec ${LAB[NS_TARGET]} dotnet ${DLL[coordinator]} status --token-file $API_TOKEN_FILE;"
+echo "   or curl -H \"Authorization: Bearer \$(cat $API_TOKEN_FILE)\" http://127.0.0.1:8080/api/status; Prometheus: /metrics, same token)"
 
 # ---------------------------------------------------------------- counting
 

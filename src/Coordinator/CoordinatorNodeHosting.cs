@@ -37,14 +37,29 @@ internal static class CoordinatorNodeHosting
     private static readonly Option<string?> RateCap = new("--rate-cap") { Description = "Replayed sessions started per second, cluster-wide (default: no cap).", HelpName = "PER_SECOND" };
     private static readonly Option<string?> RunDuration = new("--run-duration") { Description = "A run stops by itself after this long, e.g. 10m (default: when stopped).", HelpName = "DURATION" };
 
+    /// <summary>
+    /// The HTTP API's token file: where the coordinator keeps it and, for the client commands (status, plan, run,
+    /// report), where they read it. One option for both, so the two agree.
+    /// </summary>
+    internal static readonly Option<string?> TokenFile = new("--token-file")
+    {
+        Description = $"The HTTP API's bearer token file (replaycluster.coordinator.http.token-file; clients also ${Client.ClientCommands.TokenFileVariable}). Default {Http.HttpApiSettings.DefaultTokenFile}.",
+        HelpName = "FILE",
+    };
+
     public static RoleSetup Setup { get; } = new()
     {
-        Options = [FakeRange, SlicePrefix, Targets, Copies, Sample, RateCap, RunDuration],
+        Options = [FakeRange, SlicePrefix, Targets, Copies, Sample, RateCap, RunDuration, TokenFile],
         ToHocon = ToHocon,
         ConfigureServices = (node, services) =>
         {
-            services.AddSingleton(CoordinatorSettings.Read(node.Config));
-            services.AddHostedService<Http.StatusEndpoint>();
+            var settings = CoordinatorSettings.Read(node.Config);
+            services.AddSingleton(settings);
+
+            // Read here, not when the API starts: a bad setting stops the node before it joins, naming the setting.
+            var http = settings.HttpEndpoint is { } endpoint ? Http.HttpApiSettings.Read(node.Config, endpoint) : null;
+            services.AddHostedService(provider => new Http.StatusEndpoint(http, provider.GetRequiredService<ActorRegistry>(),
+                provider.GetRequiredService<ILogger<Http.StatusEndpoint>>()));
         },
         ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
         {
@@ -68,6 +83,11 @@ internal static class CoordinatorNodeHosting
             (Copies, "copies"), (Sample, "sample-percent"), (RateCap, "rate-cap"), (RunDuration, "run-duration")))
         {
             yield return assignment;
+        }
+
+        if (parse.GetValue(TokenFile) is { } tokenFile)
+        {
+            yield return HoconAssignment.Of(Http.HttpApiSettings.TokenFileSetting, tokenFile);
         }
 
         if (parse.GetValue(Targets) is { Length: > 0 } targets)

@@ -1,17 +1,33 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net.Http.Json;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using ReplayCluster.Coordinator.Http;
 
 namespace ReplayCluster.Coordinator.Client;
 
 /// <summary>
 /// The command-line client of a running coordinator: <c>status</c>, <c>plan show|set</c>, <c>run start|stop</c>, <c>report</c>.
-/// They talk to its HTTP endpoint (loopback by default), so they run on the coordinator's host.
+/// They talk to its HTTP endpoint (loopback by default), so they run on the coordinator's host, with the bearer
+/// token from the coordinator's token file (<c>--token-file</c>, <c>$REPLAYCLUSTER_API_TOKEN_FILE</c>, or the default).
 /// </summary>
 internal static class ClientCommands
 {
+    /// <summary>The environment variable naming the token file when <c>--token-file</c> is not given.</summary>
+    public const string TokenFileVariable = "REPLAYCLUSTER_API_TOKEN_FILE";
+
+    internal static readonly Option<string?> ApiCa = new("--api-ca")
+    {
+        Description = "PEM certificate or CA the coordinator's HTTPS certificate must chain to (default: the system's trusted CAs).",
+        HelpName = "FILE",
+        Recursive = true,
+    };
+
     internal static readonly Option<string> Api = new("--api")
     {
         Description = "The coordinator's HTTP endpoint (replaycluster.coordinator.http-endpoint).",
@@ -32,14 +48,14 @@ internal static class ClientCommands
 
     public static IEnumerable<Command> Create()
     {
-        var status = new Command("status", "Show every node's counters and the cluster's rates and loss ratio, as a table.") { Api, Json };
+        var status = new Command("status", "Show every node's counters and the cluster's rates and loss ratio, as a table.") { Api, ApiCa, Json };
         status.SetAction((parse, cancellation) => RunAsync(parse, cancellation, async (http, output) =>
         {
             var body = await http.GetStringAsync("/api/status", cancellation);
             output.Write(parse.GetValue(Json) ? body + Environment.NewLine : StatusTable(body));
         }));
 
-        var run = new Command("run", "Start or stop a run; a run's report compares what was captured with what was replayed.") { Api };
+        var run = new Command("run", "Start or stop a run; a run's report compares what was captured with what was replayed.") { Api, ApiCa };
         var start = new Command("start", "Start a run now; with --duration it stops by itself and its report is final then.") { Duration };
         start.SetAction((parse, cancellation) => PostAsync(parse,
             parse.GetValue(Duration) is { } duration ? $"/api/run/start?duration={Uri.EscapeDataString(duration)}" : "/api/run/start", cancellation));
@@ -48,7 +64,7 @@ internal static class ClientCommands
         run.Add(start);
         run.Add(stop);
 
-        var report = new Command("report", "Print the current or last run's report.") { Json };
+        var report = new Command("report", "Print the current or last run's report.") { Api, ApiCa, Json };
         report.SetAction((parse, cancellation) => RunAsync(parse, cancellation, async (http, output) =>
         {
             using var response = await http.GetAsync(parse.GetValue(Json) ? "/api/report" : "/api/report?format=text", cancellation);
@@ -63,7 +79,8 @@ internal static class ClientCommands
     private static Task<int> PostAsync(ParseResult parse, string path, CancellationToken cancellation) =>
         RunAsync(parse, cancellation, async (http, output) =>
         {
-            using var response = await http.PostAsync(path, content: null, cancellation);
+            // The API takes a change only as application/json (a cross-site form cannot send that).
+            using var response = await http.PostAsync(path, new StringContent(string.Empty, Encoding.UTF8, "application/json"), cancellation);
             var body = await response.Content.ReadAsStringAsync(cancellation);
             if (!response.IsSuccessStatusCode)
             {
@@ -77,17 +94,70 @@ internal static class ClientCommands
     internal static async Task<int> RunAsync(ParseResult parse, CancellationToken cancellation, Func<HttpClient, TextWriter, Task> action)
     {
         var api = parse.GetValue(Api)!;
-        using var http = new HttpClient { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(10) };
+        var tokenFile = parse.GetValue(CoordinatorNodeHosting.TokenFile) ?? Environment.GetEnvironmentVariable(TokenFileVariable) ?? HttpApiSettings.DefaultTokenFile;
         try
         {
+            using var handler = Handler(parse.GetValue(ApiCa));
+            using var http = new HttpClient(handler) { BaseAddress = new Uri(api), Timeout = TimeSpan.FromSeconds(10) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ReadToken(tokenFile));
             await action(http, parse.InvocationConfiguration.Output);
             return 0;
         }
-        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException or JsonException)
+        catch (HttpRequestException ex) when (ex.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            await parse.InvocationConfiguration.Error.WriteLineAsync(
+                $"{parse.RootCommandResult.Command.Name}: {api}: the coordinator refused the token in {tokenFile} (401): use its token file (--token-file, ${TokenFileVariable})".AsMemory(), cancellation);
+            return 1;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException or JsonException or CryptographicException or UriFormatException)
         {
             await parse.InvocationConfiguration.Error.WriteLineAsync($"{parse.RootCommandResult.Command.Name}: {api}: {ex.Message}".AsMemory(), cancellation);
             return 1;
         }
+    }
+
+    /// <summary>The token from the coordinator's token file; the error says how to point at a readable one.</summary>
+    internal static string ReadToken(string tokenFile)
+    {
+        try
+        {
+            var token = File.ReadAllText(tokenFile).Trim();
+            return token.Length > 0 ? token : throw new InvalidOperationException($"the token file {tokenFile} is empty");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException(
+                $"cannot read the API token from {tokenFile} ({ex.Message}): run as the coordinator's user (its file is mode 0600), " +
+                $"or give the coordinator's token file with --token-file or ${TokenFileVariable}", ex);
+        }
+    }
+
+    /// <summary>The HTTP handler; with <paramref name="caFile"/> the server's certificate must chain to it (a private CA or a self-signed certificate).</summary>
+    private static SocketsHttpHandler Handler(string? caFile)
+    {
+        var handler = new SocketsHttpHandler();
+        if (caFile is null)
+        {
+            return handler;
+        }
+
+        var trusted = new X509Certificate2Collection();
+        trusted.ImportFromPemFile(caFile);
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+        {
+            // A name that does not match stays an error; only the chain is judged against the given CA.
+            if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+            {
+                return false;
+            }
+
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return chain.Build(new X509Certificate2(certificate));
+        };
+        return handler;
     }
 
     internal static string ErrorOf(string body)
@@ -122,6 +192,18 @@ internal static class ClientCommands
                $"reply latency, since start: {Line(latency.GetProperty("sinceStart"))}{Environment.NewLine}";
     }
 
+    /// <summary>The HTTP API's refusals by reason, when there were any: someone without the token, or a page from elsewhere, tried.</summary>
+    private static string RefusalLine(JsonElement root)
+    {
+        if (!root.TryGetProperty("httpRefusals", out var refusals) || refusals.ValueKind != JsonValueKind.Object)
+        {
+            return string.Empty;
+        }
+
+        var counted = refusals.EnumerateObject().Where(r => r.Value.ValueKind == JsonValueKind.Number && r.Value.GetInt64() > 0).Select(r => $"{r.Name} {r.Value.GetInt64()}").ToList();
+        return counted.Count == 0 ? string.Empty : $"HTTP API refusals: {string.Join(", ", counted)}{Environment.NewLine}";
+    }
+
     private static string StatusTable(string body)
     {
         using var json = JsonDocument.Parse(body);
@@ -131,7 +213,8 @@ internal static class ClientCommands
         {
             var counters = node.GetProperty("counters");
             var role = node.GetProperty("role").GetString() ?? "?";
-            var address = (node.GetProperty("address").GetString() ?? "?").Replace("akka.tcp://replaycluster@", string.Empty, StringComparison.Ordinal);
+            var address = node.GetProperty("address").GetString() ?? "?";
+            address = address[(address.IndexOf('@', StringComparison.Ordinal) + 1)..]; // akka.tcp://replaycluster@ (or akka.ssl.tcp)
             var values = Columns.Select(c => counters.TryGetProperty(c, out var v) ? v.GetInt64().ToString(CultureInfo.InvariantCulture) : "-");
             var state = node.TryGetProperty("state", out var stateElement) ? stateElement.GetString() ?? "?" : "-";
             rows.Add([role, address, state, .. values]);
@@ -148,6 +231,7 @@ internal static class ClientCommands
             .AppendLine()
             .AppendLine(CultureInfo.InvariantCulture, $"online {root.GetProperty("onlineRequestRate").GetDouble():F1} req/s, replayed {root.GetProperty("replayedRequestRate").GetDouble():F1} req/s, amplification {root.GetProperty("amplification").GetDouble():F2}x, loss ratio {root.GetProperty("lossRatio").GetDouble():F6}")
             .Append(LatencyLines(root))
+            .Append(RefusalLine(root))
             .ToString();
     }
 }

@@ -67,7 +67,7 @@ internal static class PlanCommands
             output.Write(parse.GetValue(Json) ? body + Environment.NewLine : Table(body));
         }));
 
-        return new Command("plan", "Show or change the replay plan the capture nodes follow.") { ClientCommands.Api, show, set };
+        return new Command("plan", "Show or change the replay plan the capture nodes follow.") { ClientCommands.Api, ClientCommands.ApiCa, show, set };
     }
 
     /// <summary>The merge patch the options describe; numbers that do not parse go as text, for the coordinator to refuse by name.</summary>

@@ -1,72 +1,64 @@
-using Akka.Actor;
+using System.Security.Cryptography.X509Certificates;
 using Akka.Hosting;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.Configuration;
 using ReplayCluster.Coordinator.Statistics;
 
 namespace ReplayCluster.Coordinator.Http;
 
 /// <summary>
-/// The coordinator's HTTP endpoint: <c>/api/status</c> (JSON) and <c>/metrics</c> (Prometheus). Bound to
-/// loopback unless configured otherwise: statistics say a lot about production traffic.
+/// Hosts the coordinator's HTTP API (<see cref="HttpApi"/>) when <c>http-endpoint</c> is set: reads or creates its
+/// token, loads its certificate, and listens. Loopback by default: statistics say a lot about production traffic.
 /// </summary>
-internal sealed class StatusEndpoint(CoordinatorSettings settings, ActorRegistry registry, ILogger<StatusEndpoint> logger) : IHostedService
+internal sealed class StatusEndpoint(HttpApiSettings? settings, ActorRegistry registry, ILogger<StatusEndpoint> logger) : IHostedService
 {
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(3);
     private WebApplication? _app;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (settings.HttpEndpoint is not { } endpoint)
+        if (settings is null)
         {
             return;
         }
 
+        var token = ApiToken.LoadOrCreate(settings.TokenFile);
+        if (token.Created)
+        {
+            HttpApiLog.TokenCreated(logger, settings.TokenFile);
+        }
+        else
+        {
+            HttpApiLog.TokenRead(logger, settings.TokenFile);
+        }
+
         var aggregator = await registry.GetAsync<StatisticsAggregator>(cancellationToken);
         var planKeeper = await registry.GetAsync<Plans.ReplayPlanKeeper>(cancellationToken);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://{endpoint}");
-        builder.Logging.ClearProviders();
-        _app = builder.Build();
-        var dashboard = LoadDashboard();
-        _app.MapGet("/", () => Results.Content(dashboard, "text/html; charset=utf-8"));
-        _app.MapGet("/api/status", async () => Results.Json(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)));
-        _app.MapGet("/metrics", async () =>
-            Results.Text(PrometheusText.Render(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)), PrometheusText.ContentType));
-        _app.MapPost("/api/run/start", async (HttpRequest request) =>
-        {
-            // A run without a duration of its own lasts as long as the replay plan says (runDuration).
-            var plan = await planKeeper.Ask<Plans.CurrentPlan>(Plans.GetReplayPlan.Instance, AskTimeout);
-            return RunDurationParser.TryParse(request.Query.TryGetValue("duration", out var text) ? text.ToString() : null, plan.Plan.RunDuration, out var duration, out var error)
-                ? RunResult(await aggregator.Ask<object>(new StartRun(duration), AskTimeout))
-                : Results.BadRequest(new { error });
-        });
-        _app.MapPost("/api/run/stop", async () => RunResult(await aggregator.Ask<object>(StopRun.Instance, AskTimeout)));
-        _app.MapGet("/api/report", async (HttpRequest request) =>
-        {
-            var answer = await aggregator.Ask<object>(GetRunReport.Instance, AskTimeout);
-            return answer is RunReport report && request.Query["format"] == "text"
-                ? Results.Text(report.Summary())
-                : RunResult(answer);
-        });
-        _app.MapPlanRoutes(planKeeper);
+        _app = HttpApi.Build(settings, token, new HttpRefusals(logger, TimeProvider.System), LoadCertificate(settings), aggregator, planKeeper);
         await _app.StartAsync(cancellationToken);
-        CoordinatorLog.HttpListening(logger, endpoint);
+        HttpApiLog.Listening(logger, settings.Scheme, HttpApi.BoundAddress(_app).Authority, settings.TokenFile);
     }
 
-    private static string LoadDashboard()
+    /// <summary>The configured PEM certificate and key, or null for plain HTTP (loopback only, see <see cref="HttpApiSettings.Validate"/>).</summary>
+    public static X509Certificate2? LoadCertificate(HttpApiSettings settings)
     {
-        using var stream = typeof(StatusEndpoint).Assembly.GetManifestResourceStream("dashboard.html")
-            ?? throw new InvalidOperationException("dashboard.html is not embedded in the coordinator");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.CertificateFile is null || settings.KeyFile is null)
+        {
+            return null;
+        }
 
-    private static IResult RunResult(object answer) =>
-        answer is RunReport report ? Results.Json(report) : Results.NotFound(new { error = "no run: POST /api/run/start first" });
+        try
+        {
+            return X509Certificate2.CreateFromPemFile(settings.CertificateFile, settings.KeyFile);
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw NodeConfigurationException.ForSetting(HttpApiSettings.CertificateSetting,
+                $"cannot load '{settings.CertificateFile}' with key '{settings.KeyFile}' (PEM): {ex.Message}", ex);
+        }
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

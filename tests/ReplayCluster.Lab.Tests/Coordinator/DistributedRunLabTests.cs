@@ -500,7 +500,7 @@ public sealed partial class ReplayNodes : IAsyncDisposable
 
     private async Task<JsonDocument> CurlJsonAsync(string path, string[] method)
     {
-        var result = await Lab.ExecAsync(LabRole.Target, ["curl", "-sSf", .. method, $"http://127.0.0.1:8080{path}"], TimeSpan.FromSeconds(10), Cancellation);
+        var result = await Lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(Lab, ["-sSf", .. method, $"{CoordinatorApi.Url}{path}"]), TimeSpan.FromSeconds(10), Cancellation);
         result.EnsureSuccess($"{string.Join(' ', method)} {path}");
         return JsonDocument.Parse(result.StdOut);
     }

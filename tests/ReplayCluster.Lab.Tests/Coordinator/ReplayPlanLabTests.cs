@@ -51,8 +51,8 @@ public sealed class ReplayPlanLabTests
         var refused = await PlanAsync(lab, "set", "--copies", "0", "--sample-percent", "50");
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains("plan refused, the running plan is unchanged: copies: 0 is out of range", refused.StdErr, StringComparison.Ordinal);
-        var overlap = await lab.ExecAsync(LabRole.Target, ["curl", "-s", "-w", "\n%{http_code}", "-X", "PATCH", "-H", "Content-Type: application/json",
-            "--data", """{"fakeClientRange": "10.200.0.0/8"}""", "http://127.0.0.1:8080/api/plan"], TimeSpan.FromSeconds(10), Cancellation);
+        var overlap = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(lab, "-s", "-w", "\n%{http_code}", "-X", "PATCH", "-H", "Content-Type: application/json",
+            "--data", """{"fakeClientRange": "10.200.0.0/8"}""", $"{CoordinatorApi.Url}/api/plan"), TimeSpan.FromSeconds(10), Cancellation);
         Assert.EndsWith("\n400", overlap.StdOut.TrimEnd(), StringComparison.Ordinal);
         Assert.Contains("\"field\":\"fakeClientRange\"", overlap.StdOut, StringComparison.Ordinal);
         using (var shown = JsonDocument.Parse((await PlanAsync(lab, "show", "--json")).StdOut))
@@ -88,9 +88,9 @@ public sealed class ReplayPlanLabTests
 
         // The plan's run duration: a run started without its own stops by itself.
         (await PlanAsync(lab, "set", "--run-duration", "2s")).EnsureSuccess("plan set --run-duration 2s");
-        (await lab.ExecAsync(LabRole.Target, ["dotnet", NodeProcesses.LocateBinary("coordinator"), "run", "start"], TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("run start");
+        (await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "run", "start"), TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("run start");
         await Task.Delay(3500, Cancellation);
-        var report = await lab.ExecAsync(LabRole.Target, ["curl", "-sf", "http://127.0.0.1:8080/api/report"], TimeSpan.FromSeconds(10), Cancellation);
+        var report = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(lab, "-sf", $"{CoordinatorApi.Url}/api/report"), TimeSpan.FromSeconds(10), Cancellation);
         using var run = JsonDocument.Parse(report.StdOut);
         Assert.Equal(2, run.RootElement.GetProperty("plannedDurationSeconds").GetDouble());
         Assert.NotEqual(JsonValueKind.Null, run.RootElement.GetProperty("stoppedAt").ValueKind);
@@ -98,7 +98,7 @@ public sealed class ReplayPlanLabTests
     }
 
     private static async Task<LabExecResult> PlanAsync(LabHost lab, params string[] args) =>
-        await lab.ExecAsync(LabRole.Target, ["dotnet", NodeProcesses.LocateBinary("coordinator"), "plan", .. args], TimeSpan.FromSeconds(30), Cancellation);
+        await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, ["plan", .. args]), TimeSpan.FromSeconds(30), Cancellation);
 
     private static async Task RequestsAsync(LabHost lab, string name, int count)
     {

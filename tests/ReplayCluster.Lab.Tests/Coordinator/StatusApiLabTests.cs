@@ -61,7 +61,9 @@ public sealed class StatusApiLabTests
         // A real Prometheus parser reads /metrics (Debian's python3-prometheus-client).
         var parse = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as families\n" +
                     "for family in families(sys.stdin.read()):\n    for s in family.samples:\n        print(s.name, s.labels.get('role', ''), s.value)\n";
-        var parsed = await lab.ExecAsync(LabRole.Target, ["bash", "-c", $"curl -sf http://127.0.0.1:8080/metrics | /usr/bin/python3 -c \"{parse.Replace("\"", "\\\"", StringComparison.Ordinal)}\""],
+        // As a scraper would: the bearer token read from the coordinator's token file.
+        var parsed = await lab.ExecAsync(LabRole.Target, ["bash", "-c",
+            $"curl -sf -H \"Authorization: Bearer $(cat {CoordinatorApi.TokenFile(lab)})\" {CoordinatorApi.Url}/metrics | /usr/bin/python3 -c \"{parse.Replace("\"", "\\\"", StringComparison.Ordinal)}\""],
             TimeSpan.FromSeconds(20), Cancellation);
         Assert.True(parsed.ExitCode == 0, parsed.StdErr);
         var samples = parsed.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -72,12 +74,11 @@ public sealed class StatusApiLabTests
         Assert.Contains("replaycluster_reply_latency_seconds_bucket  10.0", samples);
 
         // The CLI client: a run around 10 more requests, then its report and the status table.
-        var coordinatorDll = NodeProcesses.LocateBinary("coordinator");
-        var badDuration = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "run", "start", "--duration", "soon"], TimeSpan.FromSeconds(30), Cancellation);
+        var badDuration = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "run", "start", "--duration", "soon"), TimeSpan.FromSeconds(30), Cancellation);
         Assert.Equal(1, badDuration.ExitCode);
         Assert.Contains("duration: 'soon' is not a duration", badDuration.StdErr, StringComparison.Ordinal);
         // Planned longer than the test: stopped by hand below, the report still says what was planned.
-        (await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "run", "start", "--duration", "10m"], TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("run start");
+        (await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "run", "start", "--duration", "10m"), TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("run start");
         var more = Enumerable.Range(0, 10).Select(i => $"http://{lab.OnlineIp}/1k?case=status-run&n={i}").ToArray();
         (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. more], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
         var waitUntil = DateTime.UtcNow + TimeSpan.FromSeconds(30);
@@ -86,7 +87,7 @@ public sealed class StatusApiLabTests
             await Task.Delay(500, Cancellation);
         }
 
-        var stop = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "run", "stop"], TimeSpan.FromSeconds(30), Cancellation);
+        var stop = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "run", "stop"), TimeSpan.FromSeconds(30), Cancellation);
         Assert.True(stop.ExitCode == 0, stop.StdOut + stop.StdErr);
         Assert.Contains("online requests  10 ", stop.StdOut, StringComparison.Ordinal);
         Assert.Contains("replayed         10 ", stop.StdOut, StringComparison.Ordinal);
@@ -94,15 +95,36 @@ public sealed class StatusApiLabTests
         Assert.Contains("planned 600 s", stop.StdOut, StringComparison.Ordinal);
         Assert.Matches(@"reply latency    p50 [\d.]+ ms .*\(n=10\)", stop.StdOut);
 
-        var table = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "status"], TimeSpan.FromSeconds(30), Cancellation);
+        // The token file may also come from the environment.
+        var table = await lab.ExecAsync(LabRole.Target,
+            ["env", $"REPLAYCLUSTER_API_TOKEN_FILE={CoordinatorApi.TokenFile(lab)}", "dotnet", NodeProcesses.LocateBinary("coordinator"), "status"], TimeSpan.FromSeconds(30), Cancellation);
         Assert.True(table.ExitCode == 0, table.StdErr);
         Assert.Matches(@"(?m)^capture\s+\S+:\d+\s+up\s+\d+\s+20\s+20\s", table.StdOut);
         Assert.Matches(@"(?m)^reply latency, since start: p50 [\d.]+ ms .*\(n=20\)", table.StdOut);
         Assert.Matches(@"(?m)^intercept\s", table.StdOut);
         Assert.Contains("loss ratio 0.000000", table.StdOut, StringComparison.Ordinal);
 
-        var unreachable = await lab.ExecAsync(LabRole.Target, ["dotnet", coordinatorDll, "status", "--api", "http://127.0.0.1:9"], TimeSpan.FromSeconds(30), Cancellation);
+        var unreachable = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "status", "--api", "http://127.0.0.1:9"), TimeSpan.FromSeconds(30), Cancellation);
         Assert.Equal(1, unreachable.ExitCode);
+
+        // Without the token, or under another Host name (DNS rebinding), the API answers nothing but the refusal,
+        // and counts it where users look: /api/status and /metrics.
+        var anonymous = await lab.ExecAsync(LabRole.Target, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", $"{CoordinatorApi.Url}/api/status"], TimeSpan.FromSeconds(10), Cancellation);
+        Assert.Equal("401", anonymous.StdOut);
+        var rebound = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(lab, "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: rebind.example:8080",
+            $"{CoordinatorApi.Url}/api/status"), TimeSpan.FromSeconds(10), Cancellation);
+        Assert.Equal("400", rebound.StdOut);
+        var noCli = await lab.ExecAsync(LabRole.Target, ["dotnet", NodeProcesses.LocateBinary("coordinator"), "status", "--token-file", "/nonexistent/api-token"],
+            TimeSpan.FromSeconds(30), Cancellation);
+        Assert.Equal(1, noCli.ExitCode);
+        Assert.Contains("cannot read the API token from /nonexistent/api-token", noCli.StdErr, StringComparison.Ordinal);
+        using (var refusals = JsonDocument.Parse(await GetAsync(lab, "/api/status")))
+        {
+            var counted = refusals.RootElement.GetProperty("httpRefusals");
+            Assert.Equal((1, 1), (counted.GetProperty("token").GetInt64(), counted.GetProperty("host").GetInt64()));
+        }
+
+        Assert.Contains("replaycluster_http_refused_total{reason=\"token\"} 1", await GetAsync(lab, "/metrics"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -122,9 +144,11 @@ public sealed class StatusApiLabTests
         string[] chromium = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync", $"--user-data-dir={Path.Combine(lab.StateDirectory, "chromium")}",
             "--window-size=1200,800"];
-        var dom = await lab.ExecAsync(LabRole.Target, [.. chromium, "--virtual-time-budget=6000", "--dump-dom", "http://127.0.0.1:8080/"], TimeSpan.FromSeconds(60), Cancellation);
+        // The token in the address's fragment (never sent to the server): the page keeps it for the tab.
+        var page = $"{CoordinatorApi.Url}/#token={CoordinatorApi.Token(lab)}";
+        var dom = await lab.ExecAsync(LabRole.Target, [.. chromium, "--virtual-time-budget=6000", "--dump-dom", page], TimeSpan.FromSeconds(60), Cancellation);
         Assert.True(dom.ExitCode == 0, dom.StdErr);
-        await lab.ExecAsync(LabRole.Target, [.. chromium, "--virtual-time-budget=6000", $"--screenshot={screenshot}", "http://127.0.0.1:8080/"], TimeSpan.FromSeconds(60), Cancellation);
+        await lab.ExecAsync(LabRole.Target, [.. chromium, "--virtual-time-budget=6000", $"--screenshot={screenshot}", page], TimeSpan.FromSeconds(60), Cancellation);
         TestContext.Current.TestOutputHelper?.WriteLine($"screenshot: {screenshot} ({(File.Exists(screenshot) ? new FileInfo(screenshot).Length : 0)} bytes)");
         if (Environment.GetEnvironmentVariable("REPLAYCLUSTER_KEEP_SCREENSHOT") is { Length: > 0 } keep && File.Exists(screenshot))
         {
@@ -187,7 +211,7 @@ public sealed class StatusApiLabTests
 
     private static async Task<string> GetAsync(LabHost lab, string path)
     {
-        var result = await lab.ExecAsync(LabRole.Target, ["curl", "-sf", $"http://127.0.0.1:8080{path}"], TimeSpan.FromSeconds(10), Cancellation);
+        var result = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(lab, "-sf", $"{CoordinatorApi.Url}{path}"), TimeSpan.FromSeconds(10), Cancellation);
         result.EnsureSuccess($"GET {path}");
         return result.StdOut;
     }

@@ -1,4 +1,5 @@
 using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
 using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
 
 namespace ReplayCluster.Lab.Tests.Deploy;
@@ -18,7 +19,8 @@ public sealed class PublishedBinariesLabTests(PublishFixture publish) : IClassFi
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = lab.StartProcess(LabRole.Target, Bare(publish.Binary("coordinator"), "--hostname", lab.TargetIp.ToString(), "--port", "4053"));
+        await using var coordinator = lab.StartProcess(LabRole.Target, Bare(publish.Binary("coordinator"), "--hostname", lab.TargetIp.ToString(), "--port", "4053",
+            "--token-file", CoordinatorApi.TokenFile(lab)));
         await coordinator.WaitForOutputAsync(l => l.Contains("Joined cluster as", StringComparison.Ordinal), TimeSpan.FromSeconds(45), Cancellation);
         await using var intercept = lab.StartProcess(LabRole.Assistant,
             Unprivileged(publish.Binary("intercept"), "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface));

@@ -56,8 +56,12 @@ public static class NodeProcesses
     public static LabProcess StartNode(Lab.Lab lab, string @namespace, string node, params string[] args)
     {
         ArgumentNullException.ThrowIfNull(lab);
+        ArgumentNullException.ThrowIfNull(args);
         var dll = LocateBinary(node);
-        return lab.StartProcessIn(@namespace, ["dotnet", dll, .. args]);
+
+        // The coordinator keeps its API token in the lab's folder, not in /var/lib of the machine running the tests.
+        string[] token = node == "coordinator" && !args.Contains("--token-file") ? ["--token-file", CoordinatorApi.TokenFile(lab)] : [];
+        return lab.StartProcessIn(@namespace, ["dotnet", dll, .. args, .. token]);
     }
 
     /// <summary>Waits for a log line containing all of <paramref name="fragments"/> (ordinal) and returns it.</summary>

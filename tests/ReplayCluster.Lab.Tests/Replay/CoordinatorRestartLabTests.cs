@@ -33,6 +33,8 @@ public sealed partial class CoordinatorRestartLabTests
         try
         {
             var slice = SliceInLog().Match(await capture.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Using identity slice")).Groups["slice"].Value;
+            await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "HTTP API token created in");
+            var token = CoordinatorApi.Token(lab);
             await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
             await RequestsAsync(lab, "before");
 
@@ -47,6 +49,11 @@ public sealed partial class CoordinatorRestartLabTests
             // Akka's own lines go through its event stream and may be written after ours: wait for the welcome.
             await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Welcome from");
             Assert.DoesNotContain(coordinator.Lines, l => l.Contains("is JOINING itself", StringComparison.Ordinal));
+
+            // The restarted coordinator keeps its API token: the CLI and scrapers need no new one.
+            await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "HTTP API token read from");
+            Assert.Equal(token, CoordinatorApi.Token(lab));
+            (await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "status"), TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("status after the restart");
             await RequestsAsync(lab, "after");
 
             var regranted = await WaitForNewLineAsync(capture, linesBefore, "Using identity slice");

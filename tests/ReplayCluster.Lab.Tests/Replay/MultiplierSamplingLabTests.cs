@@ -60,7 +60,7 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
     public async Task Three_copies_give_three_times_the_requests_with_none_lost()
     {
         await using var capture = await fixture.StartCaptureAsync("-n", "3");
-        (await Lab.ExecAsync(LabRole.Target, ["curl", "-sf", "-X", "POST", "http://127.0.0.1:8080/api/run/start"], TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess("run start");
+        (await Lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(Lab, "-sf", "-X", "POST", $"{CoordinatorApi.Url}/api/run/start"), TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess("run start");
         for (var i = 0; i < 10; i++)
         {
             await CurlAsync($"/1k?case=x3-short&n={i}");
@@ -80,7 +80,7 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
         do
         {
             await Task.Delay(500, Cancellation);
-            report = (await Lab.ExecAsync(LabRole.Target, ["curl", "-sf", "http://127.0.0.1:8080/api/report?format=text"], TimeSpan.FromSeconds(10), Cancellation)).StdOut;
+            report = (await Lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(Lab, "-sf", $"{CoordinatorApi.Url}/api/report?format=text"), TimeSpan.FromSeconds(10), Cancellation)).StdOut;
         }
         while (!report.Contains("replayed         60 ", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
 

@@ -142,8 +142,8 @@ public sealed class RelayLatencyLabTests
     }
 
     private static async Task<string> GetAsync(LabHost lab, string path) =>
-        (await lab.ExecAsync(LabRole.Target, ["curl", "-sf", $"http://127.0.0.1:8080{path}"], TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess($"GET {path}").StdOut;
+        (await lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(lab, "-sf", $"{CoordinatorApi.Url}{path}"), TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess($"GET {path}").StdOut;
 
     private static async Task<string> PostAsync(LabHost lab, string path) =>
-        (await lab.ExecAsync(LabRole.Target, ["curl", "-sf", "-X", "POST", $"http://127.0.0.1:8080{path}"], TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess($"POST {path}").StdOut;
+        (await lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(lab, "-sf", "-X", "POST", $"{CoordinatorApi.Url}{path}"), TimeSpan.FromSeconds(10), Cancellation)).EnsureSuccess($"POST {path}").StdOut;
 }
