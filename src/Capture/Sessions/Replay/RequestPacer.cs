@@ -300,7 +300,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
             {
                 // With several requests out, the answers still on their way through the relay arrive in bursts
                 // further apart than the plain silence: only a pause as long as the relay-aware RTO means "no more".
-                var silence = _ringCount > 1 && OutstandingSilence > options.ResponseSilence ? OutstandingSilence : options.ResponseSilence;
+                var silence = _ringCount > 1 ? RelaySilence : options.ResponseSilence;
                 silenceAt = (_lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt) + silence;
                 if (now >= silenceAt)
                 {
@@ -352,7 +352,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     {
         deadline = null;
         var lastActivity = _lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt;
-        var quietAt = lastActivity + (OutstandingSilence > options.ResponseSilence ? OutstandingSilence : options.ResponseSilence);
+        var quietAt = lastActivity + RelaySilence;
         var limitAt = _lastReleaseAt + options.ResponseWaitLimit;
         var answered = SeqNum.AfterOrEqual(Covered, ack) || SilenceCounts(isReset: true);
         if (allSentAcknowledged && answered && now >= quietAt)
@@ -378,6 +378,9 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     // released the clients' resets; 10 per reset connection, the last ones.
     private bool SilenceCounts(bool isReset) =>
         !isReset || (_ringCount <= 1 && _lastResponseAt > _lastReleaseAt);
+
+    // The silence that means "no more answers" while answers may still be in the relay.
+    private TimeSpan RelaySilence => OutstandingSilence > options.ResponseSilence ? OutstandingSilence : options.ResponseSilence;
 
     // The online ack up to which the target's responses are accounted for.
     private uint Covered => _answeredAck + (uint)_responseBytes;
