@@ -213,16 +213,7 @@ public sealed class RequestPacerTests
     {
         // Three requests of a keep-alive client, each answered with 1000 bytes online; the client then reset with
         // everything seen (ack 3001). The target's kernel drops what its server has not read when our reset arrives.
-        var pacer = new RequestPacer(new SessionOptions { MaxOutstandingRequests = 32, RecordedGapTolerance = TimeSpan.Zero }, _counters)
-        {
-            OutstandingSilence = At(200),
-        };
-        pacer.Anchor(1, Rec);
-        pacer.OnConnected(T0);
-        Assert.Equal(PacingRelease.AtOnce, pacer.TryRelease(1, Rec, true, false, T0));
-        pacer.OnFirstSent(Rec, T0);
-        pacer.OnResponseBytes(1, T0 + At(1));
-        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + Ms, true, false, T0 + At(2)));
+        var pacer = TwoRequestsOut(new SessionOptions { MaxOutstandingRequests = 32, RecordedGapTolerance = TimeSpan.Zero });
         pacer.OnFirstSent(Rec + Ms, T0 + At(2));
         Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(2001, Rec + (2 * Ms), true, false, T0 + At(3)));
         pacer.OnResponseBytes(999, T0 + At(10));
@@ -243,13 +234,7 @@ public sealed class RequestPacerTests
     public void A_reset_with_answers_missing_goes_at_the_wait_limit()
     {
         var options = new SessionOptions { MaxOutstandingRequests = 32, RecordedGapTolerance = TimeSpan.Zero };
-        var pacer = new RequestPacer(options, _counters) { OutstandingSilence = At(200) };
-        pacer.Anchor(1, Rec);
-        pacer.OnConnected(T0);
-        pacer.TryRelease(1, Rec, true, false, T0);
-        pacer.OnFirstSent(Rec, T0);
-        pacer.OnResponseBytes(1, T0 + At(1));
-        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + Ms, true, false, T0 + At(2)));
+        var pacer = TwoRequestsOut(options);
 
         Assert.Equal(PacingRelease.Held, pacer.TryReleaseReset(2001, true, T0 + At(500)));
         Assert.Equal(T0 + At(2) + options.ResponseWaitLimit, pacer.Deadline);
@@ -261,19 +246,27 @@ public sealed class RequestPacerTests
     public void With_several_requests_out_only_the_relay_aware_silence_releases_the_next()
     {
         var options = new SessionOptions { MaxOutstandingRequests = 2, RecordedGapTolerance = TimeSpan.Zero };
-        var pacer = new RequestPacer(options, _counters) { OutstandingSilence = At(200) };
-        pacer.Anchor(1, Rec);
-        pacer.OnConnected(T0);
-        pacer.TryRelease(1, Rec, true, false, T0);
-        pacer.OnFirstSent(Rec, T0);
-        pacer.OnResponseBytes(1, T0 + At(1));
-        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + Ms, true, false, T0 + At(2)));
+        var pacer = TwoRequestsOut(options);
         pacer.OnFirstSent(Rec + Ms, T0 + At(2));
 
         // At the bound; 50 ms without answers while two are out is the relay's pause, not a short answer.
         Assert.Equal(PacingRelease.Held, pacer.TryRelease(2001, Rec + (2 * Ms), true, false, T0 + At(60)));
         Assert.Equal(T0 + At(202), pacer.Deadline);
         Assert.Equal(PacingRelease.Silence, pacer.TryRelease(2001, Rec + (2 * Ms), true, false, T0 + At(202)));
+    }
+
+    // A keep-pace session (relay-aware silence 200 ms): the first request answered with one byte, the second released
+    // on its recorded gap 1 ms later.
+    private RequestPacer TwoRequestsOut(SessionOptions options)
+    {
+        var pacer = new RequestPacer(options, _counters) { OutstandingSilence = At(200) };
+        pacer.Anchor(1, Rec);
+        pacer.OnConnected(T0);
+        Assert.Equal(PacingRelease.AtOnce, pacer.TryRelease(1, Rec, true, false, T0));
+        pacer.OnFirstSent(Rec, T0);
+        pacer.OnResponseBytes(1, T0 + At(1));
+        Assert.Equal(PacingRelease.RecordedGap, pacer.TryRelease(1001, Rec + Ms, true, false, T0 + At(2)));
+        return pacer;
     }
 
     private static TimeSpan At(int milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
