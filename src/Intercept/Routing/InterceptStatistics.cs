@@ -32,6 +32,9 @@ internal sealed class InterceptStatistics
 
     public int Parked { get; set; }
 
+    /// <summary>Route-claim messages from nodes not yet seen as members, waiting for their membership.</summary>
+    public int ClaimsAwaitingMember { get; set; }
+
     /// <summary>Cluster messages this node refused (route claims from a non-capture node, ...), by reason.</summary>
     public Membership.MessageRefusals Refusals { get; } = new();
 
@@ -54,6 +57,7 @@ internal sealed class InterceptStatistics
             ["batches_sent"] = BatchesSent,
             ["routes"] = Routes,
             ["replies_parked"] = Parked,
+            ["claims_awaiting_member"] = ClaimsAwaitingMember,
         };
         HandOffLatency.WriteCounters(counters);
         Refusals.WriteCounters(counters);

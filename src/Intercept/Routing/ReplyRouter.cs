@@ -24,6 +24,15 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMilliseconds(500);
 
+    // Claims from a node this intercept does not know yet wait for its membership to arrive by gossip, at most
+    // this long and this many. A capture node learns of the intercept before the intercept learns of it, and
+    // starts replaying at once: in the lab a capture node restarted at the same address had every claim of its
+    // first second refused as not a member, and all 400 of its sessions then timed out in SYN_SENT. Gossip
+    // brings a joining member within a few rounds (1 s each); a process that is not a member gets nothing by
+    // waiting (with cluster TLS it cannot even connect) and is refused when the wait ends.
+    private static readonly TimeSpan MemberWait = TimeSpan.FromSeconds(10);
+    private const int MaxClaimsAwaitingMember = 1024;
+
     private readonly ReplyRouteTable<IActorRef> _table;
     private readonly Dictionary<IActorRef, List<ResponseRecord>> _batches = [];
     private readonly InterceptNodeSettings _settings;
@@ -33,6 +42,7 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
     private readonly ILogger _logger;
     private readonly Action<IActorRef, ResponseRecord> _add;
     private readonly ClusterSenders _senders;
+    private readonly Queue<(IActorRef Sender, RouteClaims Claims, DateTimeOffset Since)> _awaitingMember = new();
     private int _pending;
 
     public ReplyRouter(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger,
@@ -52,11 +62,12 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         }, time);
 
         Receive<DrainReplies>(_ => OnDrain());
-        Receive<RouteClaims>(OnClaims);
+        Receive<RouteClaims>(claims => OnClaims(Sender, claims));
         Receive<Sweep>(_ => OnSweep());
         Receive<LogStatistics>(_ => InterceptLog.Statistics(_logger, _statistics.Summary()));
         Receive<ClusterEvent.MemberRemoved>(e => OnMemberRemoved(e.Member.Address));
-        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<ClusterEvent.IMemberEvent>(_ => RetryAwaitingMember(expireBefore: null));
+        Receive<ClusterEvent.CurrentClusterState>(_ => { });
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -67,7 +78,8 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, typeof(ClusterEvent.MemberRemoved));
+        // Joins too: route claims that came before their node's membership wait for it.
+        Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, typeof(ClusterEvent.IMemberEvent));
         Timers.StartPeriodicTimer("sweep", Sweep.Instance, SweepInterval);
         Timers.StartPeriodicTimer("statistics", LogStatistics.Instance, _settings.StatisticsInterval);
 
@@ -82,18 +94,36 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         InterceptLog.Statistics(_logger, _statistics.Summary());
     }
 
-    private void OnClaims(RouteClaims claims)
+    private void OnClaims(IActorRef sender, RouteClaims claims)
     {
-        var verdict = _senders.Check(Sender, NodeRoles.Capture);
-        if (verdict != SenderVerdict.Accepted)
+        var verdict = _senders.Check(sender, NodeRoles.Capture);
+        if (verdict == SenderVerdict.NotMember && _awaitingMember.Count < MaxClaimsAwaitingMember)
         {
-            _statistics.Refusals.Refuse(_logger, "route claims", Sender.Path.ToString(), ClusterSenders.Reason(verdict), "only capture nodes claim routes");
+            _awaitingMember.Enqueue((sender, claims, _time.GetUtcNow()));
+            _statistics.ClaimsAwaitingMember = _awaitingMember.Count;
             return;
         }
 
-        if (claims.Owner.Path.Address != Sender.Path.Address)
+        // Claims of one node apply in the order sent: those still waiting go first.
+        if (verdict == SenderVerdict.Accepted && _awaitingMember.Count > 0)
         {
-            _statistics.Refusals.Refuse(_logger, "route claims", Sender.Path.ToString(), RefusalReasons.Impersonation,
+            RetryAwaitingMember(expireBefore: null);
+        }
+
+        Apply(sender, claims, verdict, "only capture nodes claim routes");
+    }
+
+    private void Apply(IActorRef sender, RouteClaims claims, SenderVerdict verdict, string refusalDetail)
+    {
+        if (verdict != SenderVerdict.Accepted)
+        {
+            _statistics.Refusals.Refuse(_logger, "route claims", sender.Path.ToString(), ClusterSenders.Reason(verdict), refusalDetail);
+            return;
+        }
+
+        if (claims.Owner.Path.Address != sender.Path.Address)
+        {
+            _statistics.Refusals.Refuse(_logger, "route claims", sender.Path.ToString(), RefusalReasons.Impersonation,
                 $"the owner {claims.Owner.Path} is not on the sending node");
             return;
         }
@@ -190,8 +220,34 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         }
     }
 
+    // Applies the waiting claims whose node is now a member, in arrival order, and refuses those that waited
+    // since before expireBefore.
+    private void RetryAwaitingMember(DateTimeOffset? expireBefore)
+    {
+        var count = _awaitingMember.Count;
+        for (var i = 0; i < count; i++)
+        {
+            var (sender, claims, since) = _awaitingMember.Dequeue();
+            var verdict = _senders.Check(sender, NodeRoles.Capture);
+            if (verdict == SenderVerdict.NotMember && (expireBefore is null || since >= expireBefore))
+            {
+                _awaitingMember.Enqueue((sender, claims, since));
+                continue;
+            }
+
+            Apply(sender, claims, verdict, $"only capture nodes claim routes; not a member after {MemberWait.TotalSeconds:F0} s");
+        }
+
+        _statistics.ClaimsAwaitingMember = _awaitingMember.Count;
+    }
+
     private void OnSweep()
     {
+        if (_awaitingMember.Count > 0)
+        {
+            RetryAwaitingMember(_time.GetUtcNow() - MemberWait);
+        }
+
         _table.Sweep();
         UpdateGauges();
     }

@@ -13,6 +13,9 @@ public sealed class MultiplierLabFixture : IAsyncLifetime
 
     public LabHost Lab => _lab ?? throw new InvalidOperationException("not initialized");
 
+    /// <summary>What the shared nodes logged, for a failing test's output.</summary>
+    public IEnumerable<string> SharedNodeLines => (_coordinator?.Lines ?? []).Concat(_intercept?.Lines ?? []);
+
     public async ValueTask InitializeAsync()
     {
         var cancellation = TestContext.Current.CancellationToken;
@@ -101,7 +104,8 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
 
         var counts = await WaitForTargetAsync("case=x50", expected: 400);
         foreach (var line in capture.Lines.Where(l => l.Contains("plan", StringComparison.OrdinalIgnoreCase) || l.Contains("Refused", StringComparison.Ordinal) || l.Contains("warn", StringComparison.Ordinal)).Take(20)
-                     .Append(capture.Lines.LastOrDefault(l => l.Contains("Capture statistics", StringComparison.Ordinal)) ?? "(no statistics)"))
+                     .Append(capture.Lines.LastOrDefault(l => l.Contains("Capture statistics", StringComparison.Ordinal)) ?? "(no statistics)")
+                     .Concat(fixture.SharedNodeLines.Where(l => !l.Contains(" info: ", StringComparison.Ordinal)).TakeLast(30)))
         {
             TestContext.Current.TestOutputHelper?.WriteLine(line);
         }
