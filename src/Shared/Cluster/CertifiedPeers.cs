@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Runtime.CompilerServices;
+using Akka.Actor;
 
 namespace ReplayCluster.Cluster;
 
@@ -11,7 +13,25 @@ namespace ReplayCluster.Cluster;
 /// </summary>
 public sealed class CertifiedPeers
 {
+    // The peers of each actor system that runs cluster TLS; none for a system without it.
+    private static readonly ConditionalWeakTable<ActorSystem, CertifiedPeers> BySystem = [];
+
     private readonly ConcurrentDictionary<string, string[]> _rolesByHost = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The certified peers of <paramref name="system"/>; null when its cluster transport runs without TLS.</summary>
+    public static CertifiedPeers? Of(ActorSystem system)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        return BySystem.TryGetValue(system, out var peers) ? peers : null;
+    }
+
+    /// <summary>Makes <paramref name="peers"/> the certified peers of <paramref name="system"/> (its TLS validator fills them).</summary>
+    public static void Attach(ActorSystem system, CertifiedPeers peers)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(peers);
+        BySystem.AddOrUpdate(system, peers);
+    }
 
     /// <summary>The roles certified for connections from or to <paramref name="host"/>; empty when none is known.</summary>
     public IReadOnlyList<string> RolesAt(string host)

@@ -48,4 +48,8 @@ internal static partial class ClusterLog
     [LoggerMessage(EventId = 110, Level = LogLevel.Information,
         Message = "Cluster TLS on: this node is {Subject} (expires {NotAfter:yyyy-MM-dd}); peers must present a certificate of the cluster CA")]
     public static partial void TlsOn(ILogger logger, string subject, DateTime notAfter);
+
+    [LoggerMessage(EventId = 111, Level = LogLevel.Warning,
+        Message = "Downing member {Address}: it claims roles [{Claimed}] but its certificate carries [{Certified}]")]
+    public static partial void UncertifiedMemberDowned(ILogger logger, string address, string claimed, string certified);
 }

@@ -8,8 +8,15 @@ namespace ReplayCluster.Cluster;
 
 /// <summary>
 /// Watches this node's cluster membership: reports the join (or, at an interval, that the node still
-/// cannot reach its seeds while Akka keeps retrying) and logs every member change.
+/// cannot reach its seeds while Akka keeps retrying) and logs every member change. With cluster TLS it
+/// also downs a member that claims a node role its certificate does not carry.
 /// </summary>
+/// <remarks>
+/// A node's roles are its own configuration; only the certificate is the cluster CA's word. A joining node
+/// shakes hands with the seed it joins through, so the seed (and every node it connected to) knows the
+/// certified role of that host and downs a member whose claimed role differs. A node that has no
+/// certificate on record for a member's host (gossip told it of a member it never spoke to) judges nothing.
+/// </remarks>
 internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
 {
     private const string JoinWarningTimer = "join-warning";
@@ -18,6 +25,7 @@ internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
     private readonly ILogger _logger;
     private readonly NodeSettings _settings;
     private readonly Stopwatch _sinceStart = Stopwatch.StartNew();
+    private readonly CertifiedPeers? _certified;
     private bool _joined;
 
     public ClusterMembershipMonitor(NodeSettings settings, ILogger<ClusterMembershipMonitor> logger)
@@ -25,7 +33,9 @@ internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
         _settings = settings;
         _logger = logger;
         _cluster = Akka.Cluster.Cluster.Get(Context.System);
+        _certified = CertifiedPeers.Of(Context.System);
 
+        Receive<ClusterEvent.MemberJoined>(e => DownIfNotCertified(e.Member));
         Receive<ClusterEvent.MemberUp>(e => OnUp(e.Member));
         Receive<ClusterEvent.MemberWeaklyUp>(e => OnUp(e.Member));
         Receive<ClusterEvent.MemberLeft>(e => ClusterLog.MemberLeaving(_logger, e.Member.Address.ToString(), Roles(e.Member)));
@@ -47,8 +57,27 @@ internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
 
     protected override void PostStop() => _cluster.Unsubscribe(Self);
 
+    private void DownIfNotCertified(Member member)
+    {
+        if (_certified is null || member.UniqueAddress == _cluster.SelfUniqueAddress || member.Address.Host is not { } host)
+        {
+            return;
+        }
+
+        var certified = _certified.RolesAt(host);
+        var claimed = member.Roles.Where(r => NodeRoles.All.Contains(r, StringComparer.Ordinal)).ToList();
+        if (certified.Count == 0 || claimed.All(r => certified.Contains(r, StringComparer.Ordinal)))
+        {
+            return;
+        }
+
+        ClusterLog.UncertifiedMemberDowned(_logger, member.Address.ToString(), string.Join(",", claimed), string.Join(",", certified));
+        _cluster.Down(member.Address);
+    }
+
     private void OnUp(Member member)
     {
+        DownIfNotCertified(member);
         ClusterLog.MemberUp(_logger, member.Address.ToString(), Roles(member));
         if (!_joined && member.UniqueAddress == _cluster.SelfUniqueAddress)
         {

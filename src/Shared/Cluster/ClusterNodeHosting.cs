@@ -44,6 +44,12 @@ public static class ClusterNodeHosting
                 })
                 .WithActors((system, registry, resolver) =>
                 {
+                    // Before any actor checks a sender: with TLS, a sender's role must also be its certificate's.
+                    if (tls is not null)
+                    {
+                        CertifiedPeers.Attach(system, peers);
+                    }
+
                     var monitor = system.ActorOf(resolver.Props<ClusterMembershipMonitor>(), "cluster-membership");
                     registry.Register<ClusterMembershipMonitor>(monitor);
                     LogTransportSecurity(system, tls, provider);

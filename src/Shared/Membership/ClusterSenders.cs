@@ -18,6 +18,9 @@ internal enum SenderVerdict
 
     /// <summary>A member, but of a role that does not send this message.</summary>
     WrongRole,
+
+    /// <summary>A member of the right role whose host's certificate does not carry that role (cluster TLS only).</summary>
+    NotCertified,
 }
 
 /// <summary>
@@ -42,24 +45,33 @@ internal sealed class ClusterSenders
     private readonly Func<IEnumerable<MemberView>> _members;
     private readonly IReadOnlySet<string> _selfRoles;
     private readonly Address? _self;
+    private readonly Func<Address, IReadOnlyList<string>>? _certifiedRoles;
 
     /// <param name="members">The members now; read on every check (membership changes at run time).</param>
     /// <param name="selfRoles">This node's own roles, for senders with a local address.</param>
     /// <param name="self">This node's own address in the cluster, when it has one.</param>
-    public ClusterSenders(Func<IEnumerable<MemberView>> members, IReadOnlySet<string> selfRoles, Address? self = null)
+    /// <param name="certifiedRoles">
+    /// With cluster TLS, the roles the cluster CA certified for the host of an address (empty when that host never
+    /// showed a certificate here); null without TLS, where a member's role is only its own claim.
+    /// </param>
+    public ClusterSenders(Func<IEnumerable<MemberView>> members, IReadOnlySet<string> selfRoles, Address? self = null,
+        Func<Address, IReadOnlyList<string>>? certifiedRoles = null)
     {
         ArgumentNullException.ThrowIfNull(members);
         ArgumentNullException.ThrowIfNull(selfRoles);
         _members = members;
         _selfRoles = selfRoles;
         _self = self;
+        _certifiedRoles = certifiedRoles;
     }
 
-    /// <summary>The live membership of <paramref name="system"/>'s cluster.</summary>
+    /// <summary>The live membership of <paramref name="system"/>'s cluster, and with TLS its peers' certified roles.</summary>
     public static ClusterSenders Of(ActorSystem system)
     {
         var cluster = Akka.Cluster.Cluster.Get(system);
-        return new ClusterSenders(() => View(cluster.State.Members), cluster.SelfRoles, cluster.SelfAddress);
+        var certified = global::ReplayCluster.Cluster.CertifiedPeers.Of(system);
+        return new ClusterSenders(() => View(cluster.State.Members), cluster.SelfRoles, cluster.SelfAddress,
+            certified is null ? null : address => certified.RolesAt(address.Host ?? string.Empty));
     }
 
     /// <summary>Whether <paramref name="sender"/> is a member with <paramref name="role"/>.</summary>
@@ -83,7 +95,16 @@ internal sealed class ClusterSenders
         {
             if (member.Address == address && IsCurrent(member.Status))
             {
-                return member.Roles.Contains(role) ? SenderVerdict.Accepted : SenderVerdict.WrongRole;
+                if (!member.Roles.Contains(role))
+                {
+                    return SenderVerdict.WrongRole;
+                }
+
+                // A message reaches us only over a connection whose peer showed its certificate, so the host's
+                // certified roles are known here by now; a role the CA did not give it is only a claim.
+                return _certifiedRoles is null || _certifiedRoles(address).Contains(role, StringComparer.Ordinal)
+                    ? SenderVerdict.Accepted
+                    : SenderVerdict.NotCertified;
             }
         }
 
@@ -98,6 +119,7 @@ internal sealed class ClusterSenders
     {
         SenderVerdict.NotMember => RefusalReasons.NotMember,
         SenderVerdict.WrongRole => RefusalReasons.WrongRole,
+        SenderVerdict.NotCertified => RefusalReasons.NotCertified,
         _ => throw new ArgumentOutOfRangeException(nameof(verdict), verdict, "not a refusal"),
     };
 

@@ -13,6 +13,12 @@ internal static class RefusalReasons
     /// <summary>The sender is a member of a role that does not send this message.</summary>
     public const string WrongRole = "wrong_role";
 
+    /// <summary>
+    /// The sender is a member of the right role, but the certificate its host showed the cluster transport carries
+    /// another role: a node certified for one role that joined claiming another.
+    /// </summary>
+    public const string NotCertified = "not_certified";
+
     /// <summary>A plan version at or below the one in effect, or beyond any version a coordinator reaches.</summary>
     public const string StaleVersion = "stale_version";
 

@@ -71,6 +71,40 @@ public sealed class RogueMemberLabTests
         }
     }
 
+    [Fact]
+    public async Task A_member_whose_certificate_carries_another_role_is_downed_and_changes_nothing()
+    {
+        await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
+        var seed = $"{lab.TargetIp}:4053";
+        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
+            ["--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange]);
+        await coordinator.WaitJoinedAsync(Cancellation);
+        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
+            ["--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface]);
+        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
+            ["--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80"]);
+        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
+
+        // A valid intercept certificate of the lab's CA, joining as a coordinator: with the role it claims it could
+        // hand out plans and identity slices. The seed knows the certificate from the handshake and downs it.
+        await using var rogue = lab.StartProcess(LabRole.Online, ["dotnet", RogueBinary(), .. NodeProcesses.ClusterTlsArguments(lab, "intercept"),
+            "--hostname", lab.OnlineUplinkIp.ToString(), "--port", "4072",
+            "--seed", seed, "--role", "coordinator", "--steal-to", lab.OnlineIp.ToString(), "--seconds", "5"]);
+        var downed = await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Downing member", ":4072", "claims roles [coordinator]", "intercept]");
+        TestContext.Current.TestOutputHelper?.WriteLine(downed);
+
+        await RequestsAsync(lab, "certified", 10);
+        var replayed = await ReplayedAsync(lab, "certified", 10);
+        foreach (var line in rogue.Lines.Concat(capture.Lines.Where(l => l.Contains("Refused", StringComparison.Ordinal) || l.Contains("plan version", StringComparison.Ordinal))))
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine(line);
+        }
+
+        Assert.Equal(10, replayed.Count);
+        Assert.DoesNotContain(capture.Lines, l => l.Contains("Following replay plan version", StringComparison.Ordinal) && !l.Contains("version 1:", StringComparison.Ordinal));
+        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Member removed:", ":4072", "previous status Down");
+    }
+
     private static async Task AssertUnchangedAsync(LabHost lab, LabProcess coordinator, LabProcess intercept, LabProcess capture, IPNetwork slice)
     {
         var online = lab.ReadAccessLog(LabRole.Online).Count(e => e.Request.Contains("case=rogue", StringComparison.Ordinal));

@@ -49,6 +49,24 @@ public sealed class ClusterSendersTests
         Assert.Equal(SenderVerdict.WrongRole, Senders().Check(Self, "capture"));
     }
 
+    [Theory]
+    [InlineData("10.0.0.1", "coordinator", "coordinator", nameof(SenderVerdict.Accepted))]
+    [InlineData("10.0.0.2", "capture", "capture", nameof(SenderVerdict.Accepted))]
+    [InlineData("10.0.0.2", "capture", "capture,intercept", nameof(SenderVerdict.Accepted))] // two nodes on one host
+    [InlineData("10.0.0.1", "coordinator", "capture", nameof(SenderVerdict.NotCertified))] // a capture certificate joined as coordinator
+    [InlineData("10.0.0.1", "coordinator", "", nameof(SenderVerdict.NotCertified))] // no certificate on record for the host
+    [InlineData("10.0.0.2", "coordinator", "coordinator", nameof(SenderVerdict.WrongRole))] // membership is checked first
+    public void With_cluster_tls_the_role_must_also_be_the_certificate_s(string host, string role, string certified, string expected)
+    {
+        var roles = certified.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var senders = new ClusterSenders(
+            () => [new MemberView(Coordinator, MemberStatus.Up, new HashSet<string>(["coordinator"])), new MemberView(Capture, MemberStatus.Up, new HashSet<string>(["capture"]))],
+            new HashSet<string>(["intercept"]), Self, address => address.Host == host ? roles : []);
+
+        Assert.Equal(expected, senders.Check(new Address("akka.tcp", "replaycluster", host, 4053), role).ToString());
+        Assert.Equal(RefusalReasons.NotCertified, ClusterSenders.Reason(SenderVerdict.NotCertified));
+    }
+
     [Fact]
     public void Members_of_a_role_are_counted_when_current()
     {
