@@ -51,7 +51,7 @@ internal static class CaptureNodeHosting
             services.AddSingleton(new SessionShards(settings.Shards, settings.ShardQueueLimit));
             services.AddSingleton(new InterceptDirectory());
             services.AddSingleton(provider => new AdmissionLimits(settings.MaxLiveSessions, new BufferBudget(settings.MaxNodeBufferedBytes),
-                provider.GetRequiredService<TimeProvider>()));
+                provider.GetRequiredService<TimeProvider>()) { JoinMidStream = settings.JoinMidStream });
             services.AddSingleton(provider =>
             {
                 var time = provider.GetRequiredService<TimeProvider>();

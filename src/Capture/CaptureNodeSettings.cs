@@ -77,6 +77,12 @@ internal sealed record CaptureNodeSettings
     /// <summary>Sessions (copies included) live at once on this node; new ones beyond it are refused (counted). Defaults to 200,000.</summary>
     public long MaxLiveSessions { get; init; } = 200_000;
 
+    /// <summary>
+    /// Whether a connection whose SYN this node did not see is replayed from its first captured byte. Defaults to
+    /// false: one spoofed data segment must not open a connection into the test network.
+    /// </summary>
+    public bool JoinMidStream { get; init; }
+
     /// <summary>On a planned stop, how long sessions may finish what they hold after capture stopped. Defaults to 10 s.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }

@@ -94,6 +94,7 @@ internal static class CaptureNodeSettingsReader
             Shards = shards == 0 ? Environment.ProcessorCount : shards,
             ShardQueueLimit = Number(config, "shard-queue-limit", 1024, 16_777_216),
             ShardThreads = config.GetBoolean($"{Section}.shard-threads", true),
+            JoinMidStream = config.GetBoolean($"{Section}.join-mid-stream", false),
             MaxLiveSessions = Number(config, "max-live-sessions", 1, 10_000_000),
             DrainTimeout = Duration(config, "drain-timeout"),
             Session = defaults with

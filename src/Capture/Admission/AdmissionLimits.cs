@@ -29,6 +29,9 @@ internal sealed class AdmissionLimits
     /// <summary>Sessions (copies included) that may be live at once on this node.</summary>
     public long MaxLiveSessions { get; }
 
+    /// <summary>Whether a connection first seen after its handshake is replayed (replaycluster.capture.join-mid-stream).</summary>
+    public bool JoinMidStream { get; init; }
+
     /// <summary>Captured bytes held for the target by every session together.</summary>
     public BufferBudget Budget { get; }
 

@@ -100,6 +100,14 @@ internal sealed class SessionAdmission
             return AdmissionVerdict.NotReplayable;
         }
 
+        // A connection already open when this node first saw it: its one data segment may be a spoofed one.
+        if (!isSyn && !_limits.JoinMidStream)
+        {
+            LeaveOut(connection, clientIsn);
+            _statistics.CountNotJoinedMidStream();
+            return AdmissionVerdict.LeftOut;
+        }
+
         if (!ReferenceEquals(plan, _samplerPlan))
         {
             _sampler = new SessionSampler(plan.SamplePercent);

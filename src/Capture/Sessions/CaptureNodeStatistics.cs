@@ -63,6 +63,7 @@ internal sealed class CaptureNodeStatistics
     private long _sessionsFailed;
     private long _sessionsWithoutIdentity;
     private long _sessionsSkipped;
+    private long _sessionsNotJoinedMidStream;
     private long _sessionsRateLimited;
     private long _sessionsRefusedMemory;
     private long _sessionsRefusedCeiling;
@@ -89,6 +90,9 @@ internal sealed class CaptureNodeStatistics
 
     /// <summary>Sessions left out by sampling (not a loss: asked for).</summary>
     public long SessionsSkipped => Interlocked.Read(ref _sessionsSkipped);
+
+    /// <summary>Connections first seen after their handshake and left out (replaycluster.capture.join-mid-stream off).</summary>
+    public long SessionsNotJoinedMidStream => Interlocked.Read(ref _sessionsNotJoinedMidStream);
 
     /// <summary>Sessions (copies) not started because the plan's rate cap was reached (asked for).</summary>
     public long SessionsRateLimited => Interlocked.Read(ref _sessionsRateLimited);
@@ -187,6 +191,8 @@ internal sealed class CaptureNodeStatistics
 
     public void CountSkipped() => Interlocked.Increment(ref _sessionsSkipped);
 
+    public void CountNotJoinedMidStream() => Interlocked.Increment(ref _sessionsNotJoinedMidStream);
+
     public void CountRateLimited() => Interlocked.Increment(ref _sessionsRateLimited);
 
     public void CountRefusedMemory() => Interlocked.Increment(ref _sessionsRefusedMemory);
@@ -247,6 +253,7 @@ internal sealed class CaptureNodeStatistics
             ["sessions_refused_ceiling"] = SessionsRefusedCeiling,
             ["sessions_without_identity"] = SessionsWithoutIdentity,
             ["sessions_skipped"] = SessionsSkipped,
+            ["sessions_not_joined_mid_stream"] = SessionsNotJoinedMidStream,
             ["sessions_rate_limited"] = SessionsRateLimited,
             ["plan_version"] = PlanVersion,
             ["requests_online"] = RequestsOnline,
@@ -313,6 +320,7 @@ internal sealed class CaptureNodeStatistics
             .Append(" failed=").Append(SessionsFailed)
             .Append(" no-identity=").Append(SessionsWithoutIdentity)
             .Append(" skipped=").Append(SessionsSkipped)
+            .Append(" not-joined-mid-stream=").Append(SessionsNotJoinedMidStream)
             .Append(" rate-limited=").Append(SessionsRateLimited)
             .Append(" refused-memory=").Append(SessionsRefusedMemory)
             .Append(" refused-ceiling=").Append(SessionsRefusedCeiling)

@@ -79,9 +79,26 @@ public sealed class SessionAdmissionTests
         Assert.All(Enumerable.Range(0, 1), _ => Assert.Equal(CopyVerdict.Admit, admission.DecideCopy()));
     }
 
-    private SessionAdmission NewAdmission(out AdmissionLimits limits, long budget = 1 << 20, long maxLive = 1000)
+    [Fact]
+    public void A_connection_first_seen_with_data_is_left_out_unless_joining_mid_stream_is_on()
     {
-        limits = new AdmissionLimits(maxLive, new BufferBudget(budget), _time);
+        var data = new CapturedSegment { Sequence = 5000, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = new byte[10] };
+        var admission = NewAdmission(out _);
+        Assert.Equal(AdmissionVerdict.LeftOut, admission.Decide(Connection, data, Plan(), out _));
+        Assert.Equal(1, _statistics.SessionsNotJoinedMidStream);
+        Assert.Equal(1, _statistics.ToCounters()["sessions_not_joined_mid_stream"]);
+        Assert.True(admission.IsLeftOut(Connection, data with { Sequence = 5010 }), "the rest of the connection stays out");
+        Assert.Equal(AdmissionVerdict.Admit, admission.Decide(Connection, CaptureNodeRig.Syn(1), Plan(), out _));
+
+        var joining = NewAdmission(out _, joinMidStream: true);
+        Assert.Equal(AdmissionVerdict.Admit, joining.Decide(Connection, data, Plan(), out var isn));
+        Assert.Equal(4999u, isn);
+        Assert.Equal(1, _statistics.SessionsNotJoinedMidStream);
+    }
+
+    private SessionAdmission NewAdmission(out AdmissionLimits limits, long budget = 1 << 20, long maxLive = 1000, bool joinMidStream = false)
+    {
+        limits = new AdmissionLimits(maxLive, new BufferBudget(budget), _time) { JoinMidStream = joinMidStream };
         return new SessionAdmission(limits, _statistics, _time);
     }
 

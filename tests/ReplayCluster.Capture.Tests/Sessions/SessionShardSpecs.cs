@@ -79,6 +79,7 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     public void New_sessions_are_refused_while_the_node_buffer_budget_is_exhausted()
     {
         var rig = new CaptureNodeRig(Sys, DefaultSettings(maxNodeBufferedBytes: 1 << 20));
+        rig.Capture(Connection, Syn(999));
         rig.Capture(Connection, new CapturedSegment { Sequence = 1000, Acknowledgment = 1, Flags = TcpFlags.Ack, Payload = new byte[1 << 20] });
         AwaitAssert(() => Assert.Equal(1 << 20, rig.Statistics.Budget!.Used), cancellationToken: Token);
 

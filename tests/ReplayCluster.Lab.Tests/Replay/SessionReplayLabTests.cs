@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
 using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
 
 namespace ReplayCluster.Lab.Tests.Replay;
@@ -99,31 +100,45 @@ public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
     }
 
     [Fact]
-    public async Task A_session_joined_mid_stream_is_replayed_from_there()
+    public async Task A_session_joined_mid_stream_is_left_out_by_default_and_replayed_from_there_when_asked()
     {
         await fixture.StopCaptureAsync();
-        var flag = Path.Combine(Lab.StateDirectory, "midstream.go");
+        var flags = (Path.Combine(Lab.StateDirectory, "midstream.1"), Path.Combine(Lab.StateDirectory, "midstream.2"));
+        string Wait(string flag) => $"for i in $(seq 200); do [ -e {flag} ] && break; sleep 0.1; done; ";
         var script = $"exec 3<>/dev/tcp/{Lab.OnlineIp}/80; " +
                      "get() { printf 'GET /?case=midstream&n=%s HTTP/1.1\\r\\nHost: online\\r\\n\\r\\n' \"$1\" >&3; " +
                      "while IFS= read -r line <&3; do line=${line%$'\\r'}; [ -z \"$line\" ] && break; done; read -r -N 79 body <&3; }; " +
-                     $"get 1; for i in $(seq 100); do [ -e {flag} ] && break; sleep 0.1; done; get 2; get 3; echo done";
+                     $"get 1; {Wait(flags.Item1)}get 2; echo two; {Wait(flags.Item2)}get 3; get 4; echo done";
         var client = Lab.StartProcess(LabRole.Client, ["bash", "-c", script]);
         try
         {
             await WaitUntilAsync(() => OnlineCount("case=midstream") == 1, "the first request reached the online server");
+
+            // By default a connection whose handshake the node did not see is left out, and counted.
             await fixture.StartCaptureAsync(Cancellation);
-            await File.WriteAllTextAsync(flag, "go", Cancellation);
+            await File.WriteAllTextAsync(flags.Item1, "go", Cancellation);
+            await client.WaitForOutputAsync(l => l == "two", TimeSpan.FromSeconds(15), Cancellation);
+            await fixture.Capture.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capture statistics", "not-joined-mid-stream=1");
+            await fixture.StopCaptureAsync();
+
+            // Asked for, the node replays it from the first byte it captures.
+            await fixture.StartCaptureAsync(Cancellation, "-i", Lab.OnlineInterface, "--set", "replaycluster.capture.join-mid-stream = on");
+            await File.WriteAllTextAsync(flags.Item2, "go", Cancellation);
             await client.WaitForOutputAsync(l => l == "done", TimeSpan.FromSeconds(15), Cancellation);
 
             await WaitUntilAsync(() => TargetCount("case=midstream") >= 2, "the target logged the requests after the join");
             var replayed = Lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains("case=midstream", StringComparison.Ordinal)).Select(e => e.Path).ToList();
-            Assert.Equal(["/?case=midstream&n=2", "/?case=midstream&n=3"], replayed);
+            Assert.Equal(["/?case=midstream&n=3", "/?case=midstream&n=4"], replayed);
             fixture.AssertNoReplyReachedTheClient();
         }
         finally
         {
             await client.DisposeAsync();
         }
+
+        // The tests after this one get the node as the fixture starts it.
+        await fixture.StopCaptureAsync();
+        await fixture.StartCaptureAsync(Cancellation);
     }
 
     [Fact]
