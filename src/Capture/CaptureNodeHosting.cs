@@ -51,7 +51,11 @@ internal static class CaptureNodeHosting
             services.AddSingleton(new SessionShards(settings.Shards, settings.ShardQueueLimit));
             services.AddSingleton(new InterceptDirectory());
             services.AddSingleton(provider => new AdmissionLimits(settings.MaxLiveSessions, new BufferBudget(settings.MaxNodeBufferedBytes),
-                provider.GetRequiredService<TimeProvider>()) { JoinMidStream = settings.JoinMidStream });
+                provider.GetRequiredService<TimeProvider>())
+            {
+                JoinMidStream = settings.JoinMidStream,
+                Readiness = provider.GetRequiredService<CaptureReadiness>(),
+            });
             services.AddSingleton(provider =>
             {
                 var time = provider.GetRequiredService<TimeProvider>();

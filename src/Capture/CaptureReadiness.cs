@@ -41,6 +41,9 @@ internal sealed class CaptureReadiness
         }
     }
 
+    /// <summary>Whether an intercept is in the cluster, so a target's replies can come back; read once per new session, without the lock.</summary>
+    public bool RepliesCanReturn => Volatile.Read(ref _intercepts) > 0;
+
     public void SetIntercepts(int count) => Update(() => _intercepts = count);
 
     public void SetIdentitiesSettled(bool settled) => Update(() => _identitiesSettled = settled);

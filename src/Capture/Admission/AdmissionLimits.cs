@@ -32,6 +32,9 @@ internal sealed class AdmissionLimits
     /// <summary>Whether a connection first seen after its handshake is replayed (replaycluster.capture.join-mid-stream).</summary>
     public bool JoinMidStream { get; init; }
 
+    /// <summary>What capture waits for at start; after it, new sessions still need an intercept in the cluster. Null: not checked.</summary>
+    public CaptureReadiness? Readiness { get; init; }
+
     /// <summary>Captured bytes held for the target by every session together.</summary>
     public BufferBudget Budget { get; }
 

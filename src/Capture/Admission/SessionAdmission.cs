@@ -121,6 +121,15 @@ internal sealed class SessionAdmission
             return AdmissionVerdict.LeftOut;
         }
 
+        // No intercept in the cluster any more (it left, or was downed): the target's replies cannot come back, and
+        // a session started now would only retransmit its SYN into the target until it gives up.
+        if (_limits.Readiness is { RepliesCanReturn: false })
+        {
+            LeaveOut(connection, clientIsn);
+            _statistics.CountRefusedNoIntercept();
+            return AdmissionVerdict.LeftOut;
+        }
+
         _leftOut.Remove(connection);
         if (_limits.Budget.Exhausted)
         {

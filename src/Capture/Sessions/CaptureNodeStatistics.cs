@@ -64,6 +64,7 @@ internal sealed class CaptureNodeStatistics
     private long _sessionsWithoutIdentity;
     private long _sessionsSkipped;
     private long _sessionsNotJoinedMidStream;
+    private long _sessionsRefusedNoIntercept;
     private long _sessionsRateLimited;
     private long _sessionsRefusedMemory;
     private long _sessionsRefusedCeiling;
@@ -93,6 +94,9 @@ internal sealed class CaptureNodeStatistics
 
     /// <summary>Connections first seen after their handshake and left out (replaycluster.capture.join-mid-stream off).</summary>
     public long SessionsNotJoinedMidStream => Interlocked.Read(ref _sessionsNotJoinedMidStream);
+
+    /// <summary>Connections not replayed because no intercept was in the cluster when they started (replies could not return).</summary>
+    public long SessionsRefusedNoIntercept => Interlocked.Read(ref _sessionsRefusedNoIntercept);
 
     /// <summary>Sessions (copies) not started because the plan's rate cap was reached (asked for).</summary>
     public long SessionsRateLimited => Interlocked.Read(ref _sessionsRateLimited);
@@ -193,6 +197,8 @@ internal sealed class CaptureNodeStatistics
 
     public void CountNotJoinedMidStream() => Interlocked.Increment(ref _sessionsNotJoinedMidStream);
 
+    public void CountRefusedNoIntercept() => Interlocked.Increment(ref _sessionsRefusedNoIntercept);
+
     public void CountRateLimited() => Interlocked.Increment(ref _sessionsRateLimited);
 
     public void CountRefusedMemory() => Interlocked.Increment(ref _sessionsRefusedMemory);
@@ -254,6 +260,7 @@ internal sealed class CaptureNodeStatistics
             ["sessions_without_identity"] = SessionsWithoutIdentity,
             ["sessions_skipped"] = SessionsSkipped,
             ["sessions_not_joined_mid_stream"] = SessionsNotJoinedMidStream,
+            ["sessions_refused_no_intercept"] = SessionsRefusedNoIntercept,
             ["sessions_rate_limited"] = SessionsRateLimited,
             ["plan_version"] = PlanVersion,
             ["requests_online"] = RequestsOnline,
@@ -321,6 +328,7 @@ internal sealed class CaptureNodeStatistics
             .Append(" no-identity=").Append(SessionsWithoutIdentity)
             .Append(" skipped=").Append(SessionsSkipped)
             .Append(" not-joined-mid-stream=").Append(SessionsNotJoinedMidStream)
+            .Append(" refused-no-intercept=").Append(SessionsRefusedNoIntercept)
             .Append(" rate-limited=").Append(SessionsRateLimited)
             .Append(" refused-memory=").Append(SessionsRefusedMemory)
             .Append(" refused-ceiling=").Append(SessionsRefusedCeiling)

@@ -12,8 +12,8 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// <remarks>
 /// The restart waits for the removal: a new incarnation started at once on the same address was
 /// sometimes never answered by the coordinator (its InitJoinAck did not arrive for 45 s, about one
-/// run in ten). New sessions started while no intercept is up lose their SYN after ~11 s of
-/// retransmissions, so only the long-lived session spans the gap.
+/// run in ten). New sessions are not started while no intercept is up (counted refused-no-intercept),
+/// so only the long-lived session spans the gap.
 /// </remarks>
 public sealed class InterceptRestartLabTests
 {
@@ -61,6 +61,11 @@ public sealed class InterceptRestartLabTests
             var down = System.Diagnostics.Stopwatch.StartNew();
             await intercept.StopAsync(LabNative.SigKill);
             await capture.WaitForLogAsync(TimeSpan.FromSeconds(40), Cancellation, "Member removed", "roles=[intercept]");
+
+            // While no intercept is in the cluster, new connections are not replayed (their replies could not come
+            // back: they would only retransmit SYNs into the target), and are counted.
+            await RequestsAsync(lab, "gap");
+            await capture.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capture statistics", "refused-no-intercept=5 ");
             var linesBefore = capture.Lines.Count;
             await intercept.DisposeAsync();
             intercept = StartIntercept();
@@ -85,7 +90,8 @@ public sealed class InterceptRestartLabTests
                 await Task.Delay(250, Cancellation);
             }
 
-            Assert.Equal((5, 5), (Replayed("before"), Replayed("after")));
+            Assert.Equal((5, 5, 0), (Replayed("before"), Replayed("after"), Replayed("gap")));
+            Assert.Equal(5, Online("gap"));
             Assert.Equal(KeptRequests, Online("kept"));
             Assert.Equal(KeptRequests, Replayed("kept"));
         }
