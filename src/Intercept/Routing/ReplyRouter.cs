@@ -148,6 +148,22 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     private void OnDrain()
     {
+        try
+        {
+            DrainTurn();
+        }
+        catch
+        {
+            // This turn owned the capture thread's wake-up. The router is resumed after a failure (it keeps its
+            // routes, see ResumingGuardianStrategy) without a restart hook, so it wakes itself, or it would wait
+            // for a wake-up the capture thread never sends again.
+            Self.Tell(DrainReplies.Instance);
+            throw;
+        }
+    }
+
+    private void DrainTurn()
+    {
         do
         {
             var taken = 0;

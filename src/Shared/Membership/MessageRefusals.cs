@@ -67,6 +67,9 @@ internal sealed partial class MessageRefusals
     {
         ArgumentNullException.ThrowIfNull(counters);
         counters["messages_refused"] = Total;
+
+        // Beside the refusals because every node writes those: a top-level actor that failed and went on (see there).
+        counters["actor_faults_resumed"] = global::ReplayCluster.Cluster.ResumingGuardianStrategy.Resumed;
         foreach (var (reason, count) in _byReason)
         {
             counters[$"messages_refused_{reason}"] = count;
