@@ -8,18 +8,25 @@ namespace ReplayCluster.Cluster;
 
 /// <summary>
 /// Watches this node's cluster membership: reports the join (or, at an interval, that the node still
-/// cannot reach its seeds while Akka keeps retrying) and logs every member change. With cluster TLS it
-/// also downs a member that claims a node role its certificate does not carry.
+/// cannot reach its seeds while Akka keeps retrying) and logs every member change. With cluster TLS the
+/// coordinator also downs a member that claims a node role its certificate does not carry.
 /// </summary>
 /// <remarks>
-/// A node's roles are its own configuration; only the certificate is the cluster CA's word. A joining node
-/// shakes hands with the seed it joins through, so the seed (and every node it connected to) knows the
-/// certified role of that host and downs a member whose claimed role differs. A node that has no
-/// certificate on record for a member's host (gossip told it of a member it never spoke to) judges nothing.
+/// A node's roles are its own configuration; only the certificate is the cluster CA's word, recorded per host
+/// when a connection's handshake shows it. A joining node shakes hands with the seed it joins through (the
+/// coordinator, as a rule), so the coordinator knows the certified roles of that host and downs a member whose
+/// claimed role is not among them. Only the coordinator judges, and only after a grace: a node that shares its
+/// host with another member and joined through another seed may not have connected to the coordinator yet, and
+/// the record of its host would then still lack its role. A host with no record at all is not judged (a member
+/// the coordinator never spoke to); its messages are refused anyway (ClusterSenders, not_certified).
 /// </remarks>
 internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
 {
     private const string JoinWarningTimer = "join-warning";
+
+    // How long a member whose claimed role its host's certificate does not carry may take to connect here
+    // before it is downed (see remarks); gossip and heartbeats connect members within a few 1-2 s rounds.
+    private static readonly TimeSpan CertificateGrace = TimeSpan.FromSeconds(10);
 
     private readonly Akka.Cluster.Cluster _cluster;
     private readonly ILogger _logger;
@@ -33,9 +40,10 @@ internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
         _settings = settings;
         _logger = logger;
         _cluster = Akka.Cluster.Cluster.Get(Context.System);
-        _certified = CertifiedPeers.Of(Context.System);
+        _certified = _cluster.SelfRoles.Contains(NodeRoles.Coordinator) ? CertifiedPeers.Of(Context.System) : null;
 
-        Receive<ClusterEvent.MemberJoined>(e => DownIfNotCertified(e.Member));
+        Receive<ClusterEvent.MemberJoined>(e => CheckCertified(e.Member));
+        Receive<RecheckCertificate>(r => DownIfStillNotCertified(r.Member));
         Receive<ClusterEvent.MemberUp>(e => OnUp(e.Member));
         Receive<ClusterEvent.MemberWeaklyUp>(e => OnUp(e.Member));
         Receive<ClusterEvent.MemberLeft>(e => ClusterLog.MemberLeaving(_logger, e.Member.Address.ToString(), Roles(e.Member)));
@@ -57,27 +65,44 @@ internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
 
     protected override void PostStop() => _cluster.Unsubscribe(Self);
 
-    private void DownIfNotCertified(Member member)
+    private void CheckCertified(Member member)
+    {
+        if (Uncertified(member) is not null)
+        {
+            Timers.StartSingleTimer(("certificate", member.UniqueAddress), new RecheckCertificate(member.UniqueAddress), CertificateGrace);
+        }
+    }
+
+    private void DownIfStillNotCertified(UniqueAddress address)
+    {
+        var member = _cluster.State.Members.FirstOrDefault(m => m.UniqueAddress == address);
+        if (member is null || member.Status is MemberStatus.Down or MemberStatus.Removed || Uncertified(member) is not { } verdict)
+        {
+            return;
+        }
+
+        ClusterLog.UncertifiedMemberDowned(_logger, member.Address.ToString(), verdict.Claimed, verdict.Certified);
+        _cluster.Down(member.Address);
+    }
+
+    // The member's claimed roles and its host's certified ones when a claimed role is not certified; null otherwise.
+    private (string Claimed, string Certified)? Uncertified(Member member)
     {
         if (_certified is null || member.UniqueAddress == _cluster.SelfUniqueAddress || member.Address.Host is not { } host)
         {
-            return;
+            return null;
         }
 
         var certified = _certified.RolesAt(host);
         var claimed = member.Roles.Where(r => NodeRoles.All.Contains(r, StringComparer.Ordinal)).ToList();
-        if (certified.Count == 0 || claimed.All(r => certified.Contains(r, StringComparer.Ordinal)))
-        {
-            return;
-        }
-
-        ClusterLog.UncertifiedMemberDowned(_logger, member.Address.ToString(), string.Join(",", claimed), string.Join(",", certified));
-        _cluster.Down(member.Address);
+        return certified.Count == 0 || claimed.All(r => certified.Contains(r, StringComparer.Ordinal))
+            ? null
+            : (string.Join(",", claimed), string.Join(",", certified));
     }
 
     private void OnUp(Member member)
     {
-        DownIfNotCertified(member);
+        CheckCertified(member);
         ClusterLog.MemberUp(_logger, member.Address.ToString(), Roles(member));
         if (!_joined && member.UniqueAddress == _cluster.SelfUniqueAddress)
         {
@@ -108,6 +133,8 @@ internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
     }
 
     private static string Roles(Member member) => string.Join(",", member.Roles.Where(r => !r.StartsWith("dc-", StringComparison.Ordinal)));
+
+    private sealed record RecheckCertificate(UniqueAddress Member);
 
     private sealed class JoinWarningTick
     {
