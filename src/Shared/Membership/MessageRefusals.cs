@@ -37,11 +37,17 @@ internal static class RefusalReasons
 
 /// <summary>
 /// Counts the inbound cluster messages a node refused, by reason, and logs them: the first refusal of each
-/// reason and then at every power of two, so a peer that floods us cannot flood the log as well. Thread-safe.
+/// kind of message and reason and then at every power of two, so a peer that floods us cannot flood the log as
+/// well, while the first refusal of every kind still shows (one count per reason hid a statistics report refused
+/// after a flood of plan subscriptions). Thread-safe.
 /// </summary>
 internal sealed partial class MessageRefusals
 {
     private readonly ConcurrentDictionary<string, long> _byReason = new(StringComparer.Ordinal);
+
+    // For the log only: refusals per reason and kind of message (its words before the first digit: "replay plan
+    // version 7" and "replay plan version 9" are one kind), a small fixed set.
+    private readonly ConcurrentDictionary<(string Reason, string Kind), long> _logged = new();
     private long _total;
 
     /// <summary>Refusals, all reasons.</summary>
@@ -56,7 +62,10 @@ internal sealed partial class MessageRefusals
         ArgumentNullException.ThrowIfNull(logger);
         Interlocked.Increment(ref _total);
         var count = _byReason.AddOrUpdate(reason, 1, (_, n) => n + 1);
-        if ((count & (count - 1)) == 0)
+        ArgumentNullException.ThrowIfNull(message);
+        var digit = message.AsSpan().IndexOfAnyInRange('0', '9');
+        var ofKind = _logged.AddOrUpdate((reason, digit < 0 ? message : message[..digit]), 1, (_, n) => n + 1);
+        if ((ofKind & (ofKind - 1)) == 0)
         {
             MessageRefused(logger, message, sender, reason, detail, count);
         }

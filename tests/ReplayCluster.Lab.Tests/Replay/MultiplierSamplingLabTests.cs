@@ -137,8 +137,9 @@ public sealed class MultiplierSamplingLabTests(MultiplierLabFixture fixture) : I
         var share = (double)last / online;
         TestContext.Current.TestOutputHelper?.WriteLine($"online {online}, target {last}, share {share:P2}");
         // Each session is kept with probability 1/2, so the share is binomial: three standard deviations, and never
-        // less than 2 %. How many sessions 6 s of wrk make depends on the machine (2,500-6,000 on 2 shared cores).
-        Assert.True(online > 1000, $"too few sessions for a share: {online}");
+        // less than 2 %. How many sessions 6 s of wrk make depends on the machine (2,500-6,000 on 2 shared cores, 966
+        // at load average 20): from 500 on, three standard deviations (6.7 % there) still tell 50 % from 40 or 60 %.
+        Assert.True(online > 500, $"too few sessions for a share: {online}");
         var tolerance = Math.Max(0.02, 3 * Math.Sqrt(0.25 / online));
         Assert.InRange(share, 0.5 - tolerance, 0.5 + tolerance);
     }

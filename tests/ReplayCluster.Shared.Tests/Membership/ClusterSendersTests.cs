@@ -97,6 +97,25 @@ public sealed class ClusterSendersTests
         Assert.Equal(string.Empty, new MessageRefusals().Summary());
     }
 
+    [Fact]
+    public void The_log_shows_the_first_refusal_of_every_kind_of_message_then_powers_of_two()
+    {
+        using var log = new ReplayCluster.Tests.TestSupport.CollectingLoggerProvider();
+        var logger = log.CreateLogger("test");
+        var refusals = new MessageRefusals();
+        for (var version = 1; version <= 5; version++)
+        {
+            refusals.Refuse(logger, $"plan version {version} reported", "rogue", RefusalReasons.WrongRole, "test");
+        }
+
+        refusals.Refuse(logger, "capture statistics report", "rogue", RefusalReasons.WrongRole, "test");
+
+        // Versions 1, 2 and 4 of the plan (one kind whatever the number), and the report although it is the 6th wrong_role.
+        Assert.Equal(4, log.Lines.Count);
+        Assert.Contains(log.Lines, l => l.Contains("Refused capture statistics report", StringComparison.Ordinal) && l.Contains("6 refused for this reason", StringComparison.Ordinal));
+        Assert.DoesNotContain(log.Lines, l => l.Contains("plan version 3", StringComparison.Ordinal) || l.Contains("plan version 5", StringComparison.Ordinal));
+    }
+
     private static ClusterSenders Senders(params (Address Address, MemberStatus Status, string Role)[] members) =>
         new(() => members.Select(m => new MemberView(m.Address, m.Status, new HashSet<string> { m.Role })), new HashSet<string> { "intercept" }, Self);
 }
