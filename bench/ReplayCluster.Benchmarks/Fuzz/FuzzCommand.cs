@@ -74,8 +74,9 @@ internal static class FuzzCommand
         using (var system = WireFuzzer.CreateNodeSystem())
         {
             var wireFuzzer = new WireFuzzer(system, seed);
-            notes.Add($"cluster frames: {wireFuzzer.Seeds.Count} seed messages: {string.Join(", ", wireFuzzer.Seeds.GroupBy(s => s.SerializerId).Select(g => $"serializer {g.Key}: {g.Count()}"))}");
+            notes.Add($"cluster frames: {wireFuzzer.Seeds.Count} seed messages: {string.Join("; ", wireFuzzer.Seeds.GroupBy(s => s.SerializerId).Select(g => $"serializer {g.Key}: {g.Count()} ({string.Join(" ", g.Select(s => $"{s.Name.Split('#')[0]}={(s.Manifest.Length > 12 ? "type" : s.Manifest)}"))})"))}");
             tallies.Add(wireFuzzer.Run(frames, watchdog));
+            notes.Add($"cluster frames: most bytes one input allocated, by serializer: {string.Join(", ", wireFuzzer.MaxAllocated.Select(p => FormattableString.Invariant($"{p.Key} {p.Value.Bytes} B ({p.Value.InputLength}-byte input)")))}");
             Console.WriteLine(Line(tallies[^1]));
             system.Terminate().Wait(TimeSpan.FromSeconds(10));
         }

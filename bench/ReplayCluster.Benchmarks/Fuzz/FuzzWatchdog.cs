@@ -22,6 +22,7 @@ internal sealed class FuzzWatchdog : IDisposable
     private string _target = string.Empty;
     private byte[] _input = [];
     private int _length;
+    private Func<string>? _detail;
 
     /// <param name="onHang">What to do with the report of a hang; null prints it and exits the process.</param>
     public FuzzWatchdog(Action<string>? onHang = null)
@@ -39,10 +40,14 @@ internal sealed class FuzzWatchdog : IDisposable
     public void Begin(string target, byte[] input, int length, long startTicks)
     {
         _target = target;
+        _detail = null;
         _input = input;
         _length = length;
         Volatile.Write(ref _startedTicks, startTicks);
     }
+
+    /// <summary>What else identifies the current input (a manifest, a serializer); computed only for a hang report.</summary>
+    public void Describe(Func<string> detail) => _detail = detail;
 
     /// <summary>The current input returned.</summary>
     public void End() => Volatile.Write(ref _startedTicks, 0);
@@ -62,7 +67,7 @@ internal sealed class FuzzWatchdog : IDisposable
             if (started != 0 && Stopwatch.GetElapsedTime(started) > HangLimit)
             {
                 var input = _input.AsSpan(0, Math.Min(_length, _input.Length));
-                _onHang($"fuzz: HANG: {_target}: one input ran for more than {HangLimit.TotalSeconds:F0} s: {Convert.ToHexString(input)}");
+                _onHang($"fuzz: HANG: {_target}{(_detail is { } detail ? $" ({detail()})" : string.Empty)}: one input ran for more than {HangLimit.TotalSeconds:F0} s: {Convert.ToHexString(input)}");
                 return;
             }
         }

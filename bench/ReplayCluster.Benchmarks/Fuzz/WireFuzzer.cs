@@ -25,17 +25,25 @@ internal sealed record WireSeed(string Name, int SerializerId, string Manifest, 
 /// <see cref="Mutator"/> and, one in eight, a mutated manifest.
 /// </summary>
 /// <remarks>
-/// A refusal is the documented refusal of the serializer: <see cref="SerializationException"/> for ours (every
-/// decode says so) and Akka's lookup, plus Google.Protobuf's <c>InvalidProtocolBufferException</c> for the protobuf
-/// formats of Akka's serializers. Anything else is a crash, as is an allocation over 64 KiB plus 16 bytes per input
-/// byte (decoding builds objects and UTF-16 strings from the bytes, so a few times the input is normal; a length
-/// field that makes a decoder allocate by what it claims rather than what it carries is not).
+/// A refusal is what Akka.Remote's EndpointReader drops an inbound message for and keeps the association:
+/// <see cref="SerializationException"/> (what our decoders throw, and the guards for whatever Akka's serializers
+/// let through), and for Akka's serializers also <see cref="ArgumentException"/> (their "unknown manifest").
+/// Anything else is a crash, as is an allocation over a fixed budget plus 16 bytes per input byte (decoding
+/// builds objects and UTF-16 strings from the bytes, so a few times the input is normal; a length field that makes a
+/// decoder allocate by what it claims rather than what it carries is not). The fixed budget is 16 KiB for our
+/// serializer and 256 KiB for Akka's and for route claims (whose owner path Akka's provider resolves), as Akka's
+/// lookups of the names in a message (actor paths, exception and router types) cost up to ~150 KB when a name does
+/// not resolve.
 /// </remarks>
 internal sealed class WireFuzzer
 {
     public const string TargetName = "cluster frames";
 
-    public const int FixedAllocationBudget = 64 * 1024;
+    /// <summary>Fixed part of one input's allocation budget for our serializers (see the class remarks).</summary>
+    public const int OwnFixedAllocationBudget = 16 * 1024;
+
+    /// <summary>Fixed part of one input's allocation budget for Akka's serializers (see the class remarks).</summary>
+    public const int AkkaFixedAllocationBudget = 256 * 1024;
 
     public const int AllocationPerInputByte = 16;
 
@@ -50,6 +58,7 @@ internal sealed class WireFuzzer
     private readonly IReadOnlyList<WireSeed> _seeds;
     private readonly string[] _manifests;
     private readonly byte[] _buffer;
+    private readonly SortedDictionary<string, (long Bytes, int InputLength)> _maxAllocated = new(StringComparer.Ordinal);
 
     public WireFuzzer(ActorSystem system, int seed)
     {
@@ -62,6 +71,9 @@ internal sealed class WireFuzzer
     }
 
     public IReadOnlyList<WireSeed> Seeds => _seeds;
+
+    /// <summary>Most bytes one input allocated, and its length, by serializer.</summary>
+    public IReadOnlyDictionary<string, (long Bytes, int InputLength)> MaxAllocated => _maxAllocated;
 
     /// <summary>
     /// An actor system configured as a node is (hocon/ files of <paramref name="role"/>), on a loopback port of the
@@ -97,6 +109,7 @@ internal sealed class WireFuzzer
             var serializer = SerializerName(seed.SerializerId);
             var start = Stopwatch.GetTimestamp();
             watchdog?.Begin(TargetName, _buffer, length, start);
+            watchdog?.Describe(() => $"{serializer} manifest '{Printable(manifest)}', seed {seed.Name}");
             var before = GC.GetAllocatedBytesForCurrentThread();
             string? accepted = null;
             string? refusal = null;
@@ -112,7 +125,7 @@ internal sealed class WireFuzzer
             {
                 if (IsRefusal(seed.SerializerId, ex))
                 {
-                    refusal = $"{serializer}: {ex.GetType().Name}";
+                    refusal = ex.InnerException is { } inner ? $"{serializer}: {ex.GetType().Name}({inner.GetType().Name})" : $"{serializer}: {ex.GetType().Name}";
                 }
                 else
                 {
@@ -122,10 +135,20 @@ internal sealed class WireFuzzer
 
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             watchdog?.End();
-            failure ??= tally.Measure(start, allocated, length, FixedAllocationBudget + ((long)AllocationPerInputByte * length));
+            // Route claims resolve their owner's path with Akka's provider: Akka's budget.
+            var fixedBudget = seed.SerializerId is WireCorpus.AkkaMiscId or WireCorpus.AkkaSystemMessageId || manifest == "RC"
+                ? AkkaFixedAllocationBudget
+                : OwnFixedAllocationBudget;
+            failure ??= tally.Measure(start, allocated, length, fixedBudget + ((long)AllocationPerInputByte * length));
+            _maxAllocated.TryGetValue(serializer, out var most);
+            if (allocated > most.Bytes)
+            {
+                _maxAllocated[serializer] = (allocated, length);
+            }
+
             if (failure is not null)
             {
-                tally.Crash(failure.Contains("manifest", StringComparison.Ordinal) ? failure : $"{serializer} manifest '{Printable(manifest)}' (seed {seed.Name}): {failure}", bytes);
+                tally.Crash(Printable(failure.Contains("manifest", StringComparison.Ordinal) ? failure : $"{serializer} manifest '{manifest}' (seed {seed.Name}): {failure}", 400), bytes);
             }
             else if (refusal is not null)
             {
@@ -150,9 +173,9 @@ internal sealed class WireFuzzer
             return true;
         }
 
-        // Akka's misc and system-message formats are protobuf: Google.Protobuf refuses malformed messages so.
-        return serializerId is WireCorpus.AkkaMiscId or WireCorpus.AkkaSystemMessageId
-            && exception.GetType().FullName == "Google.Protobuf.InvalidProtocolBufferException";
+        // Akka's own: Akka.Remote's EndpointReader drops a message whose deserialization throws an ArgumentException
+        // (Akka's "unknown manifest"), as it does for a SerializationException; anything else fails the association.
+        return serializerId is WireCorpus.AkkaMiscId or WireCorpus.AkkaSystemMessageId && exception is ArgumentException;
     }
 
     private static string SerializerName(int id) => id switch
@@ -164,8 +187,8 @@ internal sealed class WireFuzzer
         _ => id.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    private static string Printable(string manifest) =>
-        new([.. manifest.Take(60).Select(c => char.IsControl(c) ? '?' : c)]);
+    private static string Printable(string text, int length = 60) =>
+        new([.. text.Take(length).Select(c => char.IsControl(c) || char.IsSurrogate(c) ? '?' : c)]);
 
     private int Copy(byte[] bytes)
     {
