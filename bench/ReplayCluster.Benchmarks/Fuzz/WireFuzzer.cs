@@ -31,9 +31,10 @@ internal sealed record WireSeed(string Name, int SerializerId, string Manifest, 
 /// Anything else is a crash, as is an allocation over a fixed budget plus 16 bytes per input byte (decoding
 /// builds objects and UTF-16 strings from the bytes, so a few times the input is normal; a length field that makes a
 /// decoder allocate by what it claims rather than what it carries is not). The fixed budget is 16 KiB for our
-/// serializer and 256 KiB for Akka's and for route claims (whose owner path Akka's provider resolves), as Akka's
-/// lookups of the names in a message (actor paths, exception and router types) cost up to ~150 KB when a name does
-/// not resolve.
+/// binary formats; 64 KiB for a replay plan, JSON read into a JsonNode tree, whose refusal (a field of the wrong type)
+/// builds its error from exceptions and the list of plan fields (26 KB for a 265-byte plan); and 256 KiB for Akka's
+/// serializers and for route claims (whose owner path Akka's provider resolves), as Akka's lookups of the names in a
+/// message (actor paths, exception and router types) cost up to ~150 KB when a name does not resolve.
 /// </remarks>
 internal sealed class WireFuzzer
 {
@@ -41,6 +42,9 @@ internal sealed class WireFuzzer
 
     /// <summary>Fixed part of one input's allocation budget for our serializers (see the class remarks).</summary>
     public const int OwnFixedAllocationBudget = 16 * 1024;
+
+    /// <summary>Fixed part of one input's allocation budget for a replay plan (JSON; see the class remarks).</summary>
+    public const int PlanFixedAllocationBudget = 64 * 1024;
 
     /// <summary>Fixed part of one input's allocation budget for Akka's serializers (see the class remarks).</summary>
     public const int AkkaFixedAllocationBudget = 256 * 1024;
@@ -135,10 +139,10 @@ internal sealed class WireFuzzer
 
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             watchdog?.End();
-            // Route claims resolve their owner's path with Akka's provider: Akka's budget.
+            // Route claims resolve their owner's path with Akka's provider: Akka's budget. Plans are JSON.
             var fixedBudget = seed.SerializerId is WireCorpus.AkkaMiscId or WireCorpus.AkkaSystemMessageId || manifest == "RC"
                 ? AkkaFixedAllocationBudget
-                : OwnFixedAllocationBudget;
+                : manifest is "PS" or "PA" ? PlanFixedAllocationBudget : OwnFixedAllocationBudget;
             failure ??= tally.Measure(start, allocated, length, fixedBudget + ((long)AllocationPerInputByte * length));
             _maxAllocated.TryGetValue(serializer, out var most);
             if (allocated > most.Bytes)
