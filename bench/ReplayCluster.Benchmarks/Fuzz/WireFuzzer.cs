@@ -121,7 +121,7 @@ internal sealed class WireFuzzer
             try
             {
                 var message = _system.Serialization.Deserialize(bytes, seed.SerializerId, manifest);
-                accepted = message is RefusedPeerCommand refused ? $"{serializer}: RefusedPeerCommand({refused.Command})" : $"{serializer}: {message?.GetType().Name ?? "null"}";
+                accepted = message is RefusedPeerCommand refused ? $"{serializer}: RefusedPeerCommand({refused.Command})" : $"{serializer}: {message?.GetType().Name ?? $"null ({Printable(manifest)})"}";
             }
 #pragma warning disable CA1031 // any exception that is not a refusal is the finding
             catch (Exception ex)

@@ -67,6 +67,10 @@ public sealed class PeerCommandGuard(ExtendedActorSystem system) : SerializerWit
         {
             Kill => new RefusedPeerCommand(nameof(Kill)),
             PoisonPill => new RefusedPeerCommand(nameof(PoisonPill)),
+
+            // An actor ref with an empty path decodes to null, which the remote dispatcher would Tell and fail the
+            // association on (InvalidMessageException) instead of dropping the one message (found by bench/fuzz.sh).
+            null => throw new SerializationException($"Refused an inbound akka-misc message ({manifest}): it decodes to nothing"),
             _ => message,
         };
     }

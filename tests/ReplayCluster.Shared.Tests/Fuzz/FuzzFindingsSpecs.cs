@@ -52,6 +52,15 @@ public sealed class FuzzFindingsSpecs(NodeSystemFixture node) : IClassFixture<No
     }
 
     [Fact]
+    public void An_actor_ref_that_decodes_to_nothing_is_refused()
+    {
+        // An empty path: Akka's misc serializer returned null, which the remote dispatcher would then Tell (and fail
+        // the association with an InvalidMessageException instead of dropping one message).
+        Assert.Null(new Akka.Remote.Serialization.MiscMessageSerializer((ExtendedActorSystem)Sys).FromBinary([], "AR"));
+        Assert.Throws<SerializationException>(() => Sys.Serialization.Deserialize([], AkkaMisc, "AR"));
+    }
+
+    [Fact]
     public void A_refused_system_message_is_not_decoded_and_death_watch_garbage_is_refused()
     {
         // Garbage that names an exception type no assembly has: decoding a Recreate resolved (and tried to load) it.
