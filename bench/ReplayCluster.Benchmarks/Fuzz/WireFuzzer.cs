@@ -28,9 +28,10 @@ internal sealed record WireSeed(string Name, int SerializerId, string Manifest, 
 /// A refusal is what Akka.Remote's EndpointReader drops an inbound message for and keeps the association:
 /// <see cref="SerializationException"/> (what our decoders throw, and the guards for whatever Akka's serializers
 /// let through), and for Akka's serializers also <see cref="ArgumentException"/> (their "unknown manifest").
-/// Anything else is a crash, as is an allocation over a fixed budget plus 16 bytes per input byte (decoding
-/// builds objects and UTF-16 strings from the bytes, so a few times the input is normal; a length field that makes a
-/// decoder allocate by what it claims rather than what it carries is not). The fixed budget is 16 KiB for our
+/// Anything else is a crash, as is a message decoded to null (the dispatcher would fail the association on it) or an
+/// allocation over a fixed budget plus 16 bytes per input byte (decoding builds objects and UTF-16 strings from the
+/// bytes, so a few times the input is normal; a length field that makes a decoder allocate by what it claims rather
+/// than what it carries is not). The fixed budget is 16 KiB for our
 /// binary formats; 64 KiB for a replay plan, JSON read into a JsonNode tree, whose refusal (a field of the wrong type)
 /// builds its error from exceptions and the list of plan fields (26 KB for a 265-byte plan); and 256 KiB for Akka's
 /// serializers and for route claims (whose owner path Akka's provider resolves), as Akka's lookups of the names in a
@@ -121,7 +122,13 @@ internal sealed class WireFuzzer
             try
             {
                 var message = _system.Serialization.Deserialize(bytes, seed.SerializerId, manifest);
-                accepted = message is RefusedPeerCommand refused ? $"{serializer}: RefusedPeerCommand({refused.Command})" : $"{serializer}: {message?.GetType().Name ?? $"null ({Printable(manifest)})"}";
+                if (message is null)
+                {
+                    // The remote dispatcher would Tell it, and fail the association on Akka's "message is null".
+                    failure = $"{serializer} manifest '{Printable(manifest)}' (seed {seed.Name}): decoded to null";
+                }
+
+                accepted = message is RefusedPeerCommand refused ? $"{serializer}: RefusedPeerCommand({refused.Command})" : $"{serializer}: {message?.GetType().Name}";
             }
 #pragma warning disable CA1031 // any exception that is not a refusal is the finding
             catch (Exception ex)
