@@ -31,10 +31,11 @@ public sealed class PeerCommandGuard(ExtendedActorSystem system) : SerializerWit
 {
     /// <summary>
     /// The manifests read from a peer: Identify, ActorIdentity, an actor ref, Kill, PoisonPill, Status.Success and
-    /// Status.Failure, and the remote watcher's heartbeats. The serializer's other kinds (Config, deployment scopes,
-    /// router pools, resizers, FromConfig) travel only in remote deployment, which no node here uses, and a Config is
-    /// HOCON text that Akka parses: bench/fuzz.sh found 9 bytes ("CF", 202086203A5BFA240A) that keep Akka's HOCON
-    /// parser busy for good, a thread lost per message. They are refused before any byte is read.
+    /// Status.Failure, and the remote watcher's heartbeats. The serializer's other kinds travel only in remote
+    /// deployment, which no node here uses (Config, deployment scopes, router pools, resizers, FromConfig), or are a
+    /// command like Kill (IntentionalRestart, which restarts the actor it reaches). A Config is HOCON text that Akka
+    /// parses: bench/fuzz.sh found 9 bytes ("CF", 202086203A5BFA240A) that keep Akka's HOCON parser busy for good, a
+    /// thread lost per message. They are refused before any byte is read.
     /// </summary>
     private static readonly HashSet<string> PeerManifests = new(StringComparer.Ordinal) { "ID", "AID", "AR", "K", "PP", "STS", "STF", "RWHB", "RWHR" };
 

@@ -31,9 +31,9 @@ public sealed class FuzzFindingsSpecs(NodeSystemFixture node) : IClassFixture<No
         var error = await decode.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
         Assert.Contains("'CF'", error.Message, StringComparison.Ordinal);
 
-        // Every remote-deployment kind is refused the same way, even in Akka's own valid encoding.
+        // Every remote-deployment kind (and IntentionalRestart, a restart command) is refused so, even in Akka's own encoding.
         var misc = Sys.Serialization.FindSerializerFor(Kill.Instance);
-        foreach (var deploymentOnly in new object[] { LocalScope.Instance, Akka.Routing.FromConfig.Instance, new Akka.Routing.RoundRobinPool(3) })
+        foreach (var deploymentOnly in new object[] { LocalScope.Instance, Akka.Routing.FromConfig.Instance, new Akka.Routing.RoundRobinPool(3), IntentionalRestart.Instance })
         {
             var manifest = Akka.Serialization.Serialization.ManifestFor(misc, deploymentOnly);
             Assert.Throws<SerializationException>(() => Sys.Serialization.Deserialize(misc.ToBinary(deploymentOnly), AkkaMisc, manifest));
