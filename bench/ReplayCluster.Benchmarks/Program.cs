@@ -10,6 +10,11 @@ internal static class Program
             return CaptureRate.Run(args);
         }
 
+        if (args is [Fuzz.FuzzCommand.Command, ..])
+        {
+            return Fuzz.FuzzCommand.Run(args);
+        }
+
         BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

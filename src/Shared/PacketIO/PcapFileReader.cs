@@ -534,6 +534,14 @@ public sealed class PcapFileReader : IDisposable
         var remaining = _end - _start;
         if (count > _buffer.Length)
         {
+            // A length field claiming more than the file still holds is truncation or damage: say so without first
+            // renting a buffer of the claimed size (up to AbsoluteRecordCap, 64 MiB, for a few hundred bytes of
+            // file; found by bench/fuzz.sh). Pipes have no length and keep the old way.
+            if (_stream.CanSeek && count - remaining > _stream.Length - _stream.Position)
+            {
+                return false;
+            }
+
             // Only a record larger than 1 MiB (jumbo/GSO captures, at most AbsoluteRecordCap) gets here.
             var larger = ArrayPool<byte>.Shared.Rent(count);
             Buffer.BlockCopy(_buffer, _start, larger, 0, remaining);

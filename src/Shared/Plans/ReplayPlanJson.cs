@@ -21,7 +21,9 @@ internal static class ReplayPlanJson
         ArgumentNullException.ThrowIfNull(json);
         try
         {
-            var node = JsonNode.Parse(json);
+            // Duplicate names are refused by the reader (a JsonException): JsonNode.Parse would accept them and the
+            // first lookup then throw an ArgumentException (bench/fuzz.sh found it in plans sent over the wire).
+            var node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
             if (node is not JsonObject plan)
             {
                 error = new PlanError("(plan)", "the plan is a JSON object such as {\"copies\": 3}");
