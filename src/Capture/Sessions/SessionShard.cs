@@ -30,11 +30,15 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly Shared _context;
     private readonly SessionShards.ShardQueue _queue;
     private readonly SessionAdmission _admission;
+    private readonly string? _sessionMailbox;
     private bool _flushQueued;
 
     public SessionShard(Shared context, int index)
     {
         _context = context;
+
+        // hocon/capture.hocon defines it; an actor system without it (tests that build their own) gets Akka's default.
+        _sessionMailbox = Context.System.Settings.Config.HasPath(SessionMailbox.ConfigPath) ? SessionMailbox.ConfigPath : null;
         _queue = context.Shards.QueueOf(index);
         _admission = new SessionAdmission(context.Limits, context.Statistics, context.Time);
         Receive<CapturedPacket>(OnCaptured);
@@ -108,8 +112,9 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             }
 
             var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-            var session = Context.ActorOf(SessionActor.Props(endpoints, options, _context.Transport, _context.Time, _context.Statistics,
-                _context.Limits.Budget, firstCopy: started == 0).WithDispatcher(Context.Props.Dispatcher));
+            var props = SessionActor.Props(endpoints, options, _context.Transport, _context.Time, _context.Statistics,
+                _context.Limits.Budget, firstCopy: started == 0).WithDispatcher(Context.Props.Dispatcher);
+            var session = Context.ActorOf(_sessionMailbox is null ? props : props.WithMailbox(_sessionMailbox));
             Context.Watch(session);
             _byEndpoints[endpoints] = session;
             _byActor[session] = (connection, endpoints, identities);

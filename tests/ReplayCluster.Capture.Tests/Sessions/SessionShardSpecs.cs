@@ -8,7 +8,7 @@ using static ReplayCluster.Capture.Tests.Sessions.CaptureNodeRig;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
 
-public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMailboxConfig.WithShippedMailbox("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
 {
     private static readonly OnlineConnection Connection = new(0x0A0B0B02, 40_000, 0x0A0B0B01, 80);
     private static readonly uint Target = Ipv4Address.Parse("10.251.21.2");
@@ -25,6 +25,17 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         Assert.Equal(1000u, syn.Sequence);
         Assert.Equal(0x0AC8_0000u, syn.SourceAddress & 0xFFFF_0000u);
         AwaitAssert(() => Assert.Equal((1, 1), (rig.Statistics.SessionsStarted, rig.Statistics.LiveSessions)), cancellationToken: Token);
+    }
+
+    [Fact]
+    public async Task Session_actors_run_on_the_session_mailbox()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(), shards: 1);
+        rig.Capture(Connection, Syn(1000));
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Syn);
+
+        var session = await Sys.ActorSelection(rig.Shards.Refs[0].Path / "*").ResolveOne(TimeSpan.FromSeconds(3), Token);
+        Assert.IsType<SessionMessageQueue>(SessionMailboxConfig.QueueOf(session));
     }
 
     [Fact]
