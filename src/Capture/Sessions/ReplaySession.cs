@@ -94,6 +94,7 @@ internal sealed class ReplaySession
     /// <summary>The session's identity at the target.</summary>
     public SessionEndpoints Endpoints => _endpoints;
 
+    /// <summary>What the session did since its owner last cleared them (the actor does, once added to the node's).</summary>
     public SessionCounters Counters { get; } = new();
 
     /// <summary>Why the session ended; <see cref="SessionEndReason.None"/> while it runs.</summary>

@@ -65,6 +65,15 @@ internal sealed class SessionCounters
     /// <summary>Packets from either side after the session ended.</summary>
     public long LatePacketsAbsorbed { get; set; }
 
+    /// <summary>Back to zero (its owner has added them to the node's).</summary>
+    public void Clear()
+    {
+        SegmentsSent = Retransmissions = FastRetransmits = SynRetransmissions = ZeroWindowProbes = Reconnects = PortReuses = 0;
+        HandshakesAdopted = RequestsCaptured = RequestsSent = RequestsDelivered = ResponseWaitsExpired = RequestsReleasedAtOnce = 0;
+        RequestsReleasedOnAnswer = RequestsReleasedAfterSilence = RequestsReleasedOnRecordedGap = RequestsHeldAtBound = StaleConnectionsReset = 0;
+        BytesCaptured = BytesAcknowledged = ResponseBytes = ClientDuplicateBytes = GapBytesSkipped = LatePacketsAbsorbed = 0;
+    }
+
     /// <summary>A copy, for reporting what changed since.</summary>
     public SessionCounters Snapshot() => (SessionCounters)MemberwiseClone();
 
@@ -96,13 +105,5 @@ internal sealed class SessionCounters
         ClientDuplicateBytes += sign * other.ClientDuplicateBytes;
         GapBytesSkipped += sign * other.GapBytesSkipped;
         LatePacketsAbsorbed += sign * other.LatePacketsAbsorbed;
-    }
-
-    /// <summary>What changed from <paramref name="previous"/> to this.</summary>
-    public SessionCounters Since(SessionCounters previous)
-    {
-        var delta = Snapshot();
-        delta.Add(previous, -1);
-        return delta;
     }
 }

@@ -30,15 +30,21 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly Shared _context;
     private readonly SessionShards.ShardQueue _queue;
     private readonly SessionAdmission _admission;
-    private readonly string? _sessionMailbox;
+    private readonly SessionWakeups _wakeups = new();
+    private readonly List<IActorRef> _due = [];
+    private readonly Props _sessionProps;
     private bool _flushQueued;
 
     public SessionShard(Shared context, int index)
     {
         _context = context;
 
-        // hocon/capture.hocon defines it; an actor system without it (tests that build their own) gets Akka's default.
-        _sessionMailbox = Context.System.Settings.Config.HasPath(SessionMailbox.ConfigPath) ? SessionMailbox.ConfigPath : null;
+        // One Props for all the shard's sessions (each gets what is its own in its first message), on the
+        // shard's dispatcher and on the session mailbox. hocon/capture.hocon defines the mailbox; an actor
+        // system without it (tests that build their own) gets Akka's default.
+        var props = SessionActor.Props(new SessionActor.Host(context.Transport, context.Time, context.Statistics, context.Limits.Budget, _wakeups))
+            .WithDispatcher(Context.Props.Dispatcher);
+        _sessionProps = Context.System.Settings.Config.HasPath(SessionMailbox.ConfigPath) ? props.WithMailbox(SessionMailbox.ConfigPath) : props;
         _queue = context.Shards.QueueOf(index);
         _admission = new SessionAdmission(context.Limits, context.Statistics, context.Time);
         Receive<CapturedPacket>(OnCaptured);
@@ -47,13 +53,18 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         Receive<FlushClaims>(_ => Flush());
         Receive<AnnounceRoutes>(a => SendClaims([.. _byEndpoints.Keys], [], a.To is { } to ? [to] : _context.Intercepts.Intercepts));
         Receive<ForgetIdle>(_ => _admission.ForgetIdle());
+        Receive<WakeDue>(_ => Wake());
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(Shared context, int index) => Akka.Actor.Props.Create(() => new SessionShard(context, index));
 
-    protected override void PreStart() => Timers.StartPeriodicTimer("forget", ForgetIdle.Instance, ForgetInterval);
+    protected override void PreStart()
+    {
+        Timers.StartPeriodicTimer("forget", ForgetIdle.Instance, ForgetInterval);
+        Timers.StartPeriodicTimer("wake", WakeDue.Instance, SessionWakeups.Resolution);
+    }
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(error =>
     {
@@ -112,9 +123,8 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             }
 
             var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-            var props = SessionActor.Props(endpoints, options, _context.Transport, _context.Time, _context.Statistics,
-                _context.Limits.Budget, firstCopy: started == 0).WithDispatcher(Context.Props.Dispatcher);
-            var session = Context.ActorOf(_sessionMailbox is null ? props : props.WithMailbox(_sessionMailbox));
+            var session = Context.ActorOf(_sessionProps);
+            session.Tell(new SessionActor.Start(endpoints, options, FirstCopy: started == 0), ActorRefs.NoSender);
             Context.Watch(session);
             _byEndpoints[endpoints] = session;
             _byActor[session] = (connection, endpoints, identities);
@@ -203,6 +213,18 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         Queue(_releases, entry.Endpoints);
     }
 
+    /// <summary>Sends their tick to the sessions whose far deadline comes before the next scan.</summary>
+    private void Wake()
+    {
+        _wakeups.TakeDue(_context.Time.GetUtcNow().UtcTicks, _due);
+        foreach (var session in _due)
+        {
+            session.Tell(SessionActor.Tick.Wake, ActorRefs.NoSender);
+        }
+
+        _due.Clear();
+    }
+
     private void Queue(List<SessionEndpoints> list, SessionEndpoints endpoints)
     {
         list.Add(endpoints);
@@ -265,5 +287,10 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private sealed class ForgetIdle
     {
         public static readonly ForgetIdle Instance = new();
+    }
+
+    private sealed class WakeDue
+    {
+        public static readonly WakeDue Instance = new();
     }
 }

@@ -17,7 +17,7 @@ namespace ReplayCluster.Capture.Tests.Sessions;
 /// </summary>
 internal sealed class CaptureNodeRig
 {
-    public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024)
+    public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024, TimeProvider? sessionTime = null)
     {
         Settings = settings;
         Plan = new PlanInEffect(AppliedPlan.Own(settings));
@@ -27,7 +27,7 @@ internal sealed class CaptureNodeRig
         Shards = new SessionShards(shards, queueLimit);
         Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test") : ClientIdentityMapper.KeepReal(),
             settings.Identities, TimeProvider.System);
-        var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, TimeProvider.System, Statistics, NullLogger.Instance);
+        var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, sessionTime ?? TimeProvider.System, Statistics, NullLogger.Instance);
         Shards.Attach([.. Enumerable.Range(0, shards).Select(i => system.ActorOf(SessionShard.Props(shared, i)))]);
         PlanFollower = system.ActorOf(ReplayCluster.Capture.Plans.PlanFollower.Props(settings, Plan, Limits, Statistics, Readiness, NullLogger.Instance));
     }

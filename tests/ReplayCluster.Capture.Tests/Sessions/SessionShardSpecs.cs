@@ -231,6 +231,33 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         Assert.True(counters["capture_latency_us_sum"] >= 3000, $"sum {counters["capture_latency_us_sum"]} µs");
     }
 
+    [Fact]
+    public void An_idle_sessions_keep_alive_deadline_is_met_by_its_shards_wake_ups_and_the_session_then_stops()
+    {
+        // Ten minutes ahead: no scheduled tick waits for it, only the shard's wake-ups (scanned every second).
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(), shards: 1, sessionTime: time);
+        rig.Capture(Connection, Syn(1000));
+        var syn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn);
+        rig.Shards.Refs[0].Tell(new ResponseBatch([SynAck(syn, 5000)]));
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Ack && s.Acknowledgment == 5001);
+
+        // Past the progress report (a near tick); the session is idle and established then.
+        time.Advance(TimeSpan.FromSeconds(1));
+        AwaitAssert(() => Assert.True(rig.Statistics.Sessions.SegmentsSent >= 2), cancellationToken: Token);
+        Assert.Equal(0, rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.KeepAliveTimeout));
+
+        time.Advance(DefaultSettings().Session.KeepAliveTimeout);
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.KeepAliveTimeout)), TimeSpan.FromSeconds(5),
+            cancellationToken: Token);
+        Assert.Contains(rig.Transport.Segments, s => (s.Flags & TcpFlags.Rst) != 0);
+        Assert.Equal(1, rig.Statistics.LiveSessions);
+
+        // Its linger (6 s) is far enough ahead for the wake-ups too; then it stops and gives back its live slot.
+        time.Advance(DefaultSettings().Session.Linger + TimeSpan.FromSeconds(1));
+        AwaitAssert(() => Assert.Equal(0, rig.Statistics.LiveSessions), TimeSpan.FromSeconds(5), cancellationToken: Token);
+    }
+
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     private static ResponseRecord SynAck(TcpSegmentSpec syn, uint isn) => new()
