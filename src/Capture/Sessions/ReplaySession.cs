@@ -33,13 +33,16 @@ internal sealed class ReplaySession
     private readonly ISegmentTransport _transport;
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
-    private readonly CapturedStream _stream;
-    private readonly SendSpace _send;
-    private readonly ReceiveSpace _receive = new();
-    private readonly RetransmissionTimer _timer;
-    private readonly RequestPacer _pacer;
-    private readonly ReplyLatencyClock _latency;
-    private readonly CloseState _close = new();
+    // The parts are mutable structs held in place (one object per session instead of eight: ~170 bytes less
+    // per live session). Never readonly, never copied out: a readonly field or a local copy would be mutated
+    // as a defensive copy and the change lost.
+    private CapturedStream _stream;
+    private SendSpace _send;
+    private ReceiveSpace _receive = new();
+    private RetransmissionTimer _timer;
+    private RequestPacer _pacer;
+    private ReplyLatencyClock _latency;
+    private CloseState _close = new();
 
     private Phase _phase = Phase.New;
 
@@ -392,6 +395,16 @@ internal sealed class ReplaySession
             _pacer.ClearDeadline();
             Pump(now);
         }
+    }
+
+    /// <summary>
+    /// Lets go of the buffers an idle session does not need (its owner calls it when the session has nothing to
+    /// do for a while): they are allocated again by the next request. Changes nothing else.
+    /// </summary>
+    public void Trim()
+    {
+        _stream.TrimIfEmpty();
+        _pacer.Trim();
     }
 
     /// <summary>One line of state for diagnostics (logged when a session is lost with data pending).</summary>

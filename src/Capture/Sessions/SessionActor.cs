@@ -215,7 +215,9 @@ internal sealed class SessionActor : UntypedActor
 
         if (at - now >= SessionWakeups.FarAhead.Ticks)
         {
-            // A nearer tick, if any, is earlier (it was nearer): only the far wake-up moves.
+            // Nothing to do for seconds at least: the session gives back its idle buffers. A nearer tick, if
+            // any, is earlier (it was nearer): only the far wake-up moves.
+            Session.Trim();
             _wakeAt = at;
             _host.Wakeups.WakeAt(Self, at);
             return;

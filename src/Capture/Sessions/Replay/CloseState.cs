@@ -4,7 +4,7 @@ namespace ReplayCluster.Capture.Sessions;
 /// How the connection closes: the client's FIN as captured and ours toward the target, the target's
 /// FIN, resets from either side, and the wait for the target's FIN once ours was acknowledged.
 /// </summary>
-internal sealed class CloseState
+internal struct CloseState
 {
     /// <summary>Sequence number of the client's FIN; null until it is captured.</summary>
     public uint? ClientFinSeq { get; private set; }

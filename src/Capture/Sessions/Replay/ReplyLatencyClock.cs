@@ -10,7 +10,7 @@ namespace ReplayCluster.Capture.Sessions;
 /// (pipelined) cannot be told apart from that previous one at the target, so the first response byte
 /// is the older request's sample.
 /// </summary>
-internal sealed class ReplyLatencyClock(ReplyLatencyHistogram? histogram)
+internal struct ReplyLatencyClock(ReplyLatencyHistogram? histogram)
 {
     // When the awaited request's last byte so far was first sent; null when no reply is awaited.
     private DateTimeOffset? _awaitedSince;

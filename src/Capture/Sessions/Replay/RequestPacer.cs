@@ -60,7 +60,7 @@ internal enum PacingRelease
 /// online ones this count lags; the silence rule puts it right whenever the target falls quiet.
 /// </para>
 /// </remarks>
-internal sealed class RequestPacer(SessionOptions options, SessionCounters counters)
+internal struct RequestPacer(SessionOptions options, SessionCounters counters)
 {
     // Response bytes beyond this are not counted further (the sum stays a valid sequence distance).
     private const long MaxCountedResponse = 1L << 30;
@@ -87,7 +87,8 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     private bool _answeredOnConnection;
 
     // Captured acks of the requests released since the last resynchronisation, oldest first (a ring,
-    // allocated once a request is released ahead of an answer; at most the bound).
+    // allocated once a request is released ahead of an answer; at most the bound). The oldest one's value
+    // is never read (only whether there is one), so a ring of one needs no array: Trim lets it go.
     private uint[]? _ring;
     private int _ringHead;
     private int _ringCount;
@@ -107,6 +108,15 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
 
     /// <summary>Requests released whose answer has not been seen complete (the newest one included).</summary>
     public int Outstanding => _ringCount;
+
+    /// <summary>Lets go of the ring while it holds one request at most (a session gone idle keeps no array).</summary>
+    public void Trim()
+    {
+        if (_ringCount <= 1)
+        {
+            _ring = null;
+        }
+    }
 
     /// <summary>The deadline passed: the request is looked at again (and held again with a new one if need be).</summary>
     public void ClearDeadline() => Deadline = null;
@@ -420,7 +430,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
                 return;
             }
 
-            _ringHead = (_ringHead + 1) % _ring!.Length;
+            _ringHead = _ring is null ? 0 : (_ringHead + 1) % _ring.Length;
             _ringCount--;
         }
     }
@@ -431,7 +441,9 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         var bound = Math.Max(1, options.MaxOutstandingRequests);
         if (_ring is null)
         {
+            // A ring of one (after Trim) keeps its count; its oldest value is not needed.
             _ring = new uint[Math.Min(bound, 4)];
+            _ringHead = 0;
         }
         else if (_ringCount == _ring.Length && _ring.Length < bound)
         {

@@ -7,7 +7,7 @@ namespace ReplayCluster.Capture.Sessions;
 /// retransmitted one), the computed RTO with its bounds, exponential backoff, the retry count that
 /// decides when a session is lost, and the duplicate-ACK count that triggers a fast retransmit.
 /// </summary>
-internal sealed class RetransmissionTimer(SessionOptions options)
+internal struct RetransmissionTimer(SessionOptions options)
 {
     private const int DuplicateAckThreshold = 3;
 

@@ -7,7 +7,7 @@ namespace ReplayCluster.Capture.Sessions;
 /// acknowledgments are translated, tcpcopy's model): what was sent, what the target acknowledged, the
 /// window it allows and the zero-window probe timer (RFC 9293 3.8.6.1).
 /// </summary>
-internal sealed class SendSpace(SessionOptions options)
+internal struct SendSpace(SessionOptions options)
 {
     private TimeSpan _persistInterval;
 
