@@ -13,6 +13,7 @@ namespace ReplayCluster.Capture.Sessions;
 /// writes, shared by every copy (session) of the connection, so a chunk is a slice of it. A chunk is
 /// dropped (and its bytes given back to the node's budget) once the target acknowledged all of it.
 /// </remarks>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
 internal struct CapturedStream(BufferBudget? budget)
 {
     // Far beyond anything the connection could have sent: another connection sharing the client port

@@ -62,7 +62,7 @@ internal sealed class ReplaySession
 
     // The reset sent when the session ended, answered once more if the target challenges it.
     private bool _endResetAnswerable;
-    private DateTimeOffset? _gapSince;
+    private long _gapSince;
     private DateTimeOffset _lastActivity;
     private DateTimeOffset _lingerUntil;
 
@@ -141,7 +141,7 @@ internal sealed class ReplaySession
             next = Min(next, _timer.Deadline);
             next = Min(next, _send.PersistDeadline);
             next = Min(next, _pacer.Deadline);
-            next = Min(next, _gapSince + _options.GapWait);
+            next = Min(next, GapSince + _options.GapWait);
             next = Min(next, _close.FinWaitDeadline);
             return next;
         }
@@ -151,6 +151,8 @@ internal sealed class ReplaySession
     public bool HasPending => _phase != Phase.Ended && HasPendingData;
 
     private DateTimeOffset Now => _time.GetUtcNow();
+
+    private DateTimeOffset? GapSince { get => PackedMoment.Unpack(_gapSince); set => _gapSince = PackedMoment.Pack(value); }
 
     private bool HasPendingData => !_stream.IsEmpty || _close.FinPending;
 
@@ -384,7 +386,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        if (_gapSince + _options.GapWait <= now)
+        if (GapSince + _options.GapWait <= now)
         {
             SkipGap(now);
             return;
@@ -504,7 +506,7 @@ internal sealed class ReplaySession
         _receive.Reset();
         _handshakeAckSeen = false;
         _clientIsn = null;
-        _gapSince = null;
+        GapSince = null;
         _endResetAnswerable = false;
         _phase = Phase.New;
         EndReason = SessionEndReason.None;
@@ -739,7 +741,7 @@ internal sealed class ReplaySession
                 return;
             }
 
-            _gapSince = null;
+            GapSince = null;
             if (_close.TargetFin)
             {
                 // Data to send but the target has closed: continue on a new connection.
@@ -802,17 +804,17 @@ internal sealed class ReplaySession
     {
         if (!_stream.IsStalledAtGap(_send.Nxt))
         {
-            _gapSince = null;
+            GapSince = null;
         }
         else
         {
-            _gapSince ??= now;
+            GapSince ??= now;
         }
     }
 
     private void SkipGap(DateTimeOffset now)
     {
-        _gapSince = null;
+        GapSince = null;
         var gapStart = _stream.ContiguousEnd;
         if (!_stream.TryGetFirstEndingAfter(gapStart, out var next) || _send.Una != gapStart)
         {
@@ -933,7 +935,7 @@ internal sealed class ReplaySession
         _timer.Stop();
         _send.NextPersist(now, stop: true);
         _pacer.Reset();
-        _gapSince = null;
+        GapSince = null;
         _close.FinWaitDeadline = null;
         _latency.Reset();
     }

@@ -60,6 +60,7 @@ internal enum PacingRelease
 /// online ones this count lags; the silence rule puts it right whenever the target falls quiet.
 /// </para>
 /// </remarks>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
 internal struct RequestPacer(SessionOptions options, SessionCounters counters)
 {
     // Response bytes beyond this are not counted further (the sum stays a valid sequence distance).
@@ -97,7 +98,9 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
     private uint? _heldAtBound;
 
     /// <summary>When a held request should be looked at again; null when only an event can release it.</summary>
-    public DateTimeOffset? Deadline { get; private set; }
+    public DateTimeOffset? Deadline { readonly get => PackedMoment.Unpack(_deadline); private set => _deadline = PackedMoment.Pack(value); }
+
+    private long _deadline;
 
     /// <summary>
     /// How long the target must stay silent before a request goes while several released ones are unanswered: the
