@@ -63,8 +63,8 @@ internal sealed class ReplaySession
     // The reset sent when the session ended, answered once more if the target challenges it.
     private bool _endResetAnswerable;
     private long _gapSince;
-    private DateTimeOffset _lastActivity;
-    private DateTimeOffset _lingerUntil;
+    private long _lastActivity;
+    private long _lingerUntil;
 
     public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
         BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null)
@@ -83,7 +83,7 @@ internal sealed class ReplaySession
         _pacer = new RequestPacer(options, Counters);
         _latency = new ReplyLatencyClock(replyLatency);
         _ipId = (ushort)Random.Shared.Next(ushort.MaxValue);
-        _lastActivity = time.GetUtcNow();
+        LastActivity = time.GetUtcNow();
     }
 
     private enum Phase
@@ -104,7 +104,7 @@ internal sealed class ReplaySession
     public SessionEndReason EndReason { get; private set; }
 
     /// <summary>True once the session has ended and its linger time (absorbing late packets) is over.</summary>
-    public bool IsFinished => _phase == Phase.Ended && Now >= _lingerUntil;
+    public bool IsFinished => _phase == Phase.Ended && Now >= LingerUntil;
 
     /// <summary>True while a connection to the target is open (handshake done, not closed or reset).</summary>
     public bool IsEstablished => _phase == Phase.Established && !_close.TargetGone;
@@ -134,10 +134,10 @@ internal sealed class ReplaySession
         {
             if (_phase == Phase.Ended)
             {
-                return _lingerUntil;
+                return LingerUntil;
             }
 
-            DateTimeOffset? next = _lastActivity + (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout);
+            DateTimeOffset? next = LastActivity + (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout);
             next = Min(next, _timer.Deadline);
             next = Min(next, _send.PersistDeadline);
             next = Min(next, _pacer.Deadline);
@@ -151,6 +151,11 @@ internal sealed class ReplaySession
     public bool HasPending => _phase != Phase.Ended && HasPendingData;
 
     private DateTimeOffset Now => _time.GetUtcNow();
+
+    // UTC ticks: 8 bytes each instead of 16.
+    private DateTimeOffset LastActivity { get => new(_lastActivity, TimeSpan.Zero); set => _lastActivity = value.UtcTicks; }
+
+    private DateTimeOffset LingerUntil { get => new(_lingerUntil, TimeSpan.Zero); set => _lingerUntil = value.UtcTicks; }
 
     private DateTimeOffset? GapSince { get => PackedMoment.Unpack(_gapSince); set => _gapSince = PackedMoment.Pack(value); }
 
@@ -175,7 +180,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        _lastActivity = now;
+        LastActivity = now;
         if (segment.HasFlag(TcpFlags.Syn))
         {
             OnCapturedSyn(segment, now);
@@ -273,7 +278,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        _lastActivity = now;
+        LastActivity = now;
         if ((flags & (TcpFlags.Syn | TcpFlags.Ack)) == (TcpFlags.Syn | TcpFlags.Ack))
         {
             OnSynAckWhileEstablished(reply, now);
@@ -359,7 +364,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        if (now - _lastActivity >= (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout))
+        if (now - LastActivity >= (HasPendingData ? _options.IdleTimeout : _options.KeepAliveTimeout))
         {
             End(HasPendingData ? SessionEndReason.IdleTimeout : SessionEndReason.KeepAliveTimeout, now);
             return;
@@ -510,7 +515,7 @@ internal sealed class ReplaySession
         _endResetAnswerable = false;
         _phase = Phase.New;
         EndReason = SessionEndReason.None;
-        _lastActivity = now;
+        LastActivity = now;
     }
 
     /// <summary>The target's connection is gone or closing with data pending: go on with a new one.</summary>
@@ -561,7 +566,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        _lastActivity = now;
+        LastActivity = now;
         _timer.OnHandshake(now);
         _receive.Open(reply, _useTimestamps);
         _send.Established(reply.Window, reply.WindowScale == ResponseRecord.NoWindowScale ? 0 : Math.Min((int)reply.WindowScale, 14));
@@ -931,7 +936,7 @@ internal sealed class ReplaySession
 
         // Nothing will be sent again: the captured bytes go back to the node now, not after the linger.
         _stream.Clear();
-        _lingerUntil = now + _options.Linger;
+        LingerUntil = now + _options.Linger;
         _timer.Stop();
         _send.NextPersist(now, stop: true);
         _pacer.Reset();

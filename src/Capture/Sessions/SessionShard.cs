@@ -22,7 +22,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private static readonly TimeSpan ForgetInterval = TimeSpan.FromSeconds(30);
 
     // The newest sessions (one per copy) of each online connection, with the client ISN that started them.
-    private readonly Dictionary<OnlineConnection, (IActorRef[] Sessions, uint? ClientIsn)> _byConnection = [];
+    private readonly Dictionary<OnlineConnection, (Copies Sessions, uint? ClientIsn)> _byConnection = [];
     private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
     private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints, ClientIdentityMapper Identities)> _byActor = [];
     private readonly List<SessionEndpoints> _claims = [];
@@ -86,11 +86,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         var isSyn = segment.HasFlag(TcpFlags.Syn) && !segment.HasFlag(TcpFlags.Ack);
         if (_byConnection.TryGetValue(connection, out var current) && !(isSyn && current.ClientIsn != segment.Sequence))
         {
-            foreach (var copy in current.Sessions)
-            {
-                copy.Tell(packet, ActorRefs.NoSender);
-            }
-
+            current.Sessions.Tell(packet);
             return;
         }
 
@@ -146,7 +142,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             Array.Resize(ref copies, started);
         }
 
-        _byConnection[connection] = (copies, isSyn ? segment.Sequence : null);
+        _byConnection[connection] = (Copies.Of(copies), isSyn ? segment.Sequence : null);
         foreach (var session in copies)
         {
             session.Tell(packet, ActorRefs.NoSender);
@@ -193,10 +189,10 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             return;
         }
 
-        if (_byConnection.TryGetValue(entry.Connection, out var current) && Array.IndexOf(current.Sessions, session) >= 0)
+        if (_byConnection.TryGetValue(entry.Connection, out var current) && current.Sessions.Contains(session))
         {
-            var remaining = current.Sessions.Where(s => !s.Equals(session)).ToArray();
-            if (remaining.Length == 0)
+            var remaining = current.Sessions.Without(session);
+            if (remaining.IsEmpty)
             {
                 _byConnection.Remove(entry.Connection);
             }
@@ -278,6 +274,42 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
 
     /// <summary>Announce every live session of this shard to <paramref name="To"/> (null: every intercept).</summary>
     internal sealed record AnnounceRoutes(Address? To);
+
+    /// <summary>
+    /// The sessions (copies) of one online connection: the session itself when there is one (no array: ~32 bytes
+    /// less per live connection at the default of one copy), an array of them otherwise.
+    /// </summary>
+    private readonly struct Copies
+    {
+        private readonly object? _sessions;
+
+        private Copies(object? sessions) => _sessions = sessions;
+
+        public bool IsEmpty => _sessions is null;
+
+        public static Copies Of(IActorRef[] sessions) => new(sessions.Length == 1 ? sessions[0] : sessions.Length == 0 ? null : sessions);
+
+        public void Tell(CapturedPacket packet)
+        {
+            if (_sessions is IActorRef[] sessions)
+            {
+                foreach (var copy in sessions)
+                {
+                    copy.Tell(packet, ActorRefs.NoSender);
+                }
+            }
+            else
+            {
+                (_sessions as IActorRef)?.Tell(packet, ActorRefs.NoSender);
+            }
+        }
+
+        public bool Contains(IActorRef session) =>
+            _sessions is IActorRef[] sessions ? Array.IndexOf(sessions, session) >= 0 : session.Equals(_sessions);
+
+        public Copies Without(IActorRef session) =>
+            _sessions is IActorRef[] sessions ? Of([.. sessions.Where(s => !s.Equals(session))]) : session.Equals(_sessions) ? default : this;
+    }
 
     private sealed class FlushClaims
     {

@@ -75,12 +75,12 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
     private uint _answeredAck;
     private long _responseBytes;
     private uint _lastReleasedAck;
-    private DateTimeOffset _lastReleaseAt;
-    private DateTimeOffset _lastResponseAt;
+    private long _lastReleaseAt;
+    private long _lastResponseAt;
 
     // The reference of recorded gaps: capture time of the client byte last sent new, and when it was sent.
     private long _lastSentCapturedAt;
-    private DateTimeOffset _lastSentAt;
+    private long _lastSentAt;
     private bool _lastSentKnown;
     private long _anchorCapturedAt;
 
@@ -96,6 +96,13 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
 
     // The request last held at the bound, so that one hold counts once.
     private uint? _heldAtBound;
+
+    // The moments above as UTC ticks (8 bytes each instead of 16).
+    private DateTimeOffset LastReleaseAt { readonly get => new(_lastReleaseAt, TimeSpan.Zero); set => _lastReleaseAt = value.UtcTicks; }
+
+    private DateTimeOffset LastResponseAt { readonly get => new(_lastResponseAt, TimeSpan.Zero); set => _lastResponseAt = value.UtcTicks; }
+
+    private DateTimeOffset LastSentAt { readonly get => new(_lastSentAt, TimeSpan.Zero); set => _lastSentAt = value.UtcTicks; }
 
     /// <summary>When a held request should be looked at again; null when only an event can release it.</summary>
     public DateTimeOffset? Deadline { readonly get => PackedMoment.Unpack(_deadline); private set => _deadline = PackedMoment.Pack(value); }
@@ -132,10 +139,10 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
         _answeredAck = 0;
         _responseBytes = 0;
         _lastReleasedAck = 0;
-        _lastReleaseAt = default;
-        _lastResponseAt = default;
+        LastReleaseAt = default;
+        LastResponseAt = default;
         _lastSentCapturedAt = 0;
-        _lastSentAt = default;
+        LastSentAt = default;
         _lastSentKnown = false;
         _anchorCapturedAt = 0;
         _ringHead = 0;
@@ -167,13 +174,13 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
     /// <summary>A connection to the target was established (first or again): the wait limit counts from now.</summary>
     public void OnConnected(DateTimeOffset now)
     {
-        _lastReleaseAt = now;
+        LastReleaseAt = now;
         _answeredOnConnection = false;
         if (!_lastSentKnown && _anchorCapturedAt != 0)
         {
             // The handshake ACK is the client's last word before its first request: gaps count from it.
             _lastSentCapturedAt = _anchorCapturedAt;
-            _lastSentAt = now;
+            LastSentAt = now;
             _lastSentKnown = true;
         }
     }
@@ -202,7 +209,7 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
         Deadline = null;
         _heldAtBound = null;
         _releasedAny = true;
-        _lastReleaseAt = now;
+        LastReleaseAt = now;
         _lastReleasedAck = capturedAck;
         if (isFin)
         {
@@ -260,7 +267,7 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
     public void OnFirstSent(long capturedAtNanos, DateTimeOffset now)
     {
         _lastSentCapturedAt = capturedAtNanos;
-        _lastSentAt = now;
+        LastSentAt = now;
         _lastSentKnown = true;
     }
 
@@ -268,7 +275,7 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
     public void OnResponseBytes(int bytes, DateTimeOffset now)
     {
         _responseBytes = Math.Min(_responseBytes + bytes, MaxCountedResponse);
-        _lastResponseAt = now;
+        LastResponseAt = now;
         _answeredOnConnection |= bytes > 0;
         Prune(candidateAck: null);
     }
@@ -314,7 +321,7 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
                 // With several requests out, the answers still on their way through the relay arrive in bursts
                 // further apart than the plain silence: only a pause as long as the relay-aware RTO means "no more".
                 var silence = _ringCount > 1 ? RelaySilence : options.ResponseSilence;
-                silenceAt = (_lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt) + silence;
+                silenceAt = (LastResponseAt > LastReleaseAt ? LastResponseAt : LastReleaseAt) + silence;
                 if (now >= silenceAt)
                 {
                     Resynchronise(ack);
@@ -322,7 +329,7 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
                 }
             }
 
-            limitAt = _lastReleaseAt + options.ResponseWaitLimit;
+            limitAt = LastReleaseAt + options.ResponseWaitLimit;
             if (now >= limitAt)
             {
                 Resynchronise(ack);
@@ -334,7 +341,7 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
         if (options.MaxOutstandingRequests > 1 && _answeredOnConnection && _lastSentKnown && capturedAtNanos != 0 && _lastSentCapturedAt != 0)
         {
             var gapNanos = Math.Max(0, capturedAtNanos - _lastSentCapturedAt);
-            var due = _lastSentAt + TimeSpan.FromTicks((long)(gapNanos / 100 / options.RecordedSpeed));
+            var due = LastSentAt + TimeSpan.FromTicks((long)(gapNanos / 100 / options.RecordedSpeed));
             if (now + options.RecordedGapTolerance < due)
             {
                 gapAt = due;
@@ -364,9 +371,9 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
     private PacingRelease DecidePipelinedReset(uint ack, bool allSentAcknowledged, DateTimeOffset now, out DateTimeOffset? deadline)
     {
         deadline = null;
-        var lastActivity = _lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt;
+        var lastActivity = LastResponseAt > LastReleaseAt ? LastResponseAt : LastReleaseAt;
         var quietAt = lastActivity + RelaySilence;
-        var limitAt = _lastReleaseAt + options.ResponseWaitLimit;
+        var limitAt = LastReleaseAt + options.ResponseWaitLimit;
         var answered = SeqNum.AfterOrEqual(Covered, ack) || SilenceCounts(isReset: true);
         if (allSentAcknowledged && answered && now >= quietAt)
         {
@@ -390,7 +397,7 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
     // (1.3 %) were acknowledged by the target's kernel and never served when a 50 ms pause in the relayed answers
     // released the clients' resets; 10 per reset connection, the last ones.
     private bool SilenceCounts(bool isReset) =>
-        !isReset || (_ringCount <= 1 && _lastResponseAt > _lastReleaseAt);
+        !isReset || (_ringCount <= 1 && LastResponseAt > LastReleaseAt);
 
     // The silence that means "no more answers" while answers may still be in the relay.
     private TimeSpan RelaySilence => OutstandingSilence > options.ResponseSilence ? OutstandingSilence : options.ResponseSilence;
