@@ -24,7 +24,7 @@ namespace ReplayCluster.Capture.Sessions;
 /// stays here is the phase, the handshake as the client made it, and the orchestration.
 /// </para>
 /// </remarks>
-internal sealed class ReplaySession
+internal sealed class ReplaySession : ISessionCounting
 {
     private const ushort AdvertisedWindow = 65535;
 
@@ -44,6 +44,7 @@ internal sealed class ReplaySession
     private ReplyLatencyClock _latency;
     private CloseState _close = new();
 
+    private SessionCounters? _counters;
     private Phase _phase = Phase.New;
 
     // The handshake as the client made it: its ISN, whether its third packet was seen, its timestamps.
@@ -80,7 +81,7 @@ internal sealed class ReplaySession
         _stream = new CapturedStream(budget);
         _send = new SendSpace(options);
         _timer = new RetransmissionTimer(options);
-        _pacer = new RequestPacer(options, Counters);
+        _pacer = new RequestPacer(options, this);
         _latency = new ReplyLatencyClock(replyLatency);
         _ipId = (ushort)Random.Shared.Next(ushort.MaxValue);
         LastActivity = time.GetUtcNow();
@@ -97,8 +98,11 @@ internal sealed class ReplaySession
     /// <summary>The session's identity at the target.</summary>
     public SessionEndpoints Endpoints => _endpoints;
 
-    /// <summary>What the session did since its owner last cleared them (the actor does, once added to the node's).</summary>
-    public SessionCounters Counters { get; } = new();
+    /// <summary>
+    /// What the session did since its owner last took them (<see cref="TakeCounters"/>): created by the first count,
+    /// so a session that did nothing since (an idle one) holds none.
+    /// </summary>
+    public SessionCounters Counters => _counters ??= new();
 
     /// <summary>Why the session ended; <see cref="SessionEndReason.None"/> while it runs.</summary>
     public SessionEndReason EndReason { get; private set; }
@@ -402,6 +406,14 @@ internal sealed class ReplaySession
             _pacer.ClearDeadline();
             Pump(now);
         }
+    }
+
+    /// <summary>What the session counted since the last call (null: nothing); the next count starts new counters.</summary>
+    public SessionCounters? TakeCounters()
+    {
+        var counters = _counters;
+        _counters = null;
+        return counters;
     }
 
     /// <summary>

@@ -19,8 +19,9 @@ namespace ReplayCluster.Capture.Sessions;
 /// session's keep-alive timeout) is an entry in its shard's <see cref="SessionWakeups"/>; a nearer one is one
 /// cancelable tick, re-armed only when the deadline moves earlier (a tick that comes early is harmless and
 /// re-arms).</item>
-/// <item>No periodic message to report progress, and no copy of its counters: it adds them to the node's at
-/// most every <see cref="ProgressInterval"/> while it works, and once more when it ends, and clears them.</item>
+/// <item>No periodic message to report progress, and no copy of its counters: it hands them to the node's at
+/// most every <see cref="ProgressInterval"/> while it works, and once more when it ends; an idle session has
+/// handed them over and holds none (its next count starts new ones).</item>
 /// </list>
 /// </remarks>
 internal sealed class SessionActor : UntypedActor
@@ -28,10 +29,13 @@ internal sealed class SessionActor : UntypedActor
     /// <summary>How stale a working session's part of the node's counters may be.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
 
+    // What a session that counted nothing since its last report reports (only read).
+    private static readonly SessionCounters NothingCounted = new();
+
     private readonly Host _host;
     private ReplaySession? _session;
 
-    // The session's requests the target has not acknowledged, of the counts already reported (they are cleared then).
+    // The session's requests the target has not acknowledged, of the counts already handed over.
     private long _undeliveredReported;
 
     // UTC ticks: the last report, the armed tick (long.MaxValue: none), the wake-up in the shard's SessionWakeups.
@@ -151,9 +155,9 @@ internal sealed class SessionActor : UntypedActor
     private void CountEnd()
     {
         _endCounted = true;
-        var counters = Session.Counters;
+        var counters = Session.TakeCounters() ?? NothingCounted;
         _host.Statistics.AddEnded(Session.EndReason, counters, _undeliveredReported + counters.RequestsCaptured - counters.RequestsDelivered, _firstCopy);
-        Cleared(counters, _host.Time.GetUtcNow().UtcTicks);
+        Reported(counters, _host.Time.GetUtcNow().UtcTicks);
     }
 
     private void AfterEvent()
@@ -191,16 +195,20 @@ internal sealed class SessionActor : UntypedActor
 
     private void ReportProgress(long now)
     {
-        var counters = Session.Counters;
-        _host.Statistics.AddProgress(counters, _firstCopy);
-        Cleared(counters, now);
+        if (Session.TakeCounters() is { } counters)
+        {
+            _host.Statistics.AddProgress(counters, _firstCopy);
+            Reported(counters, now);
+            return;
+        }
+
+        Reported(NothingCounted, now);
     }
 
-    /// <summary>The counters are in the node's now: they start again from zero.</summary>
-    private void Cleared(SessionCounters counters, long now)
+    /// <summary>The counters are in the node's now (and the session starts new ones).</summary>
+    private void Reported(SessionCounters counters, long now)
     {
         _undeliveredReported += counters.RequestsCaptured - counters.RequestsDelivered;
-        counters.Clear();
         _reportedAt = now;
         _unreported = false;
     }

@@ -1,8 +1,17 @@
 namespace ReplayCluster.Capture.Sessions;
 
-/// <summary>What one session did; the node adds these up into its statistics.</summary>
-internal sealed class SessionCounters
+/// <summary>Where a session's parts count what they do: the session's current counters.</summary>
+internal interface ISessionCounting
 {
+    SessionCounters Counters { get; }
+}
+
+/// <summary>What one session did; the node adds these up into its statistics.</summary>
+internal sealed class SessionCounters : ISessionCounting
+{
+    /// <summary>Counts go straight here (a part used on its own, in tests).</summary>
+    SessionCounters ISessionCounting.Counters => this;
+
     public long SegmentsSent { get; set; }
 
     public long Retransmissions { get; set; }
@@ -64,15 +73,6 @@ internal sealed class SessionCounters
 
     /// <summary>Packets from either side after the session ended.</summary>
     public long LatePacketsAbsorbed { get; set; }
-
-    /// <summary>Back to zero (its owner has added them to the node's).</summary>
-    public void Clear()
-    {
-        SegmentsSent = Retransmissions = FastRetransmits = SynRetransmissions = ZeroWindowProbes = Reconnects = PortReuses = 0;
-        HandshakesAdopted = RequestsCaptured = RequestsSent = RequestsDelivered = ResponseWaitsExpired = RequestsReleasedAtOnce = 0;
-        RequestsReleasedOnAnswer = RequestsReleasedAfterSilence = RequestsReleasedOnRecordedGap = RequestsHeldAtBound = StaleConnectionsReset = 0;
-        BytesCaptured = BytesAcknowledged = ResponseBytes = ClientDuplicateBytes = GapBytesSkipped = LatePacketsAbsorbed = 0;
-    }
 
     /// <summary>A copy, for reporting what changed since.</summary>
     public SessionCounters Snapshot() => (SessionCounters)MemberwiseClone();

@@ -61,7 +61,7 @@ internal enum PacingRelease
 /// </para>
 /// </remarks>
 [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
-internal struct RequestPacer(SessionOptions options, SessionCounters counters)
+internal struct RequestPacer(SessionOptions options, ISessionCounting counting)
 {
     // Response bytes beyond this are not counted further (the sum stays a valid sequence distance).
     private const long MaxCountedResponse = 1L << 30;
@@ -216,23 +216,23 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
             return reason;
         }
 
-        counters.RequestsSent++;
+        counting.Counters.RequestsSent++;
         switch (reason)
         {
             case PacingRelease.AtOnce:
-                counters.RequestsReleasedAtOnce++;
+                counting.Counters.RequestsReleasedAtOnce++;
                 break;
             case PacingRelease.Answered:
-                counters.RequestsReleasedOnAnswer++;
+                counting.Counters.RequestsReleasedOnAnswer++;
                 break;
             case PacingRelease.Silence:
-                counters.RequestsReleasedAfterSilence++;
+                counting.Counters.RequestsReleasedAfterSilence++;
                 break;
             case PacingRelease.RecordedGap:
-                counters.RequestsReleasedOnRecordedGap++;
+                counting.Counters.RequestsReleasedOnRecordedGap++;
                 break;
             case PacingRelease.WaitLimit:
-                counters.ResponseWaitsExpired++;
+                counting.Counters.ResponseWaitsExpired++;
                 break;
         }
 
@@ -355,7 +355,7 @@ internal struct RequestPacer(SessionOptions options, SessionCounters counters)
             {
                 // Due, but the target has not answered enough: only its answers release more now.
                 _heldAtBound = ack;
-                counters.RequestsHeldAtBound++;
+                counting.Counters.RequestsHeldAtBound++;
             }
         }
 
