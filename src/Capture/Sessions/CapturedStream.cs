@@ -13,14 +13,16 @@ namespace ReplayCluster.Capture.Sessions;
 /// writes, shared by every copy (session) of the connection, so a chunk is a slice of it. A chunk is
 /// dropped (and its bytes given back to the node's budget) once the target acknowledged all of it.
 /// </remarks>
-internal sealed class CapturedStream(BufferBudget? budget)
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+internal struct CapturedStream(BufferBudget? budget)
 {
     // Far beyond anything the connection could have sent: another connection sharing the client port
     // (tcpcopy calls this a seq hop).
     private const int MaxSequenceJump = 256 * 1024 * 1024;
     private const int CompactThreshold = 256;
 
-    private readonly List<CapturedChunk> _chunks = [];
+    // Created by the first insert and let go by Trim once empty (an idle session holds none).
+    private List<CapturedChunk>? _chunks;
     private int _head;
     private bool _anyData;
     private uint _lastInsertedAck;
@@ -32,9 +34,12 @@ internal sealed class CapturedStream(BufferBudget? budget)
     public long BufferedBytes { get; private set; }
 
     /// <summary>Chunks held.</summary>
-    public int Count => _chunks.Count - _head;
+    public int Count => Held - _head;
 
-    public bool IsEmpty => _head == _chunks.Count;
+    public bool IsEmpty => _head == Held;
+
+    // Chunks in the list, the released ones before _head included.
+    private int Held => _chunks?.Count ?? 0;
 
     /// <summary>Forgets everything; the stream starts (again) at <paramref name="next"/>.</summary>
     public void Reset(uint next)
@@ -49,7 +54,7 @@ internal sealed class CapturedStream(BufferBudget? budget)
     {
         budget?.Give(BufferedBytes);
         BufferedBytes = 0;
-        _chunks.Clear();
+        _chunks?.Clear();
         _head = 0;
     }
 
@@ -81,14 +86,15 @@ internal sealed class CapturedStream(BufferBudget? budget)
             return;
         }
 
+        var chunks = _chunks ??= [];
         var index = FirstEndingAfter(start);
         var cursor = start;
-        while (index < _chunks.Count && SeqNum.Before(_chunks[index].Seq, end))
+        while (index < chunks.Count && SeqNum.Before(chunks[index].Seq, end))
         {
-            var chunk = _chunks[index];
+            var chunk = chunks[index];
             if (SeqNum.Before(cursor, chunk.Seq))
             {
-                _chunks.Insert(index, NewChunk(cursor, payload.Slice(SeqNum.Diff(start, cursor), SeqNum.Diff(cursor, chunk.Seq)), capturedAck, capturedAtNanos, counters));
+                chunks.Insert(index, NewChunk(cursor, payload.Slice(SeqNum.Diff(start, cursor), SeqNum.Diff(cursor, chunk.Seq)), capturedAck, capturedAtNanos, counters));
                 index++;
             }
 
@@ -99,7 +105,7 @@ internal sealed class CapturedStream(BufferBudget? budget)
 
         if (SeqNum.Before(cursor, end))
         {
-            _chunks.Insert(index, NewChunk(cursor, payload[SeqNum.Diff(start, cursor)..], capturedAck, capturedAtNanos, counters));
+            chunks.Insert(index, NewChunk(cursor, payload[SeqNum.Diff(start, cursor)..], capturedAck, capturedAtNanos, counters));
         }
 
         AdvanceContiguousEnd();
@@ -109,9 +115,9 @@ internal sealed class CapturedStream(BufferBudget? budget)
     public bool TryGetChunkAt(uint sequence, out CapturedChunk chunk)
     {
         var index = FirstEndingAfter(sequence);
-        if (index < _chunks.Count && SeqNum.BeforeOrEqual(_chunks[index].Seq, sequence))
+        if (index < Held && SeqNum.BeforeOrEqual(_chunks![index].Seq, sequence))
         {
-            chunk = _chunks[index];
+            chunk = _chunks![index];
             return true;
         }
 
@@ -123,8 +129,8 @@ internal sealed class CapturedStream(BufferBudget? budget)
     public bool TryGetFirstEndingAfter(uint sequence, out CapturedChunk chunk)
     {
         var index = FirstEndingAfter(sequence);
-        chunk = index < _chunks.Count ? _chunks[index] : default;
-        return index < _chunks.Count;
+        chunk = index < Held ? _chunks![index] : default;
+        return index < Held;
     }
 
     /// <summary>True when bytes were captured beyond a gap that starts at <paramref name="sequence"/>.</summary>
@@ -134,9 +140,9 @@ internal sealed class CapturedStream(BufferBudget? budget)
     /// <summary>Releases every chunk the target acknowledged up to <paramref name="acknowledged"/>.</summary>
     public void ReleaseUpTo(uint acknowledged, SessionCounters counters)
     {
-        while (_head < _chunks.Count && SeqNum.BeforeOrEqual(_chunks[_head].End, acknowledged))
+        while (_head < Held && SeqNum.BeforeOrEqual(_chunks![_head].End, acknowledged))
         {
-            var chunk = _chunks[_head];
+            var chunk = _chunks![_head];
             BufferedBytes -= chunk.Data.Length;
             budget?.Give(chunk.Data.Length);
             if (chunk.StartsRequest)
@@ -145,15 +151,25 @@ internal sealed class CapturedStream(BufferBudget? budget)
             }
 
             // The slice goes: once every copy of the connection let go, the captured array is collected.
-            _chunks[_head] = default;
+            _chunks![_head] = default;
             _head++;
         }
 
         // Acknowledged chunks leave from the front: compact rarely, not per chunk (a 20 MB upload is
         // 14,000 chunks; removing one at a time would move them all each time).
-        if (_head >= CompactThreshold && _head * 2 >= _chunks.Count)
+        if (_head >= CompactThreshold && _head * 2 >= Held)
         {
-            _chunks.RemoveRange(0, _head);
+            _chunks!.RemoveRange(0, _head);
+            _head = 0;
+        }
+    }
+
+    /// <summary>Lets go of the chunk list while nothing is held (a session gone idle keeps no buffer).</summary>
+    public void TrimIfEmpty()
+    {
+        if (IsEmpty)
+        {
+            _chunks = null;
             _head = 0;
         }
     }
@@ -188,9 +204,9 @@ internal sealed class CapturedStream(BufferBudget? budget)
 
     private void AdvanceContiguousEnd()
     {
-        for (var i = FirstEndingAfter(ContiguousEnd); i < _chunks.Count; i++)
+        for (var i = FirstEndingAfter(ContiguousEnd); i < Held; i++)
         {
-            var chunk = _chunks[i];
+            var chunk = _chunks![i];
             if (SeqNum.After(chunk.Seq, ContiguousEnd))
             {
                 break;
@@ -203,11 +219,11 @@ internal sealed class CapturedStream(BufferBudget? budget)
     /// <summary>Index of the first live chunk whose end is after <paramref name="sequence"/> (binary search).</summary>
     private int FirstEndingAfter(uint sequence)
     {
-        int lo = _head, hi = _chunks.Count;
+        int lo = _head, hi = Held;
         while (lo < hi)
         {
             var mid = (lo + hi) >>> 1;
-            if (SeqNum.After(_chunks[mid].End, sequence))
+            if (SeqNum.After(_chunks![mid].End, sequence))
             {
                 hi = mid;
             }

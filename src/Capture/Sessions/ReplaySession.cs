@@ -24,7 +24,7 @@ namespace ReplayCluster.Capture.Sessions;
 /// stays here is the phase, the handshake as the client made it, and the orchestration.
 /// </para>
 /// </remarks>
-internal sealed class ReplaySession
+internal sealed class ReplaySession : ISessionCounting
 {
     private const ushort AdvertisedWindow = 65535;
 
@@ -33,14 +33,18 @@ internal sealed class ReplaySession
     private readonly ISegmentTransport _transport;
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
-    private readonly CapturedStream _stream;
-    private readonly SendSpace _send;
-    private readonly ReceiveSpace _receive = new();
-    private readonly RetransmissionTimer _timer;
-    private readonly RequestPacer _pacer;
-    private readonly ReplyLatencyClock _latency;
-    private readonly CloseState _close = new();
+    // The parts are mutable structs held in place (one object per session instead of eight: ~170 bytes less
+    // per live session). Never readonly, never copied out: a readonly field or a local copy would be mutated
+    // as a defensive copy and the change lost.
+    private CapturedStream _stream;
+    private SendSpace _send;
+    private ReceiveSpace _receive = new();
+    private RetransmissionTimer _timer;
+    private RequestPacer _pacer;
+    private ReplyLatencyClock _latency;
+    private CloseState _close = new();
 
+    private SessionCounters? _counters;
     private Phase _phase = Phase.New;
 
     // The handshake as the client made it: its ISN, whether its third packet was seen, its timestamps.
@@ -60,9 +64,9 @@ internal sealed class ReplaySession
 
     // The reset sent when the session ended, answered once more if the target challenges it.
     private bool _endResetAnswerable;
-    private DateTimeOffset? _gapSince;
-    private DateTimeOffset _lastActivity;
-    private DateTimeOffset _lingerUntil;
+    private long _gapSince;
+    private long _lastActivity;
+    private long _lingerUntil;
 
     public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
         BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null)
@@ -78,10 +82,10 @@ internal sealed class ReplaySession
         _stream = new CapturedStream(budget);
         _send = new SendSpace(options);
         _timer = new RetransmissionTimer(options);
-        _pacer = new RequestPacer(options, Counters);
+        _pacer = new RequestPacer(options, this);
         _latency = new ReplyLatencyClock(replyLatency);
         _ipId = (ushort)Random.Shared.Next(ushort.MaxValue);
-        _lastActivity = time.GetUtcNow();
+        LastActivity = time.GetUtcNow();
     }
 
     private enum Phase
@@ -95,13 +99,17 @@ internal sealed class ReplaySession
     /// <summary>The session's identity at the target.</summary>
     public SessionEndpoints Endpoints => _endpoints;
 
-    public SessionCounters Counters { get; } = new();
+    /// <summary>
+    /// What the session did since its owner last took them (<see cref="TakeCounters"/>): created by the first count,
+    /// so a session that did nothing since (an idle one) holds none.
+    /// </summary>
+    public SessionCounters Counters => _counters ??= new();
 
     /// <summary>Why the session ended; <see cref="SessionEndReason.None"/> while it runs.</summary>
     public SessionEndReason EndReason { get; private set; }
 
     /// <summary>True once the session has ended and its linger time (absorbing late packets) is over.</summary>
-    public bool IsFinished => _phase == Phase.Ended && Now >= _lingerUntil;
+    public bool IsFinished => _phase == Phase.Ended && Now >= LingerUntil;
 
     /// <summary>True while a connection to the target is open (handshake done, not closed or reset).</summary>
     public bool IsEstablished => _phase == Phase.Established && !_close.TargetGone;
@@ -131,14 +139,14 @@ internal sealed class ReplaySession
         {
             if (_phase == Phase.Ended)
             {
-                return _lingerUntil;
+                return LingerUntil;
             }
 
-            DateTimeOffset? next = _lastActivity + Silence;
+            DateTimeOffset? next = LastActivity + Silence;
             next = Min(next, _timer.Deadline);
             next = Min(next, _send.PersistDeadline);
             next = Min(next, _pacer.Deadline);
-            next = Min(next, _gapSince + _options.GapWait);
+            next = Min(next, GapSince + _options.GapWait);
             next = Min(next, _close.FinWaitDeadline);
             return next;
         }
@@ -148,6 +156,13 @@ internal sealed class ReplaySession
     public bool HasPending => _phase != Phase.Ended && HasPendingData;
 
     private DateTimeOffset Now => _time.GetUtcNow();
+
+    // UTC ticks: 8 bytes each instead of 16.
+    private DateTimeOffset LastActivity { get => new(_lastActivity, TimeSpan.Zero); set => _lastActivity = value.UtcTicks; }
+
+    private DateTimeOffset LingerUntil { get => new(_lingerUntil, TimeSpan.Zero); set => _lingerUntil = value.UtcTicks; }
+
+    private DateTimeOffset? GapSince { get => PackedMoment.Unpack(_gapSince); set => _gapSince = PackedMoment.Pack(value); }
 
     private bool HasPendingData => !_stream.IsEmpty || _close.FinPending;
 
@@ -175,7 +190,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        _lastActivity = now;
+        LastActivity = now;
         if (segment.HasFlag(TcpFlags.Syn))
         {
             OnCapturedSyn(segment, now);
@@ -274,7 +289,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        _lastActivity = now;
+        LastActivity = now;
         if ((flags & (TcpFlags.Syn | TcpFlags.Ack)) == (TcpFlags.Syn | TcpFlags.Ack))
         {
             OnSynAckWhileEstablished(reply, now);
@@ -360,7 +375,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        if (now - _lastActivity >= Silence)
+        if (now - LastActivity >= Silence)
         {
             End(HasPendingData ? SessionEndReason.IdleTimeout : _carriedData ? SessionEndReason.KeepAliveTimeout : SessionEndReason.NoDataTimeout, now);
             return;
@@ -387,7 +402,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        if (_gapSince + _options.GapWait <= now)
+        if (GapSince + _options.GapWait <= now)
         {
             SkipGap(now);
             return;
@@ -398,6 +413,24 @@ internal sealed class ReplaySession
             _pacer.ClearDeadline();
             Pump(now);
         }
+    }
+
+    /// <summary>What the session counted since the last call (null: nothing); the next count starts new counters.</summary>
+    public SessionCounters? TakeCounters()
+    {
+        var counters = _counters;
+        _counters = null;
+        return counters;
+    }
+
+    /// <summary>
+    /// Lets go of the buffers an idle session does not need (its owner calls it when the session has nothing to
+    /// do for a while): they are allocated again by the next request. Changes nothing else.
+    /// </summary>
+    public void Trim()
+    {
+        _stream.TrimIfEmpty();
+        _pacer.Trim();
     }
 
     /// <summary>One line of state for diagnostics (logged when a session is lost with data pending).</summary>
@@ -498,11 +531,11 @@ internal sealed class ReplaySession
         _handshakeAckSeen = false;
         _carriedData = false;
         _clientIsn = null;
-        _gapSince = null;
+        GapSince = null;
         _endResetAnswerable = false;
         _phase = Phase.New;
         EndReason = SessionEndReason.None;
-        _lastActivity = now;
+        LastActivity = now;
     }
 
     /// <summary>The target's connection is gone or closing with data pending: go on with a new one.</summary>
@@ -553,7 +586,7 @@ internal sealed class ReplaySession
             return;
         }
 
-        _lastActivity = now;
+        LastActivity = now;
         _timer.OnHandshake(now);
         _receive.Open(reply, _useTimestamps);
         _send.Established(reply.Window, reply.WindowScale == ResponseRecord.NoWindowScale ? 0 : Math.Min((int)reply.WindowScale, 14));
@@ -733,7 +766,7 @@ internal sealed class ReplaySession
                 return;
             }
 
-            _gapSince = null;
+            GapSince = null;
             if (_close.TargetFin)
             {
                 // Data to send but the target has closed: continue on a new connection.
@@ -796,17 +829,17 @@ internal sealed class ReplaySession
     {
         if (!_stream.IsStalledAtGap(_send.Nxt))
         {
-            _gapSince = null;
+            GapSince = null;
         }
         else
         {
-            _gapSince ??= now;
+            GapSince ??= now;
         }
     }
 
     private void SkipGap(DateTimeOffset now)
     {
-        _gapSince = null;
+        GapSince = null;
         var gapStart = _stream.ContiguousEnd;
         if (!_stream.TryGetFirstEndingAfter(gapStart, out var next) || _send.Una != gapStart)
         {
@@ -923,11 +956,11 @@ internal sealed class ReplaySession
 
         // Nothing will be sent again: the captured bytes go back to the node now, not after the linger.
         _stream.Clear();
-        _lingerUntil = now + _options.Linger;
+        LingerUntil = now + _options.Linger;
         _timer.Stop();
         _send.NextPersist(now, stop: true);
         _pacer.Reset();
-        _gapSince = null;
+        GapSince = null;
         _close.FinWaitDeadline = null;
         _latency.Reset();
     }

@@ -11,62 +11,91 @@ namespace ReplayCluster.Capture.Sessions;
 /// counted, because a restart would lose the TCP state.
 /// </summary>
 /// <remarks>
-/// Kept cheap because there is one per live session: no timer scheduler of its own (one cancelable tick,
-/// re-armed only when the deadline moves earlier: a tick that comes early is harmless and re-arms), and no
-/// periodic message to report progress: it adds its counters to the node's at most every
-/// <see cref="ProgressInterval"/> while it works, and once more when it ends.
+/// Kept cheap because there is one per live session (bench/README.md "Live sessions"):
+/// <list type="bullet">
+/// <item>One <see cref="Props"/> per shard: what differs per session comes in its first message,
+/// <see cref="Start"/>, which the shard sends before anything else.</item>
+/// <item>No timer scheduler of its own: a deadline at least <see cref="SessionWakeups.FarAhead"/> away (an idle
+/// session's keep-alive timeout) is an entry in its shard's <see cref="SessionWakeups"/>; a nearer one is one
+/// cancelable tick, re-armed only when the deadline moves earlier (a tick that comes early is harmless and
+/// re-arms).</item>
+/// <item>No periodic message to report progress, and no copy of its counters: it hands them to the node's at
+/// most every <see cref="ProgressInterval"/> while it works, and once more when it ends; an idle session has
+/// handed them over and holds none (its next count starts new ones).</item>
+/// </list>
 /// </remarks>
 internal sealed class SessionActor : UntypedActor
 {
     /// <summary>How stale a working session's part of the node's counters may be.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
 
-    private readonly ReplaySession _session;
-    private readonly TimeProvider _time;
-    private readonly CaptureNodeStatistics _statistics;
+    // What a session that counted nothing since its last report reports (only read).
+    private static readonly SessionCounters NothingCounted = new();
+
+    private readonly Host _host;
+    private ReplaySession? _session;
+
+    // The session's requests the target has not acknowledged, of the counts already handed over.
+    private long _undeliveredReported;
+
+    // UTC ticks: the last report, the armed tick (long.MaxValue: none), the wake-up in the shard's SessionWakeups.
+    private long _reportedAt;
+    private long _tickAt = long.MaxValue;
+    private long _wakeAt = long.MaxValue;
+    private ICancelable? _tick;
 
     // Only the first copy of an online connection counts its requests as online requests.
-    private readonly bool _firstCopy;
-    private SessionCounters _reported = new();
-    private DateTimeOffset _reportedAt;
+    private bool _firstCopy;
     private bool _unreported;
     private bool _endCounted;
-    private ICancelable? _tick;
-    private DateTimeOffset _tickAt = DateTimeOffset.MaxValue;
 
-    public SessionActor(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
-        CaptureNodeStatistics statistics, BufferBudget? budget, bool firstCopy = true)
+    public SessionActor(Host host)
     {
-        _time = time;
-        _firstCopy = firstCopy;
-        _statistics = statistics;
-        _session = new ReplaySession(endpoints, options, transport, time, budget, statistics.ReplyLatency);
-        _reportedAt = time.GetUtcNow();
+        _host = host;
+        _reportedAt = host.Time.GetUtcNow().UtcTicks;
     }
 
-    public static Props Props(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
-        CaptureNodeStatistics statistics, BufferBudget? budget = null, bool firstCopy = true) =>
-        Akka.Actor.Props.CreateBy(new Producer(() => new SessionActor(endpoints, options, transport, time, statistics, budget, firstCopy)));
+    /// <summary>The Props of every session of a shard (see <see cref="Start"/>).</summary>
+    public static Props Props(Host host) => Akka.Actor.Props.CreateBy(new Producer(host));
 
     protected override void OnReceive(object message)
     {
         switch (message)
         {
             case CapturedPacket packet:
-                if (_statistics.CapturingLive && _firstCopy && packet.Segment.CapturedAtNanos != 0)
+                var statistics = _host.Statistics;
+                if (statistics.CapturingLive && _firstCopy && packet.Segment.CapturedAtNanos != 0)
                 {
-                    _statistics.CaptureLatency.Record(_time.GetUtcNow() - DateTimeOffset.UnixEpoch.AddTicks(packet.Segment.CapturedAtNanos / 100));
+                    statistics.CaptureLatency.Record(_host.Time.GetUtcNow() - DateTimeOffset.UnixEpoch.AddTicks(packet.Segment.CapturedAtNanos / 100));
                 }
 
-                _session.OnCaptured(packet.Segment);
+                Session.OnCaptured(packet.Segment);
                 break;
             case SessionReplies replies:
-                _session.OnResponses(replies.Records);
+                Session.OnResponses(replies.Records);
                 break;
-            case Tick:
-                _tick = null;
-                _tickAt = DateTimeOffset.MaxValue;
-                _session.OnTimer();
+            case Tick tick:
+                if (tick == Tick.Precise)
+                {
+                    _tick = null;
+                    _tickAt = long.MaxValue;
+                }
+                else
+                {
+                    // Its shard took the entry out when it sent this.
+                    _wakeAt = long.MaxValue;
+                }
+
+                Session.OnTimer();
+                break;
+            case Start start:
+                if (_session is not null)
+                {
+                    throw new InvalidOperationException("A session actor was started twice.");
+                }
+
+                _firstCopy = start.FirstCopy;
+                _session = new ReplaySession(start.Endpoints, start.Options, _host.Transport, _host.Time, _host.Budget, _host.Statistics.ReplyLatency);
                 break;
             default:
                 Unhandled(message);
@@ -79,15 +108,22 @@ internal sealed class SessionActor : UntypedActor
     protected override void PostStop()
     {
         _tick?.Cancel();
-        if (_session.HasPending)
+        _host.Wakeups.Forget(Self);
+        if (_session is not { } session)
         {
-            Context.GetLogger().Info("Session stopped with data pending: {0}", _session.Describe());
+            // Stopped before its start arrived (shutdown): nothing was sent, nothing to count.
+            return;
+        }
+
+        if (session.HasPending)
+        {
+            Context.GetLogger().Info("Session stopped with data pending: {0}", session.Describe());
         }
 
         try
         {
             // Whatever stopped us (the end, a failure, shutdown), the target must not keep the connection.
-            _session.Abort();
+            session.Abort();
         }
         catch (Exception ex)
         {
@@ -99,7 +135,7 @@ internal sealed class SessionActor : UntypedActor
             // would read one, and the final statistics line would miss these sessions.
             if (_endCounted)
             {
-                ReportProgress(_time.GetUtcNow());
+                ReportProgress(_host.Time.GetUtcNow().UtcTicks);
             }
             else
             {
@@ -108,6 +144,10 @@ internal sealed class SessionActor : UntypedActor
         }
     }
 
+    // Every message but the first needs the session; the shard sends Start before anything else, and a restart
+    // (which would come without it) never happens: the shard's strategy stops a failed session.
+    private ReplaySession Session => _session ?? throw new InvalidOperationException("A session actor got a message before its start.");
+
     /// <summary>
     /// The session ended: its requests the target never acknowledged are lost now, under its end reason
     /// (not after the linger, during which it only absorbs late packets: they would count as in flight).
@@ -115,86 +155,111 @@ internal sealed class SessionActor : UntypedActor
     private void CountEnd()
     {
         _endCounted = true;
-        var counters = _session.Counters;
-        _statistics.AddEnded(_session.EndReason, counters.Since(_reported), counters.RequestsCaptured - counters.RequestsDelivered, _firstCopy);
-        _reported = counters.Snapshot();
-        _reportedAt = _time.GetUtcNow();
-        _unreported = false;
+        var counters = Session.TakeCounters() ?? NothingCounted;
+        _host.Statistics.AddEnded(Session.EndReason, counters, _undeliveredReported + counters.RequestsCaptured - counters.RequestsDelivered, _firstCopy);
+        Reported(counters, _host.Time.GetUtcNow().UtcTicks);
     }
 
     private void AfterEvent()
     {
-        if (_session.IsFinished)
+        var session = Session;
+        if (session.IsFinished)
         {
             Context.Stop(Self);
             return;
         }
 
-        var now = _time.GetUtcNow();
-        if (!_endCounted && _session.EndReason != SessionEndReason.None)
+        var now = _host.Time.GetUtcNow().UtcTicks;
+        if (!_endCounted && session.EndReason != SessionEndReason.None)
         {
             CountEnd();
         }
         else if (!_endCounted)
         {
             _unreported = true;
-            if (now - _reportedAt >= ProgressInterval)
+            if (now - _reportedAt >= ProgressInterval.Ticks)
             {
                 ReportProgress(now);
             }
         }
 
-        var deadline = _session.NextDeadline;
+        var deadline = session.NextDeadline is { } next ? next.UtcTicks : long.MaxValue;
         if (_unreported)
         {
             // Work not yet in the node's counters is reported by the next tick at the latest.
-            var reportAt = _reportedAt + ProgressInterval;
-            deadline = deadline is { } d && d < reportAt ? d : reportAt;
+            deadline = Math.Min(deadline, _reportedAt + ProgressInterval.Ticks);
         }
 
         Arm(deadline, now);
     }
 
-    private void ReportProgress(DateTimeOffset now)
+    private void ReportProgress(long now)
     {
-        var counters = _session.Counters;
-        _statistics.AddProgress(counters.Since(_reported), _firstCopy);
-        _reported = counters.Snapshot();
+        if (Session.TakeCounters() is { } counters)
+        {
+            _host.Statistics.AddProgress(counters, _firstCopy);
+            Reported(counters, now);
+            return;
+        }
+
+        Reported(NothingCounted, now);
+    }
+
+    /// <summary>The counters are in the node's now (and the session starts new ones).</summary>
+    private void Reported(SessionCounters counters, long now)
+    {
+        _undeliveredReported += counters.RequestsCaptured - counters.RequestsDelivered;
         _reportedAt = now;
         _unreported = false;
     }
 
-    private void Arm(DateTimeOffset? deadline, DateTimeOffset now)
+    private void Arm(long at, long now)
     {
-        if (deadline is not { } at)
+        if (at == long.MaxValue || _tickAt <= at || _wakeAt <= at)
         {
+            // Nothing armed, or a tick or wake-up comes first; on arrival it re-arms for whatever is due then.
             return;
         }
 
-        if (_tick is not null && _tickAt <= at)
+        if (at - now >= SessionWakeups.FarAhead.Ticks)
         {
-            // The armed tick comes first; on arrival it re-arms for whatever is due then.
+            // Nothing to do for seconds at least: the session gives back its idle buffers. A nearer tick, if
+            // any, is earlier (it was nearer): only the far wake-up moves.
+            Session.Trim();
+            _wakeAt = at;
+            _host.Wakeups.WakeAt(Self, at);
             return;
         }
 
         _tick?.Cancel();
-        var delay = at - now;
         _tickAt = at;
-        _tick = Context.System.Scheduler.ScheduleTellOnceCancelable(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, Self, Tick.Instance, Self);
+        _tick = Context.System.Scheduler.ScheduleTellOnceCancelable(TimeSpan.FromTicks(Math.Max(at - now, 0)), Self, Tick.Precise, Self);
     }
 
-    private sealed class Tick
+    /// <summary>What every session of a shard shares (one per shard, in its one <see cref="Props"/>).</summary>
+    internal sealed record Host(ISegmentTransport Transport, TimeProvider Time, CaptureNodeStatistics Statistics, BufferBudget? Budget, SessionWakeups Wakeups);
+
+    /// <summary>A session's first message: its identity at the target, its options, whether it is the first copy.</summary>
+    internal sealed record Start(SessionEndpoints Endpoints, SessionOptions Options, bool FirstCopy);
+
+    /// <summary>A deadline is due: <see cref="Precise"/> from Akka's scheduler, <see cref="Wake"/> from the shard's wake-ups.</summary>
+    internal sealed class Tick : IDeadLetterSuppression
     {
-        public static readonly Tick Instance = new();
+        public static readonly Tick Precise = new();
+        public static readonly Tick Wake = new();
+
+        private Tick()
+        {
+        }
     }
 
     // Creates the actor by a plain constructor call: Props.Create(expression) evaluates its expression tree
-    // for every session, which cost more than the rest of starting one at 10k sessions/s.
-    private sealed class Producer(Func<SessionActor> create) : IIndirectActorProducer
+    // for every actor, which cost more than the rest of starting one at 10k sessions/s.
+    private sealed class Producer(Host host) : IIndirectActorProducer
     {
         public Type ActorType => typeof(SessionActor);
 
-        public ActorBase Produce() => create();
+        public ActorBase Produce() => new SessionActor(host);
 
         public void Release(ActorBase actor)
         {

@@ -1,8 +1,17 @@
 namespace ReplayCluster.Capture.Sessions;
 
-/// <summary>What one session did; the node adds these up into its statistics.</summary>
-internal sealed class SessionCounters
+/// <summary>Where a session's parts count what they do: the session's current counters.</summary>
+internal interface ISessionCounting
 {
+    SessionCounters Counters { get; }
+}
+
+/// <summary>What one session did; the node adds these up into its statistics.</summary>
+internal sealed class SessionCounters : ISessionCounting
+{
+    /// <summary>Counts go straight here (a part used on its own, in tests).</summary>
+    SessionCounters ISessionCounting.Counters => this;
+
     public long SegmentsSent { get; set; }
 
     public long Retransmissions { get; set; }
@@ -96,13 +105,5 @@ internal sealed class SessionCounters
         ClientDuplicateBytes += sign * other.ClientDuplicateBytes;
         GapBytesSkipped += sign * other.GapBytesSkipped;
         LatePacketsAbsorbed += sign * other.LatePacketsAbsorbed;
-    }
-
-    /// <summary>What changed from <paramref name="previous"/> to this.</summary>
-    public SessionCounters Since(SessionCounters previous)
-    {
-        var delta = Snapshot();
-        delta.Add(previous, -1);
-        return delta;
     }
 }

@@ -22,7 +22,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private static readonly TimeSpan ForgetInterval = TimeSpan.FromSeconds(30);
 
     // The newest sessions (one per copy) of each online connection, with the client ISN that started them.
-    private readonly Dictionary<OnlineConnection, (IActorRef[] Sessions, uint? ClientIsn)> _byConnection = [];
+    private readonly Dictionary<OnlineConnection, (Copies Sessions, uint? ClientIsn)> _byConnection = [];
     private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
     private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints, ClientIdentityMapper Identities)> _byActor = [];
     private readonly List<SessionEndpoints> _claims = [];
@@ -30,11 +30,21 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly Shared _context;
     private readonly SessionShards.ShardQueue _queue;
     private readonly SessionAdmission _admission;
+    private readonly SessionWakeups _wakeups = new();
+    private readonly List<IActorRef> _due = [];
+    private readonly Props _sessionProps;
     private bool _flushQueued;
 
     public SessionShard(Shared context, int index)
     {
         _context = context;
+
+        // One Props for all the shard's sessions (each gets what is its own in its first message), on the
+        // shard's dispatcher and on the session mailbox. hocon/capture.hocon defines the mailbox; an actor
+        // system without it (tests that build their own) gets Akka's default.
+        var props = SessionActor.Props(new SessionActor.Host(context.Transport, context.Time, context.Statistics, context.Limits.Budget, _wakeups))
+            .WithDispatcher(Context.Props.Dispatcher);
+        _sessionProps = Context.System.Settings.Config.HasPath(SessionMailbox.ConfigPath) ? props.WithMailbox(SessionMailbox.ConfigPath) : props;
         _queue = context.Shards.QueueOf(index);
         _admission = new SessionAdmission(context.Limits, context.Statistics, context.Time);
         Receive<CapturedPacket>(OnCaptured);
@@ -43,13 +53,18 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         Receive<FlushClaims>(_ => Flush());
         Receive<AnnounceRoutes>(a => SendClaims([.. _byEndpoints.Keys], [], a.To is { } to ? [to] : _context.Intercepts.Intercepts));
         Receive<ForgetIdle>(_ => _admission.ForgetIdle());
+        Receive<WakeDue>(_ => Wake());
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(Shared context, int index) => Akka.Actor.Props.Create(() => new SessionShard(context, index));
 
-    protected override void PreStart() => Timers.StartPeriodicTimer("forget", ForgetIdle.Instance, ForgetInterval);
+    protected override void PreStart()
+    {
+        Timers.StartPeriodicTimer("forget", ForgetIdle.Instance, ForgetInterval);
+        Timers.StartPeriodicTimer("wake", WakeDue.Instance, SessionWakeups.Resolution);
+    }
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(error =>
     {
@@ -71,11 +86,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         var isSyn = segment.HasFlag(TcpFlags.Syn) && !segment.HasFlag(TcpFlags.Ack);
         if (_byConnection.TryGetValue(connection, out var current) && !(isSyn && current.ClientIsn != segment.Sequence))
         {
-            foreach (var copy in current.Sessions)
-            {
-                copy.Tell(packet, ActorRefs.NoSender);
-            }
-
+            current.Sessions.Tell(packet);
             return;
         }
 
@@ -108,8 +119,8 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             }
 
             var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-            var session = Context.ActorOf(SessionActor.Props(endpoints, options, _context.Transport, _context.Time, _context.Statistics,
-                _context.Limits.Budget, firstCopy: started == 0).WithDispatcher(Context.Props.Dispatcher));
+            var session = Context.ActorOf(_sessionProps);
+            session.Tell(new SessionActor.Start(endpoints, options, FirstCopy: started == 0), ActorRefs.NoSender);
             Context.Watch(session);
             _byEndpoints[endpoints] = session;
             _byActor[session] = (connection, endpoints, identities);
@@ -131,7 +142,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             Array.Resize(ref copies, started);
         }
 
-        _byConnection[connection] = (copies, isSyn ? segment.Sequence : null);
+        _byConnection[connection] = (Copies.Of(copies), isSyn ? segment.Sequence : null);
         foreach (var session in copies)
         {
             session.Tell(packet, ActorRefs.NoSender);
@@ -178,10 +189,10 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             return;
         }
 
-        if (_byConnection.TryGetValue(entry.Connection, out var current) && Array.IndexOf(current.Sessions, session) >= 0)
+        if (_byConnection.TryGetValue(entry.Connection, out var current) && current.Sessions.Contains(session))
         {
-            var remaining = current.Sessions.Where(s => !s.Equals(session)).ToArray();
-            if (remaining.Length == 0)
+            var remaining = current.Sessions.Without(session);
+            if (remaining.IsEmpty)
             {
                 _byConnection.Remove(entry.Connection);
             }
@@ -196,6 +207,18 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             entry.Endpoints.TargetAddress, entry.Endpoints.TargetPort);
         _context.Limits.ReleaseLive();
         Queue(_releases, entry.Endpoints);
+    }
+
+    /// <summary>Sends their tick to the sessions whose far deadline comes before the next scan.</summary>
+    private void Wake()
+    {
+        _wakeups.TakeDue(_context.Time.GetUtcNow().UtcTicks, _due);
+        foreach (var session in _due)
+        {
+            session.Tell(SessionActor.Tick.Wake, ActorRefs.NoSender);
+        }
+
+        _due.Clear();
     }
 
     private void Queue(List<SessionEndpoints> list, SessionEndpoints endpoints)
@@ -252,6 +275,42 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     /// <summary>Announce every live session of this shard to <paramref name="To"/> (null: every intercept).</summary>
     internal sealed record AnnounceRoutes(Address? To);
 
+    /// <summary>
+    /// The sessions (copies) of one online connection: the session itself when there is one (no array: ~32 bytes
+    /// less per live connection at the default of one copy), an array of them otherwise.
+    /// </summary>
+    private readonly struct Copies
+    {
+        private readonly object? _sessions;
+
+        private Copies(object? sessions) => _sessions = sessions;
+
+        public bool IsEmpty => _sessions is null;
+
+        public static Copies Of(IActorRef[] sessions) => new(sessions.Length == 1 ? sessions[0] : sessions.Length == 0 ? null : sessions);
+
+        public void Tell(CapturedPacket packet)
+        {
+            if (_sessions is IActorRef[] sessions)
+            {
+                foreach (var copy in sessions)
+                {
+                    copy.Tell(packet, ActorRefs.NoSender);
+                }
+            }
+            else
+            {
+                (_sessions as IActorRef)?.Tell(packet, ActorRefs.NoSender);
+            }
+        }
+
+        public bool Contains(IActorRef session) =>
+            _sessions is IActorRef[] sessions ? Array.IndexOf(sessions, session) >= 0 : session.Equals(_sessions);
+
+        public Copies Without(IActorRef session) =>
+            _sessions is IActorRef[] sessions ? Of([.. sessions.Where(s => !s.Equals(session))]) : session.Equals(_sessions) ? default : this;
+    }
+
     private sealed class FlushClaims
     {
         public static readonly FlushClaims Instance = new();
@@ -260,5 +319,10 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private sealed class ForgetIdle
     {
         public static readonly ForgetIdle Instance = new();
+    }
+
+    private sealed class WakeDue
+    {
+        public static readonly WakeDue Instance = new();
     }
 }

@@ -19,7 +19,8 @@ namespace ReplayCluster.Capture.Tests.Sessions;
 /// </summary>
 internal sealed class CaptureNodeRig
 {
-    public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024, IActorRef? coordinatorInbox = null)
+    public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024, IActorRef? coordinatorInbox = null,
+        TimeProvider? sessionTime = null)
     {
         Settings = settings;
         Plan = new PlanInEffect(AppliedPlan.Own(settings));
@@ -30,7 +31,7 @@ internal sealed class CaptureNodeRig
         // As the node: its own range, or the real addresses when chosen, else none until a slice is granted.
         Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test")
             : settings.RealClientAddresses ? ClientIdentityMapper.KeepReal() : null, settings.Identities, TimeProvider.System);
-        var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, TimeProvider.System, Statistics, NullLogger.Instance);
+        var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, sessionTime ?? TimeProvider.System, Statistics, NullLogger.Instance);
         Shards.Attach([.. Enumerable.Range(0, shards).Select(i => system.ActorOf(SessionShard.Props(shared, i)))]);
         Policy = new NodePlanPolicy(settings, () => OwnAddresses);
         Coordinator = RemoteStandIn.For(system, Members.Join(1, NodeRoles.Coordinator), coordinatorInbox ?? ActorRefs.Nobody, "replay-plan");

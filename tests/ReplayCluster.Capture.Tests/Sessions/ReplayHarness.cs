@@ -52,6 +52,9 @@ internal sealed class ReplayHarness : ISegmentTransport
     /// <summary>Every segment the session sent, in order.</summary>
     public List<(TcpSegmentSpec Spec, byte[] Payload, DateTimeOffset At)> Sent { get; } = [];
 
+    /// <summary>Calls <see cref="ReplaySession.Trim"/> after every event and timer (it must change nothing the target sees).</summary>
+    public bool TrimAfterEachStep { get; set; }
+
     /// <summary>Drops the next N segments toward the target (deterministic loss).</summary>
     public int DropNextToTarget { get; set; }
 
@@ -127,6 +130,11 @@ internal sealed class ReplayHarness : ISegmentTransport
                 {
                     Deliver(reply);
                 }
+            }
+
+            if (TrimAfterEachStep)
+            {
+                Session.Trim();
             }
         }
     }

@@ -32,6 +32,30 @@ public sealed class ReplaySessionTests
     }
 
     [Fact]
+    public void Counters_taken_hold_what_was_counted_and_the_session_keeps_none_until_it_counts_again()
+    {
+        var harness = new ReplayHarness();
+        new RecordedClient().Syn().HandshakeAck().Request(RecordedClient.HttpRequest(1)).ServerSent(1000).CaptureInto(harness, TimeSpan.FromMilliseconds(1));
+        harness.Run(TimeSpan.FromSeconds(5));
+
+        var taken = harness.Session.TakeCounters();
+
+        Assert.NotNull(taken);
+        Assert.Equal((1L, 1L), (taken.RequestsCaptured, taken.RequestsDelivered));
+        Assert.True(taken.SegmentsSent >= 2);
+        Assert.Null(harness.Session.TakeCounters());
+
+        // The next count (the client's FIN, and what it sends) starts new counters, from zero.
+        new RecordedClient().Syn().HandshakeAck().Request(RecordedClient.HttpRequest(1)).ServerSent(1000).Fin().CaptureInto(harness, TimeSpan.FromMilliseconds(1));
+        harness.Run(Long);
+        var next = harness.Session.TakeCounters();
+        Assert.NotNull(next);
+        Assert.NotSame(taken, next);
+        Assert.Equal(0, next.RequestsCaptured);
+        Assert.Equal(SessionEndReason.Completed, harness.Session.EndReason);
+    }
+
+    [Fact]
     public void Keep_alive_requests_wait_for_the_targets_previous_response()
     {
         var harness = new ReplayHarness();

@@ -8,7 +8,7 @@ using static ReplayCluster.Capture.Tests.Sessions.CaptureNodeRig;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
 
-public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMailboxConfig.WithShippedMailbox("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
 {
     private static readonly OnlineConnection Connection = new(0x0A0B0B02, 40_000, 0x0A0B0B01, 80);
     private static readonly uint Target = Ipv4Address.Parse("10.251.21.2");
@@ -25,6 +25,17 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         Assert.Equal(1000u, syn.Sequence);
         Assert.Equal(0x0AC8_0000u, syn.SourceAddress & 0xFFFF_0000u);
         AwaitAssert(() => Assert.Equal((1, 1), (rig.Statistics.SessionsStarted, rig.Statistics.LiveSessions)), cancellationToken: Token);
+    }
+
+    [Fact]
+    public async Task Session_actors_run_on_the_session_mailbox()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(), shards: 1);
+        rig.Capture(Connection, Syn(1000));
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Syn);
+
+        var session = await Sys.ActorSelection(rig.Shards.Refs[0].Path / "*").ResolveOne(TimeSpan.FromSeconds(3), Token);
+        Assert.IsType<SessionMessageQueue>(SessionMailboxConfig.QueueOf(session));
     }
 
     [Fact]
@@ -219,6 +230,39 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         var counters = rig.Statistics.ToCounters();
         Assert.Equal(0, counters["capture_latency_us_le_2000"]);
         Assert.True(counters["capture_latency_us_sum"] >= 3000, $"sum {counters["capture_latency_us_sum"]} µs");
+    }
+
+    [Fact]
+    public void An_idle_sessions_keep_alive_deadline_is_met_by_its_shards_wake_ups_and_the_session_then_stops()
+    {
+        // Ten minutes ahead: no scheduled tick waits for it, only the shard's wake-ups (scanned every second).
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(), shards: 1, sessionTime: time);
+        rig.Capture(Connection, Syn(1000));
+        var syn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn);
+        rig.Shards.Refs[0].Tell(new ResponseBatch([SynAck(syn, 5000)]));
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Ack && s.Acknowledgment == 5001);
+
+        // The client carried a request, acknowledged: an idle keep-alive session (one that never sent a byte ends
+        // after the 15 s no-data timeout instead).
+        rig.Capture(Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = new byte[10] });
+        var request = AwaitSegment(rig, s => (s.Flags & TcpFlags.Psh) != 0);
+        rig.Shards.Refs[0].Tell(new ResponseBatch([SynAck(syn, 5000) with { Sequence = 5001, Acknowledgment = request.Sequence + 10, Flags = (byte)TcpFlags.Ack }]));
+
+        // Past the progress report (a near tick); the session is idle and established then.
+        time.Advance(TimeSpan.FromSeconds(1));
+        AwaitAssert(() => Assert.True(rig.Statistics.Sessions.SegmentsSent >= 2), cancellationToken: Token);
+        Assert.Equal(0, rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.KeepAliveTimeout));
+
+        time.Advance(DefaultSettings().Session.KeepAliveTimeout);
+        AwaitAssert(() => Assert.Equal(1, rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.KeepAliveTimeout)), TimeSpan.FromSeconds(5),
+            cancellationToken: Token);
+        Assert.Contains(rig.Transport.Segments, s => (s.Flags & TcpFlags.Rst) != 0);
+        Assert.Equal(1, rig.Statistics.LiveSessions);
+
+        // Its linger (6 s) is far enough ahead for the wake-ups too; then it stops and gives back its live slot.
+        time.Advance(DefaultSettings().Session.Linger + TimeSpan.FromSeconds(1));
+        AwaitAssert(() => Assert.Equal(0, rig.Statistics.LiveSessions), TimeSpan.FromSeconds(5), cancellationToken: Token);
     }
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;

@@ -4,7 +4,8 @@ namespace ReplayCluster.Capture.Sessions;
 /// How the connection closes: the client's FIN as captured and ours toward the target, the target's
 /// FIN, resets from either side, and the wait for the target's FIN once ours was acknowledged.
 /// </summary>
-internal sealed class CloseState
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+internal struct CloseState
 {
     /// <summary>Sequence number of the client's FIN; null until it is captured.</summary>
     public uint? ClientFinSeq { get; private set; }
@@ -37,7 +38,9 @@ internal sealed class CloseState
     public uint? ClientResetAck { get; private set; }
 
     /// <summary>Once our FIN is acknowledged, how long the target may take to close its side.</summary>
-    public DateTimeOffset? FinWaitDeadline { get; set; }
+    public DateTimeOffset? FinWaitDeadline { readonly get => PackedMoment.Unpack(_finWaitDeadline); set => _finWaitDeadline = PackedMoment.Pack(value); }
+
+    private long _finWaitDeadline;
 
     /// <summary>True while the client's FIN is captured and not yet acknowledged by the target.</summary>
     public bool FinPending => ClientFinSeq.HasValue && !FinAcked;

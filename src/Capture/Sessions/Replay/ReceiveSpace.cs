@@ -7,7 +7,8 @@ namespace ReplayCluster.Capture.Sessions;
 /// The target's side of the connection as we receive it (relayed by the intercept): its sequence
 /// space, which we acknowledge, and its timestamps, which we echo. Response bytes are counted, not kept.
 /// </summary>
-internal sealed class ReceiveSpace
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+internal struct ReceiveSpace
 {
     /// <summary>The target's initial sequence number (its SYN-ACK).</summary>
     public uint Irs { get; private set; }

@@ -10,51 +10,54 @@ namespace ReplayCluster.Capture.Sessions;
 /// (pipelined) cannot be told apart from that previous one at the target, so the first response byte
 /// is the older request's sample.
 /// </summary>
-internal sealed class ReplyLatencyClock(ReplyLatencyHistogram? histogram)
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+internal struct ReplyLatencyClock(ReplyLatencyHistogram? histogram)
 {
     // When the awaited request's last byte so far was first sent; null when no reply is awaited.
-    private DateTimeOffset? _awaitedSince;
+    private long _awaitedSince;
 
     // A later request went out before the awaited one's reply began: the sample stays the older one's.
     private bool _frozen;
 
+    private DateTimeOffset? AwaitedSince { readonly get => PackedMoment.Unpack(_awaitedSince); set => _awaitedSince = PackedMoment.Pack(value); }
+
     /// <summary>True while a reply is awaited.</summary>
-    public bool Awaiting => _awaitedSince.HasValue;
+    public bool Awaiting => AwaitedSince.HasValue;
 
     public void Reset()
     {
-        _awaitedSince = null;
+        AwaitedSince = null;
         _frozen = false;
     }
 
     /// <summary>Bytes of a request went to the target for the first time.</summary>
     public void OnRequestBytesFirstSent(bool startsRequest, DateTimeOffset now)
     {
-        if (startsRequest && _awaitedSince.HasValue)
+        if (startsRequest && AwaitedSince.HasValue)
         {
             _frozen = true;
         }
         else if (startsRequest)
         {
-            _awaitedSince = now;
+            AwaitedSince = now;
             _frozen = false;
         }
-        else if (_awaitedSince.HasValue && !_frozen)
+        else if (AwaitedSince.HasValue && !_frozen)
         {
-            _awaitedSince = now;
+            AwaitedSince = now;
         }
     }
 
     /// <summary>Response bytes arrived: the awaited request's sample, if one is awaited.</summary>
     public void OnResponseBytes(DateTimeOffset now)
     {
-        if (_awaitedSince is { } since)
+        if (AwaitedSince is { } since)
         {
             histogram?.Record(now - since);
-            _awaitedSince = null;
+            AwaitedSince = null;
         }
     }
 
     /// <summary>The previous request got no reply at all: whatever answer comes next is the next one's.</summary>
-    public void Forget() => _awaitedSince = null;
+    public void Forget() => AwaitedSince = null;
 }

@@ -60,7 +60,8 @@ internal enum PacingRelease
 /// online ones this count lags; the silence rule puts it right whenever the target falls quiet.
 /// </para>
 /// </remarks>
-internal sealed class RequestPacer(SessionOptions options, SessionCounters counters)
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+internal struct RequestPacer(SessionOptions options, ISessionCounting counting)
 {
     // Response bytes beyond this are not counted further (the sum stays a valid sequence distance).
     private const long MaxCountedResponse = 1L << 30;
@@ -74,12 +75,12 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     private uint _answeredAck;
     private long _responseBytes;
     private uint _lastReleasedAck;
-    private DateTimeOffset _lastReleaseAt;
-    private DateTimeOffset _lastResponseAt;
+    private long _lastReleaseAt;
+    private long _lastResponseAt;
 
     // The reference of recorded gaps: capture time of the client byte last sent new, and when it was sent.
     private long _lastSentCapturedAt;
-    private DateTimeOffset _lastSentAt;
+    private long _lastSentAt;
     private bool _lastSentKnown;
     private long _anchorCapturedAt;
 
@@ -87,7 +88,8 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     private bool _answeredOnConnection;
 
     // Captured acks of the requests released since the last resynchronisation, oldest first (a ring,
-    // allocated once a request is released ahead of an answer; at most the bound).
+    // allocated once a request is released ahead of an answer; at most the bound). The oldest one's value
+    // is never read (only whether there is one), so a ring of one needs no array: Trim lets it go.
     private uint[]? _ring;
     private int _ringHead;
     private int _ringCount;
@@ -95,8 +97,17 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     // The request last held at the bound, so that one hold counts once.
     private uint? _heldAtBound;
 
+    // The moments above as UTC ticks (8 bytes each instead of 16).
+    private DateTimeOffset LastReleaseAt { readonly get => new(_lastReleaseAt, TimeSpan.Zero); set => _lastReleaseAt = value.UtcTicks; }
+
+    private DateTimeOffset LastResponseAt { readonly get => new(_lastResponseAt, TimeSpan.Zero); set => _lastResponseAt = value.UtcTicks; }
+
+    private DateTimeOffset LastSentAt { readonly get => new(_lastSentAt, TimeSpan.Zero); set => _lastSentAt = value.UtcTicks; }
+
     /// <summary>When a held request should be looked at again; null when only an event can release it.</summary>
-    public DateTimeOffset? Deadline { get; private set; }
+    public DateTimeOffset? Deadline { readonly get => PackedMoment.Unpack(_deadline); private set => _deadline = PackedMoment.Pack(value); }
+
+    private long _deadline;
 
     /// <summary>
     /// How long the target must stay silent before a request goes while several released ones are unanswered: the
@@ -107,6 +118,15 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
 
     /// <summary>Requests released whose answer has not been seen complete (the newest one included).</summary>
     public int Outstanding => _ringCount;
+
+    /// <summary>Lets go of the ring while it holds one request at most (a session gone idle keeps no array).</summary>
+    public void Trim()
+    {
+        if (_ringCount <= 1)
+        {
+            _ring = null;
+        }
+    }
 
     /// <summary>The deadline passed: the request is looked at again (and held again with a new one if need be).</summary>
     public void ClearDeadline() => Deadline = null;
@@ -119,10 +139,10 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         _answeredAck = 0;
         _responseBytes = 0;
         _lastReleasedAck = 0;
-        _lastReleaseAt = default;
-        _lastResponseAt = default;
+        LastReleaseAt = default;
+        LastResponseAt = default;
         _lastSentCapturedAt = 0;
-        _lastSentAt = default;
+        LastSentAt = default;
         _lastSentKnown = false;
         _anchorCapturedAt = 0;
         _ringHead = 0;
@@ -154,13 +174,13 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     /// <summary>A connection to the target was established (first or again): the wait limit counts from now.</summary>
     public void OnConnected(DateTimeOffset now)
     {
-        _lastReleaseAt = now;
+        LastReleaseAt = now;
         _answeredOnConnection = false;
         if (!_lastSentKnown && _anchorCapturedAt != 0)
         {
             // The handshake ACK is the client's last word before its first request: gaps count from it.
             _lastSentCapturedAt = _anchorCapturedAt;
-            _lastSentAt = now;
+            LastSentAt = now;
             _lastSentKnown = true;
         }
     }
@@ -189,30 +209,30 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         Deadline = null;
         _heldAtBound = null;
         _releasedAny = true;
-        _lastReleaseAt = now;
+        LastReleaseAt = now;
         _lastReleasedAck = capturedAck;
         if (isFin)
         {
             return reason;
         }
 
-        counters.RequestsSent++;
+        counting.Counters.RequestsSent++;
         switch (reason)
         {
             case PacingRelease.AtOnce:
-                counters.RequestsReleasedAtOnce++;
+                counting.Counters.RequestsReleasedAtOnce++;
                 break;
             case PacingRelease.Answered:
-                counters.RequestsReleasedOnAnswer++;
+                counting.Counters.RequestsReleasedOnAnswer++;
                 break;
             case PacingRelease.Silence:
-                counters.RequestsReleasedAfterSilence++;
+                counting.Counters.RequestsReleasedAfterSilence++;
                 break;
             case PacingRelease.RecordedGap:
-                counters.RequestsReleasedOnRecordedGap++;
+                counting.Counters.RequestsReleasedOnRecordedGap++;
                 break;
             case PacingRelease.WaitLimit:
-                counters.ResponseWaitsExpired++;
+                counting.Counters.ResponseWaitsExpired++;
                 break;
         }
 
@@ -247,7 +267,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     public void OnFirstSent(long capturedAtNanos, DateTimeOffset now)
     {
         _lastSentCapturedAt = capturedAtNanos;
-        _lastSentAt = now;
+        LastSentAt = now;
         _lastSentKnown = true;
     }
 
@@ -255,7 +275,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     public void OnResponseBytes(int bytes, DateTimeOffset now)
     {
         _responseBytes = Math.Min(_responseBytes + bytes, MaxCountedResponse);
-        _lastResponseAt = now;
+        LastResponseAt = now;
         _answeredOnConnection |= bytes > 0;
         Prune(candidateAck: null);
     }
@@ -301,7 +321,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
                 // With several requests out, the answers still on their way through the relay arrive in bursts
                 // further apart than the plain silence: only a pause as long as the relay-aware RTO means "no more".
                 var silence = _ringCount > 1 ? RelaySilence : options.ResponseSilence;
-                silenceAt = (_lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt) + silence;
+                silenceAt = (LastResponseAt > LastReleaseAt ? LastResponseAt : LastReleaseAt) + silence;
                 if (now >= silenceAt)
                 {
                     Resynchronise(ack);
@@ -309,7 +329,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
                 }
             }
 
-            limitAt = _lastReleaseAt + options.ResponseWaitLimit;
+            limitAt = LastReleaseAt + options.ResponseWaitLimit;
             if (now >= limitAt)
             {
                 Resynchronise(ack);
@@ -321,7 +341,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         if (options.MaxOutstandingRequests > 1 && _answeredOnConnection && _lastSentKnown && capturedAtNanos != 0 && _lastSentCapturedAt != 0)
         {
             var gapNanos = Math.Max(0, capturedAtNanos - _lastSentCapturedAt);
-            var due = _lastSentAt + TimeSpan.FromTicks((long)(gapNanos / 100 / options.RecordedSpeed));
+            var due = LastSentAt + TimeSpan.FromTicks((long)(gapNanos / 100 / options.RecordedSpeed));
             if (now + options.RecordedGapTolerance < due)
             {
                 gapAt = due;
@@ -335,7 +355,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
             {
                 // Due, but the target has not answered enough: only its answers release more now.
                 _heldAtBound = ack;
-                counters.RequestsHeldAtBound++;
+                counting.Counters.RequestsHeldAtBound++;
             }
         }
 
@@ -351,9 +371,9 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     private PacingRelease DecidePipelinedReset(uint ack, bool allSentAcknowledged, DateTimeOffset now, out DateTimeOffset? deadline)
     {
         deadline = null;
-        var lastActivity = _lastResponseAt > _lastReleaseAt ? _lastResponseAt : _lastReleaseAt;
+        var lastActivity = LastResponseAt > LastReleaseAt ? LastResponseAt : LastReleaseAt;
         var quietAt = lastActivity + RelaySilence;
-        var limitAt = _lastReleaseAt + options.ResponseWaitLimit;
+        var limitAt = LastReleaseAt + options.ResponseWaitLimit;
         var answered = SeqNum.AfterOrEqual(Covered, ack) || SilenceCounts(isReset: true);
         if (allSentAcknowledged && answered && now >= quietAt)
         {
@@ -377,7 +397,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
     // (1.3 %) were acknowledged by the target's kernel and never served when a 50 ms pause in the relayed answers
     // released the clients' resets; 10 per reset connection, the last ones.
     private bool SilenceCounts(bool isReset) =>
-        !isReset || (_ringCount <= 1 && _lastResponseAt > _lastReleaseAt);
+        !isReset || (_ringCount <= 1 && LastResponseAt > LastReleaseAt);
 
     // The silence that means "no more answers" while answers may still be in the relay.
     private TimeSpan RelaySilence => OutstandingSilence > options.ResponseSilence ? OutstandingSilence : options.ResponseSilence;
@@ -420,7 +440,7 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
                 return;
             }
 
-            _ringHead = (_ringHead + 1) % _ring!.Length;
+            _ringHead = _ring is null ? 0 : (_ringHead + 1) % _ring.Length;
             _ringCount--;
         }
     }
@@ -431,7 +451,9 @@ internal sealed class RequestPacer(SessionOptions options, SessionCounters count
         var bound = Math.Max(1, options.MaxOutstandingRequests);
         if (_ring is null)
         {
+            // A ring of one (after Trim) keeps its count; its oldest value is not needed.
             _ring = new uint[Math.Min(bound, 4)];
+            _ringHead = 0;
         }
         else if (_ringCount == _ring.Length && _ring.Length < bound)
         {

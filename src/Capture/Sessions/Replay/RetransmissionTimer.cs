@@ -7,7 +7,8 @@ namespace ReplayCluster.Capture.Sessions;
 /// retransmitted one), the computed RTO with its bounds, exponential backoff, the retry count that
 /// decides when a session is lost, and the duplicate-ACK count that triggers a fast retransmit.
 /// </summary>
-internal sealed class RetransmissionTimer(SessionOptions options)
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+internal struct RetransmissionTimer(SessionOptions options)
 {
     private const int DuplicateAckThreshold = 3;
 
@@ -30,7 +31,9 @@ internal sealed class RetransmissionTimer(SessionOptions options)
     public int Retries { get; private set; }
 
     /// <summary>When the timer expires; null when stopped.</summary>
-    public DateTimeOffset? Deadline { get; private set; }
+    public DateTimeOffset? Deadline { readonly get => PackedMoment.Unpack(_deadline); private set => _deadline = PackedMoment.Pack(value); }
+
+    private long _deadline;
 
     /// <summary>A new client connection: no RTT known.</summary>
     public void Reset()

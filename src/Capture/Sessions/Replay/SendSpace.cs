@@ -7,7 +7,8 @@ namespace ReplayCluster.Capture.Sessions;
 /// acknowledgments are translated, tcpcopy's model): what was sent, what the target acknowledged, the
 /// window it allows and the zero-window probe timer (RFC 9293 3.8.6.1).
 /// </summary>
-internal sealed class SendSpace(SessionOptions options)
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+internal struct SendSpace(SessionOptions options)
 {
     private TimeSpan _persistInterval;
 
@@ -39,7 +40,9 @@ internal sealed class SendSpace(SessionOptions options)
     public int Mss { get; private set; } = options.Mss;
 
     /// <summary>When the next zero-window probe is due; null while the window is open or nothing waits.</summary>
-    public DateTimeOffset? PersistDeadline { get; private set; }
+    public DateTimeOffset? PersistDeadline { readonly get => PackedMoment.Unpack(_persistDeadline); private set => _persistDeadline = PackedMoment.Pack(value); }
+
+    private long _persistDeadline;
 
     /// <summary>Bytes sent and not yet acknowledged.</summary>
     public int InFlight => SeqNum.Diff(Una, Nxt);
