@@ -138,26 +138,26 @@ start_node() { # NAME NAMESPACE ROLE ARGS...
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; } # PID FIELD -> kB (or count)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }                # PID -> utime + stime of all threads
-switch_sample() { # PID -> "TID switches" per live thread (voluntary + involuntary)
+switch_sample() { # PID -> "TID switches ns-on-cpu comm" per live thread (voluntary + involuntary; schedstat)
   local task
   for task in "/proc/$1"/task/*; do
-    awk -v tid="${task##*/}" '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print tid, n + 0 }' "${task}/status" 2>/dev/null || true
+    printf '%s %s %s %s\n' "${task##*/}" \
+      "$(awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }' "${task}/status" 2>/dev/null || echo 0)" \
+      "$(awk '{ print $1 }' "${task}/schedstat" 2>/dev/null || echo 0)" \
+      "$( (tr ' ' '_' <"${task}/comm") 2>/dev/null || echo '?')"
   done
 }
-# Switches in the window from samples "N TID switches" (N = sample number, 1 = window start): per thread, the last
-# count minus the count at the start (0 for a thread born in the window). Thread-pool workers come and go (they
+# Switches in the window from samples "N TID switches ns comm" (N = sample number, 1 = window start): per thread, the
+# last count minus the count at the start (0 for a thread born in the window). Thread-pool workers come and go (they
 # retire after 20 s idle), so one sum at each end would lose the switches of threads that exited meanwhile.
 switches_in_window() { # FILE
   awk '{ if ($1 == 1) first[$2] = $3; last[$2] = $3 } END { for (t in last) n += last[t] - first[t]; print n + 0 }' "$1"
 }
-thread_ticks() { # PID -> "TID ns-on-cpu switches comm" per thread (schedstat: ns, finer than the stat ticks)
-  local task
-  for task in "/proc/$1"/task/*; do
-    printf '%s %s %s %s\n' "${task##*/}" \
-      "$(awk '{ print $1 }' "${task}/schedstat" 2>/dev/null || echo 0)" \
-      "$(awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }' "${task}/status" 2>/dev/null || echo 0)" \
-      "$(tr ' ' '_' <"${task}/comm" 2>/dev/null || echo '?')"
-  done
+# Per thread from the same samples (threads born in the window included, from 0): "ns switches comm tid born".
+threads_in_window() { # FILE
+  awk '{ if ($1 == 1) { c0[$2] = $3; t0[$2] = $4 } else if (!($2 in c0)) { c0[$2] = 0; t0[$2] = 0; born[$2] = 1 }
+         c[$2] = $3; t[$2] = $4; comm[$2] = $5 }
+       END { for (id in c) print t[id] - t0[id], c[id] - c0[id], comm[id], id, (id in born) ? "born" : "" }' "$1"
 }
 
 results=${work}/results
@@ -187,7 +187,6 @@ for ((run = 1; run <= runs; run++)); do
   for name in "${nodes[@]}"; do
     t0[${name}]=$(cpu_ticks "${pid[${name}]}")
     switch_sample "${pid[${name}]}" | sed 's/^/1 /' >"${work}/switches.${name}"
-    ((threads)) && before[${name}]=$(thread_ticks "${pid[${name}]}")
   done
   start_ms=$(date +%s%3N)
   for ((sample = 2; $(date +%s%3N) < start_ms + measure * 1000; sample++)); do
@@ -207,11 +206,12 @@ for ((run = 1; run <= runs; run++)); do
     echo "${line}"
     echo "${line}" >>"${results}"
     if ((threads)); then
-      # Threads that used CPU or woke up in the window, busiest first.
-      join <(sort <<<"${before[${name}]}") <(thread_ticks "${p}" | sort) |
-        awk -v s="${seconds}" '{ dt = $5 - $2; dc = $6 - $3; if (dt > 0 || dc > 0)
-              printf "     %7.3f%%  %7.1f cs/s  %-24s tid %s\n", dt / 1e9 / s * 100, dc / s, $7, $1 }' |
+      # Threads that used CPU or woke up in the window, busiest first ("born": started in the window), and their sum.
+      threads_in_window "${work}/switches.${name}" | awk -v s="${seconds}" '{ if ($1 > 0 || $2 > 0)
+              printf "     %7.3f%%  %7.1f cs/s  %-24s tid %s %s\n", $1 / 1e9 / s * 100, $2 / s, $3, $4, $5 }' |
         sort -k1,1rn -k2,2rn | head -n 15
+      threads_in_window "${work}/switches.${name}" | awk -v s="${seconds}" '{ n += $1; b += ($5 == "born") }
+        END { printf "     %7.3f%%  all threads sampled (%d born in the window)\n", n / 1e9 / s * 100, b }'
     fi
   done
   mkdir -p "${work}/run${run}"
