@@ -151,13 +151,16 @@ switch_sample() { # PID -> "TID switches ns-on-cpu comm" per live thread (volunt
 # last count minus the count at the start (0 for a thread born in the window). Thread-pool workers come and go (they
 # retire after 20 s idle), so one sum at each end would lose the switches of threads that exited meanwhile.
 switches_in_window() { # FILE
-  awk '{ if ($1 == 1) first[$2] = $3; last[$2] = $3 } END { for (t in last) n += last[t] - first[t]; print n + 0 }' "$1"
+  awk '{ if ($1 == 1) first[$2] = $3; last[$2] = $3 }
+       END { for (t in last) n += (last[t] >= first[t]) ? last[t] - first[t] : last[t]; print n + 0 }' "$1" # < : id reused
 }
 # Per thread from the same samples (threads born in the window included, from 0): "ns switches comm tid born".
 threads_in_window() { # FILE
   awk '{ if ($1 == 1) { c0[$2] = $3; t0[$2] = $4 } else if (!($2 in c0)) { c0[$2] = 0; t0[$2] = 0; born[$2] = 1 }
          c[$2] = $3; t[$2] = $4; comm[$2] = $5 }
-       END { for (id in c) print t[id] - t0[id], c[id] - c0[id], comm[id], id, (id in born) ? "born" : "" }' "$1"
+       END { for (id in c) { dt = t[id] - t0[id]; dc = c[id] - c0[id]
+               if (dt < 0 || dc < 0) { dt = t[id]; dc = c[id] } # the id was reused by a thread born in the window
+               print dt, dc, comm[id], id, (id in born || dt == t[id] && t0[id] > 0) ? "born" : "" } }' "$1"
 }
 
 results=${work}/results
