@@ -30,8 +30,8 @@ namespace ReplayCluster.Cluster;
 /// bound. On dispose the thread stops and every outstanding timer that is not cancelled runs once, as with the wheel.
 /// </para>
 /// <para>
-/// Repeated timers whose interval is at least twice <c>akka.scheduler.periodic-grain</c> (250 ms: Akka's cluster,
-/// remoting and failure-detector ticks, our statistics and sweep ticks) run at a fixed rate on that coarser grid
+/// Repeated timers whose interval is at least twice <c>akka.scheduler.periodic-grain</c> (common.hocon: 500 ms, so
+/// Akka's cluster, remoting and failure-detector ticks and our statistics ticks) run at a fixed rate on that coarser grid
 /// instead: their n-th run is due at the first grid point at or after <c>start + initial delay + n * interval</c>. Ticks
 /// of a second or two then share a few wake-ups a second instead of each having its own (an idle node has some twenty
 /// of them), a tick is at most one grid step late, and the late steps do not add up (the average interval stays
