@@ -25,14 +25,15 @@
 #   sudo bench/idle.sh                       # 3 runs x ~80 s
 #   sudo RUNS=1 MEASURE=20 THREADS=1 BUILD=0 bench/idle.sh
 #
-# Measured 2026-11-30 on the shared 2-core lab machine (load average ~30 from other work; cpu% is CPU time, so it is
-# little affected), medians of 3 runs, 60 s windows; base = d12fb93 built in /tmp/base (NODES_FROM):
-#                      WARMUP=10 (JIT still tiering up)        WARMUP=60 (steady state)
-#   node          base cpu%  cs/s     now cpu%  cs/s        base cpu%  cs/s (1 run)   now cpu%  cs/s
-#   coordinator     5.46    9,660       2.26     164          4.82   12,883            0.63     176
-#   intercept       5.43    9,615       2.48     163          4.78   12,752            0.66     189
-#   capture         5.86    9,831       2.74     185          4.82   12,900            0.86     193
-# Start RSS (MB, after join) base / now: coordinator 108.9 / 109.5, intercept 162.6 / 160.1, capture 163.6 / 162.0;
+# Measured 2026-11-30 on the shared 2-core lab machine (load average 12-35 from other work; cpu% is CPU time, so it
+# is little affected), medians of 3 runs, RUNS=3 WARMUP=60 MEASURE=60; base = 23f9661 built in /tmp/idle2/base
+# (NODES_FROM), now = branch idle2 (a4991f8). Steps, what was tried and where the memory goes: bench/README.md,
+# "Idle and start".
+#   node          cpu% base  now     cs/s base  now     start RSS MB base  now
+#   coordinator      0.81    0.33        171     86               111.8  110.2
+#   intercept        0.69    0.39        189     72               161.1  160.9
+#   capture          0.61    0.28        181     65               165.9  163.0
+# (At d12fb93, before the thread-pool spin limit and the DeadlineScheduler: ~4.8 % of a core, ~12,900 cs/s per node.)
 # 64 MiB of the capture and intercept nodes' RSS is their capture ring (capture-buffer-size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
