@@ -25,14 +25,15 @@
 #   sudo bench/idle.sh                       # 3 runs x ~80 s
 #   sudo RUNS=1 MEASURE=20 THREADS=1 BUILD=0 bench/idle.sh
 #
-# Measured 2026-11-30 on the shared 2-core lab machine (load average ~30 from other work; cpu% is CPU time, so it is
-# little affected), medians of 3 runs, 60 s windows; base = d12fb93 built in /tmp/base (NODES_FROM):
-#                      WARMUP=10 (JIT still tiering up)        WARMUP=60 (steady state)
-#   node          base cpu%  cs/s     now cpu%  cs/s        base cpu%  cs/s (1 run)   now cpu%  cs/s
-#   coordinator     5.46    9,660       2.26     164          4.82   12,883            0.63     176
-#   intercept       5.43    9,615       2.48     163          4.78   12,752            0.66     189
-#   capture         5.86    9,831       2.74     185          4.82   12,900            0.86     193
-# Start RSS (MB, after join) base / now: coordinator 108.9 / 109.5, intercept 162.6 / 160.1, capture 163.6 / 162.0;
+# Measured 2026-11-30 on the shared 2-core lab machine (load average 12-35 from other work; cpu% is CPU time, so it
+# is little affected), medians of 3 runs, RUNS=3 WARMUP=60 MEASURE=60; base = 23f9661 built in /tmp/idle2/base
+# (NODES_FROM), now = branch idle2 (a4991f8). Steps, what was tried and where the memory goes: bench/README.md,
+# "Idle and start".
+#   node          cpu% base  now     cs/s base  now     start RSS MB base  now
+#   coordinator      0.81    0.33        171     86               111.8  110.2
+#   intercept        0.69    0.39        189     72               161.1  160.9
+#   capture          0.61    0.28        181     65               165.9  163.0
+# (At d12fb93, before the thread-pool spin limit and the DeadlineScheduler: ~4.8 % of a core, ~12,900 cs/s per node.)
 # 64 MiB of the capture and intercept nodes' RSS is their capture ring (capture-buffer-size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -139,26 +140,29 @@ start_node() { # NAME NAMESPACE ROLE ARGS...
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; } # PID FIELD -> kB (or count)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }                # PID -> utime + stime of all threads
-switch_sample() { # PID -> "TID switches" per live thread (voluntary + involuntary)
-  local task
-  for task in "/proc/$1"/task/*; do
-    awk -v tid="${task##*/}" '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print tid, n + 0 }' "${task}/status" 2>/dev/null || true
-  done
-}
-# Switches in the window from samples "N TID switches" (N = sample number, 1 = window start): per thread, the last
-# count minus the count at the start (0 for a thread born in the window). Thread-pool workers come and go (they
-# retire after 20 s idle), so one sum at each end would lose the switches of threads that exited meanwhile.
-switches_in_window() { # FILE
-  awk '{ if ($1 == 1) first[$2] = $3; last[$2] = $3 } END { for (t in last) n += last[t] - first[t]; print n + 0 }' "$1"
-}
-thread_ticks() { # PID -> "TID ns-on-cpu switches comm" per thread (schedstat: ns, finer than the stat ticks)
+switch_sample() { # PID -> "TID switches ns-on-cpu comm" per live thread (voluntary + involuntary; schedstat)
   local task
   for task in "/proc/$1"/task/*; do
     printf '%s %s %s %s\n' "${task##*/}" \
-      "$(awk '{ print $1 }' "${task}/schedstat" 2>/dev/null || echo 0)" \
       "$(awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }' "${task}/status" 2>/dev/null || echo 0)" \
-      "$(tr ' ' '_' <"${task}/comm" 2>/dev/null || echo '?')"
+      "$(awk '{ print $1 }' "${task}/schedstat" 2>/dev/null || echo 0)" \
+      "$( (tr ' ' '_' <"${task}/comm") 2>/dev/null || echo '?')"
   done
+}
+# Switches in the window from samples "N TID switches ns comm" (N = sample number, 1 = window start): per thread, the
+# last count minus the count at the start (0 for a thread born in the window). Thread-pool workers come and go (they
+# retire after 20 s idle), so one sum at each end would lose the switches of threads that exited meanwhile.
+switches_in_window() { # FILE
+  awk '{ if ($1 == 1) first[$2] = $3; last[$2] = $3 }
+       END { for (t in last) n += (last[t] >= first[t]) ? last[t] - first[t] : last[t]; print n + 0 }' "$1" # < : id reused
+}
+# Per thread from the same samples (threads born in the window included, from 0): "ns switches comm tid born".
+threads_in_window() { # FILE
+  awk '{ if ($1 == 1) { c0[$2] = $3; t0[$2] = $4 } else if (!($2 in c0)) { c0[$2] = 0; t0[$2] = 0; born[$2] = 1 }
+         c[$2] = $3; t[$2] = $4; comm[$2] = $5 }
+       END { for (id in c) { dt = t[id] - t0[id]; dc = c[id] - c0[id]
+               if (dt < 0 || dc < 0) { dt = t[id]; dc = c[id] } # the id was reused by a thread born in the window
+               print dt, dc, comm[id], id, (id in born || dt == t[id] && t0[id] > 0) ? "born" : "" } }' "$1"
 }
 
 results=${work}/results
@@ -190,7 +194,6 @@ for ((run = 1; run <= runs; run++)); do
   for name in "${nodes[@]}"; do
     t0[${name}]=$(cpu_ticks "${pid[${name}]}")
     switch_sample "${pid[${name}]}" | sed 's/^/1 /' >"${work}/switches.${name}"
-    ((threads)) && before[${name}]=$(thread_ticks "${pid[${name}]}")
   done
   start_ms=$(date +%s%3N)
   for ((sample = 2; $(date +%s%3N) < start_ms + measure * 1000; sample++)); do
@@ -210,11 +213,12 @@ for ((run = 1; run <= runs; run++)); do
     echo "${line}"
     echo "${line}" >>"${results}"
     if ((threads)); then
-      # Threads that used CPU or woke up in the window, busiest first.
-      join <(sort <<<"${before[${name}]}") <(thread_ticks "${p}" | sort) |
-        awk -v s="${seconds}" '{ dt = $5 - $2; dc = $6 - $3; if (dt > 0 || dc > 0)
-              printf "     %7.3f%%  %7.1f cs/s  %-24s tid %s\n", dt / 1e9 / s * 100, dc / s, $7, $1 }' |
+      # Threads that used CPU or woke up in the window, busiest first ("born": started in the window), and their sum.
+      threads_in_window "${work}/switches.${name}" | awk -v s="${seconds}" '{ if ($1 > 0 || $2 > 0)
+              printf "     %7.3f%%  %7.1f cs/s  %-24s tid %s %s\n", $1 / 1e9 / s * 100, $2 / s, $3, $4, $5 }' |
         sort -k1,1rn -k2,2rn | head -n 15
+      threads_in_window "${work}/switches.${name}" | awk -v s="${seconds}" '{ n += $1; b += ($5 == "born") }
+        END { printf "     %7.3f%%  all threads sampled (%d born in the window)\n", n / 1e9 / s * 100, b }'
     fi
   done
   mkdir -p "${work}/run${run}"

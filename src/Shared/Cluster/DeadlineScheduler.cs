@@ -29,6 +29,14 @@ namespace ReplayCluster.Cluster;
 /// then drops them all (amortised O(1) per timer): actors that re-arm a timer per message cannot grow it without
 /// bound. On dispose the thread stops and every outstanding timer that is not cancelled runs once, as with the wheel.
 /// </para>
+/// <para>
+/// Repeated timers whose interval is at least twice <c>akka.scheduler.periodic-grain</c> (common.hocon: 500 ms, so
+/// Akka's cluster, remoting and failure-detector ticks and our statistics ticks) run at a fixed rate on that coarser grid
+/// instead: their n-th run is due at the first grid point at or after <c>start + initial delay + n * interval</c>. Ticks
+/// of a second or two then share a few wake-ups a second instead of each having its own (an idle node has some twenty
+/// of them), a tick is at most one grid step late, and the late steps do not add up (the average interval stays
+/// exact). One-shot timers (session retransmission and pacing, ask timeouts) keep the fine grain.
+/// </para>
 /// </remarks>
 public sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimeProvider, IDisposable
 {
@@ -42,6 +50,7 @@ public sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
     private readonly object _gate = new();
     private readonly PriorityQueue<Entry, long> _queue = new();
     private readonly long _grainTicks;
+    private readonly long _periodicGrainTicks;
     private readonly TimeSpan _shutdownTimeout;
     private readonly long _startTimestamp = Stopwatch.GetTimestamp();
     private readonly Thread _thread;
@@ -69,6 +78,8 @@ public sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
         }
 
         _grainTicks = grain.Ticks;
+        var periodicGrain = SchedulerConfig.GetTimeSpan("akka.scheduler.periodic-grain", TimeSpan.FromMilliseconds(250));
+        _periodicGrainTicks = Math.Max(periodicGrain.Ticks, 0); // 0 (or HOCON's off, a negative value): off
         _shutdownTimeout = SchedulerConfig.GetTimeSpan("akka.scheduler.shutdown-timeout", TimeSpan.FromSeconds(5));
         _thread = new Thread(Run) { IsBackground = true, Name = "akka-scheduler" };
         _thread.Start();
@@ -178,17 +189,27 @@ public sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
 
     private long Elapsed() => Stopwatch.GetElapsedTime(_startTimestamp).Ticks;
 
+    private static long RoundUp(long ticks, long grain) => (ticks + grain - 1) / grain * grain;
+
     // The first grain boundary at or after `elapsed + delay`: never early, and timers within one grain share a wake-up.
-    private long DeadlineAfter(long elapsed, TimeSpan delay)
-    {
-        var due = elapsed + Math.Max(delay.Ticks, 0);
-        return (due + _grainTicks - 1) / _grainTicks * _grainTicks;
-    }
+    private long DeadlineAfter(long elapsed, TimeSpan delay) => RoundUp(elapsed + Math.Max(delay.Ticks, 0), _grainTicks);
 
     private void Add(TimeSpan delay, TimeSpan interval, IRunnable action, ICancelable? cancelable)
     {
-        var entry = new Entry(action, cancelable, interval.Ticks);
-        var deadline = DeadlineAfter(Elapsed(), delay);
+        var periodic = _periodicGrainTicks > 0 && interval.Ticks >= 2 * _periodicGrainTicks;
+        var entry = new Entry(action, cancelable, interval.Ticks, periodic);
+        var elapsed = Elapsed();
+        long deadline;
+        if (periodic)
+        {
+            entry.NominalTicks = elapsed + Math.Max(delay.Ticks, 0);
+            deadline = RoundUp(entry.NominalTicks, _periodicGrainTicks);
+        }
+        else
+        {
+            deadline = DeadlineAfter(elapsed, delay);
+        }
+
         lock (_gate)
         {
             if (_stopping)
@@ -305,7 +326,25 @@ public sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
 
         if (entry.IntervalTicks > 0 && !entry.Cancelled)
         {
-            var deadline = DeadlineAfter(Elapsed(), TimeSpan.FromTicks(entry.IntervalTicks));
+            var now = Elapsed();
+            long deadline;
+            if (entry.Periodic)
+            {
+                // Fixed rate from the unrounded schedule, so the rounding does not stretch the interval; after a
+                // stall longer than the interval it restarts from now rather than catching up in a burst.
+                entry.NominalTicks += entry.IntervalTicks;
+                if (entry.NominalTicks <= now)
+                {
+                    entry.NominalTicks = now + entry.IntervalTicks;
+                }
+
+                deadline = RoundUp(entry.NominalTicks, _periodicGrainTicks);
+            }
+            else
+            {
+                deadline = DeadlineAfter(now, TimeSpan.FromTicks(entry.IntervalTicks));
+            }
+
             lock (_gate)
             {
                 if (!_stopping)
@@ -316,11 +355,17 @@ public sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
         }
     }
 
-    private sealed class Entry(IRunnable action, ICancelable? cancelable, long intervalTicks)
+    private sealed class Entry(IRunnable action, ICancelable? cancelable, long intervalTicks, bool periodic)
     {
         public IRunnable Action { get; } = action;
 
         public long IntervalTicks { get; } = intervalTicks;
+
+        /// <summary>On the periodic grid, at a fixed rate.</summary>
+        public bool Periodic { get; } = periodic;
+
+        /// <summary>Periodic only: when the next run is due before rounding to the grid (elapsed ticks).</summary>
+        public long NominalTicks { get; set; }
 
         public bool Cancelled => cancelable?.IsCancellationRequested ?? false;
     }

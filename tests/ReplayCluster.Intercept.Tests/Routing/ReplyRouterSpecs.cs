@@ -223,9 +223,43 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
         Assert.Equal(0, _statistics.ClaimsAwaitingMember);
     }
 
-    private IActorRef NewRouter(TimeProvider? time = null) =>
-        Sys.ActorOf(ReplyRouter.Props(new InterceptNodeSettings { Interface = "test0", Filter = "tcp" }, _statistics, _queue, time ?? TimeProvider.System, NullLogger.Instance,
-            _members.Senders));
+    [Fact]
+    public void A_reply_parked_on_an_idle_router_still_expires()
+    {
+        // The sweep timer runs only while routes or parked replies exist: the drain that parks must start it.
+        var router = NewRouter(parkingTime: TimeSpan.FromMilliseconds(200));
+        Capture(router, Reply(Session, 1));
+
+        AwaitAssert(() => Assert.Equal(1, _statistics.RepliesDroppedUnrouted), TimeSpan.FromSeconds(5),
+            cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(0, _statistics.Parked);
+    }
+
+    [Fact]
+    public void A_route_claimed_after_the_table_emptied_still_expires()
+    {
+        // Claim, release (the table is empty again and the sweep stops), then a claim that is never released.
+        var owner = CreateTestProbe();
+        var router = NewRouter(routeLifetime: TimeSpan.FromMilliseconds(200));
+        router.Tell(new RouteClaims(owner.Ref, [Session], []));
+        router.Tell(new RouteClaims(owner.Ref, [], [Session]));
+        AwaitAssert(() => Assert.Equal(0, _statistics.Routes), TimeSpan.FromSeconds(5), cancellationToken: TestContext.Current.CancellationToken);
+        router.Tell(new RouteClaims(owner.Ref, [Session], []));
+        AwaitAssert(() => Assert.Equal(1, _statistics.Routes), TimeSpan.FromSeconds(5), cancellationToken: TestContext.Current.CancellationToken);
+
+        AwaitAssert(() => Assert.Equal(0, _statistics.Routes), TimeSpan.FromSeconds(5), cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    private IActorRef NewRouter(TimeProvider? time = null, TimeSpan? parkingTime = null, TimeSpan? routeLifetime = null)
+    {
+        var defaults = new InterceptNodeSettings { Interface = "test0", Filter = "tcp" };
+        var settings = defaults with
+        {
+            ParkingTime = parkingTime ?? defaults.ParkingTime,
+            RouteLifetime = routeLifetime ?? defaults.RouteLifetime,
+        };
+        return Sys.ActorOf(ReplyRouter.Props(settings, _statistics, _queue, time ?? TimeProvider.System, NullLogger.Instance, _members.Senders));
+    }
 
     /// <summary>What the capture pump does with a reply.</summary>
     private void Capture(IActorRef router, ResponseRecord reply)

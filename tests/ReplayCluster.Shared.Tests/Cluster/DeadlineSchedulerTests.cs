@@ -13,8 +13,9 @@ public sealed class DeadlineSchedulerTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static DeadlineScheduler NewScheduler(string grain = "10ms") =>
-        new(ConfigurationFactory.ParseString($"akka.scheduler {{ tick-duration = {grain}, shutdown-timeout = 5s }}"), NoLogger.Instance);
+    private static DeadlineScheduler NewScheduler(string grain = "10ms", string periodicGrain = "250ms") =>
+        new(ConfigurationFactory.ParseString($"akka.scheduler {{ tick-duration = {grain}, periodic-grain = {periodicGrain}, shutdown-timeout = 5s }}"),
+            NoLogger.Instance);
 
     private static IAdvancedScheduler Advanced(DeadlineScheduler scheduler) => ((IScheduler)scheduler).Advanced;
 
@@ -143,6 +144,63 @@ public sealed class DeadlineSchedulerTests
         Assert.True(elapsed >= TimeSpan.FromMilliseconds(20 + (4 * 50)), $"5 runs after {elapsed}");
         await Task.Delay(200, Ct);
         Assert.Equal(5, Volatile.Read(ref runs));
+    }
+
+    [Fact]
+    public async Task Periodic_timers_share_the_wake_ups_of_the_periodic_grid()
+    {
+        using var scheduler = NewScheduler(periodicGrain: "100ms");
+        var cancelable = new Cancelable((IScheduler)scheduler);
+        var runs = new int[8];
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var finished = 0;
+        await Task.Delay(20, Ct);
+        var before = scheduler.WakeUps;
+
+        for (var i = 0; i < runs.Length; i++)
+        {
+            // 8 ticks of 200 ms with their first runs 10 ms apart: on the fine grain 8 wake-ups a round (24 in all), on
+            // the 100 ms grid one a round, or two when the first runs straddle a grid point; and one when the first
+            // timer is added.
+            var index = i;
+            Advanced(scheduler).ScheduleRepeatedly(TimeSpan.FromMilliseconds(i * 10), TimeSpan.FromMilliseconds(200), () =>
+            {
+                if (Interlocked.Increment(ref runs[index]) == 3 && Interlocked.Increment(ref finished) == runs.Length)
+                {
+                    done.TrySetResult();
+                }
+            }, cancelable);
+        }
+
+        await done.Task.WaitAsync(Patience, Ct);
+        var wakeUps = scheduler.WakeUps - before;
+        cancelable.Cancel();
+        Assert.InRange(wakeUps, 1, 8);
+    }
+
+    [Fact]
+    public async Task A_periodic_timer_keeps_its_average_interval_on_the_coarser_grid()
+    {
+        using var scheduler = NewScheduler(periodicGrain: "100ms");
+        var cancelable = new Cancelable((IScheduler)scheduler);
+        var runs = 0;
+        var twelve = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = Stopwatch.StartNew();
+
+        // 250 ms is no multiple of the 100 ms grid: rounding each run's deadline up from the previous run would
+        // stretch every interval to 300 ms (12 runs after 3.3 s); at a fixed rate they take 11 x 250 ms.
+        Advanced(scheduler).ScheduleRepeatedly(TimeSpan.Zero, TimeSpan.FromMilliseconds(250), () =>
+        {
+            if (Interlocked.Increment(ref runs) == 12)
+            {
+                twelve.TrySetResult(started.Elapsed);
+                cancelable.Cancel();
+            }
+        }, cancelable);
+
+        var elapsed = await twelve.Task.WaitAsync(Patience, Ct);
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(11 * 250), $"12 runs after {elapsed}");
+        Assert.True(elapsed < TimeSpan.FromMilliseconds(3050), $"12 runs only after {elapsed}");
     }
 
     [Fact]
