@@ -24,11 +24,9 @@ public sealed class RogueMemberLabTests
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
-            ["--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange]);
-        await coordinator.WaitJoinedAsync(Cancellation);
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
-            ["--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface, "--set", "replaycluster.intercept.statistics-interval = 1s"]);
+        var (coordinatorNode, interceptNode) = await StartCoordinatorAndInterceptAsync(lab);
+        await using var coordinator = coordinatorNode;
+        await using var intercept = interceptNode;
 
         // No -c: identities come from the coordinator's slice, the ones a rogue would like to replace.
         await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
@@ -76,20 +74,19 @@ public sealed class RogueMemberLabTests
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
-            ["--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange]);
-        await coordinator.WaitJoinedAsync(Cancellation);
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
-            ["--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface]);
+        var (coordinatorNode, interceptNode) = await StartCoordinatorAndInterceptAsync(lab);
+        await using var coordinator = coordinatorNode;
+        await using var intercept = interceptNode;
         await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
             ["--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80"]);
         await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
 
         // A valid intercept certificate of the lab's CA, joining as a coordinator: with the role it claims it could
-        // hand out plans and identity slices. The seed knows the certificate from the handshake and downs it.
+        // hand out plans and identity slices. The seed knows the certificate from the handshake and downs it after
+        // its grace (10 s); the rogue attacks for longer than that, so that it is downed rather than leaving first.
         await using var rogue = lab.StartProcess(LabRole.Online, ["dotnet", RogueBinary(), .. NodeProcesses.ClusterTlsArguments(lab, "intercept"),
             "--hostname", lab.OnlineUplinkIp.ToString(), "--port", "4072",
-            "--seed", seed, "--role", "coordinator", "--steal-to", lab.OnlineIp.ToString(), "--seconds", "5"]);
+            "--seed", seed, "--role", "coordinator", "--steal-to", lab.OnlineIp.ToString(), "--seconds", "40"]);
         var downed = await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Downing member", ":4072", "claims roles [coordinator]", "intercept]");
         TestContext.Current.TestOutputHelper?.WriteLine(downed);
 
@@ -103,6 +100,18 @@ public sealed class RogueMemberLabTests
         Assert.Equal(10, replayed.Count);
         Assert.DoesNotContain(capture.Lines, l => l.Contains("Following replay plan version", StringComparison.Ordinal) && !l.Contains("version 1:", StringComparison.Ordinal));
         await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Member removed:", ":4072", "previous status Down");
+    }
+
+    /// <summary>The coordinator (the seed, with the lab's fake range) and the intercept, joined.</summary>
+    private static async Task<(LabProcess Coordinator, LabProcess Intercept)> StartCoordinatorAndInterceptAsync(LabHost lab)
+    {
+        var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
+            ["--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange]);
+        await coordinator.WaitJoinedAsync(Cancellation);
+        var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
+            ["--hostname", lab.AssistantIp.ToString(), "--seed", $"{lab.TargetIp}:4053", "-i", lab.SinkInterface,
+             "--set", "replaycluster.intercept.statistics-interval = 1s"]);
+        return (coordinator, intercept);
     }
 
     private static async Task AssertUnchangedAsync(LabHost lab, LabProcess coordinator, LabProcess intercept, LabProcess capture, IPNetwork slice)
