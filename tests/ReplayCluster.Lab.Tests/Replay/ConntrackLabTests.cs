@@ -52,9 +52,10 @@ public sealed class ConntrackLabTests(ReplayClusterFixture fixture)
             var grewWith = with.CountAfter - with.CountBefore;
             var grewWithout = without.CountAfter - without.CountBefore;
             Assert.True(grewWith <= (with.Replayed * 11 / 10) + 20, $"with the exemption nf_conntrack_count grew by {grewWith} for {with.Replayed} real connections");
-            // 8 in 10 of each: the real clients' entries are fewer than their connections when a port is reused
-            // while its previous entry still lingers (8,183 for 4,947 real connections and 4,950 flows, once).
-            Assert.True(grewWithout >= (without.Replayed * 8 / 10) + (without.FakeEntries * 8 / 10),
+            // The real clients' share of the growth is not counted on: the second phase's clients reuse ports of the
+            // first, whose entries still linger, so their connections add fewer entries than they are (3,572 for 7,516
+            // once; 5,155 for 5,888 in the first phase). The replayed flows' entries are all new.
+            Assert.True(grewWithout >= without.FakeEntries * 8 / 10,
                 $"without it nf_conntrack_count grew by {grewWithout} for {without.Replayed} real connections and {without.FakeEntries} replayed flows");
         }
         finally
