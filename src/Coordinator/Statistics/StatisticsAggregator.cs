@@ -22,7 +22,27 @@ internal static class NodeStates
 
 /// <summary>One node's latest report with rates from the one before, and its standing.</summary>
 internal sealed record NodeStatistics(string Address, string Role, long AgeMs, IReadOnlyDictionary<string, long> Counters, IReadOnlyDictionary<string, double> Rates,
-    string State = NodeStates.Up);
+    string State = NodeStates.Up)
+{
+    private bool IsCapture => Role == NodeRoles.Capture;
+
+    /// <summary>A capture node's requests held by its live sessions, not acknowledged yet; null for other roles.</summary>
+    public long? RequestsInFlight => IsCapture ? Counters.GetValueOrDefault("requests_in_flight") : null;
+
+    /// <summary>A capture node's requests lost, all reasons; null for other roles.</summary>
+    public long? RequestsLost => IsCapture ? Counters.GetValueOrDefault("requests_lost") : null;
+
+    /// <summary>A capture node's lost requests by the end reason of their sessions; null for other roles.</summary>
+    public IReadOnlyDictionary<string, long>? RequestsLostByReason => IsCapture ? ReplayBacklog.LostByReason(Counters) : null;
+
+    /// <summary>
+    /// How far a capture node's replay is behind, in seconds (<see cref="ReplayBacklog"/>); null for other roles, before
+    /// its second report (no rates yet), or while it holds requests and none left in the last interval.
+    /// </summary>
+    public double? BehindSeconds => IsCapture && Rates.Count > 0
+        ? ReplayBacklog.BehindSeconds(RequestsInFlight ?? 0, Rates.GetValueOrDefault("requests_delivered"), Rates.GetValueOrDefault("requests_lost"))
+        : null;
+}
 
 /// <summary>Reply latency percentiles over the last few seconds and since the nodes started.</summary>
 /// <param name="WindowSeconds">How far back <paramref name="Recent"/> looks.</param>
@@ -42,9 +62,11 @@ internal sealed record ReplyLatencyStatistics(double WindowSeconds, LatencyPerce
 /// <param name="ReplyLatency">Reply latency percentiles of the whole cluster.</param>
 /// <param name="RelayLatency">Relay latency percentiles (reply captured at the intercept to received by its capture node), same windows.</param>
 /// <param name="Coordinator">The coordinator's own counters: the cluster messages it refused (<c>messages_refused</c>, by reason).</param>
+/// <param name="LostRequestRate">Requests lost per second (their sessions ended before the target acknowledged them).</param>
+/// <param name="CaptureLatency">Capture latency percentiles (kernel capture timestamp to handled by the session), same windows; live capture only.</param>
 internal sealed record ClusterStatistics(IReadOnlyList<NodeStatistics> Nodes, IReadOnlyDictionary<string, long> CaptureTotals,
     double OnlineRequestRate, double ReplayedRequestRate, double LossRatio, ReplyLatencyStatistics? ReplyLatency = null, ReplyLatencyStatistics? RelayLatency = null,
-    IReadOnlyDictionary<string, long>? Coordinator = null)
+    IReadOnlyDictionary<string, long>? Coordinator = null, double LostRequestRate = 0, ReplyLatencyStatistics? CaptureLatency = null)
 {
     /// <summary>Replayed / online request rate: the copies at work (0 while nothing is online).</summary>
     public double Amplification => OnlineRequestRate > 0 ? ReplayedRequestRate / OnlineRequestRate : 0;
@@ -54,6 +76,15 @@ internal sealed record ClusterStatistics(IReadOnlyList<NodeStatistics> Nodes, IR
 
     /// <summary>Requests lost, all reasons (their sessions ended without the target acknowledging them).</summary>
     public long RequestsLost => CaptureTotals.GetValueOrDefault("requests_lost");
+
+    /// <summary><see cref="RequestsLost"/> by the end reason of their sessions (only reasons that lost some).</summary>
+    public IReadOnlyDictionary<string, long> RequestsLostByReason => ReplayBacklog.LostByReason(CaptureTotals);
+
+    /// <summary>
+    /// How far the replay is behind, in seconds: requests in flight / requests leaving per second over all capture
+    /// nodes (<see cref="ReplayBacklog"/>); null while requests are held and none left in the last interval.
+    /// </summary>
+    public double? BehindSeconds => ReplayBacklog.BehindSeconds(RequestsInFlight, ReplayedRequestRate, LostRequestRate);
 }
 
 /// <summary>Asks the aggregator for a <see cref="ClusterStatistics"/>.</summary>
@@ -278,7 +309,10 @@ internal sealed class StatisticsAggregator : ReceiveActor
             new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd), LatencyPercentiles.From(totals)),
             new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd, LatencyHistogramLayout.RelayLatency),
                 LatencyPercentiles.From(totals, LatencyHistogramLayout.RelayLatency)),
-            CoordinatorCounters());
+            CoordinatorCounters(),
+            rates.Sum(r => r.GetValueOrDefault("requests_lost")),
+            new ReplyLatencyStatistics(RecentWindow.TotalSeconds, LatencyPercentiles.Between(recentStart, recentEnd, LatencyHistogramLayout.CaptureLatency),
+                LatencyPercentiles.From(totals, LatencyHistogramLayout.CaptureLatency)));
     }
 
     private Dictionary<string, long> CoordinatorCounters()
@@ -295,7 +329,8 @@ internal sealed class StatisticsAggregator : ReceiveActor
     {
         foreach (var (counter, value) in counters)
         {
-            if (ReplyLatencyHistogram.IsHistogramCounter(counter) || LatencyHistogramLayout.RelayLatency.IsHistogramCounter(counter))
+            if (ReplyLatencyHistogram.IsHistogramCounter(counter) || LatencyHistogramLayout.RelayLatency.IsHistogramCounter(counter)
+                || LatencyHistogramLayout.CaptureLatency.IsHistogramCounter(counter))
             {
                 sum[counter] = sum.GetValueOrDefault(counter) + value;
             }

@@ -183,6 +183,71 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
         Assert.Contains("in flight        95", report.Summary(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Behind_is_requests_in_flight_over_requests_leaving_per_second_and_status_names_losses_by_reason()
+    {
+        var aggregator = Sys.ActorOf(StatisticsAggregator.Props(TimeProvider.System));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        Dictionary<string, long> Counters(long captured, long delivered, long inFlight, long timeout, long reset, long captureTimed)
+        {
+            var counters = new Dictionary<string, long>
+            {
+                ["requests_online"] = captured, ["requests_captured"] = captured, ["requests_delivered"] = delivered, ["requests_in_flight"] = inFlight,
+                ["requests_lost"] = timeout + reset, ["requests_lost_timeout"] = timeout, ["requests_lost_reset"] = reset,
+            };
+            var capture = new LatencyHistogram(LatencyHistogramLayout.CaptureLatency);
+            for (var i = 0; i < captureTimed; i++)
+            {
+                capture.RecordMicroseconds(80);
+            }
+
+            capture.WriteCounters(counters);
+            return counters;
+        }
+
+        // A second apart: 900 requests acknowledged and 45 lost in it (945 leaving per second), 150 held at its end.
+        aggregator.Tell(new NodeStatisticsReport("capture", now - 1000, Counters(1000, 900, 95, 3, 2, 0)));
+        aggregator.Tell(new NodeStatisticsReport("capture", now, Counters(2000, 1800, 150, 30, 20, 10)));
+        aggregator.Tell(new NodeStatisticsReport("intercept", now, new Dictionary<string, long> { ["replies_routed"] = 1800 }));
+        aggregator.Tell(GetClusterStatistics.Instance);
+        var statistics = ExpectMsg<ClusterStatistics>(cancellationToken: Cancellation);
+
+        Assert.Equal(150, statistics.RequestsInFlight);
+        Assert.Equal(45, statistics.LostRequestRate, 6);
+        Assert.Equal(150 / 945.0, statistics.BehindSeconds!.Value, 6);
+        Assert.Equal(new Dictionary<string, long> { ["timeout"] = 30, ["reset"] = 20 }, statistics.RequestsLostByReason);
+        Assert.Equal(10, statistics.CaptureLatency!.Recent.Count);
+        Assert.InRange(statistics.CaptureLatency.Recent.P99Ms!.Value, 0.05, 0.1);
+        var capture = statistics.Nodes.Single(n => n.Role == "capture");
+        Assert.Equal((150L, 50L), (capture.RequestsInFlight, capture.RequestsLost));
+        Assert.Equal(150 / 945.0, capture.BehindSeconds!.Value, 6);
+        Assert.Equal(statistics.RequestsLostByReason, capture.RequestsLostByReason);
+        var intercept = statistics.Nodes.Single(n => n.Role == "intercept");
+        Assert.Equal((null, null, null), (intercept.RequestsInFlight, intercept.BehindSeconds, intercept.RequestsLostByReason));
+
+        // /api/status carries them under these names (the dashboard reads them).
+        var json = System.Text.Json.JsonSerializer.SerializeToElement(statistics, System.Text.Json.JsonSerializerOptions.Web);
+        Assert.Equal(150 / 945.0, json.GetProperty("behindSeconds").GetDouble(), 6);
+        Assert.Equal(150, json.GetProperty("requestsInFlight").GetInt64());
+        Assert.Equal(30, json.GetProperty("requestsLostByReason").GetProperty("timeout").GetInt64());
+        Assert.Equal(10, json.GetProperty("captureLatency").GetProperty("recent").GetProperty("count").GetInt64());
+        var node = json.GetProperty("nodes")[0];
+        Assert.Equal(150 / 945.0, node.GetProperty("behindSeconds").GetDouble(), 6);
+        Assert.Equal(20, node.GetProperty("requestsLostByReason").GetProperty("reset").GetInt64());
+
+        // No request left in the last second while 150 are held: no finite estimate, not a made-up one.
+        aggregator.Tell(new NodeStatisticsReport("capture", now + 1000, Counters(2000, 1800, 150, 30, 20, 10)));
+        aggregator.Tell(GetClusterStatistics.Instance);
+        var stalled = ExpectMsg<ClusterStatistics>(cancellationToken: Cancellation);
+        Assert.Null(stalled.BehindSeconds);
+        Assert.Null(stalled.Nodes.Single(n => n.Role == "capture").BehindSeconds);
+
+        // Nothing held: not behind at all.
+        aggregator.Tell(new NodeStatisticsReport("capture", now + 2000, Counters(2000, 1950, 0, 30, 20, 10)));
+        aggregator.Tell(GetClusterStatistics.Instance);
+        Assert.Equal(0, ExpectMsg<ClusterStatistics>(cancellationToken: Cancellation).BehindSeconds);
+    }
+
     // One copy per session unless said otherwise: every captured request is also an online one. What the
     // target never acknowledged is lost here (no request in flight).
     private static NodeStatisticsReport Report(string role, long at, long captured, long delivered, int copies = 1) =>

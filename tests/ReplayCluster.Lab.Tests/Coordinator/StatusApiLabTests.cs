@@ -1,4 +1,7 @@
+using System.Globalization;
+using System.Net;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using ReplayCluster.Lab.Tests.Lab;
 using ReplayCluster.Lab.Tests.Nodes;
 using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
@@ -145,7 +148,7 @@ public sealed class StatusApiLabTests
         var screenshot = Path.Combine(lab.StateDirectory, "dashboard.png");
         string[] chromium = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync", $"--user-data-dir={Path.Combine(lab.StateDirectory, "chromium")}",
-            "--window-size=1200,800"];
+            "--window-size=1280,1500"];
         // The token in the address's fragment (never sent to the server): the page keeps it for the tab.
         var page = $"{CoordinatorApi.Url}/#token={CoordinatorApi.Token(lab)}";
         var dom = await lab.ExecAsync(LabRole.Target, [.. chromium, "--virtual-time-budget=6000", "--dump-dom", page], TimeSpan.FromSeconds(60), Cancellation);
@@ -157,20 +160,90 @@ public sealed class StatusApiLabTests
             File.Copy(screenshot, keep, overwrite: true);
         }
 
+        // Under load: every chart has a value axis with its unit and nice ticks, a clock-time axis and a legend with values.
         var html = dom.StdOut;
-        var online = System.Text.RegularExpressions.Regex.Match(html, "id=\"online-line\"[^>]*points=\"(?<p>[^\"]*)\"").Groups["p"].Value;
-        var samples = online.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(samples.Length >= 3, $"the chart drew {samples.Length} samples:{Environment.NewLine}{html}");
-        Assert.Contains(samples, p => double.Parse(p.Split(',')[1], System.Globalization.CultureInfo.InvariantCulture) < 175);
-        var p99 = System.Text.RegularExpressions.Regex.Match(html, "id=\"p99-line\"[^>]*points=\"(?<p>[^\"]*)\"").Groups["p"].Value;
-        Assert.True(p99.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length >= 3, $"the latency chart drew too few samples:{Environment.NewLine}{html}");
+        var rates = ChartOf(html, "rate-chart");
+        Assert.True(Points(rates, "online") >= 3, $"the chart drew {Points(rates, "online")} samples:{Environment.NewLine}{html}");
+        foreach (var (chart, unit) in new[] { ("rate-chart", "requests/s"), ("flight-chart", "requests"), ("behind-chart", "seconds"), ("loss-chart", "% of captured"), ("latency-chart", "ms") })
+        {
+            var svg = ChartOf(html, chart);
+            Assert.Contains($"class=\"y-title\"", svg, StringComparison.Ordinal);
+            Assert.Matches($">{Regex.Escape(unit)}</text>", svg);
+            Assert.True(Regex.Matches(svg, "class=\"y-tick\"[^>]*>[\\d.k]+</text>").Count >= 3, $"{chart} has fewer than 3 value ticks:{Environment.NewLine}{svg}");
+            Assert.True(Regex.Matches(svg, "class=\"x-tick\"[^>]*>\\d\\d:\\d\\d:\\d\\d</text>").Count >= 2, $"{chart} has fewer than 2 time ticks:{Environment.NewLine}{svg}");
+            Assert.Matches($"id=\"{chart}-legend\"><span [^>]*>● [^<]+ {Regex.Escape(unit)}</span>", html);
+        }
+
+        Assert.True(Points(ChartOf(html, "latency-chart"), "p99") >= 3, $"the latency chart drew too few samples:{Environment.NewLine}{html}");
         Assert.Matches("id=\"latency-p99\">[\\d.]+ ms<", html);
+        Assert.Matches("id=\"in-flight\">\\d+<", html);
+        Assert.Matches("id=\"behind\">([\\d.]+ s|no progress)<", html);
+        Assert.Matches("id=\"lost\">\\d+<", html);
         Assert.Contains("data-state=\"up\"", html, StringComparison.Ordinal);
         Assert.Contains("data-role=\"capture\"", html, StringComparison.Ordinal);
         Assert.Contains("data-role=\"intercept\"", html, StringComparison.Ordinal);
         Assert.DoesNotContain("waiting for the first report", html, StringComparison.Ordinal);
         Assert.Contains("replay plan version 1 · 1 capture node(s) following", html, StringComparison.Ordinal);
+
+        // The load over and the replay settled (nothing in flight, the counters still), the numbers the page shows
+        // are /api/status's: in flight, behind, lost (by reason), and per node.
+        await load.DisposeAsync();
+        var settled = await SettledStatusAsync(lab);
+        var quiet = await lab.ExecAsync(LabRole.Target, [.. chromium, "--virtual-time-budget=4000", "--dump-dom", page], TimeSpan.FromSeconds(60), Cancellation);
+        Assert.True(quiet.ExitCode == 0, quiet.StdErr);
+        using var after = JsonDocument.Parse(await GetAsync(lab, "/api/status"));
+        var status = after.RootElement;
+        var captureNode = status.GetProperty("nodes").EnumerateArray().Single(n => n.GetProperty("role").GetString() == "capture");
+        Assert.Equal(settled, Delivered(status));
+        html = quiet.StdOut;
+        Assert.Equal(status.GetProperty("requestsInFlight").GetInt64().ToString(CultureInfo.InvariantCulture), TextOf(html, "in-flight"));
+        Assert.Equal(status.GetProperty("behindSeconds").GetDouble().ToString("F2", CultureInfo.InvariantCulture) + " s", TextOf(html, "behind"));
+        Assert.Equal(status.GetProperty("requestsLost").GetInt64().ToString(CultureInfo.InvariantCulture), TextOf(html, "lost"));
+        Assert.Equal(status.GetProperty("onlineRequestRate").GetDouble().ToString("F1", CultureInfo.InvariantCulture), TextOf(html, "online-rate"));
+        Assert.Equal(status.GetProperty("lossRatio").GetDouble().ToString("F6", CultureInfo.InvariantCulture), TextOf(html, "loss-ratio"));
+        Assert.Equal(status.GetProperty("requestsLostByReason").EnumerateObject().Select(r => $"{r.Name}: {r.Value.GetInt64()}").Order(StringComparer.Ordinal),
+            Regex.Matches(html, "<li data-reason=\"[^\"]*\">(?<t>[^<]*)</li>").Select(m => WebUtility.HtmlDecode(m.Groups["t"].Value)).Order(StringComparer.Ordinal));
+        var row = Regex.Matches(Regex.Match(html, "<tr class=\"node\" data-role=\"capture\"[^>]*>(?<cells>.*?)</tr>").Groups["cells"].Value, "<td[^>]*>(?<t>[^<]*)</td>")
+            .Select(m => WebUtility.HtmlDecode(m.Groups["t"].Value)).ToList();
+        var counters = captureNode.GetProperty("counters");
+        Assert.Equal(captureNode.GetProperty("requestsInFlight").GetInt64().ToString(CultureInfo.InvariantCulture), row[4]);
+        Assert.Equal(captureNode.GetProperty("behindSeconds").GetDouble().ToString("F2", CultureInfo.InvariantCulture), row[5]);
+        Assert.Equal(captureNode.GetProperty("requestsLost").GetInt64().ToString(CultureInfo.InvariantCulture), row[6]);
+        Assert.Equal(counters.GetProperty("requests_captured").GetInt64().ToString(CultureInfo.InvariantCulture), row[8]);
+        Assert.Equal(counters.GetProperty("requests_delivered").GetInt64().ToString(CultureInfo.InvariantCulture), row[9]);
+        Assert.True(counters.GetProperty("requests_delivered").GetInt64() > 1000, $"only {counters.GetProperty("requests_delivered").GetInt64()} requests replayed under the load");
     }
+
+    /// <summary>Waits until the capture node holds nothing and its counters stay put between two reports; its delivered count then.</summary>
+    private static async Task<long> SettledStatusAsync(LabHost lab)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        long previous = -1;
+        while (DateTime.UtcNow < deadline)
+        {
+            using var json = JsonDocument.Parse(await GetAsync(lab, "/api/status"));
+            var delivered = Delivered(json.RootElement);
+            if (delivered == previous && json.RootElement.GetProperty("requestsInFlight").GetInt64() == 0 && json.RootElement.GetProperty("onlineRequestRate").GetDouble() == 0)
+            {
+                return delivered;
+            }
+
+            previous = delivered;
+            await Task.Delay(1500, Cancellation);
+        }
+
+        throw new TimeoutException("within 30 s of the load's end the replay never settled (requests still in flight or counters moving)");
+    }
+
+    private static long Delivered(JsonElement status) =>
+        status.GetProperty("nodes").EnumerateArray().Single(n => n.GetProperty("role").GetString() == "capture").GetProperty("counters").GetProperty("requests_delivered").GetInt64();
+
+    private static string ChartOf(string html, string id) => Regex.Match(html, $"<svg id=\"{id}\".*?</svg>", RegexOptions.Singleline).Value;
+
+    private static int Points(string svg, string series) =>
+        Regex.Matches(Regex.Match(svg, $"data-series=\"{series}\"[^>]*\\sd=\"(?<d>[^\"]*)\"").Groups["d"].Value, "[ML]").Count;
+
+    private static string TextOf(string html, string id) => WebUtility.HtmlDecode(Regex.Match(html, $"id=\"{id}\">(?<t>[^<]*)<").Groups["t"].Value);
 
     /// <summary>Coordinator (dashboard up), intercept and capture node (capturing), stopped on dispose.</summary>
     private sealed class ThreeNodes : IAsyncDisposable
