@@ -147,7 +147,7 @@ public sealed partial class DashboardChartsSpecs() : Akka.TestKit.Xunit.TestKit(
             return;
         }
 
-        var match = Regex.Match(shown, $@"^(?<v>\d+\.\d+){unit}$");
+        var match = Regex.Match(shown, $@"^(?<v>\d+(\.\d+)?){unit}$");
         Assert.True(match.Success, $"behind shows '{shown}'");
         Assert.Equal(behind.Value, double.Parse(match.Groups["v"].Value, CultureInfo.InvariantCulture), 0.01);
     }
