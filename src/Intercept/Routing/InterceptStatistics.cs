@@ -28,6 +28,15 @@ internal sealed class InterceptStatistics
 
     public long BatchesSent { get; set; }
 
+    /// <summary>Batches written to a reply channel instead of remoting.</summary>
+    public long BatchesByChannel { get; set; }
+
+    /// <summary>Reply channels open now.</summary>
+    public int ReplyChannels { get; set; }
+
+    /// <summary>Reply channels that could not open or failed while open (remoting carried their replies).</summary>
+    public long ReplyChannelFailures { get; set; }
+
     public int Routes { get; set; }
 
     public int Parked { get; set; }
@@ -55,6 +64,9 @@ internal sealed class InterceptStatistics
             ["replies_dropped_unrouted"] = RepliesDroppedUnrouted,
             ["replies_dropped_queue_full"] = RepliesDroppedQueueFull,
             ["batches_sent"] = BatchesSent,
+            ["batches_by_channel"] = BatchesByChannel,
+            ["reply_channels"] = ReplyChannels,
+            ["reply_channel_failures"] = ReplyChannelFailures,
             ["routes"] = Routes,
             ["replies_parked"] = Parked,
             ["claims_awaiting_member"] = ClaimsAwaitingMember,
@@ -66,5 +78,5 @@ internal sealed class InterceptStatistics
 
     public string Summary() =>
         $"replies captured={RepliesCaptured} rejected={PacketsRejected} routed={RepliesRouted} dropped-unrouted={RepliesDroppedUnrouted} dropped-queue-full={RepliesDroppedQueueFull} " +
-        $"parked={Parked} routes={Routes} batches={BatchesSent}{Refusals.Summary()}";
+        $"parked={Parked} routes={Routes} batches={BatchesSent} by-channel={BatchesByChannel} channels={ReplyChannels} channel-failures={ReplyChannelFailures}{Refusals.Summary()}";
 }

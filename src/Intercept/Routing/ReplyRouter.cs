@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Cluster;
 using Microsoft.Extensions.Logging;
@@ -14,6 +15,8 @@ namespace ReplayCluster.Intercept.Routing;
 /// is empty (or the batch full). A lone reply therefore goes at once, and under load a batch holds what
 /// arrived while the previous one was being sent: the batch size follows the load without a timer.
 /// Order per session is kept: one router, one ordered channel per owner.
+/// A capture node that offers a reply channel (<see cref="ReplyChannelOffer"/>) gets its batches through it, written
+/// from this turn straight to its shards; remoting carries them until the channel is up and again if it fails.
 /// Route claims are taken only from members with the capture role, and only for an owner on the sending
 /// node itself: another node cannot divert a capture node's replies (refusals counted and logged).
 /// </summary>
@@ -35,6 +38,10 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
     private static readonly TimeSpan MemberWait = TimeSpan.FromSeconds(10);
     private const int MaxClaimsAwaitingMember = 1024;
 
+    // A reply channel must connect and prove its key within this long; a failed one is retried this often.
+    private static readonly TimeSpan ChannelConnectTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan ChannelRetryInterval = TimeSpan.FromSeconds(5);
+
     private readonly ReplyRouteTable<IActorRef> _table;
     private readonly Dictionary<IActorRef, List<ResponseRecord>> _batches = [];
     private readonly InterceptNodeSettings _settings;
@@ -44,7 +51,12 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
     private readonly ILogger _logger;
     private readonly Action<IActorRef, ResponseRecord> _add;
     private readonly ClusterSenders _senders;
-    private readonly Queue<(IActorRef Sender, RouteClaims Claims, DateTimeOffset Since)> _awaitingMember = new();
+    private readonly Queue<(IActorRef Sender, object Message, DateTimeOffset Since)> _awaitingMember = new();
+
+    // Reply channels: the offers of capture nodes (kept to reconnect), the channels up, and each offered shard's index.
+    private readonly Dictionary<Address, ChannelOffer> _offers = [];
+    private readonly Dictionary<Address, ReplyChannel> _channels = [];
+    private readonly Dictionary<IActorRef, int> _shardIndex = [];
     private int _pending;
 
     public ReplyRouter(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger,
@@ -65,6 +77,9 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
         Receive<DrainReplies>(_ => OnDrain());
         Receive<RouteClaims>(claims => OnClaims(Sender, claims));
+        Receive<ReplyChannelOffer>(offer => OnClaims(Sender, offer));
+        Receive<ChannelOpened>(OnChannelOpened);
+        Receive<ChannelFailed>(OnChannelFailed);
         Receive<Sweep>(_ => OnSweep());
         Receive<LogStatistics>(_ => InterceptLog.Statistics(_logger, _statistics.Summary()));
         Receive<ClusterEvent.MemberRemoved>(e => OnMemberRemoved(e.Member.Address));
@@ -91,11 +106,17 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         InterceptLog.Statistics(_logger, _statistics.Summary());
     }
 
-    private void OnClaims(IActorRef sender, RouteClaims claims)
+    // Route claims and channel offers: both only from capture members, both wait for a node's membership.
+    private void OnClaims(IActorRef sender, object claims)
     {
         var verdict = _senders.Check(sender, NodeRoles.Capture);
         if (verdict == SenderVerdict.NotMember && _awaitingMember.Count < MaxClaimsAwaitingMember)
@@ -115,8 +136,15 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         Apply(sender, claims, verdict, "only capture nodes claim routes");
     }
 
-    private void Apply(IActorRef sender, RouteClaims claims, SenderVerdict verdict, string refusalDetail)
+    private void Apply(IActorRef sender, object message, SenderVerdict verdict, string refusalDetail)
     {
+        if (message is ReplyChannelOffer offer)
+        {
+            ApplyOffer(sender, offer, verdict, refusalDetail);
+            return;
+        }
+
+        var claims = (RouteClaims)message;
         if (verdict != SenderVerdict.Accepted)
         {
             _statistics.Refusals.Refuse(_logger, "route claims", sender.Path.ToString(), ClusterSenders.Reason(verdict), refusalDetail);
@@ -228,17 +256,151 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     private void Send(IActorRef owner, List<ResponseRecord> batch)
     {
+        if (_channels.Count > 0 && _shardIndex.TryGetValue(owner, out var shard) && _channels.TryGetValue(owner.Path.Address, out var channel))
+        {
+            var span = CollectionsMarshal.AsSpan(batch);
+            if (channel.TrySend(shard, span))
+            {
+                _statistics.BatchesSent++;
+                _statistics.BatchesByChannel++;
+                RecordHandOff(span);
+                _pending -= span.Length;
+                batch.Clear();
+                return;
+            }
+
+            // Not known to have arrived: remoting carries this batch (a record twice is a duplicate segment to the session).
+            CloseChannel(owner.Path.Address, "a send failed");
+        }
+
         var records = batch.ToArray();
         owner.Tell(new ResponseBatch(records));
         _statistics.BatchesSent++;
         _pending -= records.Length;
         batch.Clear();
 
-        // Capture to hand-over, this node's share of the relay latency (the capture node times the whole).
+        RecordHandOff(records);
+    }
+
+    // Capture to hand-over, this node's share of the relay latency (the capture node times the whole).
+    private void RecordHandOff(ReadOnlySpan<ResponseRecord> records)
+    {
         var nowNanos = (_time.GetUtcNow().UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
-        foreach (ref readonly var record in records.AsSpan())
+        foreach (ref readonly var record in records)
         {
             _statistics.HandOffLatency.RecordMicroseconds((nowNanos - record.CapturedAtNanos) / 1000);
+        }
+    }
+
+    private void ApplyOffer(IActorRef sender, ReplyChannelOffer offer, SenderVerdict verdict, string refusalDetail)
+    {
+        var address = sender.Path.Address;
+        if (verdict != SenderVerdict.Accepted)
+        {
+            _statistics.Refusals.Refuse(_logger, "reply channel offer", sender.Path.ToString(), ClusterSenders.Reason(verdict), refusalDetail);
+            return;
+        }
+
+        // The shards must be the sender's own, and the endpoint its cluster host: a node cannot divert another's
+        // replies, nor point this node's connections at a third host.
+        if (offer.Shards.Any(shard => shard.Path.Address != address) || !string.Equals(offer.Host, address.Host, StringComparison.OrdinalIgnoreCase))
+        {
+            _statistics.Refusals.Refuse(_logger, "reply channel offer", sender.Path.ToString(), RefusalReasons.Impersonation,
+                $"it names {offer.Host} and shards not on the sending node {address}");
+            return;
+        }
+
+        if (!_settings.ReplyChannel)
+        {
+            return;
+        }
+
+        // A new offer replaces the old one: the node restarted (new shards, new key) or re-offered.
+        ForgetChannel(address);
+        _offers[address] = new ChannelOffer(offer);
+        for (var i = 0; i < offer.Shards.Count; i++)
+        {
+            _shardIndex[offer.Shards[i]] = i;
+        }
+
+        Connect(address, _offers[address]);
+    }
+
+    private void Connect(Address address, ChannelOffer offer)
+    {
+        offer.Connecting = true;
+        offer.LastAttempt = _time.GetUtcNow();
+        ReplyChannel.ConnectAsync(offer.Offer, _settings.BatchSize, ChannelConnectTimeout).PipeTo(Self,
+            success: channel => new ChannelOpened(address, offer, channel),
+            failure: error => new ChannelFailed(address, offer, error.GetBaseException().Message));
+    }
+
+    private void OnChannelOpened(ChannelOpened opened)
+    {
+        if (!_offers.TryGetValue(opened.Address, out var offer) || offer != opened.Offer)
+        {
+            // The node left or offered anew while this one connected.
+            opened.Channel.Dispose();
+            return;
+        }
+
+        offer.Connecting = false;
+        _channels[opened.Address] = opened.Channel;
+        _statistics.ReplyChannels = _channels.Count;
+        InterceptLog.ChannelOpened(_logger, opened.Address.ToString(), opened.Offer.Offer.Host, opened.Offer.Offer.Port);
+    }
+
+    private void OnChannelFailed(ChannelFailed failed)
+    {
+        _statistics.ReplyChannelFailures++;
+        if (_offers.TryGetValue(failed.Address, out var offer) && offer == failed.Offer)
+        {
+            offer.Connecting = false;
+            InterceptLog.ChannelFailed(_logger, failed.Address.ToString(), failed.Reason, ChannelRetryInterval.TotalSeconds);
+            ArmSweep();
+        }
+    }
+
+    // Retries offered channels that are down, at most once per interval; remoting carries their replies meanwhile.
+    private void RetryChannels()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (address, offer) in _offers)
+        {
+            if (!offer.Connecting && !_channels.ContainsKey(address) && now - offer.LastAttempt >= ChannelRetryInterval)
+            {
+                Connect(address, offer);
+            }
+        }
+    }
+
+    private void CloseChannel(Address address, string reason)
+    {
+        if (_channels.Remove(address, out var channel))
+        {
+            InterceptLog.ChannelClosed(_logger, address.ToString(), channel.Frames, reason);
+            channel.Dispose();
+            _statistics.ReplyChannelFailures++;
+            _statistics.ReplyChannels = _channels.Count;
+            ArmSweep();
+        }
+    }
+
+    // Drops everything of a node's channel: its channel, offer and shard indexes.
+    private void ForgetChannel(Address address)
+    {
+        if (_channels.Remove(address, out var channel))
+        {
+            channel.Dispose();
+            _statistics.ReplyChannels = _channels.Count;
+        }
+
+        if (_offers.Remove(address, out var offer))
+        {
+            foreach (var shard in offer.Offer.Shards)
+            {
+                _shardIndex.Remove(shard);
+            }
         }
     }
 
@@ -249,15 +411,15 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         var count = _awaitingMember.Count;
         for (var i = 0; i < count; i++)
         {
-            var (sender, claims, since) = _awaitingMember.Dequeue();
+            var (sender, message, since) = _awaitingMember.Dequeue();
             var verdict = _senders.Check(sender, NodeRoles.Capture);
             if (verdict == SenderVerdict.NotMember && (expireBefore is null || since >= expireBefore))
             {
-                _awaitingMember.Enqueue((sender, claims, since));
+                _awaitingMember.Enqueue((sender, message, since));
                 continue;
             }
 
-            Apply(sender, claims, verdict, $"only capture nodes claim routes; not a member after {MemberWait.TotalSeconds:F0} s");
+            Apply(sender, message, verdict, $"only capture nodes claim routes; not a member after {MemberWait.TotalSeconds:F0} s");
         }
 
         _statistics.ClaimsAwaitingMember = _awaitingMember.Count;
@@ -272,11 +434,13 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         }
 
         _table.Sweep();
+        RetryChannels();
         UpdateGauges();
     }
 
     private void OnMemberRemoved(Address address)
     {
+        ForgetChannel(address);
         var routes = _table.RemoveOwners(owner => owner.Path.Address == address);
         foreach (var owner in _batches.Keys.Where(owner => owner.Path.Address == address).ToList())
         {
@@ -307,7 +471,7 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
     // for their node's membership expire by the sweep too.
     private void ArmSweep()
     {
-        var needed = _table.RouteCount > 0 || _table.ParkedCount > 0 || _awaitingMember.Count > 0;
+        var needed = _table.RouteCount > 0 || _table.ParkedCount > 0 || _awaitingMember.Count > 0 || _offers.Count > _channels.Count;
         if (needed == Timers.IsTimerActive(SweepTimer))
         {
             return;
@@ -322,6 +486,20 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
             Timers.Cancel(SweepTimer);
         }
     }
+
+    // A capture node's offer and the state of connecting to it; compared by reference to tell a stale outcome.
+    private sealed class ChannelOffer(ReplyChannelOffer offer)
+    {
+        public ReplyChannelOffer Offer { get; } = offer;
+
+        public bool Connecting { get; set; }
+
+        public DateTimeOffset LastAttempt { get; set; }
+    }
+
+    private sealed record ChannelOpened(Address Address, ChannelOffer Offer, ReplyChannel Channel);
+
+    private sealed record ChannelFailed(Address Address, ChannelOffer Offer, string Reason);
 
     private sealed class Sweep
     {
