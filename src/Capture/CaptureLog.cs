@@ -55,4 +55,13 @@ internal static partial class CaptureLog
 
     [LoggerMessage(EventId = 216, Level = LogLevel.Information, Message = "Capture stopped; drained for {Seconds:F1} s: requests in flight {Before} -> {After}, {Live} sessions still live (aborted on shutdown)")]
     public static partial void Drained(ILogger logger, long before, long after, double seconds, long live);
+
+    [LoggerMessage(EventId = 217, Level = LogLevel.Information, Message = "Reply channel listening on {Endpoint} (offered to intercepts as {PublicHost}:{Port})")]
+    public static partial void ReplyChannelListening(ILogger logger, string endpoint, string publicHost, int port);
+
+    [LoggerMessage(EventId = 218, Level = LogLevel.Information, Message = "Reply channel from {Remote} opened")]
+    public static partial void ReplyChannelOpened(ILogger logger, string remote);
+
+    [LoggerMessage(EventId = 219, Level = LogLevel.Information, Message = "Reply channel from {Remote} closed after {Frames} frames: {Reason}")]
+    public static partial void ReplyChannelClosed(ILogger logger, string remote, ulong frames, string reason);
 }

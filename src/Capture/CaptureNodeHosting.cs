@@ -126,6 +126,16 @@ internal static class CaptureNodeHosting
             .Select(i => system.ActorOf(settings.ShardThreads ? SessionShard.Props(context, i).WithDispatcher($"{ShardDispatcher}-{i}") : SessionShard.Props(context, i),
                 $"{Cluster.ActorNames.Sessions}-{i}"))]);
 
+        // The reply channel: intercepts send replies straight to the shards, beside remoting (see ReplyChannelProtocol).
+        ReplyChannelListener? channel = null;
+        if (settings.ReplyChannel)
+        {
+            var node = provider.GetRequiredService<Configuration.NodeSettings>();
+            channel = ReplyChannelListener.Start(node.Hostname, settings.ReplyChannelPort, node.PublicHostname, shards, statistics,
+                loggers.CreateLogger<ReplyChannelListener>());
+            system.RegisterOnTermination(channel.Dispose);
+        }
+
         var policy = new Plans.NodePlanPolicy(settings);
         system.ActorOf(Plans.PlanFollower.Props(settings, plan, limits, statistics, readiness, loggers.CreateLogger<Plans.PlanFollower>(), policy), "plan-follower");
         if (settings.FakeClientRange is null && !settings.RealClientAddresses)
@@ -138,7 +148,7 @@ internal static class CaptureNodeHosting
             readiness.SetIdentitiesSettled(true);
         }
 
-        system.ActorOf(RouteAnnouncer.Props(directory, shards, statistics, readiness, loggers.CreateLogger<RouteAnnouncer>()), "route-announcer");
+        system.ActorOf(RouteAnnouncer.Props(directory, shards, statistics, readiness, loggers.CreateLogger<RouteAnnouncer>(), channel), "route-announcer");
         system.ActorOf(CaptureStatisticsLog.Props(statistics, settings.StatisticsInterval, loggers.CreateLogger<CaptureStatisticsLog>()), "statistics-log");
         registry.Register<Statistics.StatisticsReporter>(
             system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter"));

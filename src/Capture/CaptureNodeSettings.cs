@@ -83,6 +83,15 @@ internal sealed record CaptureNodeSettings
     /// </summary>
     public bool JoinMidStream { get; init; }
 
+    /// <summary>
+    /// Whether the node offers intercepts a direct reply channel beside Akka.Remote (<c>reply-channel.enabled</c>).
+    /// Defaults to true; off, every reply travels through remoting.
+    /// </summary>
+    public bool ReplyChannel { get; init; } = true;
+
+    /// <summary>TCP port of the reply channel on the node's cluster address (<c>reply-channel.port</c>); 0, the default, takes a free one.</summary>
+    public int ReplyChannelPort { get; init; }
+
     /// <summary>On a planned stop, how long sessions may finish what they hold after capture stopped. Defaults to 10 s.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }

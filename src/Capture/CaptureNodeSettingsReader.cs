@@ -97,6 +97,8 @@ internal static class CaptureNodeSettingsReader
             JoinMidStream = config.GetBoolean($"{Section}.join-mid-stream", false),
             MaxLiveSessions = Number(config, "max-live-sessions", 1, 10_000_000),
             DrainTimeout = Duration(config, "drain-timeout"),
+            ReplyChannel = config.GetBoolean($"{Section}.reply-channel.enabled", true),
+            ReplyChannelPort = config.HasPath($"{Section}.reply-channel.port") ? Number(config, "reply-channel.port", 0, 65535) : 0,
             Session = defaults with
             {
                 Pacing = pacing,

@@ -16,4 +16,13 @@ internal static partial class InterceptLog
 
     [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Kernel capture statistics: received={Received} dropped={Dropped} interface-dropped={InterfaceDropped}")]
     public static partial void KernelStatistics(ILogger logger, long received, long dropped, long interfaceDropped);
+
+    [LoggerMessage(EventId = 304, Level = LogLevel.Information, Message = "Reply channel to capture node {Address} open ({Endpoint}); its replies go through it")]
+    public static partial void ChannelOpened(ILogger logger, string address, string endpoint);
+
+    [LoggerMessage(EventId = 305, Level = LogLevel.Warning, Message = "Reply channel to capture node {Address} could not open: {Reason}; replies go through remoting, retrying in {Seconds} s")]
+    public static partial void ChannelFailed(ILogger logger, string address, string reason, double seconds);
+
+    [LoggerMessage(EventId = 306, Level = LogLevel.Warning, Message = "Reply channel to capture node {Address} closed after {Frames} frames: {Reason}; replies go through remoting")]
+    public static partial void ChannelClosed(ILogger logger, string address, ulong frames, string reason);
 }

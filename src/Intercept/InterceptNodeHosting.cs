@@ -24,7 +24,8 @@ internal static class InterceptNodeHosting
         {
             services.AddSingleton(InterceptNodeSettings.Read(node.Config, node.Settings));
             services.AddSingleton<InterceptStatistics>();
-            services.AddSingleton(new ReplyQueue());
+            services.AddSingleton(TimeProvider.System);
+            services.AddSingleton<ReplyForwarder>();
             services.AddHostedService<ReplyCapturePump>();
         },
         DoctorChecks = node =>
@@ -41,7 +42,7 @@ internal static class InterceptNodeHosting
             var router = system.ActorOf(ReplyRouter.Props(
                 provider.GetRequiredService<InterceptNodeSettings>(),
                 provider.GetRequiredService<InterceptStatistics>(),
-                provider.GetRequiredService<ReplyQueue>(),
+                provider.GetRequiredService<ReplyForwarder>(),
                 TimeProvider.System,
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger<ReplyRouter>()), Cluster.ActorNames.ReplyRouter);
             registry.Register<ReplyRouter>(router);

@@ -28,6 +28,9 @@ internal sealed record InterceptNodeSettings
 
     public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Whether capture nodes' reply channel offers are taken (see hocon/intercept.hocon). Defaults to true.</summary>
+    public bool ReplyChannel { get; init; } = true;
+
     /// <summary>Reads the section; errors name the setting.</summary>
     public static InterceptNodeSettings Read(Config config, NodeSettings node)
     {
@@ -72,6 +75,7 @@ internal sealed record InterceptNodeSettings
             ParkingTime = Positive(config, "parking-time"),
             RouteLifetime = Positive(config, "route-lifetime"),
             StatisticsInterval = Positive(config, "statistics-interval"),
+            ReplyChannel = config.GetBoolean($"{Section}.reply-channel", true),
         };
     }
 

@@ -10,7 +10,8 @@ namespace ReplayCluster.Capture.Routing;
 /// Keeps the intercept nodes informed of which sessions are ours. It follows intercept membership (the
 /// <see cref="InterceptDirectory"/> every shard sends its new claims to), has every shard announce all its
 /// live sessions to an intercept that joins, and refreshes every route well within the intercepts' route
-/// lifetime. Claims of new sessions travel from the shards directly, batched per shard turn.
+/// lifetime. Claims of new sessions travel from the shards directly, batched per shard turn. An intercept that
+/// joins is first offered the node's reply channel (<see cref="ReplyChannelListener"/>).
 /// </summary>
 internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
 {
@@ -22,9 +23,12 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
     private readonly CaptureNodeStatistics _statistics;
     private readonly CaptureReadiness _readiness;
     private readonly ILogger _logger;
+    private readonly ReplyChannelListener? _channel;
 
-    public RouteAnnouncer(InterceptDirectory directory, SessionShards shards, CaptureNodeStatistics statistics, CaptureReadiness readiness, ILogger logger)
+    public RouteAnnouncer(InterceptDirectory directory, SessionShards shards, CaptureNodeStatistics statistics, CaptureReadiness readiness, ILogger logger,
+        ReplyChannelListener? channel = null)
     {
+        _channel = channel;
         _statistics = statistics;
         _directory = directory;
         _shards = shards;
@@ -41,8 +45,9 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(InterceptDirectory directory, SessionShards shards, CaptureNodeStatistics statistics, CaptureReadiness readiness, ILogger logger) =>
-        Akka.Actor.Props.Create(() => new RouteAnnouncer(directory, shards, statistics, readiness, logger));
+    public static Props Props(InterceptDirectory directory, SessionShards shards, CaptureNodeStatistics statistics, CaptureReadiness readiness, ILogger logger,
+        ReplyChannelListener? channel = null) =>
+        Akka.Actor.Props.Create(() => new RouteAnnouncer(directory, shards, statistics, readiness, logger, channel));
 
     protected override void PreStart()
     {
@@ -63,6 +68,13 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
         // The directory first: a shard's claim flushed after this reaches the new intercept, and this
         // announcement covers every session started before it.
         CaptureLog.InterceptJoined(_logger, member.Address.ToString(), (int)_statistics.LiveSessions);
+
+        // The reply channel before the routes, so the intercept can send the announced sessions' replies through it.
+        if (_channel is not null)
+        {
+            Context.ActorSelection(new RootActorPath(member.Address) / "user" / ReplayCluster.Cluster.ActorNames.ReplyRouter).Tell(_channel.Offer());
+        }
+
         _shards.TellAll(new SessionShard.AnnounceRoutes(member.Address));
         _readiness.SetIntercepts(_directory.Intercepts.Count);
     }

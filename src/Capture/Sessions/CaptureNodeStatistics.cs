@@ -69,6 +69,8 @@ internal sealed class CaptureNodeStatistics
     private long _sessionsRefusedMemory;
     private long _sessionsRefusedCeiling;
     private long _responsesUnmatched;
+    private long _responsesByChannel;
+    private long _replyChannels;
     private long _packetsRefusedQueueFull;
 
     public long PacketsCaptured => Interlocked.Read(ref _packetsCaptured);
@@ -207,6 +209,18 @@ internal sealed class CaptureNodeStatistics
 
     public void CountUnmatched(int records = 1) => Interlocked.Add(ref _responsesUnmatched, records);
 
+    /// <summary>Reply records that came through a reply channel rather than remoting.</summary>
+    public long ResponsesByChannel => Interlocked.Read(ref _responsesByChannel);
+
+    /// <summary>Reply channel connections open now (authenticated).</summary>
+    public long ReplyChannels => Interlocked.Read(ref _replyChannels);
+
+    public void CountByChannel(int records) => Interlocked.Add(ref _responsesByChannel, records);
+
+    public void ReplyChannelOpened() => Interlocked.Increment(ref _replyChannels);
+
+    public void ReplyChannelClosed() => Interlocked.Decrement(ref _replyChannels);
+
     /// <summary>Adds what a live session did since its last report (thread-safe).</summary>
     public void AddProgress(SessionCounters delta, bool firstCopy = true)
     {
@@ -267,6 +281,8 @@ internal sealed class CaptureNodeStatistics
             ["requests_lost"] = RequestsLost,
             ["requests_in_flight"] = RequestsInFlight,
             ["responses_unmatched"] = ResponsesUnmatched,
+            ["responses_by_channel"] = ResponsesByChannel,
+            ["reply_channels"] = ReplyChannels,
             ["buffered_bytes"] = Budget?.Used ?? 0,
             ["raw_send_failed"] = Sender?.Failed ?? 0,
         };

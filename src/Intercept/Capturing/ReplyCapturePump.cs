@@ -10,25 +10,25 @@ using ReplayCluster.Replay;
 namespace ReplayCluster.Intercept.Capturing;
 
 /// <summary>
-/// Captures the target's replies on the sink interface and turns each into a <see cref="ResponseRecord"/>
-/// for the router: headers only, the payload length taken from the IP total length. Records go through
-/// the <see cref="ReplyQueue"/>; the router is told only when it is idle, once per burst.
+/// Captures the target's replies on the sink interface and turns each into a <see cref="ResponseRecord"/>:
+/// headers only, the payload length taken from the IP total length. The capture thread routes and sends them
+/// itself (<see cref="ReplyForwarder"/>): each record on arrival into its owner's batch, every batch at the end
+/// of the burst, and the router's commands between bursts.
 /// </summary>
 internal sealed partial class ReplyCapturePump(
     InterceptNodeSettings settings,
     InterceptStatistics statistics,
-    ReplyQueue queue,
+    ReplyForwarder forwarder,
     ActorRegistry registry,
     ILogger<ReplyCapturePump> logger,
     IHostApplicationLifetime lifetime) : IHostedService
 {
-    private IActorRef _router = ActorRefs.Nobody;
     private LiveCapture? _capture;
     private volatile bool _stopping;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _router = await registry.GetAsync<ReplyRouter>(cancellationToken);
+        var router = await registry.GetAsync<ReplyRouter>(cancellationToken);
         _capture = LiveCapture.Open(new LiveCaptureOptions
         {
             Interface = settings.Interface,
@@ -42,7 +42,8 @@ internal sealed partial class ReplyCapturePump(
         });
         InterceptLog.Capturing(logger, settings.Interface, settings.Filter);
         _capture.Faulted += OnCaptureFaulted;
-        _capture.Start(OnFrame);
+        _capture.Start(OnFrame, forwarder.EndOfBurst);
+        forwarder.Attach(_capture.Wake, router);
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
@@ -63,6 +64,9 @@ internal sealed partial class ReplyCapturePump(
 
             _capture.Dispose();
         }
+
+        // The capture thread has ended: nothing routes any more.
+        forwarder.Close();
 
         return Task.CompletedTask;
     }
@@ -113,16 +117,7 @@ internal sealed partial class ReplyCapturePump(
             TsEcr = options.TsEcr,
             CapturedAtNanos = info.TimestampNanos,
         };
-        if (!queue.TryEnqueue(record))
-        {
-            statistics.CountQueueFull();
-            return;
-        }
-
-        if (queue.NeedsWake())
-        {
-            _router.Tell(DrainReplies.Instance);
-        }
+        forwarder.Route(record);
     }
 
     private static partial class Log

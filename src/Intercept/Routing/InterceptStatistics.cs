@@ -5,19 +5,16 @@ namespace ReplayCluster.Intercept.Routing;
 /// <summary>The intercept node's counters, written by the capture thread and the router.</summary>
 internal sealed class InterceptStatistics
 {
-    /// <summary>Capture to hand-over to remoting, in the relay's buckets: <c>handoff_latency_us_*</c>.</summary>
+    /// <summary>Capture to hand-over to a reply channel or remoting, in the relay's buckets: <c>handoff_latency_us_*</c>.</summary>
     public static readonly LatencyHistogramLayout HandOffLayout = new("handoff_latency_us", LatencyHistogramLayout.RelayLatency.UpperBoundsMicroseconds);
 
     private long _repliesCaptured;
     private long _packetsRejected;
-    private long _repliesDroppedQueueFull;
 
     public long RepliesCaptured => Interlocked.Read(ref _repliesCaptured);
 
     public long PacketsRejected => Interlocked.Read(ref _packetsRejected);
 
-    /// <summary>Replies the capture thread could not hand to the router because its queue was full.</summary>
-    public long RepliesDroppedQueueFull => Interlocked.Read(ref _repliesDroppedQueueFull);
 
     /// <summary>How long each routed reply took from its capture to being handed to remoting (written by the router).</summary>
     public LatencyHistogram HandOffLatency { get; } = new(HandOffLayout);
@@ -27,6 +24,15 @@ internal sealed class InterceptStatistics
     public long RepliesDroppedUnrouted { get; set; }
 
     public long BatchesSent { get; set; }
+
+    /// <summary>Batches written to a reply channel instead of remoting.</summary>
+    public long BatchesByChannel { get; set; }
+
+    /// <summary>Reply channels open now.</summary>
+    public int ReplyChannels { get; set; }
+
+    /// <summary>Reply channels that could not open or failed while open (remoting carried their replies).</summary>
+    public long ReplyChannelFailures { get; set; }
 
     public int Routes { get; set; }
 
@@ -42,7 +48,6 @@ internal sealed class InterceptStatistics
 
     public void CountRejected() => Interlocked.Increment(ref _packetsRejected);
 
-    public void CountQueueFull() => Interlocked.Increment(ref _repliesDroppedQueueFull);
 
     /// <summary>The counters reported to the coordinator (cumulative, snake_case as in /metrics).</summary>
     public IReadOnlyDictionary<string, long> ToCounters()
@@ -53,8 +58,10 @@ internal sealed class InterceptStatistics
             ["packets_rejected"] = PacketsRejected,
             ["replies_routed"] = RepliesRouted,
             ["replies_dropped_unrouted"] = RepliesDroppedUnrouted,
-            ["replies_dropped_queue_full"] = RepliesDroppedQueueFull,
             ["batches_sent"] = BatchesSent,
+            ["batches_by_channel"] = BatchesByChannel,
+            ["reply_channels"] = ReplyChannels,
+            ["reply_channel_failures"] = ReplyChannelFailures,
             ["routes"] = Routes,
             ["replies_parked"] = Parked,
             ["claims_awaiting_member"] = ClaimsAwaitingMember,
@@ -65,6 +72,6 @@ internal sealed class InterceptStatistics
     }
 
     public string Summary() =>
-        $"replies captured={RepliesCaptured} rejected={PacketsRejected} routed={RepliesRouted} dropped-unrouted={RepliesDroppedUnrouted} dropped-queue-full={RepliesDroppedQueueFull} " +
-        $"parked={Parked} routes={Routes} batches={BatchesSent}{Refusals.Summary()}";
+        $"replies captured={RepliesCaptured} rejected={PacketsRejected} routed={RepliesRouted} dropped-unrouted={RepliesDroppedUnrouted} " +
+        $"parked={Parked} routes={Routes} batches={BatchesSent} by-channel={BatchesByChannel} channels={ReplyChannels} channel-failures={ReplyChannelFailures}{Refusals.Summary()}";
 }

@@ -8,23 +8,16 @@ using ReplayCluster.Replay;
 namespace ReplayCluster.Intercept.Routing;
 
 /// <summary>
-/// Sends every captured reply to the capture node that owns its session, in batches. The capture
-/// thread hands records over in a <see cref="ReplyQueue"/> and wakes the router once per burst; the
-/// router takes what is queued, groups it per owner and sends each owner's batch as soon as the queue
-/// is empty (or the batch full). A lone reply therefore goes at once, and under load a batch holds what
-/// arrived while the previous one was being sent: the batch size follows the load without a timer.
-/// Order per session is kept: one router, one ordered channel per owner.
-/// Route claims are taken only from members with the capture role, and only for an owner on the sending
-/// node itself: another node cannot divert a capture node's replies (refusals counted and logged).
+/// The intercept's side of the conversation with capture nodes: it checks their route claims and reply channel
+/// offers and hands what passes to the <see cref="ReplyForwarder"/>, which routes the replies on the capture
+/// thread. Route claims are taken only from members with the capture role, and only for an owner on the sending
+/// node itself: another node cannot divert a capture node's replies (refusals counted and logged). It connects the
+/// reply channels that capture nodes offer (and reconnects them when they fail); until one is up, and again after it
+/// fails, that node's replies travel through remoting.
 /// </summary>
 internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 {
-    // Records taken from the queue in one turn before other messages (route claims) get theirs.
-    private const int MaxRecordsPerTurn = 4096;
-
-    private const string SweepTimer = "sweep";
-
-    private static readonly TimeSpan SweepInterval = TimeSpan.FromMilliseconds(500);
+    private const string RetryTimer = "retry";
 
     // Claims from a node this intercept does not know yet wait for its membership to arrive by gossip, at most
     // this long and this many. A capture node learns of the intercept before the intercept learns of it, and
@@ -35,37 +28,37 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
     private static readonly TimeSpan MemberWait = TimeSpan.FromSeconds(10);
     private const int MaxClaimsAwaitingMember = 1024;
 
-    private readonly ReplyRouteTable<IActorRef> _table;
-    private readonly Dictionary<IActorRef, List<ResponseRecord>> _batches = [];
+    // A reply channel must connect and prove its key within this long; a failed one is retried this often.
+    private static readonly TimeSpan ChannelConnectTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan ChannelRetryInterval = TimeSpan.FromSeconds(5);
+
     private readonly InterceptNodeSettings _settings;
     private readonly InterceptStatistics _statistics;
-    private readonly ReplyQueue _queue;
+    private readonly ReplyForwarder _forwarder;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Action<IActorRef, ResponseRecord> _add;
     private readonly ClusterSenders _senders;
-    private readonly Queue<(IActorRef Sender, RouteClaims Claims, DateTimeOffset Since)> _awaitingMember = new();
-    private int _pending;
+    private readonly Queue<(IActorRef Sender, object Message, DateTimeOffset Since)> _awaitingMember = new();
 
-    public ReplyRouter(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger,
+    // The offer of each capture node (kept to reconnect), and whether the forwarder holds its channel.
+    private readonly Dictionary<Address, ChannelOffer> _offers = [];
+
+    public ReplyRouter(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyForwarder forwarder, TimeProvider time, ILogger logger,
         ClusterSenders? senders = null)
     {
         _senders = senders ?? ClusterSenders.Of(Context.System);
         _settings = settings;
         _statistics = statistics;
-        _queue = queue;
+        _forwarder = forwarder;
         _time = time;
         _logger = logger;
-        _add = Add;
-        _table = new ReplyRouteTable<IActorRef>(new ReplyRouteTableOptions
-        {
-            ParkingTime = settings.ParkingTime,
-            RouteLifetime = settings.RouteLifetime,
-        }, time);
 
-        Receive<DrainReplies>(_ => OnDrain());
         Receive<RouteClaims>(claims => OnClaims(Sender, claims));
-        Receive<Sweep>(_ => OnSweep());
+        Receive<ReplyChannelOffer>(offer => OnClaims(Sender, offer));
+        Receive<ChannelOpened>(OnChannelOpened);
+        Receive<ChannelFailed>(OnChannelFailed);
+        Receive<ChannelLost>(OnChannelLost);
+        Receive<Retry>(_ => OnRetry());
         Receive<LogStatistics>(_ => InterceptLog.Statistics(_logger, _statistics.Summary()));
         Receive<ClusterEvent.MemberRemoved>(e => OnMemberRemoved(e.Member.Address));
         Receive<ClusterEvent.IMemberEvent>(_ => RetryAwaitingMember(expireBefore: null));
@@ -74,19 +67,15 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyQueue queue, TimeProvider time, ILogger logger,
+    public static Props Props(InterceptNodeSettings settings, InterceptStatistics statistics, ReplyForwarder forwarder, TimeProvider time, ILogger logger,
         ClusterSenders? senders = null) =>
-        Akka.Actor.Props.Create(() => new ReplyRouter(settings, statistics, queue, time, logger, senders));
+        Akka.Actor.Props.Create(() => new ReplyRouter(settings, statistics, forwarder, time, logger, senders));
 
     protected override void PreStart()
     {
         // Joins too: route claims that came before their node's membership wait for it.
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, typeof(ClusterEvent.IMemberEvent));
         Timers.StartPeriodicTimer("statistics", LogStatistics.Instance, _settings.StatisticsInterval);
-
-        // After a restart the wake-up of the failed turn is lost while the queue still counts it as
-        // sent: drain once, which re-arms it. A drain too many finds the queue empty and costs nothing.
-        Self.Tell(DrainReplies.Instance);
     }
 
     protected override void PostStop()
@@ -95,14 +84,15 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         InterceptLog.Statistics(_logger, _statistics.Summary());
     }
 
-    private void OnClaims(IActorRef sender, RouteClaims claims)
+    // Route claims and channel offers: both only from capture members, both wait for a node's membership.
+    private void OnClaims(IActorRef sender, object message)
     {
         var verdict = _senders.Check(sender, NodeRoles.Capture);
         if (verdict == SenderVerdict.NotMember && _awaitingMember.Count < MaxClaimsAwaitingMember)
         {
-            _awaitingMember.Enqueue((sender, claims, _time.GetUtcNow()));
+            _awaitingMember.Enqueue((sender, message, _time.GetUtcNow()));
             _statistics.ClaimsAwaitingMember = _awaitingMember.Count;
-            ArmSweep();
+            ArmRetry();
             return;
         }
 
@@ -112,11 +102,18 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
             RetryAwaitingMember(expireBefore: null);
         }
 
-        Apply(sender, claims, verdict, "only capture nodes claim routes");
+        Apply(sender, message, verdict, "only capture nodes claim routes");
     }
 
-    private void Apply(IActorRef sender, RouteClaims claims, SenderVerdict verdict, string refusalDetail)
+    private void Apply(IActorRef sender, object message, SenderVerdict verdict, string refusalDetail)
     {
+        if (message is ReplyChannelOffer offer)
+        {
+            ApplyOffer(sender, offer, verdict, refusalDetail);
+            return;
+        }
+
+        var claims = (RouteClaims)message;
         if (verdict != SenderVerdict.Accepted)
         {
             _statistics.Refusals.Refuse(_logger, "route claims", sender.Path.ToString(), ClusterSenders.Reason(verdict), refusalDetail);
@@ -130,116 +127,106 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
             return;
         }
 
-        // Releases first: a capture node hands an identity out again only after the session that
-        // held it ended, so within one message a release always belongs to an older session than a
-        // claim of the same endpoints. The other order would drop the new session's route.
-        foreach (var endpoints in claims.Released)
-        {
-            _table.Release(endpoints, claims.Owner);
-        }
-
-        foreach (var endpoints in claims.Claimed)
-        {
-            _table.Claim(endpoints, claims.Owner, _add);
-        }
-
-        // Replies that were parked for these sessions go now, not with the next captured reply.
-        FlushAll();
-        UpdateGauges();
+        _forwarder.Post(new ReplyForwarder.Command.Claims(claims));
     }
 
-    private void OnDrain()
+    private void ApplyOffer(IActorRef sender, ReplyChannelOffer offer, SenderVerdict verdict, string refusalDetail)
     {
-        try
+        var address = sender.Path.Address;
+        if (verdict != SenderVerdict.Accepted)
         {
-            DrainTurn();
-        }
-        catch
-        {
-            // This turn owned the capture thread's wake-up. The router is resumed after a failure (it keeps its
-            // routes, see ResumingGuardianStrategy) without a restart hook, so it wakes itself, or it would wait
-            // for a wake-up the capture thread never sends again.
-            Self.Tell(DrainReplies.Instance);
-            throw;
-        }
-    }
-
-    private void DrainTurn()
-    {
-        do
-        {
-            var taken = 0;
-            while (taken < MaxRecordsPerTurn && _queue.TryDequeue(out var record))
-            {
-                taken++;
-                if (_table.TryRoute(record, out var owner))
-                {
-                    Add(owner, record);
-                }
-            }
-
-            FlushAll();
-            if (taken == MaxRecordsPerTurn)
-            {
-                // Still owning the wake-up: continue in a later turn, after the claims that queued meanwhile.
-                ArmSweep();
-                Self.Tell(DrainReplies.Instance);
-                return;
-            }
-        }
-        while (_queue.Rearm());
-
-        // A reply without its route yet was parked: it expires by the sweep.
-        ArmSweep();
-    }
-
-    private void Add(IActorRef owner, ResponseRecord record)
-    {
-        _statistics.RepliesRouted++;
-        if (!_batches.TryGetValue(owner, out var batch))
-        {
-            batch = new List<ResponseRecord>(_settings.BatchSize);
-            _batches[owner] = batch;
+            _statistics.Refusals.Refuse(_logger, "reply channel offer", sender.Path.ToString(), ClusterSenders.Reason(verdict), refusalDetail);
+            return;
         }
 
-        batch.Add(record);
-        _pending++;
-        if (batch.Count >= _settings.BatchSize)
+        // The shards must be the sender's own, and the endpoint its cluster host: a node cannot divert another's
+        // replies, nor point this node's connections at a third host.
+        if (offer.Shards.Any(shard => shard.Path.Address != address) || !string.Equals(offer.Host, address.Host, StringComparison.OrdinalIgnoreCase))
         {
-            Send(owner, batch);
+            _statistics.Refusals.Refuse(_logger, "reply channel offer", sender.Path.ToString(), RefusalReasons.Impersonation,
+                $"it names {offer.Host} and shards not on the sending node {address}");
+            return;
         }
-    }
 
-    private void FlushAll()
-    {
-        if (_pending == 0)
+        if (!_settings.ReplyChannel)
         {
             return;
         }
 
-        foreach (var (owner, batch) in _batches)
+        // A new offer replaces the old one: the node restarted at the same address (new shards, new key).
+        if (_offers.Remove(address, out var previous) && previous.Open)
         {
-            if (batch.Count > 0)
-            {
-                Send(owner, batch);
-            }
+            _forwarder.Post(new ReplyForwarder.Command.ChannelDown(address));
+        }
+
+        var current = new ChannelOffer(offer);
+        _offers[address] = current;
+        Connect(address, current);
+    }
+
+    private void Connect(Address address, ChannelOffer offer)
+    {
+        offer.Connecting = true;
+        offer.LastAttempt = _time.GetUtcNow();
+        ReplyChannel.ConnectAsync(offer.Offer, _settings.BatchSize, ChannelConnectTimeout).PipeTo(Self,
+            success: channel => new ChannelOpened(address, offer, channel),
+            failure: error => new ChannelFailed(address, offer, error.GetBaseException().Message));
+    }
+
+    private void OnChannelOpened(ChannelOpened opened)
+    {
+        if (!_offers.TryGetValue(opened.Address, out var offer) || offer != opened.Offer)
+        {
+            // The node left or offered anew while this one connected.
+            opened.Channel.Dispose();
+            return;
+        }
+
+        offer.Connecting = false;
+        offer.Open = true;
+        offer.Channel = opened.Channel;
+        _forwarder.Post(new ReplyForwarder.Command.ChannelUp(opened.Address, opened.Channel, offer.Offer.Shards, $"{offer.Offer.Host}:{offer.Offer.Port}"));
+    }
+
+    private void OnChannelFailed(ChannelFailed failed)
+    {
+        _statistics.ReplyChannelFailures++;
+        if (_offers.TryGetValue(failed.Address, out var offer) && offer == failed.Offer)
+        {
+            offer.Connecting = false;
+            InterceptLog.ChannelFailed(_logger, failed.Address.ToString(), failed.Reason, ChannelRetryInterval.TotalSeconds);
+            ArmRetry();
         }
     }
 
-    private void Send(IActorRef owner, List<ResponseRecord> batch)
+    // The forwarder closed a channel whose send failed: connect again later, with the same offer.
+    private void OnChannelLost(ChannelLost lost)
     {
-        var records = batch.ToArray();
-        owner.Tell(new ResponseBatch(records));
-        _statistics.BatchesSent++;
-        _pending -= records.Length;
-        batch.Clear();
-
-        // Capture to hand-over, this node's share of the relay latency (the capture node times the whole).
-        var nowNanos = (_time.GetUtcNow().UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
-        foreach (ref readonly var record in records.AsSpan())
+        if (_offers.TryGetValue(lost.Address, out var offer) && offer.Channel == lost.Channel)
         {
-            _statistics.HandOffLatency.RecordMicroseconds((nowNanos - record.CapturedAtNanos) / 1000);
+            offer.Open = false;
+            offer.Channel = null;
+            ArmRetry();
         }
+    }
+
+    private void OnRetry()
+    {
+        if (_awaitingMember.Count > 0)
+        {
+            RetryAwaitingMember(_time.GetUtcNow() - MemberWait);
+        }
+
+        var now = _time.GetUtcNow();
+        foreach (var (address, offer) in _offers)
+        {
+            if (!offer.Connecting && !offer.Open && now - offer.LastAttempt >= ChannelRetryInterval)
+            {
+                Connect(address, offer);
+            }
+        }
+
+        ArmRetry();
     }
 
     // Applies the waiting claims whose node is now a member, in arrival order, and refuses those that waited
@@ -249,83 +236,72 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         var count = _awaitingMember.Count;
         for (var i = 0; i < count; i++)
         {
-            var (sender, claims, since) = _awaitingMember.Dequeue();
+            var (sender, message, since) = _awaitingMember.Dequeue();
             var verdict = _senders.Check(sender, NodeRoles.Capture);
             if (verdict == SenderVerdict.NotMember && (expireBefore is null || since >= expireBefore))
             {
-                _awaitingMember.Enqueue((sender, claims, since));
+                _awaitingMember.Enqueue((sender, message, since));
                 continue;
             }
 
-            Apply(sender, claims, verdict, $"only capture nodes claim routes; not a member after {MemberWait.TotalSeconds:F0} s");
+            Apply(sender, message, verdict, $"only capture nodes claim routes; not a member after {MemberWait.TotalSeconds:F0} s");
         }
 
         _statistics.ClaimsAwaitingMember = _awaitingMember.Count;
-        ArmSweep();
-    }
-
-    private void OnSweep()
-    {
-        if (_awaitingMember.Count > 0)
-        {
-            RetryAwaitingMember(_time.GetUtcNow() - MemberWait);
-        }
-
-        _table.Sweep();
-        UpdateGauges();
+        ArmRetry();
     }
 
     private void OnMemberRemoved(Address address)
     {
-        var routes = _table.RemoveOwners(owner => owner.Path.Address == address);
-        foreach (var owner in _batches.Keys.Where(owner => owner.Path.Address == address).ToList())
-        {
-            _pending -= _batches[owner].Count;
-            _batches.Remove(owner);
-        }
-
-        if (routes > 0)
-        {
-            InterceptLog.OwnerLeft(_logger, address.ToString(), routes);
-        }
-
-        UpdateGauges();
+        _offers.Remove(address);
+        _forwarder.Post(new ReplyForwarder.Command.NodeLeft(address));
+        ArmRetry();
     }
 
-    private void UpdateGauges()
+    // The retry timer runs only while claims wait for membership or a channel waits to reconnect: an idle node
+    // does not wake for it (bench/idle.sh counts wake-ups).
+    private void ArmRetry()
     {
-        _statistics.Routes = _table.RouteCount;
-        _statistics.Parked = _table.ParkedCount;
-        _statistics.RepliesDroppedUnrouted = _table.DroppedUnrouted;
-        ArmSweep();
-    }
-
-    // The sweep runs only while there is something to expire: routes or parked replies. An idle intercept node
-    // woke for it twice a second to sweep an empty table (bench/idle.sh THREADS=1: the scheduler thread woke
-    // 22-27 times/s on the intercept node against 15-16 on the coordinator, 2 runs, before the settings of
-    // common.hocon). A route or a parked reply only comes with a claim or a drain, and both arm it; claims waiting
-    // for their node's membership expire by the sweep too.
-    private void ArmSweep()
-    {
-        var needed = _table.RouteCount > 0 || _table.ParkedCount > 0 || _awaitingMember.Count > 0;
-        if (needed == Timers.IsTimerActive(SweepTimer))
+        var needed = _awaitingMember.Count > 0 || _offers.Values.Any(offer => !offer.Open);
+        if (needed == Timers.IsTimerActive(RetryTimer))
         {
             return;
         }
 
         if (needed)
         {
-            Timers.StartPeriodicTimer(SweepTimer, Sweep.Instance, SweepInterval);
+            Timers.StartPeriodicTimer(RetryTimer, Retry.Instance, ReplyForwarder.SweepInterval);
         }
         else
         {
-            Timers.Cancel(SweepTimer);
+            Timers.Cancel(RetryTimer);
         }
     }
 
-    private sealed class Sweep
+    /// <summary>The forwarder closed <paramref name="Channel"/> of the capture node at <paramref name="Address"/> after a failed send.</summary>
+    internal sealed record ChannelLost(Address Address, ReplyChannel Channel);
+
+    // A capture node's offer and the state of its channel; compared by reference to tell a stale outcome.
+    private sealed class ChannelOffer(ReplyChannelOffer offer)
     {
-        public static readonly Sweep Instance = new();
+        public ReplyChannelOffer Offer { get; } = offer;
+
+        public bool Connecting { get; set; }
+
+        public bool Open { get; set; }
+
+        public ReplyChannel? Channel { get; set; }
+
+        public DateTimeOffset LastAttempt { get; set; }
+    }
+
+    private sealed record ChannelOpened(Address Address, ChannelOffer Offer, ReplyChannel Channel);
+
+    private sealed record ChannelFailed(Address Address, ChannelOffer Offer, string Reason);
+
+    private sealed class Retry
+    {
+        public static readonly Retry Instance = new();
     }
 
     private sealed class LogStatistics

@@ -33,6 +33,15 @@ internal static class RefusalReasons
 
     /// <summary>Route claims whose owner is not on the sending node, or a report whose role is not its sender's.</summary>
     public const string Impersonation = "impersonation";
+
+    /// <summary>A reply channel connection that did not prove the channel's key, or sent no hello in time.</summary>
+    public const string BadHandshake = "bad_handshake";
+
+    /// <summary>A reply channel frame with an impossible header or a MAC that does not match; the connection ends.</summary>
+    public const string BadFrame = "bad_frame";
+
+    /// <summary>A reply channel connection beyond the node's limit of open connections.</summary>
+    public const string TooManyConnections = "too_many_connections";
 }
 
 /// <summary>

@@ -34,6 +34,11 @@ public sealed unsafe class LiveCapture : IDisposable
     // and sleeps until a frame or a stop request arrives. With a 50 ms poll timeout instead, an idle capture woke 20
     // times a second (bench/idle.sh). TPACKET_V3 wakes poll only when a block retires, and an empty block never does.
     private readonly int _stopEvent;
+
+    // A second eventfd in the poll set: Wake() writes it, so another thread can have the capture thread run its
+    // after-dispatch step (the intercept posts route claims to the thread that routes the replies) without a timer.
+    private readonly int _wakeEvent;
+    private Func<int>? _afterDispatch;
     private readonly Lock _statisticsLock = new();
     private GCHandle _self;
     private Thread? _thread;
@@ -65,10 +70,16 @@ public sealed unsafe class LiveCapture : IDisposable
         }
 
         _stopEvent = LiveCaptureNative.eventfd(0, LiveCaptureNative.EfdNonBlock | LiveCaptureNative.EfdCloexec);
-        if (_stopEvent < 0)
+        _wakeEvent = _stopEvent < 0 ? -1 : LiveCaptureNative.eventfd(0, LiveCaptureNative.EfdNonBlock | LiveCaptureNative.EfdCloexec);
+        if (_wakeEvent < 0)
         {
-            throw new LiveCaptureException(
-                $"cannot create the stop event of the capture on '{options.Interface}': {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+            var problem = Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
+            if (_stopEvent >= 0)
+            {
+                _ = LiveCaptureNative.close(_stopEvent);
+            }
+
+            throw new LiveCaptureException($"cannot create the events of the capture on '{options.Interface}': {problem}");
         }
     }
 
@@ -200,8 +211,11 @@ public sealed unsafe class LiveCapture : IDisposable
     /// <remarks>
     /// If the handler throws, the loop stops, the exception is kept in <see cref="Fault"/> and rethrown by <see cref="Stop"/>.
     /// A handler must be quick: while it runs, the kernel ring fills and then drops (see <see cref="Statistics"/>).
+    /// <paramref name="afterDispatch"/>, when given, runs on the capture thread after each burst of frames, after each
+    /// <see cref="Wake"/>, and when its own timeout passed; it returns the next timeout in milliseconds (-1: none), so
+    /// a consumer that must expire something later asks for exactly that wake-up and an idle one for none.
     /// </remarks>
-    public void Start(FrameHandler handler)
+    public void Start(FrameHandler handler, Func<int>? afterDispatch = null)
     {
         ArgumentNullException.ThrowIfNull(handler);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -211,6 +225,7 @@ public sealed unsafe class LiveCapture : IDisposable
         }
 
         _handler = handler;
+        _afterDispatch = afterDispatch;
         _stopRequested = false;
         _self = GCHandle.Alloc(this);
         _thread = new Thread(CaptureLoop)
@@ -286,7 +301,7 @@ public sealed unsafe class LiveCapture : IDisposable
         {
             if (running)
             {
-                Start(handler!);
+                Start(handler!, _afterDispatch);
             }
         }
     }
@@ -311,6 +326,7 @@ public sealed unsafe class LiveCapture : IDisposable
         _disposed = true;
         _device.Close();
         _ = LiveCaptureNative.close(_stopEvent);
+        _ = LiveCaptureNative.close(_wakeEvent);
     }
 
     private static void Validate(LiveCaptureOptions options)
@@ -348,18 +364,21 @@ public sealed unsafe class LiveCapture : IDisposable
             // Keep the pcap_t alive even if someone closes the device from another thread mid-dispatch.
             handle.DangerousAddRef(ref gotReference);
             var user = (byte*)GCHandle.ToIntPtr(_self);
-            var pollFds = stackalloc LibC.PollFd[2];
+            var pollFds = stackalloc LibC.PollFd[3];
             pollFds[0] = new LibC.PollFd { Fd = _fileDescriptor, Events = LibC.PollIn };
             pollFds[1] = new LibC.PollFd { Fd = _stopEvent, Events = LibC.PollIn };
+            pollFds[2] = new LibC.PollFd { Fd = _wakeEvent, Events = LibC.PollIn };
             Volatile.Write(ref _captureThreadId, LibC.gettid());
             DrainStopEvent(); // a stop request from an earlier run (Stop, Start again) must not end this one
             // After an error on the socket (its interface went down) libpcap may report nothing yet: it learns that the
             // interface is gone only when it looks again, and no event will wake us for that. So in that state we
             // poll with a timeout and let it look once a second.
             var socketError = false;
+            var afterDispatch = _afterDispatch;
+            var timeout = -1;
             while (!_stopRequested)
             {
-                var ready = LibC.poll(pollFds, 2, socketError ? 1000 : -1);
+                var ready = LibC.poll(pollFds, 3, socketError ? (timeout < 0 ? 1000 : Math.Min(timeout, 1000)) : timeout);
                 if (ready < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -371,20 +390,33 @@ public sealed unsafe class LiveCapture : IDisposable
                     throw new LiveCaptureException($"poll on capture '{Options.Interface}' failed: {Marshal.GetPInvokeErrorMessage(errno)}");
                 }
 
-                if (_stopRequested || (pollFds[0].Revents == 0 && !(socketError && ready == 0)))
+                if (_stopRequested)
                 {
                     continue;
                 }
 
-                socketError |= (pollFds[0].Revents & (LibC.PollErr | LibC.PollHup)) != 0;
-
-                // Every negative result but a break is an error: libpcap reports an interface that went away as
-                // PCAP_ERROR_IFACE_NOT_UP (-9), not -1, and only once (the socket's error is consumed); taken for
-                // success, the loop went back to a poll that never wakes again.
-                var result = PcapNative.Dispatch(_pcap, -1, &OnFrame, user);
-                if (result < 0 && result != PcapBreak)
+                if (pollFds[2].Revents != 0)
                 {
-                    throw new LiveCaptureException($"pcap_dispatch on '{Options.Interface}' failed: {PcapNative.GetError(_pcap)}");
+                    DrainEvent(_wakeEvent);
+                }
+
+                if (pollFds[0].Revents != 0 || (socketError && ready == 0))
+                {
+                    socketError |= (pollFds[0].Revents & (LibC.PollErr | LibC.PollHup)) != 0;
+
+                    // Every negative result but a break is an error: libpcap reports an interface that went away as
+                    // PCAP_ERROR_IFACE_NOT_UP (-9), not -1, and only once (the socket's error is consumed); taken for
+                    // success, the loop went back to a poll that never wakes again.
+                    var result = PcapNative.Dispatch(_pcap, -1, &OnFrame, user);
+                    if (result < 0 && result != PcapBreak)
+                    {
+                        throw new LiveCaptureException($"pcap_dispatch on '{Options.Interface}' failed: {PcapNative.GetError(_pcap)}");
+                    }
+                }
+
+                if (afterDispatch is not null && !_stopRequested)
+                {
+                    timeout = afterDispatch();
                 }
             }
         }
@@ -416,10 +448,27 @@ public sealed unsafe class LiveCapture : IDisposable
         _ = LiveCaptureNative.write(_stopEvent, &one, sizeof(ulong)); // only fails when the counter is already set
     }
 
-    private void DrainStopEvent()
+    private void DrainStopEvent() => DrainEvent(_stopEvent);
+
+    private static void DrainEvent(int eventFd)
     {
         ulong value;
-        _ = LiveCaptureNative.read(_stopEvent, &value, sizeof(ulong)); // EAGAIN when nothing was signalled
+        _ = LiveCaptureNative.read(eventFd, &value, sizeof(ulong)); // EAGAIN when nothing was signalled
+    }
+
+    /// <summary>
+    /// Has the capture thread run the after-dispatch step given to <see cref="Start"/> soon, even with no frame
+    /// arriving. Any thread; wake-ups before the step runs merge into one.
+    /// </summary>
+    public void Wake()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        ulong one = 1;
+        _ = LiveCaptureNative.write(_wakeEvent, &one, sizeof(ulong)); // only fails when the counter is already at its maximum
     }
 
     [UnmanagedCallersOnly] // platform default convention, matching the delegate* unmanaged pcap_handler type

@@ -26,6 +26,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
     private const string StatisticsManifest = "NS";
     private const string PlanSubscribeManifest = "PS";
     private const string PlanAssignedManifest = "PA";
+    private const string ChannelOfferManifest = "CO";
     private const int PlanHeaderSize = 1 + 8 + 8;
     private const int MaxCounters = 4096;
     private const int BatchHeaderSize = 1 + 4;
@@ -46,6 +47,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         Statistics.NodeStatisticsReport => StatisticsManifest,
         Plans.SubscribeReplayPlan => PlanSubscribeManifest,
         Plans.ReplayPlanAssigned => PlanAssignedManifest,
+        ReplyChannelOffer => ChannelOfferManifest,
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {o?.GetType().FullName ?? "null"}", nameof(o)),
     };
 
@@ -59,6 +61,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         Statistics.NodeStatisticsReport report => EncodeStatistics(report),
         Plans.SubscribeReplayPlan subscribe => EncodePlan(subscribe.KnownVersion, subscribe.KnownPlan ?? Plans.ReplayPlan.Empty, null),
         Plans.ReplayPlanAssigned assigned => EncodePlan(assigned.Version, assigned.Plan, assigned.RateCapShare),
+        ReplyChannelOffer offer => EncodeOffer(offer, [.. offer.Shards.Select(Akka.Serialization.Serialization.SerializedActorPath)]),
         _ => throw new ArgumentException($"{nameof(ReplayMessageSerializer)} cannot serialize {obj?.GetType().FullName ?? "null"}", nameof(obj)),
     };
 
@@ -75,6 +78,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
             StatisticsManifest => DecodeStatistics(bytes),
             PlanSubscribeManifest => DecodeSubscription(bytes),
             PlanAssignedManifest => DecodeAssignment(bytes),
+            ChannelOfferManifest => DecodeOffer(bytes, ResolveOwner),
             _ => throw new SerializationException($"Unknown replay message manifest '{manifest}'"),
         };
     }
@@ -214,6 +218,78 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         return new RouteClaims(resolve(path), all[..claimed], all[claimed..]);
     }
 
+    /// <summary>Encodes a reply channel offer: version, host, port, key, then the shards' serialized actor paths.</summary>
+    public static byte[] EncodeOffer(ReplyChannelOffer offer, string[] shardPaths)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        ArgumentNullException.ThrowIfNull(shardPaths);
+        using var stream = new MemoryStream();
+        using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8);
+        writer.Write(FormatVersion);
+        WriteShortText(writer, offer.Host);
+        writer.Write((ushort)offer.Port);
+        writer.Write([.. offer.Key]);
+        writer.Write((ushort)shardPaths.Length);
+        foreach (var path in shardPaths)
+        {
+            WriteShortText(writer, path);
+        }
+
+        writer.Flush();
+        return stream.ToArray();
+    }
+
+    /// <summary>Decodes <see cref="EncodeOffer"/>, resolving the shards with <paramref name="resolve"/>; anything inconsistent is a <see cref="SerializationException"/>.</summary>
+    public static ReplyChannelOffer DecodeOffer(ReadOnlySpan<byte> bytes, Func<string, IActorRef> resolve)
+    {
+        ArgumentNullException.ThrowIfNull(resolve);
+        var reader = new StatisticsReader(bytes);
+        if (reader.Remaining < 1 || reader.ReadByte() != FormatVersion)
+        {
+            throw new SerializationException($"Reply channel offer of {bytes.Length} bytes is not wire format version {FormatVersion}");
+        }
+
+        var host = ReadShortText(ref reader, "host");
+        var port = reader.ReadUInt16();
+        var key = reader.ReadBytes(ReplyChannelProtocol.KeySize);
+        var count = reader.ReadUInt16();
+        if (port == 0 || count is 0 or > ReplyChannelOffer.MaxShards || host.Length == 0)
+        {
+            throw new SerializationException($"Reply channel offer names port {port}, {count} shards and host '{host}'");
+        }
+
+        var shards = new IActorRef[count];
+        for (var i = 0; i < count; i++)
+        {
+            shards[i] = resolve(ReadShortText(ref reader, "shard path"));
+        }
+
+        if (reader.Remaining != 0)
+        {
+            throw new SerializationException($"Reply channel offer has {reader.Remaining} bytes after its last shard");
+        }
+
+        return new ReplyChannelOffer(host, port, key, shards);
+    }
+
+    private static void WriteShortText(BinaryWriter writer, string text)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        writer.Write(checked((ushort)bytes.Length));
+        writer.Write(bytes);
+    }
+
+    private static string ReadShortText(ref StatisticsReader reader, string what)
+    {
+        var length = reader.ReadUInt16();
+        if (length > MaxActorPathBytes)
+        {
+            throw new SerializationException($"Reply channel offer carries a {what} of {length} bytes");
+        }
+
+        return System.Text.Encoding.UTF8.GetString(reader.ReadBytes(length));
+    }
+
     /// <summary>Version, role, timestamp, then (name, value) pairs; names are length-prefixed UTF-8.</summary>
     public static byte[] EncodeStatistics(Statistics.NodeStatisticsReport report)
     {
@@ -284,6 +360,10 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
 
         public long ReadInt64() => BinaryPrimitives.ReadInt64LittleEndian(Take(sizeof(long)));
 
+        public ushort ReadUInt16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(sizeof(ushort)));
+
+        public byte[] ReadBytes(int count) => Take(count).ToArray();
+
         public string ReadString()
         {
             var length = 0;
@@ -314,7 +394,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         {
             if (count > Remaining)
             {
-                throw new SerializationException($"Statistics report of {_bytes.Length} bytes is truncated at byte {_position}");
+                throw new SerializationException($"Message of {_bytes.Length} bytes is truncated at byte {_position}");
             }
 
             var taken = _bytes.Slice(_position, count);
@@ -392,7 +472,8 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         return bytes.Length == 1 ? null : System.Text.Encoding.UTF8.GetString(bytes[2..]);
     }
 
-    private static void Write(Span<byte> d, in ResponseRecord r)
+    /// <summary>Writes one record's <see cref="ResponseRecord.EncodedSize"/> bytes (also the reply channel's record layout).</summary>
+    public static void Write(Span<byte> d, in ResponseRecord r)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(d, r.ClientAddress);
         BinaryPrimitives.WriteUInt16LittleEndian(d[4..], r.ClientPort);
@@ -411,7 +492,8 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         BinaryPrimitives.WriteInt64LittleEndian(d[37..], r.CapturedAtNanos);
     }
 
-    private static ResponseRecord Read(ReadOnlySpan<byte> s) => new()
+    /// <summary>Reads one record written by <see cref="Write"/>; the caller checked the length.</summary>
+    public static ResponseRecord Read(ReadOnlySpan<byte> s) => new()
     {
         ClientAddress = BinaryPrimitives.ReadUInt32LittleEndian(s),
         ClientPort = BinaryPrimitives.ReadUInt16LittleEndian(s[4..]),

@@ -9,8 +9,8 @@ using ReplayCluster.Tests.TestSupport;
 namespace ReplayCluster.Intercept.Tests.Routing;
 
 /// <summary>
-/// The router under the nodes' guardian strategy (ResumingGuardianStrategy): a failed turn keeps the route table,
-/// and the router still drains what the capture thread queues afterwards.
+/// The router under the nodes' guardian strategy (ResumingGuardianStrategy): a turn that fails keeps what the router
+/// holds (claims waiting for their node's membership), and later claims still route.
 /// </summary>
 public sealed class ReplyRouterResumeSpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString(
     "akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0\n" +
@@ -19,34 +19,32 @@ public sealed class ReplyRouterResumeSpecs() : Akka.TestKit.Xunit.TestKit(Config
     private static readonly SessionEndpoints Session = new(0x0AC80001, 40000, 0x0A000202, 80);
 
     [Fact]
-    public void A_turn_that_fails_keeps_the_routes_and_later_replies_still_go_out()
+    public void A_turn_that_fails_keeps_the_waiting_claims_and_later_claims_still_route()
     {
-        var queue = new ReplyQueue(1 << 12);
         var time = new FailingOnce();
         var owner = CreateTestProbe();
-        var router = Sys.ActorOf(ReplyRouter.Props(new InterceptNodeSettings { Interface = "test0", Filter = "tcp" }, new InterceptStatistics(), queue, time,
-            NullLogger.Instance, new SpecMembers(NodeRoles.Capture).Senders), "router");
-        router.Tell(new RouteClaims(owner.Ref, [Session], []));
-        Capture(router, queue, TestReplies.For(Session, 1));
-        Assert.Equal(1u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
+        var members = new SpecMembers(NodeRoles.Capture);
+        var settings = new InterceptNodeSettings { Interface = "test0", Filter = "tcp" };
+        var statistics = new InterceptStatistics();
+        var forwarder = new ReplyForwarder(settings, statistics, TimeProvider.System, NullLogger<ReplyForwarder>.Instance);
+        var router = Sys.ActorOf(ReplyRouter.Props(settings, statistics, forwarder, time, NullLogger.Instance, members.Senders), "router");
+        using var capture = new SimulatedCaptureThread(forwarder, router);
 
-        // The turn of reply 2 fails after its batch went out (the hand-off clock throws); reply 3 comes after it.
+        // A claim from a node not yet a member waits; the next one's turn fails (the clock throws while it queues).
+        var address = SpecMembers.Node(70);
+        var early = RemoteStandIn.For(Sys, address, owner.Ref, "sessions-0");
+        var other = new SessionEndpoints(0x0AC80002, 40001, 0x0A000202, 80);
+        router.Tell(new RouteClaims(early, [Session], []), early);
+        AwaitCondition(() => statistics.ClaimsAwaitingMember == 1, cancellationToken: TestContext.Current.CancellationToken);
         time.FailNext = true;
-        Capture(router, queue, TestReplies.For(Session, 2));
-        Assert.Equal(2u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
+        router.Tell(new RouteClaims(early, [other], []), early);
         AwaitCondition(() => !time.FailNext, cancellationToken: TestContext.Current.CancellationToken);
-        Capture(router, queue, TestReplies.For(Session, 3));
 
-        Assert.Equal(3u, owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(3), cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
-    }
-
-    private static void Capture(IActorRef router, ReplyQueue queue, ResponseRecord reply)
-    {
-        Assert.True(queue.TryEnqueue(reply));
-        if (queue.NeedsWake())
-        {
-            router.Tell(DrainReplies.Instance);
-        }
+        // Resumed, not restarted: the waiting claim is still there and applies when the node becomes a member.
+        members.Join(address, NodeRoles.Capture, Akka.Cluster.MemberStatus.Joining);
+        AwaitAssert(() => Assert.Equal(1, statistics.Routes), TimeSpan.FromSeconds(5), cancellationToken: TestContext.Current.CancellationToken);
+        capture.Capture(TestReplies.For(Session, 1));
+        Assert.Equal(1u, owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(3), cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
     }
 
     private sealed class FailingOnce : TimeProvider

@@ -11,12 +11,17 @@ using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Intercept.Tests.Routing;
 
+/// <summary>
+/// The router (claims checked on the actor) and the forwarder (replies routed on a capture thread) together, as in
+/// the node: claims go to the router, replies to a <see cref="SimulatedCaptureThread"/>, batches to the owners.
+/// </summary>
 public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
 {
     private static readonly SessionEndpoints Session = new(0x0AC80001, 40000, 0x0A000202, 80);
 
-    private readonly ReplyQueue _queue = new(1 << 12);
     private readonly InterceptStatistics _statistics = new();
+    private readonly List<SimulatedCaptureThread> _captureThreads = [];
+    private readonly Dictionary<IActorRef, SimulatedCaptureThread> _routers = [];
 
     // This spec's own system stands in for the capture node that claims (its probes are the owners).
     private readonly SpecMembers _members = new(NodeRoles.Capture);
@@ -68,94 +73,62 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
     }
 
     [Fact]
-    public void A_burst_from_the_capture_thread_wakes_the_router_once_and_goes_out_in_few_batches()
+    public void A_burst_goes_out_at_its_end_in_full_batches()
     {
         var owner = CreateTestProbe();
         var router = NewRouter();
         router.Tell(new RouteClaims(owner.Ref, [Session], []));
-        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+        AwaitAssert(() => Assert.Equal(1, _statistics.Routes), cancellationToken: TestContext.Current.CancellationToken);
 
-        // The whole burst is queued before the router runs: one wake-up, so at most one batch per 256 records.
-        var wakes = 0;
-        for (uint i = 0; i < 1000; i++)
-        {
-            Assert.True(_queue.TryEnqueue(Reply(Session, i)));
-            wakes += _queue.NeedsWake() ? 1 : 0;
-        }
-
-        router.Tell(DrainReplies.Instance);
+        // One burst of 1,000 replies (one pcap_dispatch): batches of 256 as they fill, the rest at the burst's end.
+        Capture(router, [.. Enumerable.Range(0, 1000).Select(i => Reply(Session, (uint)i))]);
         var received = new List<uint>();
-        var batches = 0;
+        var batches = new List<int>();
         while (received.Count < 1000)
         {
-            received.AddRange(owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records.ToArray().Select(r => r.Sequence));
-            batches++;
+            var batch = owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken);
+            received.AddRange(batch.Records.ToArray().Select(r => r.Sequence));
+            batches.Add(batch.Count);
         }
 
-        Assert.Equal(1, wakes);
         Assert.Equal(Enumerable.Range(0, 1000).Select(i => (uint)i), received);
-        Assert.Equal(4, batches);
+        Assert.Equal([256, 256, 256, 232], batches);
         AwaitAssert(() => Assert.Equal(1000, _statistics.HandOffLatency.Count), cancellationToken: TestContext.Current.CancellationToken);
     }
 
     [Fact]
-    public void Replies_from_a_concurrent_capture_thread_all_arrive_in_order()
+    public void Claims_and_releases_posted_while_replies_stream_apply_in_order()
     {
+        // Sessions come and go while the capture thread routes: each session's replies reach its owner in order,
+        // and none after its release.
         var owner = CreateTestProbe();
         var router = NewRouter();
-        router.Tell(new RouteClaims(owner.Ref, [Session], []));
-        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
-
-        // A real producer thread racing the router: no record may be left behind with the router idle.
-        const int Total = 20_000;
-        var producer = new Thread(() =>
+        const int Sessions = 200;
+        var sessions = Enumerable.Range(0, Sessions).Select(i => new SessionEndpoints(0x0AC80001, (ushort)(20000 + i), 0x0A000202, 80)).ToArray();
+        foreach (var session in sessions)
         {
-            for (uint i = 0; i < Total; i++)
-            {
-                var reply = Reply(Session, i);
-                while (!_queue.TryEnqueue(reply))
-                {
-                    Thread.Yield();
-                }
-
-                if (_queue.NeedsWake())
-                {
-                    router.Tell(DrainReplies.Instance);
-                }
-
-                if (i % 97 == 0)
-                {
-                    Thread.Sleep(0);
-                }
-            }
-        });
-        producer.Start();
-
-        var received = new List<uint>(Total);
-        while (received.Count < Total)
-        {
-            received.AddRange(owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(5), cancellationToken: TestContext.Current.CancellationToken).Records.ToArray().Select(r => r.Sequence));
+            router.Tell(new RouteClaims(owner.Ref, [session], []));
+            Capture(router, Reply(session, 1), Reply(session, 2));
         }
 
-        producer.Join();
-        Assert.Equal(Enumerable.Range(0, Total).Select(i => (uint)i), received);
-        Assert.Equal(0, _statistics.RepliesDroppedQueueFull);
-    }
+        var received = new Dictionary<ushort, List<uint>>();
+        var total = 0;
+        while (total < 2 * Sessions)
+        {
+            foreach (var record in owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(5), cancellationToken: TestContext.Current.CancellationToken).Records)
+            {
+                (received.TryGetValue(record.ClientPort, out var list) ? list : received[record.ClientPort] = []).Add(record.Sequence);
+                total++;
+            }
+        }
 
-    [Fact]
-    public void A_router_started_after_a_lost_wake_up_drains_what_is_queued()
-    {
-        // As after a restart: records queued and the wake-up taken, but its message never processed.
-        Assert.True(_queue.TryEnqueue(Reply(Session, 9)));
-        Assert.True(_queue.NeedsWake());
-        var owner = CreateTestProbe();
+        Assert.All(received.Values, sequence => Assert.Equal([1u, 2u], sequence));
+        Assert.Equal(Sessions, received.Count);
 
-        var router = NewRouter();
-        router.Tell(new RouteClaims(owner.Ref, [Session], []));
-
-        Assert.Equal(9u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
-        Capture(router, Reply(Session, 10));
-        Assert.Equal(10u, owner.ExpectMsg<ResponseBatch>(cancellationToken: TestContext.Current.CancellationToken).Records[0].Sequence);
+        router.Tell(new RouteClaims(owner.Ref, [], [.. sessions]));
+        AwaitAssert(() => Assert.Equal(0, _statistics.Routes), cancellationToken: TestContext.Current.CancellationToken);
+        Capture(router, Reply(sessions[0], 3));
+        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
     }
 
     [Fact]
@@ -258,17 +231,24 @@ public sealed class ReplyRouterSpecs() : Akka.TestKit.Xunit.TestKit(Configuratio
             ParkingTime = parkingTime ?? defaults.ParkingTime,
             RouteLifetime = routeLifetime ?? defaults.RouteLifetime,
         };
-        return Sys.ActorOf(ReplyRouter.Props(settings, _statistics, _queue, time ?? TimeProvider.System, NullLogger.Instance, _members.Senders));
+        var forwarder = new ReplyForwarder(settings, _statistics, time ?? TimeProvider.System, NullLogger<ReplyForwarder>.Instance);
+        var router = Sys.ActorOf(ReplyRouter.Props(settings, _statistics, forwarder, time ?? TimeProvider.System, NullLogger.Instance, _members.Senders));
+        _captureThreads.Add(new SimulatedCaptureThread(forwarder, router));
+        _routers[router] = _captureThreads[^1];
+        return router;
     }
 
-    /// <summary>What the capture pump does with a reply.</summary>
-    private void Capture(IActorRef router, ResponseRecord reply)
+    /// <summary>What the capture pump does with a burst of replies: hands them to the router's capture thread.</summary>
+    private void Capture(IActorRef router, params ResponseRecord[] burst) => _routers[router].Capture(burst);
+
+    protected override void AfterAll()
     {
-        Assert.True(_queue.TryEnqueue(reply));
-        if (_queue.NeedsWake())
+        foreach (var thread in _captureThreads)
         {
-            router.Tell(DrainReplies.Instance);
+            thread.Dispose();
         }
+
+        base.AfterAll();
     }
 
     private static ResponseRecord Reply(SessionEndpoints session, uint seq) => TestReplies.For(session, seq);

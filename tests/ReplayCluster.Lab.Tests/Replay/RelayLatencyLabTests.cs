@@ -7,7 +7,7 @@ using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
 namespace ReplayCluster.Lab.Tests.Replay;
 
 /// <summary>
-/// The relay (target reply captured by the intercept → Akka.Remote → the owning capture node) at light
+/// The relay (target reply captured by the intercept → reply channel → the owning capture node's shard) at light
 /// load and at keep-alive 50 connections, read from the coordinator's run report as a user would: every
 /// reply the intercept routed is timed once, and p99 stays within bounds.
 /// </summary>
@@ -59,11 +59,12 @@ public sealed class RelayLatencyLabTests
     /// <summary>Runs <paramref name="load"/> inside a coordinator run and returns the run's relay latency.</summary>
     private static async Task<(double P50Ms, double P99Ms)> MeasureAsync(LabHost lab, string name, string[] load)
     {
-        var (routedBefore, handOffBefore) = await SettledAsync(lab);
+        var (routedBefore, handOffBefore, channelBefore) = await SettledAsync(lab);
         await PostAsync(lab, "/api/run/start");
         var wrk = WrkResult.Parse((await lab.ExecAsync(LabRole.Client, load, TimeSpan.FromSeconds(40), Cancellation)).EnsureSuccess("wrk").StdOut);
-        var (routedAfter, handOffAfter) = await SettledAsync(lab);
+        var (routedAfter, handOffAfter, channelAfter) = await SettledAsync(lab);
         var routed = routedAfter - routedBefore;
+        var byChannel = channelAfter - channelBefore;
         using var report = JsonDocument.Parse(await PostAsync(lab, "/api/run/stop"));
         var relay = report.RootElement.GetProperty("relayLatency");
         var count = relay.GetProperty("count").GetInt64();
@@ -72,12 +73,20 @@ public sealed class RelayLatencyLabTests
         TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RELAY {name}: wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0}/s), replies routed {routed}, timed {count}: p50 {p50 * 1000:0} µs, p90 {relay.GetProperty("p90Ms").GetDouble() * 1000:0} µs, p99 {p99 * 1000:0} µs, mean {relay.GetProperty("meanMs").GetDouble() * 1000:0} µs; " +
             $"of which capture to hand-over at the intercept: p50 {Quantile(handOffBefore, handOffAfter, 0.5):0} µs, p99 {Quantile(handOffBefore, handOffAfter, 0.99):0} µs; " +
-            $"{routed / (double)Math.Max(1, handOffAfter.GetValueOrDefault("batches_sent") - handOffBefore.GetValueOrDefault("batches_sent")):0.0} records per batch"));
+            $"{routed / (double)Math.Max(1, handOffAfter.GetValueOrDefault("batches_sent") - handOffBefore.GetValueOrDefault("batches_sent")):0.0} records per batch; " +
+            $"{byChannel} through the reply channel"));
 
         // Each reply the intercept routed reached its capture node and was timed exactly once; every
         // request had at least its response relayed.
         Assert.Equal(routed, count);
         Assert.True(count >= wrk.Requests, $"{count} replies relayed for {wrk.Requests} requests");
+
+        // With the default settings (no variant file), every reply of a warm cluster took the reply channel.
+        if (Environment.GetEnvironmentVariable("REPLAYCLUSTER_CONFIG") is null)
+        {
+            Assert.Equal(routed, byChannel);
+        }
+
         return (p50, p99);
     }
 
@@ -85,7 +94,7 @@ public sealed class RelayLatencyLabTests
     /// Waits until the replies the intercept routed all reached the capture node (its relay count equals
     /// the intercept's routed count) and neither moved over two reports; returns that count.
     /// </summary>
-    private static async Task<(long Routed, Dictionary<string, long> HandOff)> SettledAsync(LabHost lab)
+    private static async Task<(long Routed, Dictionary<string, long> HandOff, long ByChannel)> SettledAsync(LabHost lab)
     {
         (long Routed, long Timed)? previous = null;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -103,7 +112,7 @@ public sealed class RelayLatencyLabTests
                     .SelectMany(n => n.GetProperty("counters").EnumerateObject())
                     .Where(c => c.Name.StartsWith("handoff_latency_us_", StringComparison.Ordinal) || c.Name == "batches_sent")
                     .ToDictionary(c => c.Name, c => c.Value.GetInt64(), StringComparer.Ordinal);
-                return (now.Routed, handOff);
+                return (now.Routed, handOff, Sum("capture", "responses_by_channel"));
             }
 
             previous = now;

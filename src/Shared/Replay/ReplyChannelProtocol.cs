@@ -1,0 +1,209 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+
+namespace ReplayCluster.Replay;
+
+/// <summary>
+/// The reply channel: a plain TCP stream from an intercept node to a capture node that carries response records
+/// beside Akka.Remote, because the remoting path costs a reply 5-6 thread hand-offs (router, endpoint writer,
+/// DotNetty loop on each side, endpoint reader, shard) and the session waits for every one of them before it sends
+/// the next request. The capture node listens; it hands each intercept its endpoint and a fresh random key in a
+/// <see cref="ReplyChannelOffer"/> over the cluster (mutual TLS there keeps the key secret); the intercept
+/// connects and proves it holds the key; every frame then carries a MAC under a per-connection key and an implicit
+/// frame number, so nobody without the key can inject, replay or reorder frames. The records are the same
+/// header-only records that Akka.Remote carried (addresses, sequence numbers, lengths): the channel adds integrity,
+/// not secrecy, like the records' remoting path without cluster TLS.
+/// </summary>
+/// <remarks>
+/// <para>Handshake: the capture node sends <c>"RCR1"</c> + a 16-byte nonce; the intercept answers <c>"RCR1"</c> + its
+/// own 16-byte nonce + HMAC-SHA256(key, "hello" | both nonces); the capture node checks it (constant time) and
+/// answers one byte <see cref="Accepted"/>. Both derive the frame key HMAC-SHA256(key, "frames" | both nonces).</para>
+/// <para>Frame: a little-endian header (record count u32, shard index u16, flags u16 = 0), the records
+/// (<see cref="ResponseRecord.EncodedSize"/> bytes each, the remoting layout), then the first 16 bytes of
+/// HMAC-SHA256(frame key, frame number u64 | header | records). Frame numbers count from 0 per connection.</para>
+/// </remarks>
+public static class ReplyChannelProtocol
+{
+    /// <summary>Bytes of the key a capture node offers.</summary>
+    public const int KeySize = 32;
+
+    /// <summary>Bytes of each side's nonce.</summary>
+    public const int NonceSize = 16;
+
+    /// <summary>Bytes of the capture node's greeting: magic and nonce.</summary>
+    public const int GreetingSize = 4 + NonceSize;
+
+    /// <summary>Bytes of the intercept's hello: magic, nonce and proof.</summary>
+    public const int HelloSize = 4 + NonceSize + 32;
+
+    /// <summary>Bytes of a frame header.</summary>
+    public const int HeaderSize = 8;
+
+    /// <summary>Bytes of a frame's MAC (truncated HMAC-SHA256, as in RFC 4868's 128-bit tags).</summary>
+    public const int MacSize = 16;
+
+    /// <summary>The capture node's answer to a valid hello.</summary>
+    public const byte Accepted = 1;
+
+    /// <summary>The largest frame: a full batch.</summary>
+    public const int MaxFrameSize = HeaderSize + (ResponseBatch.MaxRecords * ResponseRecord.EncodedSize) + MacSize;
+
+    private static ReadOnlySpan<byte> Magic => "RCR1"u8;
+
+    private static ReadOnlySpan<byte> HelloLabel => "hello"u8;
+
+    private static ReadOnlySpan<byte> FramesLabel => "frames"u8;
+
+    /// <summary>A fresh random key for one capture node's channel.</summary>
+    public static byte[] NewKey() => RandomNumberGenerator.GetBytes(KeySize);
+
+    /// <summary>Frame size for <paramref name="records"/> records.</summary>
+    public static int FrameSize(int records) => HeaderSize + (records * ResponseRecord.EncodedSize) + MacSize;
+
+    /// <summary>Capture node: writes its greeting with a fresh nonce into <paramref name="greeting"/>.</summary>
+    public static void WriteGreeting(Span<byte> greeting)
+    {
+        Magic.CopyTo(greeting);
+        RandomNumberGenerator.Fill(greeting.Slice(4, NonceSize));
+    }
+
+    /// <summary>
+    /// Intercept: checks the greeting and writes the hello proving the key; returns the frame key, or null when
+    /// the greeting is not a capture node's.
+    /// </summary>
+    public static byte[]? AnswerGreeting(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, Span<byte> hello)
+    {
+        if (greeting.Length != GreetingSize || !greeting[..4].SequenceEqual(Magic))
+        {
+            return null;
+        }
+
+        var serverNonce = greeting.Slice(4, NonceSize);
+        Magic.CopyTo(hello);
+        var clientNonce = hello.Slice(4, NonceSize);
+        RandomNumberGenerator.Fill(clientNonce);
+        Prove(key, HelloLabel, serverNonce, clientNonce, hello.Slice(4 + NonceSize, 32));
+        return FrameKey(key, serverNonce, clientNonce);
+    }
+
+    /// <summary>Capture node: checks an intercept's hello against its greeting; returns the frame key, or null.</summary>
+    public static byte[]? CheckHello(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, ReadOnlySpan<byte> hello)
+    {
+        if (hello.Length != HelloSize || !hello[..4].SequenceEqual(Magic))
+        {
+            return null;
+        }
+
+        var serverNonce = greeting.Slice(4, NonceSize);
+        var clientNonce = hello.Slice(4, NonceSize);
+        Span<byte> expected = stackalloc byte[32];
+        Prove(key, HelloLabel, serverNonce, clientNonce, expected);
+        return CryptographicOperations.FixedTimeEquals(expected, hello.Slice(4 + NonceSize, 32))
+            ? FrameKey(key, serverNonce, clientNonce)
+            : null;
+    }
+
+    /// <summary>Reads a frame header; false with the problem named when a peer sent what no writer sends.</summary>
+    public static bool TryReadHeader(ReadOnlySpan<byte> header, int shards, out int records, out int shard, out string problem)
+    {
+        var count = BinaryPrimitives.ReadUInt32LittleEndian(header);
+        shard = BinaryPrimitives.ReadUInt16LittleEndian(header[4..]);
+        var flags = BinaryPrimitives.ReadUInt16LittleEndian(header[6..]);
+        records = (int)Math.Min(count, int.MaxValue);
+        problem = count is 0 or > ResponseBatch.MaxRecords ? $"a frame of {count} records (1 to {ResponseBatch.MaxRecords})"
+            : shard >= shards ? $"shard {shard} of {shards}"
+            : flags != 0 ? $"unknown flags 0x{flags:x4}"
+            : string.Empty;
+        return problem.Length == 0;
+    }
+
+    private static void Prove(ReadOnlySpan<byte> key, ReadOnlySpan<byte> label, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> clientNonce, Span<byte> mac)
+    {
+        Span<byte> message = stackalloc byte[8 + (2 * NonceSize)];
+        label.CopyTo(message);
+        serverNonce.CopyTo(message[8..]);
+        clientNonce.CopyTo(message[(8 + NonceSize)..]);
+        HMACSHA256.HashData(key, message, mac);
+    }
+
+    private static byte[] FrameKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> clientNonce)
+    {
+        var frameKey = new byte[32];
+        Prove(key, FramesLabel, serverNonce, clientNonce, frameKey);
+        return frameKey;
+    }
+
+    /// <summary>
+    /// One direction's MAC state: the frame key and the next frame number. The intercept seals with it, the
+    /// capture node opens with it; one per connection, used by one thread.
+    /// </summary>
+    public sealed class FrameMac(byte[] frameKey) : IDisposable
+    {
+        private readonly IncrementalHash _hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, frameKey);
+        private ulong _frameNumber;
+
+        /// <summary>Frames sealed or opened so far.</summary>
+        public ulong Frames => _frameNumber;
+
+        /// <summary>
+        /// Writes a frame of <paramref name="records"/> for <paramref name="shard"/> into <paramref name="frame"/>
+        /// (at least <see cref="FrameSize"/> bytes) and returns its length.
+        /// </summary>
+        public int Seal(Span<byte> frame, int shard, ReadOnlySpan<ResponseRecord> records)
+        {
+            ArgumentOutOfRangeException.ThrowIfZero(records.Length);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(records.Length, ResponseBatch.MaxRecords);
+            var length = FrameSize(records.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(frame, (uint)records.Length);
+            BinaryPrimitives.WriteUInt16LittleEndian(frame[4..], checked((ushort)shard));
+            BinaryPrimitives.WriteUInt16LittleEndian(frame[6..], 0);
+            var body = frame[HeaderSize..];
+            foreach (ref readonly var record in records)
+            {
+                ReplayMessageSerializer.Write(body, record);
+                body = body[ResponseRecord.EncodedSize..];
+            }
+
+            Mac(frame[..(length - MacSize)], frame.Slice(length - MacSize, MacSize));
+            return length;
+        }
+
+        /// <summary>
+        /// Checks a received frame (header, records, MAC) and decodes its records; null when the MAC does not
+        /// match, which ends the connection (the stream can no longer be trusted).
+        /// </summary>
+        public ResponseRecord[]? Open(ReadOnlySpan<byte> frame, int records)
+        {
+            var length = FrameSize(records);
+            Span<byte> expected = stackalloc byte[MacSize];
+            Mac(frame[..(length - MacSize)], expected);
+            if (!CryptographicOperations.FixedTimeEquals(expected, frame.Slice(length - MacSize, MacSize)))
+            {
+                return null;
+            }
+
+            var decoded = new ResponseRecord[records];
+            var body = frame[HeaderSize..];
+            for (var i = 0; i < decoded.Length; i++)
+            {
+                decoded[i] = ReplayMessageSerializer.Read(body);
+                body = body[ResponseRecord.EncodedSize..];
+            }
+
+            return decoded;
+        }
+
+        public void Dispose() => _hmac.Dispose();
+
+        private void Mac(ReadOnlySpan<byte> headerAndRecords, Span<byte> mac)
+        {
+            Span<byte> number = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(number, _frameNumber++);
+            _hmac.AppendData(number);
+            _hmac.AppendData(headerAndRecords);
+            Span<byte> full = stackalloc byte[32];
+            _hmac.GetHashAndReset(full);
+            full[..MacSize].CopyTo(mac);
+        }
+    }
+}

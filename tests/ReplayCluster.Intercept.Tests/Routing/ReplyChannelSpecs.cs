@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Akka.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using ReplayCluster.Configuration;
+using ReplayCluster.Intercept.Routing;
+using ReplayCluster.Membership;
+using ReplayCluster.Replay;
+using ReplayCluster.Tests.TestSupport;
+
+namespace ReplayCluster.Intercept.Tests.Routing;
+
+/// <summary>
+/// The intercept's use of a capture node's reply channel, against a real loopback listener that speaks the capture
+/// side of the protocol: batches go through the channel, and through remoting before it is up and after it broke.
+/// </summary>
+public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString("akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0"))
+{
+    private static readonly SessionEndpoints Session = new(0x0AC80001, 40000, 0x0A000202, 80);
+
+    // The capture node: on the loopback address, so the offer's host is its cluster host as the router requires.
+    private static readonly Address CaptureNode = new("akka.tcp", "replaycluster", "127.0.0.1", 4999);
+
+    private readonly InterceptStatistics _statistics = new();
+    private readonly SpecMembers _members = new(NodeRoles.Intercept);
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public void Replies_go_through_the_offered_channel_to_the_shard_it_names_and_through_remoting_once_it_breaks()
+    {
+        using var listener = new CaptureSide();
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        using var _ = capture;
+
+        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
+        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+        router.Tell(new RouteClaims(shards[1], [Session], []), shards[1]);
+        AwaitAssert(() => Assert.Equal(1, _statistics.Routes), cancellationToken: Cancellation);
+
+        capture.Capture(TestReplies.For(Session, 1), TestReplies.For(Session, 2));
+
+        var (shard, records) = listener.Take();
+        Assert.Equal(1, shard);
+        Assert.Equal([1u, 2u], records.Select(r => r.Sequence));
+        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100), Cancellation);
+        Assert.Equal(1, _statistics.BatchesByChannel);
+
+        // The capture node goes away: sends fail, the channel closes, and replies travel through remoting again
+        // (a record written into the dying connection is lost as a packet is; the session's retransmission covers it).
+        listener.Dispose();
+        ResponseBatch? viaRemoting = null;
+        for (uint sequence = 3; viaRemoting is null && sequence < 100; sequence++)
+        {
+            capture.Capture(TestReplies.For(Session, sequence));
+            viaRemoting = owner.ReceiveOne(TimeSpan.FromMilliseconds(100), Cancellation) as ResponseBatch;
+        }
+
+        Assert.NotNull(viaRemoting);
+        Assert.Equal(0, _statistics.ReplyChannels);
+        Assert.Equal(1, _statistics.ReplyChannelFailures);
+    }
+
+    [Fact]
+    public void An_offer_that_cannot_be_connected_leaves_replies_on_remoting()
+    {
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        using var _ = capture;
+        using var closed = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var port = ((IPEndPoint)closed.LocalEndPoint!).Port; // bound, never listening: connections are refused
+
+        router.Tell(new ReplyChannelOffer("127.0.0.1", port, ReplyChannelProtocol.NewKey(), shards), shards[0]);
+        AwaitCondition(() => _statistics.ReplyChannelFailures == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+        router.Tell(new RouteClaims(shards[0], [Session], []), shards[0]);
+        capture.Capture(TestReplies.For(Session, 1));
+
+        Assert.Equal(1u, owner.ExpectMsg<ResponseBatch>(cancellationToken: Cancellation).Records[0].Sequence);
+    }
+
+    [Fact]
+    public void Offers_that_name_another_nodes_shards_or_another_host_are_refused()
+    {
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        using var _ = capture;
+        var elsewhere = RemoteStandIn.For(Sys, SpecMembers.Node(9), owner.Ref, "sessions-0");
+
+        router.Tell(new ReplyChannelOffer("127.0.0.1", 4000, ReplyChannelProtocol.NewKey(), [elsewhere]), shards[0]);
+        router.Tell(new ReplyChannelOffer("10.9.9.9", 4000, ReplyChannelProtocol.NewKey(), shards), shards[0]);
+
+        AwaitAssert(() => Assert.Equal(2, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.Impersonation)), cancellationToken: Cancellation);
+        Assert.Equal(0, _statistics.ReplyChannelFailures);
+    }
+
+    private (IActorRef Router, SimulatedCaptureThread Capture, IActorRef[] Shards) Start(Akka.TestKit.TestProbe owner)
+    {
+        _members.Join(CaptureNode, NodeRoles.Capture);
+        var settings = new InterceptNodeSettings { Interface = "test0", Filter = "tcp" };
+        var forwarder = new ReplyForwarder(settings, _statistics, TimeProvider.System, NullLogger<ReplyForwarder>.Instance);
+        var router = Sys.ActorOf(ReplyRouter.Props(settings, _statistics, forwarder, TimeProvider.System, NullLogger.Instance, _members.Senders));
+        IActorRef[] shards = [RemoteStandIn.For(Sys, CaptureNode, owner.Ref, "sessions-0"), RemoteStandIn.For(Sys, CaptureNode, owner.Ref, "sessions-1")];
+        return (router, new SimulatedCaptureThread(forwarder, router), shards);
+    }
+
+    /// <summary>The capture node's side of the protocol for one connection: greet, check the hello, read frames.</summary>
+    private sealed class CaptureSide : IDisposable
+    {
+        private readonly Socket _listener = new(SocketType.Stream, ProtocolType.Tcp);
+        private readonly BlockingCollection<(int Shard, ResponseRecord[] Records)> _frames = [];
+        private Socket? _connection;
+
+        public CaptureSide()
+        {
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Listen(1);
+            new Thread(Serve) { IsBackground = true }.Start();
+        }
+
+        public byte[] Key { get; } = ReplyChannelProtocol.NewKey();
+
+        public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
+
+        public (int Shard, ResponseRecord[] Records) Take() =>
+            _frames.TryTake(out var frame, TimeSpan.FromSeconds(5)) ? frame : throw new TimeoutException("no frame within 5 s");
+
+        public void Dispose()
+        {
+            _listener.Dispose();
+            _connection?.Dispose();
+        }
+
+        private void Serve()
+        {
+            try
+            {
+                _connection = _listener.Accept();
+                var greeting = new byte[ReplyChannelProtocol.GreetingSize];
+                ReplyChannelProtocol.WriteGreeting(greeting);
+                _connection.Send(greeting);
+                var hello = new byte[ReplyChannelProtocol.HelloSize];
+                Read(hello);
+                using var mac = new ReplyChannelProtocol.FrameMac(ReplyChannelProtocol.CheckHello(Key, greeting, hello) ?? throw new InvalidOperationException("bad hello"));
+                _connection.Send([ReplyChannelProtocol.Accepted]);
+                var header = new byte[ReplyChannelProtocol.HeaderSize];
+                while (true)
+                {
+                    Read(header);
+                    Assert.True(ReplyChannelProtocol.TryReadHeader(header, 2, out var count, out var shard, out var problem), problem);
+                    var frame = new byte[ReplyChannelProtocol.FrameSize(count)];
+                    header.CopyTo(frame, 0);
+                    Read(frame.AsSpan(ReplyChannelProtocol.HeaderSize));
+                    _frames.Add((shard, mac.Open(frame, count) ?? throw new InvalidOperationException("bad MAC")));
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or EndOfStreamException)
+            {
+                // Disposed by the test.
+            }
+        }
+
+        private void Read(Span<byte> into)
+        {
+            while (into.Length > 0)
+            {
+                var read = _connection!.Receive(into);
+                if (read == 0)
+                {
+                    throw new EndOfStreamException();
+                }
+
+                into = into[read..];
+            }
+        }
+    }
+}

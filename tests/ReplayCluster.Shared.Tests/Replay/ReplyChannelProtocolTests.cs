@@ -1,0 +1,160 @@
+using System.Runtime.Serialization;
+using Akka.Actor;
+using ReplayCluster.Replay;
+
+namespace ReplayCluster.Tests.Replay;
+
+public sealed class ReplyChannelProtocolTests
+{
+    private static readonly byte[] Key = ReplyChannelProtocol.NewKey();
+
+    [Fact]
+    public void A_hello_with_the_key_is_accepted_and_both_sides_derive_the_same_frame_key()
+    {
+        var (greeting, hello, interceptKey) = Handshake(Key);
+
+        var captureKey = ReplyChannelProtocol.CheckHello(Key, greeting, hello);
+
+        Assert.NotNull(captureKey);
+        Assert.Equal(interceptKey, captureKey);
+    }
+
+    [Fact]
+    public void A_hello_made_with_another_key_or_altered_in_any_byte_is_refused()
+    {
+        var (greeting, hello, _) = Handshake(ReplyChannelProtocol.NewKey());
+        Assert.Null(ReplyChannelProtocol.CheckHello(Key, greeting, hello));
+
+        (greeting, hello, _) = Handshake(Key);
+        for (var i = 0; i < hello.Length; i++)
+        {
+            var altered = (byte[])hello.Clone();
+            altered[i] ^= 0x01;
+            Assert.Null(ReplyChannelProtocol.CheckHello(Key, greeting, altered));
+        }
+
+        Assert.Null(ReplyChannelProtocol.CheckHello(Key, greeting, hello.AsSpan(0, hello.Length - 1)));
+    }
+
+    [Fact]
+    public void A_greeting_that_is_not_a_capture_nodes_gets_no_hello()
+    {
+        var hello = new byte[ReplyChannelProtocol.HelloSize];
+        Assert.Null(ReplyChannelProtocol.AnswerGreeting(Key, "HTTP/1.1 200 OK\r\n\r\n "u8, hello));
+        Assert.Null(ReplyChannelProtocol.AnswerGreeting(Key, new byte[3], hello));
+    }
+
+    [Fact]
+    public void Frames_open_in_order_to_the_records_sealed()
+    {
+        var (_, _, frameKey) = Handshake(Key);
+        using var sealer = new ReplyChannelProtocol.FrameMac(frameKey!);
+        using var opener = new ReplyChannelProtocol.FrameMac(frameKey!);
+        var buffer = new byte[ReplyChannelProtocol.FrameSize(10)];
+        for (uint frame = 0; frame < 5; frame++)
+        {
+            var records = Enumerable.Range(0, (int)frame + 1).Select(i => Record(frame * 100 + (uint)i)).ToArray();
+            var length = sealer.Seal(buffer, shard: 3, records);
+
+            Assert.Equal(ReplyChannelProtocol.FrameSize(records.Length), length);
+            Assert.True(ReplyChannelProtocol.TryReadHeader(buffer, shards: 4, out var count, out var shard, out _));
+            Assert.Equal((records.Length, 3), (count, shard));
+            Assert.Equal(records, opener.Open(buffer.AsSpan(0, length), count));
+        }
+    }
+
+    [Fact]
+    public void A_frame_altered_in_any_byte_replayed_or_reordered_does_not_open()
+    {
+        var (_, _, frameKey) = Handshake(Key);
+        using var sealer = new ReplyChannelProtocol.FrameMac(frameKey!);
+        var first = new byte[ReplyChannelProtocol.FrameSize(2)];
+        var second = new byte[ReplyChannelProtocol.FrameSize(2)];
+        sealer.Seal(first, 0, [Record(1), Record(2)]);
+        sealer.Seal(second, 0, [Record(3), Record(4)]);
+
+        for (var i = 0; i < first.Length; i++)
+        {
+            using var opener = new ReplyChannelProtocol.FrameMac(frameKey!);
+            var altered = (byte[])first.Clone();
+            altered[i] ^= 0x80;
+            Assert.Null(opener.Open(altered, 2));
+        }
+
+        // The second frame first (reordered), or the first frame twice (replayed): the frame number is in the MAC.
+        using (var opener = new ReplyChannelProtocol.FrameMac(frameKey!))
+        {
+            Assert.Null(opener.Open(second, 2));
+        }
+
+        using (var opener = new ReplyChannelProtocol.FrameMac(frameKey!))
+        {
+            Assert.NotNull(opener.Open(first, 2));
+            Assert.Null(opener.Open(first, 2));
+        }
+    }
+
+    [Theory]
+    [InlineData(0u, 0, 0, "a frame of 0 records")]
+    [InlineData(16_385u, 0, 0, "a frame of 16385 records")]
+    [InlineData(1u, 4, 0, "shard 4 of 4")]
+    [InlineData(1u, 0, 1, "unknown flags 0x0001")]
+    public void Headers_no_intercept_writes_are_refused_by_name(uint count, int shard, int flags, string problem)
+    {
+        var header = new byte[ReplyChannelProtocol.HeaderSize];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header, count);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(4), (ushort)shard);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(6), (ushort)flags);
+
+        Assert.False(ReplyChannelProtocol.TryReadHeader(header, shards: 4, out _, out _, out var found));
+        Assert.StartsWith(problem, found, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_offer_round_trips_and_damaged_offers_are_refused()
+    {
+        var shards = new[] { "akka.tcp://replaycluster@10.0.0.5:4053/user/sessions-0#1", "akka.tcp://replaycluster@10.0.0.5:4053/user/sessions-1#2" };
+        var offer = new ReplyChannelOffer("10.0.0.5", 40123, Key, [ActorRefs.Nobody, ActorRefs.Nobody]);
+        var bytes = ReplayMessageSerializer.EncodeOffer(offer, shards);
+        var resolved = new List<string>();
+
+        var back = ReplayMessageSerializer.DecodeOffer(bytes, path => { resolved.Add(path); return ActorRefs.Nobody; });
+
+        Assert.Equal(("10.0.0.5", 40123), (back.Host, back.Port));
+        Assert.Equal(Key, back.Key.ToArray());
+        Assert.Equal(shards, resolved);
+        for (var length = 0; length < bytes.Length; length++)
+        {
+            Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeOffer(bytes.AsSpan(0, length), _ => ActorRefs.Nobody));
+        }
+
+        Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeOffer([.. bytes, 0], _ => ActorRefs.Nobody));
+        var noPort = (byte[])bytes.Clone();
+        noPort[1 + 2 + "10.0.0.5".Length] = 0;
+        noPort[1 + 2 + "10.0.0.5".Length + 1] = 0;
+        Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeOffer(noPort, _ => ActorRefs.Nobody));
+    }
+
+    private static (byte[] Greeting, byte[] Hello, byte[]? FrameKey) Handshake(byte[] interceptKey)
+    {
+        var greeting = new byte[ReplyChannelProtocol.GreetingSize];
+        ReplyChannelProtocol.WriteGreeting(greeting);
+        var hello = new byte[ReplyChannelProtocol.HelloSize];
+        var frameKey = ReplyChannelProtocol.AnswerGreeting(interceptKey, greeting, hello);
+        return (greeting, hello, frameKey);
+    }
+
+    private static ResponseRecord Record(uint sequence) => new()
+    {
+        ClientAddress = 0x0AC80001,
+        ClientPort = 40000,
+        TargetAddress = 0x0A000202,
+        TargetPort = 80,
+        Sequence = sequence,
+        Acknowledgment = 7,
+        Window = 512,
+        Flags = 0x18,
+        PayloadLength = 100,
+        CapturedAtNanos = 1_700_000_000_000_000_000L + sequence,
+    };
+}
