@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using CsCheck;
 using ReplayCluster.Packets;
 using Xunit;
 
@@ -169,6 +170,58 @@ public sealed class Ipv6PacketParserTests
         Assert.Equal(ParseResult.Ipv6NoNextHeader, PacketParser.TryParseIpv6Ip(afterOptions, out _));
 
         Assert.Equal(ParseResult.Ipv6RoutingInTransit, PacketParser.TryParseIpv6Ip(Ipv6Frames.WithExtensionHeaders(ip, Ipv6Frames.RoutingHeader(1)), out _));
+    }
+
+    [Fact]
+    public void Random_extension_header_chains_get_the_result_the_rfc_8200_rules_predict()
+    {
+        // Kinds: 0 hop-by-hop, 1 destination options (8-24 bytes), 2 routing with no segments left, 3 routing in
+        // transit, 4 atomic fragment, 5 real fragment. Then what follows the chain: TCP, AH, ESP, no next header, UDP.
+        byte[] terminals = [6, 51, 50, 59, 17];
+        Gen.Select(Gen.Int[0, 5].Array[0, 11], Gen.Int[0, 4], Gen.Int[1, 3]).Sample((kinds, terminal, optionWords) =>
+        {
+            var headers = kinds.Select(kind => kind switch
+            {
+                0 => Ipv6Frames.Options(Ipv6Frames.HopByHop),
+                1 => Ipv6Frames.Options(Ipv6Frames.DestinationOptions, optionWords),
+                2 => Ipv6Frames.RoutingHeader(0),
+                3 => Ipv6Frames.RoutingHeader(2),
+                4 => Ipv6Frames.FragmentHeader(0, more: false),
+                _ => Ipv6Frames.FragmentHeader(8, more: true),
+            }).ToArray();
+            var packet = Ipv6Frames.WithExtensionHeaders(Ipv6Frames.Build(Ipv6Frames.Data, 20), headers);
+            var lastNextHeader = headers.Length == 0 ? 6 : 40 + headers[..^1].Sum(h => h.Body.Length);
+            packet[lastNextHeader] = terminals[terminal];
+
+            var expected = ParseResult.Ok;
+            for (var h = 0; h < kinds.Length && expected == ParseResult.Ok; h++)
+            {
+                expected = h == PacketParser.MaxIpv6ExtensionHeaders || (kinds[h] == 0 && h != 0) ? ParseResult.BadIpv6ExtensionHeader
+                    : kinds[h] == 3 ? ParseResult.Ipv6RoutingInTransit
+                    : kinds[h] == 5 ? ParseResult.Ipv6Fragment
+                    : ParseResult.Ok;
+            }
+
+            if (expected == ParseResult.Ok)
+            {
+                expected = terminal switch
+                {
+                    0 => ParseResult.Ok,
+                    1 => ParseResult.IpsecAuthenticationHeader,
+                    2 => ParseResult.IpsecEncapsulatedPayload,
+                    3 => ParseResult.Ipv6NoNextHeader,
+                    _ => ParseResult.NotTcp,
+                };
+            }
+
+            var result = PacketParser.TryParseIpv6Ip(packet, out var p);
+            Assert.True(expected == result, $"kinds [{string.Join(",", kinds)}] then {terminals[terminal]}: expected {expected}, got {result}");
+            if (result == ParseResult.Ok)
+            {
+                Assert.Equal(40 + headers.Sum(h => h.Body.Length), p.IpHeaderLength);
+                Assert.Equal(Ipv6Frames.Payload(20), packet.AsSpan(p.PayloadOffset).ToArray());
+            }
+        }, iter: 5_000);
     }
 
     [Fact]
