@@ -5,8 +5,12 @@ using ReplayCluster.Replay;
 
 namespace ReplayCluster.Benchmarks.Fuzz;
 
-/// <summary>A valid captured frame to mutate: its bytes, its pcap link-type number and its length/type fields.</summary>
-internal sealed record PacketSeed(string Name, byte[] Frame, int PcapLinkType, FuzzField[] Fields);
+/// <summary>
+/// A valid captured frame to mutate: its bytes, its pcap link-type number and its length/type fields. IPv6 seeds go
+/// through <see cref="PacketParser.TryParseDualStack"/> (so a mutation that turns them into IPv4 reaches that parse
+/// too); IPv4 seeds through <see cref="PacketParser.TryParse"/>, as the nodes call it today.
+/// </summary>
+internal sealed record PacketSeed(string Name, byte[] Frame, int PcapLinkType, FuzzField[] Fields, bool DualStack = false);
 
 /// <summary>
 /// Mutated captured frames through what the capture and intercept nodes run on each frame they capture:
@@ -62,7 +66,7 @@ internal sealed class PacketFuzzer
             ParseResult result;
             try
             {
-                (result, failure) = Process(_buffer.AsSpan(0, length), linkType);
+                (result, failure) = seed.DualStack ? ProcessDualStack(_buffer.AsSpan(0, length), linkType) : Process(_buffer.AsSpan(0, length), linkType);
             }
 #pragma warning disable CA1031 // any exception is the finding
             catch (Exception ex)
@@ -143,6 +147,83 @@ internal sealed class PacketFuzzer
         return payload.Length == packet.PayloadLength ? (result, null) : (result, "payload copy of the wrong length");
     }
 
+    /// <summary>
+    /// One frame through the dual-stack parse; an IPv4 result is handled as <see cref="Process"/> handles it, an IPv6
+    /// one checked against what <see cref="PacketParser.TryParseIpv6"/> promises and its payload copied (the response
+    /// record has no IPv6 form yet).
+    /// </summary>
+    private (ParseResult Result, string? Failure) ProcessDualStack(ReadOnlySpan<byte> frame, int pcapLinkType)
+    {
+        var result = PacketParser.TryParseDualStack(frame, LinkTypes.FromPcap(pcapLinkType), out var ipv4, out var ipv6, out var family);
+        if (result != ParseResult.Ok || family == System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            // An IPv4 frame (or any rejection): the IPv4 path must have said exactly the same.
+            var ipv4Result = PacketParser.TryParse(frame, LinkTypes.FromPcap(pcapLinkType), out var expected);
+            if (family != System.Net.Sockets.AddressFamily.InterNetworkV6 && (ipv4Result != result || !SameHeaders(expected, ipv4)))
+            {
+                return (result, $"dual-stack parse gave {result}, the IPv4 parse {ipv4Result} (link type {pcapLinkType})");
+            }
+
+            return result == ParseResult.Ok ? Process(frame, pcapLinkType) : CountOnly(result);
+        }
+
+        Counters.Count(result);
+        if (CheckInvariants(frame, ipv6) is { } broken)
+        {
+            return (result, $"accepted with {broken}: {ipv6} (link type {pcapLinkType})");
+        }
+
+        if (ipv6.Truncated)
+        {
+            Truncated++;
+            return (result, null);
+        }
+
+        var payload = ipv6.PayloadLength == 0 ? [] : frame.Slice(ipv6.PayloadOffset, ipv6.PayloadLength).ToArray();
+        return payload.Length == ipv6.PayloadLength ? (result, null) : (result, "payload copy of the wrong length");
+    }
+
+    // Field by field: ValueType.Equals would box, and the harness counts allocations per input.
+    private static bool SameHeaders(in TcpPacket a, in TcpPacket b) =>
+        a.IpOffset == b.IpOffset && a.IpHeaderLength == b.IpHeaderLength && a.TotalLength == b.TotalLength && a.TcpHeaderLength == b.TcpHeaderLength
+        && a.CapturedPayloadLength == b.CapturedPayloadLength && a.SourceAddress == b.SourceAddress && a.DestinationAddress == b.DestinationAddress
+        && a.SourcePort == b.SourcePort && a.DestinationPort == b.DestinationPort && a.Sequence == b.Sequence && a.Acknowledgment == b.Acknowledgment
+        && a.Flags == b.Flags && a.Window == b.Window && a.Options.Equals(b.Options);
+
+    private (ParseResult Result, string? Failure) CountOnly(ParseResult result)
+    {
+        Counters.Count(result);
+        return (result, null);
+    }
+
+    /// <summary>What <see cref="PacketParser.TryParseIpv6"/> promises of an accepted frame; null when it holds.</summary>
+    private static string? CheckInvariants(ReadOnlySpan<byte> frame, in Ipv6TcpPacket packet)
+    {
+        if (packet.IpHeaderLength < 40 || packet.ExtensionHeadersLength % 8 != 0
+            || packet.ExtensionHeadersLength > PacketParser.MaxIpv6ExtensionHeaders * 2048 || packet.TcpHeaderLength is < 20 or > 60)
+        {
+            return "a header length out of range";
+        }
+
+        if (packet.IpOffset < 0 || packet.PayloadOffset > frame.Length)
+        {
+            return "headers outside the frame";
+        }
+
+        if (packet.CapturedPayloadLength < 0 || packet.PayloadOffset + packet.CapturedPayloadLength > frame.Length)
+        {
+            return "a captured payload outside the frame";
+        }
+
+        if (packet.PayloadLength < 0 || packet.TotalLength != packet.IpHeaderLength + packet.TcpHeaderLength + packet.PayloadLength
+            || packet.TotalLength > 40 + ushort.MaxValue)
+        {
+            return "inconsistent lengths";
+        }
+
+        return null;
+    }
+
     /// <summary>What <see cref="PacketParser.TryParse"/> promises of an accepted frame; null when it holds.</summary>
     private static string? CheckInvariants(ReadOnlySpan<byte> frame, in TcpPacket packet)
     {
@@ -171,7 +252,10 @@ internal sealed class PacketFuzzer
     }
 }
 
-/// <summary>Valid frames built with <see cref="TcpPacketBuilder"/>, in every link framing the parser reads.</summary>
+/// <summary>
+/// Valid frames built with <see cref="TcpPacketBuilder"/> and <see cref="Ipv6TcpPacketBuilder"/>, in every link framing
+/// the parsers read.
+/// </summary>
 internal static class PacketCorpus
 {
     private const uint Client = 0x0A01_0002; // 10.1.0.2
@@ -239,7 +323,147 @@ internal static class PacketCorpus
             }
         }
 
+        foreach (var (name, ip) in Ipv6Packets())
+        {
+            seeds.Add(Ipv6Seed($"{name}/raw", ip, (int)LinkType.Raw));
+            seeds.Add(Ipv6Seed($"{name}/ipv6", ip, (int)LinkType.Ipv6));
+            seeds.Add(Ipv6Seed($"{name}/ethernet", Ethernet(ip, [], PacketParser.EtherTypeIpv6), (int)LinkType.Ethernet));
+            seeds.Add(Ipv6Seed($"{name}/vlan", Ethernet(ip, [PacketParser.EtherTypeVlan], PacketParser.EtherTypeIpv6), (int)LinkType.Ethernet));
+            seeds.Add(Ipv6Seed($"{name}/sll", Sll(ip, PacketParser.EtherTypeIpv6), (int)LinkType.LinuxSll));
+            seeds.Add(Ipv6Seed($"{name}/sll2", Sll2(ip, sll2Types++, PacketParser.EtherTypeIpv6), (int)LinkType.LinuxSll2));
+            var ethernet = Ethernet(ip, [], PacketParser.EtherTypeIpv6);
+            if (ethernet.Length > 256)
+            {
+                seeds.Add(Ipv6Seed($"{name}/ethernet-snap256", ethernet[..256], (int)LinkType.Ethernet));
+            }
+        }
+
         return seeds;
+    }
+
+    /// <summary>
+    /// The IPv6 packets: handshake and data as the IPv4 ones, and each extension header the parser walks (hop-by-hop,
+    /// destination options, routing with no segments left, atomic fragment), alone and chained.
+    /// </summary>
+    public static IReadOnlyList<(string Name, byte[] Packet)> Ipv6Packets()
+    {
+        var syn = new TcpSegmentSpec
+        {
+            SourcePort = 40_000, DestinationPort = 80, Sequence = 1000, Flags = TcpFlags.Syn, Window = 64_800, Mss = 1440,
+            SackPermitted = true, Timestamp = new TcpTimestamp(7, 0), WindowScale = 7,
+        };
+        var data = syn with { Sequence = 1001, Acknowledgment = 5001, Flags = TcpFlags.Ack | TcpFlags.Psh, Mss = null, SackPermitted = false, WindowScale = null, Timestamp = new TcpTimestamp(8, 9) };
+        byte[] hopByHop = [0, 0, 1, 4, 0, 0, 0, 0];
+        byte[] destinationOptions = [0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        byte[] routing = [0, 2, 2, 0, 0, 0, 0, 0, .. new byte[16]];
+        byte[] atomicFragment = [0, 0, 0, 0, 0, 0, 0x12, 0x34];
+        var packets = new List<(string, byte[])>
+        {
+            ("v6-syn", BuildIpv6(syn, 0)),
+            ("v6-ack-ts", BuildIpv6(data with { Flags = TcpFlags.Ack }, 0)),
+            ("v6-fin", BuildIpv6(data with { Flags = TcpFlags.Fin | TcpFlags.Ack, Timestamp = null }, 0)),
+            ("v6-data-100", BuildIpv6(data, 100)),
+            ("v6-data-1428", BuildIpv6(data with { Timestamp = null }, 1428)),
+            ("v6-hbh", WithIpv6Headers(BuildIpv6(data, 20), (0, hopByHop))),
+            ("v6-dstopts", WithIpv6Headers(BuildIpv6(syn, 0), (60, destinationOptions))),
+            ("v6-routing", WithIpv6Headers(BuildIpv6(data, 20), (43, routing))),
+            ("v6-atomic-fragment", WithIpv6Headers(BuildIpv6(data, 20), (44, atomicFragment))),
+            ("v6-chain", WithIpv6Headers(BuildIpv6(data, 300), (0, hopByHop), (60, destinationOptions), (43, routing), (44, atomicFragment), (60, hopByHop))),
+        };
+        return packets;
+    }
+
+    private static byte[] BuildIpv6(in TcpSegmentSpec spec, int payloadLength)
+    {
+        var payload = new byte[payloadLength];
+        for (var i = 0; i < payload.Length; i++)
+        {
+            payload[i] = (byte)('a' + (i % 26));
+        }
+
+        var packet = new byte[Ipv6TcpPacketBuilder.GetPacketLength(spec, payloadLength)];
+        Ipv6TcpPacketBuilder.Write(spec, new Ipv6Address(0x2001_0db8_0001_0000, 2), new Ipv6Address(0x2001_0db8_0002_0000, 3), payload, packet);
+        return packet;
+    }
+
+    /// <summary>Inserts extension headers (type, body) after the fixed header, chaining next-header bytes and fixing the payload length.</summary>
+    private static byte[] WithIpv6Headers(byte[] packet, params (byte Type, byte[] Body)[] headers)
+    {
+        var result = new byte[packet.Length + headers.Sum(h => h.Body.Length)];
+        packet.AsSpan(0, 40).CopyTo(result);
+        var offset = 40;
+        for (var i = 0; i < headers.Length; i++)
+        {
+            headers[i].Body.CopyTo(result.AsSpan(offset));
+            result[offset] = i + 1 < headers.Length ? headers[i + 1].Type : packet[6];
+            offset += headers[i].Body.Length;
+        }
+
+        result[6] = headers[0].Type;
+        packet.AsSpan(40).CopyTo(result.AsSpan(offset));
+        BinaryPrimitives.WriteUInt16BigEndian(result.AsSpan(4), (ushort)(result.Length - 40));
+        return result;
+    }
+
+    private static PacketSeed Ipv6Seed(string name, byte[] frame, int pcapLinkType)
+    {
+        var result = PacketParser.TryParseIpv6(frame, LinkTypes.FromPcap(pcapLinkType), out var packet);
+        if (result != ParseResult.Ok)
+        {
+            throw new InvalidOperationException($"corpus frame {name} does not parse: {result}");
+        }
+
+        var ip = packet.IpOffset;
+        var fields = new List<FuzzField>
+        {
+            new(ip, 1, true, 0xF0), // version
+            new(ip + 4, 2, true), // payload length
+            new(ip + 6, 1, true), // next header
+            new(packet.TcpOffset + 12, 1, true, 0xF0), // data offset
+        };
+        if (ip >= 2)
+        {
+            fields.Add(new FuzzField(ip - 2, 2, true)); // EtherType / SLL protocol
+        }
+
+        if (pcapLinkType == (int)LinkType.LinuxSll2)
+        {
+            fields.Add(new FuzzField(0, 2, true));
+        }
+
+        // Each extension header's next header and length bytes, the fragment offset/M word and routing segments left.
+        var next = frame[ip + 6];
+        for (var offset = ip + 40; offset < packet.TcpOffset;)
+        {
+            fields.Add(new FuzzField(offset, 1, true));
+            fields.Add(new FuzzField(offset + 1, 1, true));
+            if (next == 44)
+            {
+                fields.Add(new FuzzField(offset + 2, 2, true));
+            }
+            else if (next == 43)
+            {
+                fields.Add(new FuzzField(offset + 3, 1, true));
+            }
+
+            var length = next == 44 ? 8 : (frame[offset + 1] + 1) * 8;
+            next = frame[offset];
+            offset += length;
+        }
+
+        for (var i = packet.TcpOffset + 20; i < packet.PayloadOffset && frame[i] != 0;)
+        {
+            if (frame[i] == 1)
+            {
+                i++;
+                continue;
+            }
+
+            fields.Add(new FuzzField(i + 1, 1, true));
+            i += Math.Max((int)frame[i + 1], 2);
+        }
+
+        return new PacketSeed(name, frame, pcapLinkType, [.. fields], DualStack: true);
     }
 
     private static byte[] Build(in TcpSegmentSpec spec, int payloadLength)
@@ -268,7 +492,7 @@ internal static class PacketCorpus
     }
 
     /// <summary>Ethernet II with the given tag types before the IPv4 type; short frames padded to 60 bytes as on the wire.</summary>
-    private static byte[] Ethernet(byte[] ip, ushort[] tags)
+    private static byte[] Ethernet(byte[] ip, ushort[] tags, ushort etherType = PacketParser.EtherTypeIpv4)
     {
         var header = 14 + (tags.Length * 4);
         var frame = new byte[Math.Max(header + ip.Length, 60)];
@@ -285,26 +509,26 @@ internal static class PacketCorpus
             offset += 4;
         }
 
-        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(offset), PacketParser.EtherTypeIpv4);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(offset), etherType);
         ip.CopyTo(frame.AsSpan(header));
         return frame;
     }
 
-    private static byte[] Sll(byte[] ip)
+    private static byte[] Sll(byte[] ip, ushort protocol = PacketParser.EtherTypeIpv4)
     {
         var frame = new byte[16 + ip.Length];
         BinaryPrimitives.WriteUInt16BigEndian(frame, 0); // to us
         BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(2), 1); // ARPHRD_ETHER
         BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(4), 6);
-        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(14), PacketParser.EtherTypeIpv4);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(14), protocol);
         ip.CopyTo(frame.AsSpan(16));
         return frame;
     }
 
-    private static byte[] Sll2(byte[] ip, int variant)
+    private static byte[] Sll2(byte[] ip, int variant, ushort protocol = PacketParser.EtherTypeIpv4)
     {
         var frame = new byte[20 + ip.Length];
-        BinaryPrimitives.WriteUInt16BigEndian(frame, PacketParser.EtherTypeIpv4);
+        BinaryPrimitives.WriteUInt16BigEndian(frame, protocol);
         BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(4), 2 + variant); // interface index
         BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(8), 1);
         frame[10] = (byte)(variant % 5); // packet type: host, broadcast, multicast, otherhost, outgoing

@@ -5,7 +5,7 @@ namespace ReplayCluster.Packets;
 
 /// <summary>
 /// The Internet checksum (RFC 1071): one's-complement sum of 16-bit big-endian words, complemented. Used for the
-/// IPv4 header and, with the pseudo-header, for TCP.
+/// IPv4 header and, with the pseudo-header, for TCP over IPv4 and IPv6.
 /// </summary>
 /// <remarks>
 /// Speed: the one's-complement sum does not depend on byte order (RFC 1071 section 2B), so we add the data as
@@ -68,8 +68,38 @@ public static class Checksum
     public static ushort Update(ushort checksum, uint oldValue, uint newValue) =>
         (ushort)~Fold((uint)(ushort)~checksum + (ushort)~(oldValue >> 16) + (ushort)~oldValue + (newValue >> 16) + (newValue & 0xFFFF));
 
+    /// <summary>
+    /// The checksum to store in a TCP header carried by IPv6: over the RFC 8200 section 8.1 pseudo-header (source and
+    /// destination address, 32-bit upper-layer length, next header 6) and the whole TCP <paramref name="segment"/>,
+    /// treating the checksum field (bytes 16-17) as zero. With a routing header, <paramref name="destinationAddress"/>
+    /// is the final destination.
+    /// </summary>
+    public static ushort Tcp(in Ipv6Address sourceAddress, in Ipv6Address destinationAddress, ReadOnlySpan<byte> segment)
+    {
+        var data = ToNetworkValue(FoldNative(Accumulate(segment[..16], Accumulate(segment[18..], 0))));
+        return (ushort)~Fold(data + PseudoHeaderSum(sourceAddress, destinationAddress, segment.Length));
+    }
+
+    /// <summary>True when the checksum stored in the TCP <paramref name="segment"/> is correct for these IPv6 addresses.</summary>
+    public static bool VerifyTcp(in Ipv6Address sourceAddress, in Ipv6Address destinationAddress, ReadOnlySpan<byte> segment)
+    {
+        var data = ToNetworkValue(FoldNative(Accumulate(segment, 0)));
+        return Fold(data + PseudoHeaderSum(sourceAddress, destinationAddress, segment.Length)) == 0xFFFF;
+    }
+
+    /// <summary>
+    /// Incremental update (RFC 1624 eqn. 3) for a changed IPv6 address (eight 16-bit words at once, e.g. a source
+    /// rewritten to a fake client). Only correct when the old checksum was.
+    /// </summary>
+    public static ushort Update(ushort checksum, in Ipv6Address oldValue, in Ipv6Address newValue) =>
+        (ushort)~Fold((uint)(ushort)~checksum + (ushort)~Fold(oldValue.SumOfGroups()) + newValue.SumOfGroups());
+
     private static uint PseudoHeaderSum(uint source, uint destination, int segmentLength) =>
         (source >> 16) + (source & 0xFFFF) + (destination >> 16) + (destination & 0xFFFF) + ProtocolTcp + (uint)segmentLength;
+
+    // At most 16 * 0xFFFF for the addresses plus 2 * 0xFFFF for the length plus 6: far from overflowing 32 bits.
+    private static uint PseudoHeaderSum(in Ipv6Address source, in Ipv6Address destination, int segmentLength) =>
+        source.SumOfGroups() + destination.SumOfGroups() + ((uint)segmentLength >> 16) + ((uint)segmentLength & 0xFFFF) + ProtocolTcp;
 
     /// <summary>Adds <paramref name="data"/> to <paramref name="sum"/> in native byte order, unfolded.</summary>
     private static ulong Accumulate(ReadOnlySpan<byte> data, ulong sum)

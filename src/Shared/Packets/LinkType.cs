@@ -18,6 +18,9 @@ public enum LinkType
     /// <summary>LINKTYPE_IPV4: raw IPv4 without a link header.</summary>
     Ipv4 = 228,
 
+    /// <summary>LINKTYPE_IPV6: raw IPv6 without a link header (read by the IPv6 and dual-stack parses only).</summary>
+    Ipv6 = 229,
+
     /// <summary>LINKTYPE_LINUX_SLL2: Linux cooked capture v2 (20-byte header); what libpcap 1.10+ gives for <c>-i any</c>.</summary>
     LinuxSll2 = 276,
 }
@@ -36,7 +39,10 @@ public static class LinkTypes
         _ => (LinkType)value,
     };
 
-    /// <summary>True when <see cref="PacketParser"/> understands frames of this link type.</summary>
+    /// <summary>
+    /// True when <see cref="PacketParser.TryParse"/> (IPv4) understands frames of this link type. The IPv6 and
+    /// dual-stack parses also take <see cref="LinkType.Ipv6"/>.
+    /// </summary>
     public static bool IsSupported(LinkType linkType) => linkType is LinkType.Ethernet or LinkType.Raw
         or LinkType.LinuxSll or LinkType.Ipv4 or LinkType.LinuxSll2;
 }

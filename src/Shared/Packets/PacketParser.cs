@@ -7,10 +7,11 @@ namespace ReplayCluster.Packets;
 /// outside the span, whatever the bytes: every field read is preceded by a length check against the captured span.
 /// </summary>
 /// <remarks>
+/// IPv4 only; the IPv6 and dual-stack parses are in PacketParser.Ipv6.cs and leave this path as it was.
 /// Checksums are deliberately not verified: with checksum offload almost every locally captured TCP packet carries
 /// a wrong or partial checksum, and a replayer recomputes them anyway (see <see cref="Checksum"/>).
 /// </remarks>
-public static class PacketParser
+public static partial class PacketParser
 {
     /// <summary>EtherType of IPv4.</summary>
     public const ushort EtherTypeIpv4 = 0x0800;

@@ -71,7 +71,7 @@ public static class TcpPacketBuilder
     }
 
     // Mirrors Linux tcp_options_write(): the same bytes a Linux peer would send, so replayed handshakes look native.
-    private static void WriteOptions(in TcpSegmentSpec spec, Span<byte> area)
+    internal static void WriteOptions(in TcpSegmentSpec spec, Span<byte> area)
     {
         var i = 0;
         if (spec.Mss is { } mss)
