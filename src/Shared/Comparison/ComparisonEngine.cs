@@ -67,11 +67,16 @@ public sealed class ComparisonEngine
     /// <summary>Everything compared so far (cumulative), with the counters.</summary>
     public ComparisonSummary Snapshot() => _aggregator.ToSummary(Counters.Snapshot());
 
-    /// <summary>Charges the pending budget for an exchange, or returns a placeholder that keeps its place without its content.</summary>
-    internal Exchange Admit(Exchange exchange)
+    /// <summary>
+    /// Charges the pending budget for an exchange, or returns a placeholder that keeps its place without its content.
+    /// An exchange that completes a pair is compared at once, so it is admitted whatever the budget says: a full budget
+    /// must not stop the pairs that would empty it.
+    /// </summary>
+    internal Exchange Admit(Exchange exchange, bool completesPair)
     {
         var budget = Options.Budget;
-        ComparisonDrop? drop = PendingExchanges >= budget.MaxPendingExchanges ? ComparisonDrop.PendingExchangesFull
+        ComparisonDrop? drop = completesPair ? null
+            : PendingExchanges >= budget.MaxPendingExchanges ? ComparisonDrop.PendingExchangesFull
             : PendingBodyBytes + exchange.HeldBytes > budget.MaxPendingBodyBytes ? ComparisonDrop.PendingBytesFull
             : null;
         if (drop is not null)
@@ -195,7 +200,7 @@ public sealed class ComparedSession : IDisposable
         {
             var side = i;
             _queues[i] = new Queue<Exchange>();
-            _sides[i] = new SideStream(engine.Options.Parser, engine.Counters, exchange => _queues[side].Enqueue(engine.Admit(exchange)));
+            _sides[i] = new SideStream(engine.Options.Parser, engine.Counters, exchange => OnExchange(side, exchange));
         }
     }
 
@@ -226,8 +231,6 @@ public sealed class ComparedSession : IDisposable
         {
             _sides[(int)side].FeedServer(bytes);
         }
-
-        Pair(final: false);
     }
 
     /// <summary>The session ended: last exchanges complete, remaining pairs are compared, the unpaired counted.</summary>
@@ -262,6 +265,8 @@ public sealed class ComparedSession : IDisposable
             return;
         }
 
+        // Nothing more is compared: exchanges the parsers still complete are released with the rest.
+        _done = true;
         var pending = _queues.Max(q => q.Count);
         _engine.Counters.Count(ComparisonDrop.SessionAbandoned, Math.Max(1, pending));
         foreach (var side in _sides)
@@ -270,6 +275,21 @@ public sealed class ComparedSession : IDisposable
         }
 
         ReleaseAll();
+    }
+
+    private void OnExchange(int side, Exchange exchange)
+    {
+        var completesPair = true;
+        for (var i = 0; i < _queues.Length; i++)
+        {
+            completesPair &= i == side || _queues[i].Count > 0;
+        }
+
+        _queues[side].Enqueue(_engine.Admit(exchange, completesPair));
+        if (!_done)
+        {
+            Pair(final: false);
+        }
     }
 
     private void Pair(bool final)
