@@ -78,7 +78,8 @@ internal static class BodyDecoder
                 return Outcome.TooLarge;
             }
 
-            decoded = buffer;
+            // The buffer grew by doubling; a body that stays pending or remembered keeps only what it needs.
+            decoded = buffer.Length - length > 4096 ? buffer.AsSpan(0, length).ToArray() : buffer;
             decodedLength = length;
             return Outcome.Decoded;
         }

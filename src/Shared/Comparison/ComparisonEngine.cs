@@ -158,6 +158,13 @@ public sealed class ComparisonEngine
         return exchange;
     }
 
+    private static ulong Mix(ulong hash, ulong value)
+    {
+        Span<byte> bytes = stackalloc byte[sizeof(ulong)];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
+        return Fnv64.Append(hash, bytes);
+    }
+
     private static ulong RequestKey(Exchange exchange)
     {
         var hash = Fnv64.Empty;
@@ -166,13 +173,11 @@ public sealed class ComparisonEngine
             hash = Fnv64.Append(hash, request.Method);
             hash = Fnv64.Append(hash, " ");
             hash = Fnv64.Append(hash, request.Target);
-            hash = Fnv64.Append(hash, BitConverter.GetBytes(request.BodyLength));
-            return Fnv64.Append(hash, BitConverter.GetBytes(request.BodyHash));
+            return Mix(Mix(hash, (ulong)request.BodyLength), request.BodyHash);
         }
 
         var opaque = exchange.Opaque!;
-        hash = Fnv64.Append(hash, BitConverter.GetBytes(opaque.RequestBytes));
-        return Fnv64.Append(hash, BitConverter.GetBytes(opaque.RequestHash));
+        return Mix(Mix(hash, (ulong)opaque.RequestBytes), opaque.RequestHash);
     }
 }
 

@@ -24,6 +24,11 @@ internal sealed class HttpStreamParser
     private int _end;
     private State _state = State.Head;
 
+    // How far the buffer from _scanStart was searched for a line or head end without finding it: bytes that trickle in
+    // are searched once, not again on every arrival (byte-by-byte input would otherwise cost quadratic time).
+    private int _scanStart = -1;
+    private int _scanned;
+
     // The message being read.
     private string _method = string.Empty;
     private string _target = string.Empty;
@@ -98,6 +103,11 @@ internal sealed class HttpStreamParser
             {
                 Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
                 _end -= _start;
+                if (_scanStart == _start)
+                {
+                    _scanStart = 0;
+                }
+
                 _start = 0;
             }
 
@@ -284,9 +294,10 @@ internal sealed class HttpStreamParser
         }
 
         var available = Available;
-        var headEnd = HeadLength(available);
+        var headEnd = HeadLength(available, Math.Max(0, ScanFrom() - 2));
         if (headEnd < 0)
         {
+            Scanned(available.Length);
             if (available.Length > _limits.MaxHeaderBytes)
             {
                 Refuse(StreamRefusal.HeadersTooLarge);
@@ -489,7 +500,7 @@ internal sealed class HttpStreamParser
     private bool ReadChunkSize()
     {
         var available = Available;
-        var lf = available.IndexOf((byte)'\n');
+        var lf = FindLineEnd(available);
         if (lf < 0)
         {
             if (available.Length > MaxChunkLineBytes)
@@ -529,7 +540,7 @@ internal sealed class HttpStreamParser
     private bool ReadTrailer()
     {
         var available = Available;
-        var lf = available.IndexOf((byte)'\n');
+        var lf = FindLineEnd(available);
         if (lf < 0)
         {
             if (_trailerBytes + available.Length > _limits.MaxHeaderBytes)
@@ -657,10 +668,31 @@ internal sealed class HttpStreamParser
         _sink.OnRefused(_requests, refusal);
     }
 
-    /// <summary>Length of the start line plus header section including the empty line that ends it, or -1 if incomplete.</summary>
-    private static int HeadLength(ReadOnlySpan<byte> data)
+    private int ScanFrom() => _scanStart == _start ? _scanned : 0;
+
+    private void Scanned(int length)
     {
-        var offset = 0;
+        _scanStart = _start;
+        _scanned = length;
+    }
+
+    /// <summary>The index of the next LF in <paramref name="available"/>, searching only what was not searched before; -1 if none yet.</summary>
+    private int FindLineEnd(ReadOnlySpan<byte> available)
+    {
+        var from = ScanFrom();
+        var lf = available[from..].IndexOf((byte)'\n');
+        if (lf < 0)
+        {
+            Scanned(available.Length);
+            return -1;
+        }
+
+        return from + lf;
+    }
+
+    /// <summary>Length of the start line plus header section including the empty line that ends it, or -1 if incomplete.</summary>
+    private static int HeadLength(ReadOnlySpan<byte> data, int offset)
+    {
         while (true)
         {
             var lf = data[offset..].IndexOf((byte)'\n');

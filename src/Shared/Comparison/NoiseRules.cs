@@ -49,6 +49,9 @@ internal sealed class NoiseRules
 
     public int MaxExampleChars { get; }
 
+    /// <summary>Whether any JSON path is ignored (when none is, paths are not even built for equal fields).</summary>
+    public bool HasIgnoredJsonPaths => _ignoredJsonPaths.Length > 0;
+
     /// <summary>Why the header is never compared, or null.</summary>
     public string? IgnoredHeaderReason(string name)
     {

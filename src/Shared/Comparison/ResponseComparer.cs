@@ -173,13 +173,14 @@ public sealed class ResponseComparer
                 continue;
             }
 
+            var field = "header:" + name.ToLowerInvariant();
             if (_rules.IgnoredHeaderReason(name) is { } reason)
             {
-                result.Ignored.Add(new("header:" + name, reason));
+                result.Ignored.Add(new(field, reason));
                 continue;
             }
 
-            result.Add(new Difference("header:" + name, other is null ? DifferenceKind.HeaderMissing : DifferenceKind.HeaderChanged,
+            result.Add(new Difference(field, other is null ? DifferenceKind.HeaderMissing : DifferenceKind.HeaderChanged,
                 _rules.HeaderExample(name, value), _rules.HeaderExample(name, other)));
         }
 
@@ -190,25 +191,28 @@ public sealed class ResponseComparer
                 continue;
             }
 
+            var field = "header:" + name.ToLowerInvariant();
             if (_rules.IgnoredHeaderReason(name) is { } reason)
             {
-                result.Ignored.Add(new("header:" + name, reason));
+                result.Ignored.Add(new(field, reason));
                 continue;
             }
 
-            result.Add(new Difference("header:" + name, DifferenceKind.HeaderAdded, "(absent)", _rules.HeaderExample(name, value)));
+            result.Add(new Difference(field, DifferenceKind.HeaderAdded, "(absent)", _rules.HeaderExample(name, value)));
         }
     }
 
-    /// <summary>Lower-case name to joined values; Set-Cookie reduced to its cookie names (values change per response).</summary>
-    private static SortedDictionary<string, string> HeaderMap(HttpHeaderList headers)
+    /// <summary>
+    /// Name (case-insensitive) to joined values, in the order of first appearance; Set-Cookie reduced to its cookie names
+    /// (values change per response). Names are lower-cased only when a difference is reported.
+    /// </summary>
+    private static Dictionary<string, string> HeaderMap(HttpHeaderList headers)
     {
-        var map = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (rawName, rawValue) in headers.Fields)
+        var map = new Dictionary<string, string>(headers.Count, StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, rawValue) in headers.Fields)
         {
-            var name = rawName.ToLowerInvariant();
             var value = rawValue;
-            if (name == "set-cookie")
+            if (name.Equals("set-cookie", StringComparison.OrdinalIgnoreCase))
             {
                 var equals = value.IndexOf('=', StringComparison.Ordinal);
                 value = equals < 0 ? value : value[..equals].Trim();
@@ -241,7 +245,7 @@ public sealed class ResponseComparer
         {
             if (leftJson is not null && rightJson is not null)
             {
-                CompareJson("$", leftJson.RootElement, rightJson.RootElement, redacted: false, result);
+                CompareJson(new StringBuilder("$", 64), leftJson.RootElement, rightJson.RootElement, redacted: false, result);
                 return;
             }
 
@@ -266,7 +270,11 @@ public sealed class ResponseComparer
         result.Add(new Difference("body", DifferenceKind.BodyChanged, BodyFingerprint(reference), BodyFingerprint(target)));
     }
 
-    private void CompareJson(string path, JsonElement left, JsonElement right, bool redacted, PairComparison result)
+    /// <summary>
+    /// Walks both trees together. The path is one builder, extended and cut back as the walk goes, and made a string
+    /// only for a difference or an ignore rule: equal fields, the common case, allocate nothing.
+    /// </summary>
+    private void CompareJson(StringBuilder path, JsonElement left, JsonElement right, bool redacted, PairComparison result)
     {
         if (result.Full)
         {
@@ -274,11 +282,11 @@ public sealed class ResponseComparer
             return;
         }
 
-        if (_rules.IsIgnoredJsonPath(path))
+        if (_rules.HasIgnoredJsonPaths && _rules.IsIgnoredJsonPath(path.ToString()))
         {
             if (!JsonEqual(left, right))
             {
-                result.Ignored.Add(new(path, NoiseReasons.ConfiguredIgnoredJsonPath));
+                result.Ignored.Add(new(path.ToString(), NoiseReasons.ConfiguredIgnoredJsonPath));
             }
 
             return;
@@ -286,61 +294,24 @@ public sealed class ResponseComparer
 
         if (left.ValueKind != right.ValueKind && !(IsBoolean(left) && IsBoolean(right)))
         {
-            result.Add(new Difference(path, DifferenceKind.TypeChanged, JsonExample(left, redacted), JsonExample(right, redacted)));
+            result.Add(new Difference(path.ToString(), DifferenceKind.TypeChanged, JsonExample(left, redacted), JsonExample(right, redacted)));
             return;
         }
 
         switch (left.ValueKind)
         {
             case JsonValueKind.Object:
+                if (!CompareObjectsInOrder(path, left, right, redacted, result))
                 {
-                    var rightFields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-                    foreach (var property in right.EnumerateObject())
-                    {
-                        rightFields[property.Name] = property.Value;
-                    }
-
-                    var seen = new HashSet<string>(StringComparer.Ordinal);
-                    foreach (var property in left.EnumerateObject())
-                    {
-                        if (!seen.Add(property.Name))
-                        {
-                            continue;
-                        }
-
-                        var child = ChildPath(path, property.Name);
-                        var childRedacted = redacted || _rules.IsRedactedField(property.Name);
-                        if (rightFields.TryGetValue(property.Name, out var other))
-                        {
-                            CompareJson(child, property.Value, other, childRedacted, result);
-                        }
-                        else if (!_rules.IsIgnoredJsonPath(child))
-                        {
-                            result.Add(new Difference(child, DifferenceKind.FieldMissing, JsonExample(property.Value, childRedacted), "(absent)"));
-                        }
-                    }
-
-                    foreach (var (name, value) in rightFields)
-                    {
-                        if (seen.Contains(name))
-                        {
-                            continue;
-                        }
-
-                        var child = ChildPath(path, name);
-                        if (!_rules.IsIgnoredJsonPath(child))
-                        {
-                            result.Add(new Difference(child, DifferenceKind.FieldAdded, "(absent)", JsonExample(value, redacted || _rules.IsRedactedField(name))));
-                        }
-                    }
-
-                    break;
+                    CompareObjectsByName(path, left, right, redacted, result);
                 }
 
+                break;
             case JsonValueKind.Array:
                 {
                     var leftLength = left.GetArrayLength();
                     var rightLength = right.GetArrayLength();
+                    var mark = path.Length;
                     for (var i = 0; i < Math.Max(leftLength, rightLength); i++)
                     {
                         if (result.Full)
@@ -349,19 +320,19 @@ public sealed class ResponseComparer
                             return;
                         }
 
-                        var child = string.Create(CultureInfo.InvariantCulture, $"{path}[{i}]");
+                        path.Append('[').Append(i).Append(']');
                         if (i < leftLength && i < rightLength)
                         {
-                            CompareJson(child, left[i], right[i], redacted, result);
+                            CompareJson(path, left[i], right[i], redacted, result);
                         }
-                        else if (i < leftLength)
+                        else if (!_rules.HasIgnoredJsonPaths || !_rules.IsIgnoredJsonPath(path.ToString()))
                         {
-                            result.Add(new Difference(child, DifferenceKind.FieldMissing, JsonExample(left[i], redacted), "(absent)"));
+                            result.Add(i < leftLength
+                                ? new Difference(path.ToString(), DifferenceKind.FieldMissing, JsonExample(left[i], redacted), "(absent)")
+                                : new Difference(path.ToString(), DifferenceKind.FieldAdded, "(absent)", JsonExample(right[i], redacted)));
                         }
-                        else
-                        {
-                            result.Add(new Difference(child, DifferenceKind.FieldAdded, "(absent)", JsonExample(right[i], redacted)));
-                        }
+
+                        path.Length = mark;
                     }
 
                     break;
@@ -370,10 +341,89 @@ public sealed class ResponseComparer
             default:
                 if (!JsonEqual(left, right))
                 {
-                    result.Add(new Difference(path, DifferenceKind.ValueChanged, JsonExample(left, redacted), JsonExample(right, redacted)));
+                    result.Add(new Difference(path.ToString(), DifferenceKind.ValueChanged, JsonExample(left, redacted), JsonExample(right, redacted)));
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>Objects that list the same names in the same order (what one app version usually sends) compare without a lookup table; false if they do not.</summary>
+    private bool CompareObjectsInOrder(StringBuilder path, JsonElement left, JsonElement right, bool redacted, PairComparison result)
+    {
+        if (left.GetPropertyCount() != right.GetPropertyCount())
+        {
+            return false;
+        }
+
+        var a = left.EnumerateObject();
+        var b = right.EnumerateObject();
+        while (a.MoveNext() && b.MoveNext())
+        {
+            if (!a.Current.NameEquals(b.Current.Name))
+            {
+                return false;
+            }
+        }
+
+        var mark = path.Length;
+        a = left.EnumerateObject();
+        b = right.EnumerateObject();
+        while (a.MoveNext() && b.MoveNext())
+        {
+            AppendName(path, a.Current.Name);
+            CompareJson(path, a.Current.Value, b.Current.Value, redacted || _rules.IsRedactedField(a.Current.Name), result);
+            path.Length = mark;
+        }
+
+        return true;
+    }
+
+    private void CompareObjectsByName(StringBuilder path, JsonElement left, JsonElement right, bool redacted, PairComparison result)
+    {
+        var rightFields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var property in right.EnumerateObject())
+        {
+            rightFields[property.Name] = property.Value;
+        }
+
+        var mark = path.Length;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in left.EnumerateObject())
+        {
+            if (!seen.Add(property.Name))
+            {
+                continue;
+            }
+
+            AppendName(path, property.Name);
+            var childRedacted = redacted || _rules.IsRedactedField(property.Name);
+            if (rightFields.TryGetValue(property.Name, out var other))
+            {
+                CompareJson(path, property.Value, other, childRedacted, result);
+            }
+            else if (!_rules.HasIgnoredJsonPaths || !_rules.IsIgnoredJsonPath(path.ToString()))
+            {
+                result.Add(new Difference(path.ToString(), DifferenceKind.FieldMissing, JsonExample(property.Value, childRedacted), "(absent)"));
+            }
+
+            path.Length = mark;
+        }
+
+        foreach (var (name, value) in rightFields)
+        {
+            if (seen.Contains(name))
+            {
+                continue;
+            }
+
+            AppendName(path, name);
+            if (!_rules.HasIgnoredJsonPaths || !_rules.IsIgnoredJsonPath(path.ToString()))
+            {
+                result.Add(new Difference(path.ToString(), DifferenceKind.FieldAdded, "(absent)", JsonExample(value, redacted || _rules.IsRedactedField(name))));
+            }
+
+            path.Length = mark;
         }
     }
 
@@ -501,17 +551,25 @@ public sealed class ResponseComparer
 
     private static bool IsBoolean(JsonElement value) => value.ValueKind is JsonValueKind.True or JsonValueKind.False;
 
-    private static string ChildPath(string path, string name)
+    private static void AppendName(StringBuilder path, string name)
     {
         foreach (var c in name)
         {
             if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
             {
-                return path + "['" + name.Replace("'", "\\'", StringComparison.Ordinal) + "']";
+                path.Append("['").Append(name.Replace("'", "\\'", StringComparison.Ordinal)).Append("']");
+                return;
             }
         }
 
-        return name.Length == 0 ? path + "['']" : path + "." + name;
+        if (name.Length == 0)
+        {
+            path.Append("['']");
+        }
+        else
+        {
+            path.Append('.').Append(name);
+        }
     }
 
     private static bool LooksLikeJson(HttpHeaderList headers, ReadOnlySpan<byte> body)

@@ -154,7 +154,10 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
             start++;
         }
 
-        var lf = seen[start..].IndexOf((byte)'\n');
+        // Only the new bytes can hold the line's end (a request line trickling in byte by byte is searched once).
+        var from = Math.Max(start, _firstLineLength - take);
+        var found = seen[from..].IndexOf((byte)'\n');
+        var lf = found < 0 ? -1 : from + found - start;
         if (lf >= 0)
         {
             var line = seen.Slice(start, lf);

@@ -347,4 +347,24 @@ public sealed class HttpStreamParserTests
             Assert.Equal(0, side.Side.BufferedBytes);
         }
     }
+
+    [Fact]
+    public void A_large_head_and_chunked_body_trickling_in_byte_by_byte_parse_like_one_piece()
+    {
+        // The parser resumes its search where the previous byte left it: every line end must still be found.
+        var limits = new HttpParserLimits { MaxHeaderBytes = 20_000, MaxStreamBufferBytes = 32_768 };
+        var side = new CollectingSide(limits);
+        side.Client(HttpText.Request("GET", "/slow"));
+        var headers = Enumerable.Range(0, 90).Select(i => $"X-H{i}: " + new string('v', 170)).ToArray();
+        side.Server(HttpText.Chunked(200, "abcdefgh\r\nij"u8.ToArray(), 3, headers), piece: 1);
+        side.Client(HttpText.Request("GET", "/next"), piece: 1);
+        side.Server("HTTP/1.1 200 OK\n\n"u8.ToArray(), piece: 1);
+        side.Finish();
+
+        Assert.Equal(2, side.Exchanges.Count);
+        Assert.Equal("abcdefgh\r\nij", side.Exchanges[0].Response!.Text());
+        Assert.Equal(90, side.Exchanges[0].Response!.Headers.Count - 1);
+        Assert.Equal(200, side.Exchanges[1].Response!.Status);
+        Assert.Empty(side.Counters.Snapshot());
+    }
 }

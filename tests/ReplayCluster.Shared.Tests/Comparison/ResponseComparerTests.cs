@@ -142,6 +142,15 @@ public sealed class ResponseComparerTests
     }
 
     [Fact]
+    public void Default_secret_fields_are_redacted_in_objects_of_the_same_shape_too()
+    {
+        var difference = Assert.Single(Comparer.Compare(
+            Response(200, """{"auth":{"access_token":"s3cr3t-a","ttl":60}}"""),
+            Response(200, """{"auth":{"access_token":"s3cr3t-b","ttl":60}}""")).Differences);
+        Assert.Equal(("$.auth.access_token", "[redacted]", "[redacted]"), (difference.Field, difference.Reference, difference.Target));
+    }
+
+    [Fact]
     public void Configured_JSON_paths_are_ignored_with_wildcards_and_below()
     {
         var comparer = new ResponseComparer(ComparisonOptions.Default with
