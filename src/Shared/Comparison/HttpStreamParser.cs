@@ -306,6 +306,7 @@ internal sealed class HttpStreamParser
             return false;
         }
 
+        _scanStart = -1;
         if (headEnd > _limits.MaxHeaderBytes)
         {
             Refuse(StreamRefusal.HeadersTooLarge);
@@ -687,6 +688,8 @@ internal sealed class HttpStreamParser
             return -1;
         }
 
+        // Found: the next search is about other bytes (the buffer may even start at this index again after compaction).
+        _scanStart = -1;
         return from + lf;
     }
 

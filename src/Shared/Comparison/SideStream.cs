@@ -3,12 +3,17 @@ namespace ReplayCluster.Comparison;
 /// <summary>
 /// Both directions of one side (online, target or secondary) of a compared TCP session, turned into exchanges in
 /// request order. The client direction decides the protocol: a first line that is an HTTP/1.x request line makes the
-/// side HTTP; anything else (or the server speaking first) makes it opaque, where an exchange is the client's bytes up
-/// to the server's answer and the server's bytes up to the client's next turn (request boundaries = direction
-/// changes), compared by byte count and hash. Not thread-safe.
+/// side HTTP; anything else makes it opaque, where an exchange is the client's bytes up to the server's answer and the
+/// server's bytes up to the client's next turn (request boundaries = direction changes), compared by byte count and
+/// hash. A server that speaks first is opaque too, unless what it says starts like an HTTP status line while the client
+/// has sent the start of a request line: the two directions may be fed slightly out of step, so that waits for the
+/// client's line. Not thread-safe.
 /// </summary>
 internal sealed class SideStream : HttpStreamParser.IMessageSink
 {
+    /// <summary>Direction changes tolerated while the protocol is undecided (each may end an opaque exchange).</summary>
+    private const int MaxUndecidedExchanges = 64;
+
     private readonly HttpParserLimits _limits;
     private readonly Action<Exchange> _onExchange;
     private readonly HttpStreamParser _requestParser;
@@ -17,10 +22,13 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
     private Mode _mode = Mode.Undecided;
     private byte[]? _firstLine = [];
     private int _firstLineLength;
+    private byte[]? _earlyServer = [];
+    private int _earlyServerLength;
+    private List<Exchange>? _undecidedExchanges;
     private StreamRefusal? _requestRefusal;
     private bool _ended;
 
-    // Opaque accounting runs from the first byte, so a side found not to be HTTP loses nothing.
+    // Opaque accounting runs until the side is known to be HTTP, so a side found not to be HTTP loses nothing.
     private long _opaqueRequestBytes;
     private ulong _opaqueRequestHash = Fnv64.Empty;
     private long _opaqueResponseBytes;
@@ -44,8 +52,8 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
     /// <summary>Whether the side was found to speak something other than HTTP/1.x.</summary>
     public bool IsOpaque => _mode == Mode.Opaque;
 
-    /// <summary>Bytes held by the side's parsers (for the caller's accounting).</summary>
-    public int BufferedBytes => _requestParser.BufferedBytes + _responseParser.BufferedBytes + _firstLineLength;
+    /// <summary>Bytes held by the side's parsers and its protocol detection.</summary>
+    public int BufferedBytes => _requestParser.BufferedBytes + _responseParser.BufferedBytes + _firstLineLength + _earlyServerLength;
 
     public void FeedClient(ReadOnlySpan<byte> data)
     {
@@ -58,7 +66,7 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
         {
             if (_opaqueResponseBytes > 0)
             {
-                EmitOpaque();
+                EndOpaqueExchange();
             }
 
             _opaqueRequestBytes += data.Length;
@@ -73,6 +81,7 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
         if (_mode == Mode.Http)
         {
             _requestParser.Feed(data);
+            FlushEarlyServer();
         }
     }
 
@@ -83,18 +92,15 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
             return;
         }
 
-        if (_mode == Mode.Undecided)
-        {
-            // An HTTP server answers a complete request line; a server that speaks first, or answers less, is not HTTP.
-            Decide(Mode.Opaque);
-            _firstLine = null;
-            _firstLineLength = 0;
-        }
-
-        if (_mode == Mode.Opaque)
+        if (_mode != Mode.Http)
         {
             _opaqueResponseBytes += data.Length;
             _opaqueResponseHash = Fnv64.Append(_opaqueResponseHash, data);
+        }
+
+        if (_mode == Mode.Undecided)
+        {
+            HoldEarlyServer(data);
         }
         else if (_mode == Mode.Http)
         {
@@ -110,14 +116,14 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
             return;
         }
 
-        if (_mode == Mode.Undecided && _firstLineLength > 0)
+        if (_mode == Mode.Undecided && (_firstLineLength > 0 || _opaqueResponseBytes > 0))
         {
             Decide(Mode.Opaque);
         }
 
         if (_mode == Mode.Opaque && (_opaqueRequestBytes > 0 || _opaqueResponseBytes > 0))
         {
-            EmitOpaque();
+            EndOpaqueExchange();
         }
         else if (_mode == Mode.Http)
         {
@@ -133,8 +139,7 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
         _ended = true;
         _requestParser.Close();
         _responseParser.Close();
-        _firstLine = null;
-        _firstLineLength = 0;
+        ReleaseDetection();
     }
 
     private void DetectFromClient(ReadOnlySpan<byte> data)
@@ -157,55 +162,153 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
         // Only the new bytes can hold the line's end (a request line trickling in byte by byte is searched once).
         var from = Math.Max(start, _firstLineLength - take);
         var found = seen[from..].IndexOf((byte)'\n');
-        var lf = found < 0 ? -1 : from + found - start;
-        if (lf >= 0)
+        if (found >= 0)
         {
-            var line = seen.Slice(start, lf);
+            var line = seen[start..(from + found)];
             if (!line.IsEmpty && line[^1] == (byte)'\r')
             {
                 line = line[..^1];
             }
 
-            Decide(HttpStreamParser.TryParseRequestLine(line, out _, out _) ? Mode.Http : Mode.Opaque);
-            if (_mode == Mode.Http)
+            var http = HttpStreamParser.TryParseRequestLine(line, out _, out _);
+            if (http)
             {
                 // The bytes before this chunk were held here; the caller feeds the chunk itself next.
                 _requestParser.Feed(seen[..(_firstLineLength - take)]);
             }
 
-            _firstLine = null;
-            _firstLineLength = 0;
+            Decide(http ? Mode.Http : Mode.Opaque);
         }
-        else if (_firstLineLength >= _limits.MaxRequestLineBytes)
+        else if (_firstLineLength >= _limits.MaxRequestLineBytes || !IsRequestLinePrefix(seen[start..]))
         {
             Decide(Mode.Opaque);
-            _firstLine = null;
-            _firstLineLength = 0;
+        }
+    }
+
+    /// <summary>Server bytes before the client's first line is complete: held if they may be an early HTTP answer, else the side is opaque.</summary>
+    private void HoldEarlyServer(ReadOnlySpan<byte> data)
+    {
+        var total = _earlyServerLength + data.Length;
+        // Held bytes already matched; the new ones must go on matching "HTTP/1." as far as it goes.
+        var prefix = "HTTP/1."u8;
+        var looksHttp = true;
+        for (int i = _earlyServerLength, k = 0; i < prefix.Length && k < data.Length; i++, k++)
+        {
+            looksHttp &= data[k] == prefix[i];
+        }
+
+        if (!looksHttp || total > _limits.MaxStreamBufferBytes)
+        {
+            Decide(Mode.Opaque);
+            return;
+        }
+
+        if (_earlyServer!.Length < total)
+        {
+            Array.Resize(ref _earlyServer, Math.Min(_limits.MaxStreamBufferBytes, Math.Max(total, Math.Max(256, _earlyServer.Length * 2))));
+        }
+
+        data.CopyTo(_earlyServer.AsSpan(_earlyServerLength));
+        _earlyServerLength = total;
+    }
+
+    private void FlushEarlyServer()
+    {
+        if (_earlyServerLength > 0)
+        {
+            var held = _earlyServer.AsSpan(0, _earlyServerLength).ToArray();
+            _earlyServer = null;
+            _earlyServerLength = 0;
+            _responseParser.Feed(held);
         }
     }
 
     private void Decide(Mode mode)
     {
         _mode = mode;
-        if (mode != Mode.Http)
+        if (mode == Mode.Http)
         {
-            _requestParser.Close();
-            _responseParser.Close();
+            _undecidedExchanges = null;
+            _opaqueRequestBytes = _opaqueResponseBytes = 0;
+            _opaqueRequestHash = _opaqueResponseHash = Fnv64.Empty;
+            _firstLine = null;
+            _firstLineLength = 0;
+            return;
         }
-        else
+
+        _requestParser.Close();
+        _responseParser.Close();
+        ReleaseDetection();
+        if (_undecidedExchanges is { } held)
         {
-            _opaqueRequestBytes = 0;
-            _opaqueRequestHash = Fnv64.Empty;
+            _undecidedExchanges = null;
+            foreach (var exchange in held)
+            {
+                _onExchange(exchange);
+            }
         }
     }
 
-    private void EmitOpaque()
+    private void ReleaseDetection()
     {
-        _onExchange(new Exchange { Opaque = new OpaqueExchange(_opaqueRequestBytes, _opaqueRequestHash, _opaqueResponseBytes, _opaqueResponseHash) });
+        _firstLine = null;
+        _firstLineLength = 0;
+        _earlyServer = null;
+        _earlyServerLength = 0;
+    }
+
+    private void EndOpaqueExchange()
+    {
+        var exchange = new Exchange { Opaque = new OpaqueExchange(_opaqueRequestBytes, _opaqueRequestHash, _opaqueResponseBytes, _opaqueResponseHash) };
         _opaqueRequestBytes = 0;
         _opaqueRequestHash = Fnv64.Empty;
         _opaqueResponseBytes = 0;
         _opaqueResponseHash = Fnv64.Empty;
+        if (_mode == Mode.Opaque)
+        {
+            _onExchange(exchange);
+            return;
+        }
+
+        (_undecidedExchanges ??= []).Add(exchange);
+        if (_undecidedExchanges.Count >= MaxUndecidedExchanges)
+        {
+            Decide(Mode.Opaque);
+        }
+    }
+
+    /// <summary>Whether the bytes can still become <c>METHOD SP target SP HTTP/1.x</c>: a token, then visible characters.</summary>
+    private static bool IsRequestLinePrefix(ReadOnlySpan<byte> text)
+    {
+        var space = text.IndexOf((byte)' ');
+        var method = space < 0 ? text : text[..space];
+        if (method.Length > 32)
+        {
+            return false;
+        }
+
+        foreach (var b in method)
+        {
+            if (!(b is >= (byte)'A' and <= (byte)'Z' or >= (byte)'a' and <= (byte)'z' or >= (byte)'0' and <= (byte)'9' || "!#$%&'*+-.^_`|~"u8.Contains(b)))
+            {
+                return false;
+            }
+        }
+
+        if (space < 0)
+        {
+            return true;
+        }
+
+        foreach (var b in text[(space + 1)..])
+        {
+            if (b is < 0x20 and not (byte)'\r' || b == 0x7F)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     void HttpStreamParser.IMessageSink.OnRequest(HttpRequestHead request)

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using CsCheck;
 using System.Text;
 using ReplayCluster.Comparison;
 
@@ -366,5 +367,45 @@ public sealed class HttpStreamParserTests
         Assert.Equal(90, side.Exchanges[0].Response!.Headers.Count - 1);
         Assert.Equal(200, side.Exchanges[1].Response!.Status);
         Assert.Empty(side.Counters.Snapshot());
+    }
+
+    [Fact]
+    public void Any_cutting_of_a_keep_alive_conversation_into_pieces_gives_the_same_exchanges()
+    {
+        byte[] requests = [.. HttpText.Request("GET", "/a"), .. HttpText.Request("POST", "/b", "{\"q\":1}"), .. HttpText.Request("HEAD", "/c"), .. HttpText.Request("GET", "/d")];
+        byte[] responses =
+        [
+            .. HttpText.Response(200, "{\"a\":1}", "Content-Type: application/json"),
+            .. HttpText.Chunked(201, HttpText.Gzip("line one\nline two\n"), 5, "Content-Encoding: gzip"),
+            .. HttpText.Response(200, (byte[]?)null, "Content-Length: 123"),
+            .. HttpText.Response(304, (byte[]?)null, "ETag: \"e\""),
+        ];
+        static string Describe(CollectingSide side) => string.Join(" | ", side.Exchanges.Select(e =>
+            $"{e.Request?.Method} {e.Request?.Target} {e.Request?.BodyHash} -> {e.Response?.Status} {e.Response?.BodyLength} {e.Response?.BodyHash} {e.Refusal}"));
+        var whole = new CollectingSide().Client(requests).Server(responses).Finish();
+        Assert.Equal(4, whole.Exchanges.Count);
+        var expected = Describe(whole);
+
+        Gen.Select(Gen.Int[1, 40], Gen.Int[1, 40], Gen.Bool).Sample((requestPiece, responsePiece, interleave) =>
+        {
+            var side = new CollectingSide();
+            if (interleave)
+            {
+                // Requests and responses alternate piece by piece, as a pipelining client and a fast server would.
+                for (int i = 0, j = 0; i < requests.Length || j < responses.Length; i += requestPiece, j += responsePiece)
+                {
+                    side.Client(requests[Math.Min(i, requests.Length)..Math.Min(i + requestPiece, requests.Length)]);
+                    side.Server(responses[Math.Min(j, responses.Length)..Math.Min(j + responsePiece, responses.Length)]);
+                }
+            }
+            else
+            {
+                side.Client(requests, requestPiece).Server(responses, responsePiece);
+            }
+
+            side.Finish();
+            Assert.Equal(expected, Describe(side));
+            Assert.Empty(side.Counters.Snapshot());
+        }, iter: 300);
     }
 }
