@@ -58,6 +58,9 @@ public enum ComparisonDrop
     /// <summary>The reference side's stream was refused, so there is nothing to compare against.</summary>
     ReferenceRefused,
 
+    /// <summary>The reference never answered the request (its session ended first), so there is nothing to compare against.</summary>
+    ReferenceUnanswered,
+
     /// <summary>The session was abandoned before it completed (its actor stopped, a timeout).</summary>
     SessionAbandoned,
 }

@@ -106,9 +106,15 @@ public sealed class ComparisonEngine
             return;
         }
 
-        if (online.Refusal is not null || (online.Response is null && online.Opaque is null))
+        if (online.Refusal is not null)
         {
             Counters.Count(ComparisonDrop.ReferenceRefused);
+            return;
+        }
+
+        if (online.Response is null && online.Opaque is null)
+        {
+            Counters.Count(ComparisonDrop.ReferenceUnanswered);
             return;
         }
 
@@ -185,8 +191,9 @@ public sealed class ComparisonEngine
 /// One compared TCP session: each side's two directions fed in order (chunks of any size, already reassembled by
 /// sequence number), exchanges paired by request order and compared as soon as every side has answered. Feed the
 /// target's client→server bytes too (for a replay, the same bytes as online's): a response's framing depends on the
-/// request it answers. Call <see cref="Complete"/> when the session ends; disposing an incomplete session abandons it
-/// (counted). Not thread-safe; belongs to its engine's owner.
+/// request it answers. Call <see cref="Complete"/> when every side's session has ended (or its deadline passed): a
+/// request still unanswered then is compared as "no response". Disposing an incomplete session abandons it (counted).
+/// Not thread-safe; belongs to its engine's owner.
 /// </summary>
 public sealed class ComparedSession : IDisposable
 {

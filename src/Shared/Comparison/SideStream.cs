@@ -129,6 +129,13 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
         {
             _requestParser.Finish();
             _responseParser.Finish();
+            // Requests the server never answered are exchanges without a response: a target that drops a request
+            // is a difference, not something to leave out.
+            while (_unanswered.TryDequeue(out var unanswered))
+            {
+                _onExchange(new Exchange { Request = unanswered });
+            }
+
             if (_requestRefusal is { } refusal)
             {
                 // Emitted last: responses to the requests read before the refusal came first.
@@ -336,6 +343,7 @@ internal sealed class SideStream : HttpStreamParser.IMessageSink
 
         // No further response can be read: this side's next exchange is the refusal, and its last.
         _unanswered.TryDequeue(out var request);
+        _unanswered.Clear();
         _requestParser.Close();
         _requestRefusal = null;
         _onExchange(new Exchange { Request = request, Refusal = refusal });

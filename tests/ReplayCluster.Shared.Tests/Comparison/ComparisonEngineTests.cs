@@ -258,6 +258,25 @@ public sealed class ComparisonEngineTests
     }
 
     [Fact]
+    public void A_request_the_target_never_answers_is_a_difference()
+    {
+        var engine = new ComparisonEngine(ComparisonOptions.Default);
+        using (var session = engine.OpenSession())
+        {
+            Exchange(session, HttpText.Request("GET", "/ok"), HttpText.Response(200, "a"), HttpText.Response(200, "a"));
+            var request = HttpText.Request("POST", "/pay", "{}");
+            session.Feed(ComparisonSide.Online, StreamDirection.ClientToServer, request);
+            session.Feed(ComparisonSide.Online, StreamDirection.ServerToClient, HttpText.Response(201, "paid"));
+            session.Feed(ComparisonSide.Target, StreamDirection.ClientToServer, request);
+            session.Complete();
+        }
+
+        var pay = ComparisonReport.Build(engine.Snapshot(), engine.Options.Noise).Endpoints.Single(e => e.Endpoint == "POST /pay");
+        Assert.Equal(new DifferenceExample("ProtocolChanged", "HTTP 201", "no response"), Assert.Single(pay.Differences).Example);
+        Assert.Empty(engine.Snapshot().Counters);
+    }
+
+    [Fact]
     public void Non_HTTP_sessions_are_compared_by_byte_counts_and_hashes()
     {
         var engine = new ComparisonEngine(ComparisonOptions.Default with { Noise = new NoiseOptions { LearnFromRepeatedRequests = false } });
