@@ -33,7 +33,10 @@ public sealed class ComparisonEngine
     private readonly Queue<ulong> _rememberedOrder = new();
 
     /// <param name="options">Checked with <see cref="ComparisonOptionsValidator"/>; invalid options throw <see cref="ArgumentException"/> naming the setting.</param>
-    /// <param name="counters">Refusal and drop counters, shared with other engines if given.</param>
+    /// <param name="counters">
+    /// Refusal and drop counters, shared with other engines if given (for one node-wide set of metrics). Each engine's
+    /// <see cref="Snapshot"/> carries the shared counts, so engines whose summaries are merged should not share them.
+    /// </param>
     public ComparisonEngine(ComparisonOptions options, ComparisonCounters? counters = null)
     {
         ArgumentNullException.ThrowIfNull(options);
