@@ -309,27 +309,33 @@ public sealed class ResponseComparer
                 break;
             case JsonValueKind.Array:
                 {
+                    // Walked with enumerators in step: indexing an array of objects is a scan in JsonDocument.
                     var leftLength = left.GetArrayLength();
                     var rightLength = right.GetArrayLength();
+                    var longest = Math.Max(leftLength, rightLength);
+                    var a = left.EnumerateArray();
+                    var b = right.EnumerateArray();
                     var mark = path.Length;
-                    for (var i = 0; i < Math.Max(leftLength, rightLength); i++)
+                    for (var i = 0; i < longest; i++)
                     {
+                        var hasLeft = a.MoveNext();
+                        var hasRight = b.MoveNext();
                         if (result.Full)
                         {
-                            result.Overflow += Math.Max(leftLength, rightLength) - i;
+                            result.Overflow += longest - i;
                             return;
                         }
 
                         path.Append('[').Append(i).Append(']');
-                        if (i < leftLength && i < rightLength)
+                        if (hasLeft && hasRight)
                         {
-                            CompareJson(path, left[i], right[i], redacted, result);
+                            CompareJson(path, a.Current, b.Current, redacted, result);
                         }
                         else if (!_rules.HasIgnoredJsonPaths || !_rules.IsIgnoredJsonPath(path.ToString()))
                         {
-                            result.Add(i < leftLength
-                                ? new Difference(path.ToString(), DifferenceKind.FieldMissing, JsonExample(left[i], redacted), "(absent)")
-                                : new Difference(path.ToString(), DifferenceKind.FieldAdded, "(absent)", JsonExample(right[i], redacted)));
+                            result.Add(hasLeft
+                                ? new Difference(path.ToString(), DifferenceKind.FieldMissing, JsonExample(a.Current, redacted), "(absent)")
+                                : new Difference(path.ToString(), DifferenceKind.FieldAdded, "(absent)", JsonExample(b.Current, redacted)));
                         }
 
                         path.Length = mark;
