@@ -267,6 +267,46 @@ public sealed class ComparisonEngineTests
     }
 
     [Fact]
+    public void Over_the_pending_byte_budget_bodies_are_not_held()
+    {
+        var engine = new ComparisonEngine(ComparisonOptions.Default with { Budget = new ComparisonBudget { MaxPendingBodyBytes = 2500 } });
+        using var session = engine.OpenSession();
+        foreach (var i in Enumerable.Range(0, 3))
+        {
+            session.Feed(ComparisonSide.Online, StreamDirection.ClientToServer, HttpText.Request("GET", "/big/" + i));
+            session.Feed(ComparisonSide.Online, StreamDirection.ServerToClient, HttpText.Response(200, new string('x', 1000)));
+        }
+
+        Assert.Equal(2000, engine.PendingBodyBytes);
+        foreach (var i in Enumerable.Range(0, 3))
+        {
+            session.Feed(ComparisonSide.Target, StreamDirection.ClientToServer, HttpText.Request("GET", "/big/" + i));
+            session.Feed(ComparisonSide.Target, StreamDirection.ServerToClient, HttpText.Response(200, new string('x', 1000)));
+        }
+
+        session.Complete();
+        Assert.Equal(1, engine.Counters.Get(ComparisonDrop.PendingBytesFull));
+        Assert.Equal(2, engine.Snapshot().PairsCompared);
+        Assert.Equal(0, engine.PendingBodyBytes);
+    }
+
+    [Fact]
+    public void A_silent_secondary_reference_never_blocks_the_comparison()
+    {
+        var engine = new ComparisonEngine(ComparisonOptions.Default);
+        using (var session = engine.OpenSession(withSecondary: true))
+        {
+            Exchange(session, HttpText.Request("GET", "/s"), HttpText.Response(200, "{\"a\":1}"), HttpText.Response(200, "{\"a\":2}"));
+            Assert.Equal(0, engine.Snapshot().PairsCompared);
+            session.Complete();
+        }
+
+        var endpoint = Assert.Single(ComparisonReport.Build(engine.Snapshot(), engine.Options.Noise).Endpoints);
+        Assert.Equal("$.a", Assert.Single(endpoint.Differences).Field);
+        Assert.Equal(0, endpoint.NoiseSamples);
+    }
+
+    [Fact]
     public void Unpaired_and_abandoned_exchanges_are_counted()
     {
         var engine = new ComparisonEngine(ComparisonOptions.Default);
