@@ -66,6 +66,8 @@ OPTIONS
     --copies-delay MS pause before each request at the point copies100 (default 100)
     --quick           a fast sanity pass: --reps 1 --duration 4 --idle 3 --settle 1 --drain-quiet 3
     --no-build        run the ReplayCluster Release build as it is
+    --published DIR   run the nodes deploy/publish.sh wrote to DIR (DIR/capture/replaycluster-capture, ...):
+                      what a user deploys (self-contained, ReadyToRun) instead of `dotnet` on the build
     --run-dir DIR     node logs, wrk output, results.tsv (default /tmp/sidebyside-ID; kept)
 
 OUTPUT
@@ -102,6 +104,7 @@ DRAIN_MAX=60
 URL_PATH=/1k
 COPIES_DELAY=100
 BUILD=1
+PUBLISHED=""
 RUN_DIR=""
 while (($# > 0)); do
   case $1 in
@@ -117,6 +120,7 @@ while (($# > 0)); do
     --copies-delay) COPIES_DELAY=${2:-}; shift 2 || usage_error "--copies-delay needs a value" ;;
     --quick) REPS=1 DURATION=4 IDLE=3 SETTLE=1 DRAIN_QUIET=3; shift ;;
     --no-build) BUILD=0; shift ;;
+    --published) PUBLISHED=${2:-}; BUILD=0; shift 2 || usage_error "--published needs a directory" ;;
     --run-dir) RUN_DIR=${2:-}; shift 2 || usage_error "--run-dir needs a value" ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
@@ -211,9 +215,12 @@ trap 'echo "$PROG: terminated" >&2; exit 143' TERM
 
 # ---------------------------------------------------------------- build and lab
 
-declare -A DLL=()
+declare -A DLL=() NODE=()
 for role in coordinator intercept capture; do
   DLL[$role]=$REPO/src/${role^}/bin/Release/net10.0/replaycluster-$role.dll
+  # How a node is started (word-split on use): dotnet on the build, or the published executable.
+  NODE[$role]="dotnet ${DLL[$role]}"
+  [[ -z $PUBLISHED ]] || NODE[$role]=$PUBLISHED/$role/replaycluster-$role
 done
 if ((BUILD)); then
   log "building the nodes (Release)"
@@ -223,7 +230,11 @@ if ((BUILD)); then
   done
 fi
 for role in coordinator intercept capture; do
-  [[ -f ${DLL[$role]} ]] || die "${DLL[$role]} is missing: build first (or drop --no-build)"
+  if [[ -n $PUBLISHED ]]; then
+    [[ -x ${NODE[$role]} ]] || die "${NODE[$role]} is missing: deploy/publish.sh --output $PUBLISHED first"
+  else
+    [[ -f ${DLL[$role]} ]] || die "${DLL[$role]} is missing: build first (or drop --no-build)"
+  fi
 done
 
 log "lab $LAB_ID; logs and results in $RUN_DIR"
@@ -232,7 +243,7 @@ LAB_UP=1
 "$LAB_SH" up --id "$LAB_ID" --fake-range 10.200.0.0/15 >"$RUN_DIR/lab.env" 2>"$RUN_DIR/lab-up.err" ||
   { cat "$RUN_DIR/lab-up.err" >&2; die "lab.sh up failed"; }
 # Mutual TLS between the nodes as in production: the lab's CA and a certificate per role.
-TLS_DIR=$("$LAB_SH" certs --id "$LAB_ID" --with "dotnet ${DLL[coordinator]}" 2>"$RUN_DIR/lab-certs.err" | sed -n 's/^TLS_DIR=//p')
+TLS_DIR=$("$LAB_SH" certs --id "$LAB_ID" --with "${NODE[coordinator]}" 2>"$RUN_DIR/lab-certs.err" | sed -n 's/^TLS_DIR=//p')
 [[ -n $TLS_DIR ]] || { cat "$RUN_DIR/lab-certs.err" >&2; die "lab.sh certs failed"; }
 # Takes the lab down even if this script is SIGKILLed (setsid: its own group, stopped by group).
 setsid "$LAB_SH" guard --id "$LAB_ID" --pid $$ </dev/null >/dev/null 2>&1 &
@@ -295,12 +306,12 @@ start_tcpcopy() { # COPIES
 
 start_replaycluster() { # COPIES
   local seed=${LAB[TARGET_IP]}:4053
-  start_proc coordinator "${LAB[NS_TARGET]}" dotnet "${DLL[coordinator]}" --config "$TLS_DIR/coordinator.hocon" --hostname "${LAB[TARGET_IP]}" --port 4053 \
+  start_proc coordinator "${LAB[NS_TARGET]}" ${NODE[coordinator]} --config "$TLS_DIR/coordinator.hocon" --hostname "${LAB[TARGET_IP]}" --port 4053 \
     -c 10.200.0.0/16
   wait_for 40 "$PHASE_DIR/coordinator.out" "Joined cluster as" "${PROCS[0]}"
-  start_proc intercept "${LAB[NS_ASSISTANT]}" dotnet "${DLL[intercept]}" --config "$TLS_DIR/intercept.hocon" --hostname "${LAB[ASSISTANT_IP]}" \
+  start_proc intercept "${LAB[NS_ASSISTANT]}" ${NODE[intercept]} --config "$TLS_DIR/intercept.hocon" --hostname "${LAB[ASSISTANT_IP]}" \
     --seed "$seed" -i "${LAB[ASSISTANT_IF]}"
-  start_proc capture "${LAB[NS_ONLINE]}" dotnet "${DLL[capture]}" --config "$TLS_DIR/capture.hocon" --hostname "${LAB[ONLINE_UPLINK_IP]}" \
+  start_proc capture "${LAB[NS_ONLINE]}" ${NODE[capture]} --config "$TLS_DIR/capture.hocon" --hostname "${LAB[ONLINE_UPLINK_IP]}" \
     --seed "$seed" -i "${LAB[ONLINE_IF]}" -x "$TARGET_MAP" -n "$1"
   wait_for 40 "$PHASE_DIR/intercept.out" "Joined cluster as" "${PROCS[1]}"
   wait_for 40 "$PHASE_DIR/capture.out" "Joined cluster as" "${PROCS[2]}"
