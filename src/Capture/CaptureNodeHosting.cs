@@ -134,6 +134,7 @@ internal static class CaptureNodeHosting
             channel = ReplyChannelListener.Start(node.Hostname, settings.ReplyChannelPort, node.PublicHostname, shards, statistics,
                 loggers.CreateLogger<ReplyChannelListener>());
             system.RegisterOnTermination(channel.Dispose);
+            directory.Channels = channel;
         }
 
         var policy = new Plans.NodePlanPolicy(settings);

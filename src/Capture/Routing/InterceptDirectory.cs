@@ -10,6 +10,14 @@ internal sealed class InterceptDirectory
 {
     private readonly Lock _writeLock = new();
     private Address[] _intercepts = [];
+    private ReplyChannelListener? _channels;
+
+    /// <summary>The node's reply channels, once listening (null without them): the shards send claims through them.</summary>
+    public ReplyChannelListener? Channels
+    {
+        get => Volatile.Read(ref _channels);
+        set => Volatile.Write(ref _channels, value);
+    }
 
     /// <summary>The intercepts now; never modified after it was published.</summary>
     public IReadOnlyList<Address> Intercepts => Volatile.Read(ref _intercepts);

@@ -11,9 +11,11 @@ namespace ReplayCluster.Capture.Routing;
 
 /// <summary>
 /// The capture node's end of the reply channel (<see cref="ReplyChannelProtocol"/>): it listens on the node's
-/// cluster address, and for each intercept that proves the key it reads frames on a thread of its own and hands
-/// each frame's records straight to the shard the frame names, as the same <see cref="ResponseBatch"/> remoting
-/// delivers. That is one hand-off (this thread to the shard's) where remoting's path has four on this node.
+/// cluster address, and for each intercept that proves its key (one key per intercept, offered to it alone) it
+/// reads frames on a thread of its own and hands each frame's records straight to the shard the frame names, as
+/// the same <see cref="ResponseBatch"/> remoting delivers. That is one hand-off (this thread to the shard's) where
+/// remoting's path has four on this node. The shards write their route claims back on the same connection
+/// (<see cref="TrySendClaims"/>), so an intercept with an open channel needs remoting for neither direction.
 /// Anything a peer sends that no intercept sends (no hello in time, a wrong proof, an impossible header, a MAC that
 /// does not match) is refused, counted and ends that connection; the listener and other connections go on.
 /// </summary>
@@ -25,8 +27,12 @@ internal sealed class ReplyChannelListener : IDisposable
     // A connection must prove the key within this long, or it is refused: a silent peer holds no thread longer.
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(2);
 
+    // The claims a shard sends in one write at most; larger sets go in several frames.
+    private const int ClaimsPerFrame = 4096;
+
     private readonly Socket _listener;
-    private readonly byte[] _key = ReplyChannelProtocol.NewKey();
+    private readonly ConcurrentDictionary<Address, byte[]> _keys = new();
+    private readonly ConcurrentDictionary<Address, Connection> _open = new();
     private readonly SessionShards _shards;
     private readonly CaptureNodeStatistics _statistics;
     private readonly ILogger _logger;
@@ -72,8 +78,71 @@ internal sealed class ReplyChannelListener : IDisposable
         return listener;
     }
 
-    /// <summary>The offer for an intercept: where to connect, the key, and the shards in index order.</summary>
-    public ReplyChannelOffer Offer() => new(_publicHost, Port, _key, [.. _shards.Refs]);
+    /// <summary>
+    /// The offer for the intercept at <paramref name="intercept"/>: where to connect, a key of its own (a new one
+    /// for each offer: an intercept that rejoined proves the new one), and the shards in index order.
+    /// </summary>
+    public ReplyChannelOffer Offer(Address intercept)
+    {
+        var key = ReplyChannelProtocol.NewKey();
+        _keys[intercept] = key;
+        return new ReplyChannelOffer(_publicHost, Port, key, [.. _shards.Refs]);
+    }
+
+    /// <summary>The intercept left the cluster: its key is void and its channel closes.</summary>
+    public void Forget(Address intercept)
+    {
+        _keys.TryRemove(intercept, out _);
+        if (_open.TryRemove(intercept, out var connection))
+        {
+            connection.Socket.Dispose();
+        }
+    }
+
+    /// <summary>Whether the intercept at <paramref name="intercept"/> has an open channel now.</summary>
+    public bool IsOpen(Address intercept) => _open.ContainsKey(intercept);
+
+    /// <summary>
+    /// Shard threads: sends shard <paramref name="shard"/>'s claims and releases to the intercept at
+    /// <paramref name="intercept"/> over its channel; false when it has none or the write failed (then the channel
+    /// is closed, and the caller sends them through remoting).
+    /// </summary>
+    public bool TrySendClaims(Address intercept, int shard, IReadOnlyList<SessionEndpoints> claimed, IReadOnlyList<SessionEndpoints> released)
+    {
+        ArgumentNullException.ThrowIfNull(claimed);
+        ArgumentNullException.ThrowIfNull(released);
+        if (!_open.TryGetValue(intercept, out var connection))
+        {
+            return false;
+        }
+
+        lock (connection.SendLock)
+        {
+            try
+            {
+                for (var offset = 0; offset < Math.Max(claimed.Count, released.Count); offset += ClaimsPerFrame)
+                {
+                    var claimedPart = Slice(claimed, offset, connection.Claimed);
+                    var releasedPart = Slice(released, offset, connection.Released);
+                    var length = connection.Claims.SealClaims(connection.Buffer, shard, claimedPart, releasedPart);
+                    var frame = connection.Buffer.AsSpan(0, length);
+                    while (frame.Length > 0)
+                    {
+                        frame = frame[connection.Socket.Send(frame)..];
+                    }
+                }
+
+                _statistics.CountClaimsByChannel(claimed.Count + released.Count);
+                return true;
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                _open.TryRemove(new KeyValuePair<Address, Connection>(intercept, connection));
+                connection.Socket.Dispose();
+                return false;
+            }
+        }
+    }
 
     public void Dispose()
     {
@@ -83,6 +152,17 @@ internal sealed class ReplyChannelListener : IDisposable
         {
             connection.Dispose();
         }
+    }
+
+    private static ReadOnlySpan<SessionEndpoints> Slice(IReadOnlyList<SessionEndpoints> all, int offset, List<SessionEndpoints> scratch)
+    {
+        scratch.Clear();
+        for (var i = offset; i < Math.Min(all.Count, offset + ClaimsPerFrame); i++)
+        {
+            scratch.Add(all[i]);
+        }
+
+        return System.Runtime.InteropServices.CollectionsMarshal.AsSpan(scratch);
     }
 
     private void AcceptLoop()
@@ -124,18 +204,28 @@ internal sealed class ReplyChannelListener : IDisposable
     {
         var opened = false;
         ReplyChannelProtocol.FrameMac? mac = null;
+        Connection? channel = null;
         var reason = "closed by the intercept";
         try
         {
-            mac = Handshake(connection, remote);
-            if (mac is null)
+            if (Handshake(connection, remote) is not { } accepted)
             {
                 return;
             }
 
+            mac = new ReplyChannelProtocol.FrameMac(accepted.Keys.Replies);
+            channel = new Connection(connection, new ReplyChannelProtocol.FrameMac(accepted.Keys.Claims));
+
+            // Claims to this intercept go through here from now on (a channel it had before is replaced: it reconnected).
+            if (_open.TryGetValue(accepted.Intercept, out var previous))
+            {
+                previous.Socket.Dispose();
+            }
+
+            _open[accepted.Intercept] = channel;
             opened = true;
             _statistics.ReplyChannelOpened();
-            CaptureLog.ReplyChannelOpened(_logger, remote);
+            CaptureLog.ReplyChannelOpened(_logger, $"{remote} ({accepted.Intercept})");
             reason = ReadFrames(connection, remote, mac);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
@@ -145,6 +235,22 @@ internal sealed class ReplyChannelListener : IDisposable
         finally
         {
             _connections.TryRemove(connection, out _);
+            if (channel is not null)
+            {
+                foreach (var (address, open) in _open)
+                {
+                    if (open == channel)
+                    {
+                        _open.TryRemove(new KeyValuePair<Address, Connection>(address, open));
+                    }
+                }
+
+                lock (channel.SendLock)
+                {
+                    channel.Claims.Dispose();
+                }
+            }
+
             connection.Dispose();
             if (opened)
             {
@@ -156,8 +262,9 @@ internal sealed class ReplyChannelListener : IDisposable
         }
     }
 
-    // Greets, reads the hello within the timeout and checks its proof; the frame MAC state when it holds.
-    private ReplyChannelProtocol.FrameMac? Handshake(Socket connection, string remote)
+    // Greets, reads the hello within the timeout and checks its proof against each intercept's key; the intercept
+    // and the connection's keys when one holds.
+    private (Address Intercept, ReplyChannelProtocol.ChannelKeys Keys)? Handshake(Socket connection, string remote)
     {
         connection.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
         connection.SendTimeout = (int)HandshakeTimeout.TotalMilliseconds;
@@ -179,9 +286,19 @@ internal sealed class ReplyChannelListener : IDisposable
             return null;
         }
 
-        if (ReplyChannelProtocol.CheckHello(_key, greeting, hello) is not { } frameKey)
+        (Address Intercept, ReplyChannelProtocol.ChannelKeys Keys)? accepted = null;
+        foreach (var (intercept, key) in _keys)
         {
-            Refuse(remote, RefusalReasons.BadHandshake, "the hello does not prove the channel's key");
+            if (ReplyChannelProtocol.CheckHello(key, greeting, hello) is { } keys)
+            {
+                accepted = (intercept, keys);
+                break;
+            }
+        }
+
+        if (accepted is null)
+        {
+            Refuse(remote, RefusalReasons.BadHandshake, "the hello does not prove the key of any intercept");
             return null;
         }
 
@@ -194,7 +311,12 @@ internal sealed class ReplyChannelListener : IDisposable
         connection.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 30);
         connection.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10);
         connection.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
-        return new ReplyChannelProtocol.FrameMac(frameKey);
+
+        // Claims are small and a session's replies wait for its claim: no Nagle delay. A write that cannot finish
+        // within a second (the intercept stopped reading) fails, and the shard falls back to remoting.
+        connection.NoDelay = true;
+        connection.SendTimeout = 1000;
+        return accepted;
     }
 
     // Reads frames until the intercept closes or sends what it never sends; returns why the connection ends.
@@ -238,6 +360,22 @@ internal sealed class ReplyChannelListener : IDisposable
             _statistics.CountByChannel(records.Length);
             shards[shard].Tell(new ResponseBatch(records), ActorRefs.NoSender);
         }
+    }
+
+    // An open channel as the shards write to it: the claims MAC state and a frame buffer, both under the lock.
+    private sealed class Connection(Socket socket, ReplyChannelProtocol.FrameMac claims)
+    {
+        public Socket Socket { get; } = socket;
+
+        public ReplyChannelProtocol.FrameMac Claims { get; } = claims;
+
+        public Lock SendLock { get; } = new();
+
+        public byte[] Buffer { get; } = new byte[ReplyChannelProtocol.ClaimsFrameSize(2 * ClaimsPerFrame)];
+
+        public List<SessionEndpoints> Claimed { get; } = [];
+
+        public List<SessionEndpoints> Released { get; } = [];
     }
 
     private void Refuse(string remote, string reason, string detail) =>

@@ -38,6 +38,7 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberRemoved>(e =>
         {
             _directory.Remove(e.Member.Address);
+            _channel?.Forget(e.Member.Address);
             _readiness.SetIntercepts(_directory.Intercepts.Count);
         });
         Receive<Refresh>(_ => _shards.TellAll(new SessionShard.AnnounceRoutes(null)));
@@ -72,7 +73,7 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
         // The reply channel before the routes, so the intercept can send the announced sessions' replies through it.
         if (_channel is not null)
         {
-            Context.ActorSelection(new RootActorPath(member.Address) / "user" / ReplayCluster.Cluster.ActorNames.ReplyRouter).Tell(_channel.Offer());
+            Context.ActorSelection(new RootActorPath(member.Address) / "user" / ReplayCluster.Cluster.ActorNames.ReplyRouter).Tell(_channel.Offer(member.Address));
         }
 
         _shards.TellAll(new SessionShard.AnnounceRoutes(member.Address));

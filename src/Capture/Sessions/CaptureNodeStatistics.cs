@@ -70,6 +70,7 @@ internal sealed class CaptureNodeStatistics
     private long _sessionsRefusedCeiling;
     private long _responsesUnmatched;
     private long _responsesByChannel;
+    private long _claimsByChannel;
     private long _replyChannels;
     private long _packetsRefusedQueueFull;
 
@@ -217,6 +218,11 @@ internal sealed class CaptureNodeStatistics
 
     public void CountByChannel(int records) => Interlocked.Add(ref _responsesByChannel, records);
 
+    /// <summary>Route claims and releases sent to intercepts through reply channels rather than remoting.</summary>
+    public long ClaimsByChannel => Interlocked.Read(ref _claimsByChannel);
+
+    public void CountClaimsByChannel(int entries) => Interlocked.Add(ref _claimsByChannel, entries);
+
     public void ReplyChannelOpened() => Interlocked.Increment(ref _replyChannels);
 
     public void ReplyChannelClosed() => Interlocked.Decrement(ref _replyChannels);
@@ -282,6 +288,7 @@ internal sealed class CaptureNodeStatistics
             ["requests_in_flight"] = RequestsInFlight,
             ["responses_unmatched"] = ResponsesUnmatched,
             ["responses_by_channel"] = ResponsesByChannel,
+            ["claims_by_channel"] = ClaimsByChannel,
             ["reply_channels"] = ReplyChannels,
             ["buffered_bytes"] = Budget?.Used ?? 0,
             ["raw_send_failed"] = Sender?.Failed ?? 0,

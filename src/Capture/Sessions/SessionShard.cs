@@ -33,11 +33,13 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly SessionWakeups _wakeups = new();
     private readonly List<IActorRef> _due = [];
     private readonly Props _sessionProps;
+    private readonly int _index;
     private bool _flushQueued;
 
     public SessionShard(Shared context, int index)
     {
         _context = context;
+        _index = index;
 
         // One Props for all the shard's sessions (each gets what is its own in its first message), on the
         // shard's dispatcher and on the session mailbox. hocon/capture.hocon defines the mailbox; an actor
@@ -247,9 +249,16 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             return;
         }
 
-        // Owner is this shard: the intercepts send each session's replies straight here.
+        // Owner is this shard: the intercepts send each session's replies straight here. Through the intercept's reply
+        // channel when it has one open (the claim then does not wait behind remoting), else through remoting.
+        var channels = _context.Intercepts.Channels;
         foreach (var address in intercepts)
         {
+            if (channels is not null && channels.TrySendClaims(address, _index, claims, releases))
+            {
+                continue;
+            }
+
             var router = Context.ActorSelection(new RootActorPath(address) / "user" / ActorNames.ReplyRouter);
             for (var offset = 0; offset < Math.Max(claims.Count, releases.Count); offset += RouteClaims.MaxEntries / 2)
             {

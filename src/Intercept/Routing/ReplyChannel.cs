@@ -8,7 +8,8 @@ namespace ReplayCluster.Intercept.Routing;
 /// the <see cref="ReplyRouter"/> writes sealed frames to, straight from its turn. Writes block only when the capture
 /// node's receive buffer and this socket's 4 MiB send buffer are both full (over a second of replies at 60k/s);
 /// one that has not finished within the send timeout fails, and the router closes the channel and goes back to
-/// remoting for that node.
+/// remoting for that node. The capture node's route claims come back on the same connection; a thread of the
+/// channel reads them (<see cref="StartReadingClaims"/>).
 /// </summary>
 internal sealed class ReplyChannel : IDisposable
 {
@@ -19,13 +20,17 @@ internal sealed class ReplyChannel : IDisposable
 
     private readonly Socket _socket;
     private readonly ReplyChannelProtocol.FrameMac _mac;
+    private readonly ReplyChannelProtocol.FrameMac _claimsMac;
+    private readonly IReadOnlyList<Akka.Actor.IActorRef> _shards;
     private readonly byte[] _frame;
     private readonly int _maxRecords;
 
-    private ReplyChannel(Socket socket, ReplyChannelProtocol.FrameMac mac, int maxRecords)
+    private ReplyChannel(Socket socket, ReplyChannelProtocol.ChannelKeys keys, IReadOnlyList<Akka.Actor.IActorRef> shards, int maxRecords)
     {
         _socket = socket;
-        _mac = mac;
+        _mac = new ReplyChannelProtocol.FrameMac(keys.Replies);
+        _claimsMac = new ReplyChannelProtocol.FrameMac(keys.Claims);
+        _shards = shards;
         _maxRecords = maxRecords;
         _frame = new byte[ReplyChannelProtocol.FrameSize(maxRecords)];
     }
@@ -48,7 +53,7 @@ internal sealed class ReplyChannel : IDisposable
             var greeting = new byte[ReplyChannelProtocol.GreetingSize];
             await ReadExactlyAsync(socket, greeting, deadline.Token).ConfigureAwait(false);
             var hello = new byte[ReplyChannelProtocol.HelloSize];
-            var frameKey = ReplyChannelProtocol.AnswerGreeting([.. offer.Key], greeting, hello)
+            var keys = ReplyChannelProtocol.AnswerGreeting([.. offer.Key], greeting, hello)
                 ?? throw new IOException($"{offer.Host}:{offer.Port} does not greet like a reply channel");
             await socket.SendAsync(hello, deadline.Token).ConfigureAwait(false);
             var answer = new byte[1];
@@ -59,7 +64,7 @@ internal sealed class ReplyChannel : IDisposable
             }
 
             socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
-            return new ReplyChannel(socket, new ReplyChannelProtocol.FrameMac(frameKey), maxRecords);
+            return new ReplyChannel(socket, keys, offer.Shards, maxRecords);
         }
         catch
         {
@@ -97,10 +102,82 @@ internal sealed class ReplyChannel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Starts the thread that reads the capture node's claims frames and hands each to <paramref name="apply"/> as
+    /// <see cref="RouteClaims"/> of the shard it names (the channel is authenticated as that node, whose shards the
+    /// offer listed). A frame no capture node writes ends the channel, told to <paramref name="refused"/>.
+    /// </summary>
+    public void StartReadingClaims(Action<RouteClaims> apply, Action<string> refused)
+    {
+        new Thread(() => ReadClaims(apply, refused)) { IsBackground = true, Name = "reply-channel-claims" }.Start();
+    }
+
     public void Dispose()
     {
         _socket.Dispose();
         _mac.Dispose();
+    }
+
+    private void ReadClaims(Action<RouteClaims> apply, Action<string> refused)
+    {
+        var header = new byte[ReplyChannelProtocol.ClaimsHeaderSize];
+        var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(256)];
+        try
+        {
+            while (ReadExactly(header))
+            {
+                if (!ReplyChannelProtocol.TryReadClaimsHeader(header, _shards.Count, out var claimed, out var released, out var shard, out var problem))
+                {
+                    refused(problem);
+                    break;
+                }
+
+                var size = ReplyChannelProtocol.ClaimsFrameSize(claimed + released);
+                if (size > frame.Length)
+                {
+                    frame = new byte[size];
+                }
+
+                header.CopyTo(frame, 0);
+                if (!ReadExactly(frame.AsSpan(ReplyChannelProtocol.ClaimsHeaderSize, size - ReplyChannelProtocol.ClaimsHeaderSize)))
+                {
+                    break;
+                }
+
+                if (!_claimsMac.OpenClaims(frame.AsSpan(0, size), claimed, released, out var claimedEndpoints, out var releasedEndpoints))
+                {
+                    refused($"claims frame {_claimsMac.Frames - 1}'s MAC does not match");
+                    break;
+                }
+
+                apply(new RouteClaims(_shards[shard], claimedEndpoints, releasedEndpoints));
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // The channel closed (its sends fail next, and the router falls back to remoting).
+        }
+        finally
+        {
+            _socket.Dispose();
+            _claimsMac.Dispose();
+        }
+    }
+
+    private bool ReadExactly(Span<byte> into)
+    {
+        while (into.Length > 0)
+        {
+            var read = _socket.Receive(into);
+            if (read == 0)
+            {
+                return false;
+            }
+
+            into = into[read..];
+        }
+
+        return true;
     }
 
     private static async Task ReadExactlyAsync(Socket socket, Memory<byte> into, CancellationToken cancellation)

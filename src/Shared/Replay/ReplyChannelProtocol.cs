@@ -12,15 +12,23 @@ namespace ReplayCluster.Replay;
 /// connects and proves it holds the key; every frame then carries a MAC under a per-connection key and an implicit
 /// frame number, so nobody without the key can inject, replay or reorder frames. The records are the same
 /// header-only records that Akka.Remote carried (addresses, sequence numbers, lengths): the channel adds integrity,
-/// not secrecy, like the records' remoting path without cluster TLS.
+/// not secrecy, like the records' remoting path without cluster TLS. The other direction carries the capture
+/// node's route claims and releases (which sessions' replies are whose), so a session's claim does not wait
+/// behind remoting either.
 /// </summary>
 /// <remarks>
 /// <para>Handshake: the capture node sends <c>"RCR1"</c> + a 16-byte nonce; the intercept answers <c>"RCR1"</c> + its
 /// own 16-byte nonce + HMAC-SHA256(key, "hello" | both nonces); the capture node checks it (constant time) and
-/// answers one byte <see cref="Accepted"/>. Both derive the frame key HMAC-SHA256(key, "frames" | both nonces).</para>
-/// <para>Frame: a little-endian header (record count u32, shard index u16, flags u16 = 0), the records
-/// (<see cref="ResponseRecord.EncodedSize"/> bytes each, the remoting layout), then the first 16 bytes of
-/// HMAC-SHA256(frame key, frame number u64 | header | records). Frame numbers count from 0 per connection.</para>
+/// answers one byte <see cref="Accepted"/>. Both derive the reply frames' key HMAC-SHA256(key, "frames" | both
+/// nonces) and the claim frames' key HMAC-SHA256(key, "claims" | both nonces): one key per direction, so a frame
+/// cannot be reflected back to its sender.</para>
+/// <para>Reply frame (intercept to capture node): a little-endian header (record count u32, shard index u16,
+/// flags u16 = 0), the records (<see cref="ResponseRecord.EncodedSize"/> bytes each, the remoting layout), then the
+/// first 16 bytes of HMAC-SHA256(frame key, frame number u64 | header | records). Frame numbers count from 0 per
+/// connection and direction.</para>
+/// <para>Claims frame (capture node to intercept): header (claimed count u32, released count u32, shard index u16,
+/// flags u16 = 0), the endpoints (client address u32, client port u16, target address u32, target port u16 each),
+/// then the MAC as above under the claims key.</para>
 /// </remarks>
 public static class ReplyChannelProtocol
 {
@@ -48,17 +56,28 @@ public static class ReplyChannelProtocol
     /// <summary>The largest frame: a full batch.</summary>
     public const int MaxFrameSize = HeaderSize + (ResponseBatch.MaxRecords * ResponseRecord.EncodedSize) + MacSize;
 
+    /// <summary>Bytes of a claims frame header.</summary>
+    public const int ClaimsHeaderSize = 12;
+
+    /// <summary>Bytes of one endpoints entry in a claims frame.</summary>
+    public const int EndpointsSize = 12;
+
     private static ReadOnlySpan<byte> Magic => "RCR1"u8;
 
     private static ReadOnlySpan<byte> HelloLabel => "hello"u8;
 
     private static ReadOnlySpan<byte> FramesLabel => "frames"u8;
 
+    private static ReadOnlySpan<byte> ClaimsLabel => "claims"u8;
+
     /// <summary>A fresh random key for one capture node's channel.</summary>
     public static byte[] NewKey() => RandomNumberGenerator.GetBytes(KeySize);
 
     /// <summary>Frame size for <paramref name="records"/> records.</summary>
     public static int FrameSize(int records) => HeaderSize + (records * ResponseRecord.EncodedSize) + MacSize;
+
+    /// <summary>Claims frame size for <paramref name="entries"/> claimed and released endpoints together.</summary>
+    public static int ClaimsFrameSize(int entries) => ClaimsHeaderSize + (entries * EndpointsSize) + MacSize;
 
     /// <summary>Capture node: writes its greeting with a fresh nonce into <paramref name="greeting"/>.</summary>
     public static void WriteGreeting(Span<byte> greeting)
@@ -68,10 +87,10 @@ public static class ReplyChannelProtocol
     }
 
     /// <summary>
-    /// Intercept: checks the greeting and writes the hello proving the key; returns the frame key, or null when
-    /// the greeting is not a capture node's.
+    /// Intercept: checks the greeting and writes the hello proving the key; returns the channel's keys, or null
+    /// when the greeting is not a capture node's.
     /// </summary>
-    public static byte[]? AnswerGreeting(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, Span<byte> hello)
+    public static ChannelKeys? AnswerGreeting(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, Span<byte> hello)
     {
         if (greeting.Length != GreetingSize || !greeting[..4].SequenceEqual(Magic))
         {
@@ -83,11 +102,11 @@ public static class ReplyChannelProtocol
         var clientNonce = hello.Slice(4, NonceSize);
         RandomNumberGenerator.Fill(clientNonce);
         Prove(key, HelloLabel, serverNonce, clientNonce, hello.Slice(4 + NonceSize, 32));
-        return FrameKey(key, serverNonce, clientNonce);
+        return Keys(key, serverNonce, clientNonce);
     }
 
-    /// <summary>Capture node: checks an intercept's hello against its greeting; returns the frame key, or null.</summary>
-    public static byte[]? CheckHello(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, ReadOnlySpan<byte> hello)
+    /// <summary>Capture node: checks an intercept's hello against its greeting; returns the channel's keys, or null.</summary>
+    public static ChannelKeys? CheckHello(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, ReadOnlySpan<byte> hello)
     {
         if (hello.Length != HelloSize || !hello[..4].SequenceEqual(Magic))
         {
@@ -99,8 +118,25 @@ public static class ReplyChannelProtocol
         Span<byte> expected = stackalloc byte[32];
         Prove(key, HelloLabel, serverNonce, clientNonce, expected);
         return CryptographicOperations.FixedTimeEquals(expected, hello.Slice(4 + NonceSize, 32))
-            ? FrameKey(key, serverNonce, clientNonce)
+            ? Keys(key, serverNonce, clientNonce)
             : null;
+    }
+
+    /// <summary>Reads a claims frame header; false with the problem named when a peer sent what no capture node sends.</summary>
+    public static bool TryReadClaimsHeader(ReadOnlySpan<byte> header, int shards, out int claimed, out int released, out int shard, out string problem)
+    {
+        var claimedCount = BinaryPrimitives.ReadUInt32LittleEndian(header);
+        var releasedCount = BinaryPrimitives.ReadUInt32LittleEndian(header[4..]);
+        shard = BinaryPrimitives.ReadUInt16LittleEndian(header[8..]);
+        var flags = BinaryPrimitives.ReadUInt16LittleEndian(header[10..]);
+        var total = (ulong)claimedCount + releasedCount;
+        claimed = (int)Math.Min(claimedCount, int.MaxValue);
+        released = (int)Math.Min(releasedCount, int.MaxValue);
+        problem = total is 0 or > RouteClaims.MaxEntries ? $"a claims frame of {claimedCount}+{releasedCount} entries (1 to {RouteClaims.MaxEntries})"
+            : shard >= shards ? $"shard {shard} of {shards}"
+            : flags != 0 ? $"unknown flags 0x{flags:x4}"
+            : string.Empty;
+        return problem.Length == 0;
     }
 
     /// <summary>Reads a frame header; false with the problem named when a peer sent what no writer sends.</summary>
@@ -126,12 +162,17 @@ public static class ReplyChannelProtocol
         HMACSHA256.HashData(key, message, mac);
     }
 
-    private static byte[] FrameKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> clientNonce)
+    private static ChannelKeys Keys(ReadOnlySpan<byte> key, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> clientNonce)
     {
-        var frameKey = new byte[32];
-        Prove(key, FramesLabel, serverNonce, clientNonce, frameKey);
-        return frameKey;
+        var replies = new byte[32];
+        Prove(key, FramesLabel, serverNonce, clientNonce, replies);
+        var claims = new byte[32];
+        Prove(key, ClaimsLabel, serverNonce, clientNonce, claims);
+        return new ChannelKeys(replies, claims);
     }
+
+    /// <summary>The keys of one connection: reply frames (intercept to capture node) and claims frames (back).</summary>
+    public sealed record ChannelKeys(byte[] Replies, byte[] Claims);
 
     /// <summary>
     /// One direction's MAC state: the frame key and the next frame number. The intercept seals with it, the
@@ -193,7 +234,79 @@ public static class ReplyChannelProtocol
             return decoded;
         }
 
+        /// <summary>
+        /// Writes a claims frame of <paramref name="claimed"/> and <paramref name="released"/> (together at most
+        /// <see cref="RouteClaims.MaxEntries"/>) for <paramref name="shard"/> and returns its length.
+        /// </summary>
+        public int SealClaims(Span<byte> frame, int shard, ReadOnlySpan<SessionEndpoints> claimed, ReadOnlySpan<SessionEndpoints> released)
+        {
+            ArgumentOutOfRangeException.ThrowIfZero(claimed.Length + released.Length);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(claimed.Length + released.Length, RouteClaims.MaxEntries);
+            var length = ClaimsFrameSize(claimed.Length + released.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(frame, (uint)claimed.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(frame[4..], (uint)released.Length);
+            BinaryPrimitives.WriteUInt16LittleEndian(frame[8..], checked((ushort)shard));
+            BinaryPrimitives.WriteUInt16LittleEndian(frame[10..], 0);
+            var body = frame[ClaimsHeaderSize..];
+            foreach (ref readonly var endpoints in claimed)
+            {
+                WriteEndpoints(body, endpoints);
+                body = body[EndpointsSize..];
+            }
+
+            foreach (ref readonly var endpoints in released)
+            {
+                WriteEndpoints(body, endpoints);
+                body = body[EndpointsSize..];
+            }
+
+            Mac(frame[..(length - MacSize)], frame.Slice(length - MacSize, MacSize));
+            return length;
+        }
+
+        /// <summary>Checks a received claims frame and decodes it; false when the MAC does not match.</summary>
+        public bool OpenClaims(ReadOnlySpan<byte> frame, int claimedCount, int releasedCount, out SessionEndpoints[] claimed, out SessionEndpoints[] released)
+        {
+            var length = ClaimsFrameSize(claimedCount + releasedCount);
+            Span<byte> expected = stackalloc byte[MacSize];
+            Mac(frame[..(length - MacSize)], expected);
+            if (!CryptographicOperations.FixedTimeEquals(expected, frame.Slice(length - MacSize, MacSize)))
+            {
+                claimed = released = [];
+                return false;
+            }
+
+            var body = frame[ClaimsHeaderSize..];
+            claimed = ReadEndpoints(ref body, claimedCount);
+            released = ReadEndpoints(ref body, releasedCount);
+            return true;
+        }
+
         public void Dispose() => _hmac.Dispose();
+
+        private static void WriteEndpoints(Span<byte> into, in SessionEndpoints endpoints)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(into, endpoints.ClientAddress);
+            BinaryPrimitives.WriteUInt16LittleEndian(into[4..], endpoints.ClientPort);
+            BinaryPrimitives.WriteUInt32LittleEndian(into[6..], endpoints.TargetAddress);
+            BinaryPrimitives.WriteUInt16LittleEndian(into[10..], endpoints.TargetPort);
+        }
+
+        private static SessionEndpoints[] ReadEndpoints(ref ReadOnlySpan<byte> body, int count)
+        {
+            var entries = new SessionEndpoints[count];
+            for (var i = 0; i < count; i++)
+            {
+                entries[i] = new SessionEndpoints(
+                    BinaryPrimitives.ReadUInt32LittleEndian(body),
+                    BinaryPrimitives.ReadUInt16LittleEndian(body[4..]),
+                    BinaryPrimitives.ReadUInt32LittleEndian(body[6..]),
+                    BinaryPrimitives.ReadUInt16LittleEndian(body[10..]));
+                body = body[EndpointsSize..];
+            }
+
+            return entries;
+        }
 
         private void Mac(ReadOnlySpan<byte> headerAndRecords, Span<byte> mac)
         {

@@ -14,6 +14,8 @@ namespace ReplayCluster.Capture.Tests.Routing;
 /// </summary>
 public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
 {
+    private static readonly Akka.Actor.Address InterceptNode = new("akka.tcp", "replaycluster", "10.0.0.9", 4053);
+
     private readonly CaptureNodeStatistics _statistics = new();
     private readonly Akka.TestKit.TestProbe[] _shards;
     private readonly ReplyChannelListener _listener;
@@ -31,7 +33,7 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
     [Fact]
     public void An_intercept_with_the_key_gets_its_frames_to_the_shards_they_name_in_order()
     {
-        var offer = _listener.Offer();
+        var offer = _listener.Offer(InterceptNode);
         Assert.Equal(2, offer.Shards.Count);
         using var intercept = Intercept.Connect(_listener.Port, [.. offer.Key]);
 
@@ -45,6 +47,49 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         Assert.Equal(5, _statistics.ResponsesByChannel);
         Assert.Equal(1, _statistics.ReplyChannels);
         Assert.Equal(0, _statistics.Refusals.Total);
+    }
+
+    [Fact]
+    public void The_shards_claims_go_back_on_the_intercepts_channel_and_on_remoting_without_one()
+    {
+        var other = new Akka.Actor.Address("akka.tcp", "replaycluster", "10.0.0.10", 4053);
+        SessionEndpoints[] claimed = [new(0x0AC80001, 40000, 0x0A000202, 80)];
+        SessionEndpoints[] released = [new(0x0AC80002, 40001, 0x0A000202, 80), new(0x0AC80003, 40002, 0x0A000202, 80)];
+        Assert.False(_listener.TrySendClaims(InterceptNode, 1, claimed, released));
+
+        using var intercept = Intercept.Connect(_listener.Port, [.. _listener.Offer(InterceptNode).Key]);
+        AwaitCondition(() => _listener.IsOpen(InterceptNode), cancellationToken: Cancellation);
+
+        Assert.True(_listener.TrySendClaims(InterceptNode, 1, claimed, released));
+        Assert.False(_listener.TrySendClaims(other, 1, claimed, released));
+        var (shard, claimedBack, releasedBack) = intercept.ReadClaims();
+        Assert.Equal(1, shard);
+        Assert.Equal(claimed, claimedBack);
+        Assert.Equal(released, releasedBack);
+        Assert.Equal(3, _statistics.ClaimsByChannel);
+
+        // Large sets go in several frames.
+        SessionEndpoints[] many = [.. Enumerable.Range(0, 10_000).Select(i => new SessionEndpoints(0x0AC90000 + (uint)i, 40000, 0x0A000202, 80))];
+        Assert.True(_listener.TrySendClaims(InterceptNode, 0, many, []));
+        var received = new List<SessionEndpoints>();
+        while (received.Count < many.Length)
+        {
+            received.AddRange(intercept.ReadClaims().Claimed);
+        }
+
+        Assert.Equal(many, received);
+    }
+
+    [Fact]
+    public void A_key_offered_to_another_intercept_or_forgotten_opens_nothing()
+    {
+        var key = _listener.Offer(InterceptNode).Key.ToArray();
+        _listener.Forget(InterceptNode);
+
+        using var intercept = Intercept.Connect(_listener.Port, key, expectAccepted: false);
+
+        AwaitAssert(() => Assert.Equal(1, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.BadHandshake)), cancellationToken: Cancellation);
+        Assert.False(_listener.IsOpen(InterceptNode));
     }
 
     [Fact]
@@ -69,9 +114,9 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
     [Fact]
     public void A_forged_frame_ends_only_its_own_connection()
     {
-        var key = _listener.Offer().Key.ToArray();
-        using var good = Intercept.Connect(_listener.Port, key);
-        using var forger = Intercept.Connect(_listener.Port, key);
+        // Two intercepts, each with its own key; one of them sends a frame altered on the way.
+        using var good = Intercept.Connect(_listener.Port, [.. _listener.Offer(InterceptNode).Key]);
+        using var forger = Intercept.Connect(_listener.Port, [.. _listener.Offer(new Akka.Actor.Address("akka.tcp", "replaycluster", "10.0.0.10", 4053)).Key]);
 
         forger.SendAltered(0, Records(9));
         good.Send(0, Records(1));
@@ -87,7 +132,7 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
     [Fact]
     public void A_frame_for_a_shard_the_node_does_not_have_is_refused()
     {
-        using var intercept = Intercept.Connect(_listener.Port, [.. _listener.Offer().Key]);
+        using var intercept = Intercept.Connect(_listener.Port, [.. _listener.Offer(InterceptNode).Key]);
 
         intercept.Send(7, Records(1));
 
@@ -140,11 +185,26 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
     {
         private readonly Socket _socket;
         private readonly ReplyChannelProtocol.FrameMac? _mac;
+        private readonly ReplyChannelProtocol.FrameMac _claims;
 
-        private Intercept(Socket socket, ReplyChannelProtocol.FrameMac? mac)
+        private Intercept(Socket socket, ReplyChannelProtocol.FrameMac? mac, ReplyChannelProtocol.FrameMac claims)
         {
             _socket = socket;
             _mac = mac;
+            _claims = claims;
+        }
+
+        /// <summary>Reads one claims frame the listener wrote: (shard, claimed, released).</summary>
+        public (int Shard, SessionEndpoints[] Claimed, SessionEndpoints[] Released) ReadClaims()
+        {
+            var header = new byte[ReplyChannelProtocol.ClaimsHeaderSize];
+            Read(_socket, header);
+            Assert.True(ReplyChannelProtocol.TryReadClaimsHeader(header, 2, out var claimed, out var released, out var shard, out var problem), problem);
+            var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(claimed + released)];
+            header.CopyTo(frame, 0);
+            Read(_socket, frame.AsSpan(ReplyChannelProtocol.ClaimsHeaderSize));
+            Assert.True(_claims.OpenClaims(frame, claimed, released, out var claimedEndpoints, out var releasedEndpoints));
+            return (shard, claimedEndpoints, releasedEndpoints);
         }
 
         public static Intercept Connect(int port, byte[] key, bool expectAccepted = true)
@@ -154,7 +214,7 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
             var greeting = new byte[ReplyChannelProtocol.GreetingSize];
             Read(socket, greeting);
             var hello = new byte[ReplyChannelProtocol.HelloSize];
-            var frameKey = ReplyChannelProtocol.AnswerGreeting(key, greeting, hello)!;
+            var keys = ReplyChannelProtocol.AnswerGreeting(key, greeting, hello)!;
             socket.Send(hello);
             if (expectAccepted)
             {
@@ -163,7 +223,7 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
                 Assert.Equal(ReplyChannelProtocol.Accepted, answer[0]);
             }
 
-            return new Intercept(socket, new ReplyChannelProtocol.FrameMac(frameKey));
+            return new Intercept(socket, new ReplyChannelProtocol.FrameMac(keys.Replies), new ReplyChannelProtocol.FrameMac(keys.Claims));
         }
 
         public void Send(int shard, ResponseRecord[] records)
@@ -204,6 +264,7 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         {
             _socket.Dispose();
             _mac?.Dispose();
+            _claims.Dispose();
         }
 
         private static void Read(Socket socket, Span<byte> into)

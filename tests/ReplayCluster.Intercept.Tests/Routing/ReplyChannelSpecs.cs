@@ -65,6 +65,27 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     }
 
     [Fact]
+    public void Claims_that_come_through_the_channel_route_the_replies_of_the_shard_they_name()
+    {
+        using var listener = new CaptureSide();
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        using var _ = capture;
+        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
+        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+
+        listener.Claim(1, [Session], []);
+        AwaitAssert(() => Assert.Equal(1, _statistics.Routes), cancellationToken: Cancellation);
+        capture.Capture(TestReplies.For(Session, 7));
+
+        var (shard, records) = listener.Take();
+        Assert.Equal((1, 7u), (shard, records[0].Sequence));
+        listener.Claim(1, [], [Session]);
+        AwaitAssert(() => Assert.Equal(0, _statistics.Routes), cancellationToken: Cancellation);
+        Assert.Equal(0, _statistics.Refusals.Total);
+    }
+
+    [Fact]
     public void An_offer_that_cannot_be_connected_leaves_replies_on_remoting()
     {
         var owner = CreateTestProbe();
@@ -113,6 +134,14 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         private readonly Socket _listener = new(SocketType.Stream, ProtocolType.Tcp);
         private readonly BlockingCollection<(int Shard, ResponseRecord[] Records)> _frames = [];
         private Socket? _connection;
+        private ReplyChannelProtocol.FrameMac? _claims;
+
+        /// <summary>Writes a claims frame for <paramref name="shard"/> as the capture node's shard would.</summary>
+        public void Claim(int shard, SessionEndpoints[] claimed, SessionEndpoints[] released)
+        {
+            var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(claimed.Length + released.Length)];
+            _connection!.Send(frame.AsSpan(0, _claims!.SealClaims(frame, shard, claimed, released)));
+        }
 
         public CaptureSide()
         {
@@ -132,6 +161,7 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         {
             _listener.Dispose();
             _connection?.Dispose();
+            _claims?.Dispose();
         }
 
         private void Serve()
@@ -144,7 +174,9 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
                 _connection.Send(greeting);
                 var hello = new byte[ReplyChannelProtocol.HelloSize];
                 Read(hello);
-                using var mac = new ReplyChannelProtocol.FrameMac(ReplyChannelProtocol.CheckHello(Key, greeting, hello) ?? throw new InvalidOperationException("bad hello"));
+                var keys = ReplyChannelProtocol.CheckHello(Key, greeting, hello) ?? throw new InvalidOperationException("bad hello");
+                using var mac = new ReplyChannelProtocol.FrameMac(keys.Replies);
+                _claims = new ReplyChannelProtocol.FrameMac(keys.Claims);
                 _connection.Send([ReplyChannelProtocol.Accepted]);
                 var header = new byte[ReplyChannelProtocol.HeaderSize];
                 while (true)

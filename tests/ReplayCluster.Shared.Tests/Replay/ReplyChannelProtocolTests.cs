@@ -16,7 +16,9 @@ public sealed class ReplyChannelProtocolTests
         var captureKey = ReplyChannelProtocol.CheckHello(Key, greeting, hello);
 
         Assert.NotNull(captureKey);
-        Assert.Equal(interceptKey, captureKey);
+        Assert.Equal(interceptKey!.Replies, captureKey.Replies);
+        Assert.Equal(interceptKey.Claims, captureKey.Claims);
+        Assert.NotEqual(captureKey.Replies, captureKey.Claims);
     }
 
     [Fact]
@@ -48,8 +50,8 @@ public sealed class ReplyChannelProtocolTests
     public void Frames_open_in_order_to_the_records_sealed()
     {
         var (_, _, frameKey) = Handshake(Key);
-        using var sealer = new ReplyChannelProtocol.FrameMac(frameKey!);
-        using var opener = new ReplyChannelProtocol.FrameMac(frameKey!);
+        using var sealer = new ReplyChannelProtocol.FrameMac(frameKey!.Replies);
+        using var opener = new ReplyChannelProtocol.FrameMac(frameKey!.Replies);
         var buffer = new byte[ReplyChannelProtocol.FrameSize(10)];
         for (uint frame = 0; frame < 5; frame++)
         {
@@ -67,7 +69,7 @@ public sealed class ReplyChannelProtocolTests
     public void A_frame_altered_in_any_byte_replayed_or_reordered_does_not_open()
     {
         var (_, _, frameKey) = Handshake(Key);
-        using var sealer = new ReplyChannelProtocol.FrameMac(frameKey!);
+        using var sealer = new ReplyChannelProtocol.FrameMac(frameKey!.Replies);
         var first = new byte[ReplyChannelProtocol.FrameSize(2)];
         var second = new byte[ReplyChannelProtocol.FrameSize(2)];
         sealer.Seal(first, 0, [Record(1), Record(2)]);
@@ -75,23 +77,47 @@ public sealed class ReplyChannelProtocolTests
 
         for (var i = 0; i < first.Length; i++)
         {
-            using var opener = new ReplyChannelProtocol.FrameMac(frameKey!);
+            using var opener = new ReplyChannelProtocol.FrameMac(frameKey!.Replies);
             var altered = (byte[])first.Clone();
             altered[i] ^= 0x80;
             Assert.Null(opener.Open(altered, 2));
         }
 
         // The second frame first (reordered), or the first frame twice (replayed): the frame number is in the MAC.
-        using (var opener = new ReplyChannelProtocol.FrameMac(frameKey!))
+        using (var opener = new ReplyChannelProtocol.FrameMac(frameKey!.Replies))
         {
             Assert.Null(opener.Open(second, 2));
         }
 
-        using (var opener = new ReplyChannelProtocol.FrameMac(frameKey!))
+        using (var opener = new ReplyChannelProtocol.FrameMac(frameKey!.Replies))
         {
             Assert.NotNull(opener.Open(first, 2));
             Assert.Null(opener.Open(first, 2));
         }
+    }
+
+    [Fact]
+    public void Claims_frames_open_to_the_endpoints_sealed_and_not_under_the_reply_key()
+    {
+        var (_, _, keys) = Handshake(Key);
+        using var sealer = new ReplyChannelProtocol.FrameMac(keys!.Claims);
+        using var opener = new ReplyChannelProtocol.FrameMac(keys.Claims);
+        using var wrongDirection = new ReplyChannelProtocol.FrameMac(keys.Replies);
+        SessionEndpoints[] claimed = [new(0x0AC80001, 40000, 0x0A000202, 80), new(0x0AC80002, 40001, 0x0A000202, 80)];
+        SessionEndpoints[] released = [new(0x0AC80003, 40002, 0x0A000202, 80)];
+        var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(3)];
+
+        var length = sealer.SealClaims(frame, shard: 1, claimed, released);
+
+        Assert.Equal(frame.Length, length);
+        Assert.True(ReplyChannelProtocol.TryReadClaimsHeader(frame, shards: 2, out var claimedCount, out var releasedCount, out var shard, out _));
+        Assert.Equal((2, 1, 1), (claimedCount, releasedCount, shard));
+        Assert.False(wrongDirection.OpenClaims(frame, 2, 1, out _, out _));
+        Assert.True(opener.OpenClaims(frame, 2, 1, out var claimedBack, out var releasedBack));
+        Assert.Equal(claimed, claimedBack);
+        Assert.Equal(released, releasedBack);
+        Assert.False(ReplyChannelProtocol.TryReadClaimsHeader(frame, shards: 1, out _, out _, out _, out var problem));
+        Assert.Equal("shard 1 of 1", problem);
     }
 
     [Theory]
@@ -135,7 +161,7 @@ public sealed class ReplyChannelProtocolTests
         Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeOffer(noPort, _ => ActorRefs.Nobody));
     }
 
-    private static (byte[] Greeting, byte[] Hello, byte[]? FrameKey) Handshake(byte[] interceptKey)
+    private static (byte[] Greeting, byte[] Hello, ReplyChannelProtocol.ChannelKeys? FrameKey) Handshake(byte[] interceptKey)
     {
         var greeting = new byte[ReplyChannelProtocol.GreetingSize];
         ReplyChannelProtocol.WriteGreeting(greeting);
