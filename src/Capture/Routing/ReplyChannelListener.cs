@@ -274,7 +274,7 @@ internal sealed class ReplyChannelListener : IDisposable
         Span<byte> hello = stackalloc byte[ReplyChannelProtocol.HelloSize];
         try
         {
-            if (!ReadExactly(connection, hello))
+            if (!ReplyChannelProtocol.ReadExactly(connection, hello))
             {
                 Refuse(remote, RefusalReasons.BadHandshake, "closed before its hello");
                 return null;
@@ -326,7 +326,7 @@ internal sealed class ReplyChannelListener : IDisposable
         var buffer = new byte[ReplyChannelProtocol.FrameSize(256)];
         while (true)
         {
-            if (!ReadExactly(connection, buffer.AsSpan(0, ReplyChannelProtocol.HeaderSize)))
+            if (!ReplyChannelProtocol.ReadExactly(connection, buffer.AsSpan(0, ReplyChannelProtocol.HeaderSize)))
             {
                 return "closed by the intercept";
             }
@@ -346,7 +346,7 @@ internal sealed class ReplyChannelListener : IDisposable
                 buffer = larger;
             }
 
-            if (!ReadExactly(connection, buffer.AsSpan(ReplyChannelProtocol.HeaderSize, size - ReplyChannelProtocol.HeaderSize)))
+            if (!ReplyChannelProtocol.ReadExactly(connection, buffer.AsSpan(ReplyChannelProtocol.HeaderSize, size - ReplyChannelProtocol.HeaderSize)))
             {
                 return "closed by the intercept inside a frame";
             }
@@ -380,21 +380,4 @@ internal sealed class ReplyChannelListener : IDisposable
 
     private void Refuse(string remote, string reason, string detail) =>
         _statistics.Refusals.Refuse(_logger, "reply channel", remote, reason, detail);
-
-    // False when the peer closed before the span was full.
-    private static bool ReadExactly(Socket connection, Span<byte> into)
-    {
-        while (into.Length > 0)
-        {
-            var read = connection.Receive(into);
-            if (read == 0)
-            {
-                return false;
-            }
-
-            into = into[read..];
-        }
-
-        return true;
-    }
 }

@@ -124,7 +124,7 @@ internal sealed class ReplyChannel : IDisposable
         var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(256)];
         try
         {
-            while (ReadExactly(header))
+            while (ReplyChannelProtocol.ReadExactly(_socket, header))
             {
                 if (!ReplyChannelProtocol.TryReadClaimsHeader(header, _shards.Count, out var claimed, out var released, out var shard, out var problem))
                 {
@@ -139,7 +139,7 @@ internal sealed class ReplyChannel : IDisposable
                 }
 
                 header.CopyTo(frame, 0);
-                if (!ReadExactly(frame.AsSpan(ReplyChannelProtocol.ClaimsHeaderSize, size - ReplyChannelProtocol.ClaimsHeaderSize)))
+                if (!ReplyChannelProtocol.ReadExactly(_socket, frame.AsSpan(ReplyChannelProtocol.ClaimsHeaderSize, size - ReplyChannelProtocol.ClaimsHeaderSize)))
                 {
                     break;
                 }
@@ -162,22 +162,6 @@ internal sealed class ReplyChannel : IDisposable
             _socket.Dispose();
             _claimsMac.Dispose();
         }
-    }
-
-    private bool ReadExactly(Span<byte> into)
-    {
-        while (into.Length > 0)
-        {
-            var read = _socket.Receive(into);
-            if (read == 0)
-            {
-                return false;
-            }
-
-            into = into[read..];
-        }
-
-        return true;
     }
 
     private static async Task ReadExactlyAsync(Socket socket, Memory<byte> into, CancellationToken cancellation)

@@ -30,7 +30,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
     private const int PlanHeaderSize = 1 + 8 + 8;
     private const int MaxCounters = 4096;
     private const int BatchHeaderSize = 1 + 4;
-    private const int EndpointsSize = 12;
+    private const int EndpointsSize = SessionEndpoints.EncodedSize;
     private const int MaxActorPathBytes = 4096;
 
     private readonly ExtendedActorSystem _system = system;
@@ -166,10 +166,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         span = span[8..];
         foreach (var endpoints in claims.Claimed.Concat(claims.Released))
         {
-            BinaryPrimitives.WriteUInt32LittleEndian(span, endpoints.ClientAddress);
-            BinaryPrimitives.WriteUInt16LittleEndian(span[4..], endpoints.ClientPort);
-            BinaryPrimitives.WriteUInt32LittleEndian(span[6..], endpoints.TargetAddress);
-            BinaryPrimitives.WriteUInt16LittleEndian(span[10..], endpoints.TargetPort);
+            endpoints.Write(span);
             span = span[EndpointsSize..];
         }
 
@@ -207,11 +204,7 @@ public sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Serial
         var all = new SessionEndpoints[claimed + released];
         for (var i = 0; i < all.Length; i++)
         {
-            all[i] = new SessionEndpoints(
-                BinaryPrimitives.ReadUInt32LittleEndian(rest),
-                BinaryPrimitives.ReadUInt16LittleEndian(rest[4..]),
-                BinaryPrimitives.ReadUInt32LittleEndian(rest[6..]),
-                BinaryPrimitives.ReadUInt16LittleEndian(rest[10..]));
+            all[i] = SessionEndpoints.Read(rest);
             rest = rest[EndpointsSize..];
         }
 

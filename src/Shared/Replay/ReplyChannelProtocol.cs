@@ -60,7 +60,7 @@ public static class ReplyChannelProtocol
     public const int ClaimsHeaderSize = 12;
 
     /// <summary>Bytes of one endpoints entry in a claims frame.</summary>
-    public const int EndpointsSize = 12;
+    public const int EndpointsSize = SessionEndpoints.EncodedSize;
 
     private static ReadOnlySpan<byte> Magic => "RCR1"u8;
 
@@ -120,6 +120,27 @@ public static class ReplyChannelProtocol
         return CryptographicOperations.FixedTimeEquals(expected, hello.Slice(4 + NonceSize, 32))
             ? Keys(key, serverNonce, clientNonce)
             : null;
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="into"/>'s length from a blocking socket; false when the peer closed first.
+    /// Both ends read frames with it (a receive may return part of one).
+    /// </summary>
+    public static bool ReadExactly(System.Net.Sockets.Socket socket, Span<byte> into)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        while (into.Length > 0)
+        {
+            var read = socket.Receive(into);
+            if (read == 0)
+            {
+                return false;
+            }
+
+            into = into[read..];
+        }
+
+        return true;
     }
 
     /// <summary>Reads a claims frame header; false with the problem named when a peer sent what no capture node sends.</summary>
@@ -250,13 +271,13 @@ public static class ReplyChannelProtocol
             var body = frame[ClaimsHeaderSize..];
             foreach (ref readonly var endpoints in claimed)
             {
-                WriteEndpoints(body, endpoints);
+                endpoints.Write(body);
                 body = body[EndpointsSize..];
             }
 
             foreach (ref readonly var endpoints in released)
             {
-                WriteEndpoints(body, endpoints);
+                endpoints.Write(body);
                 body = body[EndpointsSize..];
             }
 
@@ -284,24 +305,12 @@ public static class ReplyChannelProtocol
 
         public void Dispose() => _hmac.Dispose();
 
-        private static void WriteEndpoints(Span<byte> into, in SessionEndpoints endpoints)
-        {
-            BinaryPrimitives.WriteUInt32LittleEndian(into, endpoints.ClientAddress);
-            BinaryPrimitives.WriteUInt16LittleEndian(into[4..], endpoints.ClientPort);
-            BinaryPrimitives.WriteUInt32LittleEndian(into[6..], endpoints.TargetAddress);
-            BinaryPrimitives.WriteUInt16LittleEndian(into[10..], endpoints.TargetPort);
-        }
-
         private static SessionEndpoints[] ReadEndpoints(ref ReadOnlySpan<byte> body, int count)
         {
             var entries = new SessionEndpoints[count];
             for (var i = 0; i < count; i++)
             {
-                entries[i] = new SessionEndpoints(
-                    BinaryPrimitives.ReadUInt32LittleEndian(body),
-                    BinaryPrimitives.ReadUInt16LittleEndian(body[4..]),
-                    BinaryPrimitives.ReadUInt32LittleEndian(body[6..]),
-                    BinaryPrimitives.ReadUInt16LittleEndian(body[10..]));
+                entries[i] = SessionEndpoints.Read(body);
                 body = body[EndpointsSize..];
             }
 
