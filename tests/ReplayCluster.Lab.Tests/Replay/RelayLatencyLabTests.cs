@@ -65,6 +65,7 @@ public sealed class RelayLatencyLabTests
         var (routedAfter, handOffAfter, channelAfter) = await SettledAsync(lab);
         var routed = routedAfter - routedBefore;
         var byChannel = channelAfter - channelBefore;
+        var channelFailures = handOffAfter.GetValueOrDefault("reply_channel_failures") - handOffBefore.GetValueOrDefault("reply_channel_failures");
         using var report = JsonDocument.Parse(await PostAsync(lab, "/api/run/stop"));
         var relay = report.RootElement.GetProperty("relayLatency");
         var count = relay.GetProperty("count").GetInt64();
@@ -74,17 +75,26 @@ public sealed class RelayLatencyLabTests
             $"RELAY {name}: wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0}/s), replies routed {routed}, timed {count}: p50 {p50 * 1000:0} µs, p90 {relay.GetProperty("p90Ms").GetDouble() * 1000:0} µs, p99 {p99 * 1000:0} µs, mean {relay.GetProperty("meanMs").GetDouble() * 1000:0} µs; " +
             $"of which capture to hand-over at the intercept: p50 {Quantile(handOffBefore, handOffAfter, 0.5):0} µs, p99 {Quantile(handOffBefore, handOffAfter, 0.99):0} µs; " +
             $"{routed / (double)Math.Max(1, handOffAfter.GetValueOrDefault("batches_sent") - handOffBefore.GetValueOrDefault("batches_sent")):0.0} records per batch; " +
-            $"{byChannel} through the reply channel"));
+            $"{byChannel} through the reply channel, {channelFailures} channel failures"));
 
         // Each reply the intercept routed reached its capture node and was timed exactly once; every
         // request had at least its response relayed.
         Assert.Equal(routed, count);
         Assert.True(count >= wrk.Requests, $"{count} replies relayed for {wrk.Requests} requests");
 
-        // With the default settings (no variant file), every reply of a warm cluster took the reply channel.
+        // With the default settings (no variant file), every reply of a warm cluster took the reply channel, unless the
+        // intercept counted a failed channel in the window (a capture node too busy to read for its send timeout): then
+        // remoting carried the rest until the channel was connected again, and most still took the channel.
         if (Environment.GetEnvironmentVariable("REPLAYCLUSTER_CONFIG") is null)
         {
-            Assert.Equal(routed, byChannel);
+            if (channelFailures == 0)
+            {
+                Assert.Equal(routed, byChannel);
+            }
+            else
+            {
+                Assert.True(byChannel > 0, $"{channelFailures} channel failures and no reply through the channel");
+            }
         }
 
         return (p50, p99);
@@ -110,7 +120,7 @@ public sealed class RelayLatencyLabTests
                 var handOff = status.RootElement.GetProperty("nodes").EnumerateArray()
                     .Where(n => n.GetProperty("role").GetString() == "intercept")
                     .SelectMany(n => n.GetProperty("counters").EnumerateObject())
-                    .Where(c => c.Name.StartsWith("handoff_latency_us_", StringComparison.Ordinal) || c.Name == "batches_sent")
+                    .Where(c => c.Name.StartsWith("handoff_latency_us_", StringComparison.Ordinal) || c.Name is "batches_sent" or "reply_channel_failures")
                     .ToDictionary(c => c.Name, c => c.Value.GetInt64(), StringComparer.Ordinal);
                 return (now.Routed, handOff, Sum("capture", "responses_by_channel"));
             }
