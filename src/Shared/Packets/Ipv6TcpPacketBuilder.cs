@@ -60,16 +60,7 @@ public static class Ipv6TcpPacketBuilder
         destinationAddress.Write(ip[24..]);
 
         var tcp = buffer.Slice(Ipv6TcpPacket.FixedHeaderLength, segmentLength);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp, spec.SourcePort);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[2..], spec.DestinationPort);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], spec.Sequence);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], spec.Acknowledgment);
-        tcp[12] = (byte)(tcpHeaderLength / 4 << 4);
-        tcp[13] = (byte)spec.Flags;
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[14..], spec.Window);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[16..], 0); // Checksum (filled below) and urgent pointer.
-        TcpPacketBuilder.WriteOptions(spec, tcp[TcpFixedHeaderLength..tcpHeaderLength]);
-        payload.CopyTo(tcp[tcpHeaderLength..]);
+        TcpPacketBuilder.WriteSegment(spec, tcp, tcpHeaderLength, payload);
         BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Tcp(sourceAddress, destinationAddress, tcp));
         return totalLength;
     }

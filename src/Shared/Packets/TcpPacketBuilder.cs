@@ -56,6 +56,17 @@ public static class TcpPacketBuilder
         BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Checksum.IpHeader(ip));
 
         var tcp = packet[IpHeaderLength..];
+        WriteSegment(spec, tcp, tcpHeaderLength, payload);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Tcp(spec.SourceAddress, spec.DestinationAddress, tcp));
+        return totalLength;
+    }
+
+    /// <summary>
+    /// Writes the TCP header (checksum zero: the caller fills it over its own pseudo-header), options and payload of
+    /// <paramref name="spec"/> into <paramref name="tcp"/>; shared by the IPv4 and IPv6 builders.
+    /// </summary>
+    internal static void WriteSegment(in TcpSegmentSpec spec, Span<byte> tcp, int tcpHeaderLength, ReadOnlySpan<byte> payload)
+    {
         BinaryPrimitives.WriteUInt16BigEndian(tcp, spec.SourcePort);
         BinaryPrimitives.WriteUInt16BigEndian(tcp[2..], spec.DestinationPort);
         BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], spec.Sequence);
@@ -63,11 +74,9 @@ public static class TcpPacketBuilder
         tcp[12] = (byte)(tcpHeaderLength / 4 << 4);
         tcp[13] = (byte)spec.Flags;
         BinaryPrimitives.WriteUInt16BigEndian(tcp[14..], spec.Window);
-        BinaryPrimitives.WriteUInt32BigEndian(tcp[16..], 0); // Checksum (filled below) and urgent pointer.
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[16..], 0); // Checksum (the caller fills it) and urgent pointer.
         WriteOptions(spec, tcp[TcpFixedHeaderLength..tcpHeaderLength]);
         payload.CopyTo(tcp[tcpHeaderLength..]);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Tcp(spec.SourceAddress, spec.DestinationAddress, tcp));
-        return totalLength;
     }
 
     // Mirrors Linux tcp_options_write(): the same bytes a Linux peer would send, so replayed handshakes look native.
