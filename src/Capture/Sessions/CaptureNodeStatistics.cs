@@ -47,6 +47,7 @@ internal sealed class CaptureNodeStatistics
         ("client_duplicate_bytes", c => c.ClientDuplicateBytes),
         ("gap_bytes_skipped", c => c.GapBytesSkipped),
         ("late_packets_absorbed", c => c.LatePacketsAbsorbed),
+        ("target_resets_ignored", c => c.TargetResetsIgnored),
     ];
 
     private readonly ConcurrentDictionary<SessionEndReason, long> _ended = new();

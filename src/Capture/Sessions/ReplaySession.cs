@@ -28,6 +28,13 @@ internal sealed class ReplaySession : ISessionCounting
 {
     private const ushort AdvertisedWindow = 65535;
 
+    /// <summary>
+    /// New connections a session opens after target resets that acknowledged nothing new, before it
+    /// gives up (<see cref="SessionEndReason.TargetReset"/>): a target that resets every connection
+    /// before reading would otherwise be reconnected to forever.
+    /// </summary>
+    internal const int MaxResetsWithoutProgress = 3;
+
     private readonly SessionEndpoints _endpoints;
     private readonly SessionOptions _options;
     private readonly ISegmentTransport _transport;
@@ -61,6 +68,9 @@ internal sealed class ReplaySession : ISessionCounting
 
     // A plain ACK of exactly ISN+1 came while the SYN waited: reset it before the SYN goes again.
     private bool _staleAckPending;
+
+    // Target resets in a row that found the same bytes still unacknowledged (see MaxResetsWithoutProgress).
+    private int _resetsWithoutProgress;
 
     // The reset sent when the session ended, answered once more if the target challenges it.
     private bool _endResetAnswerable;
@@ -298,17 +308,28 @@ internal sealed class ReplaySession : ISessionCounting
 
         if ((flags & TcpFlags.Rst) != 0)
         {
+            if (!TakesReset(reply))
+            {
+                return;
+            }
+
             // Its ack is not taken as delivered: a kernel resets with everything it received, also what
-            // its application closed without reading. What was not acknowledged before goes again.
+            // its application closed without reading. What was not acknowledged before goes again, also
+            // after the client's own reset: the client sent those bytes before it, so the online server
+            // had them, and the target must too.
             _close.TargetGone = true;
             _timer.Stop();
-            if (HasPendingData && !_close.ClientReset)
+            if (!HasPendingData)
             {
-                Reconnect(now);
+                End(_close.ClientReset ? SessionEndReason.ClientReset : SessionEndReason.Completed, now, sendReset: false);
+            }
+            else if (++_resetsWithoutProgress > MaxResetsWithoutProgress)
+            {
+                End(SessionEndReason.TargetReset, now, sendReset: false);
             }
             else
             {
-                End(_close.ClientReset ? SessionEndReason.ClientReset : SessionEndReason.Completed, now, sendReset: false);
+                Reconnect(now);
             }
 
             return;
@@ -530,6 +551,7 @@ internal sealed class ReplaySession : ISessionCounting
         _receive.Reset();
         _handshakeAckSeen = false;
         _carriedData = false;
+        _resetsWithoutProgress = 0;
         _clientIsn = null;
         GapSince = null;
         _endResetAnswerable = false;
@@ -539,6 +561,28 @@ internal sealed class ReplaySession : ISessionCounting
     }
 
     /// <summary>The target's connection is gone or closing with data pending: go on with a new one.</summary>
+    /// <summary>
+    /// RFC 5961 section 3: a reset counts only at exactly the next sequence number we expect. One
+    /// elsewhere in our receive window is answered with a challenge ACK (a target that really reset
+    /// answers it with an exact reset, one whose data we missed included); one outside it is a late
+    /// reset of an earlier connection of this 4-tuple, which must not end the new one.
+    /// </summary>
+    private bool TakesReset(in ResponseRecord reply)
+    {
+        if (reply.Sequence == _receive.Nxt)
+        {
+            return true;
+        }
+
+        Counters.TargetResetsIgnored++;
+        if (SeqNum.InWindow(reply.Sequence, _receive.Nxt, (uint)AdvertisedWindow << _options.WindowScale))
+        {
+            SendAck();
+        }
+
+        return false;
+    }
+
     private void Reconnect(DateTimeOffset now)
     {
         if (_phase == Phase.Established && !_close.TargetGone)
@@ -674,6 +718,7 @@ internal sealed class ReplaySession : ISessionCounting
         {
             _timer.OnAcknowledged(ack, now);
             Counters.BytesAcknowledged += _send.Acknowledge(ack);
+            _resetsWithoutProgress = 0;
             _close.OnAcknowledged(ack);
             _stream.ReleaseUpTo(_send.Una, Counters);
             if (_send.Una == _send.Max)

@@ -74,6 +74,12 @@ internal sealed class SessionCounters : ISessionCounting
     /// <summary>Packets from either side after the session ended.</summary>
     public long LatePacketsAbsorbed { get; set; }
 
+    /// <summary>
+    /// Target resets not taken (RFC 5961): out of the receive window (a late reset of an earlier
+    /// connection of the same 4-tuple) or in it but not exact (answered with a challenge ACK).
+    /// </summary>
+    public long TargetResetsIgnored { get; set; }
+
     /// <summary>A copy, for reporting what changed since.</summary>
     public SessionCounters Snapshot() => (SessionCounters)MemberwiseClone();
 
@@ -105,5 +111,6 @@ internal sealed class SessionCounters : ISessionCounting
         ClientDuplicateBytes += sign * other.ClientDuplicateBytes;
         GapBytesSkipped += sign * other.GapBytesSkipped;
         LatePacketsAbsorbed += sign * other.LatePacketsAbsorbed;
+        TargetResetsIgnored += sign * other.TargetResetsIgnored;
     }
 }

@@ -35,4 +35,10 @@ internal enum SessionEndReason
 
     /// <summary>The client never sent a byte after its handshake within the no-data timeout (e.g. a spoofed SYN).</summary>
     NoDataTimeout,
+
+    /// <summary>
+    /// The target reset the connection before acknowledging the pending bytes, again on each new
+    /// connection, <see cref="ReplaySession.MaxResetsWithoutProgress"/> times in a row.
+    /// </summary>
+    TargetReset,
 }

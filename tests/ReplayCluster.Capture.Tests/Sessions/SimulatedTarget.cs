@@ -75,6 +75,12 @@ internal sealed class SimulatedTarget
     /// <summary>Connections ended because bytes came before the answer to the negotiation (<see cref="NegotiatesFirst"/>).</summary>
     public int PipelinedNegotiations { get; private set; }
 
+    /// <summary>
+    /// This many connections are reset when their first data arrives, unacknowledged (an application
+    /// that closes before reading: its kernel resets).
+    /// </summary>
+    public int ResetOnFirstData { get; set; }
+
     /// <summary>Answer every SYN with RST (nothing listening).</summary>
     public bool Refuse { get; set; }
 
@@ -278,6 +284,14 @@ internal sealed class SimulatedTarget
         if (!payload.IsEmpty && _finSent)
         {
             // The application closed the socket: a kernel resets data that arrives after close().
+            Close();
+            replies.Add(Record(_sndNxt, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, 0, now, window: 0));
+            return replies;
+        }
+
+        if (!payload.IsEmpty && ResetOnFirstData > 0 && _requestsOnConnection == 0)
+        {
+            ResetOnFirstData--;
             Close();
             replies.Add(Record(_sndNxt, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, 0, now, window: 0));
             return replies;
