@@ -16,7 +16,7 @@
 # Environment:
 #   RUNS (3), WARMUP (10 s), MEASURE (60 s), CONFIGURATION (Release), BUILD (1: dotnet build first; 0: use the
 #   binaries as they are), THREADS (0), NODE_ARGS (extra arguments for every node, e.g.
-#   "--set akka.scheduler.tick-duration=10ms"), NODES_FROM (a checkout whose built nodes to run instead of this
+#   "--set akka.scheduler.tick-duration=10ms"), SMAPS (0; 1: where each node's resident memory is, by mapping), NODES_FROM (a checkout whose built nodes to run instead of this
 #   one's, e.g. an older commit: git archive BASE | tar -x -C /tmp/base, build it, NODES_FROM=/tmp/base BUILD=0).
 #   The nodes inherit this script's environment, so runtime knobs can be tried without a rebuild:
 #   DOTNET_gcServer=1 bench/idle.sh
@@ -44,6 +44,7 @@ measure=${MEASURE:-60}
 configuration=${CONFIGURATION:-Release}
 build=${BUILD:-1}
 threads=${THREADS:-0}
+smaps=${SMAPS:-0}
 read -r -a node_args <<<"${NODE_ARGS:-}"
 lab_sh=${repo}/deploy/lab/lab.sh
 clk_tck=$(getconf CLK_TCK)
@@ -219,6 +220,13 @@ for ((run = 1; run <= runs; run++)); do
         sort -k1,1rn -k2,2rn | head -n 15
       threads_in_window "${work}/switches.${name}" | awk -v s="${seconds}" '{ n += $1; b += ($5 == "born") }
         END { printf "     %7.3f%%  all threads sampled (%d born in the window)\n", n / 1e9 / s * 100, b }'
+    fi
+    if ((smaps)); then
+      # Where the resident memory is, by mapping (file name, or [heap]/[stack]/anonymous), largest first.
+      awk '/^[0-9a-f]+-[0-9a-f]+ / { name = (NF >= 6) ? $6 : "[anonymous]"; sub(/.*\//, "", name) }
+           /^Rss:/ { rss[name] += $2 } /^Anonymous:/ { anon[name] += $2 }
+           END { for (n in rss) if (rss[n] >= 512) printf "     %8.1f MB rss %8.1f MB anon  %s\n", rss[n] / 1024, anon[n] / 1024, n }' \
+        "/proc/${p}/smaps" | sort -k1,1rn | head -n 15
     fi
   done
   mkdir -p "${work}/run${run}"

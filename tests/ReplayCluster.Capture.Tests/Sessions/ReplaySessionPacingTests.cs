@@ -142,6 +142,31 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_client_reset_waits_for_a_slow_target_that_is_still_answering_beyond_the_wait_limit()
+    {
+        // The same kind of client, 100 requests released at their recorded pace (the bound allows them all), but the
+        // target needs 40 ms per request (less than the silence that means "no more"): its answers take 4 s, beyond
+        // the 3 s wait limit counted from the last request released. It is still serving them, so the reset waits.
+        const int requests = 100;
+        var harness = new ReplayHarness(new SessionOptions { MaxOutstandingRequests = 128 }) { RelayDelay = Relay };
+        harness.Target.ServiceTime = TimeSpan.FromMilliseconds(40);
+        var client = new RecordedClient().At(TimeSpan.Zero).Syn().At(OnlineRtt).HandshakeAck();
+        for (var i = 0; i < requests; i++)
+        {
+            client.At(OnlineRtt + (Period * i)).Request(RecordedClient.HttpRequest(i)).ServerSent(1000);
+        }
+
+        client.At(OnlineRtt + (Period * requests)).Reset().CaptureLive(harness);
+
+        harness.Run(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(SessionEndReason.ClientReset, harness.Session.EndReason);
+        Assert.Equal(requests, harness.Target.RequestsAnswered);
+        var reset = harness.Sent.Single(s => (s.Spec.Flags & Packets.TcpFlags.Rst) != 0).At;
+        Assert.True(reset > harness.Target.ResponseEnds[^1], "the reset left before the target answered the last request");
+    }
+
+    [Fact]
     public void A_negotiation_opening_the_connection_is_answered_before_anything_follows_it_then_requests_keep_pace()
     {
         // pgbench through libpcap: SSLRequest, the server's one-byte 'N' 0.1 ms later, the StartupMessage,
