@@ -236,23 +236,33 @@ public static class ReplyChannelProtocol
         /// </summary>
         public ResponseRecord[]? Open(ReadOnlySpan<byte> frame, int records)
         {
+            var decoded = new List<ResponseRecord>(records);
+            return TryOpen(frame, records, decoded) ? [.. decoded] : null;
+        }
+
+        /// <summary>
+        /// As <see cref="Open"/>, appending the records to <paramref name="into"/> (a reader that gathers several
+        /// frames per shard); false, and nothing appended, when the MAC does not match.
+        /// </summary>
+        public bool TryOpen(ReadOnlySpan<byte> frame, int records, List<ResponseRecord> into)
+        {
+            ArgumentNullException.ThrowIfNull(into);
             var length = FrameSize(records);
             Span<byte> expected = stackalloc byte[MacSize];
             Mac(frame[..(length - MacSize)], expected);
             if (!CryptographicOperations.FixedTimeEquals(expected, frame.Slice(length - MacSize, MacSize)))
             {
-                return null;
+                return false;
             }
 
-            var decoded = new ResponseRecord[records];
             var body = frame[HeaderSize..];
-            for (var i = 0; i < decoded.Length; i++)
+            for (var i = 0; i < records; i++)
             {
-                decoded[i] = ReplayMessageSerializer.Read(body);
+                into.Add(ReplayMessageSerializer.Read(body));
                 body = body[ResponseRecord.EncodedSize..];
             }
 
-            return decoded;
+            return true;
         }
 
         /// <summary>

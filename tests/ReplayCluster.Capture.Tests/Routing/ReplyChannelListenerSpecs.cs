@@ -41,9 +41,9 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         intercept.Send(0, Records(4));
         intercept.Send(1, Records(5));
 
-        Assert.Equal([1u, 2u, 3u], Sequences(_shards[1].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
-        Assert.Equal([5u], Sequences(_shards[1].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
-        Assert.Equal([4u], Sequences(_shards[0].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
+        // Frames that arrive together may share a batch: the records per shard, in order, are what counts.
+        Assert.Equal([1u, 2u, 3u, 5u], ReceiveSequences(_shards[1], 4));
+        Assert.Equal([4u], ReceiveSequences(_shards[0], 1));
         Assert.Equal(5, _statistics.ResponsesByChannel);
         Assert.Equal(1, _statistics.ReplyChannels);
         Assert.Equal(0, _statistics.Refusals.Total);
@@ -109,6 +109,26 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         silent.Connect(IPAddress.Loopback, _listener.Port);
 
         AwaitAssert(() => Assert.Equal(1, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.BadHandshake)), TimeSpan.FromSeconds(6), cancellationToken: Cancellation);
+    }
+
+    [Fact]
+    public void Frames_that_arrive_together_reach_each_shard_as_one_batch_and_a_frame_split_across_receives_is_whole()
+    {
+        using var intercept = Intercept.Connect(_listener.Port, [.. _listener.Offer(InterceptNode).Key]);
+
+        // Five frames in one write, as a loaded intercept's burst reaches the socket: one receive, one batch per shard.
+        intercept.SendTogether((1, Records(1, 2)), (0, Records(3)), (1, Records(4)), (0, Records(5, 6)), (1, Records(7)));
+
+        Assert.Equal([1u, 2u, 4u, 7u], Sequences(_shards[1].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
+        Assert.Equal([3u, 5u, 6u], Sequences(_shards[0].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
+
+        // A frame in three pieces (inside the header, inside the records): delivered once it is whole.
+        intercept.SendInPieces(0, Records(8, 9, 10), [3, 40]);
+        Assert.Equal([8u, 9u, 10u], Sequences(_shards[0].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
+        Assert.Equal(10, _statistics.ResponsesByChannel);
+        Assert.Equal(0, _statistics.Refusals.Total);
+        _shards[0].ExpectNoMsg(TimeSpan.FromMilliseconds(100), Cancellation);
+        _shards[1].ExpectNoMsg(TimeSpan.Zero, Cancellation);
     }
 
     [Fact]
@@ -178,6 +198,18 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         PayloadLength = 0,
     })];
 
+    // Batches until `count` records came; their sequence numbers in arrival order.
+    private uint[] ReceiveSequences(Akka.TestKit.TestProbe shard, int count)
+    {
+        var sequences = new List<uint>();
+        while (sequences.Count < count)
+        {
+            sequences.AddRange(Sequences(shard.ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
+        }
+
+        return [.. sequences];
+    }
+
     private static uint[] Sequences(ResponseBatch batch) => [.. batch.Records.ToArray().Select(r => r.Sequence)];
 
     /// <summary>The intercept's side of the protocol, written out by hand against the listener.</summary>
@@ -230,6 +262,32 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         {
             var frame = new byte[ReplyChannelProtocol.FrameSize(records.Length)];
             _socket.Send(frame.AsSpan(0, _mac!.Seal(frame, shard, records)));
+        }
+
+        public void SendTogether(params (int Shard, ResponseRecord[] Records)[] frames)
+        {
+            var all = new List<byte>();
+            foreach (var (shard, records) in frames)
+            {
+                var frame = new byte[ReplyChannelProtocol.FrameSize(records.Length)];
+                all.AddRange(frame.AsSpan(0, _mac!.Seal(frame, shard, records)).ToArray());
+            }
+
+            _socket.Send(all.ToArray());
+        }
+
+        /// <summary>One frame in pieces cut at <paramref name="cuts"/>, a pause after each so that each is its own receive.</summary>
+        public void SendInPieces(int shard, ResponseRecord[] records, int[] cuts)
+        {
+            var frame = new byte[ReplyChannelProtocol.FrameSize(records.Length)];
+            var length = _mac!.Seal(frame, shard, records);
+            var from = 0;
+            foreach (var cut in cuts.Append(length))
+            {
+                _socket.Send(frame.AsSpan(from, cut - from));
+                from = cut;
+                Thread.Sleep(50);
+            }
         }
 
         public void SendAltered(int shard, ResponseRecord[] records)
