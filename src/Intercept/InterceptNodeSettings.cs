@@ -22,6 +22,12 @@ internal sealed record InterceptNodeSettings
 
     public int BatchSize { get; init; } = 256;
 
+    /// <summary>
+    /// Batches to one node leave at most once per this window, unless one fills (see hocon/intercept.hocon); a
+    /// reply after a quiet moment goes at once. Zero sends at the end of every capture burst. Defaults to 250 µs.
+    /// </summary>
+    public TimeSpan BatchWindow { get; init; } = TimeSpan.FromMicroseconds(250);
+
     public TimeSpan ParkingTime { get; init; } = TimeSpan.FromSeconds(3);
 
     public TimeSpan RouteLifetime { get; init; } = TimeSpan.FromMinutes(10);
@@ -48,6 +54,21 @@ internal sealed record InterceptNodeSettings
             throw NodeConfigurationException.ForSetting($"{Section}.batch-size", $"'{batch}' must be from 1 to {Replay.ResponseBatch.MaxRecords}");
         }
 
+        TimeSpan window;
+        try
+        {
+            window = config.GetTimeSpan($"{Section}.batch-window", TimeSpan.FromMicroseconds(250), allowInfinite: false); // HOCON: "250micros", not "250us"
+        }
+        catch (Exception ex)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.batch-window", $"'{config.GetString($"{Section}.batch-window")}' is not a duration", ex);
+        }
+
+        if (window < TimeSpan.Zero || window > TimeSpan.FromMilliseconds(100))
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.batch-window", $"'{config.GetString($"{Section}.batch-window")}' must be from 0 to 100ms");
+        }
+
         var blockTimeout = Positive(config, "capture-block-timeout");
         if (blockTimeout.TotalMilliseconds is < 1 or > 1000 || blockTimeout.Ticks % TimeSpan.TicksPerMillisecond != 0)
         {
@@ -72,6 +93,7 @@ internal sealed record InterceptNodeSettings
             CaptureImmediate = immediate,
             CaptureBlockTimeout = blockTimeout,
             BatchSize = batch,
+            BatchWindow = window,
             ParkingTime = Positive(config, "parking-time"),
             RouteLifetime = Positive(config, "route-lifetime"),
             StatisticsInterval = Positive(config, "statistics-interval"),

@@ -39,6 +39,9 @@ internal sealed class ReplyForwarder
     private IActorRef _router = ActorRefs.Nobody;
     private long _nextSweepTicks;
 
+    // When batches were last sent (TimeProvider timestamp; 0: never), and whether some wait for the batch window.
+    private long _lastFlush;
+
     public ReplyForwarder(InterceptNodeSettings settings, InterceptStatistics statistics, TimeProvider time, ILogger<ReplyForwarder> logger)
     {
         _settings = settings;
@@ -82,10 +85,11 @@ internal sealed class ReplyForwarder
     }
 
     /// <summary>
-    /// Routing thread, after each burst of frames and each wake-up: applies the posted commands, sends every
-    /// batch, expires what is due; returns the milliseconds until the next expiry check (-1: nothing to expire).
+    /// Routing thread, after each burst of frames and each wake-up: applies the posted commands, sends the batches
+    /// (at once, unless batches went out less than the batch window ago: see <see cref="InterceptNodeSettings.BatchWindow"/>),
+    /// expires what is due; returns the microseconds until it wants to run again (-1: nothing due).
     /// </summary>
-    public int EndOfBurst()
+    public long EndOfBurst()
     {
         while (_inbox.TryDequeue(out var command))
         {
@@ -100,7 +104,7 @@ internal sealed class ReplyForwarder
             }
         }
 
-        Flush();
+        var flushDue = FlushOrWait();
         var now = _time.GetUtcNow().UtcTicks;
         if (_table.RouteCount == 0 && _table.ParkedCount == 0)
         {
@@ -117,7 +121,33 @@ internal sealed class ReplyForwarder
         }
 
         UpdateGauges();
-        return _nextSweepTicks == 0 ? -1 : (int)Math.Ceiling(Math.Max(0, _nextSweepTicks - now) / (double)TimeSpan.TicksPerMillisecond);
+        var sweepDue = _nextSweepTicks == 0 ? -1 : Math.Max(0, _nextSweepTicks - now) / (TimeSpan.TicksPerMillisecond / 1000);
+        return flushDue < 0 ? sweepDue : sweepDue < 0 ? flushDue : Math.Min(flushDue, sweepDue);
+    }
+
+    // Sends the waiting batches now, or leaves them for the rest of the batch window: a reply after a quiet moment
+    // goes at once (light load pays no wait), and under load the frames leave at most once per window, each with
+    // what arrived meanwhile. Returns the microseconds until they are due (-1: nothing waits).
+    private long FlushOrWait()
+    {
+        if (_pendingOwners.Count == 0)
+        {
+            return -1;
+        }
+
+        var now = _time.GetTimestamp();
+        if (_lastFlush != 0 && _settings.BatchWindow > TimeSpan.Zero)
+        {
+            var waited = _time.GetElapsedTime(_lastFlush, now);
+            if (waited < _settings.BatchWindow)
+            {
+                return Math.Max(1, (long)Math.Ceiling((_settings.BatchWindow - waited).TotalMicroseconds));
+            }
+        }
+
+        Flush();
+        _lastFlush = now;
+        return -1;
     }
 
     /// <summary>Routing thread, when it stops: closes the channels.</summary>

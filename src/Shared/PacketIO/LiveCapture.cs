@@ -38,7 +38,7 @@ public sealed unsafe class LiveCapture : IDisposable
     // A second eventfd in the poll set: Wake() writes it, so another thread can have the capture thread run its
     // after-dispatch step (the intercept posts route claims to the thread that routes the replies) without a timer.
     private readonly int _wakeEvent;
-    private Func<int>? _afterDispatch;
+    private Func<long>? _afterDispatch;
     private readonly Lock _statisticsLock = new();
     private GCHandle _self;
     private Thread? _thread;
@@ -212,10 +212,10 @@ public sealed unsafe class LiveCapture : IDisposable
     /// If the handler throws, the loop stops, the exception is kept in <see cref="Fault"/> and rethrown by <see cref="Stop"/>.
     /// A handler must be quick: while it runs, the kernel ring fills and then drops (see <see cref="Statistics"/>).
     /// <paramref name="afterDispatch"/>, when given, runs on the capture thread after each burst of frames, after each
-    /// <see cref="Wake"/>, and when its own timeout passed; it returns the next timeout in milliseconds (-1: none), so
+    /// <see cref="Wake"/>, and when its own timeout passed; it returns the next timeout in microseconds (-1: none), so
     /// a consumer that must expire something later asks for exactly that wake-up and an idle one for none.
     /// </remarks>
-    public void Start(FrameHandler handler, Func<int>? afterDispatch = null)
+    public void Start(FrameHandler handler, Func<long>? afterDispatch = null)
     {
         ArgumentNullException.ThrowIfNull(handler);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -375,10 +375,14 @@ public sealed unsafe class LiveCapture : IDisposable
             // poll with a timeout and let it look once a second.
             var socketError = false;
             var afterDispatch = _afterDispatch;
-            var timeout = -1;
+            var timeoutMicros = -1L;
+            LibC.Timespec timeout;
             while (!_stopRequested)
             {
-                var ready = LibC.poll(pollFds, 3, socketError ? (timeout < 0 ? 1000 : Math.Min(timeout, 1000)) : timeout);
+                var micros = socketError ? (timeoutMicros < 0 ? 1_000_000 : Math.Min(timeoutMicros, 1_000_000)) : timeoutMicros;
+                timeout.Seconds = (nint)(micros / 1_000_000);
+                timeout.Nanoseconds = (nint)(micros % 1_000_000 * 1000);
+                var ready = LibC.ppoll(pollFds, 3, micros < 0 ? null : &timeout, null);
                 if (ready < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -416,7 +420,7 @@ public sealed unsafe class LiveCapture : IDisposable
 
                 if (afterDispatch is not null && !_stopRequested)
                 {
-                    timeout = afterDispatch();
+                    timeoutMicros = afterDispatch();
                 }
             }
         }

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace ReplayCluster.PacketIO;
 
-/// <summary>libc entry points that .NET does not expose: namespace switching, poll, errno-returning sendto.</summary>
+/// <summary>libc entry points that .NET does not expose: namespace switching, poll and ppoll, errno-returning sendto.</summary>
 internal static partial class LibC
 {
     public const int CloneNewNet = 0x40000000;
@@ -28,8 +28,19 @@ internal static partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int setns(int fd, int nstype);
 
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Timespec
+    {
+        public nint Seconds;
+        public nint Nanoseconds;
+    }
+
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial int poll(PollFd* fds, nuint nfds, int timeout);
+
+    /// <summary>poll(2) with a nanosecond timeout (null: none); the signal mask is left alone.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int ppoll(PollFd* fds, nuint nfds, Timespec* timeout, void* sigmask);
 
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial nint sendto(int sockfd, byte* buf, nuint len, int flags, byte* destAddr, uint addrlen);

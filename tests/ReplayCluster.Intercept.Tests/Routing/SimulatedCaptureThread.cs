@@ -65,7 +65,8 @@ internal sealed class SimulatedCaptureThread : IDisposable
                     }
                 }
 
-                timeout = _forwarder.EndOfBurst();
+                var micros = _forwarder.EndOfBurst();
+                timeout = micros < 0 ? -1 : (int)Math.Ceiling(micros / 1000.0);
             }
         }
         catch (Exception ex)
