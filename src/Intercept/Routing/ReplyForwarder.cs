@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.PacketIO;
 using ReplayCluster.Replay;
 
 namespace ReplayCluster.Intercept.Routing;
@@ -39,8 +40,9 @@ internal sealed class ReplyForwarder
     private IActorRef _router = ActorRefs.Nobody;
     private long _nextSweepTicks;
 
-    // When batches were last sent (TimeProvider timestamp; 0: never), and whether some wait for the batch window.
+    // When batches were last sent (TimeProvider timestamp; 0: never), and how many records that flush carried.
     private long _lastFlush;
+    private int _lastFlushRecords;
 
     public ReplyForwarder(InterceptNodeSettings settings, InterceptStatistics statistics, TimeProvider time, ILogger<ReplyForwarder> logger)
     {
@@ -87,9 +89,15 @@ internal sealed class ReplyForwarder
     /// <summary>
     /// Routing thread, after each burst of frames and each wake-up: applies the posted commands, sends the batches
     /// (at once, unless batches went out less than the batch window ago: see <see cref="InterceptNodeSettings.BatchWindow"/>),
-    /// expires what is due; returns the microseconds until it wants to run again (-1: nothing due).
+    /// expires what is due; returns when it wants to run again, and whether captured frames should wait until then.
     /// </summary>
-    public long EndOfBurst()
+    /// <remarks>
+    /// In immediate mode every reply wakes the capture thread. When the last flush carried at least
+    /// <see cref="HoldThreshold"/> records (replies arrive faster than one per window), the next replies wait in the
+    /// kernel ring for the batch window and the thread takes them in one wake-up; after a quiet window it is back to
+    /// waking per reply, so light load waits for nothing.
+    /// </remarks>
+    public CaptureWait EndOfBurst()
     {
         while (_inbox.TryDequeue(out var command))
         {
@@ -122,8 +130,19 @@ internal sealed class ReplyForwarder
 
         UpdateGauges();
         var sweepDue = _nextSweepTicks == 0 ? -1 : Math.Max(0, _nextSweepTicks - now) / (TimeSpan.TicksPerMillisecond / 1000);
-        return flushDue < 0 ? sweepDue : sweepDue < 0 ? flushDue : Math.Min(flushDue, sweepDue);
+        if (flushDue < 0 && _lastFlushRecords >= HoldThreshold && _settings.BatchWindow > TimeSpan.Zero)
+        {
+            // Just flushed a full window's worth: hold the next frames for a window (the flush at its end resets this).
+            _lastFlushRecords = 0;
+            flushDue = (long)_settings.BatchWindow.TotalMicroseconds;
+            return new CaptureWait(sweepDue < 0 ? flushDue : Math.Min(flushDue, sweepDue), HoldFrames: true);
+        }
+
+        return new CaptureWait(flushDue < 0 ? sweepDue : sweepDue < 0 ? flushDue : Math.Min(flushDue, sweepDue));
     }
+
+    /// <summary>Records in one flush from which the capture thread holds frames for a batch window (see <see cref="EndOfBurst"/>).</summary>
+    internal const int HoldThreshold = 4;
 
     // Sends the waiting batches now, or leaves them for the rest of the batch window: a reply after a quiet moment
     // goes at once (light load pays no wait), and under load the frames leave at most once per window, each with
@@ -145,7 +164,7 @@ internal sealed class ReplyForwarder
             }
         }
 
-        Flush();
+        _lastFlushRecords = Flush();
         _lastFlush = now;
         return -1;
     }
@@ -233,17 +252,21 @@ internal sealed class ReplyForwarder
         }
     }
 
-    private void Flush()
+    // Sends every waiting batch; returns how many records went.
+    private int Flush()
     {
+        var records = 0;
         foreach (var owner in _pendingOwners)
         {
             if (_batches.TryGetValue(owner, out var batch) && batch.Count > 0)
             {
+                records += batch.Count;
                 Send(owner, batch);
             }
         }
 
         _pendingOwners.Clear();
+        return records;
     }
 
     private void Send(IActorRef owner, List<ResponseRecord> batch)

@@ -38,7 +38,7 @@ public sealed unsafe class LiveCapture : IDisposable
     // A second eventfd in the poll set: Wake() writes it, so another thread can have the capture thread run its
     // after-dispatch step (the intercept posts route claims to the thread that routes the replies) without a timer.
     private readonly int _wakeEvent;
-    private Func<long>? _afterDispatch;
+    private Func<CaptureWait>? _afterDispatch;
     private readonly Lock _statisticsLock = new();
     private GCHandle _self;
     private Thread? _thread;
@@ -212,10 +212,11 @@ public sealed unsafe class LiveCapture : IDisposable
     /// If the handler throws, the loop stops, the exception is kept in <see cref="Fault"/> and rethrown by <see cref="Stop"/>.
     /// A handler must be quick: while it runs, the kernel ring fills and then drops (see <see cref="Statistics"/>).
     /// <paramref name="afterDispatch"/>, when given, runs on the capture thread after each burst of frames, after each
-    /// <see cref="Wake"/>, and when its own timeout passed; it returns the next timeout in microseconds (-1: none), so
-    /// a consumer that must expire something later asks for exactly that wake-up and an idle one for none.
+    /// <see cref="Wake"/>, and when its own timeout passed; it returns what to wait for next (<see cref="CaptureWait"/>:
+    /// a timeout in microseconds, -1 for none, and whether frames wake the loop before it), so a consumer that must
+    /// expire something later asks for exactly that wake-up, an idle one for none, and a loaded one may hold frames.
     /// </remarks>
-    public void Start(FrameHandler handler, Func<long>? afterDispatch = null)
+    public void Start(FrameHandler handler, Func<CaptureWait>? afterDispatch = null)
     {
         ArgumentNullException.ThrowIfNull(handler);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -375,14 +376,21 @@ public sealed unsafe class LiveCapture : IDisposable
             // poll with a timeout and let it look once a second.
             var socketError = false;
             var afterDispatch = _afterDispatch;
-            var timeoutMicros = -1L;
+            var wait = CaptureWait.None;
             LibC.Timespec timeout;
             while (!_stopRequested)
             {
-                var micros = socketError ? (timeoutMicros < 0 ? 1_000_000 : Math.Min(timeoutMicros, 1_000_000)) : timeoutMicros;
+                var micros = socketError ? (wait.TimeoutMicros < 0 ? 1_000_000 : Math.Min(wait.TimeoutMicros, 1_000_000)) : wait.TimeoutMicros;
                 timeout.Seconds = (nint)(micros / 1_000_000);
                 timeout.Nanoseconds = (nint)(micros % 1_000_000 * 1000);
-                var ready = LibC.ppoll(pollFds, 3, micros < 0 ? null : &timeout, null);
+
+                // Holding frames: only a stop or a wake-up ends the wait early (the pcap descriptor is left out of the
+                // set, and its frames are taken when the wait is over).
+                var holding = wait.HoldFrames && micros >= 0 && !socketError;
+                pollFds[0].Revents = 0;
+                var ready = holding
+                    ? LibC.ppoll(pollFds + 1, 2, &timeout, null)
+                    : LibC.ppoll(pollFds, 3, micros < 0 ? null : &timeout, null);
                 if (ready < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -404,7 +412,7 @@ public sealed unsafe class LiveCapture : IDisposable
                     DrainEvent(_wakeEvent);
                 }
 
-                if (pollFds[0].Revents != 0 || (socketError && ready == 0))
+                if (holding || pollFds[0].Revents != 0 || (socketError && ready == 0))
                 {
                     socketError |= (pollFds[0].Revents & (LibC.PollErr | LibC.PollHup)) != 0;
 
@@ -420,7 +428,7 @@ public sealed unsafe class LiveCapture : IDisposable
 
                 if (afterDispatch is not null && !_stopRequested)
                 {
-                    timeoutMicros = afterDispatch();
+                    wait = afterDispatch();
                 }
             }
         }

@@ -3,6 +3,7 @@ using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using ReplayCluster.Intercept.Routing;
+using ReplayCluster.PacketIO;
 using ReplayCluster.Replay;
 
 namespace ReplayCluster.Intercept.Tests.Routing;
@@ -26,14 +27,15 @@ public sealed class ReplyForwarderBatchWindowSpecs() : Akka.TestKit.Xunit.TestKi
         var (forwarder, owner) = Start(new InterceptNodeSettings { Interface = "test0", Filter = "tcp", BatchWindow = Window });
 
         forwarder.Route(TestReplies.For(Session, 0));
-        Assert.True(forwarder.EndOfBurst() > Window.TotalMicroseconds, "nothing should wait for the window");
+        var afterFirst = forwarder.EndOfBurst();
+        Assert.True(afterFirst.TimeoutMicros > Window.TotalMicroseconds && !afterFirst.HoldFrames, $"nothing should wait for the window: {afterFirst}");
         Assert.Equal([0u], Sequences(owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(3), cancellationToken: Cancellation)));
 
         forwarder.Route(TestReplies.For(Session, 1));
-        Assert.Equal((long)Window.TotalMicroseconds, forwarder.EndOfBurst());
+        Assert.Equal(new CaptureWait((long)Window.TotalMicroseconds), forwarder.EndOfBurst());
         _time.Advance(TimeSpan.FromMicroseconds(100));
         forwarder.Route(TestReplies.For(Session, 2));
-        Assert.Equal(150, forwarder.EndOfBurst());
+        Assert.Equal(new CaptureWait(150), forwarder.EndOfBurst());
         owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100), Cancellation);
 
         _time.Advance(TimeSpan.FromMicroseconds(150));
@@ -45,6 +47,35 @@ public sealed class ReplyForwarderBatchWindowSpecs() : Akka.TestKit.Xunit.TestKi
         forwarder.Route(TestReplies.For(Session, 3));
         forwarder.EndOfBurst();
         Assert.Equal([3u], Sequences(owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(3), cancellationToken: Cancellation)));
+    }
+
+    [Fact]
+    public void After_a_flush_of_a_loaded_window_frames_are_held_for_the_next_window_and_not_after_a_quiet_one()
+    {
+        var (forwarder, owner) = Start(new InterceptNodeSettings { Interface = "test0", Filter = "tcp", BatchWindow = Window });
+
+        // Lone replies (a quiet moment before each): frames keep waking the capture thread.
+        forwarder.Route(TestReplies.For(Session, 0));
+        Assert.False(forwarder.EndOfBurst().HoldFrames);
+        owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(3), cancellationToken: Cancellation);
+
+        // A window's worth arrives (more than the hold threshold): after its flush, hold frames for one window.
+        _time.Advance(TimeSpan.FromMicroseconds(10));
+        for (uint i = 1; i <= ReplyForwarder.HoldThreshold; i++)
+        {
+            forwarder.Route(TestReplies.For(Session, i));
+        }
+
+        Assert.False(forwarder.EndOfBurst().HoldFrames); // waits out the window first
+        _time.Advance(Window);
+        Assert.Equal(new CaptureWait((long)Window.TotalMicroseconds, HoldFrames: true), forwarder.EndOfBurst());
+        Assert.Equal(ReplyForwarder.HoldThreshold, owner.ExpectMsg<ResponseBatch>(TimeSpan.FromSeconds(3), cancellationToken: Cancellation).Count);
+
+        // The window passed with little captured: back to waking per frame.
+        _time.Advance(Window);
+        forwarder.Route(TestReplies.For(Session, 99));
+        Assert.False(forwarder.EndOfBurst().HoldFrames);
+        Assert.False(forwarder.EndOfBurst().HoldFrames);
     }
 
     [Fact]

@@ -65,8 +65,9 @@ internal sealed class SimulatedCaptureThread : IDisposable
                     }
                 }
 
-                var micros = _forwarder.EndOfBurst();
-                timeout = micros < 0 ? -1 : (int)Math.Ceiling(micros / 1000.0);
+                // Held frames wait in the burst queue either way: the next loop takes them all.
+                var wait = _forwarder.EndOfBurst();
+                timeout = wait.TimeoutMicros < 0 ? -1 : (int)Math.Ceiling(wait.TimeoutMicros / 1000.0);
             }
         }
         catch (Exception ex)
