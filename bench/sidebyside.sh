@@ -37,7 +37,10 @@ DESCRIPTION
       4. the drain: the target's access log is watched until it has not grown for DRAIN_QUIET
          seconds (at most DRAIN_MAX after the load); drain time = last growth - end of the load;
       5. CPU (utime + stime of every replayer process, /proc/PID/stat) from the start of the load
-         to the last growth of the target's log; peak RSS (VmHWM); then SIGTERM the replayer;
+         to the last growth of the target's log; peak RSS (VmHWM); then SIGTERM the replayer
+         (ReplayCluster: the capture node's last statistics line gives its capture latency, kernel
+         timestamp to session, and relay latency, target reply captured to session, p50 and p99
+         since start, warm-up included);
       6. the online and target access logs are compared id by id: a request the online nginx
          served is missing when the target served it fewer times than the copies, duplicated for
          each time beyond; target requests with an id the online nginx never logged count as
@@ -433,7 +436,7 @@ compare() {
 
 # ---------------------------------------------------------------- a phase
 
-printf 'rep\tpoint\tmode\twrk_requests\tonline_rps\tonline_logged\ttarget_logged\ttarget_rps\tmissing\tmissing_pct\tduplicated\tdrain_s\tcpu_s\tcpu_us_per_req\tcpu_s_per_proc\tpeak_rss_mb\tstart_rss_mb\tidle_cpu_pct\tidle_rss_mb\tsocket_errors\twarmup_online\twarmup_target\ttarget_listen_overflows\ttarget_syncookies\tloadavg\tstop\n' >"$RESULTS"
+printf 'rep\tpoint\tmode\twrk_requests\tonline_rps\tonline_logged\ttarget_logged\ttarget_rps\tmissing\tmissing_pct\tduplicated\tdrain_s\tcpu_s\tcpu_us_per_req\tcpu_s_per_proc\tpeak_rss_mb\tstart_rss_mb\tidle_cpu_pct\tidle_rss_mb\tsocket_errors\twarmup_online\twarmup_target\ttarget_listen_overflows\ttarget_syncookies\tcapture_ms\trelay_ms\tloadavg\tstop\n' >"$RESULTS"
 
 phase() { # REP POINT MODE
   local rep=$1 point=$2 mode=$3 prefix
@@ -472,7 +475,7 @@ phase() { # REP POINT MODE
   ticks0=$(per_proc ticks_of)
   run_wrk "$prefix" "$CONNS" "$DURATION" "$PHASE_DIR/wrk.txt"
   load_end=$(now_ms)
-  local drain_s=0 cpu_s=- cpu_per_proc=- peak=- stop=-
+  local drain_s=0 cpu_s=- cpu_per_proc=- peak=- stop=- latency_capture=- latency_relay=-
   if [[ $mode != none ]]; then
     wait_quiet "$TARGET_LOG" "$DRAIN_QUIET" "$DRAIN_MAX"
     drain_s=$(awk -v a="$load_end" -v b="$LAST_GROWTH_MS" 'BEGIN { d = (b - a) / 1000; printf "%.1f", (d > 0 ? d : 0) }')
@@ -485,6 +488,12 @@ phase() { # REP POINT MODE
     ((alive)) || echo "$PROG: warning: a replayer process died during $PHASE_DIR (see its logs)" >&2
     stop_replayer
     stop=$STOP_EXITS
+    if [[ $mode == replaycluster ]]; then
+      # The capture node's last statistics line ends with its latency histograms' percentiles since start
+      # (" | latency capture p50=Xms p99=Yms relay p50=..."): kernel capture -> session, intercept capture -> session.
+      read -r latency_capture latency_relay < <(grep -h " | latency " "$PHASE_DIR/capture.out" | tail -n 1 |
+        sed -n 's/.*| latency capture p50=\([0-9.]*\)ms p99=\([0-9.]*\)ms relay p50=\([0-9.]*\)ms p99=\([0-9.]*\)ms.*/\1,\2 \3,\4/p')
+    fi
   fi
   read -r ovf1 cookies1 < <(tcp_ext "${LAB[NS_TARGET]}")
 
@@ -501,15 +510,16 @@ phase() { # REP POINT MODE
     target_rps=$(awk -v n="$target_n" -v s="$wrk_seconds" -v d="$drain_s" 'BEGIN { printf "%.0f", n / (s + d) }')
     cpu_us=$(awk -v c="$cpu_s" -v n="$target_n" 'BEGIN { if (n > 0) printf "%.1f", c * 1e6 / n; else print "-" }')
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$rep" "$point" "$mode" "$wrk_requests" "$online_rps" "$online_n" "$target_n" "$target_rps" "$missing" "$missing_pct" \
     "$dup" "$drain_s" "$cpu_s" "$cpu_us" "$cpu_per_proc" "$peak" "$start_rss" "$idle_pct" "$idle_rss" "${errors:-0}" \
-    "$warm_online" "$warm_target" "$((ovf1 - ovf0))" "$((cookies1 - cookies0))" "$loadavg" "$stop" >>"$RESULTS"
+    "$warm_online" "$warm_target" "$((ovf1 - ovf0))" "$((cookies1 - cookies0))" "${latency_capture:--}" "${latency_relay:--}" \
+    "$loadavg" "$stop" >>"$RESULTS"
   log "rep $rep $point $mode: online $online_rps req/s ($online_n logged), target $target_n ($target_rps req/s)," \
     "missing $missing ($missing_pct %), dup $dup, drain ${drain_s} s, cpu ${cpu_s} s ($cpu_per_proc) = $cpu_us us/req," \
     "peak RSS $peak MB, start RSS $start_rss MB, idle $idle_pct % / $idle_rss MB, wrk errors ${errors:-0}," \
     "warm-up replayed $warm_target of $warm_online, target listen overflows $((ovf1 - ovf0)) syncookies $((cookies1 - cookies0))," \
-    "load average $loadavg, stop $stop"
+    "capture latency p50,p99 ${latency_capture:--} ms, relay ${latency_relay:--} ms, load average $loadavg, stop $stop"
   # Online nginx logs are not needed any more; keep the disk small.
   : >"$ONLINE_LOG"
   : >"$TARGET_LOG"
@@ -553,21 +563,22 @@ echo
 echo "Side by side, medians of $REPS repetition(s), ${DURATION} s of load per phase (lab $LAB_ID, $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "per process: tcpcopy / intercept; capture / intercept / coordinator. CPU over load + drain; share = online req/s / online req/s without replay"
 echo
-echo "| point | mode | online req/s | share | target req/s | missing (% of online x copies) | duplicated | drain s | µs CPU per replayed req | peak RSS MB | start RSS MB | idle CPU % of a core | idle RSS MB | target listen overflows / SYN cookies |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|"
+echo "| point | mode | online req/s | share | target req/s | missing (% of online x copies) | duplicated | drain s | µs CPU per replayed req | peak RSS MB | start RSS MB | idle CPU % of a core | idle RSS MB | target listen overflows / SYN cookies | capture latency p50 / p99 ms | relay latency p50 / p99 ms |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|---|---|"
 for point in "${POINT_LIST[@]}"; do
   base=$(median_of "$point" none online_rps)
   for mode in "${MODE_LIST[@]}"; do
     online=$(median_of "$point" "$mode" online_rps)
     target_syn="$(median_of "$point" "$mode" target_listen_overflows) / $(median_of "$point" "$mode" target_syncookies)"
     share=$(awk -v a="$online" -v b="$base" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.0f %%", a / b * 100; else print "-" }')
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$point" "$mode" "$online" "$share" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$point" "$mode" "$online" "$share" \
       "$(median_of "$point" "$mode" target_rps)" \
       "$(median_of "$point" "$mode" missing)$(awk -v v="$(median_of "$point" "$mode" missing_pct)" 'BEGIN { if (v != "-") printf " (%s %%)", v }')" \
       "$(median_of "$point" "$mode" duplicated)" "$(median_of "$point" "$mode" drain_s)" \
       "$(median_of "$point" "$mode" cpu_us_per_req)" "$(median_of "$point" "$mode" peak_rss_mb)" \
       "$(median_of "$point" "$mode" start_rss_mb)" "$(median_of "$point" "$mode" idle_cpu_pct)" \
-      "$(median_of "$point" "$mode" idle_rss_mb)" "$target_syn"
+      "$(median_of "$point" "$mode" idle_rss_mb)" "$target_syn" \
+      "$(median_of "$point" "$mode" capture_ms)" "$(median_of "$point" "$mode" relay_ms)"
   done
 done
 echo

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text;
 using ReplayCluster.Statistics;
 
@@ -397,7 +398,29 @@ internal sealed class CaptureNodeStatistics
             .Append(SenderSummary())
             .Append(KernelSummary())
             .Append(Refusals.Summary())
+            .Append(LatencySummary())
             .ToString();
+    }
+
+    // The three latencies since start, as the coordinator computes them from the same histograms (bench/sidebyside.sh
+    // reads them from a node's last line): capture (kernel timestamp -> its session), relay, reply.
+    private string LatencySummary()
+    {
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        CaptureLatency.WriteCounters(counters);
+        RelayLatency.WriteCounters(counters);
+        ReplyLatency.WriteCounters(counters);
+        var line = new StringBuilder(" | latency");
+        foreach (var (name, layout) in (ReadOnlySpan<(string, LatencyHistogramLayout)>)[
+            ("capture", LatencyHistogramLayout.CaptureLatency), ("relay", LatencyHistogramLayout.RelayLatency), ("reply", LatencyHistogramLayout.ReplyLatency)])
+        {
+            var percentiles = LatencyPercentiles.From(counters, layout);
+            line.Append(' ').Append(name).Append(percentiles.Count == 0
+                ? "=-"
+                : string.Create(CultureInfo.InvariantCulture, $" p50={percentiles.P50Ms:0.###}ms p99={percentiles.P99Ms:0.###}ms"));
+        }
+
+        return line.ToString();
     }
 
     private string SenderSummary() => Sender is { } s

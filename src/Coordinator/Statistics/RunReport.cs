@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Coordinator.Statistics;
 

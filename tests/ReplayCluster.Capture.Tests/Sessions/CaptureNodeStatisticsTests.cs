@@ -30,6 +30,26 @@ public sealed class CaptureNodeStatisticsTests
     }
 
     [Fact]
+    public void The_log_line_ends_with_the_capture_relay_and_reply_latencies_and_a_dash_for_what_was_not_timed()
+    {
+        var statistics = new CaptureNodeStatistics();
+        for (var i = 0; i < 100; i++)
+        {
+            statistics.CaptureLatency.Record(TimeSpan.FromMicroseconds(i < 99 ? 40 : 5000));
+            statistics.RelayLatency.Record(TimeSpan.FromMicroseconds(300));
+        }
+
+        var latency = statistics.Summary()[statistics.Summary().IndexOf(" | latency ", StringComparison.Ordinal)..];
+        var match = System.Text.RegularExpressions.Regex.Match(latency, @"^ \| latency capture p50=([0-9.]+)ms p99=([0-9.]+)ms relay p50=([0-9.]+)ms p99=([0-9.]+)ms reply=-$");
+        Assert.True(match.Success, latency);
+        double Ms(int group) => double.Parse(match.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(Ms(1), 0.01, 0.05);
+        Assert.True(Ms(2) > Ms(1), latency);
+        Assert.InRange(Ms(3), 0.1, 0.5);
+        Assert.InRange(Ms(4), Ms(3), 0.5);
+    }
+
+    [Fact]
     public void Captured_requests_are_delivered_in_flight_or_lost_and_never_two_of_them()
     {
         var statistics = new CaptureNodeStatistics();

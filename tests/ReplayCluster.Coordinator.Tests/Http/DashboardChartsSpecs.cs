@@ -6,6 +6,7 @@ using Akka.TestKit;
 using ReplayCluster.Coordinator.Plans;
 using ReplayCluster.Coordinator.Statistics;
 using ReplayCluster.Plans;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Coordinator.Tests.Http;
 

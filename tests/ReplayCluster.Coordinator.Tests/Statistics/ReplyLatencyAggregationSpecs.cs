@@ -2,7 +2,7 @@ using Akka.Actor;
 using ReplayCluster.Coordinator.Statistics;
 using ReplayCluster.Statistics;
 using ReplayCluster.Tests.TestSupport;
-using static ReplayCluster.Coordinator.Tests.Statistics.LatencyPercentilesTests;
+using static ReplayCluster.Tests.TestSupport.LatencyCounters;
 
 namespace ReplayCluster.Coordinator.Tests.Statistics;
 

@@ -2,6 +2,7 @@ using Akka.Actor;
 using ReplayCluster.Coordinator.Http;
 using ReplayCluster.Coordinator.Statistics;
 using ReplayCluster.Statistics;
+using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Coordinator.Tests.Statistics;
 
@@ -50,7 +51,7 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
     [Fact]
     public void Prometheus_text_has_the_clusters_reply_latency_as_a_histogram_in_seconds()
     {
-        var totals = LatencyPercentilesTests.Histogram((TimeSpan.FromMilliseconds(0.15), 3), (TimeSpan.FromMilliseconds(7), 2), (TimeSpan.FromSeconds(20), 1));
+        var totals = LatencyCounters.Histogram((TimeSpan.FromMilliseconds(0.15), 3), (TimeSpan.FromMilliseconds(7), 2), (TimeSpan.FromSeconds(20), 1));
         var node = new NodeStatistics("akka.tcp://replaycluster@10.0.0.11:4000", "capture", 10, totals, new Dictionary<string, double>());
 
         var lines = PrometheusText.Render(new ClusterStatistics([node], totals, 0, 0, 0)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -77,7 +78,7 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
             Assert.Skip("no /usr/bin/python3 (apt-get install python3-prometheus-client)");
         }
 
-        var totals = LatencyPercentilesTests.Histogram((TimeSpan.FromMilliseconds(0.15), 3), (TimeSpan.FromMilliseconds(7), 2));
+        var totals = LatencyCounters.Histogram((TimeSpan.FromMilliseconds(0.15), 3), (TimeSpan.FromMilliseconds(7), 2));
         totals["requests_captured"] = 7;
         var statistics = new ClusterStatistics(
             [

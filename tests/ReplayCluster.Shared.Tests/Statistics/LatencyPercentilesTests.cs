@@ -1,7 +1,7 @@
-using ReplayCluster.Coordinator.Statistics;
 using ReplayCluster.Statistics;
+using static ReplayCluster.Tests.TestSupport.LatencyCounters;
 
-namespace ReplayCluster.Coordinator.Tests.Statistics;
+namespace ReplayCluster.Shared.Tests.Statistics;
 
 public sealed class LatencyPercentilesTests
 {
@@ -96,22 +96,5 @@ public sealed class LatencyPercentilesTests
         Assert.Throws<ArgumentOutOfRangeException>(() => LatencyPercentiles.QuantileMicroseconds(cumulative, [100], 0, 0.5));
         Assert.Throws<ArgumentOutOfRangeException>(() => LatencyPercentiles.QuantileMicroseconds(cumulative, [100], 1, 0));
         Assert.Equal(100, LatencyPercentiles.QuantileMicroseconds(cumulative, [100], 1, 1));
-    }
-
-    /// <summary>The counters a capture node reports after recording <c>count</c> replies of each latency.</summary>
-    internal static Dictionary<string, long> Histogram(params (TimeSpan Latency, int Count)[] samples)
-    {
-        var histogram = new ReplyLatencyHistogram();
-        foreach (var (latency, count) in samples)
-        {
-            for (var n = 0; n < count; n++)
-            {
-                histogram.Record(latency);
-            }
-        }
-
-        var counters = new Dictionary<string, long>();
-        histogram.WriteCounters(counters);
-        return counters;
     }
 }

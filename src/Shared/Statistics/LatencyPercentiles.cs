@@ -1,10 +1,9 @@
 using System.Globalization;
-using ReplayCluster.Statistics;
 
-namespace ReplayCluster.Coordinator.Statistics;
+namespace ReplayCluster.Statistics;
 
 /// <summary>
-/// Latency percentiles in milliseconds, from the capture nodes' histogram counters of one
+/// Latency percentiles in milliseconds, from histogram counters of one
 /// <see cref="LatencyHistogramLayout"/> (reply latency unless told otherwise); null while nothing was timed.
 /// </summary>
 /// <remarks>
