@@ -15,8 +15,7 @@ public sealed class DoctorLabFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _lab = await LabHost.StartAsync(new LabOptions(), TestContext.Current.CancellationToken);
-        _coordinator = NodeProcesses.StartNode(_lab, LabRole.Target, "coordinator", "--hostname", _lab.TargetIp.ToString(), "--port", "4053");
-        await _coordinator.WaitJoinedAsync(TestContext.Current.CancellationToken);
+        _coordinator = (await new ReplayLab(_lab).StartCoordinatorAsync()).Process;
     }
 
     public async ValueTask DisposeAsync()

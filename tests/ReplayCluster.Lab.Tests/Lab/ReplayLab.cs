@@ -141,23 +141,34 @@ public sealed class LabNode : IAsyncDisposable
     /// </summary>
     public async Task<NodeReadiness> WaitReadyAsync(TimeSpan timeout)
     {
+        var ready = await WaitForAsync(r => r.Ready, "ready", timeout);
+        Address = ready.Address ?? string.Empty;
+        Slice = ready.IdentitySlice is { } slice ? IPNetwork.Parse(slice) : null;
+        return ready;
+    }
+
+    /// <summary>
+    /// Polls <c>/readyz</c> until <paramref name="condition"/> holds for its answer (e.g. not ready for want of an
+    /// intercept); fails with the last answer and the log tail if the node exits or <paramref name="timeout"/> passes.
+    /// </summary>
+    public async Task<NodeReadiness> WaitForAsync(Func<NodeReadiness, bool> condition, string what, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
         var cancellation = TestContext.Current.CancellationToken;
         var deadline = DateTime.UtcNow + timeout;
         var last = new NodeReadiness(false, null, null, "not probed");
         while (DateTime.UtcNow < deadline && !Process.HasExited)
         {
             last = await ProbeAsync(cancellation);
-            if (last.Ready)
+            if (condition(last))
             {
-                Address = last.Address ?? string.Empty;
-                Slice = last.IdentitySlice is { } slice ? IPNetwork.Parse(slice) : null;
                 return last;
             }
 
             await Task.Delay(200, cancellation);
         }
 
-        throw new TimeoutException($"{Role} node ({Process.CommandLine}) {(Process.HasExited ? $"exited with {Process.ExitCode}" : $"not ready after {timeout.TotalSeconds:0} s")}: " +
+        throw new TimeoutException($"{Role} node ({Process.CommandLine}) {(Process.HasExited ? $"exited with {Process.ExitCode}" : $"not {what} after {timeout.TotalSeconds:0} s")}: " +
             $"{last.Reasons}\n{string.Join('\n', Process.Lines.TakeLast(15))}");
     }
 

@@ -28,8 +28,9 @@ public sealed class SilentFaultLabTests(ReplayClusterFixture fixture)
         try
         {
             (await Lab.ExecAsync(LabRole.Online, ["ip", "link", "set", device, "up"], cancellationToken: Cancellation)).EnsureSuccess("ip link set up");
-            await using var node = NodeProcesses.StartNode(Lab, LabRole.Online, "capture", fixture.CaptureArguments("-i", device));
-            await node.WaitForOutputAsync(l => l.Contains($"Capturing on {device}", StringComparison.Ordinal), ExitTimeout, Cancellation);
+            await using var capture = fixture.StartExtraCapture("-i", device);
+            await capture.WaitReadyAsync(ExitTimeout); // its /readyz: capturing on the device
+            var node = capture.Process;
 
             (await Lab.ExecAsync(LabRole.Online, ["ip", "link", "del", device], cancellationToken: Cancellation)).EnsureSuccess("ip link del");
             await node.Exited.WaitAsync(ExitTimeout, Cancellation);
@@ -51,9 +52,9 @@ public sealed class SilentFaultLabTests(ReplayClusterFixture fixture)
         try
         {
             (await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "set", device, "up"], cancellationToken: Cancellation)).EnsureSuccess("ip link set up");
-            await using var node = NodeProcesses.StartNode(Lab, LabRole.Assistant, "intercept",
-                "--hostname", Lab.AssistantIp.ToString(), "--seed", $"{Lab.TargetIp}:4053", "-i", device);
-            await node.WaitForOutputAsync(l => l.Contains(device, StringComparison.Ordinal) && l.Contains("apturing", StringComparison.Ordinal), ExitTimeout, Cancellation);
+            await using var intercept = fixture.Launcher.Start("intercept", Lab.AssistantNamespace, Lab.AssistantIp, "--seed", fixture.Launcher.Seed, "-i", device);
+            await intercept.WaitReadyAsync(ExitTimeout); // its /readyz: joined, capturing replies on the device
+            var node = intercept.Process;
 
             (await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "del", device], cancellationToken: Cancellation)).EnsureSuccess("ip link del");
             await node.Exited.WaitAsync(ExitTimeout, Cancellation);
