@@ -30,22 +30,26 @@ DESCRIPTION
       4. creates the lab's cluster CA and one certificate per node (lab.sh certs,
          with replaycluster-coordinator certs; files in the lab's state directory),
          starts the coordinator (target namespace), the intercept node (assistant)
-         and one capture node per online host, all speaking mutual TLS, and waits
-         until all joined the cluster (at most 30 s; otherwise it stops with the
-         tail of the logs);
-      5. sends one warm-up request per online host and waits until it is replayed;
+         and one capture node per online host, all speaking mutual TLS, each with
+         its /healthz and /readyz on port 9100, and waits until every node's
+         /readyz says ready (joined; a capture node also has its slice and plan,
+         an intercept knows it, and it captures) (at most 45 s; otherwise it
+         stops with each node's reasons and the tail of the logs);
+      5. sends one warm-up request per online host and waits until it is replayed,
+         then starts a run with the coordinator's CLI (replaycluster-coordinator
+         run start) once nothing is in flight;
       6. drives wrk from the client namespace against the online nginx for
          --duration seconds, with a progress line refreshed every second:
 
-           t=  7s  online 16012 req/s  target 15998 req/s  behind     14  capture delivered=98112 in-flight=14 lost=0
+           t=  7s  coordinator: online  16012 req/s  replayed  15998 req/s  in flight    14  lost     0  behind 0.001 s  | access logs: online  16012 req/s  target  15998 req/s
 
-         online and target req/s and behind (online requests the target has
-         not logged yet) come from the line counts of the nginx access logs;
-         delivered, in-flight and lost are the capture nodes' latest statistics
-         (a replay that is behind has requests in flight, not lost ones);
+         the coordinator's side comes from its /api/status (rates, requests in
+         flight in live sessions, requests lost, replay lag); the access logs'
+         rates are the independent check;
       7. stops the load, waits for the replay to drain (until the target's count
-         reaches the online count or stops growing for 3 s, at most 20 s), waits
-         for fresh node statistics (at most 6 s), and prints the report;
+         reaches the online count or stops growing for 3 s), waits until the run's
+         counts settle, stops the run (run stop), and prints the coordinator's run
+         report beside the access-log counts of the run; they must agree;
       8. stops the nodes (SIGTERM: they leave the cluster) and takes the lab down,
          also on failure and on Ctrl-C. A detached lab.sh guard takes the lab down
          even if this script is killed with SIGKILL.

@@ -40,11 +40,23 @@ public sealed class ReplayLab
     public LabNode Start(string node, string @namespace, IPAddress address, params string[] args)
     {
         ArgumentNullException.ThrowIfNull(address);
-        var port = _nextHealthPort.AddOrUpdate(@namespace, FirstHealthPort, (_, last) => last + 1);
-        var process = NodeProcesses.StartNode(Lab, @namespace, node,
-            ["--hostname", address.ToString(), .. args, "--set", $"replaycluster.{node}.health.port = {port.ToString(CultureInfo.InvariantCulture)}"]);
-        return new LabNode(Lab, node, process, new IPEndPoint(address, port));
+        var (health, endpoint) = HealthEndpoint(node, @namespace, address);
+        var process = NodeProcesses.StartNode(Lab, @namespace, node, ["--hostname", address.ToString(), .. args, .. health]);
+        return Adopt(node, process, endpoint);
     }
+
+    /// <summary>
+    /// For a node started another way (a published binary, another user): the arguments that turn its health endpoint
+    /// on at a port of its own in <paramref name="namespace"/>, and that endpoint; then <see cref="Adopt"/> its process.
+    /// </summary>
+    public (string[] Arguments, IPEndPoint Endpoint) HealthEndpoint(string node, string @namespace, IPAddress address)
+    {
+        var port = _nextHealthPort.AddOrUpdate(@namespace, FirstHealthPort, (_, last) => last + 1);
+        return (["--set", $"replaycluster.{node}.health.port = {port.ToString(CultureInfo.InvariantCulture)}"], new IPEndPoint(address, port));
+    }
+
+    /// <summary>A node process started with <see cref="HealthEndpoint"/>'s arguments, to wait on its <c>/readyz</c>.</summary>
+    public LabNode Adopt(string node, LabProcess process, IPEndPoint health) => new(Lab, node, process, health);
 
     /// <summary>The coordinator on the target, port 4053, the seed of the cluster; returns once ready (joined, API listening).</summary>
     public async Task<LabNode> StartCoordinatorAsync(params string[] args)
