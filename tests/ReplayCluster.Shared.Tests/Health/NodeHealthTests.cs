@@ -49,6 +49,20 @@ public sealed class NodeHealthTests
     }
 
     [Fact]
+    public void Known_details_are_reported_and_unknown_ones_left_out()
+    {
+        var health = new NodeHealth("capture", [], new ServiceCollection().BuildServiceProvider(),
+            [new HealthDetail("identitySlice", _ => "10.200.3.0/24"), new HealthDetail("unknownYet", _ => null)]);
+
+        using var json = JsonDocument.Parse(health.Evaluate().ToJson());
+
+        var details = json.RootElement.GetProperty("details");
+        Assert.Equal("10.200.3.0/24", details.GetProperty("identitySlice").GetString());
+        Assert.False(details.TryGetProperty("unknownYet", out _));
+        Assert.False(json.RootElement.TryGetProperty("address", out _)); // no actor system yet
+    }
+
+    [Fact]
     public void A_check_whose_service_is_missing_is_not_ready_instead_of_failing_the_probe()
     {
         var health = new NodeHealth("intercept", [new ReadinessCheck("pump", p => p.GetRequiredService<StringBuilder>().ToString())],
@@ -158,8 +172,10 @@ public sealed class NodeHealthTests
         }
         while (status != HttpStatusCode.OK && TimeProvider.System.GetElapsedTime(deadline) < TimeSpan.FromSeconds(30));
 
-        // The bare node of this test has no role checks: joined is ready.
+        // The bare node of this test has no role checks: joined is ready, at the address it reports.
         Assert.Equal(HttpStatusCode.OK, status);
+        using var ready = JsonDocument.Parse(await http.GetStringAsync(new Uri("/readyz", UriKind.Relative), Ct));
+        Assert.Equal(capture.Cluster.SelfAddress.ToString(), ready.RootElement.GetProperty("address").GetString());
     }
 
     private static int FreePort()
