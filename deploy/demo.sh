@@ -30,22 +30,26 @@ DESCRIPTION
       4. creates the lab's cluster CA and one certificate per node (lab.sh certs,
          with replaycluster-coordinator certs; files in the lab's state directory),
          starts the coordinator (target namespace), the intercept node (assistant)
-         and one capture node per online host, all speaking mutual TLS, and waits
-         until all joined the cluster (at most 30 s; otherwise it stops with the
-         tail of the logs);
-      5. sends one warm-up request per online host and waits until it is replayed;
+         and one capture node per online host, all speaking mutual TLS, each with
+         its /healthz and /readyz on port 9100, and waits until every node's
+         /readyz says ready (joined; a capture node also has its slice and plan,
+         an intercept knows it, and it captures) (at most 45 s; otherwise it
+         stops with each node's reasons and the tail of the logs);
+      5. sends one warm-up request per online host and waits until it is replayed,
+         then starts a run with the coordinator's CLI (replaycluster-coordinator
+         run start) once nothing is in flight;
       6. drives wrk from the client namespace against the online nginx for
          --duration seconds, with a progress line refreshed every second:
 
-           t=  7s  online 16012 req/s  target 15998 req/s  behind     14  capture delivered=98112 in-flight=14 lost=0
+           t=  7s  coordinator: online  16012 req/s  replayed  15998 req/s  in flight    14  lost     0  behind 0.001 s  | access logs: online  16012 req/s  target  15998 req/s
 
-         online and target req/s and behind (online requests the target has
-         not logged yet) come from the line counts of the nginx access logs;
-         delivered, in-flight and lost are the capture nodes' latest statistics
-         (a replay that is behind has requests in flight, not lost ones);
+         the coordinator's side comes from its /api/status (rates, requests in
+         flight in live sessions, requests lost, replay lag); the access logs'
+         rates are the independent check;
       7. stops the load, waits for the replay to drain (until the target's count
-         reaches the online count or stops growing for 3 s, at most 20 s), waits
-         for fresh node statistics (at most 6 s), and prints the report;
+         reaches the online count or stops growing for 3 s), waits until the run's
+         counts settle, stops the run (run stop), and prints the coordinator's run
+         report beside the access-log counts of the run; they must agree;
       8. stops the nodes (SIGTERM: they leave the cluster) and takes the lab down,
          also on failure and on Ctrl-C. A detached lab.sh guard takes the lab down
          even if this script is killed with SIGKILL.
@@ -343,15 +347,22 @@ if [[ $TLS == on ]]; then
   done <"$RUN_DIR/tls.env"
 fi
 
-start_node() { # NAME NAMESPACE ROLE ARGS...
+# Every node answers /healthz and /readyz on this port of its --hostname (one node per namespace here); the
+# waits below read /readyz, never the nodes' log wording.
+HEALTH_PORT=9100
+declare -A NODE_NS=() NODE_IP=()
+start_node() { # NAME NAMESPACE ROLE ARGS... (ARGS start with --hostname IP)
   local name=$1 ns=$2 role=$3 tls
   shift 3
+  NODE_NS[$name]=$ns
+  NODE_IP[$name]=$2
   if [[ $TLS == on ]]; then
     tls=(--config "${LAB[TLS_CONFIG_${name^^}]}")
   else
     tls=(--set replaycluster.cluster.tls=off)
   fi
-  ip netns exec "$ns" dotnet "${DLL[$role]}" "${tls[@]}" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 &
+  ip netns exec "$ns" dotnet "${DLL[$role]}" "${tls[@]}" "$@" --set "replaycluster.$role.health.port=$HEALTH_PORT" \
+    </dev/null >"$RUN_DIR/$name.log" 2>&1 &
   NODE_PID[$name]=$!
   NODES+=("$name")
 }
@@ -366,26 +377,30 @@ fail_with_logs() { # MESSAGE NAME...
   die "$message"
 }
 
-wait_logged() { # TIMEOUT_S PATTERN WHAT NAME...: until every named node logged PATTERN
-  local timeout=$1 pattern=$2 what=$3 deadline name pending
-  shift 3
+readyz() { # NAME -> the node's /readyz JSON (empty when it does not answer yet)
+  ip netns exec "${NODE_NS[$1]}" curl -s --max-time 2 "http://${NODE_IP[$1]}:$HEALTH_PORT/readyz" 2>/dev/null || true
+}
+
+wait_ready() { # TIMEOUT_S NAME...: until every named node's /readyz says "ready":true
+  local timeout=$1 deadline name pending answer
+  shift
   deadline=$(($(now_ms) + timeout * 1000))
   while :; do
     pending=()
     for name in "$@"; do
       kill -0 "${NODE_PID[$name]}" 2>/dev/null ||
-        fail_with_logs "the $name node exited before it $what" "$name"
-      grep -q "$pattern" "$RUN_DIR/$name.log" || pending+=("$name")
+        fail_with_logs "the $name node exited before it was ready" "$name"
+      answer=$(readyz "$name")
+      # The node's own "ready" (first after "role"), not one of its checks'.
+      [[ $answer =~ ^\{\"role\":\"[a-z]+\",\"ready\":true ]] || pending+=("$name: ${answer:-no answer}")
     done
     ((${#pending[@]} == 0)) && return 0
-    (($(now_ms) < deadline)) ||
-      fail_with_logs "not $what within $timeout s: ${pending[*]}" "${pending[@]}"
+    (($(now_ms) < deadline)) || {
+      printf '  not ready: %s\n' "${pending[@]}" >&2
+      fail_with_logs "not ready within $timeout s" "$@"
+    }
     sleep 0.2
   done
-}
-
-wait_joined() { # TIMEOUT_S NAME...
-  wait_logged "$1" "Joined cluster as" "joined the cluster" "${@:2}"
 }
 
 T_JOIN=$(now_ms)
@@ -397,7 +412,7 @@ API_TOKEN_FILE=$RUN_DIR/api-token
 start_node coordinator "${LAB[NS_TARGET]}" coordinator --hostname "${LAB[TARGET_IP]}" --port 4053 -c "${LAB[FAKE_RANGE]}" \
   --token-file "$API_TOKEN_FILE"
 # The others join faster once the seed listens (no retry back-off), so wait for it first.
-wait_joined 30 coordinator
+wait_ready 30 coordinator
 start_node intercept "${LAB[NS_ASSISTANT]}" intercept --hostname "${LAB[ASSISTANT_IP]}" --seed "$SEED" -i "${LAB[ASSISTANT_IF]}"
 CAPTURES=()
 for ((k = 1; k <= ONLINES; k++)); do
@@ -406,11 +421,10 @@ for ((k = 1; k <= ONLINES; k++)); do
     -i "${LAB[ONLINE${s}_IF]}" -x "80-${LAB[TARGET${s}_IP]}:${LAB[TARGET_NGINX_PORT]}" -n "$MULTIPLIER"
   CAPTURES+=("capture$s")
 done
-wait_joined 30 "${NODES[@]}"
-# A capture node starts capturing once an intercept node knows its sessions (replies can come back).
-wait_logged 30 "Capturing on" "started capturing" "${CAPTURES[@]}"
+# Ready: joined; a capture node also has its identity slice and the plan, an intercept knows it, and it captures.
+wait_ready 45 "${NODES[@]}"
 JOIN_S=$(seconds_since "$T_JOIN")
-echo "   all ${#NODES[@]} nodes joined the cluster in $JOIN_S s"
+echo "   all ${#NODES[@]} nodes ready (their /readyz) in $JOIN_S s"
 echo "   dashboard: http://127.0.0.1:8080/ inside the target namespace, bearer token in $API_TOKEN_FILE (e.g. sudo ip netns exec ${LAB[NS_TARGET]} dotnet ${DLL[coordinator]} status --token-file $API_TOKEN_FILE;"
 echo "   or curl -H \"Authorization: Bearer \$(cat $API_TOKEN_FILE)\" http://127.0.0.1:8080/api/status; Prometheus: /metrics, same token)"
 
@@ -444,22 +458,30 @@ refresh_counts() { # sets ONLINE_N (all online access logs) and TARGET_N (the ta
   TARGET_N=${LOG_LINES[$TARGET_LOG]:-0}
 }
 
-last_stats() { # NAME PATTERN -> the text after PATTERN on the node's latest statistics line
-  grep -F "$2" "$RUN_DIR/$1.log" 2>/dev/null | tail -n 1 | sed "s/.*$2 //" || true
+api() { # PATH -> the coordinator's JSON (its HTTP API, loopback in the target namespace, with the run's token)
+  ip netns exec "${LAB[NS_TARGET]}" curl -sS --max-time 5 -H "Authorization: Bearer $(cat "$API_TOKEN_FILE")" "http://127.0.0.1:8080$1"
 }
 
-stat_field() { # "TEXT" FIELD -> value of FIELD=value in TEXT (0 if absent)
+cli() { # ARGS... -> replaycluster-coordinator's client command (run start|stop|report, status) against the API
+  ip netns exec "${LAB[NS_TARGET]}" dotnet "${DLL[coordinator]}" "$@" --token-file "$API_TOKEN_FILE"
+}
+
+field() { # JSON NAME -> the first number (or null) under "NAME" in JSON, "-" if absent
   local v
-  v=$(grep -o "\b$2=[0-9]*" <<<"$1" | sed -n '1s/.*=//p' || true)
-  echo "${v:-0}"
+  v=$(grep -o "\"$2\":[-0-9.eE+null]*" <<<"$1" | head -n 1 | cut -d: -f2 || true)
+  echo "${v:--}"
 }
 
-capture_sum() { # FIELD -> the field summed over every capture node's latest statistics line
-  local total=0 name
-  for name in "${CAPTURES[@]}"; do
-    total=$((total + $(stat_field "$(last_stats "$name" "Capture statistics:")" "$1")))
+wait_report_settled() { # TIMEOUT_S: until the run's online and replayed counts have not moved for 3 s (nodes report every second)
+  local deadline=$(($(now_ms) + $1 * 1000)) last="" now since
+  since=$(now_ms)
+  while (($(now_ms) < deadline)); do
+    report=$(api /api/report 2>/dev/null || true)
+    now="$(field "$report" onlineRequests)/$(field "$report" replayedRequests)"
+    if [[ $now != "$last" ]]; then last=$now since=$(now_ms); elif (($(now_ms) - since >= 3000)); then return 0; fi
+    sleep 0.5
   done
-  echo "$total"
+  echo "   the run's counts still moved after $1 s (last $last)"
 }
 
 ratio() { # ONLINE TARGET -> (online x multiplier - target) / (online x multiplier), 4 decimals
@@ -484,6 +506,19 @@ while refresh_counts && ((TARGET_N < ONLINE_N * MULTIPLIER)); do
 done
 echo "   replayed to the target after $(seconds_since "$T_WARM") s"
 
+# The run counts what the capture nodes report from its start: start it once the warm-up is counted and
+# nothing is in flight (the nodes report every second), so both sides of the report begin at the same point.
+T_IDLE=$(now_ms)
+last="" since=$T_IDLE
+while (($(now_ms) - T_IDLE < 15000)); do
+  status=$(api /api/status 2>/dev/null || true)
+  now="$(field "$status" requests_captured)/$(field "$status" requestsInFlight)"
+  if [[ $now != "$last" || $now != */0 ]]; then last=$now since=$(now_ms); elif (($(now_ms) - since >= 2000)); then break; fi
+  sleep 0.5
+done
+step "run start (replaycluster-coordinator run start: the coordinator counts the run from now)"
+cli run start | sed 's/^/   /' || die "run start failed"
+
 # ---------------------------------------------------------------- load
 
 start_wrk() { # NAME URL CONNECTIONS [HEADER]
@@ -496,7 +531,7 @@ start_wrk() { # NAME URL CONNECTIONS [HEADER]
 }
 
 step "load: $LOAD, $CONNECTIONS connection(s) per online host, $DURATION s (wrk from the client namespace)"
-refresh_counts
+refresh_counts # the access logs' side of the run starts here, with the coordinator's
 ONLINE0=$ONLINE_N
 TARGET0=$TARGET_N
 for ((k = 1; k <= ONLINES; k++)); do
@@ -515,10 +550,14 @@ T_LOAD=$(now_ms)
 
 if [[ -t 1 ]]; then LIVE_END=$'\r\033[K'; LIVE_NL=""; else LIVE_END=""; LIVE_NL=$'\n'; fi
 progress() { # ELAPSED_S ONLINE TARGET ONLINE_RATE TARGET_RATE
-  # Behind (online requests the target has not logged yet) is not loss: lost is what the capture
-  # nodes gave up on, by their own count, and in flight is what their live sessions still hold.
-  printf '%st=%3ds  online %6d req/s  target %6d req/s  behind %6d  capture delivered=%s in-flight=%s lost=%s%s' \
-    "$LIVE_END" "$1" "$4" "$5" "$(($2 * MULTIPLIER - $3))" "$(capture_sum delivered)" "$(capture_sum in-flight)" "$(capture_sum lost)" "$LIVE_NL"
+  # The coordinator's view (/api/status): rates, requests in flight in the live sessions, requests lost (sessions
+  # that ended before the target acknowledged them) and behind (seconds of replay the in-flight requests are). The
+  # access logs' rates beside it are the independent check.
+  local status
+  status=$(api /api/status 2>/dev/null || true)
+  printf '%st=%3ds  coordinator: online %6.0f req/s  replayed %6.0f req/s  in flight %5s  lost %5s  behind %5s s  | access logs: online %6d req/s  target %6d req/s%s' \
+    "$LIVE_END" "$1" "$(field "$status" onlineRequestRate)" "$(field "$status" replayedRequestRate)" "$(field "$status" requestsInFlight)" \
+    "$(field "$status" requestsLost)" "$(field "$status" behindSeconds | sed 's/^null$/0/' | cut -c1-5)" "$4" "$5" "$LIVE_NL"
 }
 
 prev_online=$ONLINE0
@@ -571,29 +610,18 @@ while :; do
 done
 DRAIN_S=$(seconds_since "$T_DRAIN")
 
-if ((KEEP)); then
-  # The nodes log statistics every 5 s; wait (at most 6 s) for one line per node written after the drain.
-  declare -A STATS_LINES=()
-  for name in "${CAPTURES[@]}" intercept; do
-    STATS_LINES[$name]=$(grep -c "statistics:" "$RUN_DIR/$name.log" || true)
-  done
-  T_STATS=$(now_ms)
-  while (($(now_ms) - T_STATS < 6000)); do
-    fresh=1
-    for name in "${CAPTURES[@]}" intercept; do
-      (($(grep -c "statistics:" "$RUN_DIR/$name.log" || true) > ${STATS_LINES[$name]})) || fresh=0
-    done
-    ((fresh)) && break
-    sleep 0.25
-  done
-  STATS_WHEN="latest periodic line; the nodes still run"
-else
-  # Stopping the nodes now makes each log a last statistics line as it leaves the cluster.
+# The coordinator's report: wait until the nodes' last reports of the run arrived, then stop it (run stop prints it).
+wait_report_settled 20
+step "run stop (replaycluster-coordinator run stop)"
+cli run stop >"$RUN_DIR/run-report.txt" 2>&1 || { cat "$RUN_DIR/run-report.txt" >&2; die "run stop failed"; }
+REPORT_JSON=$(api /api/report)
+printf '%s\n' "$REPORT_JSON" >"$RUN_DIR/run-report.json"
+
+if ((!KEEP)); then
   step "stopping the nodes (SIGTERM: they leave the cluster)"
   T_STOP=$(now_ms)
   stop_nodes
   echo "   stopped in $(seconds_since "$T_STOP") s, exit codes: $NODE_EXITS"
-  STATS_WHEN="last line, logged as the node stopped"
 fi
 
 # ---------------------------------------------------------------- report
@@ -602,6 +630,12 @@ refresh_counts
 ONLINE=$ONLINE_N
 TARGET=$TARGET_N
 LOSS=$(ratio "$ONLINE" "$TARGET")
+RUN_ONLINE=$((ONLINE - ONLINE0))
+RUN_TARGET=$((TARGET - TARGET0))
+R_ONLINE=$(field "$REPORT_JSON" onlineRequests)
+R_REPLAYED=$(field "$REPORT_JSON" replayedRequests)
+R_LOSS=$(field "$REPORT_JSON" lossRatio)
+agree() { [[ $1 == "$2" ]] && echo "agree" || echo "DISAGREE"; }
 ONLINE_RATE=$(awk -v n="$LOAD_ONLINE" -v s="$LOAD_S" 'BEGIN { printf "%.0f", n / s }')
 TARGET_RATE=$(awk -v n="$((TARGET - TARGET0))" -v s="$LOAD_S" -v d="$DRAIN_S" 'BEGIN { printf "%.0f", n / (s + d) }')
 
@@ -611,11 +645,13 @@ printf '%-22s %s\n' "load" "$LOAD, $CONNECTIONS connection(s) per online host, $
 printf '%-22s %s\n' "online requests" "$ONLINE (access logs of ${ONLINES} online nginx; $LOAD_ONLINE during the load, ~$ONLINE_RATE req/s, peak $PEAK_ONLINE_RATE req/s)"
 printf '%-22s %s\n' "target requests" "$TARGET (access log of the target nginx; ~$TARGET_RATE req/s over load + drain, peak $PEAK_TARGET_RATE req/s)"
 printf '%-22s %s\n' "loss ratio" "$LOSS ((online x $MULTIPLIER - target) / (online x $MULTIPLIER); threshold $THRESHOLD)"
-echo "node statistics ($STATS_WHEN; requests of sessions still running when a node stopped count as lost, ended Aborted):"
-for name in "${CAPTURES[@]}"; do
-  printf '  %-20s %s\n' "$name" "$(last_stats "$name" "Capture statistics:")"
-done
-printf '  %-20s %s\n' "intercept" "$(last_stats intercept "Intercept statistics:")"
+echo "the run (from run start to run stop): the coordinator's report beside the access logs"
+printf '  %-20s %12s %12s\n' "" "access logs" "coordinator"
+printf '  %-20s %12s %12s  %s\n' "run online" "$RUN_ONLINE" "$R_ONLINE" "$(agree "$RUN_ONLINE" "$R_ONLINE")"
+printf '  %-20s %12s %12s  %s\n' "run replayed" "$RUN_TARGET" "$R_REPLAYED" "$(agree "$RUN_TARGET" "$R_REPLAYED")"
+printf '  %-20s %12s %12s\n' "run loss ratio" "$(ratio "$RUN_ONLINE" "$RUN_TARGET")" "$R_LOSS"
+echo "coordinator's run report (replaycluster-coordinator run stop):"
+sed 's/^/  /' "$RUN_DIR/run-report.txt"
 for f in "$RUN_DIR"/wrk-*.txt; do
   [[ -f $f ]] || continue
   printf '%-22s %s\n' "$(basename "$f" .txt)" \
@@ -629,6 +665,8 @@ RESULT=1
 REPORTED=1
 if ((ONLINE == 0)); then
   echo "RESULT: FAIL: the online host served no request"
+elif [[ $RUN_ONLINE != "$R_ONLINE" || $RUN_TARGET != "$R_REPLAYED" ]]; then
+  echo "RESULT: FAIL: the coordinator's run report ($R_ONLINE online, $R_REPLAYED replayed) disagrees with the access logs ($RUN_ONLINE, $RUN_TARGET)"
 elif [[ " $NODE_EXITS" =~ =[^0\ ] ]]; then
   echo "RESULT: FAIL: a node did not exit cleanly ($NODE_EXITS)"
 elif awk -v l="$LOSS" -v t="$THRESHOLD" 'BEGIN { if (l < 0) l = -l; exit !(l <= t) }'; then

@@ -28,7 +28,7 @@ NAME
 SYNOPSIS
     lab.sh up [--id ID] [--offloads on|off] [--sink assistant|ifb]
               [--fake-range CIDR] [--onlines N] [--target-port PORT]
-              [--postgres] [--state-dir DIR]
+              [--postgres] [--json] [--state-dir DIR]
     lab.sh postgres --id ID [--state-dir DIR]
     lab.sh certs --id ID [--with COMMAND] [--state-dir DIR]
     lab.sh down --id ID [--state-dir DIR]
@@ -42,6 +42,9 @@ DESCRIPTION
     up builds the topology below, starts one nginx on every online host and one
     on the target, and prints the lab's facts as KEY=VALUE lines on stdout (the
     same lines are written to STATE_DIR/ID/lab.env; progress goes to stderr).
+    With --json it prints them as one JSON object instead (hosts as objects, the
+    online hosts as an array, every KEY=VALUE again under "facts"); that object
+    is written to STATE_DIR/ID/lab.json either way.
     If up fails at any step it removes everything it created.
 
         client --A-- online --B-- target --C-- assistant
@@ -112,6 +115,7 @@ OPTIONS
                         Must be a network address outside 10.251.0.0/16.
     --onlines N         Number of online hosts, 1-9 (default 1).
     --target-port PORT  Port of the target nginx (default 80).
+    --json              up: print the facts as JSON (see DESCRIPTION).
     --postgres          Also run one PostgreSQL cluster on every online host and
                         on the target (see POSTGRESQL).
     --pid PID           guard: the process whose end tears the lab down.
@@ -676,10 +680,63 @@ cmd_up() {
 
   local f
   for f in "${FACTS[@]}"; do printf '%s=%q\n' "${f%%=*}" "${f#*=}"; done >"$LAB_DIR/lab.env"
+  facts_json >"$LAB_DIR/lab.json"
   UP_DONE=1
   trap - EXIT INT TERM
-  printf '%s\n' "${FACTS[@]}"
+  if ((JSON == 1)); then cat "$LAB_DIR/lab.json"; else printf '%s\n' "${FACTS[@]}"; fi
   log "lab $LAB_ID is up; tear down with: $PROG down --id $LAB_ID"
+}
+
+# json_string VALUE : VALUE as a JSON string (facts are paths, names and addresses: escape \ and " only,
+# and refuse control characters rather than emit broken JSON).
+json_string() {
+  [[ $1 != *[[:cntrl:]]* ]] || die "fact value with a control character: $1"
+  local v=${1//\\/\\\\}
+  printf '"%s"' "${v//\"/\\\"}"
+}
+
+# facts_json : the facts of `up` as one JSON object (what --json prints, and STATE_DIR/ID/lab.json): the hosts
+# as objects, one per online host in "onlines", and every KEY=VALUE fact again under "facts".
+facts_json() {
+  local -A F=()
+  local f k sfx first=1
+  for f in "${FACTS[@]}"; do F[${f%%=*}]=${f#*=}; done
+  host() { # KEY_PREFIX JSON_NAME=FACT_SUFFIX... : the members (no braces) of one host's object
+    local prefix=$1 pair out="" sep=""
+    shift
+    for pair in "$@"; do
+      out+="$sep\"${pair%%=*}\":$(json_string "${F[$prefix${pair#*=}]:-}")"
+      sep=","
+    done
+    printf '%s' "$out"
+  }
+  printf '{"id":%s,"stateDir":%s,"sink":%s,"offloads":%s,"fakeRange":%s,"wwwDir":%s,' \
+    "$(json_string "${F[LAB_ID]}")" "$(json_string "${F[STATE_DIR]}")" "$(json_string "${F[SINK]}")" \
+    "$(json_string "${F[OFFLOADS]}")" "$(json_string "${F[FAKE_RANGE]}")" "$(json_string "${F[WWW_DIR]}")"
+  printf '"client":{"namespace":%s},' "$(json_string "${F[NS_CLIENT]}")"
+  printf '"target":{"namespace":%s,%s},' "$(json_string "${F[NS_TARGET]}")" "$(host TARGET_ ip=IP interface=IF sinkIp=SINK_IP \
+    sinkInterface=SINK_IF nginxPort=NGINX_PORT nginxPid=NGINX_PID accessLog=ACCESS_LOG errorLog=ERROR_LOG)"
+  printf '"assistant":{"namespace":%s,"ip":%s,"interface":%s},' "$(json_string "${F[NS_ASSISTANT]}")" \
+    "$(json_string "${F[ASSISTANT_IP]}")" "$(json_string "${F[ASSISTANT_IF]}")"
+  printf '"replySink":{"namespace":%s,"interface":%s},"onlines":[' "$(json_string "${F[SINK_NS]}")" "$(json_string "${F[SINK_IF]}")"
+  for ((k = 1; k <= F[ONLINES]; k++)); do
+    sfx=$([[ $k == 1 ]] || echo "$k")
+    ((first)) || printf ','
+    first=0
+    printf '{"index":%d,"namespace":%s,"clientIp":%s,"clientInterface":%s,"clientSubnet":%s,"targetIp":%s,"targetInterface":%s,' "$k" \
+      "$(json_string "${F[NS_ONLINE$sfx]}")" "$(json_string "${F[CLIENT${sfx}_IP]}")" "$(json_string "${F[CLIENT${sfx}_IF]}")" \
+      "$(json_string "${F[CLIENT${sfx}_SUBNET]}")" "$(json_string "${F[TARGET${sfx}_IP]}")" "$(json_string "${F[TARGET${sfx}_IF]}")"
+    printf '%s}' "$(host "ONLINE${sfx}_" ip=IP interface=IF uplinkIp=UPLINK_IP uplinkInterface=UPLINK_IF nginxPort=NGINX_PORT \
+      nginxPid=NGINX_PID accessLog=ACCESS_LOG errorLog=ERROR_LOG)"
+  done
+  printf '],"facts":{'
+  first=1
+  for f in "${FACTS[@]}"; do
+    ((first)) || printf ','
+    first=0
+    printf '%s:%s' "$(json_string "${f%%=*}")" "$(json_string "${f#*=}")"
+  done
+  printf '}}\n'
 }
 
 PG_DONE=0
@@ -828,7 +885,7 @@ main() {
   local cmd=$1
   shift
   OFFLOADS=off SINK=assistant FAKE_RANGE=$DEFAULT_FAKE_RANGE ONLINES=1 TARGET_PORT=80 GUARD_PID="" POSTGRES=0
-  CERTS_WITH=replaycluster-coordinator
+  CERTS_WITH=replaycluster-coordinator JSON=0
   local rest=()
   case $cmd in
     -h | --help | help) usage; return 0 ;;
@@ -844,6 +901,7 @@ main() {
       --onlines) ONLINES=${2:?--onlines needs a value}; shift 2 ;;
       --target-port) TARGET_PORT=${2:?--target-port needs a value}; shift 2 ;;
       --postgres) POSTGRES=1; shift ;;
+      --json) JSON=1; shift ;;
       --pid) GUARD_PID=${2:?--pid needs a value}; shift 2 ;;
       --with) CERTS_WITH=${2:?--with needs a value}; shift 2 ;;
       --state-dir) STATE_ROOT=${2:?--state-dir needs a value}; shift 2 ;;

@@ -48,6 +48,8 @@ internal static class CaptureNodeHosting
             services.AddSingleton(provider => new BatchingSegmentTransport(provider.GetRequiredService<RawIpSender>()));
             services.AddSingleton<ISegmentTransport>(provider => provider.GetRequiredService<BatchingSegmentTransport>());
             services.AddSingleton(new CaptureReadiness());
+            services.AddSingleton(new Health.ReadinessCheck("capture", provider => provider.GetRequiredService<CaptureReadiness>().ReplayReason));
+            services.AddSingleton(new Health.HealthDetail("identitySlice", provider => provider.GetRequiredService<IdentitySource>().Slice));
             services.AddSingleton(new SessionShards(settings.Shards, settings.ShardQueueLimit));
             services.AddSingleton(new InterceptDirectory());
             services.AddSingleton(provider => new AdmissionLimits(settings.MaxLiveSessions, new BufferBudget(settings.MaxNodeBufferedBytes),

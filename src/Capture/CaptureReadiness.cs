@@ -13,6 +13,7 @@ internal sealed class CaptureReadiness
     private int _intercepts;
     private bool _identitiesSettled;
     private bool _planSettled;
+    private volatile bool _captureOpen;
 
     /// <summary>True when capture may start.</summary>
     public bool IsReady
@@ -40,6 +41,23 @@ internal sealed class CaptureReadiness
             }
         }
     }
+
+    /// <summary>
+    /// Null when the node is ready to replay: capture may start (<see cref="IsReady"/>) and the pump has opened it;
+    /// else what it waits for. Read by the node's <c>/readyz</c>; capture opening gates nothing, so it is not part
+    /// of <see cref="IsReady"/> (which the pump waits on before it opens the capture).
+    /// </summary>
+    public string? ReplayReason
+    {
+        get
+        {
+            var reason = Reason;
+            return reason.Length > 0 ? reason : _captureOpen ? null : "capture not open yet";
+        }
+    }
+
+    /// <summary>Set by the pump once the live capture or the pcap replay runs, cleared when it stops or fails.</summary>
+    public void SetCaptureOpen(bool open) => _captureOpen = open;
 
     /// <summary>Whether an intercept is in the cluster, so a target's replies can come back; read once per new session, without the lock.</summary>
     public bool RepliesCanReturn => Volatile.Read(ref _intercepts) > 0;

@@ -58,8 +58,10 @@ internal static class CoordinatorNodeHosting
 
             // Read here, not when the API starts: a bad setting stops the node before it joins, naming the setting.
             var http = settings.HttpEndpoint is { } endpoint ? Http.HttpApiSettings.Read(node.Config, endpoint) : null;
-            services.AddHostedService(provider => new Http.StatusEndpoint(http, provider.GetRequiredService<ActorRegistry>(),
+            services.AddSingleton(provider => new Http.StatusEndpoint(http, provider.GetRequiredService<ActorRegistry>(),
                 provider.GetRequiredService<ILogger<Http.StatusEndpoint>>()));
+            services.AddHostedService(provider => provider.GetRequiredService<Http.StatusEndpoint>());
+            services.AddSingleton(new Health.ReadinessCheck("api", provider => provider.GetRequiredService<Http.StatusEndpoint>().NotReadyReason));
         },
         ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
         {

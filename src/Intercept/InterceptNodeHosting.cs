@@ -26,7 +26,9 @@ internal static class InterceptNodeHosting
             services.AddSingleton<InterceptStatistics>();
             services.AddSingleton(TimeProvider.System);
             services.AddSingleton<ReplyForwarder>();
-            services.AddHostedService<ReplyCapturePump>();
+            services.AddSingleton<ReplyCapturePump>();
+            services.AddHostedService(provider => provider.GetRequiredService<ReplyCapturePump>());
+            services.AddSingleton(new Health.ReadinessCheck("reply capture", provider => provider.GetRequiredService<ReplyCapturePump>().NotReadyReason));
         },
         DoctorChecks = node =>
         {

@@ -110,6 +110,7 @@ internal sealed class CapturePump(
             plan.Changed += OnPlanChanged;
             live.Faulted += OnCaptureFaulted;
             _live.Start(OnFrame);
+            readiness.SetCaptureOpen(true);
 
             // A plan that arrived between reading it and subscribing must not leave the old filter on.
             if (plan.Current.Filter != current.Filter)
@@ -122,6 +123,7 @@ internal sealed class CapturePump(
             CaptureLog.ReplayingFile(logger, settings.PcapFile!, settings.Speed, settings.Loop, targets);
             _fileThread = new Thread(ReplayFile) { IsBackground = true, Name = "pcap-replay" };
             _fileThread.Start();
+            readiness.SetCaptureOpen(true);
         }
     }
 
@@ -139,6 +141,7 @@ internal sealed class CapturePump(
 
         statistics.Kernel = null; // pcap_stats on a vanished interface fails; the statistics line must not
         statistics.CapturingLive = false;
+        readiness.SetCaptureOpen(false);
         CaptureLog.CaptureFailed(logger, fault, $"capture on {live.Options.Interface} ended: {fault.Message}");
         Environment.ExitCode = 1;
         lifetime.StopApplication();
@@ -180,6 +183,7 @@ internal sealed class CapturePump(
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
+        readiness.SetCaptureOpen(false);
         _stopped.Cancel();
         plan.Changed -= OnPlanChanged;
         lock (_filterLock)

@@ -14,7 +14,10 @@ namespace ReplayCluster.Coordinator.Http;
 /// </summary>
 internal sealed class StatusEndpoint(HttpApiSettings? settings, ActorRegistry registry, ILogger<StatusEndpoint> logger) : IHostedService
 {
-    private WebApplication? _app;
+    private volatile WebApplication? _app;
+
+    /// <summary>Null when the API listens (or none is configured), for the node's <c>/readyz</c>; else why not.</summary>
+    public string? NotReadyReason => settings is null || _app is not null ? null : "HTTP API not listening yet";
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -35,9 +38,10 @@ internal sealed class StatusEndpoint(HttpApiSettings? settings, ActorRegistry re
 
         var aggregator = await registry.GetAsync<StatisticsAggregator>(cancellationToken);
         var planKeeper = await registry.GetAsync<Plans.ReplayPlanKeeper>(cancellationToken);
-        _app = HttpApi.Build(settings, token, new HttpRefusals(logger, TimeProvider.System), LoadCertificate(settings), aggregator, planKeeper);
-        await _app.StartAsync(cancellationToken);
-        HttpApiLog.Listening(logger, settings.Scheme, HttpApi.BoundAddress(_app).Authority, settings.TokenFile);
+        var app = HttpApi.Build(settings, token, new HttpRefusals(logger, TimeProvider.System), LoadCertificate(settings), aggregator, planKeeper);
+        await app.StartAsync(cancellationToken);
+        _app = app;
+        HttpApiLog.Listening(logger, settings.Scheme, HttpApi.BoundAddress(app).Authority, settings.TokenFile);
     }
 
     /// <summary>The configured PEM certificate and key, or null for plain HTTP (loopback only, see <see cref="HttpApiSettings.Validate"/>).</summary>

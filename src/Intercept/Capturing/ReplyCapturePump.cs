@@ -25,6 +25,10 @@ internal sealed partial class ReplyCapturePump(
 {
     private LiveCapture? _capture;
     private volatile bool _stopping;
+    private volatile bool _open;
+
+    /// <summary>Null once replies are captured and routed (for the node's <c>/readyz</c>), else why not.</summary>
+    public string? NotReadyReason => _open ? null : _stopping ? "stopping" : "reply capture not open yet";
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -44,11 +48,13 @@ internal sealed partial class ReplyCapturePump(
         _capture.Faulted += OnCaptureFaulted;
         _capture.Start(OnFrame, forwarder.EndOfBurst);
         forwarder.Attach(_capture.Wake, router);
+        _open = true;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
+        _open = false;
         if (_capture is not null)
         {
             try
@@ -78,6 +84,7 @@ internal sealed partial class ReplyCapturePump(
     /// </summary>
     private void OnCaptureFaulted(LiveCapture capture, Exception fault)
     {
+        _open = false;
         if (_stopping)
         {
             return;

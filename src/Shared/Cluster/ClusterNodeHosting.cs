@@ -28,6 +28,8 @@ public static class ClusterNodeHosting
         var peers = new CertifiedPeers();
         var tls = ClusterTransportSecurity.CreateSetup(node.Settings, peers, TimeProvider.System);
         services.AddSingleton(peers);
+        services.AddSingleton(provider => new Health.NodeHealth(node.Settings.Role, provider.GetServices<Health.ReadinessCheck>(), provider,
+            provider.GetServices<Health.HealthDetail>()));
         services.AddAkka(node.Settings.SystemName, (builder, provider) =>
         {
             if (tls is not null)
@@ -50,6 +52,7 @@ public static class ClusterNodeHosting
                         CertifiedPeers.Attach(system, peers);
                     }
 
+                    provider.GetRequiredService<Health.NodeHealth>().Attach(system);
                     var monitor = system.ActorOf(resolver.Props<ClusterMembershipMonitor>(), "cluster-membership");
                     registry.Register<ClusterMembershipMonitor>(monitor);
                     LogTransportSecurity(system, tls, provider);
@@ -57,8 +60,23 @@ public static class ClusterNodeHosting
                 });
             configure?.Invoke(builder, provider);
         });
+
+        // After the actor system's hosted service, before the role's: probes get answers while the role waits.
+        var health = Health.HealthSettings.Read(node.Settings.Role, node.Config);
+        if (health.Port > 0)
+        {
+            var endpoint = new System.Net.IPEndPoint(ResolveBindAddress(node.Settings.Hostname), health.Port);
+            services.AddHostedService(provider => new Health.HealthEndpoint(endpoint, provider.GetRequiredService<Health.NodeHealth>(),
+                provider.GetRequiredService<ILogger<Health.HealthEndpoint>>()));
+        }
+
         return services;
     }
+
+    private static System.Net.IPAddress ResolveBindAddress(string hostname) =>
+        System.Net.IPAddress.TryParse(hostname, out var address) ? address
+            : System.Net.Dns.GetHostAddresses(hostname).FirstOrDefault()
+              ?? throw NodeConfigurationException.ForSetting("replaycluster.node.hostname", $"'{hostname}' has no address for the health endpoint");
 
     private static void LogTransportSecurity(ActorSystem system, Akka.Remote.Transport.DotNetty.DotNettySslSetup? tls, IServiceProvider provider)
     {

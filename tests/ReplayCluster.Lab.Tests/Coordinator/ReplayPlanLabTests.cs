@@ -18,23 +18,21 @@ public sealed class ReplayPlanLabTests
     public async Task A_capture_node_follows_plan_changes_without_a_restart_and_an_invalid_plan_changes_nothing()
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
-        var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
-            "--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange);
-        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Dashboard on http://127.0.0.1:8080/");
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
-            "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
+        var launcher = new ReplayLab(lab);
+        await using var coordinator = await launcher.StartCoordinatorAsync("-c", lab.FakeRange);
+        await using var intercept = await launcher.StartInterceptAsync();
 
         // No -x, no -c: targets and identities both come from the coordinator, targets only inside allowed-targets.
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
-            "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface,
+        await using var captureNode = launcher.Start("capture", lab.OnlineNamespace, lab.OnlineUplinkIp, "--seed", launcher.Seed, "-i", lab.OnlineInterface,
             "--set", $"replaycluster.capture.allowed-targets = [\"{lab.TargetIp}\"]");
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "waiting for the coordinator's replay plan");
+        var capture = captureNode.Process;
+        await captureNode.WaitForAsync(r => r.Reasons.Contains("waiting for the coordinator's replay plan", StringComparison.Ordinal), "waiting for a plan",
+            TimeSpan.FromSeconds(45));
 
         var set = await PlanAsync(lab, "set", "-x", $"80-{lab.TargetIp}:80");
         Assert.True(set.ExitCode == 0, set.StdOut + set.StdErr);
         Assert.Contains("plan version 2, followed by 1 capture node(s)", set.StdOut, StringComparison.Ordinal);
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
+        await captureNode.WaitReadyAsync(TimeSpan.FromSeconds(20));
 
         await RequestsAsync(lab, "plan-one", 10);
         Assert.Equal(10, await ReplayedAsync(lab, "plan-one", expected: 10));

@@ -255,24 +255,19 @@ public sealed class StatusApiLabTests
     /// <summary>Coordinator (dashboard up), intercept and capture node (capturing), stopped on dispose.</summary>
     private sealed class ThreeNodes : IAsyncDisposable
     {
-        private readonly LabProcess[] _nodes;
-
-        private ThreeNodes(params LabProcess[] nodes) => _nodes = nodes;
+        private readonly List<LabNode> _nodes = [];
 
         public static async Task<ThreeNodes> StartAsync(LabHost lab)
         {
-            var seed = $"{lab.TargetIp}:4053";
-            var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
-            var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
-            var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
-                // One request at a time (/wait:1, also the default): every request then has its own reply latency sample.
-                // With keep-pace pacing (/wait:N) a request released before the previous reply arrived shares its sample.
-                "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80/wait:1", "-c", lab.FakeRange);
-            var nodes = new ThreeNodes(capture, intercept, coordinator);
+            var launcher = new ReplayLab(lab);
+            var nodes = new ThreeNodes();
             try
             {
-                await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Dashboard on http://127.0.0.1:8080/");
-                await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
+                nodes._nodes.Insert(0, await launcher.StartCoordinatorAsync());
+                nodes._nodes.Insert(0, await launcher.StartInterceptAsync());
+                // One request at a time (/wait:1, also the default): every request then has its own reply latency sample.
+                // With keep-pace pacing (/wait:N) a request released before the previous reply arrived shares its sample.
+                nodes._nodes.Insert(0, await launcher.StartCaptureAsync(args: ["-x", $"80-{lab.TargetIp}:80/wait:1", "-c", lab.FakeRange]));
                 return nodes;
             }
             catch

@@ -42,6 +42,16 @@ public sealed class DemoScriptTests
             Assert.True(online > 0, output);
             Assert.True(Math.Abs((online * multiplier) - target) <= online * multiplier * 0.01, output);
             Assert.Matches(@"node exit codes\s+intercept=0 capture=0 coordinator=0", result.StdOut);
+
+            // The coordinator's run report (run start .. run stop, through its CLI) says what the access logs say.
+            var (logOnline, reportOnline) = RunRow(result.StdOut, "run online", output);
+            var (logReplayed, reportReplayed) = RunRow(result.StdOut, "run replayed", output);
+            Assert.True(logOnline > 0, output);
+            Assert.Equal(logOnline, reportOnline);
+            Assert.Equal(logReplayed, reportReplayed);
+            Assert.Equal(logOnline * multiplier, logReplayed);
+            Assert.Contains("in flight", result.StdOut, StringComparison.Ordinal); // the progress line's coordinator fields
+            Assert.DoesNotContain("DISAGREE", result.StdOut, StringComparison.Ordinal);
             Assert.Empty(await LabLifecycleTests.LabNamespacesAsync(id));
         }
         finally
@@ -61,6 +71,15 @@ public sealed class DemoScriptTests
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         return dir.Parent?.Name is "Debug" or "Release" ? dir.Parent.Name : "Release";
+    }
+
+    /// <summary>A row of the report's run table: the access logs' count, then the coordinator's.</summary>
+    private static (long Logs, long Coordinator) RunRow(string stdout, string label, string output)
+    {
+        var match = Regex.Match(stdout, $@"^\s+{Regex.Escape(label)}\s+(\d+)\s+(\d+)", RegexOptions.Multiline);
+        Assert.True(match.Success, $"no '{label}' row in the report\n{output}");
+        return (long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture),
+            long.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
     }
 
     private static long ReportCount(string stdout, string label, string output)

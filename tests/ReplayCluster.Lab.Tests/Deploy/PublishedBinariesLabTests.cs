@@ -18,17 +18,22 @@ public sealed class PublishedBinariesLabTests(PublishFixture publish) : IClassFi
     public async Task Published_nodes_without_the_sdk_and_without_root_join_and_replay()
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
-        var seed = $"{lab.TargetIp}:4053";
+        var launcher = new ReplayLab(lab);
+        var seed = launcher.Seed;
+        var (coordinatorHealth, coordinatorReady) = launcher.HealthEndpoint("coordinator", lab.TargetNamespace, lab.TargetIp);
         await using var coordinator = lab.StartProcess(LabRole.Target, Bare(publish.Binary("coordinator"),
             [.. NodeProcesses.ClusterTlsArguments(lab, "coordinator"), "--hostname", lab.TargetIp.ToString(), "--port", "4053",
-             "--token-file", CoordinatorApi.TokenFile(lab)]));
-        await coordinator.WaitForOutputAsync(l => l.Contains("Joined cluster as", StringComparison.Ordinal), TimeSpan.FromSeconds(45), Cancellation);
+             "--token-file", CoordinatorApi.TokenFile(lab), .. coordinatorHealth]));
+        await launcher.Adopt("coordinator", coordinator, coordinatorReady).WaitReadyAsync(TimeSpan.FromSeconds(45));
         await using var intercept = lab.StartProcess(LabRole.Assistant,
             Unprivileged(publish.Binary("intercept"), [.. NodeProcesses.ClusterTlsArguments(lab, "intercept", ownerUid: 65534),
                 "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface]));
+        var (captureHealth, captureReady) = launcher.HealthEndpoint("capture", lab.OnlineNamespace, lab.OnlineUplinkIp);
         await using var capture = lab.StartProcess(LabRole.Online, Unprivileged(publish.Binary("capture"),
-            [.. NodeProcesses.ClusterTlsArguments(lab, "capture", ownerUid: 65534), "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange]));
-        await capture.WaitForOutputAsync(l => l.Contains("Capturing on", StringComparison.Ordinal), TimeSpan.FromSeconds(45), Cancellation);
+            [.. NodeProcesses.ClusterTlsArguments(lab, "capture", ownerUid: 65534), "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface,
+             "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange, .. captureHealth]));
+        // Ready (its /readyz) needs the intercept too: replies can come back.
+        await launcher.Adopt("capture", capture, captureReady).WaitReadyAsync(TimeSpan.FromSeconds(45));
 
         var urls = Enumerable.Range(0, 10).Select(i => $"http://{lab.OnlineIp}/1k?case=published&n={i}").ToArray();
         (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. urls], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");

@@ -15,8 +15,7 @@ public sealed class DoctorLabFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _lab = await LabHost.StartAsync(new LabOptions(), TestContext.Current.CancellationToken);
-        _coordinator = NodeProcesses.StartNode(_lab, LabRole.Target, "coordinator", "--hostname", _lab.TargetIp.ToString(), "--port", "4053");
-        await _coordinator.WaitJoinedAsync(TestContext.Current.CancellationToken);
+        _coordinator = (await new ReplayLab(_lab).StartCoordinatorAsync()).Process;
     }
 
     public async ValueTask DisposeAsync()
@@ -34,6 +33,7 @@ public sealed class DoctorLabFixture : IAsyncLifetime
 }
 
 /// <summary>`doctor` on each host of a correct lab finds nothing; each prerequisite broken in turn is named.</summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<DoctorLabFixture>
 {
     private LabHost Lab => fixture.Lab;
@@ -152,12 +152,55 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
     [Fact]
     public async Task Missing_privileges_are_named()
     {
-        var dll = NodeProcesses.LocateBinary("capture");
-        var result = await Lab.ExecAsync(LabRole.Online,
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp",
-             "dotnet", dll, "doctor", .. NodeProcesses.ClusterTlsArguments(Lab, "capture", ownerUid: 65534), .. CaptureArguments()],
-            TimeSpan.FromSeconds(60), Cancellation);
-        AssertFailed((result.ExitCode, result.StdOut + result.StdErr), "privileges");
+        // The unprivileged user must reach the node's binary: the checkout may sit under a directory only root may
+        // enter (a 0700 home or temporary directory), so it runs a copy of the build output in a folder of the lab's
+        // own (0755 up to /), not the build output itself.
+        var copy = WorldReadableCopy(Path.GetDirectoryName(NodeProcesses.LocateBinary("capture"))!);
+        try
+        {
+            var result = await Lab.ExecAsync(LabRole.Online,
+                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp",
+                 "dotnet", Path.Combine(copy, "replaycluster-capture.dll"), "doctor", .. NodeProcesses.ClusterTlsArguments(Lab, "capture", ownerUid: 65534),
+                 .. CaptureArguments()],
+                TimeSpan.FromSeconds(60), Cancellation);
+            AssertFailed((result.ExitCode, result.StdOut + result.StdErr), "privileges");
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Copies <paramref name="buildOutput"/> into a new folder of the lab's state directory that every user may read
+    /// and enter, and checks that each folder above it may be entered by others (else the copy would not help).
+    /// </summary>
+    private string WorldReadableCopy(string buildOutput)
+    {
+        const UnixFileMode Enter = UnixFileMode.OtherExecute;
+        const UnixFileMode Open = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead
+            | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+        var copy = Path.Combine(Lab.StateDirectory, $"capture-bin-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(copy, Open);
+        for (var parent = Directory.GetParent(copy); parent is not null; parent = parent.Parent)
+        {
+            Assert.True((parent.UnixFileMode & Enter) != 0,
+                $"{parent.FullName} ({parent.UnixFileMode}) may not be entered by others: set LAB_STATE_DIR to a folder that may (tests/run.sh does).");
+        }
+
+        foreach (var directory in Directory.GetDirectories(buildOutput, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(copy, Path.GetRelativePath(buildOutput, directory)), Open);
+        }
+
+        foreach (var file in Directory.GetFiles(buildOutput, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(copy, Path.GetRelativePath(buildOutput, file));
+            File.Copy(file, target);
+            File.SetUnixFileMode(target, File.GetUnixFileMode(target) | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        }
+
+        return copy;
     }
 
     [Fact]

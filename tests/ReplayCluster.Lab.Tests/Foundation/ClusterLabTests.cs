@@ -25,15 +25,12 @@ public sealed class ClusterLabTests(LabFixture fixture, ITestOutputHelper output
         var seed = $"{_lab.TargetIp}:{CoordinatorPort}";
         var port = CoordinatorPort.ToString(CultureInfo.InvariantCulture);
         var watch = Stopwatch.StartNew();
-        await using var coordinator = NodeProcesses.StartNode(_lab, LabRole.Target, "coordinator", "--hostname", _lab.TargetIp.ToString(), "--port", port);
-        await using var capture = NodeProcesses.StartNode(
-            _lab,
-            LabRole.Online,
-            "capture",
-            "--hostname", _lab.OnlineUplinkIp.ToString(), "--seed", seed,
+        var launcher = new ReplayLab(_lab);
+        await using var coordinatorNode = launcher.Start("coordinator", _lab.TargetNamespace, _lab.TargetIp, "--port", port);
+        await using var captureNode = launcher.Start("capture", _lab.OnlineNamespace, _lab.OnlineUplinkIp, "--seed", seed,
             "-i", _lab.OnlineInterface, "-x", $"{_lab.OnlineNginxPort}-{_lab.TargetIp}:{_lab.TargetNginxPort}", "-c", _lab.FakeRange);
-        await using var intercept = NodeProcesses.StartNode(
-            _lab, LabRole.Assistant, "intercept", "--hostname", _lab.AssistantIp.ToString(), "--seed", seed, "-i", _lab.AssistantInterface);
+        await using var interceptNode = launcher.Start("intercept", _lab.AssistantNamespace, _lab.AssistantIp, "--seed", seed, "-i", _lab.AssistantInterface);
+        var (coordinator, capture, intercept) = (coordinatorNode.Process, captureNode.Process, interceptNode.Process);
 
         // The coordinator sees each member come up; addresses identify the nodes, roles confirm what they are.
         foreach (var (node, ip) in new[] { ("coordinator", _lab.TargetIp), ("capture", _lab.OnlineUplinkIp), ("intercept", _lab.AssistantIp) })
@@ -44,13 +41,15 @@ public sealed class ClusterLabTests(LabFixture fixture, ITestOutputHelper output
 
         output.WriteLine($"the coordinator saw all three members up {watch.Elapsed.TotalSeconds:0.00} s after the processes started");
 
-        foreach (var (node, process) in new[] { ("capture", capture), ("intercept", intercept) })
+        // Each node's own view, from its /readyz: its cluster check is met (an Up member), at the address it reports.
+        foreach (var node in new[] { captureNode, interceptNode })
         {
-            var joined = await process.WaitForLogAsync(UpTimeout, Ct, "Joined cluster as");
-            output.WriteLine($"{node}: {joined}");
+            var joined = await node.WaitForAsync(r => r.Address is not null && !r.Reasons.Contains("cluster:", StringComparison.Ordinal), "joined", UpTimeout);
+            output.WriteLine($"{node.Role}: joined as {joined.Address}");
+            Assert.Contains($"@{(node == captureNode ? _lab.OnlineUplinkIp : _lab.AssistantIp)}:", joined.Address, StringComparison.Ordinal);
         }
 
-        output.WriteLine($"capture and intercept both logged their join by {watch.Elapsed.TotalSeconds:0.00} s");
+        output.WriteLine($"capture and intercept both reported their join by {watch.Elapsed.TotalSeconds:0.00} s");
 
         // Capture and intercept leave on SIGTERM: removed after Exiting (a graceful leave, not a downed unreachable).
         var stopCapture = capture.StopAsync(timeout: LeaveTimeout);

@@ -29,18 +29,18 @@ public sealed class RogueNodeLabTests(LabFixture fixture, ITestOutputHelper outp
     {
         var watch = Stopwatch.StartNew();
         var foreignCa = await CreateForeignCaAsync();
-        await using var coordinator = NodeProcesses.StartNode(_lab, LabRole.Target, "coordinator", "--hostname", _lab.TargetIp.ToString(), "--port", CoordinatorPort);
-        await coordinator.WaitJoinedAsync(Ct);
+        var launcher = new ReplayLab(_lab);
+        await using var coordinator = (await launcher.StartCoordinatorAsync()).Process;
 
         var rogueStart = Stopwatch.StartNew();
-        await using var plain = Intercept(LabRole.Assistant, _lab.AssistantIp.ToString(), "--set", "replaycluster.cluster.tls = off");
-        await using var foreign = Intercept(LabRole.Online, _lab.OnlineUplinkIp.ToString(),
+        await using var plain = Intercept(launcher, LabRole.Assistant, "--set", "replaycluster.cluster.tls = off");
+        await using var foreign = Intercept(launcher, LabRole.Online,
             "--set", $"replaycluster.cluster.tls.ca-certificate = \"{foreignCa}/ca.crt\"",
             "--set", $"replaycluster.cluster.tls.certificate = \"{foreignCa}/rogue.crt\"",
             "--set", $"replaycluster.cluster.tls.private-key = \"{foreignCa}/rogue.key\"");
-        await using var certified = Intercept(LabRole.Assistant, _lab.AssistantIp.ToString());
+        await using var certified = Intercept(launcher, LabRole.Assistant);
 
-        await certified.WaitJoinedAsync(Ct);
+        await certified.WaitReadyAsync(UpTimeout);
         await coordinator.WaitForLogAsync(UpTimeout, Ct, "Member up:", "roles=[intercept]");
         var left = RogueAttempts - rogueStart.Elapsed;
         if (left > TimeSpan.Zero)
@@ -54,13 +54,17 @@ public sealed class RogueNodeLabTests(LabFixture fixture, ITestOutputHelper outp
             output.WriteLine(line);
         }
 
-        output.WriteLine($"{watch.Elapsed.TotalSeconds:0.0} s; plain rogue exited: {plain.ExitCode?.ToString() ?? "no"}, foreign-CA rogue exited: {foreign.ExitCode?.ToString() ?? "no"}");
+        output.WriteLine($"{watch.Elapsed.TotalSeconds:0.0} s; plain rogue exited: {plain.Process.ExitCode?.ToString() ?? "no"}, foreign-CA rogue exited: {foreign.Process.ExitCode?.ToString() ?? "no"}");
         Assert.Equal(2, members.Count); // the coordinator and the certified intercept, nobody else
         Assert.Contains(members, l => l.Contains("roles=[coordinator]", StringComparison.Ordinal));
         Assert.Single(members, l => l.Contains($"@{_lab.AssistantIp}:", StringComparison.Ordinal) && l.Contains("roles=[intercept]", StringComparison.Ordinal));
         Assert.DoesNotContain(members, l => l.Contains($"@{_lab.OnlineUplinkIp}:", StringComparison.Ordinal));
-        Assert.DoesNotContain(plain.Lines, l => l.Contains("Joined cluster as", StringComparison.Ordinal));
-        Assert.DoesNotContain(foreign.Lines, l => l.Contains("Joined cluster as", StringComparison.Ordinal));
+        Assert.DoesNotContain(plain.Process.Lines, l => l.Contains("Joined cluster as", StringComparison.Ordinal));
+        Assert.DoesNotContain(foreign.Process.Lines, l => l.Contains("Joined cluster as", StringComparison.Ordinal));
+        foreach (var rogue in new[] { plain, foreign }.Where(r => !r.HasExited))
+        {
+            Assert.False((await rogue.ProbeAsync(Ct)).Ready, $"a rogue intercept ({rogue.Process.CommandLine}) says it is ready");
+        }
 
         // Both were turned away at the handshake, before Akka read a byte of theirs.
         Assert.Contains(coordinator.Lines, l => l.Contains("not an SSL/TLS record", StringComparison.Ordinal));
@@ -72,20 +76,19 @@ public sealed class RogueNodeLabTests(LabFixture fixture, ITestOutputHelper outp
     [Fact]
     public async Task Without_tls_the_same_rogue_joins()
     {
-        await using var coordinator = NodeProcesses.StartNode(_lab, LabRole.Target, "coordinator",
-            "--hostname", _lab.TargetIp.ToString(), "--port", CoordinatorPort, "--set", "replaycluster.cluster.tls = off");
-        await coordinator.WaitJoinedAsync(Ct);
-        await using var rogue = Intercept(LabRole.Assistant, _lab.AssistantIp.ToString(), "--set", "replaycluster.cluster.tls = off");
+        var launcher = new ReplayLab(_lab);
+        await using var coordinator = (await launcher.StartCoordinatorAsync("--set", "replaycluster.cluster.tls = off")).Process;
+        await using var rogue = Intercept(launcher, LabRole.Assistant, "--set", "replaycluster.cluster.tls = off");
 
-        await rogue.WaitJoinedAsync(Ct);
+        await rogue.WaitReadyAsync(UpTimeout);
         var up = await coordinator.WaitForLogAsync(UpTimeout, Ct, "Member up:", $"@{_lab.AssistantIp}:", "roles=[intercept]");
         output.WriteLine(up);
         Assert.Contains(coordinator.Lines, l => l.Contains("Cluster TLS is OFF", StringComparison.Ordinal));
     }
 
-    private LabProcess Intercept(LabRole role, string hostname, params string[] extra) =>
-        NodeProcesses.StartNode(_lab, role, "intercept",
-            ["--hostname", hostname, "--seed", Seed, "-i", role == LabRole.Assistant ? _lab.SinkInterface : _lab.OnlineUplinkInterface, .. extra]);
+    private LabNode Intercept(ReplayLab launcher, LabRole role, params string[] extra) =>
+        launcher.Start("intercept", _lab.Namespace(role), role == LabRole.Assistant ? _lab.AssistantIp : _lab.OnlineUplinkIp,
+            ["--seed", Seed, "-i", role == LabRole.Assistant ? _lab.SinkInterface : _lab.OnlineUplinkInterface, .. extra]);
 
     /// <summary>A second CA, made with the same command, and a valid-looking intercept certificate it signed.</summary>
     private async Task<string> CreateForeignCaAsync()

@@ -16,44 +16,50 @@ public sealed class Lab : IAsyncDisposable
     private readonly Lock _gate = new();
     private int _disposed;
 
-    private Lab(string script, int guardPid, LabOptions options, IReadOnlyDictionary<string, string> facts)
+    private Lab(string script, int guardPid, LabOptions options, LabFacts facts)
     {
         _script = script;
         _guardPid = guardPid;
         Options = options;
-        Facts = facts;
-        Id = Fact("LAB_ID");
-        StateDirectory = Fact("STATE_DIR");
-        ClientNamespace = Fact("NS_CLIENT");
-        OnlineNamespace = Fact("NS_ONLINE");
-        TargetNamespace = Fact("NS_TARGET");
-        AssistantNamespace = Fact("NS_ASSISTANT");
-        SinkNamespace = Fact("SINK_NS");
-        ClientIp = IpFact("CLIENT_IP");
-        OnlineIp = IpFact("ONLINE_IP");
-        OnlineUplinkIp = IpFact("ONLINE_UPLINK_IP");
-        TargetIp = IpFact("TARGET_IP");
-        TargetSinkIp = IpFact("TARGET_SINK_IP");
-        AssistantIp = IpFact("ASSISTANT_IP");
-        FakeRange = Fact("FAKE_RANGE");
-        ClientSubnet = Fact("CLIENT_SUBNET");
-        ClientInterface = Fact("CLIENT_IF");
-        OnlineInterface = Fact("ONLINE_IF");
-        OnlineUplinkInterface = Fact("ONLINE_UPLINK_IF");
-        TargetInterface = Fact("TARGET_IF");
-        TargetSinkInterface = Fact("TARGET_SINK_IF");
-        AssistantInterface = Fact("ASSISTANT_IF");
-        SinkInterface = Fact("SINK_IF");
-        OnlineNginxPort = IntFact("ONLINE_NGINX_PORT");
-        TargetNginxPort = IntFact("TARGET_NGINX_PORT");
-        OnlineNginxPid = IntFact("ONLINE_NGINX_PID");
-        TargetNginxPid = IntFact("TARGET_NGINX_PID");
-        OnlineAccessLog = Fact("ONLINE_ACCESS_LOG");
-        OnlineErrorLog = Fact("ONLINE_ERROR_LOG");
-        TargetAccessLog = Fact("TARGET_ACCESS_LOG");
-        TargetErrorLog = Fact("TARGET_ERROR_LOG");
-        Onlines = [.. Enumerable.Range(1, IntFact("ONLINES")).Select(OnlineHost)];
+        Typed = facts;
+        Facts = facts.Facts;
+        Id = facts.Id;
+        StateDirectory = facts.StateDir;
+        var first = facts.Onlines.FirstOrDefault() ?? throw new LabException("lab.sh up --json listed no online host.");
+        ClientNamespace = facts.Client.Namespace;
+        OnlineNamespace = first.Namespace;
+        TargetNamespace = facts.Target.Namespace;
+        AssistantNamespace = facts.Assistant.Namespace;
+        SinkNamespace = facts.ReplySink.Namespace;
+        ClientIp = first.ClientIp;
+        OnlineIp = first.Ip;
+        OnlineUplinkIp = first.UplinkIp;
+        TargetIp = facts.Target.Ip;
+        TargetSinkIp = facts.Target.SinkIp;
+        AssistantIp = facts.Assistant.Ip;
+        FakeRange = facts.FakeRange;
+        ClientSubnet = first.ClientSubnet;
+        ClientInterface = first.ClientInterface;
+        OnlineInterface = first.Interface;
+        OnlineUplinkInterface = first.UplinkInterface;
+        TargetInterface = facts.Target.Interface;
+        TargetSinkInterface = facts.Target.SinkInterface;
+        AssistantInterface = facts.Assistant.Interface;
+        SinkInterface = facts.ReplySink.Interface;
+        OnlineNginxPort = first.NginxPort;
+        TargetNginxPort = facts.Target.NginxPort;
+        OnlineNginxPid = first.NginxPid;
+        TargetNginxPid = facts.Target.NginxPid;
+        OnlineAccessLog = first.AccessLog;
+        OnlineErrorLog = first.ErrorLog;
+        TargetAccessLog = facts.Target.AccessLog;
+        TargetErrorLog = facts.Target.ErrorLog;
+        Onlines = [.. facts.Onlines.Select(o => new LabOnlineHost(o.Index, o.Namespace, o.Ip, o.UplinkIp, o.Interface, o.UplinkInterface, o.ClientIp,
+            o.ClientInterface, o.TargetIp, o.NginxPid, o.AccessLog))];
     }
+
+    /// <summary>The facts of <c>lab.sh up --json</c>, typed.</summary>
+    public LabFacts Typed { get; }
 
     /// <summary>The lab id; namespaces are <c>rc-ID-*</c>.</summary>
     public string Id { get; }
@@ -61,7 +67,7 @@ public sealed class Lab : IAsyncDisposable
     /// <summary>The options it was built with.</summary>
     public LabOptions Options { get; }
 
-    /// <summary>Every KEY=VALUE line <c>lab.sh up</c> printed.</summary>
+    /// <summary>Every KEY=VALUE fact of <c>lab.sh up</c> (in its JSON under "facts"), for the few without a property.</summary>
     public IReadOnlyDictionary<string, string> Facts { get; }
 
     /// <summary>The lab's state directory (configs, logs, lab.env).</summary>
@@ -151,7 +157,7 @@ public sealed class Lab : IAsyncDisposable
         var id = options.Id ?? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         string[] arguments =
         [
-            script, "up", "--id", id,
+            script, "up", "--json", "--id", id,
             "--offloads", options.Offloads ? "on" : "off",
             "--sink", options.Sink == LabSink.Ifb ? "ifb" : "assistant",
             "--fake-range", options.FakeRange,
@@ -182,19 +188,9 @@ public sealed class Lab : IAsyncDisposable
             throw new LabException($"lab.sh up --id {id} failed with exit code {result.ExitCode}:\n{result.StdErr}");
         }
 
-        var facts = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in result.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var eq = line.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                facts[line[..eq]] = line[(eq + 1)..];
-            }
-        }
-
         try
         {
-            return new Lab(script, guardPid, options, facts);
+            return new Lab(script, guardPid, options, LabFacts.Parse(result.StdOut));
         }
         catch (Exception ex) when (ex is LabException or FormatException)
         {
@@ -423,31 +419,6 @@ public sealed class Lab : IAsyncDisposable
         }
     }
 
-    private LabOnlineHost OnlineHost(int index)
-    {
-        var s = index == 1 ? string.Empty : index.ToString(CultureInfo.InvariantCulture);
-        return new LabOnlineHost(
-            index,
-            Fact($"NS_ONLINE{s}"),
-            IpFact($"ONLINE{s}_IP"),
-            IpFact($"ONLINE{s}_UPLINK_IP"),
-            Fact($"ONLINE{s}_IF"),
-            Fact($"ONLINE{s}_UPLINK_IF"),
-            IpFact($"CLIENT{s}_IP"),
-            Fact($"CLIENT{s}_IF"),
-            IpFact($"TARGET{s}_IP"),
-            IntFact($"ONLINE{s}_NGINX_PID"),
-            Fact($"ONLINE{s}_ACCESS_LOG"));
-    }
-
-    private string Fact(string key) =>
-        Facts.TryGetValue(key, out var value) && value.Length > 0
-            ? value
-            : throw new LabException($"lab.sh up printed no {key}=... line.");
-
-    private IPAddress IpFact(string key) => IPAddress.Parse(Fact(key));
-
-    private int IntFact(string key) => int.Parse(Fact(key), CultureInfo.InvariantCulture);
 }
 
 /// <summary>One online host of a lab.</summary>

@@ -6,7 +6,7 @@ namespace ReplayCluster.Lab.Tests.Nodes;
 /// <summary>
 /// Starts the node executables (<c>replaycluster-coordinator</c>, <c>-capture</c>, <c>-intercept</c>) as real
 /// processes inside lab namespaces, with <c>dotnet NODE.dll</c> from the build that matches the running tests
-/// (Debug or Release), and waits for their log lines.
+/// (Debug or Release). Tests start nodes through <see cref="Lab.ReplayLab"/>, which uses this and waits on <c>/readyz</c>.
 /// </summary>
 public static class NodeProcesses
 {
@@ -122,16 +122,16 @@ public static class NodeProcesses
             ?? throw new LabException($"lab.sh certs --id {lab.Id} printed no TLS_DIR: {result.StdOut}");
     }
 
-    /// <summary>Waits for a log line containing all of <paramref name="fragments"/> (ordinal) and returns it.</summary>
+    /// <summary>
+    /// Waits for a log line containing all of <paramref name="fragments"/> (ordinal) and returns it: for what a node
+    /// reports as an event (a plan followed, a message refused, a slice reclaimed), never for readiness, which
+    /// <see cref="Lab.LabNode.WaitReadyAsync"/> reads from the node's <c>/readyz</c>.
+    /// </summary>
     public static Task<string> WaitForLogAsync(this LabProcess process, TimeSpan timeout, CancellationToken cancellationToken, params string[] fragments)
     {
         ArgumentNullException.ThrowIfNull(process);
         return process.WaitForOutputAsync(line => fragments.All(f => line.Contains(f, StringComparison.Ordinal)), timeout, cancellationToken);
     }
-
-    /// <summary>Waits for the node's "Joined cluster as" line; fails with its output otherwise.</summary>
-    public static Task<string> WaitJoinedAsync(this LabProcess node, CancellationToken cancellationToken) =>
-        node.WaitForLogAsync(TimeSpan.FromSeconds(45), cancellationToken, "Joined cluster as");
 
     private static string ProjectFolder(string node) => node switch
     {

@@ -20,43 +20,48 @@ public sealed partial class CoordinatorRestartLabTests
     public async Task Replay_goes_on_while_the_coordinator_is_down_and_it_rejoins_the_running_cluster()
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
-        var coordinatorSeed = $"{lab.TargetIp}:4053";
+        var launcher = new ReplayLab(lab);
         var interceptSeed = $"{lab.AssistantIp}:{InterceptPort}";
-        LabProcess StartCoordinator() => NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(),
-            "--port", "4053", "-c", lab.FakeRange, "--seed", coordinatorSeed, "--seed", interceptSeed);
+        LabNode StartCoordinator() => launcher.Start("coordinator", lab.TargetNamespace, lab.TargetIp,
+            "--port", ReplayLab.CoordinatorPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-c", lab.FakeRange,
+            "--seed", launcher.Seed, "--seed", interceptSeed);
 
         var coordinator = StartCoordinator();
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(),
-            "--port", InterceptPort, "--seed", coordinatorSeed, "--seed", interceptSeed, "-i", lab.SinkInterface);
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(),
-            "--seed", coordinatorSeed, "--seed", interceptSeed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80");
+        await using var intercept = launcher.Start("intercept", lab.AssistantNamespace, lab.AssistantIp,
+            "--port", InterceptPort, "--seed", launcher.Seed, "--seed", interceptSeed, "-i", lab.SinkInterface);
+        await using var capture = launcher.StartCapture(args: ["--seed", interceptSeed]);
         try
         {
-            var slice = SliceInLog().Match(await capture.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Using identity slice")).Groups["slice"].Value;
-            await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "HTTP API token created in");
+            // Ready from /readyz: the coordinator's API listens (its token file exists), the capture node captures.
+            await coordinator.WaitReadyAsync(TimeSpan.FromSeconds(60));
+            var slice = (await capture.WaitReadyAsync(TimeSpan.FromSeconds(60))).IdentitySlice;
+            Assert.NotNull(slice);
             var token = CoordinatorApi.Token(lab);
-            await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
+            await coordinator.Process.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "HTTP API token created in");
             await RequestsAsync(lab, "before");
 
             await coordinator.StopAsync(LabNative.SigKill);
-            await capture.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Member removed", "roles=[coordinator]");
+            // An event, not readiness (the capture node stays ready without a coordinator): its membership monitor says so.
+            await capture.Process.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Member removed", "roles=[coordinator]");
             await RequestsAsync(lab, "without");
 
-            var linesBefore = capture.Lines.Count;
+            var linesBefore = capture.Process.Lines.Count;
             await coordinator.DisposeAsync();
             coordinator = StartCoordinator();
-            await coordinator.WaitJoinedAsync(Cancellation);
-            // Akka's own lines go through its event stream and may be written after ours: wait for the welcome.
-            await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Welcome from");
-            Assert.DoesNotContain(coordinator.Lines, l => l.Contains("is JOINING itself", StringComparison.Ordinal));
+            await coordinator.WaitReadyAsync(TimeSpan.FromSeconds(45));
+            // How it joined (the running cluster, not itself) is in Akka's log, written through its event stream and
+            // possibly after ours: wait for the welcome.
+            await coordinator.Process.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Welcome from");
+            Assert.DoesNotContain(coordinator.Process.Lines, l => l.Contains("is JOINING itself", StringComparison.Ordinal));
 
             // The restarted coordinator keeps its API token: the CLI and scrapers need no new one.
-            await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "HTTP API token read from");
+            await coordinator.Process.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "HTTP API token read from");
             Assert.Equal(token, CoordinatorApi.Token(lab));
             (await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "status"), TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("status after the restart");
             await RequestsAsync(lab, "after");
 
-            var regranted = await WaitForNewLineAsync(capture, linesBefore, "Using identity slice");
+            // The same slice granted again (the node kept using it meanwhile, so its /readyz cannot tell): its log says so.
+            var regranted = await WaitForNewLineAsync(capture.Process, linesBefore, "Using identity slice");
             Assert.Equal(slice, SliceInLog().Match(regranted).Groups["slice"].Value);
 
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);

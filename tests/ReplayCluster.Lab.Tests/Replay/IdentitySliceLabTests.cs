@@ -7,7 +7,7 @@ using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
 namespace ReplayCluster.Lab.Tests.Replay;
 
 /// <summary>Two online hosts, capture nodes without -c: the coordinator gives each its own identity slice.</summary>
-public sealed partial class IdentitySliceLabTests
+public sealed class IdentitySliceLabTests
 {
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
@@ -15,24 +15,20 @@ public sealed partial class IdentitySliceLabTests
     public async Task Each_capture_node_replays_from_its_own_slice_and_a_killed_nodes_slice_is_reclaimed()
     {
         await using var lab = await LabHost.StartAsync(new LabOptions { Onlines = 2 }, Cancellation);
-        var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
-            "--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange, "--slice-prefix", "24");
-        await coordinator.WaitJoinedAsync(Cancellation);
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
-            "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
+        var launcher = new ReplayLab(lab);
+        await using var coordinator = (await launcher.StartCoordinatorAsync("-c", lab.FakeRange, "--slice-prefix", "24")).Process;
+        await using var intercept = await launcher.StartInterceptAsync();
 
         var hosts = lab.Onlines;
-        var captures = hosts.Select(h => NodeProcesses.StartNode(lab, h.Namespace, "capture",
-            "--hostname", h.UplinkIp.ToString(), "--seed", seed, "-i", h.Interface, "-x", $"80-{h.TargetIp}:80")).ToList();
+        var captures = hosts.Select(h => launcher.StartCapture(h)).ToList();
         try
         {
+            // Each node's slice from its /readyz, once it is ready (joined, slice and plan settled, capturing).
             var slices = new List<IPNetwork>();
             foreach (var capture in captures)
             {
-                var line = await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Using identity slice");
-                slices.Add(IPNetwork.Parse(SliceInLog().Match(line).Groups["slice"].Value));
-                await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
+                await capture.WaitReadyAsync(TimeSpan.FromSeconds(45));
+                slices.Add(capture.Slice ?? throw new InvalidOperationException("a ready capture node without a slice"));
             }
 
             Assert.NotEqual(slices[0], slices[1]);
@@ -74,7 +70,4 @@ public sealed partial class IdentitySliceLabTests
             }
         }
     }
-
-    [GeneratedRegex(@"Using identity slice (?<slice>\S+)")]
-    private static partial Regex SliceInLog();
 }

@@ -28,19 +28,19 @@ public sealed class InterceptRestartLabTests
     public async Task A_session_waiting_while_the_intercept_restarts_is_replayed_once_it_is_back()
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
-        var coordinatorSeed = $"{lab.TargetIp}:4053";
+        var launcher = new ReplayLab(lab);
         var interceptSeed = $"{lab.AssistantIp}:{InterceptPort}";
-        LabProcess StartIntercept() => NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(),
-            "--port", InterceptPort, "--seed", coordinatorSeed, "--seed", interceptSeed, "-i", lab.SinkInterface);
+        LabNode StartIntercept() => launcher.Start("intercept", lab.AssistantNamespace, lab.AssistantIp,
+            "--port", InterceptPort, "--seed", launcher.Seed, "--seed", interceptSeed, "-i", lab.SinkInterface);
 
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(),
-            "--port", "4053", "-c", lab.FakeRange, "--seed", coordinatorSeed, "--seed", interceptSeed);
+        await using var coordinator = launcher.Start("coordinator", lab.TargetNamespace, lab.TargetIp,
+            "--port", ReplayLab.CoordinatorPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-c", lab.FakeRange,
+            "--seed", launcher.Seed, "--seed", interceptSeed);
         var intercept = StartIntercept();
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(),
-            "--seed", coordinatorSeed, "--seed", interceptSeed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80");
+        await using var capture = launcher.StartCapture(args: ["--seed", interceptSeed]);
         try
         {
-            await capture.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Capturing on");
+            await capture.WaitReadyAsync(TimeSpan.FromSeconds(60));
 
             // A keep-alive client that stays connected across the restart, and short connections.
             await using var keepAlive = lab.StartProcess(LabRole.Client, ["curl", "-s", "-o", "/dev/null", "--rate", "4/s",
@@ -60,26 +60,26 @@ public sealed class InterceptRestartLabTests
 
             var down = System.Diagnostics.Stopwatch.StartNew();
             await intercept.StopAsync(LabNative.SigKill);
-            await capture.WaitForLogAsync(TimeSpan.FromSeconds(40), Cancellation, "Member removed", "roles=[intercept]");
+            // The capture node knows: its /readyz says it waits for an intercept.
+            await capture.WaitForAsync(r => r.Reasons.Contains("no intercept", StringComparison.Ordinal), "without an intercept", TimeSpan.FromSeconds(40));
 
             // While no intercept is in the cluster, new connections are not replayed (their replies could not come
             // back: they would only retransmit SYNs into the target), and are counted.
             await RequestsAsync(lab, "gap");
-            await capture.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capture statistics", "refused-no-intercept=5 ");
-            var linesBefore = capture.Lines.Count;
+            await capture.Process.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capture statistics", "refused-no-intercept=5 ");
             await intercept.DisposeAsync();
             intercept = StartIntercept();
             try
             {
-                await intercept.WaitJoinedAsync(Cancellation);
+                await intercept.WaitReadyAsync(TimeSpan.FromSeconds(45));
             }
             catch (TimeoutException)
             {
                 // The other side of a join that never came: what the coordinator said meanwhile.
-                TestContext.Current.TestOutputHelper?.WriteLine(string.Join(Environment.NewLine, coordinator.Lines.TakeLast(60)));
+                TestContext.Current.TestOutputHelper?.WriteLine(string.Join(Environment.NewLine, coordinator.Process.Lines.TakeLast(60)));
                 throw;
             }
-            await WaitForNewLineAsync(capture, linesBefore, "Intercept node", "joined: announcing");
+            await capture.WaitReadyAsync(TimeSpan.FromSeconds(30)); // an intercept knows it again
             TestContext.Current.TestOutputHelper?.WriteLine($"replies had no intercept for {down.Elapsed.TotalSeconds:F1} s");
             await RequestsAsync(lab, "after");
 
@@ -106,15 +106,5 @@ public sealed class InterceptRestartLabTests
         var urls = Enumerable.Range(0, 5).Select(i => $"http://{lab.OnlineIp}/1k?case=irestart-{phase}&n={i}").ToArray();
         (await lab.ExecAsync(LabRole.Client, ["bash", "-c", string.Join(" & ", urls.Select(u => $"curl -s -o /dev/null '{u}'")) + " & wait"],
             TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
-    }
-
-    private static async Task WaitForNewLineAsync(LabProcess process, int after, params string[] fragments)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!process.Lines.Skip(after).Any(l => fragments.All(f => l.Contains(f, StringComparison.Ordinal))))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"no new line with '{string.Join("', '", fragments)}' within 30 s");
-            await Task.Delay(200, Cancellation);
-        }
     }
 }

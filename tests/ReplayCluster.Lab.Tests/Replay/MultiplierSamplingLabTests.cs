@@ -10,6 +10,7 @@ public sealed class MultiplierLabFixture : IAsyncLifetime
     private LabHost? _lab;
     private LabProcess? _coordinator;
     private LabProcess? _intercept;
+    private ReplayLab? _launcher;
 
     public LabHost Lab => _lab ?? throw new InvalidOperationException("not initialized");
 
@@ -20,19 +21,15 @@ public sealed class MultiplierLabFixture : IAsyncLifetime
     {
         var cancellation = TestContext.Current.CancellationToken;
         _lab = await LabHost.StartAsync(new LabOptions(), cancellation);
-        _coordinator = NodeProcesses.StartNode(_lab, LabRole.Target, "coordinator", "--hostname", _lab.TargetIp.ToString(), "--port", "4053");
-        await _coordinator.WaitJoinedAsync(cancellation);
-        _intercept = NodeProcesses.StartNode(_lab, LabRole.Assistant, "intercept", "--hostname", _lab.AssistantIp.ToString(),
-            "--seed", $"{_lab.TargetIp}:4053", "-i", _lab.SinkInterface);
-        await _intercept.WaitJoinedAsync(cancellation);
+        _launcher = new ReplayLab(_lab);
+        _coordinator = (await _launcher.StartCoordinatorAsync()).Process;
+        _intercept = (await _launcher.StartInterceptAsync()).Process;
     }
 
     public async Task<LabProcess> StartCaptureAsync(params string[] extra)
     {
-        var capture = NodeProcesses.StartNode(Lab, LabRole.Online, "capture", ["--hostname", Lab.OnlineUplinkIp.ToString(), "--seed", $"{Lab.TargetIp}:4053",
-            "-i", Lab.OnlineInterface, "-x", $"80-{Lab.TargetIp}:80", "-c", Lab.FakeRange, .. extra]);
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), TestContext.Current.CancellationToken, "Capturing on");
-        return capture;
+        var launcher = _launcher ?? throw new InvalidOperationException("The fixture is not initialized.");
+        return (await launcher.StartCaptureAsync(args: ["-c", Lab.FakeRange, .. extra])).Process;
     }
 
     public async ValueTask DisposeAsync()

@@ -44,20 +44,16 @@ public sealed class PostgresPaceLabTests
         var postgres = await PostgresLab.StartAsync(lab, Cancellation);
         await postgres.InitializePgbenchAsync(scale: 1, Cancellation);
 
-        var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
-            "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
-        await coordinator.WaitJoinedAsync(Cancellation);
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
-            "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface,
-            // Keep-pace pacing (up to 32 statements ahead of their relayed answers), stated although it is the
-            // node's default (hocon/capture.hocon, max-outstanding-requests): this test is about it.
-            "-x", $"{PostgresLab.Port}-{lab.TargetIp}:{PostgresLab.Port}/wait:32", "-c", lab.FakeRange,
-            "--set", "replaycluster.capture.statistics-interval = 1s");
-        await intercept.WaitJoinedAsync(Cancellation);
-        await capture.WaitJoinedAsync(Cancellation);
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capturing on");
+        var launcher = new ReplayLab(lab);
+        await using var coordinator = (await launcher.StartCoordinatorAsync()).Process;
+        await using var intercept = (await launcher.StartInterceptAsync()).Process;
+        await using var capture = (await launcher.StartCaptureAsync(args:
+            [
+                // Keep-pace pacing (up to 32 statements ahead of their relayed answers), stated although it is the
+                // node's default (hocon/capture.hocon, max-outstanding-requests): this test is about it.
+                "-x", $"{PostgresLab.Port}-{lab.TargetIp}:{PostgresLab.Port}/wait:32", "-c", lab.FakeRange,
+                "--set", "replaycluster.capture.statistics-interval = 1s",
+            ])).Process;
 
         await using var poller = postgres.StartHistoryPoller(LabRole.Target);
         await poller.WaitForFirstSampleAsync(Cancellation);

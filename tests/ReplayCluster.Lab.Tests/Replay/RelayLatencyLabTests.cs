@@ -29,13 +29,10 @@ public sealed class RelayLatencyLabTests
     public async Task Every_routed_reply_is_relayed_and_timed_within_bounds_at_light_and_keepalive_load()
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
-        var seed = $"{lab.TargetIp}:4053";
-        await using var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator", "--hostname", lab.TargetIp.ToString(), "--port", "4053");
-        await using var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept", "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface);
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture", "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed,
-            "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange);
-        await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Dashboard on http://127.0.0.1:8080/");
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(60), Cancellation, "Capturing on");
+        var launcher = new ReplayLab(lab);
+        await using var coordinator = await launcher.StartCoordinatorAsync();
+        await using var intercept = await launcher.StartInterceptAsync();
+        await using var capture = await launcher.StartCaptureAsync(args: ["-c", lab.FakeRange]);
 
         // Warm-up: JIT, the remote association, the first route claims; not measured.
         (await lab.ExecAsync(LabRole.Client, ["wrk", "-t1", "-c4", "-d2s", $"http://{lab.OnlineIp}/1k?case=relay-warmup"], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("wrk");

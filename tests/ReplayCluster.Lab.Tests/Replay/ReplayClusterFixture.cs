@@ -21,6 +21,9 @@ public sealed class ReplayClusterFixture : IAsyncLifetime
 
     public LabHost Lab => _lab ?? throw new InvalidOperationException("The replay fixture is not initialized.");
 
+    /// <summary>How its nodes were started (more nodes, restarts).</summary>
+    public ReplayLab Launcher { get; private set; } = null!;
+
     public LabProcess Coordinator { get; private set; } = null!;
 
     public LabProcess Intercept { get; private set; } = null!;
@@ -53,28 +56,31 @@ public sealed class ReplayClusterFixture : IAsyncLifetime
         _helpers.Add(ClientWitness);
         await ClientWitness.WaitForOutputAsync(l => l.Contains("listening on", StringComparison.Ordinal), TimeSpan.FromSeconds(10), cancellation);
 
-        Coordinator = NodeProcesses.StartNode(Lab, LabRole.Target, "coordinator", "--hostname", Lab.TargetIp.ToString(), "--port", "4053");
-        Intercept = NodeProcesses.StartNode(Lab, LabRole.Assistant, "intercept",
-            "--hostname", Lab.AssistantIp.ToString(), "--seed", $"{Lab.TargetIp}:4053", "-i", Lab.SinkInterface);
-        await NodeProcesses.WaitJoinedAsync(Coordinator, cancellation);
-        await NodeProcesses.WaitJoinedAsync(Intercept, cancellation);
+        Launcher = new ReplayLab(Lab);
+        Coordinator = (await Launcher.StartCoordinatorAsync()).Process;
+        Intercept = (await Launcher.StartInterceptAsync()).Process;
         await StartCaptureAsync(cancellation);
     }
 
     /// <summary>Arguments of a capture node replaying every lab service into the fake range.</summary>
     public string[] CaptureArguments(params string[] extra) =>
+        ["--hostname", Lab.OnlineUplinkIp.ToString(), "--seed", Launcher.Seed, .. ReplayArguments(extra)];
+
+    /// <summary>One more capture node on the online host with <see cref="CaptureArguments"/> (not the fixture's <see cref="Capture"/>); does not wait.</summary>
+    public LabNode StartExtraCapture(params string[] extra) => Launcher.StartCapture(Lab.Onlines[0], ReplayArguments(extra));
+
+    /// <summary><see cref="CaptureArguments"/> without the hostname and seed, which the launcher gives.</summary>
+    private string[] ReplayArguments(params string[] extra) =>
     [
-        "--hostname", Lab.OnlineUplinkIp.ToString(), "--seed", $"{Lab.TargetIp}:4053",
         "-x", $"80-{Lab.TargetIp}:80", "-x", $"{UploadPort}-{Lab.TargetIp}:{UploadPort}", "-x", $"{BannerPort}-{Lab.TargetIp}:{BannerPort}",
         "-c", Lab.FakeRange, "--set", "replaycluster.capture.statistics-interval = 1s", .. extra,
     ];
 
     public async Task StartCaptureAsync(CancellationToken cancellation, params string[] extra)
     {
-        Capture = NodeProcesses.StartNode(Lab, LabRole.Online, "capture", CaptureArguments(extra.Length > 0 ? extra : ["-i", Lab.OnlineInterface]));
-        await NodeProcesses.WaitJoinedAsync(Capture, cancellation);
-        await Capture.WaitForOutputAsync(l => l.Contains("Capturing on", StringComparison.Ordinal) || l.Contains("Replaying", StringComparison.Ordinal),
-            TimeSpan.FromSeconds(15), cancellation);
+        // Ready (its /readyz): joined, the intercept knows it, and the live capture or the pcap replay runs.
+        cancellation.ThrowIfCancellationRequested();
+        Capture = (await Launcher.StartCaptureAsync(Lab.Onlines[0], ReplayArguments(extra.Length > 0 ? extra : ["-i", Lab.OnlineInterface]))).Process;
     }
 
     public async Task StopCaptureAsync()

@@ -165,7 +165,7 @@ public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
         }
 
         // Twice over, twice as fast as recorded: each round must reach the target as new connections.
-        var replay = NodeProcess(fixture.CaptureArguments("--pcap-file", file, "--speed", "2", "--loop", "2"));
+        var replay = fixture.StartExtraCapture("--pcap-file", file, "--speed", "2", "--loop", "2").Process;
         try
         {
             await replay.WaitForOutputAsync(l => l.Contains("Pcap file replay finished", StringComparison.Ordinal), ReplayTimeout, Cancellation);
@@ -235,7 +235,6 @@ public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
         (await Lab.ExecAsync(LabRole.Client, [.. command, $"http://{Lab.OnlineIp}{path}"], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("wrk");
     }
 
-    private LabProcess NodeProcess(string[] arguments) => Nodes.NodeProcesses.StartNode(Lab, LabRole.Online, "capture", arguments);
 
     private int OnlineCount(string marker) => Lab.ReadAccessLog(LabRole.Online).Count(e => e.Request.Contains(marker, StringComparison.Ordinal));
 

@@ -28,8 +28,9 @@ public sealed class SilentFaultLabTests(ReplayClusterFixture fixture)
         try
         {
             (await Lab.ExecAsync(LabRole.Online, ["ip", "link", "set", device, "up"], cancellationToken: Cancellation)).EnsureSuccess("ip link set up");
-            await using var node = NodeProcesses.StartNode(Lab, LabRole.Online, "capture", fixture.CaptureArguments("-i", device));
-            await node.WaitForOutputAsync(l => l.Contains($"Capturing on {device}", StringComparison.Ordinal), ExitTimeout, Cancellation);
+            await using var capture = fixture.StartExtraCapture("-i", device);
+            await capture.WaitReadyAsync(ExitTimeout); // its /readyz: capturing on the device
+            var node = capture.Process;
 
             (await Lab.ExecAsync(LabRole.Online, ["ip", "link", "del", device], cancellationToken: Cancellation)).EnsureSuccess("ip link del");
             await node.Exited.WaitAsync(ExitTimeout, Cancellation);
@@ -51,9 +52,12 @@ public sealed class SilentFaultLabTests(ReplayClusterFixture fixture)
         try
         {
             (await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "set", device, "up"], cancellationToken: Cancellation)).EnsureSuccess("ip link set up");
-            await using var node = NodeProcesses.StartNode(Lab, LabRole.Assistant, "intercept",
-                "--hostname", Lab.AssistantIp.ToString(), "--seed", $"{Lab.TargetIp}:4053", "-i", device);
-            await node.WaitForOutputAsync(l => l.Contains(device, StringComparison.Ordinal) && l.Contains("apturing", StringComparison.Ordinal), ExitTimeout, Cancellation);
+            await using var intercept = fixture.Launcher.Start("intercept", Lab.AssistantNamespace, Lab.AssistantIp, "--seed", fixture.Launcher.Seed, "-i", device);
+            // Its /readyz: the reply capture on the device is open. Not "ready": that also needs the join, and a member
+            // that joined and then fails is a different test (the next test's node could not join while it is unreachable).
+            await intercept.WaitForAsync(r => r.Address is not null && !r.Reasons.Contains("reply capture:", StringComparison.Ordinal), "capturing",
+                ExitTimeout);
+            var node = intercept.Process;
 
             (await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "del", device], cancellationToken: Cancellation)).EnsureSuccess("ip link del");
             await node.Exited.WaitAsync(ExitTimeout, Cancellation);
@@ -80,7 +84,7 @@ public sealed class SilentFaultLabTests(ReplayClusterFixture fixture)
             writer.Write(frame, (1_700_000_000L + (30 * 86_400)) * 1_000_000_000L, frame.Length);
         }
 
-        await using var node = NodeProcesses.StartNode(Lab, LabRole.Online, "capture", fixture.CaptureArguments("--pcap-file", file));
+        await using var node = fixture.StartExtraCapture("--pcap-file", file).Process;
         await node.Exited.WaitAsync(TimeSpan.FromSeconds(30), Cancellation);
         TestContext.Current.TestOutputHelper?.WriteLine(string.Join(Environment.NewLine, node.Lines.TakeLast(15)));
         Assert.Equal(1, node.ExitCode);

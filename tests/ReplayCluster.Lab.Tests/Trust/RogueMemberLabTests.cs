@@ -24,17 +24,14 @@ public sealed class RogueMemberLabTests
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var seed = $"{lab.TargetIp}:4053";
-        var (coordinatorNode, interceptNode) = await StartCoordinatorAndInterceptAsync(lab);
+        var (launcher, coordinatorNode, interceptNode) = await StartCoordinatorAndInterceptAsync(lab);
         await using var coordinator = coordinatorNode;
         await using var intercept = interceptNode;
 
-        // No -c: identities come from the coordinator's slice, the ones a rogue would like to replace.
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
-            ["--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80",
-             "--set", "replaycluster.capture.statistics-interval = 1s"]);
-        var sliceLine = await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Using identity slice");
-        var slice = IPNetwork.Parse(sliceLine[(sliceLine.IndexOf("Using identity slice ", StringComparison.Ordinal) + 21)..].Split(' ')[0]);
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing on");
+        // No -c: identities come from the coordinator's slice, the ones a rogue would like to replace (from /readyz).
+        var captureNode = await launcher.StartCaptureAsync(args: ["--set", "replaycluster.capture.statistics-interval = 1s"]);
+        await using var capture = captureNode.Process;
+        var slice = captureNode.Slice ?? throw new InvalidOperationException("a ready capture node without a slice");
 
         // The rogue runs on the online host; its plan would replay production traffic to that host itself.
         // It holds a valid intercept certificate of the lab's CA: a member of the wrong role for everything it sends.
@@ -74,12 +71,10 @@ public sealed class RogueMemberLabTests
     {
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         var seed = $"{lab.TargetIp}:4053";
-        var (coordinatorNode, interceptNode) = await StartCoordinatorAndInterceptAsync(lab);
+        var (launcher, coordinatorNode, interceptNode) = await StartCoordinatorAndInterceptAsync(lab);
         await using var coordinator = coordinatorNode;
         await using var intercept = interceptNode;
-        await using var capture = NodeProcesses.StartNode(lab, LabRole.Online, "capture",
-            ["--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface, "-x", $"80-{lab.TargetIp}:80"]);
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Capturing on");
+        await using var capture = (await launcher.StartCaptureAsync()).Process;
 
         // A valid intercept certificate of the lab's CA, joining as a coordinator: with the role it claims it could
         // hand out plans and identity slices. The seed knows the certificate from the handshake and downs it after
@@ -102,16 +97,13 @@ public sealed class RogueMemberLabTests
         await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Member removed:", ":4072", "previous status Down");
     }
 
-    /// <summary>The coordinator (the seed, with the lab's fake range) and the intercept, joined.</summary>
-    private static async Task<(LabProcess Coordinator, LabProcess Intercept)> StartCoordinatorAndInterceptAsync(LabHost lab)
+    /// <summary>The coordinator (the seed, with the lab's fake range) and the intercept, both ready.</summary>
+    private static async Task<(ReplayLab Launcher, LabProcess Coordinator, LabProcess Intercept)> StartCoordinatorAndInterceptAsync(LabHost lab)
     {
-        var coordinator = NodeProcesses.StartNode(lab, LabRole.Target, "coordinator",
-            ["--hostname", lab.TargetIp.ToString(), "--port", "4053", "-c", lab.FakeRange]);
-        await coordinator.WaitJoinedAsync(Cancellation);
-        var intercept = NodeProcesses.StartNode(lab, LabRole.Assistant, "intercept",
-            ["--hostname", lab.AssistantIp.ToString(), "--seed", $"{lab.TargetIp}:4053", "-i", lab.SinkInterface,
-             "--set", "replaycluster.intercept.statistics-interval = 1s"]);
-        return (coordinator, intercept);
+        var launcher = new ReplayLab(lab);
+        var coordinator = await launcher.StartCoordinatorAsync("-c", lab.FakeRange);
+        var intercept = await launcher.StartInterceptAsync("--set", "replaycluster.intercept.statistics-interval = 1s");
+        return (launcher, coordinator.Process, intercept.Process);
     }
 
     private static async Task AssertUnchangedAsync(LabHost lab, LabProcess coordinator, LabProcess intercept, LabProcess capture, IPNetwork slice)
