@@ -35,7 +35,8 @@ internal sealed class StatusEndpoint(HttpApiSettings? settings, ActorRegistry re
 
         var aggregator = await registry.GetAsync<StatisticsAggregator>(cancellationToken);
         var planKeeper = await registry.GetAsync<Plans.ReplayPlanKeeper>(cancellationToken);
-        _app = HttpApi.Build(settings, token, new HttpRefusals(logger, TimeProvider.System), LoadCertificate(settings), aggregator, planKeeper);
+        var diffKeeper = await registry.GetAsync<Comparison.DiffKeeper>(cancellationToken);
+        _app = HttpApi.Build(settings, token, new HttpRefusals(logger, TimeProvider.System), LoadCertificate(settings), aggregator, planKeeper, diffKeeper);
         await _app.StartAsync(cancellationToken);
         HttpApiLog.Listening(logger, settings.Scheme, HttpApi.BoundAddress(_app).Authority, settings.TokenFile);
     }
