@@ -42,6 +42,11 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
     private ComparisonOptions? _engineOptions;
     private Dictionary<string, long> _countersSent = new(StringComparer.Ordinal);
     private bool _changed;
+    private long _lastToldIntercepts;
+    private int _interceptsTold;
+
+    /// <summary>How often the intercepts hear that comparison is on while no session starts or ends; their tap closes after 6 of these.</summary>
+    internal static readonly TimeSpan TapKeepAlive = TimeSpan.FromSeconds(5);
 
     public ComparisonCollector(PlanInEffect plan, InterceptDirectory intercepts, CaptureComparisonCounters counters, ComparisonCollectorOptions options,
         TimeProvider time, ILogger logger, ClusterSenders? senders = null)
@@ -259,6 +264,19 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
         {
             Tell(new CompareSessions(Self, [], [.. _ended.Take(CompareSessions.MaxEntries)]));
             _ended.Clear();
+            _lastToldIntercepts = _time.GetTimestamp();
+        }
+        else if (ComparisonPlan.Percent(_plan.Current.Plan) > 0 && _time.GetElapsedTime(_lastToldIntercepts) >= TapKeepAlive)
+        {
+            // "Comparison is on": the intercepts open their tap before the first compared session (its SYN-ACK must not
+            // be missed), and close it when this stops (off costs nothing there either).
+            Tell(new CompareSessions(Self, [], []));
+            _lastToldIntercepts = _time.GetTimestamp();
+            if (_intercepts.Intercepts.Count != _interceptsTold)
+            {
+                _interceptsTold = _intercepts.Intercepts.Count;
+                ComparisonLog.InterceptsTold(_logger, _interceptsTold);
+            }
         }
     }
 
@@ -410,6 +428,9 @@ internal static partial class ComparisonLog
 {
     [LoggerMessage(EventId = 270, Level = LogLevel.Information, Message = "Comparing responses of {Percent} % of sessions; ignored headers beyond the defaults: [{Headers}], ignored JSON paths: [{Paths}]")]
     public static partial void EngineStarted(ILogger logger, double percent, string headers, string paths);
+
+    [LoggerMessage(EventId = 274, Level = LogLevel.Information, Message = "Comparison is on: {Count} intercept node(s) told to tap the replies of compared sessions")]
+    public static partial void InterceptsTold(ILogger logger, int count);
 
     [LoggerMessage(EventId = 271, Level = LogLevel.Information, Message = "Capturing online replies for comparison on {Interface} ({Filter})")]
     public static partial void OnlineCapturing(ILogger logger, string @interface, string filter);

@@ -106,6 +106,10 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
     private long _pendingBytes;
     private LiveCapture? _capture;
     private bool _failed;
+    private long _lastWord;
+
+    /// <summary>Without a word from any capture node this long (they send one every 5 s while comparing), the tap closes its capture.</summary>
+    internal static readonly TimeSpan CloseAfterSilence = TimeSpan.FromSeconds(30);
 
     public ComparisonTap(string captureInterface, string replyFilter, ComparisonTapOptions options, ComparisonTapCounters counters, TimeProvider time, ILogger logger,
         ClusterSenders? senders = null)
@@ -132,20 +136,30 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
     internal static string FilterOf(string replyFilter) =>
         $"({replyFilter}) and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) != 0)";
 
-    protected override void PostStop()
-    {
-        if (_capture is not null)
-        {
-            try
-            {
-                _capture.Stop();
-            }
-            catch (LiveCaptureException)
-            {
-                // It failed already.
-            }
+    protected override void PostStop() => CloseCapture();
 
-            _capture.Dispose();
+    private void CloseCapture()
+    {
+        if (_capture is null)
+        {
+            return;
+        }
+
+        try
+        {
+            _capture.Stop();
+        }
+        catch (LiveCaptureException)
+        {
+            // It failed already.
+        }
+
+        _capture.Dispose();
+        _capture = null;
+        lock (_lock)
+        {
+            _early.Clear();
+            _earlyBytes = 0;
         }
     }
 
@@ -154,15 +168,14 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
         if (_senders.Check(Sender, NodeRoles.Capture) != SenderVerdict.Accepted || _senders.Check(compare.Owner.Path.Address, NodeRoles.Capture) != SenderVerdict.Accepted)
         {
             _counters.Refused();
+            Log.Refused(_logger, Sender.Path.ToString(), compare.Owner.Path.ToString());
             return;
         }
 
-        if (compare.Started.Count > 0)
-        {
-            EnsureCapturing();
-        }
-
+        // Any word from a capture node means comparison is on: capture from now on, before its first compared session.
         var now = _time.GetTimestamp();
+        _lastWord = now;
+        EnsureCapturing();
         lock (_lock)
         {
             foreach (var ended in compare.Ended)
@@ -207,7 +220,11 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
             _capture = LiveCapture.Open(new LiveCaptureOptions { Interface = _interface, Filter = _filter, BufferSizeBytes = 16 * 1024 * 1024 });
             _capture.Start(OnFrame);
             Timers.StartPeriodicTimer("flush", Flush.Instance, _options.FlushInterval);
-            Timers.StartPeriodicTimer("sweep", Sweep.Instance, TimeSpan.FromSeconds(10));
+            if (!Timers.IsTimerActive("sweep"))
+            {
+                Timers.StartPeriodicTimer("sweep", Sweep.Instance, TimeSpan.FromSeconds(10));
+            }
+
             Log.Capturing(_logger, _interface, _filter);
         }
         catch (LiveCaptureException ex)
@@ -331,6 +348,14 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
 
     private void OnSweep()
     {
+        if (_capture is not null && _time.GetElapsedTime(_lastWord) > CloseAfterSilence)
+        {
+            // Comparison is off everywhere: off costs nothing here either.
+            CloseCapture();
+            Timers.Cancel("flush");
+            Log.Closed(_logger, _interface);
+        }
+
         lock (_lock)
         {
             foreach (var (endpoints, entry) in _compared.ToList())
@@ -366,6 +391,12 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
     {
         [LoggerMessage(EventId = 330, Level = LogLevel.Information, Message = "Capturing whole replies of compared sessions on {Interface} ({Filter})")]
         public static partial void Capturing(ILogger logger, string @interface, string filter);
+
+        [LoggerMessage(EventId = 333, Level = LogLevel.Warning, Message = "Refused compared sessions from {Sender} for {Owner}: only capture nodes of the cluster name them")]
+        public static partial void Refused(ILogger logger, string sender, string owner);
+
+        [LoggerMessage(EventId = 332, Level = LogLevel.Information, Message = "No capture node compares any more: the comparison tap on {Interface} is closed")]
+        public static partial void Closed(ILogger logger, string @interface);
 
         [LoggerMessage(EventId = 331, Level = LogLevel.Warning, Message = "The comparison tap could not capture on {Interface}: {Reason}; no reply is compared (the replay goes on)")]
         public static partial void CaptureFailed(ILogger logger, string @interface, string reason);
