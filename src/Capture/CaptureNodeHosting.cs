@@ -74,6 +74,7 @@ internal static class CaptureNodeHosting
             // Response comparison (issue 11, Comparison/): its own small capture, opened only while the plan compares.
             services.AddSingleton(new Comparison.CaptureComparisonCounters());
             services.AddSingleton(new Comparison.ComparisonCollectorOptions());
+            services.AddSingleton(new Comparison.ComparisonSwitch());
             services.AddHostedService<Comparison.OnlineComparisonCapture>();
         },
         DoctorChecks = node =>
@@ -127,13 +128,14 @@ internal static class CaptureNodeHosting
         // Response comparison (issue 11): the collector owns the engine; shards only tell it which sessions they started.
         var collector = system.ActorOf(Comparison.ComparisonCollector.Props(plan, directory, provider.GetRequiredService<Comparison.CaptureComparisonCounters>(),
             provider.GetRequiredService<Comparison.ComparisonCollectorOptions>(), provider.GetRequiredService<TimeProvider>(),
-            loggers.CreateLogger<Comparison.ComparisonCollector>()), ReplayCluster.Comparison.ComparisonActorNames.Collector);
+            loggers.CreateLogger<Comparison.ComparisonCollector>(), comparing: provider.GetRequiredService<Comparison.ComparisonSwitch>()),
+            ReplayCluster.Comparison.ComparisonActorNames.Collector);
         registry.Register<Comparison.ComparisonCollector>(collector);
         var context = new SessionShard.Shared(plan, shards, limits, identities, directory,
             provider.GetRequiredService<ISegmentTransport>(), provider.GetRequiredService<TimeProvider>(), statistics,
             loggers.CreateLogger<SessionShard>())
         {
-            Comparison = new Comparison.ComparisonHook(plan, collector),
+            Comparison = new Comparison.ComparisonHook(plan, collector, provider.GetRequiredService<Comparison.ComparisonSwitch>()),
         };
         shards.Attach([.. Enumerable.Range(0, shards.Count)
             .Select(i => system.ActorOf(settings.ShardThreads ? SessionShard.Props(context, i).WithDispatcher($"{ShardDispatcher}-{i}") : SessionShard.Props(context, i),

@@ -23,6 +23,9 @@ internal enum CaptureComparisonDrop
 
     /// <summary>A compared session was abandoned because the plan's noise rules changed (a new engine started).</summary>
     RulesChanged,
+
+    /// <summary>A chosen connection that was not replayed (sampled out, no identity, a ceiling): nothing to compare with.</summary>
+    NotReplayed,
 }
 
 /// <summary>The wiring's drop counters, added to every summary the node sends (as <c>capture_*</c>).</summary>

@@ -15,6 +15,12 @@ namespace ReplayCluster.Capture.Comparison;
 /// <summary>A packet of a compared online connection, either direction, from <see cref="OnlineComparisonCapture"/>.</summary>
 internal sealed record OnlinePacket(OnlineConnection Connection, bool FromClient, uint Sequence, TcpFlags Flags, byte[] Payload);
 
+/// <summary>The online reply capture opened: comparison is on (the collector starts its timers).</summary>
+internal sealed class ComparisonTurnedOn
+{
+    public static readonly ComparisonTurnedOn Instance = new();
+}
+
 /// <summary>A shard started the replay of a compared connection toward <paramref name="Target"/> (its first copy).</summary>
 internal sealed record ComparedSessionStarted(OnlineConnection Connection, SessionEndpoints Target);
 
@@ -29,6 +35,7 @@ internal sealed record ComparedSessionStarted(OnlineConnection Connection, Sessi
 internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
 {
     private readonly PlanInEffect _plan;
+    private readonly ComparisonSwitch? _comparing;
     private readonly InterceptDirectory _intercepts;
     private readonly CaptureComparisonCounters _counters;
     private readonly ComparisonCollectorOptions _options;
@@ -49,8 +56,9 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
     internal static readonly TimeSpan TapKeepAlive = TimeSpan.FromSeconds(5);
 
     public ComparisonCollector(PlanInEffect plan, InterceptDirectory intercepts, CaptureComparisonCounters counters, ComparisonCollectorOptions options,
-        TimeProvider time, ILogger logger, ClusterSenders? senders = null)
+        TimeProvider time, ILogger logger, ClusterSenders? senders = null, ComparisonSwitch? comparing = null)
     {
+        _comparing = comparing;
         _plan = plan;
         _intercepts = intercepts;
         _counters = counters;
@@ -58,11 +66,21 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
         _time = time;
         _logger = logger;
         _senders = senders ?? ClusterSenders.Of(Context.System);
-        Receive<OnlinePacket>(OnOnline);
-        Receive<ComparedSessionStarted>(OnStarted);
+        Receive<OnlinePacket>(p =>
+        {
+            EnsureTimers();
+            OnOnline(p);
+        });
+        Receive<ComparedSessionStarted>(started =>
+        {
+            EnsureTimers();
+            OnStarted(started);
+        });
+        Receive<ComparisonTurnedOn>(_ => EnsureTimers());
         Receive<TargetReplySegments>(OnTarget);
         Receive<Tick>(_ => OnTick());
         Receive<Report>(_ => SendReport());
+        Receive<GetSummary>(_ => Sender.Tell(_engine?.Snapshot() ?? ComparisonSummary.Empty));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -71,13 +89,20 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
     public int Sessions => _byConnection.Count;
 
     public static Props Props(PlanInEffect plan, InterceptDirectory intercepts, CaptureComparisonCounters counters, ComparisonCollectorOptions options,
-        TimeProvider time, ILogger logger, ClusterSenders? senders = null) =>
-        Akka.Actor.Props.Create(() => new ComparisonCollector(plan, intercepts, counters, options, time, logger, senders));
+        TimeProvider time, ILogger logger, ClusterSenders? senders = null, ComparisonSwitch? comparing = null) =>
+        Akka.Actor.Props.Create(() => new ComparisonCollector(plan, intercepts, counters, options, time, logger, senders, comparing));
 
-    protected override void PreStart()
+    /// <summary>
+    /// Timers only once comparison is on (<see cref="ComparisonTurnedOn"/>, or a first packet): a node that never
+    /// compares never wakes up for it (idle CPU is measured, bench/idle.sh).
+    /// </summary>
+    private void EnsureTimers()
     {
-        Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.FromMilliseconds(500));
-        Timers.StartPeriodicTimer("report", Report.Instance, _options.ReportInterval);
+        if (!Timers.IsTimerActive("tick"))
+        {
+            Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.FromMilliseconds(500));
+            Timers.StartPeriodicTimer("report", Report.Instance, _options.ReportInterval);
+        }
     }
 
     protected override void PostStop()
@@ -266,7 +291,7 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
             _ended.Clear();
             _lastToldIntercepts = _time.GetTimestamp();
         }
-        else if (ComparisonPlan.Percent(_plan.Current.Plan) > 0 && _time.GetElapsedTime(_lastToldIntercepts) >= TapKeepAlive)
+        else if ((_comparing?.On ?? ComparisonPlan.Percent(_plan.Current.Plan) > 0) && _time.GetElapsedTime(_lastToldIntercepts) >= TapKeepAlive)
         {
             // "Comparison is on": the intercepts open their tap before the first compared session (its SYN-ACK must not
             // be missed), and close it when this stops (off costs nothing there either).
@@ -284,7 +309,12 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
     {
         Remove(tracked);
         _changed = true;
-        if (tracked.Broken || tracked.Client.Broken || tracked.OnlineServer.Broken || tracked.TargetServer.Broken)
+        if (tracked.Target is null)
+        {
+            _counters.Count(CaptureComparisonDrop.NotReplayed);
+            tracked.Session.Dispose();
+        }
+        else if (tracked.Broken || tracked.Client.Broken || tracked.OnlineServer.Broken || tracked.TargetServer.Broken)
         {
             _counters.Count(CaptureComparisonDrop.StreamBroken, tracked.Broken ? 0 : 1);
             tracked.Session.Dispose(); // abandoned: counted by the engine as dropped_session_abandoned
@@ -411,6 +441,12 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
         public bool TargetClosed { get; set; }
 
         public bool Broken { get; set; }
+    }
+
+    /// <summary>Asks for what the engine compared since its last report (tests; the coordinator gets deltas).</summary>
+    internal sealed class GetSummary
+    {
+        public static readonly GetSummary Instance = new();
     }
 
     private sealed class Tick

@@ -23,6 +23,7 @@ internal sealed class OnlineComparisonCapture(
     PlanInEffect plan,
     CaptureComparisonCounters counters,
     ComparisonCollectorOptions options,
+    ComparisonSwitch comparing,
     ActorRegistry registry,
     ILogger<OnlineComparisonCapture> logger) : IHostedService
 {
@@ -125,6 +126,8 @@ internal sealed class OnlineComparisonCapture(
                 }
 
                 _filter = filter;
+                comparing.On = true;
+                _collector!.Tell(ComparisonTurnedOn.Instance, ActorRefs.NoSender);
             }
             catch (LiveCaptureException ex)
             {
@@ -136,6 +139,7 @@ internal sealed class OnlineComparisonCapture(
 
     private void Close()
     {
+        comparing.On = false;
         if (_live is null)
         {
             return;

@@ -101,6 +101,7 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
     private readonly Lock _lock = new();
     private readonly Dictionary<SessionEndpoints, Entry> _compared = [];
     private readonly LinkedList<(SessionEndpoints Endpoints, TargetSegment Segment, long At)> _early = new();
+    private readonly Dictionary<SessionEndpoints, long> _young = [];
     private Dictionary<IActorRef, List<TargetSegment>> _pending = [];
     private long _earlyBytes;
     private long _pendingBytes;
@@ -159,6 +160,7 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
         lock (_lock)
         {
             _early.Clear();
+            _young.Clear();
             _earlyBytes = 0;
         }
     }
@@ -245,18 +247,33 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
         }
 
         var endpoints = new SessionEndpoints(packet.DestinationAddress, packet.DestinationPort, packet.SourceAddress, packet.SourcePort);
-        var segment = new TargetSegment(endpoints, packet.Sequence, (byte)packet.Flags,
-            packet.PayloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(packet.PayloadOffset, packet.PayloadLength).ToArray());
         var now = _time.GetTimestamp();
         lock (_lock)
         {
             if (_compared.TryGetValue(endpoints, out var entry))
             {
                 entry.LastSeen = now;
-                Forward(entry, segment);
+                Forward(entry, Segment(endpoints, packet, frame));
                 return;
             }
 
+            // Only the first moments of a session can arrive before its capture node names it: its SYN-ACK opens
+            // the window, and a session past it (every reply of a long keep-alive session) costs no copy here.
+            if ((packet.Flags & TcpFlags.Syn) != 0)
+            {
+                if (_young.Count >= _options.MaxEarlySegments)
+                {
+                    PruneYoung(now);
+                }
+
+                _young[endpoints] = now;
+            }
+            else if (!_young.TryGetValue(endpoints, out var born) || _time.GetElapsedTime(born, now) > _options.EarlyWindow)
+            {
+                return;
+            }
+
+            var segment = Segment(endpoints, packet, frame);
             _early.AddLast((endpoints, segment, now));
             _earlyBytes += segment.Payload.Length;
             while (_early.First is { } oldest
@@ -265,6 +282,27 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
                 _early.RemoveFirst();
                 _earlyBytes -= oldest.Value.Segment.Payload.Length;
             }
+        }
+    }
+
+    private static TargetSegment Segment(SessionEndpoints endpoints, in TcpPacket packet, ReadOnlySpan<byte> frame) =>
+        new(endpoints, packet.Sequence, (byte)packet.Flags,
+            packet.PayloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(packet.PayloadOffset, packet.PayloadLength).ToArray());
+
+    /// <summary>Under the lock: forgets sessions past their early window (all of them if none is, the map stays bounded).</summary>
+    private void PruneYoung(long now)
+    {
+        foreach (var (endpoints, born) in _young)
+        {
+            if (_time.GetElapsedTime(born, now) > _options.EarlyWindow)
+            {
+                _young.Remove(endpoints);
+            }
+        }
+
+        if (_young.Count >= _options.MaxEarlySegments)
+        {
+            _young.Clear();
         }
     }
 
