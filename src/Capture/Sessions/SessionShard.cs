@@ -128,7 +128,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             _byActor[session] = (connection, endpoints, identities);
             _context.Statistics.CountStarted();
             Queue(_claims, endpoints);
-            _context.Comparison?.SessionStarted(connection, endpoints, started == 0); // issue 11: null unless the node compares
+            _context.Comparison?.SessionStarted(connection, endpoints, started == 0); // issue 11: returns at once unless comparison runs
             copies ??= new IActorRef[plan.Copies];
             copies[started++] = session;
         }
