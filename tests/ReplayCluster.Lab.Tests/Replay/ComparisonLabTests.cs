@@ -10,7 +10,8 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// same content except where a regression is planted, every response with a Date and a random X-Request-Id. The plan
 /// compares every session; real clients talk to the online nginx (keep-alive sessions, one pipelined session, gzip and
 /// chunked bodies), the capture node replays them, the intercept taps the target's replies, and the coordinator's
-/// report (GET /api/diff, the diff CLI, /metrics) must flag exactly the planted regressions and call the rest noise.
+/// report (GET /api/diff, the diff CLI, /metrics) must flag exactly the planted regressions and call the rest noise:
+/// Date and X-Request-Id by the default rules, a random JSON field (on both sides) learned from repeated requests.
 /// </summary>
 public sealed class ComparisonLabTests
 {
@@ -72,8 +73,8 @@ public sealed class ComparisonLabTests
         run.EnsureSuccess("comparison clients");
         TestContext.Current.TestOutputHelper?.WriteLine(run.StdOut);
 
-        // Every exchange of every session compared: 8 per keep-alive session, 3 pipelined.
-        var expectedPairs = (KeepAliveSessions * 8) + 3;
+        // Every exchange of every session compared: 9 per keep-alive session, 3 pipelined.
+        var expectedPairs = (KeepAliveSessions * 9) + 3;
         using var report = await WaitForPairsAsync(lab, expectedPairs);
         var root = report.RootElement;
         TestContext.Current.TestOutputHelper?.WriteLine(root.GetRawText());
@@ -111,7 +112,14 @@ public sealed class ComparisonLabTests
 
         Assert.Equal(KeepAliveSessions * 2 + 1, endpoints["GET /same.json"].GetProperty("compared").GetInt64());
         Assert.Equal(KeepAliveSessions, endpoints["GET /big.json"].GetProperty("compared").GetInt64());
-        Assert.Equal(6, endpoints.Count);
+        Assert.Equal(7, endpoints.Count);
+
+        // Learned noise (no rule names it): a random field in every body, on both sides, differs between online
+        // responses to the same request as often as between online and target.
+        var nonce = endpoints["GET /nonce.json"];
+        Assert.Equal((KeepAliveSessions, 0L), (nonce.GetProperty("compared").GetInt64(), nonce.GetProperty("differing").GetInt64()));
+        Assert.Contains(nonce.GetProperty("noise").EnumerateArray(), n => n.GetProperty("field").GetString() == "$.nonce"
+            && n.GetProperty("reason").GetString()!.StartsWith("learned", StringComparison.Ordinal));
 
         // Noise, with its reason: Date (the slow endpoint answers over a second later) and the request id.
         var noise = endpoints.Values.SelectMany(e => e.GetProperty("noise").EnumerateArray())
@@ -205,6 +213,7 @@ public sealed class ComparisonLabTests
                     location = /fail { default_type text/plain; {{fail}} }
                     location = /typed { default_type {{typedType}}; return 200 "typed\n"; }
                     location = /slow { {{slow}} }
+                    location = /nonce.json { default_type application/json; return 200 '{"id":7,"nonce":"$request_id"}'; }
                     location = /big.json { }
                 }
             }
@@ -247,11 +256,11 @@ public sealed class ComparisonLabTests
         server.serve_forever()
         """;
 
-    // Keep-alive sessions of 8 requests each (gzip asked for on big.json), then one pipelined session of 3 requests.
+    // Keep-alive sessions of 9 requests each (gzip asked for on big.json), then one pipelined session of 3 requests.
     private const string Client = """
         import http.client, socket, sys, time
         host, port, sessions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-        paths = ["/same.json", "/users/1", "/slow", "/fail", "/typed", "/big.json", "/users/22", "/same.json"]
+        paths = ["/same.json", "/users/1", "/slow", "/fail", "/nonce.json", "/typed", "/big.json", "/users/22", "/same.json"]
         for s in range(sessions):
             c = http.client.HTTPConnection(host, port, timeout=10)
             for p in paths:
