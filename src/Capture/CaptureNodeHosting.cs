@@ -72,6 +72,12 @@ internal static class CaptureNodeHosting
             services.AddSingleton<ConntrackExemption>();
             services.AddHostedService(provider => provider.GetRequiredService<ConntrackExemption>());
             services.AddHostedService<CapturePump>();
+
+            // Response comparison (issue 11, Comparison/): its own small capture, opened only while the plan compares.
+            services.AddSingleton(new Comparison.CaptureComparisonCounters());
+            services.AddSingleton(new Comparison.ComparisonCollectorOptions());
+            services.AddSingleton(new Comparison.ComparisonSwitch());
+            services.AddHostedService<Comparison.OnlineComparisonCapture>();
         },
         DoctorChecks = node =>
         {
@@ -121,9 +127,18 @@ internal static class CaptureNodeHosting
             ShardThreadExecutorConfigurator.Register($"{ShardDispatcher}-{i}", transport);
         }
 
+        // Response comparison (issue 11): the collector owns the engine; shards only tell it which sessions they started.
+        var collector = system.ActorOf(Comparison.ComparisonCollector.Props(plan, directory, provider.GetRequiredService<Comparison.CaptureComparisonCounters>(),
+            provider.GetRequiredService<Comparison.ComparisonCollectorOptions>(), provider.GetRequiredService<TimeProvider>(),
+            loggers.CreateLogger<Comparison.ComparisonCollector>(), comparing: provider.GetRequiredService<Comparison.ComparisonSwitch>()),
+            ReplayCluster.Comparison.ComparisonActorNames.Collector);
+        registry.Register<Comparison.ComparisonCollector>(collector);
         var context = new SessionShard.Shared(plan, shards, limits, identities, directory,
             provider.GetRequiredService<ISegmentTransport>(), provider.GetRequiredService<TimeProvider>(), statistics,
-            loggers.CreateLogger<SessionShard>());
+            loggers.CreateLogger<SessionShard>())
+        {
+            Comparison = new Comparison.ComparisonHook(plan, collector, provider.GetRequiredService<Comparison.ComparisonSwitch>()),
+        };
         shards.Attach([.. Enumerable.Range(0, shards.Count)
             .Select(i => system.ActorOf(settings.ShardThreads ? SessionShard.Props(context, i).WithDispatcher($"{ShardDispatcher}-{i}") : SessionShard.Props(context, i),
                 $"{Cluster.ActorNames.Sessions}-{i}"))]);

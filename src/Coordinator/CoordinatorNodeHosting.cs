@@ -82,6 +82,9 @@ internal static class CoordinatorNodeHosting
             var aggregator = system.ActorOf(Statistics.StatisticsAggregator.Props(TimeProvider.System,
                 loggers.CreateLogger<Statistics.StatisticsAggregator>(), senders, refusals), Cluster.ActorNames.Statistics);
             registry.Register<Statistics.StatisticsAggregator>(aggregator);
+            // Response comparison (issue 11): capture nodes' summaries, merged per run, for /api/diff.
+            registry.Register<Comparison.DiffKeeper>(system.ActorOf(Comparison.DiffKeeper.Props(TimeProvider.System,
+                loggers.CreateLogger<Comparison.DiffKeeper>(), senders, refusals), ReplayCluster.Comparison.ComparisonActorNames.Collector));
         }),
     };
 

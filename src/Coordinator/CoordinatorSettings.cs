@@ -46,6 +46,11 @@ internal sealed record CoordinatorSettings
             KeepAliveTimeout = Parse(config, "session.keepalive-timeout", Duration),
             ResponseWaitLimit = Parse(config, "session.response-wait-limit", Duration),
             RunDuration = Parse(config, "run-duration", Duration),
+            // Response comparison (issue 11): off unless compare-percent is set above 0.
+            ComparePercent = Parse<double>(config, "compare-percent", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
+            CompareIgnoredHeaders = List(config, "compare-ignored-headers"),
+            CompareIgnoredFields = List(config, "compare-ignored-fields"),
+            CompareRedactedFields = List(config, "compare-redacted-fields"),
         };
 
         var rules = new PlanRules { AllowPublicFakeRange = config.GetBoolean($"{Section}.allow-public-fake-range", false) };
@@ -65,6 +70,9 @@ internal sealed record CoordinatorSettings
         "responseWaitLimit" => "session.response-wait-limit",
         _ => string.Concat(field.Select(c => char.IsUpper(c) ? "-" + char.ToLowerInvariant(c) : c.ToString())),
     };
+
+    private static IReadOnlyList<string>? List(Config config, string key) =>
+        config.HasPath($"{PlanSection}.{key}") && config.GetStringList($"{PlanSection}.{key}") is { Count: > 0 } list ? [.. list] : null;
 
     private static string? Text(Config config, string key)
     {

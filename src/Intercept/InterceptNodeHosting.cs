@@ -49,7 +49,15 @@ internal static class InterceptNodeHosting
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger<ReplyRouter>()), Cluster.ActorNames.ReplyRouter);
             registry.Register<ReplyRouter>(router);
             var statistics = provider.GetRequiredService<InterceptStatistics>();
-            system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Intercept, statistics.ToCounters), "statistics-reporter");
+
+            // Response comparison (issue 11): the tap opens its own capture only when a capture node names a compared session.
+            var settings = provider.GetRequiredService<InterceptNodeSettings>();
+            var tapCounters = new Comparison.ComparisonTapCounters();
+            system.ActorOf(Comparison.ComparisonTap.Props(settings.Interface, settings.Filter, new Comparison.ComparisonTapOptions(), tapCounters,
+                TimeProvider.System, provider.GetRequiredService<ILoggerFactory>().CreateLogger<Comparison.ComparisonTap>()),
+                ReplayCluster.Comparison.ComparisonActorNames.Tap);
+            system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Intercept,
+                () => new Dictionary<string, long>(statistics.ToCounters().Concat(tapCounters.ToCounters()))), "statistics-reporter");
         }),
     };
 }

@@ -128,6 +128,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             _byActor[session] = (connection, endpoints, identities);
             _context.Statistics.CountStarted();
             Queue(_claims, endpoints);
+            _context.Comparison?.SessionStarted(connection, endpoints, started == 0); // issue 11: returns at once unless comparison runs
             copies ??= new IActorRef[plan.Copies];
             copies[started++] = session;
         }
@@ -279,7 +280,11 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         ISegmentTransport Transport,
         TimeProvider Time,
         CaptureNodeStatistics Statistics,
-        ILogger Logger);
+        ILogger Logger)
+    {
+        /// <summary>Response comparison's hook (issue 11), called once per new session; null in tests that do not compare.</summary>
+        public Comparison.ComparisonHook? Comparison { get; init; }
+    }
 
     /// <summary>Announce every live session of this shard to <paramref name="To"/> (null: every intercept).</summary>
     internal sealed record AnnounceRoutes(Address? To);

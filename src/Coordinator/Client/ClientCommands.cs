@@ -73,7 +73,7 @@ internal static class ClientCommands
             output.Write(body.EndsWith('\n') ? string.Empty : Environment.NewLine);
         }));
 
-        return [status, PlanCommands.Create(), run, report];
+        return [status, PlanCommands.Create(), run, report, Comparison.DiffCommand.Create()];
     }
 
     private static Task<int> PostAsync(ParseResult parse, string path, CancellationToken cancellation) =>

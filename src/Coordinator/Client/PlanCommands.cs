@@ -28,6 +28,15 @@ internal static class PlanCommands
         (new("--keepalive-timeout") { Description = "Silence after which an idle keep-alive session is closed, e.g. 10m.", HelpName = "DURATION" }, "keepAliveTimeout", false),
         (new("--response-wait-limit") { Description = "The next request goes out after this long without an answer, e.g. 3s.", HelpName = "DURATION" }, "responseWaitLimit", false),
         (new("--run-duration") { Description = "Runs stop by themselves after this long, e.g. 10m.", HelpName = "DURATION" }, "runDuration", false),
+        (new("--compare-percent") { Description = "Compare the responses of this percentage of sessions with production's (0 is off).", HelpName = "PERCENT" }, "comparePercent", true),
+    ];
+
+    // Comparison noise rules (lists, repeatable; each replaces the plan's list): option and plan field.
+    private static readonly (Option<string[]> Option, string Field)[] Lists =
+    [
+        (new("--compare-ignore-header") { Description = "A response header never compared (beyond Date, request ids...); repeatable.", HelpName = "NAME" }, "compareIgnoredHeaders"),
+        (new("--compare-ignore-field") { Description = "A JSON path never compared, e.g. $.meta.generatedAt or $.items[*].at; repeatable.", HelpName = "PATH" }, "compareIgnoredFields"),
+        (new("--compare-redact-field") { Description = "A JSON field name redacted in examples (beyond password, token...); repeatable.", HelpName = "NAME" }, "compareRedactedFields"),
     ];
 
     public static Command Create()
@@ -41,6 +50,11 @@ internal static class PlanCommands
 
         var set = new Command("set", "Change fields of the running plan; the others stay. Capture nodes follow without a restart.") { Json, Targets, Unset };
         foreach (var (option, _, _) in Fields)
+        {
+            set.Add(option);
+        }
+
+        foreach (var (option, _) in Lists)
         {
             set.Add(option);
         }
@@ -84,6 +98,14 @@ internal static class PlanCommands
             change["targets"] = new JsonArray([.. targets.Select(t => JsonValue.Create(t))]);
         }
 
+        foreach (var (option, field) in Lists)
+        {
+            if (parse.GetValue(option) is { Length: > 0 } values)
+            {
+                change[field] = new JsonArray([.. values.Select(v => JsonValue.Create(v))]);
+            }
+        }
+
         foreach (var (option, field, number) in Fields)
         {
             if (parse.GetValue(option) is not { } text)
@@ -117,6 +139,8 @@ internal static class PlanCommands
                     "slicePrefix" => "(24)",
                     "fakeClientRange" => "(none: capture nodes use their own -c or real client addresses)",
                     "rateCap" => "(no cap unless a capture node has its own)",
+                    "comparePercent" => "(off: no response is compared)",
+                    "compareIgnoredHeaders" or "compareIgnoredFields" or "compareRedactedFields" => "(defaults only)",
                     _ => "(each capture node's own)",
                 },
                 JsonValueKind.Array => string.Join(", ", field.Value.EnumerateArray().Select(v => v.ToString())),

@@ -20,7 +20,7 @@ internal static class HttpApi
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(3);
 
     public static WebApplication Build(HttpApiSettings settings, ApiToken token, HttpRefusals refusals, X509Certificate2? certificate,
-        IActorRef aggregator, IActorRef planKeeper)
+        IActorRef aggregator, IActorRef planKeeper, IActorRef? diffKeeper = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var builder = WebApplication.CreateSlimBuilder();
@@ -58,15 +58,24 @@ internal static class HttpApi
         {
             var text = new StringBuilder(PrometheusText.Render(await aggregator.Ask<ClusterStatistics>(GetClusterStatistics.Instance, AskTimeout)));
             refusals.AppendPrometheus(text);
+            if (diffKeeper is not null)
+            {
+                Comparison.DiffRoutes.AppendPrometheus(text, await Comparison.DiffRoutes.AskAsync(diffKeeper, planKeeper));
+            }
+
             return Results.Text(text.ToString(), PrometheusText.ContentType);
         });
         app.MapPost("/api/run/start", async (HttpRequest request) =>
         {
             // A run without a duration of its own lasts as long as the replay plan says (runDuration).
             var plan = await planKeeper.Ask<Plans.CurrentPlan>(Plans.GetReplayPlan.Instance, AskTimeout);
-            return RunDurationParser.TryParse(request.Query.TryGetValue("duration", out var text) ? text.ToString() : null, plan.Plan.RunDuration, out var duration, out var error)
-                ? RunResult(await aggregator.Ask<object>(new StartRun(duration), AskTimeout))
-                : Results.BadRequest(new { error });
+            if (!RunDurationParser.TryParse(request.Query.TryGetValue("duration", out var text) ? text.ToString() : null, plan.Plan.RunDuration, out var duration, out var error))
+            {
+                return Results.BadRequest(new { error });
+            }
+
+            diffKeeper?.Tell(Comparison.StartDiffRun.Instance); // the comparison report is per run too
+            return RunResult(await aggregator.Ask<object>(new StartRun(duration), AskTimeout));
         });
         app.MapPost("/api/run/stop", async () => RunResult(await aggregator.Ask<object>(StopRun.Instance, AskTimeout)));
         app.MapGet("/api/report", async (HttpRequest request) =>
@@ -77,6 +86,11 @@ internal static class HttpApi
                 : RunResult(answer);
         });
         app.MapPlanRoutes(planKeeper, refusals);
+        if (diffKeeper is not null)
+        {
+            Comparison.DiffRoutes.MapDiffRoutes(app, diffKeeper, planKeeper);
+        }
+
         return app;
     }
 

@@ -38,7 +38,8 @@ internal sealed class StatusEndpoint(HttpApiSettings? settings, ActorRegistry re
 
         var aggregator = await registry.GetAsync<StatisticsAggregator>(cancellationToken);
         var planKeeper = await registry.GetAsync<Plans.ReplayPlanKeeper>(cancellationToken);
-        var app = HttpApi.Build(settings, token, new HttpRefusals(logger, TimeProvider.System), LoadCertificate(settings), aggregator, planKeeper);
+        var diffKeeper = await registry.GetAsync<Comparison.DiffKeeper>(cancellationToken);
+        var app = HttpApi.Build(settings, token, new HttpRefusals(logger, TimeProvider.System), LoadCertificate(settings), aggregator, planKeeper, diffKeeper);
         await app.StartAsync(cancellationToken);
         _app = app;
         HttpApiLog.Listening(logger, settings.Scheme, HttpApi.BoundAddress(app).Authority, settings.TokenFile);

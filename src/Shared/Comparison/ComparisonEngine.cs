@@ -28,7 +28,8 @@ public enum StreamDirection
 /// </summary>
 public sealed class ComparisonEngine
 {
-    private readonly ComparisonAggregator _aggregator;
+    private ComparisonAggregator _aggregator;
+    private Dictionary<string, long> _countersSent = new(StringComparer.Ordinal);
     private readonly Dictionary<ulong, Exchange> _remembered = [];
     private readonly Queue<ulong> _rememberedOrder = new();
 
@@ -69,6 +70,29 @@ public sealed class ComparisonEngine
 
     /// <summary>Everything compared so far (cumulative), with the counters.</summary>
     public ComparisonSummary Snapshot() => _aggregator.ToSummary(Counters.Snapshot());
+
+    /// <summary>
+    /// What was compared since the last call (or since the start), with the counters' growth since then, and starts
+    /// over: a node sends these deltas and the coordinator merges them per run, so a new run starts from zero without
+    /// asking the nodes. Pending exchanges and remembered responses (noise learning) are kept.
+    /// </summary>
+    public ComparisonSummary TakeDelta()
+    {
+        var counters = Counters.Snapshot();
+        var delta = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (name, value) in counters)
+        {
+            if (value - _countersSent.GetValueOrDefault(name) is > 0 and var grown)
+            {
+                delta[name] = grown;
+            }
+        }
+
+        var summary = _aggregator.ToSummary(delta);
+        _aggregator = new ComparisonAggregator(Options.Budget);
+        _countersSent = counters;
+        return summary;
+    }
 
     /// <summary>
     /// Charges the pending budget for an exchange, or returns a placeholder that keeps its place without its content.

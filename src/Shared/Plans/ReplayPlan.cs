@@ -47,4 +47,18 @@ public sealed record ReplayPlan
     /// <summary>A run started without its own duration stops by itself after this long.</summary>
     [JsonConverter(typeof(DurationJsonConverter))]
     public TimeSpan? RunDuration { get; init; }
+
+    // Response comparison (issue 11, src/Shared/Comparison/ComparisonPlan.cs): unset or 0 is off, and off costs nothing.
+
+    /// <summary>Percentage of replayed sessions whose responses are compared with production's (0 to 100); unset is off.</summary>
+    public double? ComparePercent { get; init; }
+
+    /// <summary>More response headers never compared (beyond the defaults such as Date and request ids).</summary>
+    public IReadOnlyList<string>? CompareIgnoredHeaders { get; init; }
+
+    /// <summary>JSON paths never compared, e.g. <c>$.meta.generatedAt</c> or <c>$.items[*].updatedAt</c>.</summary>
+    public IReadOnlyList<string>? CompareIgnoredFields { get; init; }
+
+    /// <summary>JSON field names whose values are redacted in examples (beyond the defaults such as password and token).</summary>
+    public IReadOnlyList<string>? CompareRedactedFields { get; init; }
 }

@@ -90,7 +90,8 @@ internal static class ReplayPlanJson
     private static string Expected(string field) => field switch
     {
         "copies" or "slicePrefix" => "a whole number",
-        "samplePercent" or "rateCap" => "a number",
+        "samplePercent" or "rateCap" or "comparePercent" => "a number",
+        "compareIgnoredHeaders" or "compareIgnoredFields" or "compareRedactedFields" => "a list of texts",
         "targets" => "a list of \"[onlineIP:]onlinePort-targetIP:targetPort\" texts",
         "fakeClientRange" => "a range such as \"10.200.0.0/16\"",
         _ => "a duration such as \"500ms\", \"30s\" or \"10m\"",

@@ -64,7 +64,8 @@ internal static class ReplayPlanValidator
             ?? Duration("idleTimeout", plan.IdleTimeout)
             ?? Duration("keepAliveTimeout", plan.KeepAliveTimeout)
             ?? Duration("responseWaitLimit", plan.ResponseWaitLimit)
-            ?? Duration("runDuration", plan.RunDuration, LongestRun);
+            ?? Duration("runDuration", plan.RunDuration, LongestRun)
+            ?? Comparison.ComparisonPlan.Validate(plan);
     }
 
     private static PlanError? Targets(ReplayPlan plan, out IReadOnlyList<uint> targetAddresses)

@@ -57,7 +57,8 @@ public sealed class WireSerializationSpecs : Akka.TestKit.Xunit.TestKit
         Assert.True(remote.GetBoolean("untrusted-mode"));
         Assert.Equal(
             ["/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver", $"/user/{ActorNames.ReplayPlan}",
-             $"/user/{ActorNames.IdentitySlices}", $"/user/{ActorNames.Statistics}", $"/user/{ActorNames.ReplyRouter}"],
+             $"/user/{ActorNames.IdentitySlices}", $"/user/{ActorNames.Statistics}", $"/user/{ActorNames.ReplyRouter}",
+             $"/user/{ReplayCluster.Comparison.ComparisonActorNames.Tap}", $"/user/{ReplayCluster.Comparison.ComparisonActorNames.Collector}"],
             remote.GetStringList("trusted-selection-paths"));
     }
 }
