@@ -267,6 +267,73 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
+    [Fact]
+    public void Releases_ride_with_later_claims_and_the_last_one_goes_at_the_shards_next_wake_up_scan()
+    {
+        // This system stands in for an intercept: the shard's claims reach its reply router by actor selection.
+        var router = CreateTestProbe();
+        Sys.ActorOf(Props.Create(() => new Forwarder(router.Ref)), ReplayCluster.Cluster.ActorNames.ReplyRouter);
+        var defaults = DefaultSettings();
+        var rig = new CaptureNodeRig(Sys, defaults with { Session = defaults.Session with { Linger = TimeSpan.FromMilliseconds(50) } }, shards: 1);
+        rig.Directory.Add(((ExtendedActorSystem)Sys).Provider.DefaultAddress);
+
+        // Ten sessions one after the other, each refused by the target and forgotten before the next starts.
+        const int sessions = 10;
+        var started = DateTime.UtcNow;
+        var endpoints = new List<SessionEndpoints>();
+        for (var i = 0; i < sessions; i++)
+        {
+            rig.Capture(Connection with { ClientPort = (ushort)(41_000 + i) }, Syn((uint)(1000 * (i + 1))));
+            var syn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == (uint)(1000 * (i + 1)));
+            endpoints.Add(Endpoints(syn));
+            rig.Shards.Refs[0].Tell(new ResponseBatch([Refused(syn)]));
+            AwaitAssert(() => Assert.Equal(0, rig.Statistics.LiveSessions), cancellationToken: Token);
+        }
+
+        // Every session claimed and released exactly once, never released before it was claimed.
+        var messages = new List<RouteClaims>();
+        var claimedAt = new Dictionary<SessionEndpoints, int>();
+        var releasedAt = new Dictionary<SessionEndpoints, int>();
+        while (releasedAt.Count < sessions)
+        {
+            var message = router.ExpectMsg<RouteClaims>(TimeSpan.FromSeconds(3), cancellationToken: Token);
+            messages.Add(message);
+            foreach (var released in message.Released)
+            {
+                releasedAt.Add(released, messages.Count);
+            }
+
+            foreach (var claimed in message.Claimed)
+            {
+                claimedAt.Add(claimed, messages.Count);
+            }
+        }
+
+        Assert.True(endpoints.ToHashSet().SetEquals(claimedAt.Keys), "every session claimed once");
+
+        // A message applies its releases before its claims, so a session's release must come in a later message.
+        Assert.All(endpoints, e => Assert.True(claimedAt[e] < releasedAt[e], $"{e} claimed in message {claimedAt[e]}, released in {releasedAt[e]}"));
+
+        // A message per claim, the releases riding along, plus at most one per wake-up scan (one a second): each
+        // release on its own was a message too (twenty here).
+        var scans = (int)Math.Ceiling((DateTime.UtcNow - started).TotalSeconds) + 1;
+        Assert.InRange(messages.Count, sessions, sessions + scans);
+    }
+
+    private static SessionEndpoints Endpoints(TcpSegmentSpec syn) => new(syn.SourceAddress, syn.SourcePort, syn.DestinationAddress, syn.DestinationPort);
+
+    // What a kernel answers a SYN to a closed port with.
+    private static ResponseRecord Refused(TcpSegmentSpec syn) => new()
+    {
+        ClientAddress = syn.SourceAddress, ClientPort = syn.SourcePort, TargetAddress = syn.DestinationAddress, TargetPort = syn.DestinationPort,
+        Sequence = 0, Acknowledgment = syn.Sequence + 1, Window = 0, Flags = (byte)(TcpFlags.Rst | TcpFlags.Ack), PayloadLength = 0,
+    };
+
+    private sealed class Forwarder : ReceiveActor
+    {
+        public Forwarder(IActorRef to) => ReceiveAny(message => to.Forward(message));
+    }
+
     private static ResponseRecord SynAck(TcpSegmentSpec syn, uint isn) => new()
     {
         ClientAddress = syn.SourceAddress, ClientPort = syn.SourcePort, TargetAddress = syn.DestinationAddress, TargetPort = syn.DestinationPort,
