@@ -27,10 +27,6 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints, ClientIdentityMapper Identities)> _byActor = [];
     private readonly List<SessionEndpoints> _claims = [];
     private readonly List<SessionEndpoints> _releases = [];
-
-    // Releases waiting for a claim message to ride with (see OnSessionStopped), at most this many: far below a claims
-    // frame's 4,096 entries, so they all travel in a message's first frame, ahead of its claims.
-    internal const int MaxPendingReleases = 1024;
     private readonly Shared _context;
     private readonly SessionShards.ShardQueue _queue;
     private readonly SessionAdmission _admission;
@@ -213,29 +209,12 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         IdentitySource.Release(entry.Identities, entry.Endpoints.ClientAddress, entry.Endpoints.ClientPort,
             entry.Endpoints.TargetAddress, entry.Endpoints.TargetPort);
         _context.Limits.ReleaseLive();
-
-        // A release rides with the next claim message instead of going alone: at ~1k short connections/s each one
-        // was a frame of its own, and at the intercept a reader wake-up and a capture-thread wake-up, per session.
-        // Nothing waits for it: until it arrives, a late reply of the ended session still comes here and is counted
-        // unmatched instead of dropped at the intercept. Order holds: the message applies releases before claims,
-        // and a release is queued before any later claim of this shard (another shard's claim of the same
-        // endpoints is safe, a release only removes a route this shard owns). The shard's wake-up scan sends
-        // what waits when no claim comes, and a bound keeps every release in the message's first frame.
-        _releases.Add(entry.Endpoints);
-        if (_releases.Count >= MaxPendingReleases)
-        {
-            QueueFlush();
-        }
+        Queue(_releases, entry.Endpoints);
     }
 
     /// <summary>Sends their tick to the sessions whose far deadline comes before the next scan.</summary>
     private void Wake()
     {
-        if (_releases.Count > 0)
-        {
-            QueueFlush();
-        }
-
         _wakeups.TakeDue(_context.Time.GetUtcNow().UtcTicks, _due);
         foreach (var session in _due)
         {
@@ -248,11 +227,6 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private void Queue(List<SessionEndpoints> list, SessionEndpoints endpoints)
     {
         list.Add(endpoints);
-        QueueFlush();
-    }
-
-    private void QueueFlush()
-    {
         if (!_flushQueued)
         {
             // Sent after the messages already in the mailbox: a burst of new sessions becomes one message.
