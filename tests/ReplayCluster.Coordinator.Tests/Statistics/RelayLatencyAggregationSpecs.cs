@@ -2,6 +2,7 @@ using Akka.Actor;
 using ReplayCluster.Coordinator.Http;
 using ReplayCluster.Coordinator.Statistics;
 using ReplayCluster.Statistics;
+using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Coordinator.Tests.Statistics;
 
@@ -67,21 +68,8 @@ public sealed class RelayLatencyAggregationSpecs() : Akka.TestKit.Xunit.TestKit(
     }
 
     /// <summary>A capture node's counters after relaying <c>count</c> records of each latency (µs).</summary>
-    private static Dictionary<string, long> Histogram(params (long Microseconds, int Count)[] samples)
-    {
-        var histogram = new LatencyHistogram(LatencyHistogramLayout.RelayLatency);
-        foreach (var (microseconds, count) in samples)
-        {
-            for (var n = 0; n < count; n++)
-            {
-                histogram.RecordMicroseconds(microseconds);
-            }
-        }
-
-        var counters = new Dictionary<string, long>();
-        histogram.WriteCounters(counters);
-        return counters;
-    }
+    private static Dictionary<string, long> Histogram(params (long Microseconds, int Count)[] samples) =>
+        LatencyCounters.Histogram(LatencyHistogramLayout.RelayLatency, samples);
 
     private static NodeStatisticsReport Report(long at, params (long Microseconds, int Count)[] samples) => new("capture", at, Histogram(samples));
 }
