@@ -134,11 +134,13 @@ internal sealed class ReplyForwarder
         {
             // Just flushed a full window's worth: hold the next frames for a window (the flush at its end resets this).
             _lastFlushRecords = 0;
-            flushDue = (long)_settings.BatchWindow.TotalMicroseconds;
-            return new CaptureWait(sweepDue < 0 ? flushDue : Math.Min(flushDue, sweepDue), HoldFrames: true);
+            return new CaptureWait(Earliest((long)_settings.BatchWindow.TotalMicroseconds, sweepDue), HoldFrames: true);
         }
 
-        return new CaptureWait(flushDue < 0 ? sweepDue : sweepDue < 0 ? flushDue : Math.Min(flushDue, sweepDue));
+        return new CaptureWait(Earliest(flushDue, sweepDue));
+
+        // The sooner of two timeouts in µs, -1 standing for none.
+        static long Earliest(long a, long b) => a < 0 ? b : b < 0 ? a : Math.Min(a, b);
     }
 
     /// <summary>Records in one flush from which the capture thread holds frames for a batch window (see <see cref="EndOfBurst"/>).</summary>
