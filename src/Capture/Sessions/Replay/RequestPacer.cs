@@ -375,11 +375,14 @@ internal struct RequestPacer(SessionOptions options, ISessionCounting counting)
         deadline = null;
         var lastActivity = LastResponseAt > LastReleaseAt ? LastResponseAt : LastReleaseAt;
         var quietAt = lastActivity + RelaySilence;
+        var covered = SeqNum.AfterOrEqual(Covered, ack);
 
-        // The wait limit counts from the last answer too: a target slower than online (or a replay behind) still
-        // serving the session's requests is not "never answering", and a reset now would drop the ones it holds.
-        var limitAt = lastActivity + options.ResponseWaitLimit;
-        var answered = SeqNum.AfterOrEqual(Covered, ack) || SilenceCounts(isReset: true);
+        // While the answers fall short of what the client had seen, the wait limit counts from the last answer: a
+        // target slower than online (or a replay behind) still serving the session's requests is not "never
+        // answering", and a reset now would drop the ones it holds. Once they cover it, from the last release: a
+        // server that streams on (a download the client aborted) must not hold the reset for as long as it streams.
+        var limitAt = (covered ? LastReleaseAt : lastActivity) + options.ResponseWaitLimit;
+        var answered = covered || SilenceCounts(isReset: true);
         if (allSentAcknowledged && answered && now >= quietAt)
         {
             Resynchronise(ack);

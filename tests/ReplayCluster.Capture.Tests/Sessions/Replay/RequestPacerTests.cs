@@ -243,6 +243,28 @@ public sealed class RequestPacerTests
     }
 
     [Fact]
+    public void A_reset_waits_past_the_limit_for_answers_still_coming_but_not_for_a_stream_beyond_what_the_client_saw()
+    {
+        var options = new SessionOptions { MaxOutstandingRequests = 32, RecordedGapTolerance = TimeSpan.Zero };
+        var limit = options.ResponseWaitLimit;
+
+        // A slow target: the second answer trickles in (short of the 2001 the client had seen) past the limit.
+        var slow = TwoRequestsOut(options);
+        slow.OnResponseBytes(500, T0 + At(2) + limit - At(1));
+        Assert.Equal(PacingRelease.Held, slow.TryReleaseReset(2001, true, T0 + At(2) + limit));
+        Assert.Equal(T0 + At(2) + limit - At(1) + limit, slow.Deadline);
+
+        // A stream: the answers covered what the client had seen and go on; the limit counts from the last release.
+        var stream = TwoRequestsOut(options);
+        for (var t = 100; t <= 3000; t += 100)
+        {
+            stream.OnResponseBytes(1000, T0 + At(t));
+        }
+
+        Assert.Equal(PacingRelease.WaitLimit, stream.TryReleaseReset(2001, true, T0 + At(2) + limit));
+    }
+
+    [Fact]
     public void With_several_requests_out_only_the_relay_aware_silence_releases_the_next()
     {
         var options = new SessionOptions { MaxOutstandingRequests = 2, RecordedGapTolerance = TimeSpan.Zero };
