@@ -54,7 +54,7 @@ internal sealed class CapturePump(
         catch (OperationCanceledException) when (_stopping)
         {
         }
-        catch (Exception ex) when (ex is LiveCaptureException or PcapFormatException or IOException or DllNotFoundException)
+        catch (Exception ex) when ((ex is LiveCaptureException or PcapFormatException or IOException or DllNotFoundException) && !_stopping)
         {
             // The node is useless without its capture: say why and stop with a failure status.
             CaptureLog.CaptureFailed(logger, ex, ex.Message);
@@ -97,20 +97,30 @@ internal sealed class CapturePump(
         var targets = Describe(current);
         if (settings.Interface is { } captureInterface)
         {
-            _live = LiveCapture.Open(new LiveCaptureOptions
+            // Under the lock StopAsync stops the capture with, and not at all once it began: a stop that came while
+            // readiness was awaited must not find nothing to stop and leave a capture opened after it running.
+            lock (_filterLock)
             {
-                Interface = captureInterface,
-                Filter = current.Filter,
-                BufferSizeBytes = settings.CaptureBufferSize,
-            });
-            CaptureLog.CapturingLive(logger, captureInterface, current.Filter ?? string.Empty, targets);
-            var live = _live;
-            statistics.Kernel = () => live.Statistics;
-            statistics.CapturingLive = true;
-            plan.Changed += OnPlanChanged;
-            live.Faulted += OnCaptureFaulted;
-            _live.Start(OnFrame);
-            readiness.SetCaptureOpen(true);
+                if (_stopping)
+                {
+                    return;
+                }
+
+                _live = LiveCapture.Open(new LiveCaptureOptions
+                {
+                    Interface = captureInterface,
+                    Filter = current.Filter,
+                    BufferSizeBytes = settings.CaptureBufferSize,
+                });
+                CaptureLog.CapturingLive(logger, captureInterface, current.Filter ?? string.Empty, targets);
+                var live = _live;
+                statistics.Kernel = () => live.Statistics;
+                statistics.CapturingLive = true;
+                plan.Changed += OnPlanChanged;
+                live.Faulted += OnCaptureFaulted;
+                _live.Start(OnFrame);
+                readiness.SetCaptureOpen(true);
+            }
 
             // A plan that arrived between reading it and subscribing must not leave the old filter on.
             if (plan.Current.Filter != current.Filter)

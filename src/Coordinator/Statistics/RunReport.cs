@@ -65,7 +65,7 @@ internal sealed record RunReport(
             .AppendLine(CultureInfo.InvariantCulture, $"retransmissions  {Retransmissions}");
         foreach (var (reason, count) in SessionsEnded.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"sessions {reason,-8}{count}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"{"sessions " + reason,-16} {count}");
         }
 
         return text.ToString();

@@ -170,6 +170,7 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
         {
             ["requests_online"] = 1000, ["requests_captured"] = 1000, ["requests_delivered"] = 900,
             ["requests_in_flight"] = 95, ["requests_lost"] = 5, ["requests_lost_retransmitlimit"] = 5,
+            ["sessions_ended_clientreset"] = 3, ["sessions_ended_completed"] = 2,
         }));
         aggregator.Tell(GetClusterStatistics.Instance);
         var statistics = ExpectMsg<ClusterStatistics>(cancellationToken: Cancellation);
@@ -182,6 +183,10 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
         Assert.Equal(0.005, report.LossRatio, 6);
         Assert.Contains("lost             5 retransmitlimit=5", report.Summary(), StringComparison.Ordinal);
         Assert.Contains("in flight        95", report.Summary(), StringComparison.Ordinal);
+
+        // End reasons longer than the label column still read apart from their counts.
+        Assert.Contains("sessions clientreset 3", report.Summary(), StringComparison.Ordinal);
+        Assert.Contains("sessions completed 2", report.Summary(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -57,6 +57,12 @@ public sealed class ClusterLabTests(LabFixture fixture, ITestOutputHelper output
         var leaveWatch = Stopwatch.StartNew();
         var exitCodes = await Task.WhenAll(stopCapture, stopIntercept);
         output.WriteLine($"capture exited {exitCodes[0]}, intercept exited {exitCodes[1]} within {leaveWatch.Elapsed.TotalSeconds:0.00} s");
+        foreach (var (node, code) in new[] { (captureNode, exitCodes[0]), (interceptNode, exitCodes[1]) }.Where(n => n.Item2 != 0))
+        {
+            // A node that did not leave cleanly says why in its last lines.
+            output.WriteLine($"--- {node.Role} (exit {code}) ---{Environment.NewLine}{string.Join(Environment.NewLine, node.Process.Lines.TakeLast(30))}");
+        }
+
         foreach (var (node, ip) in new[] { ("capture", _lab.OnlineUplinkIp), ("intercept", _lab.AssistantIp) })
         {
             var removed = await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(5), Ct, "Member removed:", $"@{ip}:");
