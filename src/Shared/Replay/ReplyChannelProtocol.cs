@@ -231,18 +231,9 @@ public static class ReplyChannelProtocol
         }
 
         /// <summary>
-        /// Checks a received frame (header, records, MAC) and decodes its records; null when the MAC does not
-        /// match, which ends the connection (the stream can no longer be trusted).
-        /// </summary>
-        public ResponseRecord[]? Open(ReadOnlySpan<byte> frame, int records)
-        {
-            var decoded = new List<ResponseRecord>(records);
-            return TryOpen(frame, records, decoded) ? [.. decoded] : null;
-        }
-
-        /// <summary>
-        /// As <see cref="Open"/>, appending the records to <paramref name="into"/> (a reader that gathers several
-        /// frames per shard); false, and nothing appended, when the MAC does not match.
+        /// Checks a received frame (header, records, MAC) and appends its records to <paramref name="into"/> (the
+        /// reader gathers several frames per shard); false, and nothing appended, when the MAC does not match, which
+        /// ends the connection (the stream can no longer be trusted).
         /// </summary>
         public bool TryOpen(ReadOnlySpan<byte> frame, int records, List<ResponseRecord> into)
         {

@@ -186,7 +186,8 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
                     var frame = new byte[ReplyChannelProtocol.FrameSize(count)];
                     header.CopyTo(frame, 0);
                     Read(frame.AsSpan(ReplyChannelProtocol.HeaderSize));
-                    _frames.Add((shard, mac.Open(frame, count) ?? throw new InvalidOperationException("bad MAC")));
+                    var records = new List<ResponseRecord>(count);
+                    _frames.Add((shard, mac.TryOpen(frame, count, records) ? [.. records] : throw new InvalidOperationException("bad MAC")));
                 }
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException or EndOfStreamException)

@@ -61,7 +61,9 @@ public sealed class ReplyChannelProtocolTests
             Assert.Equal(ReplyChannelProtocol.FrameSize(records.Length), length);
             Assert.True(ReplyChannelProtocol.TryReadHeader(buffer, shards: 4, out var count, out var shard, out _));
             Assert.Equal((records.Length, 3), (count, shard));
-            Assert.Equal(records, opener.Open(buffer.AsSpan(0, length), count));
+            var opened = new List<ResponseRecord>();
+            Assert.True(opener.TryOpen(buffer.AsSpan(0, length), count, opened));
+            Assert.Equal(records, opened);
         }
     }
 
@@ -80,19 +82,21 @@ public sealed class ReplyChannelProtocolTests
             using var opener = new ReplyChannelProtocol.FrameMac(frameKey!.Replies);
             var altered = (byte[])first.Clone();
             altered[i] ^= 0x80;
-            Assert.Null(opener.Open(altered, 2));
+            var opened = new List<ResponseRecord>();
+            Assert.False(opener.TryOpen(altered, 2, opened));
+            Assert.Empty(opened);
         }
 
         // The second frame first (reordered), or the first frame twice (replayed): the frame number is in the MAC.
         using (var opener = new ReplyChannelProtocol.FrameMac(frameKey!.Replies))
         {
-            Assert.Null(opener.Open(second, 2));
+            Assert.False(opener.TryOpen(second, 2, []));
         }
 
         using (var opener = new ReplyChannelProtocol.FrameMac(frameKey!.Replies))
         {
-            Assert.NotNull(opener.Open(first, 2));
-            Assert.Null(opener.Open(first, 2));
+            Assert.True(opener.TryOpen(first, 2, []));
+            Assert.False(opener.TryOpen(first, 2, []));
         }
     }
 
