@@ -7,8 +7,9 @@ namespace ReplayCluster.Capture.Sessions;
 /// <summary>
 /// One replayed session: owns a <see cref="ReplaySession"/> and feeds it captured segments, the target's
 /// replies and its single deadline, all through this mailbox, so the state machine never sees two events
-/// at once. Stops itself when the session finished; a failure stops it too (the shard's strategy) and is
-/// counted, because a restart would lose the TCP state.
+/// at once. When the session finished it goes back to its shard's pool and serves a later session (one session
+/// at a time, each from its own <see cref="Start"/>); a failure stops it (the shard's strategy) and is counted,
+/// because a restart would lose the TCP state.
 /// </summary>
 /// <remarks>
 /// Kept cheap because there is one per live session (bench/README.md "Live sessions"):
@@ -60,6 +61,13 @@ internal sealed class SessionActor : UntypedActor
 
     protected override void OnReceive(object message)
     {
+        if (_session is null && message is not Start)
+        {
+            // Idle in its shard's pool: whatever still comes was meant for the session it finished (a late packet,
+            // a reply or a tick sent before its shard learned of the end); the next session starts with Start.
+            return;
+        }
+
         switch (message)
         {
             case CapturedPacket packet:
@@ -95,6 +103,7 @@ internal sealed class SessionActor : UntypedActor
                 }
 
                 _firstCopy = start.FirstCopy;
+                _reportedAt = _host.Time.GetUtcNow().UtcTicks;
                 _session = new ReplaySession(start.Endpoints, start.Options, _host.Transport, _host.Time, _host.Budget, _host.Statistics.ReplyLatency);
                 break;
             default:
@@ -107,14 +116,38 @@ internal sealed class SessionActor : UntypedActor
 
     protected override void PostStop()
     {
-        _tick?.Cancel();
-        _host.Wakeups.Forget(Self);
-        if (_session is not { } session)
+        if (_session is { } session)
         {
-            // Stopped before its start arrived (shutdown): nothing was sent, nothing to count.
-            return;
+            // Stopped with a session (its failure, or shutdown); one idle in the pool or not started has nothing to count.
+            Close(session);
         }
+    }
 
+    /// <summary>
+    /// The session finished: it is counted, the actor forgets it and goes back to its shard's pool (a
+    /// <see cref="Finished"/> to the shard), which hands it the next new connection with another <see cref="Start"/>.
+    /// Starting an actor costs more than the rest of a short session's turns on the shard (Akka's ActorOf looks up
+    /// deployment and mailbox configuration, watching and stopping are system messages): at ~1k sessions/s
+    /// creating them was 16 % of the shard threads' CPU (bench/README.md, "Pooled session actors").
+    /// </summary>
+    private void Retire(ReplaySession session)
+    {
+        Close(session);
+        _session = null;
+        _undeliveredReported = 0;
+        _firstCopy = false;
+        _unreported = false;
+        _endCounted = false;
+        Context.Parent.Tell(Finished.Instance, Self);
+    }
+
+    private void Close(ReplaySession session)
+    {
+        _tick?.Cancel();
+        _tick = null;
+        _tickAt = long.MaxValue;
+        _host.Wakeups.Forget(Self);
+        _wakeAt = long.MaxValue;
         if (session.HasPending)
         {
             Context.GetLogger().Info("Session stopped with data pending: {0}", session.Describe());
@@ -144,8 +177,8 @@ internal sealed class SessionActor : UntypedActor
         }
     }
 
-    // Every message but the first needs the session; the shard sends Start before anything else, and a restart
-    // (which would come without it) never happens: the shard's strategy stops a failed session.
+    // Every message after Start needs the session (OnReceive drops what comes while there is none); the shard sends
+    // Start before anything else, and a restart never happens: the shard's strategy stops a failed session.
     private ReplaySession Session => _session ?? throw new InvalidOperationException("A session actor got a message before its start.");
 
     /// <summary>
@@ -165,7 +198,7 @@ internal sealed class SessionActor : UntypedActor
         var session = Session;
         if (session.IsFinished)
         {
-            Context.Stop(Self);
+            Retire(session);
             return;
         }
 
@@ -241,6 +274,16 @@ internal sealed class SessionActor : UntypedActor
 
     /// <summary>A session's first message: its identity at the target, its options, whether it is the first copy.</summary>
     internal sealed record Start(SessionEndpoints Endpoints, SessionOptions Options, bool FirstCopy);
+
+    /// <summary>To the shard: this actor's session finished and the actor is free for the next one.</summary>
+    internal sealed class Finished
+    {
+        public static readonly Finished Instance = new();
+
+        private Finished()
+        {
+        }
+    }
 
     /// <summary>A deadline is due: <see cref="Precise"/> from Akka's scheduler, <see cref="Wake"/> from the shard's wake-ups.</summary>
     internal sealed class Tick : IDeadLetterSuppression

@@ -265,6 +265,83 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         AwaitAssert(() => Assert.Equal(0, rig.Statistics.LiveSessions), TimeSpan.FromSeconds(5), cancellationToken: Token);
     }
 
+    [Fact]
+    public async Task A_finished_sessions_actor_serves_the_next_connection_and_ignores_what_was_meant_for_its_old_session()
+    {
+        // No answer: the SYN gives up after one retransmission; no linger, so the session finishes at once.
+        var settings = DefaultSettings() with { Session = new SessionOptions { MaxSynRetries = 1, InitialRto = TimeSpan.FromMilliseconds(200), Linger = TimeSpan.Zero } };
+        var rig = new CaptureNodeRig(Sys, settings, shards: 1);
+        rig.Capture(Connection, Syn(1000));
+        var firstSyn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 1000);
+        AwaitAssert(() => Assert.Equal((1, 0L), (rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.SynTimeout), rig.Statistics.LiveSessions)),
+            TimeSpan.FromSeconds(5), cancellationToken: Token);
+        var pooled = await Sys.ActorSelection(rig.Shards.Refs[0].Path / "*").ResolveOne(TimeSpan.FromSeconds(3), Token);
+
+        // A late packet of the finished session, delivered to its old actor: dropped, not a failure, nothing sent.
+        var sent = rig.Transport.Segments.Count;
+        pooled.Tell(new CapturedPacket(Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = new byte[10] }, default));
+        pooled.Tell(SessionActor.Tick.Wake);
+
+        // The next connection gets the same actor (still the shard's only child), started anew with its own SYN.
+        var next = Connection with { ClientPort = 40_001 };
+        rig.Capture(next, Syn(7000));
+        var nextSyn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 7000);
+
+        // Its replies reach it (before its own SYN timeout); the old session's endpoints are nobody's any more.
+        rig.Shards.Refs[0].Tell(new ResponseBatch([SynAck(nextSyn, 5000), SynAck(firstSyn, 9000)]));
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Ack && s.Acknowledgment == 5001 && s.SourcePort == nextSyn.SourcePort);
+        Assert.Equal(1, rig.Statistics.ResponsesUnmatched);
+        Assert.Equal((2L, 1L), (rig.Statistics.SessionsStarted, rig.Statistics.LiveSessions));
+
+        var children = await ChildrenOf(rig.Shards.Refs[0]);
+        Assert.Equal([pooled], children);
+        Assert.All(rig.Transport.Segments.Skip(sent), s => Assert.Equal((nextSyn.SourceAddress, nextSyn.SourcePort), (s.SourceAddress, s.SourcePort)));
+        Assert.DoesNotContain(rig.Transport.Segments, s => (s.Flags & TcpFlags.Psh) != 0);
+        Assert.Equal(0, rig.Statistics.SessionsFailed);
+        Assert.Equal(1, rig.Statistics.ResponsesUnmatched);
+        Assert.Equal((2L, 1L), (rig.Statistics.SessionsStarted, rig.Statistics.LiveSessions));
+    }
+
+    [Fact]
+    public async Task Sessions_at_once_get_actors_of_their_own_and_finished_ones_are_reused_one_for_one()
+    {
+        var settings = DefaultSettings() with { Session = new SessionOptions { MaxSynRetries = 0, InitialRto = TimeSpan.FromMilliseconds(50), Linger = TimeSpan.Zero } };
+        var rig = new CaptureNodeRig(Sys, settings, shards: 1);
+        for (ushort port = 41_000; port < 41_003; port++)
+        {
+            rig.Capture(Connection with { ClientPort = port }, Syn(port));
+        }
+
+        AwaitAssert(() => Assert.Equal((3, 0L), (rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.SynTimeout), rig.Statistics.LiveSessions)),
+            TimeSpan.FromSeconds(5), cancellationToken: Token);
+        var first = await ChildrenOf(rig.Shards.Refs[0]);
+        Assert.Equal(3, first.Count);
+
+        for (ushort port = 42_000; port < 42_004; port++)
+        {
+            rig.Capture(Connection with { ClientPort = port }, Syn(port));
+        }
+
+        AwaitAssert(() => Assert.Equal(7, rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.SynTimeout)), TimeSpan.FromSeconds(5), cancellationToken: Token);
+        var second = await ChildrenOf(rig.Shards.Refs[0]);
+        Assert.Equal(4, second.Count);
+        Assert.Subset(second.ToHashSet(), first.ToHashSet());
+        Assert.Equal(7, rig.Transport.Segments.Count(s => s.Flags == TcpFlags.Syn));
+    }
+
+    private async Task<List<IActorRef>> ChildrenOf(IActorRef shard)
+    {
+        var identities = new List<IActorRef>();
+        var probe = CreateTestProbe();
+        Sys.ActorSelection(shard.Path / "*").Tell(new Identify("children"), probe.Ref);
+        while (await probe.ReceiveOneAsync(TimeSpan.FromMilliseconds(500), Token) is ActorIdentity { Subject: { } child })
+        {
+            identities.Add(child);
+        }
+
+        return identities;
+    }
+
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     private static ResponseRecord SynAck(TcpSegmentSpec syn, uint isn) => new()
