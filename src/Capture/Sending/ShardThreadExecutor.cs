@@ -57,7 +57,7 @@ internal sealed class ShardThreadExecutor : ExecutorService
     /// <summary>The executor whose thread is running the caller; null on any other thread.</summary>
     public static ShardThreadExecutor? Current => t_current;
 
-    /// <summary>Sockets the thread polls now (its thread only, or tests once it is idle).</summary>
+    /// <summary>Sockets the thread polls now (any thread may read it: the count after the thread's last change).</summary>
     internal int SocketCount => Volatile.Read(ref _socketCount);
 
     public override void Execute(IRunnable run)
