@@ -47,6 +47,49 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int gettid();
+
+    /// <summary>
+    /// ppoll(2) on the first <paramref name="count"/> entries of <paramref name="fds"/>, sleeping until one is ready
+    /// (<paramref name="wait"/>) or only looking (a zero timeout); for callers that are not compiled unsafe.
+    /// </summary>
+    public static unsafe int PollAll(PollFd[] fds, int count, bool wait)
+    {
+        ArgumentNullException.ThrowIfNull(fds);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, fds.Length);
+        var none = default(Timespec);
+        fixed (PollFd* pointer = fds)
+        {
+            return ppoll(pointer, (nuint)count, wait ? null : &none, null);
+        }
+    }
+}
+
+/// <summary>
+/// An eventfd(2) used as a thread's wake-up beside the descriptors it polls: <see cref="Signal"/> makes it readable
+/// until <see cref="Drain"/>; signals before a drain merge into one.
+/// </summary>
+internal static unsafe class EventFd
+{
+    /// <summary>A new non-blocking, close-on-exec eventfd.</summary>
+    public static int Create()
+    {
+        var fd = LiveCaptureNative.eventfd(0, LiveCaptureNative.EfdNonBlock | LiveCaptureNative.EfdCloexec);
+        return fd >= 0 ? fd : throw new IOException($"eventfd failed (errno {Marshal.GetLastPInvokeError()})");
+    }
+
+    public static void Signal(int fd)
+    {
+        ulong one = 1;
+        _ = LiveCaptureNative.write(fd, &one, sizeof(ulong)); // fails only when the counter is at its maximum
+    }
+
+    public static void Drain(int fd)
+    {
+        ulong value;
+        _ = LiveCaptureNative.read(fd, &value, sizeof(ulong)); // EAGAIN when a signal was drained already
+    }
+
+    public static void Close(int fd) => _ = LiveCaptureNative.close(fd);
 }
 
 /// <summary>

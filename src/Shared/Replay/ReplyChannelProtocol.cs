@@ -17,13 +17,16 @@ namespace ReplayCluster.Replay;
 /// behind remoting either.
 /// </summary>
 /// <remarks>
-/// <para>Handshake: the capture node sends <c>"RCR1"</c> + a 16-byte nonce; the intercept answers <c>"RCR1"</c> + its
-/// own 16-byte nonce + HMAC-SHA256(key, "hello" | both nonces); the capture node checks it (constant time) and
+/// <para>One connection per (intercept, capture shard): the shard's own thread reads it, so a reply frame reaches
+/// its session with no thread hand-off on the capture node, and the shard writes its claims back on it.</para>
+/// <para>Handshake: the capture node sends <c>"RCR2"</c> + a 16-byte nonce; the intercept answers <c>"RCR2"</c> + its
+/// own 16-byte nonce + the shard index the connection serves (u16, little-endian) + 2 bytes 0 +
+/// HMAC-SHA256(key, "hello" | both nonces | shard index); the capture node checks it (constant time) and
 /// answers one byte <see cref="Accepted"/>. Both derive the reply frames' key HMAC-SHA256(key, "frames" | both
 /// nonces) and the claim frames' key HMAC-SHA256(key, "claims" | both nonces): one key per direction, so a frame
 /// cannot be reflected back to its sender.</para>
-/// <para>Reply frame (intercept to capture node): a little-endian header (record count u32, shard index u16,
-/// flags u16 = 0), the records (<see cref="ResponseRecord.EncodedSize"/> bytes each, the remoting layout), then the
+/// <para>Reply frame (intercept to capture node): a little-endian header (record count u32, shard index u16 = the
+/// connection's shard, flags u16 = 0), the records (<see cref="ResponseRecord.EncodedSize"/> bytes each, the remoting layout), then the
 /// first 16 bytes of HMAC-SHA256(frame key, frame number u64 | header | records). Frame numbers count from 0 per
 /// connection and direction.</para>
 /// <para>Claims frame (capture node to intercept): header (claimed count u32, released count u32, shard index u16,
@@ -41,8 +44,12 @@ public static class ReplyChannelProtocol
     /// <summary>Bytes of the capture node's greeting: magic and nonce.</summary>
     public const int GreetingSize = 4 + NonceSize;
 
-    /// <summary>Bytes of the intercept's hello: magic, nonce and proof.</summary>
-    public const int HelloSize = 4 + NonceSize + 32;
+    /// <summary>Bytes of the intercept's hello: magic, nonce, shard index (u16 and 2 bytes 0) and proof.</summary>
+    public const int HelloSize = 4 + NonceSize + 4 + 32;
+
+    // Where the shard index and the proof sit in the hello.
+    private const int HelloShardOffset = 4 + NonceSize;
+    private const int HelloProofOffset = HelloShardOffset + 4;
 
     /// <summary>Bytes of a frame header.</summary>
     public const int HeaderSize = 8;
@@ -62,7 +69,9 @@ public static class ReplyChannelProtocol
     /// <summary>Bytes of one endpoints entry in a claims frame.</summary>
     public const int EndpointsSize = SessionEndpoints.EncodedSize;
 
-    private static ReadOnlySpan<byte> Magic => "RCR1"u8;
+    // "RCR2": one connection per shard, the hello names it. A node of the one-connection protocol ("RCR1") is
+    // not greeted as a capture node, and its intercept keeps using remoting.
+    private static ReadOnlySpan<byte> Magic => "RCR2"u8;
 
     private static ReadOnlySpan<byte> HelloLabel => "hello"u8;
 
@@ -87,11 +96,14 @@ public static class ReplyChannelProtocol
     }
 
     /// <summary>
-    /// Intercept: checks the greeting and writes the hello proving the key; returns the channel's keys, or null
-    /// when the greeting is not a capture node's.
+    /// Intercept: checks the greeting and writes the hello proving the key for the connection of shard
+    /// <paramref name="shard"/> (its index in the offer); returns the channel's keys, or null when the greeting is
+    /// not a capture node's.
     /// </summary>
-    public static ChannelKeys? AnswerGreeting(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, Span<byte> hello)
+    public static ChannelKeys? AnswerGreeting(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, int shard, Span<byte> hello)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(shard);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shard, ReplyChannelOffer.MaxShards);
         if (greeting.Length != GreetingSize || !greeting[..4].SequenceEqual(Magic))
         {
             return null;
@@ -101,11 +113,16 @@ public static class ReplyChannelProtocol
         Magic.CopyTo(hello);
         var clientNonce = hello.Slice(4, NonceSize);
         RandomNumberGenerator.Fill(clientNonce);
-        Prove(key, HelloLabel, serverNonce, clientNonce, hello.Slice(4 + NonceSize, 32));
-        return Keys(key, serverNonce, clientNonce);
+        BinaryPrimitives.WriteUInt16LittleEndian(hello[HelloShardOffset..], (ushort)shard);
+        BinaryPrimitives.WriteUInt16LittleEndian(hello[(HelloShardOffset + 2)..], 0);
+        Prove(key, HelloLabel, serverNonce, clientNonce, hello.Slice(HelloShardOffset, 4), hello.Slice(HelloProofOffset, 32));
+        return Keys(key, serverNonce, clientNonce, shard);
     }
 
-    /// <summary>Capture node: checks an intercept's hello against its greeting; returns the channel's keys, or null.</summary>
+    /// <summary>
+    /// Capture node: checks an intercept's hello against its greeting; returns the channel's keys and the shard
+    /// index the hello names (proven with the key, not yet checked against the node's shards), or null.
+    /// </summary>
     public static ChannelKeys? CheckHello(ReadOnlySpan<byte> key, ReadOnlySpan<byte> greeting, ReadOnlySpan<byte> hello)
     {
         if (hello.Length != HelloSize || !hello[..4].SequenceEqual(Magic))
@@ -115,10 +132,12 @@ public static class ReplyChannelProtocol
 
         var serverNonce = greeting.Slice(4, NonceSize);
         var clientNonce = hello.Slice(4, NonceSize);
+        var shardField = hello.Slice(HelloShardOffset, 4);
         Span<byte> expected = stackalloc byte[32];
-        Prove(key, HelloLabel, serverNonce, clientNonce, expected);
-        return CryptographicOperations.FixedTimeEquals(expected, hello.Slice(4 + NonceSize, 32))
-            ? Keys(key, serverNonce, clientNonce)
+        Prove(key, HelloLabel, serverNonce, clientNonce, shardField, expected);
+        return CryptographicOperations.FixedTimeEquals(expected, hello.Slice(HelloProofOffset, 32))
+            && BinaryPrimitives.ReadUInt16LittleEndian(shardField[2..]) == 0
+            ? Keys(key, serverNonce, clientNonce, BinaryPrimitives.ReadUInt16LittleEndian(shardField))
             : null;
     }
 
@@ -174,26 +193,33 @@ public static class ReplyChannelProtocol
         return problem.Length == 0;
     }
 
-    private static void Prove(ReadOnlySpan<byte> key, ReadOnlySpan<byte> label, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> clientNonce, Span<byte> mac)
+    private static void Prove(ReadOnlySpan<byte> key, ReadOnlySpan<byte> label, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> clientNonce, ReadOnlySpan<byte> extra, Span<byte> mac)
     {
-        Span<byte> message = stackalloc byte[8 + (2 * NonceSize)];
+        Span<byte> message = stackalloc byte[8 + (2 * NonceSize) + 4];
+        message.Clear();
         label.CopyTo(message);
         serverNonce.CopyTo(message[8..]);
         clientNonce.CopyTo(message[(8 + NonceSize)..]);
-        HMACSHA256.HashData(key, message, mac);
+        extra.CopyTo(message[(8 + (2 * NonceSize))..]);
+        HMACSHA256.HashData(key, message[..(8 + (2 * NonceSize) + extra.Length)], mac);
     }
 
-    private static ChannelKeys Keys(ReadOnlySpan<byte> key, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> clientNonce)
+    // The frame keys depend on both nonces, fresh per connection: each shard's connection has keys of its own, so a
+    // frame recorded on one connection does not open on another.
+    private static ChannelKeys Keys(ReadOnlySpan<byte> key, ReadOnlySpan<byte> serverNonce, ReadOnlySpan<byte> clientNonce, int shard)
     {
         var replies = new byte[32];
-        Prove(key, FramesLabel, serverNonce, clientNonce, replies);
+        Prove(key, FramesLabel, serverNonce, clientNonce, [], replies);
         var claims = new byte[32];
-        Prove(key, ClaimsLabel, serverNonce, clientNonce, claims);
-        return new ChannelKeys(replies, claims);
+        Prove(key, ClaimsLabel, serverNonce, clientNonce, [], claims);
+        return new ChannelKeys(replies, claims, shard);
     }
 
-    /// <summary>The keys of one connection: reply frames (intercept to capture node) and claims frames (back).</summary>
-    public sealed record ChannelKeys(byte[] Replies, byte[] Claims);
+    /// <summary>
+    /// The keys of one connection: reply frames (intercept to capture node) and claims frames (back), and the
+    /// index of the shard the connection serves (every frame on it names that shard).
+    /// </summary>
+    public sealed record ChannelKeys(byte[] Replies, byte[] Claims, int Shard);
 
     /// <summary>
     /// One direction's MAC state: the frame key and the next frame number. The intercept seals with it, the

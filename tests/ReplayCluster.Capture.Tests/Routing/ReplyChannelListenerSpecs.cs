@@ -10,7 +10,8 @@ namespace ReplayCluster.Capture.Tests.Routing;
 
 /// <summary>
 /// The capture node's reply channel listener on a real loopback socket, with a hand-written intercept speaking
-/// the protocol: frames reach the shard they name; every kind of bad peer is refused, counted and cut off alone.
+/// the protocol (a connection per shard): frames reach the shard of their connection; every kind of bad peer is
+/// refused, counted and cut off alone. The shards here are probes, so the listener's own polling threads read.
 /// </summary>
 public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
 {
@@ -31,53 +32,97 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     [Fact]
-    public void An_intercept_with_the_key_gets_its_frames_to_the_shards_they_name_in_order()
+    public void Frames_for_each_shard_reach_that_shard_over_its_own_connection_in_order()
     {
         var offer = _listener.Offer(InterceptNode);
         Assert.Equal(2, offer.Shards.Count);
-        using var intercept = Intercept.Connect(_listener.Port, [.. offer.Key]);
+        using var shard0 = Intercept.Connect(_listener.Port, [.. offer.Key], shard: 0);
+        using var shard1 = Intercept.Connect(_listener.Port, [.. offer.Key], shard: 1);
 
-        intercept.Send(1, Records(1, 2, 3));
-        intercept.Send(0, Records(4));
-        intercept.Send(1, Records(5));
+        shard1.Send(1, Records(1, 2, 3));
+        shard0.Send(0, Records(4));
+        shard1.Send(1, Records(5));
 
         // Frames that arrive together may share a batch: the records per shard, in order, are what counts.
         Assert.Equal([1u, 2u, 3u, 5u], ReceiveSequences(_shards[1], 4));
         Assert.Equal([4u], ReceiveSequences(_shards[0], 1));
         Assert.Equal(5, _statistics.ResponsesByChannel);
-        Assert.Equal(1, _statistics.ReplyChannels);
+        Assert.Equal(2, _statistics.ReplyChannels);
         Assert.Equal(0, _statistics.Refusals.Total);
     }
 
     [Fact]
-    public void The_shards_claims_go_back_on_the_intercepts_channel_and_on_remoting_without_one()
+    public void The_shards_claims_go_back_on_their_own_connections_and_on_remoting_without_one()
     {
         var other = new Akka.Actor.Address("akka.tcp", "replaycluster", "10.0.0.10", 4053);
         SessionEndpoints[] claimed = [new(0x0AC80001, 40000, 0x0A000202, 80)];
         SessionEndpoints[] released = [new(0x0AC80002, 40001, 0x0A000202, 80), new(0x0AC80003, 40002, 0x0A000202, 80)];
         Assert.False(_listener.TrySendClaims(InterceptNode, 1, claimed, released));
 
-        using var intercept = Intercept.Connect(_listener.Port, [.. _listener.Offer(InterceptNode).Key]);
-        AwaitCondition(() => _listener.IsOpen(InterceptNode), cancellationToken: Cancellation);
+        var key = _listener.Offer(InterceptNode).Key.ToArray();
+        using var shard1 = Intercept.Connect(_listener.Port, key, shard: 1);
+        AwaitCondition(() => _listener.IsOpen(InterceptNode, 1), cancellationToken: Cancellation);
 
+        // Shard 0 has no connection yet: its claims take remoting.
+        Assert.False(_listener.TrySendClaims(InterceptNode, 0, claimed, released));
         Assert.True(_listener.TrySendClaims(InterceptNode, 1, claimed, released));
         Assert.False(_listener.TrySendClaims(other, 1, claimed, released));
-        var (shard, claimedBack, releasedBack) = intercept.ReadClaims();
+        var (shard, claimedBack, releasedBack) = shard1.ReadClaims();
         Assert.Equal(1, shard);
         Assert.Equal(claimed, claimedBack);
         Assert.Equal(released, releasedBack);
         Assert.Equal(3, _statistics.ClaimsByChannel);
 
-        // Large sets go in several frames.
+        // Large sets go in several frames, on the shard's own connection.
+        using var shard0 = Intercept.Connect(_listener.Port, key, shard: 0);
+        AwaitCondition(() => _listener.IsOpen(InterceptNode, 0), cancellationToken: Cancellation);
         SessionEndpoints[] many = [.. Enumerable.Range(0, 10_000).Select(i => new SessionEndpoints(0x0AC90000 + (uint)i, 40000, 0x0A000202, 80))];
         Assert.True(_listener.TrySendClaims(InterceptNode, 0, many, []));
         var received = new List<SessionEndpoints>();
         while (received.Count < many.Length)
         {
-            received.AddRange(intercept.ReadClaims().Claimed);
+            var frame = shard0.ReadClaims();
+            Assert.Equal(0, frame.Shard);
+            received.AddRange(frame.Claimed);
         }
 
         Assert.Equal(many, received);
+    }
+
+    [Fact]
+    public void A_connection_naming_a_shard_the_node_does_not_have_is_refused_and_counted()
+    {
+        var key = _listener.Offer(InterceptNode).Key.ToArray();
+
+        using var beyond = Intercept.Connect(_listener.Port, key, shard: 2, expectAccepted: false);
+        using var far = Intercept.Connect(_listener.Port, key, shard: 700, expectAccepted: false);
+
+        AwaitAssert(() => Assert.Equal(2, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.BadHandshake)), cancellationToken: Cancellation);
+        Assert.True(beyond.IsClosedByPeer());
+        Assert.True(far.IsClosedByPeer());
+        Assert.Equal(0, _statistics.ReplyChannels);
+
+        // The intercept's good connections are unaffected.
+        using var good = Intercept.Connect(_listener.Port, key, shard: 1);
+        good.Send(1, Records(1));
+        Assert.Equal([1u], Sequences(_shards[1].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
+    }
+
+    [Fact]
+    public void A_frame_naming_another_shard_than_its_connections_is_refused_and_ends_that_connection()
+    {
+        var key = _listener.Offer(InterceptNode).Key.ToArray();
+        using var shard0 = Intercept.Connect(_listener.Port, key, shard: 0);
+        using var shard1 = Intercept.Connect(_listener.Port, key, shard: 1);
+
+        shard0.Send(1, Records(1));
+
+        AwaitAssert(() => Assert.Equal(1, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.BadFrame)), cancellationToken: Cancellation);
+        Assert.True(shard0.IsClosedByPeer());
+        _shards[1].ExpectNoMsg(TimeSpan.FromMilliseconds(100), Cancellation);
+        shard1.Send(1, Records(2));
+        Assert.Equal([2u], Sequences(_shards[1].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
+        AwaitAssert(() => Assert.Equal(1, _statistics.ReplyChannels), cancellationToken: Cancellation);
     }
 
     [Fact]
@@ -89,7 +134,22 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         using var intercept = Intercept.Connect(_listener.Port, key, expectAccepted: false);
 
         AwaitAssert(() => Assert.Equal(1, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.BadHandshake)), cancellationToken: Cancellation);
-        Assert.False(_listener.IsOpen(InterceptNode));
+        Assert.False(_listener.IsOpen(InterceptNode, 0));
+    }
+
+    [Fact]
+    public void An_intercept_that_leaves_has_its_connections_closed()
+    {
+        var key = _listener.Offer(InterceptNode).Key.ToArray();
+        using var shard0 = Intercept.Connect(_listener.Port, key, shard: 0);
+        using var shard1 = Intercept.Connect(_listener.Port, key, shard: 1);
+        AwaitCondition(() => _listener.IsOpen(InterceptNode, 0) && _listener.IsOpen(InterceptNode, 1), cancellationToken: Cancellation);
+
+        _listener.Forget(InterceptNode);
+
+        Assert.True(shard0.IsClosedByPeer());
+        Assert.True(shard1.IsClosedByPeer());
+        AwaitAssert(() => Assert.Equal(0, _statistics.ReplyChannels), cancellationToken: Cancellation);
     }
 
     [Fact]
@@ -112,20 +172,20 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
     }
 
     [Fact]
-    public void Frames_that_arrive_together_reach_each_shard_as_one_batch_and_a_frame_split_across_receives_is_whole()
+    public void Frames_that_arrive_together_reach_the_shard_as_one_batch_and_a_frame_split_across_receives_is_whole()
     {
-        using var intercept = Intercept.Connect(_listener.Port, [.. _listener.Offer(InterceptNode).Key]);
+        var key = _listener.Offer(InterceptNode).Key.ToArray();
+        using var shard1 = Intercept.Connect(_listener.Port, key, shard: 1);
+        using var shard0 = Intercept.Connect(_listener.Port, key, shard: 0);
 
-        // Five frames in one write, as a loaded intercept's burst reaches the socket: one receive, one batch per shard.
-        intercept.SendTogether((1, Records(1, 2)), (0, Records(3)), (1, Records(4)), (0, Records(5, 6)), (1, Records(7)));
-
-        Assert.Equal([1u, 2u, 4u, 7u], Sequences(_shards[1].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
-        Assert.Equal([3u, 5u, 6u], Sequences(_shards[0].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
+        // Four frames in one write, as a loaded intercept's burst reaches the socket: one receive, one batch.
+        shard1.SendTogether((1, Records(1, 2)), (1, Records(4)), (1, Records(7)), (1, Records(11)));
+        Assert.Equal([1u, 2u, 4u, 7u, 11u], Sequences(_shards[1].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
 
         // A frame in three pieces (inside the header, inside the records): delivered once it is whole.
-        intercept.SendInPieces(0, Records(8, 9, 10), [3, 40]);
+        shard0.SendInPieces(0, Records(8, 9, 10), [3, 40]);
         Assert.Equal([8u, 9u, 10u], Sequences(_shards[0].ExpectMsg<ResponseBatch>(cancellationToken: Cancellation)));
-        Assert.Equal(10, _statistics.ResponsesByChannel);
+        Assert.Equal(8, _statistics.ResponsesByChannel);
         Assert.Equal(0, _statistics.Refusals.Total);
         _shards[0].ExpectNoMsg(TimeSpan.FromMilliseconds(100), Cancellation);
         _shards[1].ExpectNoMsg(TimeSpan.Zero, Cancellation);
@@ -163,7 +223,8 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
     [Fact]
     public void Connections_beyond_the_limit_are_refused()
     {
-        var sockets = Enumerable.Range(0, ReplyChannelListener.MaxConnections + 1).Select(_ =>
+        Assert.Equal(ReplyChannelListener.MaxIntercepts * 2, _listener.MaxConnections);
+        var sockets = Enumerable.Range(0, _listener.MaxConnections + 1).Select(_ =>
         {
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
             socket.Connect(IPAddress.Loopback, _listener.Port);
@@ -185,7 +246,7 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         base.AfterAll();
     }
 
-    private static ResponseRecord[] Records(params uint[] sequences) => [.. sequences.Select(s => new ResponseRecord
+    internal static ResponseRecord[] Records(params uint[] sequences) => [.. sequences.Select(s => new ResponseRecord
     {
         ClientAddress = 0x0AC80001,
         ClientPort = 40000,
@@ -210,10 +271,10 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
         return [.. sequences];
     }
 
-    private static uint[] Sequences(ResponseBatch batch) => [.. batch.Records.ToArray().Select(r => r.Sequence)];
+    internal static uint[] Sequences(ResponseBatch batch) => [.. batch.Records.ToArray().Select(r => r.Sequence)];
 
     /// <summary>The intercept's side of the protocol, written out by hand against the listener.</summary>
-    private sealed class Intercept : IDisposable
+    internal sealed class Intercept : IDisposable
     {
         private readonly Socket _socket;
         private readonly ReplyChannelProtocol.FrameMac? _mac;
@@ -239,14 +300,14 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
             return (shard, claimedEndpoints, releasedEndpoints);
         }
 
-        public static Intercept Connect(int port, byte[] key, bool expectAccepted = true)
+        public static Intercept Connect(int port, byte[] key, int shard = 0, bool expectAccepted = true)
         {
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 5000 };
             socket.Connect(IPAddress.Loopback, port);
             var greeting = new byte[ReplyChannelProtocol.GreetingSize];
             Read(socket, greeting);
             var hello = new byte[ReplyChannelProtocol.HelloSize];
-            var keys = ReplyChannelProtocol.AnswerGreeting(key, greeting, hello)!;
+            var keys = ReplyChannelProtocol.AnswerGreeting(key, greeting, shard, hello)!;
             socket.Send(hello);
             if (expectAccepted)
             {

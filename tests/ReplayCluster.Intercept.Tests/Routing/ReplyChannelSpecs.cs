@@ -43,8 +43,10 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
 
         capture.Capture(TestReplies.For(Session, 1), TestReplies.For(Session, 2));
 
-        var (shard, records) = listener.Take();
-        Assert.Equal(1, shard);
+        // One connection per shard of the offer; the frame goes on its shard's connection.
+        Assert.Equal(2, listener.Connections);
+        var (connection, shard, records) = listener.Take();
+        Assert.Equal((1, 1), (connection, shard));
         Assert.Equal([1u, 2u], records.Select(r => r.Sequence));
         owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100), Cancellation);
         Assert.Equal(1, _statistics.BatchesByChannel);
@@ -78,10 +80,36 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         AwaitAssert(() => Assert.Equal(1, _statistics.Routes), cancellationToken: Cancellation);
         capture.Capture(TestReplies.For(Session, 7));
 
-        var (shard, records) = listener.Take();
-        Assert.Equal((1, 7u), (shard, records[0].Sequence));
+        var (connection, shard, records) = listener.Take();
+        Assert.Equal((1, 1, 7u), (connection, shard, records[0].Sequence));
         listener.Claim(1, [], [Session]);
         AwaitAssert(() => Assert.Equal(0, _statistics.Routes), cancellationToken: Cancellation);
+        Assert.Equal(0, _statistics.Refusals.Total);
+    }
+
+    [Fact]
+    public void Each_shards_replies_and_claims_travel_on_that_shards_own_connection()
+    {
+        using var listener = new CaptureSide();
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        using var _ = capture;
+        var other = new SessionEndpoints(0x0AC80002, 40001, 0x0A000202, 80);
+        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
+        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+        Assert.Equal(2, listener.Connections);
+
+        listener.Claim(0, [Session], []);
+        listener.Claim(1, [other], []);
+        AwaitAssert(() => Assert.Equal(2, _statistics.Routes), cancellationToken: Cancellation);
+        capture.Capture(TestReplies.For(Session, 1));
+        var first = listener.Take();
+        capture.Capture(TestReplies.For(other, 2));
+        var second = listener.Take();
+
+        Assert.Equal((0, 0, 1u), (first.Connection, first.Shard, first.Records.Single().Sequence));
+        Assert.Equal((1, 1, 2u), (second.Connection, second.Shard, second.Records.Single().Sequence));
+        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100), Cancellation);
         Assert.Equal(0, _statistics.Refusals.Total);
     }
 
@@ -128,66 +156,92 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         return (router, new SimulatedCaptureThread(forwarder, router), shards);
     }
 
-    /// <summary>The capture node's side of the protocol for one connection: greet, check the hello, read frames.</summary>
+    /// <summary>
+    /// The capture node's side of the protocol: greet each connection, check its hello (which names its shard), read
+    /// its frames; what arrived is taken with the shard of the connection it came on.
+    /// </summary>
     private sealed class CaptureSide : IDisposable
     {
         private readonly Socket _listener = new(SocketType.Stream, ProtocolType.Tcp);
-        private readonly BlockingCollection<(int Shard, ResponseRecord[] Records)> _frames = [];
-        private Socket? _connection;
-        private ReplyChannelProtocol.FrameMac? _claims;
-
-        /// <summary>Writes a claims frame for <paramref name="shard"/> as the capture node's shard would.</summary>
-        public void Claim(int shard, SessionEndpoints[] claimed, SessionEndpoints[] released)
-        {
-            var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(claimed.Length + released.Length)];
-            _connection!.Send(frame.AsSpan(0, _claims!.SealClaims(frame, shard, claimed, released)));
-        }
+        private readonly BlockingCollection<(int Connection, int Shard, ResponseRecord[] Records)> _frames = [];
+        private readonly ConcurrentDictionary<int, (Socket Socket, ReplyChannelProtocol.FrameMac Claims)> _connections = new();
+        private readonly ConcurrentBag<Socket> _accepted = [];
 
         public CaptureSide()
         {
             _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _listener.Listen(1);
-            new Thread(Serve) { IsBackground = true }.Start();
+            _listener.Listen(8);
+            new Thread(Accept) { IsBackground = true }.Start();
         }
 
         public byte[] Key { get; } = ReplyChannelProtocol.NewKey();
 
         public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
 
-        public (int Shard, ResponseRecord[] Records) Take() =>
+        /// <summary>Shards whose connection is open.</summary>
+        public int Connections => _connections.Count;
+
+        /// <summary>Writes a claims frame for <paramref name="shard"/> on its connection, as the capture node's shard would.</summary>
+        public void Claim(int shard, SessionEndpoints[] claimed, SessionEndpoints[] released)
+        {
+            var (socket, claims) = _connections[shard];
+            var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(claimed.Length + released.Length)];
+            socket.Send(frame.AsSpan(0, claims.SealClaims(frame, shard, claimed, released)));
+        }
+
+        /// <summary>The next frame: the shard of the connection it came on, the shard it names, its records.</summary>
+        public (int Connection, int Shard, ResponseRecord[] Records) Take() =>
             _frames.TryTake(out var frame, TimeSpan.FromSeconds(5)) ? frame : throw new TimeoutException("no frame within 5 s");
 
         public void Dispose()
         {
             _listener.Dispose();
-            _connection?.Dispose();
-            _claims?.Dispose();
+            foreach (var socket in _accepted)
+            {
+                socket.Dispose();
+            }
         }
 
-        private void Serve()
+        private void Accept()
         {
             try
             {
-                _connection = _listener.Accept();
+                while (true)
+                {
+                    var connection = _listener.Accept();
+                    _accepted.Add(connection);
+                    new Thread(() => Serve(connection)) { IsBackground = true }.Start();
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // Disposed by the test.
+            }
+        }
+
+        private void Serve(Socket connection)
+        {
+            try
+            {
                 var greeting = new byte[ReplyChannelProtocol.GreetingSize];
                 ReplyChannelProtocol.WriteGreeting(greeting);
-                _connection.Send(greeting);
+                connection.Send(greeting);
                 var hello = new byte[ReplyChannelProtocol.HelloSize];
-                Read(hello);
+                Read(connection, hello);
                 var keys = ReplyChannelProtocol.CheckHello(Key, greeting, hello) ?? throw new InvalidOperationException("bad hello");
                 using var mac = new ReplyChannelProtocol.FrameMac(keys.Replies);
-                _claims = new ReplyChannelProtocol.FrameMac(keys.Claims);
-                _connection.Send([ReplyChannelProtocol.Accepted]);
+                _connections[keys.Shard] = (connection, new ReplyChannelProtocol.FrameMac(keys.Claims));
+                connection.Send([ReplyChannelProtocol.Accepted]);
                 var header = new byte[ReplyChannelProtocol.HeaderSize];
                 while (true)
                 {
-                    Read(header);
+                    Read(connection, header);
                     Assert.True(ReplyChannelProtocol.TryReadHeader(header, 2, out var count, out var shard, out var problem), problem);
                     var frame = new byte[ReplyChannelProtocol.FrameSize(count)];
                     header.CopyTo(frame, 0);
-                    Read(frame.AsSpan(ReplyChannelProtocol.HeaderSize));
+                    Read(connection, frame.AsSpan(ReplyChannelProtocol.HeaderSize));
                     var records = new List<ResponseRecord>(count);
-                    _frames.Add((shard, mac.TryOpen(frame, count, records) ? [.. records] : throw new InvalidOperationException("bad MAC")));
+                    _frames.Add((keys.Shard, shard, mac.TryOpen(frame, count, records) ? [.. records] : throw new InvalidOperationException("bad MAC")));
                 }
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException or EndOfStreamException)
@@ -196,11 +250,11 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
             }
         }
 
-        private void Read(Span<byte> into)
+        private static void Read(Socket connection, Span<byte> into)
         {
             while (into.Length > 0)
             {
-                var read = _connection!.Receive(into);
+                var read = connection.Receive(into);
                 if (read == 0)
                 {
                     throw new EndOfStreamException();

@@ -39,11 +39,30 @@ public sealed class ReplyChannelProtocolTests
     }
 
     [Fact]
+    public void The_hello_names_its_shard_under_the_proof_and_each_connection_gets_keys_of_its_own()
+    {
+        var (greeting, hello, interceptKeys) = Handshake(Key, shard: 5);
+        var captureKeys = ReplyChannelProtocol.CheckHello(Key, greeting, hello);
+        Assert.Equal(5, interceptKeys!.Shard);
+        Assert.Equal(5, captureKeys!.Shard);
+
+        // The shard index is proven: a hello changed to name another shard (here shard 4) is refused.
+        var otherShard = (byte[])hello.Clone();
+        otherShard[4 + ReplyChannelProtocol.NonceSize] = 4;
+        Assert.Null(ReplyChannelProtocol.CheckHello(Key, greeting, otherShard));
+
+        // Another shard's connection (a fresh handshake) has other frame keys.
+        var (_, _, sibling) = Handshake(Key, shard: 4);
+        Assert.NotEqual(interceptKeys.Replies, sibling!.Replies);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ReplyChannelProtocol.AnswerGreeting(Key, greeting, ReplyChannelOffer.MaxShards, new byte[ReplyChannelProtocol.HelloSize]));
+    }
+
+    [Fact]
     public void A_greeting_that_is_not_a_capture_nodes_gets_no_hello()
     {
         var hello = new byte[ReplyChannelProtocol.HelloSize];
-        Assert.Null(ReplyChannelProtocol.AnswerGreeting(Key, "HTTP/1.1 200 OK\r\n\r\n "u8, hello));
-        Assert.Null(ReplyChannelProtocol.AnswerGreeting(Key, new byte[3], hello));
+        Assert.Null(ReplyChannelProtocol.AnswerGreeting(Key, "HTTP/1.1 200 OK\r\n\r\n "u8, 0, hello));
+        Assert.Null(ReplyChannelProtocol.AnswerGreeting(Key, new byte[3], 0, hello));
     }
 
     [Fact]
@@ -165,12 +184,12 @@ public sealed class ReplyChannelProtocolTests
         Assert.Throws<SerializationException>(() => ReplayMessageSerializer.DecodeOffer(noPort, _ => ActorRefs.Nobody));
     }
 
-    private static (byte[] Greeting, byte[] Hello, ReplyChannelProtocol.ChannelKeys? FrameKey) Handshake(byte[] interceptKey)
+    private static (byte[] Greeting, byte[] Hello, ReplyChannelProtocol.ChannelKeys? FrameKey) Handshake(byte[] interceptKey, int shard = 0)
     {
         var greeting = new byte[ReplyChannelProtocol.GreetingSize];
         ReplyChannelProtocol.WriteGreeting(greeting);
         var hello = new byte[ReplyChannelProtocol.HelloSize];
-        var frameKey = ReplyChannelProtocol.AnswerGreeting(interceptKey, greeting, hello);
+        var frameKey = ReplyChannelProtocol.AnswerGreeting(interceptKey, greeting, shard, hello);
         return (greeting, hello, frameKey);
     }
 
