@@ -40,25 +40,35 @@ internal sealed class ReplyChannel : IDisposable
     /// (all at once); fails (an exception, and no connection stays open) when the capture node cannot be reached,
     /// does not greet like one, or does not accept every proof within <paramref name="timeout"/>.
     /// </summary>
-    public static async Task<ReplyChannel> ConnectAsync(ReplyChannelOffer offer, int maxRecords, TimeSpan timeout)
+    /// <remarks>
+    /// Runs on a thread of its own, with blocking calls only: a socket .NET ever used asynchronously stays in its
+    /// async engine, where every later blocking receive is a wake-up of the engine's epoll thread, then of a
+    /// thread-pool worker, then of the reader (at ~1k sessions/s each claim and each release is a frame: the
+    /// intercept's thread pool and epoll thread were half of its CPU, bench/README.md "Claims without the async
+    /// engine"). A plain blocking socket wakes only its reader.
+    /// </remarks>
+    public static Task<ReplyChannel> ConnectAsync(ReplyChannelOffer offer, int maxRecords, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(offer);
-        using var deadline = new CancellationTokenSource(timeout);
-        var connecting = Enumerable.Range(0, offer.Shards.Count).Select(shard => ConnectAsync(offer, shard, deadline.Token)).ToArray();
+        return Task.Factory.StartNew(() => Connect(offer, maxRecords, timeout), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    private static ReplyChannel Connect(ReplyChannelOffer offer, int maxRecords, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var links = new List<Link>(offer.Shards.Count);
         try
         {
-            return new ReplyChannel(await Task.WhenAll(connecting).ConfigureAwait(false), offer.Shards, maxRecords);
+            for (var shard = 0; shard < offer.Shards.Count; shard++)
+            {
+                links.Add(Connect(offer, shard, deadline));
+            }
+
+            return new ReplyChannel([.. links], offer.Shards, maxRecords);
         }
         catch
         {
-            foreach (var task in connecting)
-            {
-                if (task.IsCompletedSuccessfully)
-                {
-                    task.Result.Dispose();
-                }
-            }
-
+            links.ForEach(link => link.Dispose());
             throw;
         }
     }
@@ -115,25 +125,28 @@ internal sealed class ReplyChannel : IDisposable
         }
     }
 
-    private static async Task<Link> ConnectAsync(ReplyChannelOffer offer, int shard, CancellationToken cancellation)
+    private static Link Connect(ReplyChannelOffer offer, int shard, DateTime deadline)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, SendBufferSize = SendBufferBytes };
         try
         {
-            await socket.ConnectAsync(offer.Host, offer.Port, cancellation).ConfigureAwait(false);
+            ConnectBefore(socket, offer.Host, offer.Port, deadline);
             var greeting = new byte[ReplyChannelProtocol.GreetingSize];
-            await ReadExactlyAsync(socket, greeting, cancellation).ConfigureAwait(false);
+            ReadExactlyBefore(socket, greeting, deadline);
             var hello = new byte[ReplyChannelProtocol.HelloSize];
             var keys = ReplyChannelProtocol.AnswerGreeting([.. offer.Key], greeting, shard, hello)
                 ?? throw new IOException($"{offer.Host}:{offer.Port} does not greet like a reply channel");
-            await socket.SendAsync(hello, cancellation).ConfigureAwait(false);
+            socket.SendTimeout = Remaining(deadline);
+            socket.Send(hello);
             var answer = new byte[1];
-            await ReadExactlyAsync(socket, answer, cancellation).ConfigureAwait(false);
+            ReadExactlyBefore(socket, answer, deadline);
             if (answer[0] != ReplyChannelProtocol.Accepted)
             {
                 throw new IOException($"{offer.Host}:{offer.Port} did not accept the channel's key for shard {shard}");
             }
 
+            // The claims reader waits for as long as the node has nothing to claim.
+            socket.ReceiveTimeout = 0;
             socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
             return new Link(socket, shard, keys);
         }
@@ -142,6 +155,43 @@ internal sealed class ReplyChannel : IDisposable
             socket.Dispose();
             throw;
         }
+    }
+
+    // A blocking connect has no timeout of its own: a timer closes the socket at the deadline, which ends it. (Not
+    // non-blocking plus poll: .NET then keeps the socket non-blocking, and its receives wait in the async engine.)
+    private static void ConnectBefore(Socket socket, string host, int port, DateTime deadline)
+    {
+        var address = System.Net.IPAddress.TryParse(host, out var parsed) ? parsed : System.Net.Dns.GetHostAddresses(host)[0];
+        var timedOut = 0;
+        using var timer = new Timer(_ =>
+        {
+            Interlocked.Exchange(ref timedOut, 1);
+            socket.Dispose();
+        }, null, Remaining(deadline), Timeout.Infinite);
+        try
+        {
+            socket.Connect(address, port);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException && Volatile.Read(ref timedOut) == 1)
+        {
+            throw new TimeoutException($"{host}:{port} did not accept a connection in time", ex);
+        }
+    }
+
+    private static void ReadExactlyBefore(Socket socket, Span<byte> into, DateTime deadline)
+    {
+        socket.ReceiveTimeout = Remaining(deadline);
+        if (!ReplyChannelProtocol.ReadExactly(socket, into))
+        {
+            throw new IOException("the capture node closed the reply channel during the handshake");
+        }
+    }
+
+    // Milliseconds left before the deadline, at least 1 (0 would mean no timeout to a socket).
+    private static int Remaining(DateTime deadline)
+    {
+        var left = (deadline - DateTime.UtcNow).TotalMilliseconds;
+        return left <= 0 ? throw new TimeoutException("the reply channel's handshake took too long") : Math.Max(1, (int)left);
     }
 
     // Reads one connection's claims frames; each must name the connection's shard.
@@ -196,20 +246,6 @@ internal sealed class ReplyChannel : IDisposable
             // closes the whole channel and connects again later.
             link.Socket.Dispose();
             link.Claims.Dispose();
-        }
-    }
-
-    private static async Task ReadExactlyAsync(Socket socket, Memory<byte> into, CancellationToken cancellation)
-    {
-        while (into.Length > 0)
-        {
-            var read = await socket.ReceiveAsync(into, cancellation).ConfigureAwait(false);
-            if (read == 0)
-            {
-                throw new IOException("the capture node closed the reply channel during the handshake");
-            }
-
-            into = into[read..];
         }
     }
 

@@ -132,6 +132,21 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     }
 
     [Fact]
+    public async Task A_node_that_accepts_the_connection_but_never_greets_fails_the_connect_within_its_timeout()
+    {
+        using var silent = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        silent.Listen(4);
+        var offer = new ReplyChannelOffer("127.0.0.1", ((IPEndPoint)silent.LocalEndPoint!).Port, ReplyChannelProtocol.NewKey(), [TestActor, TestActor]);
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => ReplyChannel.ConnectAsync(offer, 16, TimeSpan.FromMilliseconds(300)));
+
+        Assert.True(error is TimeoutException or SocketException { SocketErrorCode: SocketError.TimedOut }, error.ToString());
+        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
     public void Offers_that_name_another_nodes_shards_or_another_host_are_refused()
     {
         var owner = CreateTestProbe();
