@@ -28,11 +28,6 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     /// </summary>
     internal const int MaxPooledSessions = 1024;
 
-    /// <summary>How long a route release may wait for claims to ride with (see <see cref="Queue"/>).</summary>
-    internal static readonly TimeSpan ReleaseDelay = TimeSpan.FromMilliseconds(100);
-
-    private const string ReleaseTimer = "releases";
-
     // The newest sessions (one per copy) of each online connection, with the client ISN that started them.
     private readonly Dictionary<OnlineConnection, (Copies Sessions, uint? ClientIsn)> _byConnection = [];
     private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
@@ -306,34 +301,17 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private void Queue(List<SessionEndpoints> list, SessionEndpoints endpoints)
     {
         list.Add(endpoints);
-        if (_flushQueued)
+        if (!_flushQueued)
         {
-            return;
+            // Sent after the messages already in the mailbox: a burst of new sessions becomes one message.
+            _flushQueued = true;
+            Self.Tell(FlushClaims.Instance);
         }
-
-        if (ReferenceEquals(list, _releases))
-        {
-            // A release is in no hurry: it rides with the next claims or leaves within ReleaseDelay. It never
-            // leaves after a later claim (claims flush the releases queued before them, and the intercept applies a
-            // frame's releases first), so an identity handed out again keeps its new route. At ~1k sessions/s that
-            // halves the frames on the reply channel, each a wake-up of the intercept's claims reader and capture thread.
-            if (!Timers.IsTimerActive(ReleaseTimer))
-            {
-                Timers.StartSingleTimer(ReleaseTimer, FlushClaims.Instance, ReleaseDelay);
-            }
-
-            return;
-        }
-
-        // Sent after the messages already in the mailbox: a burst of new sessions becomes one message.
-        _flushQueued = true;
-        Self.Tell(FlushClaims.Instance);
     }
 
     private void Flush()
     {
         _flushQueued = false;
-        Timers.Cancel(ReleaseTimer);
         SendClaims(_claims, _releases, _context.Intercepts.Intercepts);
         _claims.Clear();
         _releases.Clear();

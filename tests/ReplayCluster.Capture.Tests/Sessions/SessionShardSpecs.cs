@@ -329,44 +329,6 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         Assert.Equal(7, rig.Transport.Segments.Count(s => s.Flags == TcpFlags.Syn));
     }
 
-    [Fact]
-    public void A_route_release_rides_with_the_next_claims_or_leaves_within_the_release_delay()
-    {
-        // This actor system plays the intercept: its reply router is a probe.
-        var router = CreateTestProbe();
-        Sys.ActorOf(Props.Create(() => new Forwarder(router.Ref)), ReplayCluster.Cluster.ActorNames.ReplyRouter);
-        var settings = DefaultSettings() with { Session = new SessionOptions { MaxSynRetries = 0, InitialRto = TimeSpan.FromMilliseconds(100), Linger = TimeSpan.Zero } };
-        var rig = new CaptureNodeRig(Sys, settings, shards: 1);
-        rig.Directory.Add(((ExtendedActorSystem)Sys).Provider.DefaultAddress);
-
-        rig.Capture(Connection, Syn(1000));
-        var claimed = router.ExpectMsg<RouteClaims>(cancellationToken: Token);
-        Assert.Equal((1, 0), (claimed.Claimed.Count, claimed.Released.Count));
-
-        // The session gives up (SYN timeout, no linger): its release comes alone, but not at once.
-        AwaitAssert(() => Assert.Equal(0L, rig.Statistics.LiveSessions), TimeSpan.FromSeconds(3), cancellationToken: Token);
-        var ended = DateTime.UtcNow;
-        var released = router.ExpectMsg<RouteClaims>(TimeSpan.FromSeconds(2), cancellationToken: Token);
-        Assert.Equal((0, 1), (released.Claimed.Count, released.Released.Count));
-        Assert.Equal(claimed.Claimed[0], released.Released[0]);
-        Assert.True(DateTime.UtcNow - ended >= SessionShard.ReleaseDelay - TimeSpan.FromMilliseconds(20), "the release waited for claims to ride with");
-
-        // A release followed by a new session: one frame carries both.
-        rig.Capture(Connection with { ClientPort = 40_001 }, Syn(2000));
-        router.ExpectMsg<RouteClaims>(cancellationToken: Token);
-        AwaitAssert(() => Assert.Equal(0L, rig.Statistics.LiveSessions), TimeSpan.FromSeconds(3), cancellationToken: Token);
-        rig.Capture(Connection with { ClientPort = 40_002 }, Syn(3000));
-        var both = router.ExpectMsg<RouteClaims>(cancellationToken: Token);
-        Assert.Equal((1, 1), (both.Claimed.Count, both.Released.Count));
-        Assert.Equal((ushort)40_001, both.Released[0].ClientPort);
-        Assert.Equal((ushort)40_002, both.Claimed[0].ClientPort);
-    }
-
-    private sealed class Forwarder : ReceiveActor
-    {
-        public Forwarder(IActorRef to) => ReceiveAny(message => to.Forward(message));
-    }
-
     private async Task<List<IActorRef>> ChildrenOf(IActorRef shard)
     {
         var identities = new List<IActorRef>();
