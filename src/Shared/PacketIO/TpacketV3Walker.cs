@@ -102,10 +102,12 @@ internal sealed class TpacketV3Walker
             }
 
             // The chain must move forward inside the block; the last frame's next offset is 0 and is not followed.
+            // A bad link still lets this (sound) frame through; the block is refused after it, nothing past it is read.
             _packetsLeft--;
             if (_packetsLeft > 0 && (next < FrameHeaderSize || offset + (long)next > block.Length - FrameHeaderSize))
             {
-                return Refuse();
+                _packetsLeft = 0;
+                MalformedBlocks++;
             }
 
             _offset = offset + (int)next;
