@@ -56,8 +56,8 @@ internal sealed record CaptureNodeSettings
 
     public required SessionOptions Session { get; init; }
 
-    /// <summary>Kernel capture ring size in bytes (<c>capture-buffer-size</c>). Defaults to 32 MiB (hocon/capture.hocon says why).</summary>
-    public int CaptureBufferSize { get; init; } = 32 * 1024 * 1024;
+    /// <summary>Kernel capture ring size in bytes (<c>capture-buffer-size</c>). Defaults to 64 MiB (hocon/capture.hocon says why).</summary>
+    public int CaptureBufferSize { get; init; } = 64 * 1024 * 1024;
 
     /// <summary>
     /// What reads the interface (<c>capture-reader</c>). Defaults to <see cref="LiveCaptureReader.Ring"/>, our own
