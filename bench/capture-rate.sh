@@ -3,11 +3,14 @@
 #
 # Builds a namespace lab (deploy/lab/lab.sh, torn down on exit), then RUNS times:
 #   1. `capture-rate` (bench/ReplayCluster.Benchmarks) pinned with `taskset -c CORE` in the online namespace on
-#      ONLINE_IF, while wrk -t1 -cCONNECTIONS keep-alive hammers the online nginx from the client for LOAD seconds;
+#      ONLINE_IF, once per reader in READERS, while wrk -t1 -cCONNECTIONS keep-alive hammers the online nginx from
+#      the client for LOAD seconds;
 #   2. the same with `tcpdump -w /dev/null` (same core, same 64 MiB buffer) as the reference.
-# Prints one line per phase and the medians. Nothing runs outside the lab's namespaces.
+# Prints one line per phase and the medians (CPU per packet and peak RSS per reader). Nothing runs outside the
+# lab's namespaces.
 #
-# Environment: RUNS (3), LOAD (10 seconds of wrk), CONNECTIONS (16), CORE (1).
+# Environment: RUNS (3), LOAD (10 seconds of wrk), CONNECTIONS (16), CORE (1), READERS ("libpcap ring"),
+# BUFFER_MIB (64: our capture buffer; tcpdump's stays 64 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -15,6 +18,8 @@ runs=${RUNS:-3}
 load=${LOAD:-10}
 connections=${CONNECTIONS:-16}
 core=${CORE:-1}
+readers=${READERS:-libpcap ring}
+buffer_mib=${BUFFER_MIB:-64}
 
 if [[ ${EUID} -ne 0 ]]; then
   echo "capture-rate.sh: must run as root (network namespaces, libpcap)" >&2
@@ -68,20 +73,22 @@ run_wrk() {
 results="${work}/results"
 : >"${results}"
 for run in $(seq "${runs}"); do
-  # --- ours
-  out="${work}/ours.${run}"
-  ip netns exec "${ns_online}" taskset -c "${core}" dotnet "${dll}" capture-rate --interface "${online_if}" --seconds $((load + 3)) >"${out}" 2>&1 &
+  for reader in ${readers}; do
+  out="${work}/${reader}.${run}"
+  ip netns exec "${ns_online}" taskset -c "${core}" dotnet "${dll}" capture-rate --interface "${online_if}" --seconds $((load + 3)) \
+    --reader "${reader}" --buffer-mib "${buffer_mib}" >"${out}" 2>&1 &
   pid=$!
   pids+=("${pid}")
   wait_for "${out}" "capturing on"
-  read -r requests rps wrk_seconds < <(run_wrk "${work}/wrk.ours.${run}")
+  read -r requests rps wrk_seconds < <(run_wrk "${work}/wrk.${reader}.${run}")
   wait "${pid}"
   line=$(grep '^packets=' "${out}")
   get() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"${line}"; }
   packets=$(get packets)
   ours_rate=$(awk -v p="${packets}" -v t="${wrk_seconds}" 'BEGIN { printf "%.0f", p / t }')
-  echo "run ${run} ours:    wrk ${requests} req (${rps} req/s); captured ${packets} pkts = ${ours_rate} pkt/s over wrk's ${wrk_seconds} s (own window: $(get packets_per_second) pkt/s); parse rejects $(get parse_rejects) $(grep '^rejects:' "${out}" || true); kernel drops $(get kernel_dropped); cpu $(get cpu_seconds) s = $(get packets_per_cpu_second) pkt per cpu-second"
-  echo "ours ${ours_rate} $(get kernel_dropped) $(get packets_per_cpu_second) ${rps}" >>"${results}"
+  echo "run ${run} ${reader}: wrk ${requests} req (${rps} req/s); captured ${packets} pkts = ${ours_rate} pkt/s over wrk's ${wrk_seconds} s (own window: $(get packets_per_second) pkt/s); parse rejects $(get parse_rejects) $(grep '^rejects:' "${out}" || true); kernel drops $(get kernel_dropped); cpu $(get cpu_seconds) s = $(get packets_per_cpu_second) pkt per cpu-second; peak RSS $(get peak_rss_mb) MB"
+  echo "${reader} ${ours_rate} $(get kernel_dropped) $(get packets_per_cpu_second) ${rps} $(get peak_rss_mb)" >>"${results}"
+  done
 
   # --- tcpdump reference
   err="${work}/tcpdump.${run}"
@@ -101,10 +108,10 @@ for run in $(seq "${runs}"); do
   td_rate=$(awk -v p="${captured}" -v t="${wrk_seconds}" 'BEGIN { printf "%.0f", p / t }')
   td_per_cpu=$(awk -v p="${captured}" -v c="${cpu}" 'BEGIN { printf "%.0f", (c > 0 ? p / c : 0) }')
   echo "run ${run} tcpdump: wrk ${requests} req (${rps} req/s); captured ${captured} pkts = ${td_rate} pkt/s over wrk's ${wrk_seconds} s; kernel drops ${dropped}; cpu ${cpu} s = ${td_per_cpu} pkt per cpu-second"
-  echo "tcpdump ${td_rate} ${dropped} ${td_per_cpu} ${rps}" >>"${results}"
+  echo "tcpdump ${td_rate} ${dropped} ${td_per_cpu} ${rps} -" >>"${results}"
 done
 
 median() { grep "^$1 " "${results}" | awk -v c="$2" '{ print $c }' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-for tool in ours tcpdump; do
-  echo "median ${tool} (${runs} runs): $(median "${tool}" 2) pkt/s, kernel drops $(median "${tool}" 3), $(median "${tool}" 4) pkt per cpu-second, wrk $(median "${tool}" 5) req/s"
+for tool in ${readers} tcpdump; do
+  echo "median ${tool} (${runs} runs): $(median "${tool}" 2) pkt/s, kernel drops $(median "${tool}" 3), $(median "${tool}" 4) pkt per cpu-second, wrk $(median "${tool}" 5) req/s, peak RSS $(median "${tool}" 6) MB"
 done

@@ -1,3 +1,4 @@
+using ReplayCluster.PacketIO;
 using ReplayCluster.Capture.Identities;
 using ReplayCluster.Capture.Admission;
 using ReplayCluster.Replay;
@@ -55,7 +56,17 @@ internal sealed record CaptureNodeSettings
 
     public required SessionOptions Session { get; init; }
 
-    public int CaptureBufferSize { get; init; } = 64 * 1024 * 1024;
+    /// <summary>Kernel capture ring size in bytes (<c>capture-buffer-size</c>). Defaults to 32 MiB (hocon/capture.hocon says why).</summary>
+    public int CaptureBufferSize { get; init; } = 32 * 1024 * 1024;
+
+    /// <summary>
+    /// What reads the interface (<c>capture-reader</c>). Defaults to <see cref="LiveCaptureReader.Ring"/>, our own
+    /// TPACKET_V3 ring; libpcap remains for interfaces the ring does not support.
+    /// </summary>
+    public LiveCaptureReader CaptureReader { get; init; } = LiveCaptureReader.Ring;
+
+    /// <summary>Block size of the ring reader (<c>capture-ring-block-size</c>). Defaults to 128 KiB.</summary>
+    public int CaptureRingBlockSize { get; init; } = 128 * 1024;
 
     /// <summary>Captured bytes all sessions together may hold. Defaults to 1 GiB.</summary>
     public long MaxNodeBufferedBytes { get; init; } = 1L << 30;

@@ -1,3 +1,4 @@
+using ReplayCluster.PacketIO;
 using System.Globalization;
 using Akka.Configuration;
 using ReplayCluster.Capture.Identities;
@@ -66,6 +67,18 @@ internal static class CaptureNodeSettingsReader
             var other => throw NodeConfigurationException.ForSetting($"{Section}.pacing (-W)", $"'{other}' is neither wait-for-response nor no-wait"),
         };
 
+        var captureReader = Text(config, "capture-reader") switch
+        {
+            null or "ring" => LiveCaptureReader.Ring,
+            "libpcap" => LiveCaptureReader.Libpcap,
+            var other => throw NodeConfigurationException.ForSetting($"{Section}.capture-reader", $"'{other}' is neither ring nor libpcap"),
+        };
+        var ringBlockSize = Bytes(config, "capture-ring-block-size", 4096, 16 << 20);
+        if ((ringBlockSize & (ringBlockSize - 1)) != 0)
+        {
+            throw NodeConfigurationException.ForSetting($"{Section}.capture-ring-block-size", $"{ringBlockSize} bytes is not a power of two");
+        }
+
         var mss = Number(config, "mss", 88, 9000);
         var speed = Real(config, "speed", 0.001, 1000);
         var loop = Number(config, "loop", 1, 1_000_000);
@@ -89,6 +102,8 @@ internal static class CaptureNodeSettingsReader
             AllowedTargets = Capture.Plans.AllowedNetwork.ParseList(config.GetStringList($"{Section}.allowed-targets") ?? [], $"{Section}.allowed-targets"),
             Identities = ReadIdentities(config),
             CaptureBufferSize = (int)Bytes(config, "capture-buffer-size", 1 << 20, int.MaxValue),
+            CaptureReader = captureReader,
+            CaptureRingBlockSize = (int)ringBlockSize,
             MaxNodeBufferedBytes = Bytes(config, "max-node-buffered-bytes", 1 << 20, long.MaxValue),
             StatisticsInterval = Duration(config, "statistics-interval"),
             Shards = shards == 0 ? Environment.ProcessorCount : shards,

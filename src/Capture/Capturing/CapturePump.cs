@@ -111,6 +111,8 @@ internal sealed class CapturePump(
                     Interface = captureInterface,
                     Filter = current.Filter,
                     BufferSizeBytes = settings.CaptureBufferSize,
+                    Reader = settings.CaptureReader,
+                    RingBlockSizeBytes = settings.CaptureRingBlockSize,
                 });
                 CaptureLog.CapturingLive(logger, captureInterface, current.Filter ?? string.Empty, targets);
                 var live = _live;

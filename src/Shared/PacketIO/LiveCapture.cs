@@ -25,7 +25,9 @@ namespace ReplayCluster.PacketIO;
 public sealed unsafe class LiveCapture : IDisposable
 {
 
-    private readonly LibPcapLiveDevice _device;
+    // Exactly one of the two readers: libpcap's device, or our own TPACKET_V3 ring (LiveCaptureOptions.Reader).
+    private readonly LibPcapLiveDevice? _device;
+    private readonly PacketRing? _ring;
     private readonly nint _pcap;
     private readonly int _fileDescriptor;
     private readonly long _fractionToNanos;
@@ -49,24 +51,34 @@ public sealed unsafe class LiveCapture : IDisposable
     private int _captureThreadId;
     private bool _disposed;
 
-    private LiveCapture(LiveCaptureOptions options, LibPcapLiveDevice device)
+    private LiveCapture(LiveCaptureOptions options, LibPcapLiveDevice? device, PacketRing? ring)
     {
         Options = options;
         _device = device;
-        _pcap = device.Handle.DangerousGetHandle();
-        LinkType = PcapNative.DataLink(_pcap);
-        _fractionToNanos = PcapNative.GetTimestampPrecision(_pcap) == 1 ? 1 : 1000; // PCAP_TSTAMP_PRECISION_NANO = 1
-
-        var error = stackalloc byte[256]; // PCAP_ERRBUF_SIZE
-        if (PcapNative.SetNonBlock(_pcap, 1, error) != 0)
+        _ring = ring;
+        if (ring is not null)
         {
-            throw new LiveCaptureException($"cannot make the capture on '{options.Interface}' non-blocking: {Marshal.PtrToStringUTF8((nint)error)}");
+            Reader = LiveCaptureReader.Ring;
+            LinkType = ring.LinkType;
+            _fileDescriptor = ring.FileDescriptor;
         }
-
-        _fileDescriptor = PcapNative.GetSelectableFd(_pcap);
-        if (_fileDescriptor < 0)
+        else
         {
-            throw new LiveCaptureException($"capture on '{options.Interface}' has no selectable descriptor");
+            _pcap = device!.Handle.DangerousGetHandle();
+            LinkType = PcapNative.DataLink(_pcap);
+            _fractionToNanos = PcapNative.GetTimestampPrecision(_pcap) == 1 ? 1 : 1000; // PCAP_TSTAMP_PRECISION_NANO = 1
+
+            var error = stackalloc byte[256]; // PCAP_ERRBUF_SIZE
+            if (PcapNative.SetNonBlock(_pcap, 1, error) != 0)
+            {
+                throw new LiveCaptureException($"cannot make the capture on '{options.Interface}' non-blocking: {Marshal.PtrToStringUTF8((nint)error)}");
+            }
+
+            _fileDescriptor = PcapNative.GetSelectableFd(_pcap);
+            if (_fileDescriptor < 0)
+            {
+                throw new LiveCaptureException($"capture on '{options.Interface}' has no selectable descriptor");
+            }
         }
 
         _stopEvent = LiveCaptureNative.eventfd(0, LiveCaptureNative.EfdNonBlock | LiveCaptureNative.EfdCloexec);
@@ -86,11 +98,20 @@ public sealed unsafe class LiveCapture : IDisposable
     /// <summary>The options the capture was opened with.</summary>
     public LiveCaptureOptions Options { get; }
 
+    /// <summary>
+    /// The reader in use: <see cref="LiveCaptureReader.Ring"/> only when it was asked for and applies (an Ethernet or
+    /// loopback interface, not immediate mode); libpcap otherwise.
+    /// </summary>
+    public LiveCaptureReader Reader { get; }
+
     /// <summary>Link type (DLT_ number) of the frames: 1 for Ethernet devices, 113 for <c>any</c>, ...</summary>
     public int LinkType { get; }
 
     /// <summary>Frames handed to the handler so far.</summary>
-    public long FramesDelivered => Volatile.Read(ref _framesDelivered);
+    public long FramesDelivered => _ring is { } ring ? ring.Walker.Delivered : Volatile.Read(ref _framesDelivered);
+
+    /// <summary>The ring reader's block walker (null with libpcap), for tests that read its counters.</summary>
+    internal TpacketV3Walker? RingWalker => _ring?.Walker;
 
     /// <summary>True between <see cref="Start"/> and <see cref="Stop"/> while the loop runs.</summary>
     public bool IsRunning => _thread is { IsAlive: true };
@@ -117,6 +138,11 @@ public sealed unsafe class LiveCapture : IDisposable
         get
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_ring is { } ring)
+            {
+                return ring.ReadStatistics();
+            }
+
             PcapStat stat;
             lock (_statisticsLock)
             {
@@ -140,6 +166,19 @@ public sealed unsafe class LiveCapture : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
+        if (options.Reader == LiveCaptureReader.Ring && !options.Immediate && PacketRing.Supports(options.Interface))
+        {
+            var ring = PacketRing.Open(options, options.RingBlockSizeBytes);
+            try
+            {
+                return new LiveCapture(options, null, ring);
+            }
+            catch
+            {
+                ring.Dispose();
+                throw;
+            }
+        }
 
         // New() rather than the cached Instance: the list must describe the calling thread's network namespace now.
         var devices = LibPcapLiveDeviceList.New();
@@ -195,7 +234,7 @@ public sealed unsafe class LiveCapture : IDisposable
                 }
             }
 
-            return new LiveCapture(options, device);
+            return new LiveCapture(options, device, null);
         }
         catch
         {
@@ -228,6 +267,11 @@ public sealed unsafe class LiveCapture : IDisposable
         _handler = handler;
         _afterDispatch = afterDispatch;
         _stopRequested = false;
+        if (_ring is not null)
+        {
+            _ring.Walker.StopRequested = false;
+        }
+
         _self = GCHandle.Alloc(this);
         _thread = new Thread(CaptureLoop)
         {
@@ -253,7 +297,15 @@ public sealed unsafe class LiveCapture : IDisposable
         }
 
         _stopRequested = true;
-        PcapNative.BreakLoop(_pcap);
+        if (_ring is not null)
+        {
+            _ring.Walker.StopRequested = true;
+        }
+        else
+        {
+            PcapNative.BreakLoop(_pcap);
+        }
+
         SignalStop();
         if (Thread.CurrentThread == thread)
         {
@@ -292,7 +344,14 @@ public sealed unsafe class LiveCapture : IDisposable
 
         try
         {
-            _device.Filter = filter;
+            if (_ring is not null)
+            {
+                _ring.SetFilter(filter);
+            }
+            else
+            {
+                _device!.Filter = filter;
+            }
         }
         catch (PcapException e)
         {
@@ -325,7 +384,8 @@ public sealed unsafe class LiveCapture : IDisposable
         }
 
         _disposed = true;
-        _device.Close();
+        _device?.Close();
+        _ring?.Dispose();
         _ = LiveCaptureNative.close(_stopEvent);
         _ = LiveCaptureNative.close(_wakeEvent);
     }
@@ -347,6 +407,11 @@ public sealed unsafe class LiveCapture : IDisposable
             throw new ArgumentException($"LiveCaptureOptions.BufferSizeBytes must be positive, was {options.BufferSizeBytes}", nameof(options));
         }
 
+        if (options.Reader == LiveCaptureReader.Ring && (options.RingBlockSizeBytes < 4096 || (options.RingBlockSizeBytes & (options.RingBlockSizeBytes - 1)) != 0))
+        {
+            throw new ArgumentException($"LiveCaptureOptions.RingBlockSizeBytes must be a power of two of at least 4096, was {options.RingBlockSizeBytes}", nameof(options));
+        }
+
         if (options.ReadTimeoutMs < 0)
         {
             throw new ArgumentException($"LiveCaptureOptions.ReadTimeoutMs must not be negative, was {options.ReadTimeoutMs}", nameof(options));
@@ -359,11 +424,12 @@ public sealed unsafe class LiveCapture : IDisposable
     private void CaptureLoop()
     {
         var gotReference = false;
-        var handle = _device.Handle;
+        var handle = _device?.Handle;
+        var ring = _ring;
         try
         {
             // Keep the pcap_t alive even if someone closes the device from another thread mid-dispatch.
-            handle.DangerousAddRef(ref gotReference);
+            handle?.DangerousAddRef(ref gotReference);
             var user = (byte*)GCHandle.ToIntPtr(_self);
             var pollFds = stackalloc LibC.PollFd[3];
             pollFds[0] = new LibC.PollFd { Fd = _fileDescriptor, Events = LibC.PollIn };
@@ -415,6 +481,24 @@ public sealed unsafe class LiveCapture : IDisposable
                 if (holding || pollFds[0].Revents != 0 || (socketError && ready == 0))
                 {
                     socketError |= (pollFds[0].Revents & (LibC.PollErr | LibC.PollHup)) != 0;
+                    if (ring is not null)
+                    {
+                        if (socketError)
+                        {
+                            // Our socket reports a vanished or downed interface as ENETDOWN in SO_ERROR at once; with no
+                            // error there, nothing is wrong and no once-a-second look is needed.
+                            ring.ThrowIfSocketError();
+                            socketError = false;
+                        }
+
+                        ring.Dispatch(_handler!);
+                        if (afterDispatch is not null && !_stopRequested)
+                        {
+                            wait = afterDispatch();
+                        }
+
+                        continue;
+                    }
 
                     // Every negative result but a break is an error: libpcap reports an interface that went away as
                     // PCAP_ERROR_IFACE_NOT_UP (-9), not -1, and only once (the socket's error is consumed); taken for
@@ -440,7 +524,7 @@ public sealed unsafe class LiveCapture : IDisposable
         {
             if (gotReference)
             {
-                handle.DangerousRelease();
+                handle!.DangerousRelease();
             }
 
             // Freed by the loop itself, after its last pcap_dispatch: no callback can see a freed handle.

@@ -35,8 +35,32 @@ public sealed record LiveCaptureOptions
     /// </summary>
     public bool Immediate { get; init; }
 
+    /// <summary>
+    /// What reads the interface. Defaults to <see cref="LiveCaptureReader.Libpcap"/>; <see cref="LiveCaptureReader.Ring"/>
+    /// is taken only where it applies (an Ethernet or loopback interface, not immediate mode), libpcap otherwise.
+    /// </summary>
+    public LiveCaptureReader Reader { get; init; } = LiveCaptureReader.Libpcap;
+
+    /// <summary>
+    /// Block size of the <see cref="LiveCaptureReader.Ring"/> reader's TPACKET_V3 ring, a power of two of at least
+    /// 4096. Defaults to 128 KiB: a block must hold the largest frame (a 64 KiB GRO super-segment on veth), and
+    /// below the rate that fills a block the kernel hands one over per block timeout, so the ring covers
+    /// (<see cref="BufferSizeBytes"/> / block size) block timeouts of reader stall.
+    /// </summary>
+    public int RingBlockSizeBytes { get; init; } = 128 * 1024;
+
     /// <summary>Put the interface in promiscuous mode. Defaults to false (frames addressed to the host only, which is all a replay needs).</summary>
     public bool Promiscuous { get; init; }
+}
+
+/// <summary>What a <see cref="LiveCapture"/> reads the interface with.</summary>
+public enum LiveCaptureReader
+{
+    /// <summary>libpcap (through SharpPcap): TPACKET_V3 with 256 KiB blocks, or TPACKET_V2 in immediate mode.</summary>
+    Libpcap,
+
+    /// <summary>Our own AF_PACKET TPACKET_V3 ring with <see cref="LiveCaptureOptions.RingBlockSizeBytes"/> blocks.</summary>
+    Ring,
 }
 
 /// <summary>
@@ -44,7 +68,7 @@ public sealed record LiveCaptureOptions
 /// </summary>
 /// <param name="Received">Frames that passed the filter (on Linux this includes frames later dropped for lack of ring space).</param>
 /// <param name="KernelDropped">Frames dropped because the capture ring was full: the capture fell behind.</param>
-/// <param name="InterfaceDropped">Frames the interface or driver dropped before capture (not supported on every driver).</param>
+/// <param name="InterfaceDropped">Frames the interface or driver dropped before capture (not supported on every driver; always 0 with the ring reader).</param>
 public readonly record struct CaptureStatistics(long Received, long KernelDropped, long InterfaceDropped);
 
 /// <summary>A live capture could not be opened or failed while running; the message names the interface (and filter).</summary>

@@ -121,6 +121,19 @@ internal static unsafe class PcapNative
 
     public static readonly delegate* unmanaged<nint, int> GetTimestampPrecision = (delegate* unmanaged<nint, int>)Export("pcap_get_tstamp_precision");
 
+    public static readonly delegate* unmanaged<int, int, nint> OpenDead = (delegate* unmanaged<int, int, nint>)Export("pcap_open_dead");
+
+    public static readonly delegate* unmanaged<nint, BpfProgram*, byte*, int, uint, int> Compile =
+        (delegate* unmanaged<nint, BpfProgram*, byte*, int, uint, int>)Export("pcap_compile");
+
+    public static readonly delegate* unmanaged<BpfProgram*, void> FreeCode = (delegate* unmanaged<BpfProgram*, void>)Export("pcap_freecode");
+
+    public static readonly delegate* unmanaged<nint, void> Close = (delegate* unmanaged<nint, void>)Export("pcap_close");
+
+    /// <summary>libpcap's BPF interpreter: nonzero when the program accepts the frame.</summary>
+    public static readonly delegate* unmanaged<void*, byte*, uint, uint, uint> BpfFilter =
+        (delegate* unmanaged<void*, byte*, uint, uint, uint>)Export("bpf_filter");
+
     private static readonly delegate* unmanaged<nint, byte*> GetErrorPointer = (delegate* unmanaged<nint, byte*>)Export("pcap_geterr");
 
     public static string GetError(nint pcap) => Marshal.PtrToStringUTF8((nint)GetErrorPointer(pcap)) ?? string.Empty;

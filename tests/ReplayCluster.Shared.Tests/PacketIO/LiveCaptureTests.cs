@@ -13,8 +13,10 @@ public sealed class LiveCaptureTests
 {
     private const int UdpPort = 9999;
 
-    [Fact]
-    public void Captures_every_datagram_sent_across_a_veth_pair_without_kernel_drops()
+    [Theory]
+    [InlineData(LiveCaptureReader.Libpcap)]
+    [InlineData(LiveCaptureReader.Ring)]
+    public void Captures_every_datagram_sent_across_a_veth_pair_without_kernel_drops(LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
@@ -22,8 +24,10 @@ public sealed class LiveCaptureTests
         {
             Interface = NamespacePair.DeviceB,
             Filter = $"udp and dst port {UdpPort}",
+            Reader = reader,
         }));
         Assert.Equal(1, capture.LinkType);
+        Assert.Equal(reader, capture.Reader);
 
         long matching = 0;
         long firstNanos = 0;
@@ -90,16 +94,20 @@ public sealed class LiveCaptureTests
         Assert.True(statistics.Received >= datagrams, $"pcap_stats received {statistics.Received}");
     }
 
-    [Fact]
-    public void A_missing_interface_is_named_in_the_error()
+    [Theory]
+    [InlineData(LiveCaptureReader.Libpcap)]
+    [InlineData(LiveCaptureReader.Ring)]
+    public void A_missing_interface_is_named_in_the_error(LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for capture");
-        var error = Assert.Throws<LiveCaptureException>(() => LiveCapture.Open(new LiveCaptureOptions { Interface = "rc-no-such0" }));
+        var error = Assert.Throws<LiveCaptureException>(() => LiveCapture.Open(new LiveCaptureOptions { Interface = "rc-no-such0", Reader = reader }));
         Assert.Contains("'rc-no-such0'", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void An_invalid_filter_is_named_in_the_error()
+    [Theory]
+    [InlineData(LiveCaptureReader.Libpcap)]
+    [InlineData(LiveCaptureReader.Ring)]
+    public void An_invalid_filter_is_named_in_the_error(LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
@@ -107,17 +115,20 @@ public sealed class LiveCaptureTests
         {
             Interface = NamespacePair.DeviceA,
             Filter = "tcp port eighty",
+            Reader = reader,
         })));
         Assert.Contains("\"tcp port eighty\"", error.Message, StringComparison.Ordinal);
         Assert.Contains(NamespacePair.DeviceA, error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Stop_returns_promptly_on_an_idle_interface_and_can_restart()
+    [Theory]
+    [InlineData(LiveCaptureReader.Libpcap)]
+    [InlineData(LiveCaptureReader.Ring)]
+    public void Stop_returns_promptly_on_an_idle_interface_and_can_restart(LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
-        using var capture = NetworkNamespace.RunIn(lab.A, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceA, Filter = "udp port 1" }));
+        using var capture = NetworkNamespace.RunIn(lab.A, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceA, Filter = "udp port 1", Reader = reader }));
         for (var round = 0; round < 3; round++)
         {
             capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => { });
@@ -130,12 +141,14 @@ public sealed class LiveCaptureTests
         }
     }
 
-    [Fact]
-    public void An_idle_capture_sleeps_until_a_frame_or_a_stop_arrives()
+    [Theory]
+    [InlineData(LiveCaptureReader.Libpcap)]
+    [InlineData(LiveCaptureReader.Ring)]
+    public void An_idle_capture_sleeps_until_a_frame_or_a_stop_arrives(LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
-        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp" }));
+        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp", Reader = reader }));
         var frames = 0;
         capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => Interlocked.Increment(ref frames));
         var deadline = Stopwatch.StartNew();
@@ -166,12 +179,14 @@ public sealed class LiveCaptureTests
         Assert.True(watch.Elapsed < TimeSpan.FromMilliseconds(500), $"Stop took {watch.Elapsed}");
     }
 
-    [Fact]
-    public void A_throwing_handler_stops_the_loop_and_Stop_reports_it()
+    [Theory]
+    [InlineData(LiveCaptureReader.Libpcap)]
+    [InlineData(LiveCaptureReader.Ring)]
+    public void A_throwing_handler_stops_the_loop_and_Stop_reports_it(LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
-        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp" }));
+        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp", Reader = reader }));
         capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => throw new InvalidDataException("handler broke"));
         using var sender = NetworkNamespace.RunIn(lab.A, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp));
         var deadline = Stopwatch.StartNew();
@@ -186,12 +201,14 @@ public sealed class LiveCaptureTests
         Assert.Contains(NamespacePair.DeviceB, error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Stop_called_from_the_handler_ends_the_loop()
+    [Theory]
+    [InlineData(LiveCaptureReader.Libpcap)]
+    [InlineData(LiveCaptureReader.Ring)]
+    public void Stop_called_from_the_handler_ends_the_loop(LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
-        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp" }));
+        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp", Reader = reader }));
         LiveCapture? self = capture;
         capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => self.Stop());
         using var sender = NetworkNamespace.RunIn(lab.A, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp));

@@ -8,9 +8,10 @@ namespace ReplayCluster.Tests.PacketIO;
 public sealed class VanishingInterfaceTests
 {
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void A_capture_whose_interface_is_deleted_stops_with_a_fault(bool immediate)
+    [InlineData(false, LiveCaptureReader.Libpcap)]
+    [InlineData(true, LiveCaptureReader.Libpcap)]
+    [InlineData(false, LiveCaptureReader.Ring)]
+    public void A_capture_whose_interface_is_deleted_stops_with_a_fault(bool immediate, LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
         using var lab = new NamespacePair();
@@ -19,7 +20,9 @@ public sealed class VanishingInterfaceTests
             Interface = NamespacePair.DeviceB,
             Filter = "udp",
             Immediate = immediate,
+            Reader = reader,
         }));
+        Assert.Equal(reader, capture.Reader);
         capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => { });
         Assert.True(capture.IsRunning);
 
