@@ -12,7 +12,7 @@ internal sealed record InterceptNodeSettings
 
     public required string Filter { get; init; }
 
-    public int CaptureBufferSize { get; init; } = 64 * 1024 * 1024;
+    public int CaptureBufferSize { get; init; } = 16 * 1024 * 1024;
 
     /// <summary>libpcap immediate mode for the reply capture (see hocon/intercept.hocon). Defaults to true.</summary>
     public bool CaptureImmediate { get; init; } = true;
@@ -89,7 +89,7 @@ internal sealed record InterceptNodeSettings
         {
             Interface = captureInterface,
             Filter = config.GetString($"{Section}.filter", string.Empty) is { Length: > 0 } filter ? filter : DefaultFilter(node),
-            CaptureBufferSize = (int)(config.GetByteSize($"{Section}.capture-buffer-size") ?? (64 * 1024 * 1024)),
+            CaptureBufferSize = (int)(config.GetByteSize($"{Section}.capture-buffer-size") ?? (16 * 1024 * 1024)),
             CaptureImmediate = immediate,
             CaptureBlockTimeout = blockTimeout,
             BatchSize = batch,
