@@ -70,7 +70,7 @@ OPTIONS
     --quick           a fast sanity pass: --reps 1 --duration 4 --idle 3 --settle 1 --drain-quiet 3
     --no-build        run the ReplayCluster Release build as it is
     --published DIR   run the nodes deploy/publish.sh wrote to DIR (DIR/capture/replaycluster-capture, ...):
-                      what a user deploys (self-contained, ReadyToRun) instead of `dotnet` on the build
+                      what a user deploys (self-contained, ReadyToRun) instead of "dotnet" on the build
     --run-dir DIR     node logs, wrk output, results.tsv (default /tmp/sidebyside-ID; kept)
 
 OUTPUT
