@@ -81,6 +81,8 @@ OUTPUT
 ENVIRONMENT
     ANCHOR        folder with the tcpcopy and intercept binaries (default ../shared/anchor/bin)
     TCPCOPY_ARGS  extra tcpcopy options, split on spaces (e.g. "-C 11"); default none
+    CAPTURE_ARGS  extra capture node options, split on spaces (e.g. "--set replaycluster.capture.shards=1");
+                  default none
 
 EXAMPLES
     sudo bench/sidebyside.sh --quick
@@ -308,6 +310,8 @@ start_tcpcopy() { # COPIES
 }
 
 start_replaycluster() { # COPIES
+  local -a CAPTURE_EXTRA
+  read -r -a CAPTURE_EXTRA <<<"${CAPTURE_ARGS:-}"
   local seed=${LAB[TARGET_IP]}:4053
   start_proc coordinator "${LAB[NS_TARGET]}" ${NODE[coordinator]} --config "$TLS_DIR/coordinator.hocon" --hostname "${LAB[TARGET_IP]}" --port 4053 \
     -c 10.200.0.0/16
@@ -315,7 +319,7 @@ start_replaycluster() { # COPIES
   start_proc intercept "${LAB[NS_ASSISTANT]}" ${NODE[intercept]} --config "$TLS_DIR/intercept.hocon" --hostname "${LAB[ASSISTANT_IP]}" \
     --seed "$seed" -i "${LAB[ASSISTANT_IF]}"
   start_proc capture "${LAB[NS_ONLINE]}" ${NODE[capture]} --config "$TLS_DIR/capture.hocon" --hostname "${LAB[ONLINE_UPLINK_IP]}" \
-    --seed "$seed" -i "${LAB[ONLINE_IF]}" -x "$TARGET_MAP" -n "$1"
+    --seed "$seed" -i "${LAB[ONLINE_IF]}" -x "$TARGET_MAP" -n "$1" "${CAPTURE_EXTRA[@]}"
   wait_for 40 "$PHASE_DIR/intercept.out" "Joined cluster as" "${PROCS[1]}"
   wait_for 40 "$PHASE_DIR/capture.out" "Joined cluster as" "${PROCS[2]}"
   # A capture node captures once an intercept node knows its sessions.
