@@ -12,6 +12,16 @@ internal readonly record struct OnlineConnection(uint ClientAddress, ushort Clie
 /// </summary>
 internal sealed record CapturedPacket(OnlineConnection Connection, CapturedSegment Segment, TargetRoute Route);
 
+/// <summary>
+/// The captured packets of one capture burst (one ring block, or what one libpcap dispatch handed over) that hash
+/// to one shard, in capture order: the capture thread sends them as one message at the end of the burst, so a shard
+/// wakes once per burst instead of once per packet. The list is the shard's once sent.
+/// </summary>
+internal sealed class CapturedBurst(List<CapturedPacket> packets)
+{
+    public List<CapturedPacket> Packets { get; } = packets;
+}
+
 /// <summary>The target's replies to one session, in capture order, grouped by its shard from a batch.</summary>
 internal sealed class SessionReplies(ResponseRecord[] records)
 {

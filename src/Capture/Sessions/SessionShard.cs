@@ -62,6 +62,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         _queue = context.Shards.QueueOf(index);
         _admission = new SessionAdmission(context.Limits, context.Statistics, context.Time);
         Receive<CapturedPacket>(OnCaptured);
+        Receive<CapturedBurst>(OnCapturedBurst);
         Receive<ResponseBatch>(OnResponses);
         Receive<SessionActor.Finished>(_ => OnSessionFinished(Sender));
         Receive<Terminated>(t => OnSessionTerminated(t.ActorRef));
@@ -87,6 +88,14 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         CaptureLog.SessionFailed(_context.Logger, "(session actor)", error.Message);
         return Directive.Stop;
     });
+
+    private void OnCapturedBurst(CapturedBurst burst)
+    {
+        foreach (var packet in burst.Packets)
+        {
+            OnCaptured(packet);
+        }
+    }
 
     private void OnCaptured(CapturedPacket packet)
     {

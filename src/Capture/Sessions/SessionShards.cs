@@ -6,10 +6,15 @@ namespace ReplayCluster.Capture.Sessions;
 /// The node's session shards and the bounded queue in front of each. The capture thread hands a packet to
 /// the shard its online connection hashes to (so one connection always meets the same shard, in order);
 /// a shard whose queue is full refuses the packet, counted, instead of letting memory grow without bound.
+/// The capture thread stages a burst's packets per shard (<see cref="TryStage"/>) and sends each shard its
+/// part in one message when the burst ends (<see cref="Flush"/>).
 /// </summary>
 internal sealed class SessionShards
 {
     private readonly ShardQueue[] _queues;
+
+    // Per shard, the packets of the current capture burst not yet sent: the capture thread's alone.
+    private readonly List<CapturedPacket>?[] _staged;
     private IActorRef[] _shards = [];
 
     public SessionShards(int count, int queueLimit)
@@ -18,6 +23,7 @@ internal sealed class SessionShards
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queueLimit);
         QueueLimit = queueLimit;
         _queues = [.. Enumerable.Range(0, count).Select(_ => new ShardQueue())];
+        _staged = new List<CapturedPacket>?[count];
     }
 
     /// <summary>Number of shards.</summary>
@@ -47,19 +53,35 @@ internal sealed class SessionShards
     /// <summary>The queue counter of shard <paramref name="index"/> (the shard decrements it per packet taken).</summary>
     public ShardQueue QueueOf(int index) => _queues[index];
 
-    /// <summary>Hands a captured packet to its shard; false (and nothing sent) when that shard's queue is full.</summary>
-    public bool TryDeliver(CapturedPacket packet)
+    /// <summary>
+    /// Keeps a captured packet for its shard until <see cref="Flush"/>; false (and nothing kept) when that shard's
+    /// queue is full. Capture thread only; every staged packet must be flushed before the thread waits again.
+    /// </summary>
+    public bool TryStage(CapturedPacket packet)
     {
         ArgumentNullException.ThrowIfNull(packet);
-        var shards = Volatile.Read(ref _shards);
-        var index = IndexOf(packet.Connection, shards.Length);
+        var index = IndexOf(packet.Connection, _queues.Length);
         if (!_queues[index].TryEnter(QueueLimit))
         {
             return false;
         }
 
-        shards[index].Tell(packet, ActorRefs.NoSender);
+        (_staged[index] ??= new List<CapturedPacket>(8)).Add(packet);
         return true;
+    }
+
+    /// <summary>Sends every shard the packets staged for it, as one <see cref="CapturedBurst"/> each. Capture thread only.</summary>
+    public void Flush()
+    {
+        var shards = Volatile.Read(ref _shards);
+        for (var i = 0; i < _staged.Length; i++)
+        {
+            if (_staged[i] is { Count: > 0 } packets)
+            {
+                _staged[i] = null;
+                shards[i].Tell(new CapturedBurst(packets), ActorRefs.NoSender);
+            }
+        }
     }
 
     public void TellAll(object message)

@@ -70,11 +70,18 @@ internal sealed class CaptureNodeRig
 
     public NodePlanPolicy Policy { get; }
 
-    /// <summary>What the pump does: resolve the target, hand the packet to its shard.</summary>
+    /// <summary>What the pump does: resolve the target, hand the packet to its shard (a burst of one packet).</summary>
     public void Capture(OnlineConnection connection, CapturedSegment segment)
     {
+        Stage(connection, segment);
+        Shards.Flush();
+    }
+
+    /// <summary>What the pump does within a burst: resolve the target, stage the packet for its shard until <see cref="SessionShards.Flush"/>.</summary>
+    public void Stage(OnlineConnection connection, CapturedSegment segment)
+    {
         Assert.True(Plan.Current.Targets!.TryMap(connection.ServerAddress, connection.ServerPort, out var route));
-        Assert.True(Shards.TryDeliver(new CapturedPacket(connection, segment, route)));
+        Assert.True(Shards.TryStage(new CapturedPacket(connection, segment, route)));
     }
 
     public IActorRef ShardOf(OnlineConnection connection) => Shards.Refs[SessionShards.IndexOf(connection, Shards.Count)];

@@ -101,6 +101,57 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
     }
 
     [Fact]
+    public void A_burst_reaches_its_shards_only_when_it_ends_each_connection_in_order_and_a_full_queue_refuses_the_rest()
+    {
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(), shards: 2, queueLimit: 3);
+        var ports = Enumerable.Range(41_000, 40).Select(p => (ushort)p).ToList();
+        var staged = new List<ushort>();
+        var refused = 0;
+        foreach (var port in ports)
+        {
+            var connection = Connection with { ClientPort = port };
+            var route = RouteOf(rig, connection);
+            if (rig.Shards.TryStage(new CapturedPacket(connection, Syn(port), route)))
+            {
+                staged.Add(port);
+            }
+            else
+            {
+                refused++;
+            }
+        }
+
+        // Three per shard fit, the rest are refused; the staged ones count as queued and nothing is sent yet.
+        Assert.Equal(6, staged.Count);
+        Assert.Equal(34, refused);
+        Assert.Equal(6, rig.Shards.QueuedPackets);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200), Token);
+        Assert.Empty(rig.Transport.Segments);
+
+        rig.Shards.Flush();
+        foreach (var port in staged)
+        {
+            AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == port);
+        }
+
+        AwaitAssert(() => Assert.Equal((0L, 6L), (rig.Shards.QueuedPackets, rig.Statistics.SessionsStarted)), cancellationToken: Token);
+
+        // A SYN and the request after it in one burst reach their session in that order.
+        var next = Connection with { ClientPort = 42_000 };
+        rig.Stage(next, Syn(5000));
+        rig.Stage(next, new CapturedSegment { Sequence = 5001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = "GET / HTTP/1.1\r\n\r\n"u8.ToArray() });
+        rig.Shards.Flush();
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 5000);
+        AwaitAssert(() => Assert.Equal(7L, rig.Statistics.SessionsStarted), cancellationToken: Token);
+    }
+
+    private static TargetRoute RouteOf(CaptureNodeRig rig, OnlineConnection connection)
+    {
+        Assert.True(rig.Plan.Current.Targets!.TryMap(connection.ServerAddress, connection.ServerPort, out var route));
+        return route;
+    }
+
+    [Fact]
     public void Beyond_the_live_session_ceiling_new_sessions_are_refused_and_counted_until_one_ends()
     {
         var rig = new CaptureNodeRig(Sys, DefaultSettings(maxLiveSessions: 2));
