@@ -61,7 +61,6 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         _sessionProps = Context.System.Settings.Config.HasPath(SessionMailbox.ConfigPath) ? props.WithMailbox(SessionMailbox.ConfigPath) : props;
         _queue = context.Shards.QueueOf(index);
         _admission = new SessionAdmission(context.Limits, context.Statistics, context.Time);
-        Receive<CapturedPacket>(OnCaptured);
         Receive<CapturedBurst>(OnCapturedBurst);
         Receive<ResponseBatch>(OnResponses);
         Receive<SessionActor.Finished>(_ => OnSessionFinished(Sender));
