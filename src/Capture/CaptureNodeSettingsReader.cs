@@ -1,4 +1,3 @@
-using ReplayCluster.PacketIO;
 using System.Globalization;
 using Akka.Configuration;
 using ReplayCluster.Capture.Identities;
@@ -6,6 +5,7 @@ using ReplayCluster.Capture.Admission;
 using ReplayCluster.Replay;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Configuration;
+using ReplayCluster.PacketIO;
 
 namespace ReplayCluster.Capture;
 

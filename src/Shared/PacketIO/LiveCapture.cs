@@ -88,7 +88,7 @@ public sealed unsafe class LiveCapture : IDisposable
             var problem = Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
             if (_stopEvent >= 0)
             {
-                _ = LiveCaptureNative.close(_stopEvent);
+                _ = LibC.close(_stopEvent);
             }
 
             throw new LiveCaptureException($"cannot create the events of the capture on '{options.Interface}': {problem}");
@@ -168,7 +168,7 @@ public sealed unsafe class LiveCapture : IDisposable
         Validate(options);
         if (options.Reader == LiveCaptureReader.Ring && !options.Immediate && PacketRing.Supports(options.Interface))
         {
-            var ring = PacketRing.Open(options, options.RingBlockSizeBytes);
+            var ring = PacketRing.Open(options);
             try
             {
                 return new LiveCapture(options, null, ring);
@@ -386,8 +386,8 @@ public sealed unsafe class LiveCapture : IDisposable
         _disposed = true;
         _device?.Close();
         _ring?.Dispose();
-        _ = LiveCaptureNative.close(_stopEvent);
-        _ = LiveCaptureNative.close(_wakeEvent);
+        _ = LibC.close(_stopEvent);
+        _ = LibC.close(_wakeEvent);
     }
 
     private static void Validate(LiveCaptureOptions options)
@@ -606,7 +606,4 @@ internal static unsafe partial class LiveCaptureNative
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint write(int fd, void* buf, nuint count);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial int close(int fd);
 }

@@ -89,7 +89,7 @@ internal static unsafe class EventFd
         _ = LiveCaptureNative.read(fd, &value, sizeof(ulong)); // EAGAIN when a signal was drained already
     }
 
-    public static void Close(int fd) => _ = LiveCaptureNative.close(fd);
+    public static void Close(int fd) => _ = LibC.close(fd);
 }
 
 /// <summary>

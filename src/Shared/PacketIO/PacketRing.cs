@@ -92,7 +92,7 @@ internal sealed unsafe class PacketRing : IDisposable
             return false;
         }
 
-        var probe = PacketNative.socket(AfPacket, SockRaw | SockCloexec, 0);
+        var probe = LibC.socket(AfPacket, SockRaw | SockCloexec, 0);
         if (probe < 0)
         {
             return false;
@@ -104,22 +104,21 @@ internal sealed unsafe class PacketRing : IDisposable
         }
         finally
         {
-            _ = PacketNative.close(probe);
+            _ = LibC.close(probe);
         }
     }
 
-    /// <summary>Opens the ring on <paramref name="options"/>' interface with blocks of <paramref name="blockSize"/> bytes.</summary>
-    public static PacketRing Open(LiveCaptureOptions options, int blockSize)
+    /// <summary>
+    /// Opens the ring on <paramref name="options"/>' interface with blocks of <see cref="LiveCaptureOptions.RingBlockSizeBytes"/>
+    /// (a power of two of at least 4096: <see cref="LiveCapture.Open"/> validated the options).
+    /// </summary>
+    public static PacketRing Open(LiveCaptureOptions options)
     {
-        if (blockSize < 4096 || (blockSize & (blockSize - 1)) != 0)
-        {
-            throw new ArgumentException($"ring block size must be a power of two of at least 4096, was {blockSize}", nameof(blockSize));
-        }
-
+        var blockSize = options.RingBlockSizeBytes;
         var blockCount = Math.Max(2, options.BufferSizeBytes / blockSize);
 
         // Protocol 0: the socket receives nothing until bind() names ETH_P_ALL, after the ring and the filter are in place.
-        var socket = PacketNative.socket(AfPacket, SockRaw | SockCloexec, 0);
+        var socket = LibC.socket(AfPacket, SockRaw | SockCloexec, 0);
         if (socket < 0)
         {
             throw Failure(options.Interface, "socket(AF_PACKET)");
@@ -152,16 +151,16 @@ internal sealed unsafe class PacketRing : IDisposable
                 FrameCount = (uint)blockCount,
                 RetireBlockTimeoutMs = (uint)options.ReadTimeoutMs,
             };
-            if (PacketNative.setsockopt(socket, SolPacket, PacketRxRing, &request, (uint)sizeof(TpacketReq3)) != 0)
+            if (LibC.setsockopt(socket, SolPacket, PacketRxRing, &request, (uint)sizeof(TpacketReq3)) != 0)
             {
                 throw Failure(options.Interface, $"PACKET_RX_RING ({blockCount} blocks of {blockSize} bytes)");
             }
 
-            ring = (byte*)PacketNative.mmap(null, ringBytes, ProtRead | ProtWrite, MapShared | MapLocked, socket, 0);
+            ring = (byte*)LibC.mmap(null, ringBytes, ProtRead | ProtWrite, MapShared | MapLocked, socket, 0);
             if (ring == (byte*)-1)
             {
                 // MAP_LOCKED fails beyond RLIMIT_MEMLOCK for non-root; the ring is kernel memory either way.
-                ring = (byte*)PacketNative.mmap(null, ringBytes, ProtRead | ProtWrite, MapShared, socket, 0);
+                ring = (byte*)LibC.mmap(null, ringBytes, ProtRead | ProtWrite, MapShared, socket, 0);
                 if (ring == (byte*)-1)
                 {
                     ring = null;
@@ -178,14 +177,14 @@ internal sealed unsafe class PacketRing : IDisposable
             if (options.Promiscuous)
             {
                 var membership = new PacketMreq { InterfaceIndex = index, Type = PacketMrPromisc };
-                if (PacketNative.setsockopt(socket, SolPacket, PacketAddMembership, &membership, (uint)sizeof(PacketMreq)) != 0)
+                if (LibC.setsockopt(socket, SolPacket, PacketAddMembership, &membership, (uint)sizeof(PacketMreq)) != 0)
                 {
                     throw Failure(options.Interface, "PACKET_ADD_MEMBERSHIP promiscuous");
                 }
             }
 
             var address = new SockaddrLl { Family = AfPacket, Protocol = EthPAllNetworkOrder, InterfaceIndex = index };
-            if (PacketNative.bind(socket, &address, (uint)sizeof(SockaddrLl)) != 0)
+            if (LibC.bind(socket, &address, (uint)sizeof(SockaddrLl)) != 0)
             {
                 throw Failure(options.Interface, "bind");
             }
@@ -196,10 +195,10 @@ internal sealed unsafe class PacketRing : IDisposable
         {
             if (ring is not null)
             {
-                _ = PacketNative.munmap(ring, ringBytes);
+                _ = LibC.munmap(ring, ringBytes);
             }
 
-            _ = PacketNative.close(socket);
+            _ = LibC.close(socket);
             throw;
         }
     }
@@ -240,7 +239,7 @@ internal sealed unsafe class PacketRing : IDisposable
     {
         int error;
         var length = (uint)sizeof(int);
-        if (PacketNative.getsockopt(_socket, SolSocket, SoError, &error, &length) != 0)
+        if (LibC.getsockopt(_socket, SolSocket, SoError, &error, &length) != 0)
         {
             throw Failure(_interface, "SO_ERROR");
         }
@@ -262,7 +261,7 @@ internal sealed unsafe class PacketRing : IDisposable
         {
             TpacketStatsV3 stats;
             var length = (uint)sizeof(TpacketStatsV3);
-            if (PacketNative.getsockopt(_socket, SolPacket, PacketStatistics, &stats, &length) != 0)
+            if (LibC.getsockopt(_socket, SolPacket, PacketStatistics, &stats, &length) != 0)
             {
                 throw Failure(_interface, "PACKET_STATISTICS");
             }
@@ -285,7 +284,7 @@ internal sealed unsafe class PacketRing : IDisposable
         try
         {
             var code = new SockFprog { Length = (ushort)program.Length, Filter = program.Instructions };
-            if (PacketNative.setsockopt(_socket, SolSocket, SoAttachFilter, &code, (uint)sizeof(SockFprog)) != 0)
+            if (LibC.setsockopt(_socket, SolSocket, SoAttachFilter, &code, (uint)sizeof(SockFprog)) != 0)
             {
                 throw Failure(_interface, $"SO_ATTACH_FILTER \"{filter}\"");
             }
@@ -363,8 +362,8 @@ internal sealed unsafe class PacketRing : IDisposable
         _disposed = true;
         Walker.Filter = null;
         FreeUserlandProgram();
-        _ = PacketNative.munmap(_ring, _ringBytes);
-        _ = PacketNative.close(_socket);
+        _ = LibC.munmap(_ring, _ringBytes);
+        _ = LibC.close(_socket);
     }
 
     private static bool TryInterface(int socket, string name, out int index, out int hardware)
@@ -380,13 +379,13 @@ internal sealed unsafe class PacketRing : IDisposable
         var request = stackalloc byte[40]; // struct ifreq: IFNAMSIZ name, then a 24-byte union
         new Span<byte>(request, 40).Clear();
         bytes.CopyTo(new Span<byte>(request, 16));
-        if (PacketNative.ioctl(socket, SiocGifIndex, request) != 0)
+        if (LibC.ioctl(socket, SiocGifIndex, request) != 0)
         {
             return false;
         }
 
         index = BinaryPrimitives.ReadInt32LittleEndian(new ReadOnlySpan<byte>(request + 16, 4));
-        if (PacketNative.ioctl(socket, SiocGifHwAddr, request) != 0)
+        if (LibC.ioctl(socket, SiocGifHwAddr, request) != 0)
         {
             return false;
         }
@@ -397,7 +396,7 @@ internal sealed unsafe class PacketRing : IDisposable
 
     private static void SetOption(int socket, int level, int name, int value, string interfaceName, string what)
     {
-        if (PacketNative.setsockopt(socket, level, name, &value, sizeof(int)) != 0)
+        if (LibC.setsockopt(socket, level, name, &value, sizeof(int)) != 0)
         {
             throw Failure(interfaceName, what);
         }
@@ -463,8 +462,8 @@ internal unsafe struct BpfProgram
     public void* Instructions;
 }
 
-/// <summary>The libc calls of <see cref="PacketRing"/>.</summary>
-internal static unsafe partial class PacketNative
+/// <summary>The libc calls of <see cref="PacketRing"/> (with the rest of the project's in NativeMethods.cs).</summary>
+internal static unsafe partial class LibC
 {
     [LibraryImport("libc", SetLastError = true)]
     public static partial int socket(int domain, int type, int protocol);
