@@ -72,11 +72,8 @@ internal sealed class ReplaySession : ISessionCounting
     // Target resets in a row that found the same bytes still unacknowledged (see MaxResetsWithoutProgress).
     private int _resetsWithoutProgress;
 
-    // The reset sent when the session ended, answered once more if the target challenges it.
-    private bool _endResetAnswerable;
     private long _gapSince;
     private long _lastActivity;
-    private long _lingerUntil;
 
     public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
         BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null)
@@ -119,7 +116,10 @@ internal sealed class ReplaySession : ISessionCounting
     public SessionEndReason EndReason { get; private set; }
 
     /// <summary>True once the session has ended and its linger time (absorbing late packets) is over.</summary>
-    public bool IsFinished => _phase == Phase.Ended && Now >= LingerUntil;
+    public bool IsFinished => Ended is { } ended && Now >= ended.Until;
+
+    /// <summary>What the session keeps through its linger once it ended (null until then, and again after a restart).</summary>
+    public EndedSession? Ended { get; private set; }
 
     /// <summary>True while a connection to the target is open (handshake done, not closed or reset).</summary>
     public bool IsEstablished => _phase == Phase.Established && !_close.TargetGone;
@@ -147,9 +147,9 @@ internal sealed class ReplaySession : ISessionCounting
     {
         get
         {
-            if (_phase == Phase.Ended)
+            if (Ended is { } ended)
             {
-                return LingerUntil;
+                return ended.Until;
             }
 
             DateTimeOffset? next = LastActivity + Silence;
@@ -170,7 +170,6 @@ internal sealed class ReplaySession : ISessionCounting
     // UTC ticks: 8 bytes each instead of 16.
     private DateTimeOffset LastActivity { get => new(_lastActivity, TimeSpan.Zero); set => _lastActivity = value.UtcTicks; }
 
-    private DateTimeOffset LingerUntil { get => new(_lingerUntil, TimeSpan.Zero); set => _lingerUntil = value.UtcTicks; }
 
     private DateTimeOffset? GapSince { get => PackedMoment.Unpack(_gapSince); set => _gapSince = PackedMoment.Pack(value); }
 
@@ -185,9 +184,9 @@ internal sealed class ReplaySession : ISessionCounting
     public void OnCaptured(in CapturedSegment segment)
     {
         var now = Now;
-        if (_phase == Phase.Ended)
+        if (Ended is { } ended)
         {
-            if (segment.HasFlag(TcpFlags.Syn) && !segment.HasFlag(TcpFlags.Ack) && segment.Sequence != _clientIsn)
+            if (ended.IsNewConnection(segment))
             {
                 Restart(now);
                 StartWithSyn(segment, now);
@@ -272,14 +271,10 @@ internal sealed class ReplaySession : ISessionCounting
         var flags = (TcpFlags)reply.Flags;
         if (_phase is Phase.Ended or Phase.New)
         {
-            if (_phase == Phase.Ended && _endResetAnswerable && IsPlainAck(reply) && reply.Acknowledgment != _send.Nxt)
+            if (Ended is { } ended && ended.AnswerLateReply(reply, _transport))
             {
-                // The target challenged our closing reset (RFC 5961: in window, not exact): its ACK
-                // names the sequence number that resets it. (One acknowledging exactly our reset's
-                // sequence was sent before the reset arrived, which then hit.)
-                _endResetAnswerable = false;
                 Counters.StaleConnectionsReset++;
-                SendResetAt(reply.Acknowledgment);
+                Counters.SegmentsSent++;
                 return;
             }
 
@@ -554,7 +549,7 @@ internal sealed class ReplaySession : ISessionCounting
         _resetsWithoutProgress = 0;
         _clientIsn = null;
         GapSince = null;
-        _endResetAnswerable = false;
+        Ended = null;
         _phase = Phase.New;
         EndReason = SessionEndReason.None;
         LastActivity = now;
@@ -989,19 +984,21 @@ internal sealed class ReplaySession : ISessionCounting
 
     private void End(SessionEndReason reason, DateTimeOffset now, bool sendReset = true)
     {
+        var resetAnswerable = false;
         if (sendReset && reason != SessionEndReason.Completed && _phase is Phase.SynSent or Phase.Established && !_close.TargetGone)
         {
             // Whatever the reason, the target must not keep a half-open connection for us.
             SendReset();
-            _endResetAnswerable = _phase == Phase.Established;
+            resetAnswerable = _phase == Phase.Established;
         }
 
         EndReason = reason;
         _phase = Phase.Ended;
 
-        // Nothing will be sent again: the captured bytes go back to the node now, not after the linger.
+        // Nothing will be sent again: the captured bytes go back to the node now, not after the linger, during
+        // which only Ended answers (and the session's actor may already serve another session: see SessionActor).
         _stream.Clear();
-        LingerUntil = now + _options.Linger;
+        Ended = new EndedSession(_endpoints, _clientIsn, _send.Nxt, resetAnswerable, _ipId, now + _options.Linger);
         _timer.Stop();
         _send.NextPersist(now, stop: true);
         _pacer.Reset();

@@ -48,7 +48,6 @@ internal sealed class SessionActor : UntypedActor
     // Only the first copy of an online connection counts its requests as online requests.
     private bool _firstCopy;
     private bool _unreported;
-    private bool _endCounted;
 
     public SessionActor(Host host)
     {
@@ -124,21 +123,21 @@ internal sealed class SessionActor : UntypedActor
     }
 
     /// <summary>
-    /// The session finished: it is counted, the actor forgets it and goes back to its shard's pool (a
-    /// <see cref="Finished"/> to the shard), which hands it the next new connection with another <see cref="Start"/>.
+    /// The session ended: it is counted, the actor forgets it and goes back to its shard's pool (a
+    /// <see cref="Finished"/> with what the session keeps through its linger, which the shard holds from now on),
+    /// and the shard hands it the next new connection with another <see cref="Start"/>.
     /// Starting an actor costs more than the rest of a short session's turns on the shard (Akka's ActorOf looks up
     /// deployment and mailbox configuration, watching and stopping are system messages): at ~1k sessions/s
     /// creating them was 16 % of the shard threads' CPU (bench/README.md, "Pooled session actors").
     /// </summary>
-    private void Retire(ReplaySession session)
+    private void Retire(ReplaySession session, EndedSession ended)
     {
         Close(session);
         _session = null;
         _undeliveredReported = 0;
         _firstCopy = false;
         _unreported = false;
-        _endCounted = false;
-        Context.Parent.Tell(Finished.Instance, Self);
+        Context.Parent.Tell(new Finished(ended), Self);
     }
 
     private void Close(ReplaySession session)
@@ -166,14 +165,7 @@ internal sealed class SessionActor : UntypedActor
         {
             // Straight into the node's counters, not a message: at shutdown the shard stops before it
             // would read one, and the final statistics line would miss these sessions.
-            if (_endCounted)
-            {
-                ReportProgress(_host.Time.GetUtcNow().UtcTicks);
-            }
-            else
-            {
-                CountEnd();
-            }
+            CountEnd();
         }
     }
 
@@ -182,12 +174,10 @@ internal sealed class SessionActor : UntypedActor
     private ReplaySession Session => _session ?? throw new InvalidOperationException("A session actor got a message before its start.");
 
     /// <summary>
-    /// The session ended: its requests the target never acknowledged are lost now, under its end reason
-    /// (not after the linger, during which it only absorbs late packets: they would count as in flight).
+    /// The session ended (or is stopped): its requests the target never acknowledged are lost now, under its end reason.
     /// </summary>
     private void CountEnd()
     {
-        _endCounted = true;
         var counters = Session.TakeCounters() ?? NothingCounted;
         _host.Statistics.AddEnded(Session.EndReason, counters, _undeliveredReported + counters.RequestsCaptured - counters.RequestsDelivered, _firstCopy);
         Reported(counters, _host.Time.GetUtcNow().UtcTicks);
@@ -196,24 +186,18 @@ internal sealed class SessionActor : UntypedActor
     private void AfterEvent()
     {
         var session = Session;
-        if (session.IsFinished)
+        if (session.Ended is { } ended)
         {
-            Retire(session);
+            // Its linger is its shard's (EndedSession): the actor is free at once.
+            Retire(session, ended);
             return;
         }
 
         var now = _host.Time.GetUtcNow().UtcTicks;
-        if (!_endCounted && session.EndReason != SessionEndReason.None)
+        _unreported = true;
+        if (now - _reportedAt >= ProgressInterval.Ticks)
         {
-            CountEnd();
-        }
-        else if (!_endCounted)
-        {
-            _unreported = true;
-            if (now - _reportedAt >= ProgressInterval.Ticks)
-            {
-                ReportProgress(now);
-            }
+            ReportProgress(now);
         }
 
         var deadline = session.NextDeadline is { } next ? next.UtcTicks : long.MaxValue;
@@ -275,15 +259,8 @@ internal sealed class SessionActor : UntypedActor
     /// <summary>A session's first message: its identity at the target, its options, whether it is the first copy.</summary>
     internal sealed record Start(SessionEndpoints Endpoints, SessionOptions Options, bool FirstCopy);
 
-    /// <summary>To the shard: this actor's session finished and the actor is free for the next one.</summary>
-    internal sealed class Finished
-    {
-        public static readonly Finished Instance = new();
-
-        private Finished()
-        {
-        }
-    }
+    /// <summary>To the shard: this actor's session ended and the actor is free for the next one; the shard keeps <paramref name="Ended"/> through the linger.</summary>
+    internal sealed record Finished(EndedSession Ended);
 
     /// <summary>A deadline is due: <see cref="Precise"/> from Akka's scheduler, <see cref="Wake"/> from the shard's wake-ups.</summary>
     internal sealed class Tick : IDeadLetterSuppression

@@ -32,6 +32,17 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly Dictionary<OnlineConnection, (Copies Sessions, uint? ClientIsn)> _byConnection = [];
     private readonly Dictionary<SessionEndpoints, IActorRef> _byEndpoints = [];
     private readonly Dictionary<IActorRef, (OnlineConnection Connection, SessionEndpoints Endpoints, ClientIdentityMapper Identities)> _byActor = [];
+
+    // Ended sessions through their linger (see EndedSession): by identity for the target's late replies (the identity
+    // and the route stay taken until the linger ends), by online connection for the client's late packets (the last
+    // copy to end of a connection no live session has), and in the order their lingers end.
+    private readonly Dictionary<SessionEndpoints, (EndedSession Ended, ClientIdentityMapper Identities)> _lingering = [];
+    private readonly Dictionary<OnlineConnection, EndedSession> _timeWait = [];
+    private readonly PriorityQueue<(EndedSession Ended, OnlineConnection Connection), long> _lingerEnds = new();
+
+    // What the lingering sessions counted (late packets, resets answered) since it last went to the node's counters.
+    private SessionCounters _late = new();
+    private bool _lateCounted;
     private readonly List<SessionEndpoints> _claims = [];
     private readonly List<SessionEndpoints> _releases = [];
     private readonly Shared _context;
@@ -63,10 +74,10 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         _admission = new SessionAdmission(context.Limits, context.Statistics, context.Time);
         Receive<CapturedBurst>(OnCapturedBurst);
         Receive<ResponseBatch>(OnResponses);
-        Receive<SessionActor.Finished>(_ => OnSessionFinished(Sender));
+        Receive<SessionActor.Finished>(f => OnSessionFinished(Sender, f.Ended));
         Receive<Terminated>(t => OnSessionTerminated(t.ActorRef));
         Receive<FlushClaims>(_ => Flush());
-        Receive<AnnounceRoutes>(a => SendClaims([.. _byEndpoints.Keys], [], a.To is { } to ? [to] : _context.Intercepts.Intercepts));
+        Receive<AnnounceRoutes>(a => SendClaims([.. _byEndpoints.Keys, .. _lingering.Keys], [], a.To is { } to ? [to] : _context.Intercepts.Intercepts));
         Receive<ForgetIdle>(_ => ForgetIdleState());
         Receive<WakeDue>(_ => Wake());
     }
@@ -80,6 +91,8 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("forget", ForgetIdle.Instance, ForgetInterval);
         Timers.StartPeriodicTimer("wake", WakeDue.Instance, SessionWakeups.Resolution);
     }
+
+    protected override void PostStop() => CountLate();
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(error =>
     {
@@ -107,10 +120,24 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         }
 
         var isSyn = segment.HasFlag(TcpFlags.Syn) && !segment.HasFlag(TcpFlags.Ack);
-        if (_byConnection.TryGetValue(connection, out var current) && !(isSyn && current.ClientIsn != segment.Sequence))
+        if (_byConnection.TryGetValue(connection, out var current))
         {
-            current.Sessions.Tell(packet);
-            return;
+            if (!(isSyn && current.ClientIsn != segment.Sequence))
+            {
+                current.Sessions.Tell(packet);
+                return;
+            }
+        }
+        else if (_timeWait.TryGetValue(connection, out var ended))
+        {
+            if (!ended.IsNewConnection(segment))
+            {
+                // A late packet of a connection whose replay ended: not the start of another.
+                Late().LatePacketsAbsorbed++;
+                return;
+            }
+
+            _timeWait.Remove(connection);
         }
 
         // A new connection (or the same client port reused while our replay of its previous connection
@@ -187,7 +214,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             IActorRef? next = null;
             if (i < records.Length && !_byEndpoints.TryGetValue(SessionEndpoints.Of(records[i]), out next))
             {
-                _context.Statistics.CountUnmatched();
+                OnLateReply(records[i]);
             }
 
             if (i < records.Length && next is not null && next.Equals(owner))
@@ -205,6 +232,61 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>A reply no live session owns: late for a lingering session (which may answer it), else unmatched.</summary>
+    private void OnLateReply(in ResponseRecord record)
+    {
+        if (!_lingering.TryGetValue(SessionEndpoints.Of(record), out var lingering))
+        {
+            _context.Statistics.CountUnmatched();
+            return;
+        }
+
+        if (lingering.Ended.AnswerLateReply(record, _context.Transport))
+        {
+            Late().StaleConnectionsReset++;
+            Late().SegmentsSent++;
+        }
+        else
+        {
+            Late().LatePacketsAbsorbed++;
+        }
+    }
+
+    private SessionCounters Late()
+    {
+        _lateCounted = true;
+        return _late;
+    }
+
+    /// <summary>What the lingering sessions counted goes to the node's counters (every wake-up scan, and at the end).</summary>
+    private void CountLate()
+    {
+        if (_lateCounted)
+        {
+            _context.Statistics.AddProgress(_late, firstCopy: false);
+            _late = new SessionCounters();
+            _lateCounted = false;
+        }
+    }
+
+    /// <summary>Ends the lingers due by <paramref name="utcTicks"/>: their identities and routes are free again.</summary>
+    private void EndLingers(long utcTicks)
+    {
+        while (_lingerEnds.TryPeek(out var item, out var until) && until <= utcTicks)
+        {
+            _lingerEnds.Dequeue();
+            if (_lingering.Remove(item.Ended.Endpoints, out var lingering))
+            {
+                Release(item.Ended.Endpoints, lingering.Identities);
+            }
+
+            if (_timeWait.TryGetValue(item.Connection, out var ended) && ReferenceEquals(ended, item.Ended))
+            {
+                _timeWait.Remove(item.Connection);
+            }
+        }
+    }
+
     /// <summary>A pooled actor when there is one, else a new (watched) one.</summary>
     private IActorRef TakeSessionActor()
     {
@@ -219,10 +301,13 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         return session;
     }
 
-    /// <summary>The session of <paramref name="session"/> finished (counted by the actor): forget it, keep the actor.</summary>
-    private void OnSessionFinished(IActorRef session)
+    /// <summary>
+    /// The session of <paramref name="session"/> ended (counted by the actor): the shard keeps <paramref name="ended"/>
+    /// through the linger, and the actor for the next session.
+    /// </summary>
+    private void OnSessionFinished(IActorRef session, EndedSession ended)
     {
-        if (!OnSessionStopped(session))
+        if (!OnSessionStopped(session, ended))
         {
             return;
         }
@@ -255,7 +340,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     /// <summary>A session actor stopped (its session failed, or shutdown): it is not reused.</summary>
     private void OnSessionTerminated(IActorRef session)
     {
-        if (!OnSessionStopped(session) && _pool.Contains(session))
+        if (!OnSessionStopped(session, ended: null) && _pool.Contains(session))
         {
             // Not expected (a pooled actor has no session to fail), but a dead actor must never get a session.
             var alive = _pool.Where(a => !a.Equals(session)).Reverse().ToList();
@@ -265,20 +350,25 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>Forgets the session of <paramref name="session"/>; false when it had none (already forgotten).</summary>
-    private bool OnSessionStopped(IActorRef session)
+    /// <summary>
+    /// Forgets the live session of <paramref name="session"/>; false when it had none (already forgotten). An ended
+    /// session lingers (<paramref name="ended"/>) and keeps its identity and route until then; a stopped one (null) frees them now.
+    /// </summary>
+    private bool OnSessionStopped(IActorRef session, EndedSession? ended)
     {
         if (!_byActor.Remove(session, out var entry))
         {
             return false;
         }
 
+        var connectionEnded = false;
         if (_byConnection.TryGetValue(entry.Connection, out var current) && current.Sessions.Contains(session))
         {
             var remaining = current.Sessions.Without(session);
             if (remaining.IsEmpty)
             {
                 _byConnection.Remove(entry.Connection);
+                connectionEnded = true;
             }
             else
             {
@@ -287,17 +377,40 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         }
 
         _byEndpoints.Remove(entry.Endpoints);
-        IdentitySource.Release(entry.Identities, entry.Endpoints.ClientAddress, entry.Endpoints.ClientPort,
-            entry.Endpoints.TargetAddress, entry.Endpoints.TargetPort);
         _context.Limits.ReleaseLive();
-        Queue(_releases, entry.Endpoints);
+        if (ended is null || ended.Until <= _context.Time.GetUtcNow())
+        {
+            Release(entry.Endpoints, entry.Identities);
+            return true;
+        }
+
+        _lingering[entry.Endpoints] = (ended, entry.Identities);
+        if (connectionEnded)
+        {
+            _timeWait[entry.Connection] = ended;
+        }
+
+        _lingerEnds.Enqueue((ended, entry.Connection), ended.Until.UtcTicks);
         return true;
     }
 
-    /// <summary>Sends their tick to the sessions whose far deadline comes before the next scan.</summary>
+    private void Release(SessionEndpoints endpoints, ClientIdentityMapper identities)
+    {
+        IdentitySource.Release(identities, endpoints.ClientAddress, endpoints.ClientPort, endpoints.TargetAddress, endpoints.TargetPort);
+        Queue(_releases, endpoints);
+    }
+
+    /// <summary>
+    /// Sends their tick to the sessions whose far deadline comes before the next scan, ends the lingers that are
+    /// over (so a linger lasts up to one <see cref="SessionWakeups.Resolution"/> longer than asked) and counts what
+    /// lingering sessions counted.
+    /// </summary>
     private void Wake()
     {
-        _wakeups.TakeDue(_context.Time.GetUtcNow().UtcTicks, _due);
+        var now = _context.Time.GetUtcNow().UtcTicks;
+        EndLingers(now);
+        CountLate();
+        _wakeups.TakeDue(now, _due);
         foreach (var session in _due)
         {
             session.Tell(SessionActor.Tick.Wake, ActorRefs.NoSender);

@@ -262,8 +262,10 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         AwaitAssert(() => Assert.Equal(1, rig.Statistics.RequestsLostByReason.GetValueOrDefault(SessionEndReason.SynTimeout)), TimeSpan.FromSeconds(5), cancellationToken: Token);
         Assert.Equal((1L, 0L, 0L), (rig.Statistics.Sessions.RequestsCaptured, rig.Statistics.Sessions.RequestsDelivered, rig.Statistics.RequestsInFlight));
 
-        // Counted when the session ended, not when its linger is over: the request is not in flight any more.
-        Assert.Equal(1, rig.Statistics.LiveSessions);
+        // Counted when the session ended, not when its linger is over: the request is not in flight any more, and the
+        // session not live (its shard keeps what the linger needs, and its identity).
+        AwaitAssert(() => Assert.Equal(0, rig.Statistics.LiveSessions), TimeSpan.FromSeconds(5), cancellationToken: Token);
+        Assert.Equal(1, rig.Identities.Mapper!.InUse);
         var counters = rig.Statistics.ToCounters();
         Assert.Equal(1, counters["requests_lost"]);
         Assert.Equal(1, counters["requests_lost_syntimeout"]);
@@ -310,11 +312,63 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         AwaitAssert(() => Assert.Equal(1, rig.Statistics.EndedByReason.GetValueOrDefault(SessionEndReason.KeepAliveTimeout)), TimeSpan.FromSeconds(5),
             cancellationToken: Token);
         Assert.Contains(rig.Transport.Segments, s => (s.Flags & TcpFlags.Rst) != 0);
-        Assert.Equal(1, rig.Statistics.LiveSessions);
-
-        // Its linger (6 s) is far enough ahead for the wake-ups too; then it stops and gives back its live slot.
-        time.Advance(DefaultSettings().Session.Linger + TimeSpan.FromSeconds(1));
         AwaitAssert(() => Assert.Equal(0, rig.Statistics.LiveSessions), TimeSpan.FromSeconds(5), cancellationToken: Token);
+    }
+
+    [Fact]
+    public async Task An_ended_session_lingers_in_its_shard_without_its_actor_absorbing_late_packets_and_answering_a_challenged_reset()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var rig = new CaptureNodeRig(Sys, DefaultSettings(), shards: 1, sessionTime: time);
+        var shard = rig.Shards.Refs[0];
+        rig.Capture(Connection, Syn(1000));
+        var syn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn);
+        shard.Tell(new ResponseBatch([SynAck(syn, 5000)]));
+        AwaitSegment(rig, s => s.Flags == TcpFlags.Ack && s.Acknowledgment == 5001);
+        var data = new CapturedSegment { Sequence = 1001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = new byte[10] };
+        rig.Capture(Connection, data);
+        var request = AwaitSegment(rig, s => (s.Flags & TcpFlags.Psh) != 0);
+        shard.Tell(new ResponseBatch([SynAck(syn, 5000) with { Sequence = 5001, Acknowledgment = request.Sequence + 10, Flags = (byte)TcpFlags.Ack }]));
+        time.Advance(TimeSpan.FromSeconds(1));
+        AwaitAssert(() => Assert.True(rig.Statistics.Sessions.SegmentsSent >= 2), cancellationToken: Token);
+
+        // The keep-alive timeout ends it with a reset of the target's connection.
+        time.Advance(DefaultSettings().Session.KeepAliveTimeout);
+        var reset = AwaitSegment(rig, s => (s.Flags & TcpFlags.Rst) != 0);
+        AwaitAssert(() => Assert.Equal(0, rig.Statistics.LiveSessions), TimeSpan.FromSeconds(5), cancellationToken: Token);
+        Assert.Equal(1, rig.Identities.Mapper!.InUse);
+        var actors = await ChildrenOf(shard);
+        Assert.Single(actors);
+
+        // Late client packets (the request again, a copy of the SYN): absorbed, no session started, nothing sent.
+        rig.Capture(Connection, data);
+        rig.Capture(Connection, Syn(1000));
+
+        // The target challenges the reset (a plain ACK naming another sequence number): the reset goes again at that
+        // sequence number, once; the same challenge again is only late.
+        var sent = rig.Transport.Segments.Count;
+        var challenge = SynAck(syn, 5000) with { Sequence = 5001, Acknowledgment = reset.Sequence + 7, Flags = (byte)TcpFlags.Ack };
+        shard.Tell(new ResponseBatch([challenge]));
+        shard.Tell(new ResponseBatch([challenge]));
+        var answer = AwaitSegment(rig, s => s.Flags == TcpFlags.Rst && s.Sequence == reset.Sequence + 7);
+        Assert.Equal((syn.SourceAddress, syn.SourcePort), (answer.SourceAddress, answer.SourcePort));
+        AwaitAssert(() => Assert.Equal((3L, 1L), (rig.Statistics.Sessions.LatePacketsAbsorbed, rig.Statistics.Sessions.StaleConnectionsReset)),
+            TimeSpan.FromSeconds(5), cancellationToken: Token);
+        Assert.Equal(sent + 1, rig.Transport.Segments.Count);
+        Assert.Equal((1L, 0L), (rig.Statistics.SessionsStarted, rig.Statistics.ResponsesUnmatched));
+
+        // A new SYN on the client's port is a new connection: a new session on another identity, on the same actor.
+        rig.Capture(Connection, Syn(9000));
+        var nextSyn = AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 9000);
+        Assert.NotEqual((syn.SourceAddress, syn.SourcePort), (nextSyn.SourceAddress, nextSyn.SourcePort));
+        Assert.Equal(2L, rig.Statistics.SessionsStarted);
+        Assert.Equal(actors, await ChildrenOf(shard));
+
+        // The linger (6 s) over, the ended session's identity is free and its replies are nobody's.
+        time.Advance(DefaultSettings().Session.Linger + TimeSpan.FromSeconds(1));
+        AwaitAssert(() => Assert.Equal(1, rig.Identities.Mapper!.InUse), TimeSpan.FromSeconds(5), cancellationToken: Token);
+        shard.Tell(new ResponseBatch([challenge]));
+        AwaitAssert(() => Assert.Equal(1L, rig.Statistics.ResponsesUnmatched), TimeSpan.FromSeconds(5), cancellationToken: Token);
     }
 
     [Fact]
