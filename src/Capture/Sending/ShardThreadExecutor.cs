@@ -9,15 +9,19 @@ namespace ReplayCluster.Capture.Sending;
 /// shard's dispatcher). A connection's packets, its replies and its timers are then handled where its session
 /// lives: no hand-over between threads inside a shard, and one place where a "turn" ends. When the thread has
 /// run everything queued, it sends the segments its sessions built (one <c>sendmmsg</c>) and sleeps in
-/// <c>ppoll</c> until new work arrives or one of its sockets (<see cref="IShardSocket"/>: the shard's reply channel
-/// connections) is readable: no spinning, no timer, nothing burnt while idle.
+/// <c>ppoll</c> until new work arrives, one of its sockets (<see cref="IShardSocket"/>: the shard's reply channel
+/// connections) is readable or its sessions' next timer (<see cref="Schedule"/>) is due: no spinning, no periodic
+/// timer, nothing burnt while idle.
 /// </summary>
 /// <remarks>
 /// The thread reads its reply channel sockets itself. With a reader thread per channel, every reply frame cost two
 /// thread wake-ups (the reader's, then the shard's through an event), 100-300 µs each on the lab's shared cores, and
 /// the futex traffic was a large share of the capture node's CPU at 1k new connections/s (perf). Now a frame wakes
 /// the thread that handles it, and the records it delivers to the shard (a Tell to an actor of this executor) run
-/// in the next turn with no wake-up at all.
+/// in the next turn with no wake-up at all. Likewise a session's retransmission, pacing and progress timers are the
+/// thread's own (<see cref="Schedule"/>): arming one is a heap entry, and it fires as the ppoll timeout of a thread
+/// that is about to sleep anyway, where Akka's scheduler took a registration and a cancellation per arm, its own
+/// thread's wake-up, and an event to wake this one (bench/README.md, "Session timers on the shard thread").
 /// </remarks>
 internal sealed class ShardThreadExecutor : ExecutorService
 {
@@ -34,6 +38,12 @@ internal sealed class ShardThreadExecutor : ExecutorService
     private readonly Action _flush;
     private readonly Action<RawIpBatch>? _attach;
 
+    // The sessions' timers (this thread only): by due time in Stopwatch ticks, rounded up to _grain so that timers
+    // due close together fire in one wake-up (as Akka's scheduler groups them by its tick-duration).
+    private readonly PriorityQueue<(IShardTimer Timer, int Generation), long> _timers = new();
+    private readonly long _grain;
+    private long _timersArmed;
+
     // The thread's wake-up for queued work, polled beside the sockets. Written only when the thread sleeps (the
     // _sleeping flag), and under _eventLock, so that a write never reaches a descriptor the ending thread closed.
     private readonly int _event;
@@ -44,10 +54,11 @@ internal sealed class ShardThreadExecutor : ExecutorService
     private int _socketCount;
     private volatile bool _stopping;
 
-    public ShardThreadExecutor(string id, string threadName, Action flush, Action<RawIpBatch>? attach) : base(id)
+    public ShardThreadExecutor(string id, string threadName, Action flush, Action<RawIpBatch>? attach, TimeSpan? timerGrain = null) : base(id)
     {
         _flush = flush;
         _attach = attach;
+        _grain = Math.Max(1, (long)((timerGrain ?? TimeSpan.FromMilliseconds(10)).TotalSeconds * System.Diagnostics.Stopwatch.Frequency));
         _event = EventFd.Create();
 
         _thread = new Thread(Loop) { IsBackground = true, Name = threadName };
@@ -59,6 +70,30 @@ internal sealed class ShardThreadExecutor : ExecutorService
 
     /// <summary>Sockets the thread polls now (any thread may read it: the count after the thread's last change).</summary>
     internal int SocketCount => Volatile.Read(ref _socketCount);
+
+    /// <summary>Timers waiting on the thread, stale ones included (read on the thread).</summary>
+    internal int TimerCount => _timers.Count;
+
+    /// <summary>Timers armed on the thread since it started (any thread may read it).</summary>
+    internal long TimersArmed => Volatile.Read(ref _timersArmed);
+
+    /// <summary>
+    /// On this executor's thread only (an actor it runs): calls <paramref name="timer"/>'s <see cref="IShardTimer.OnDue"/>
+    /// with <paramref name="generation"/> on this thread after <paramref name="delay"/> (rounded up to the timer grain),
+    /// between mailbox runs. There is no cancellation: the timer compares the generation with its current one.
+    /// </summary>
+    public void Schedule(TimeSpan delay, IShardTimer timer, int generation)
+    {
+        ArgumentNullException.ThrowIfNull(timer);
+        if (t_current != this)
+        {
+            throw new InvalidOperationException("A shard timer is armed from its shard's thread only.");
+        }
+
+        var due = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(Math.Max(0, delay.TotalSeconds) * System.Diagnostics.Stopwatch.Frequency);
+        _timers.Enqueue((timer, generation), (due + _grain - 1) / _grain * _grain);
+        Volatile.Write(ref _timersArmed, _timersArmed + 1);
+    }
 
     public override void Execute(IRunnable run)
     {
@@ -129,6 +164,7 @@ internal sealed class ShardThreadExecutor : ExecutorService
             _attach?.Invoke(batch);
             while (!_stopping)
             {
+                RunDueTimers();
                 var runs = 0;
                 while (_queue.TryDequeue(out var run))
                 {
@@ -197,7 +233,15 @@ internal sealed class ShardThreadExecutor : ExecutorService
             _pollFds[i + 1] = new LibC.PollFd { Fd = _sockets[i].Descriptor, Events = LibC.PollIn };
         }
 
-        var ready = LibC.PollAll(_pollFds, count, wait: idle);
+        var timeout = 0L;
+        if (idle)
+        {
+            timeout = _timers.TryPeek(out _, out var due)
+                ? Math.Max(0, (long)((due - System.Diagnostics.Stopwatch.GetTimestamp()) * (1e9 / System.Diagnostics.Stopwatch.Frequency)))
+                : -1;
+        }
+
+        var ready = LibC.PollAll(_pollFds, count, timeout);
         if (ready <= 0)
         {
             return; // nothing (a look), or EINTR: the loop goes round
@@ -235,6 +279,30 @@ internal sealed class ShardThreadExecutor : ExecutorService
         }
     }
 
+    // The timers due now, in due order; what they do (a Tell to an actor of this executor) runs in this turn.
+    private void RunDueTimers()
+    {
+        if (_timers.Count == 0)
+        {
+            return;
+        }
+
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (_timers.TryPeek(out var timer, out var due) && due <= now)
+        {
+            _timers.Dequeue();
+            try
+            {
+                timer.Timer.OnDue(timer.Generation);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // A timer's fault is its owner's (it would have been a failed message); the other timers still run.
+                System.Diagnostics.Trace.TraceError($"A shard timer failed: {ex.Message}");
+            }
+        }
+    }
+
     private void TakeAdopted()
     {
         while (_adopted.TryDequeue(out var socket))
@@ -263,6 +331,13 @@ internal sealed class ShardThreadExecutor : ExecutorService
         Volatile.Write(ref _socketCount, _sockets.Count);
         socket.Close(reason);
     }
+}
+
+/// <summary>What a <see cref="ShardThreadExecutor"/>'s timer calls when it is due, on the executor's thread.</summary>
+internal interface IShardTimer
+{
+    /// <summary>The timer armed with <paramref name="generation"/> is due (it may have been superseded since).</summary>
+    void OnDue(int generation);
 }
 
 /// <summary>
@@ -314,7 +389,10 @@ internal sealed class ShardThreadExecutorConfigurator(Config config, IDispatcher
     public override ExecutorService Produce(string id)
     {
         Transports.TryGetValue(id, out var transport);
+        // The timer grain is Akka's scheduler's (hocon/common.hocon, akka.scheduler.tick-duration): the precision
+        // sessions had on it, and at most one timer wake-up per grain.
+        var grain = Prerequisites.Settings.Config.GetTimeSpan("akka.scheduler.tick-duration", TimeSpan.FromMilliseconds(10));
         return new ShardThreadExecutor(id, id, transport is null ? () => { } : transport.FlushThread,
-            transport is null ? null : BatchingSegmentTransport.AttachBatch);
+            transport is null ? null : BatchingSegmentTransport.AttachBatch, grain);
     }
 }

@@ -18,14 +18,15 @@ namespace ReplayCluster.Capture.Sessions;
 /// <see cref="Start"/>, which the shard sends before anything else.</item>
 /// <item>No timer scheduler of its own: a deadline at least <see cref="SessionWakeups.FarAhead"/> away (an idle
 /// session's keep-alive timeout) is an entry in its shard's <see cref="SessionWakeups"/>; a nearer one is one
-/// cancelable tick, re-armed only when the deadline moves earlier (a tick that comes early is harmless and
-/// re-arms).</item>
+/// timer of its shard's thread (<see cref="Sending.ShardThreadExecutor.Schedule"/>; Akka's scheduler where shards
+/// have no thread of their own), re-armed only when the deadline moves earlier (a tick that comes early is harmless
+/// and re-arms).</item>
 /// <item>No periodic message to report progress, and no copy of its counters: it hands them to the node's at
 /// most every <see cref="ProgressInterval"/> while it works, and once more when it ends; an idle session has
 /// handed them over and holds none (its next count starts new ones).</item>
 /// </list>
 /// </remarks>
-internal sealed class SessionActor : UntypedActor
+internal sealed class SessionActor : UntypedActor, Sending.IShardTimer
 {
     /// <summary>How stale a working session's part of the node's counters may be.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
@@ -45,6 +46,11 @@ internal sealed class SessionActor : UntypedActor
     private long _wakeAt = long.MaxValue;
     private ICancelable? _tick;
 
+    // On a shard thread the near tick is the thread's timer (ShardThreadExecutor.Schedule), which cannot be cancelled:
+    // a due timer whose generation is not this one's is stale and sends nothing.
+    private readonly IActorRef _self;
+    private int _tickGeneration;
+
     // Only the first copy of an online connection counts its requests as online requests.
     private bool _firstCopy;
     private bool _unreported;
@@ -53,6 +59,7 @@ internal sealed class SessionActor : UntypedActor
     {
         _host = host;
         _reportedAt = host.Time.GetUtcNow().UtcTicks;
+        _self = Self;
     }
 
     /// <summary>The Props of every session of a shard (see <see cref="Start"/>).</summary>
@@ -144,6 +151,7 @@ internal sealed class SessionActor : UntypedActor
     {
         _tick?.Cancel();
         _tick = null;
+        _tickGeneration++;
         _tickAt = long.MaxValue;
         _host.Wakeups.Forget(Self);
         _wakeAt = long.MaxValue;
@@ -249,8 +257,25 @@ internal sealed class SessionActor : UntypedActor
         }
 
         _tick?.Cancel();
+        _tick = null;
         _tickAt = at;
-        _tick = Context.System.Scheduler.ScheduleTellOnceCancelable(TimeSpan.FromTicks(Math.Max(at - now, 0)), Self, Tick.Precise, Self);
+        var delay = TimeSpan.FromTicks(Math.Max(at - now, 0));
+        if (Sending.ShardThreadExecutor.Current is { } thread)
+        {
+            thread.Schedule(delay, this, ++_tickGeneration);
+            return;
+        }
+
+        _tick = Context.System.Scheduler.ScheduleTellOnceCancelable(delay, Self, Tick.Precise, Self);
+    }
+
+    /// <summary>The shard thread's timer (between mailbox runs, on the thread that runs this actor): tick unless stale.</summary>
+    void Sending.IShardTimer.OnDue(int generation)
+    {
+        if (generation == _tickGeneration && _tickAt != long.MaxValue)
+        {
+            _self.Tell(Tick.Precise, _self);
+        }
     }
 
     /// <summary>What every session of a shard shares (one per shard, in its one <see cref="Props"/>).</summary>
@@ -262,7 +287,7 @@ internal sealed class SessionActor : UntypedActor
     /// <summary>To the shard: this actor's session ended and the actor is free for the next one; the shard keeps <paramref name="Ended"/> through the linger.</summary>
     internal sealed record Finished(EndedSession Ended);
 
-    /// <summary>A deadline is due: <see cref="Precise"/> from Akka's scheduler, <see cref="Wake"/> from the shard's wake-ups.</summary>
+    /// <summary>A deadline is due: <see cref="Precise"/> from the near timer, <see cref="Wake"/> from the shard's wake-ups.</summary>
     internal sealed class Tick : IDeadLetterSuppression
     {
         public static readonly Tick Precise = new();

@@ -50,16 +50,17 @@ internal static partial class LibC
 
     /// <summary>
     /// ppoll(2) on the first <paramref name="count"/> entries of <paramref name="fds"/>, sleeping until one is ready
-    /// (<paramref name="wait"/>) or only looking (a zero timeout); for callers that are not compiled unsafe.
+    /// or <paramref name="timeoutNanoseconds"/> passed (negative: no timeout; 0: only a look); for callers that are
+    /// not compiled unsafe.
     /// </summary>
-    public static unsafe int PollAll(PollFd[] fds, int count, bool wait)
+    public static unsafe int PollAll(PollFd[] fds, int count, long timeoutNanoseconds)
     {
         ArgumentNullException.ThrowIfNull(fds);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, fds.Length);
-        var none = default(Timespec);
+        var timeout = new Timespec { Seconds = (nint)(timeoutNanoseconds / 1_000_000_000), Nanoseconds = (nint)(timeoutNanoseconds % 1_000_000_000) };
         fixed (PollFd* pointer = fds)
         {
-            return ppoll(pointer, (nuint)count, wait ? null : &none, null);
+            return ppoll(pointer, (nuint)count, timeoutNanoseconds < 0 ? null : &timeout, null);
         }
     }
 }

@@ -16,7 +16,7 @@ public sealed class ShardThreadExecutorTests
         var executor = new ShardThreadExecutor("test-shard", "test-shard", () => log.Enqueue("flush"), attach: null);
         try
         {
-            var done = new TaskCompletionSource();
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             for (var i = 0; i < 3; i++)
             {
                 var n = i;
@@ -34,7 +34,7 @@ public sealed class ShardThreadExecutorTests
             // Asleep now; new work still wakes it (the flag protocol must not lose a wake-up).
             for (var round = 0; round < 200; round++)
             {
-                var next = new TaskCompletionSource();
+                var next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 executor.Execute(new Work(next.SetResult));
                 await next.Task.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
             }
@@ -112,15 +112,58 @@ public sealed class ShardThreadExecutorTests
         Assert.NotNull(socketC.ClosedFor);
     }
 
+    [Fact]
+    public async Task Timers_fire_on_the_thread_in_due_order_after_their_delay_and_only_from_the_thread_may_one_be_armed()
+    {
+        var executor = new ShardThreadExecutor("test-shard-timers", "test-shard-timers", () => { }, attach: null, TimeSpan.FromMilliseconds(10));
+        try
+        {
+            var fired = new ConcurrentQueue<(int Generation, string? Thread, long ElapsedMs)>();
+            var timer = new RecordingTimer(fired);
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            await RunOnAsync(executor, () =>
+            {
+                timer.Clock = started;
+                executor.Schedule(TimeSpan.FromMilliseconds(150), timer, 3);
+                executor.Schedule(TimeSpan.FromMilliseconds(50), timer, 1);
+                executor.Schedule(TimeSpan.FromMilliseconds(100), timer, 2);
+            });
+
+            // The thread sleeps in ppoll with nothing queued: only the timers' own timeouts wake it.
+            await WaitUntilAsync(() => fired.Count == 3);
+            var list = fired.ToList();
+            Assert.Equal([1, 2, 3], list.Select(f => f.Generation).ToList());
+            Assert.All(list, f => Assert.Equal("test-shard-timers", f.Thread));
+            Assert.True(list[0].ElapsedMs >= 50, $"fired after {list[0].ElapsedMs} ms");
+            Assert.True(list[2].ElapsedMs >= 150, $"fired after {list[2].ElapsedMs} ms");
+            await RunOnAsync(executor, () => Assert.Equal(0, executor.TimerCount));
+
+            Assert.Throws<InvalidOperationException>(() => executor.Schedule(TimeSpan.Zero, timer, 4));
+        }
+        finally
+        {
+            executor.Shutdown();
+        }
+    }
+
+    // The test goes on off the shard thread (continuations run asynchronously): code after an await must not run on
+    // the thread it watches, nor block it.
     private static Task RunOnAsync(ShardThreadExecutor executor, Action action)
     {
-        var done = new TaskCompletionSource();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         executor.Execute(new Work(() =>
         {
             action();
             done.SetResult();
         }));
         return done.Task.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+    }
+
+    private sealed class RecordingTimer(ConcurrentQueue<(int Generation, string? Thread, long ElapsedMs)> fired) : IShardTimer
+    {
+        public System.Diagnostics.Stopwatch Clock { get; set; } = new();
+
+        public void OnDue(int generation) => fired.Enqueue((generation, Thread.CurrentThread.Name, Clock.ElapsedMilliseconds));
     }
 
     // CPU clock ticks (user + system) and voluntary context switches (sleeps) of one thread of this process.

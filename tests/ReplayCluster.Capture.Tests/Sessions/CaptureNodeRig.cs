@@ -20,7 +20,7 @@ namespace ReplayCluster.Capture.Tests.Sessions;
 internal sealed class CaptureNodeRig
 {
     public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024, IActorRef? coordinatorInbox = null,
-        TimeProvider? sessionTime = null)
+        TimeProvider? sessionTime = null, string? shardDispatcher = null)
     {
         Settings = settings;
         Plan = new PlanInEffect(AppliedPlan.Own(settings));
@@ -32,7 +32,9 @@ internal sealed class CaptureNodeRig
         Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test")
             : settings.RealClientAddresses ? ClientIdentityMapper.KeepReal() : null, settings.Identities, TimeProvider.System);
         var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, sessionTime ?? TimeProvider.System, Statistics, NullLogger.Instance);
-        Shards.Attach([.. Enumerable.Range(0, shards).Select(i => system.ActorOf(SessionShard.Props(shared, i)))]);
+        // shardDispatcher: shards on ShardThreadExecutor dispatchers "<name>-<i>" (ShardThreadExecutorConfigurator.Hocon), as the node runs them.
+        Shards.Attach([.. Enumerable.Range(0, shards).Select(i => system.ActorOf(shardDispatcher is null
+            ? SessionShard.Props(shared, i) : SessionShard.Props(shared, i).WithDispatcher($"{shardDispatcher}-{i}")))]);
         Policy = new NodePlanPolicy(settings, () => OwnAddresses);
         Coordinator = RemoteStandIn.For(system, Members.Join(1, NodeRoles.Coordinator), coordinatorInbox ?? ActorRefs.Nobody, "replay-plan");
         PlanFollower = system.ActorOf(ReplayCluster.Capture.Plans.PlanFollower.Props(settings, Plan, Limits, Statistics, Readiness, NullLogger.Instance,
@@ -108,6 +110,9 @@ internal sealed class CaptureNodeRig
 
         public ConcurrentQueue<TcpSegmentSpec> Segments { get; } = new();
 
+        /// <summary>Per segment sent: the shard thread's executor that sent it (null off such threads) and when (Stopwatch ticks).</summary>
+        public ConcurrentQueue<(ReplayCluster.Capture.Sending.ShardThreadExecutor? Executor, long At)> Senders { get; } = new();
+
         /// <summary>Sends from this client port throw once, like a transport that broke.</summary>
         public ushort? FailForSourcePort { get; set; }
 
@@ -118,6 +123,7 @@ internal sealed class CaptureNodeRig
                 throw new InvalidOperationException("transport broke");
             }
 
+            Senders.Enqueue((ReplayCluster.Capture.Sending.ShardThreadExecutor.Current, System.Diagnostics.Stopwatch.GetTimestamp()));
             Segments.Enqueue(segment);
         }
     }
