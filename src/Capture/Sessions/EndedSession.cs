@@ -56,8 +56,7 @@ internal sealed class EndedSession
     public bool AnswerLateReply(in ResponseRecord reply, ISegmentTransport transport)
     {
         ArgumentNullException.ThrowIfNull(transport);
-        const TcpFlags Kind = TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin;
-        if (!_resetAnswerable || ((TcpFlags)reply.Flags & Kind) != TcpFlags.Ack || reply.PayloadLength != 0 || reply.Acknowledgment == _resetSequence)
+        if (!_resetAnswerable || !ReplaySession.IsPlainAck(reply) || reply.Acknowledgment == _resetSequence)
         {
             return false;
         }

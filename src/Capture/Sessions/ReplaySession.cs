@@ -465,7 +465,8 @@ internal sealed class ReplaySession : ISessionCounting
         }
     }
 
-    private static bool IsPlainAck(in ResponseRecord reply) =>
+    /// <summary>An ACK with nothing else: no data, no SYN, FIN or RST.</summary>
+    internal static bool IsPlainAck(in ResponseRecord reply) =>
         ((TcpFlags)reply.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst | TcpFlags.Fin)) == TcpFlags.Ack && reply.PayloadLength == 0;
 
     private void OnCapturedSyn(in CapturedSegment segment, DateTimeOffset now)
