@@ -52,4 +52,11 @@ internal static partial class ClusterLog
     [LoggerMessage(EventId = 111, Level = LogLevel.Warning,
         Message = "Downing member {Address}: it claims roles [{Claimed}] but its certificate carries [{Certified}]")]
     public static partial void UncertifiedMemberDowned(ILogger logger, string address, string claimed, string certified);
+
+    [LoggerMessage(EventId = 112, Level = LogLevel.Information, Message = "Node stopping: {Reason}")]
+    public static partial void NodeStopping(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 113, Level = LogLevel.Error,
+        Message = "Node stopping without being asked to: {Reason}. It exits with status 1 so that a supervisor (systemd, Kubernetes) restarts it")]
+    public static partial void NodeStoppingUnasked(ILogger logger, string reason);
 }

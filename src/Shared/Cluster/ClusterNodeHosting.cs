@@ -52,6 +52,7 @@ public static class ClusterNodeHosting
                         CertifiedPeers.Attach(system, peers);
                     }
 
+                    NodeStopReason.Register(system, provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ClusterNodeHosting)));
                     provider.GetRequiredService<Health.NodeHealth>().Attach(system);
                     var monitor = system.ActorOf(resolver.Props<ClusterMembershipMonitor>(), "cluster-membership");
                     registry.Register<ClusterMembershipMonitor>(monitor);

@@ -280,8 +280,9 @@ public static class NodeCommandLine
             using var host = builder.Build();
             await host.RunAsync(cancellation);
 
-            // A role that had to stop the node for a failure (e.g. its capture broke) sets this.
-            return Environment.ExitCode;
+            // A role that had to stop the node for a failure (e.g. its capture broke) sets this, and so does a stop
+            // the node was not asked for (NodeStopReason; Akka.Hosting sets -1 for downing, which is 1 here too).
+            return Environment.ExitCode < 0 ? RuntimeErrorExitCode : Environment.ExitCode;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

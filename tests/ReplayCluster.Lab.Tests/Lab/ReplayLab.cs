@@ -181,7 +181,23 @@ public sealed class LabNode : IAsyncDisposable
         }
 
         throw new TimeoutException($"{Role} node ({Process.CommandLine}) {(Process.HasExited ? $"exited with {Process.ExitCode}" : $"not {what} after {timeout.TotalSeconds:0} s")}: " +
-            $"{last.Reasons}\n{string.Join('\n', Process.Lines.TakeLast(15))}");
+            $"{last.Reasons}\n{LogExcerpt()}");
+    }
+
+    /// <summary>
+    /// The node's last 15 log lines, after its earlier warnings and errors (at most 10): why a node stopped is often
+    /// said well before its shutdown's own lines.
+    /// </summary>
+    private string LogExcerpt()
+    {
+        var lines = Process.Lines.ToList();
+        var tail = lines.Count - Math.Min(15, lines.Count);
+        var earlier = lines.Take(tail)
+            .Where(l => l.Contains(" warn:", StringComparison.Ordinal) || l.Contains(" fail:", StringComparison.Ordinal)
+                        || l.Contains(" crit:", StringComparison.Ordinal))
+            .TakeLast(10)
+            .ToList();
+        return string.Join('\n', earlier.Count > 0 ? [.. earlier, "...", .. lines.Skip(tail)] : lines.Skip(tail));
     }
 
     public Task<int> StopAsync(int signal = LabNative.SigTerm, TimeSpan? timeout = null) => Process.StopAsync(signal, timeout);

@@ -32,6 +32,38 @@ public sealed class ClusterBootstrapSpecs
     }
 
     [Fact]
+    public async Task A_node_the_cluster_downs_says_so_and_marks_its_exit_a_failure()
+    {
+        await using var coordinator = await InProcessNode.StartAsync(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" });
+        await using var capture = await InProcessNode.StartAsync(NodeRoles.Capture, new NodeConfigOverrides { Seeds = [Seed(coordinator)] });
+        await capture.Logs.WaitForAsync(l => l.Contains("Joined cluster as", StringComparison.Ordinal), JoinTimeout);
+        try
+        {
+            coordinator.Cluster.Down(capture.Cluster.SelfAddress);
+
+            var line = await capture.Logs.WaitForAsync(l => l.Contains("Node stopping without being asked to", StringComparison.Ordinal), JoinTimeout);
+            Assert.Contains("the cluster downed this node", line, StringComparison.Ordinal);
+            await capture.System.WhenTerminated.WaitAsync(JoinTimeout, TestContext.Current.CancellationToken);
+            Assert.NotEqual(0, Environment.ExitCode);
+        }
+        finally
+        {
+            Environment.ExitCode = 0; // this test host's own status
+        }
+    }
+
+    [Fact]
+    public async Task A_node_its_host_stops_says_so_and_keeps_a_clean_exit()
+    {
+        await using var coordinator = await InProcessNode.StartAsync(NodeRoles.Coordinator, new NodeConfigOverrides { Port = "0" });
+
+        await coordinator.StopAsync();
+
+        Assert.Contains(coordinator.Logs.Lines, l => l.Contains("Node stopping: the host stops", StringComparison.Ordinal));
+        Assert.DoesNotContain(coordinator.Logs.Lines, l => l.Contains("without being asked", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_node_whose_seed_is_down_says_so_and_joins_once_the_seed_starts()
     {
         var port = FreePort();
