@@ -46,7 +46,7 @@ internal sealed partial class ReplyCapturePump(
         });
         InterceptLog.Capturing(logger, settings.Interface, settings.Filter);
         _capture.Faulted += OnCaptureFaulted;
-        _capture.Start(OnFrame, forwarder.EndOfBurst);
+        _capture.Start(OnFrame, forwarder.EndOfBurst, forwarder);
         forwarder.Attach(_capture.Wake, router);
         _open = true;
     }

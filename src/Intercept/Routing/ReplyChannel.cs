@@ -9,8 +9,9 @@ namespace ReplayCluster.Intercept.Routing;
 /// writes sealed frames to, straight from its turn. Writes block only when the capture node's receive buffer and the
 /// socket's 4 MiB send buffer are both full (over a second of replies at 60k/s); one that has not finished within
 /// the send timeout fails, and the router closes the channel (all of its connections) and goes back to remoting
-/// for that node. Each shard's route claims come back on its connection; a thread per connection reads them
-/// (<see cref="StartReadingClaims"/>).
+/// for that node. Each shard's route claims come back on its connection, and the same thread reads them when its
+/// capture loop sees the socket readable (<see cref="ReadClaims"/>): a claims reader thread of its own per
+/// connection was a wake-up of that thread and then of the capture thread for every claims frame.
 /// </summary>
 internal sealed class ReplyChannel : IDisposable
 {
@@ -103,18 +104,82 @@ internal sealed class ReplyChannel : IDisposable
         }
     }
 
+    /// <summary>The shards' connections (one per shard of the offer).</summary>
+    public int Links => _links.Length;
+
+    /// <summary>The socket descriptor of shard <paramref name="link"/>'s connection, to wait on for its claims frames.</summary>
+    public int Descriptor(int link) => (int)_links[link].Socket.Handle;
+
     /// <summary>
-    /// Starts the threads that read the capture node's claims frames, one per shard's connection, and hands each to
-    /// <paramref name="apply"/> as <see cref="RouteClaims"/> of that shard (the connection is authenticated as that
-    /// node, whose shards the offer listed). A frame no capture node writes ends the channel, told to
-    /// <paramref name="refused"/>.
+    /// Reads what shard <paramref name="link"/>'s connection has (never waits: call it when the descriptor is
+    /// readable) and hands each whole claims frame to <paramref name="apply"/> as <see cref="RouteClaims"/> of that
+    /// shard (the connection is authenticated as that node, whose shards the offer listed); a partial frame waits for
+    /// the rest. <see cref="ClaimsRead.Closed"/>: the capture node closed the connection or it failed;
+    /// <see cref="ClaimsRead.Refused"/>: a frame no capture node writes (<paramref name="problem"/> names it). Either
+    /// way the channel is done.
     /// </summary>
-    public void StartReadingClaims(Action<RouteClaims> apply, Action<string> refused)
+    public ClaimsRead ReadClaims(int link, Action<RouteClaims> apply, out string problem)
     {
-        foreach (var link in _links)
+        ArgumentNullException.ThrowIfNull(apply);
+        problem = string.Empty;
+        var l = _links[link];
+        nint read;
+        int errno;
+        try
         {
-            new Thread(() => ReadClaims(link, apply, refused)) { IsBackground = true, Name = $"reply-channel-claims-{link.Shard}" }.Start();
+            read = PacketIO.LibC.ReceiveNow(Descriptor(link), l.ClaimsBuffer.AsSpan(l.ClaimsFilled), out errno);
         }
+        catch (ObjectDisposedException)
+        {
+            return ClaimsRead.Closed;
+        }
+
+        if (read < 0)
+        {
+            return errno is PacketIO.LibC.EAgain or PacketIO.LibC.EIntr ? ClaimsRead.Open : ClaimsRead.Closed;
+        }
+
+        if (read == 0)
+        {
+            return ClaimsRead.Closed;
+        }
+
+        l.ClaimsFilled += (int)read;
+        var buffer = l.ClaimsBuffer.AsSpan(0, l.ClaimsFilled);
+        var offset = 0;
+        while (buffer.Length - offset >= ReplyChannelProtocol.ClaimsHeaderSize)
+        {
+            if (!ReplyChannelProtocol.TryReadClaimsHeader(buffer[offset..], _shards.Count, out var claimed, out var released, out var shard, out problem))
+            {
+                return ClaimsRead.Refused;
+            }
+
+            if (shard != l.Shard)
+            {
+                problem = $"a claims frame for shard {shard} on shard {l.Shard}'s connection";
+                return ClaimsRead.Refused;
+            }
+
+            var size = ReplyChannelProtocol.ClaimsFrameSize(claimed + released);
+            if (buffer.Length - offset < size)
+            {
+                break;
+            }
+
+            if (!l.Claims.OpenClaims(buffer.Slice(offset, size), claimed, released, out var claimedEndpoints, out var releasedEndpoints))
+            {
+                problem = $"claims frame {l.Claims.Frames - 1}'s MAC does not match";
+                return ClaimsRead.Refused;
+            }
+
+            apply(new RouteClaims(_shards[shard], claimedEndpoints, releasedEndpoints));
+            offset += size;
+        }
+
+        // The partial frame that is left moves to the front (the buffer holds the largest frame whole).
+        buffer[offset..].CopyTo(l.ClaimsBuffer);
+        l.ClaimsFilled -= offset;
+        return ClaimsRead.Open;
     }
 
     public void Dispose()
@@ -194,63 +259,8 @@ internal sealed class ReplyChannel : IDisposable
         return left <= 0 ? throw new TimeoutException("the reply channel's handshake took too long") : Math.Max(1, (int)left);
     }
 
-    // Reads one connection's claims frames; each must name the connection's shard.
-    private void ReadClaims(Link link, Action<RouteClaims> apply, Action<string> refused)
-    {
-        var header = new byte[ReplyChannelProtocol.ClaimsHeaderSize];
-        var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(256)];
-        try
-        {
-            while (ReplyChannelProtocol.ReadExactly(link.Socket, header))
-            {
-                if (!ReplyChannelProtocol.TryReadClaimsHeader(header, _shards.Count, out var claimed, out var released, out var shard, out var problem))
-                {
-                    refused(problem);
-                    break;
-                }
-
-                if (shard != link.Shard)
-                {
-                    refused($"a claims frame for shard {shard} on shard {link.Shard}'s connection");
-                    break;
-                }
-
-                var size = ReplyChannelProtocol.ClaimsFrameSize(claimed + released);
-                if (size > frame.Length)
-                {
-                    frame = new byte[size];
-                }
-
-                header.CopyTo(frame, 0);
-                if (!ReplyChannelProtocol.ReadExactly(link.Socket, frame.AsSpan(ReplyChannelProtocol.ClaimsHeaderSize, size - ReplyChannelProtocol.ClaimsHeaderSize)))
-                {
-                    break;
-                }
-
-                if (!link.Claims.OpenClaims(frame.AsSpan(0, size), claimed, released, out var claimedEndpoints, out var releasedEndpoints))
-                {
-                    refused($"claims frame {link.Claims.Frames - 1}'s MAC does not match");
-                    break;
-                }
-
-                apply(new RouteClaims(_shards[shard], claimedEndpoints, releasedEndpoints));
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // The connection closed (its sends fail next, and the router falls back to remoting).
-        }
-        finally
-        {
-            // A connection the capture node closed makes the next send to its shard fail at once: the router then
-            // closes the whole channel and connects again later.
-            link.Socket.Dispose();
-            link.Claims.Dispose();
-        }
-    }
-
-    // One shard's connection: the socket, the reply frames' MAC state (the routing thread's) and the claims'
-    // (its reader thread's).
+    // One shard's connection: the socket, the reply frames' MAC state, the claims frames' MAC state and the claims
+    // read so far (all the routing thread's).
     private sealed class Link(Socket socket, int shard, ReplyChannelProtocol.ChannelKeys keys) : IDisposable
     {
         public Socket Socket { get; } = socket;
@@ -261,10 +271,29 @@ internal sealed class ReplyChannel : IDisposable
 
         public ReplyChannelProtocol.FrameMac Claims { get; } = new(keys.Claims);
 
+        /// <summary>Claims bytes received and not yet taken: at most one partial frame between reads.</summary>
+        public byte[] ClaimsBuffer { get; } = new byte[ReplyChannelProtocol.ClaimsFrameSize(RouteClaims.MaxEntries)];
+
+        public int ClaimsFilled { get; set; }
+
         public void Dispose()
         {
             Socket.Dispose();
             Mac.Dispose();
+            Claims.Dispose();
         }
     }
+}
+
+/// <summary>What <see cref="ReplyChannel.ReadClaims"/> found.</summary>
+internal enum ClaimsRead
+{
+    /// <summary>The connection stays open (frames applied, or a partial frame waits).</summary>
+    Open,
+
+    /// <summary>The capture node closed the connection, or it failed.</summary>
+    Closed,
+
+    /// <summary>A frame no capture node writes: the stream can no longer be trusted.</summary>
+    Refused,
 }

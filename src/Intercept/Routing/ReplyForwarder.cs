@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Microsoft.Extensions.Logging;
+using ReplayCluster.Membership;
 using ReplayCluster.PacketIO;
 using ReplayCluster.Replay;
 
@@ -20,7 +21,7 @@ namespace ReplayCluster.Intercept.Routing;
 /// woken by <see cref="PacketIO.LiveCapture.Wake"/> when idle. Not thread-safe otherwise: one thread calls
 /// <see cref="Route"/> and <see cref="EndOfBurst"/>.
 /// </remarks>
-internal sealed class ReplyForwarder
+internal sealed class ReplyForwarder : ICaptureSideInput
 {
     /// <summary>How often routes and parked replies are checked for expiry while there are any.</summary>
     public static readonly TimeSpan SweepInterval = TimeSpan.FromMilliseconds(500);
@@ -36,6 +37,12 @@ internal sealed class ReplyForwarder
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Action<IActorRef, ResponseRecord> _add;
+    private readonly Action<RouteClaims> _applyClaims;
+
+    // The channels' connections as the last Gather listed them (OnReady's indexes refer to it): rebuilt when a
+    // channel opens or closes, not on every turn.
+    private (Address Address, ReplyChannel Channel, int Link)[] _inputs = [];
+    private bool _inputsChanged;
     private Action _wake = () => { };
     private IActorRef _router = ActorRefs.Nobody;
     private long _nextSweepTicks;
@@ -51,6 +58,7 @@ internal sealed class ReplyForwarder
         _time = time;
         _logger = logger;
         _add = Add;
+        _applyClaims = claims => Apply(new Command.Claims(claims));
         _table = new ReplyRouteTable<IActorRef>(new ReplyRouteTableOptions
         {
             ParkingTime = settings.ParkingTime,
@@ -171,6 +179,58 @@ internal sealed class ReplyForwarder
         return -1;
     }
 
+    /// <summary>Routing thread, before it waits: the channels' connections, on which the capture nodes' claims come.</summary>
+    public int Gather(Span<int> into)
+    {
+        if (_inputsChanged)
+        {
+            _inputsChanged = false;
+            _inputs = [.. _channels.SelectMany(channel => Enumerable.Range(0, channel.Value.Links).Select(link => (channel.Key, channel.Value, link)))];
+        }
+
+        var count = Math.Min(_inputs.Length, into.Length);
+        for (var i = 0; i < count; i++)
+        {
+            into[i] = _inputs[i].Channel.Descriptor(_inputs[i].Link);
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// Routing thread: connection <paramref name="index"/> of the last <see cref="Gather"/> has claims frames (or
+    /// closed): they apply at once, before the replies of this turn are routed. A connection that closed or sent what
+    /// no capture node writes ends its channel; the router connects again later.
+    /// </summary>
+    public void OnReady(int index)
+    {
+        var (address, channel, link) = _inputs[index];
+        if (!_channels.TryGetValue(address, out var current) || current != channel)
+        {
+            return; // closed earlier in this turn
+        }
+
+        try
+        {
+            switch (channel.ReadClaims(link, _applyClaims, out var problem))
+            {
+                case ClaimsRead.Closed:
+                    CloseChannel(address, "the capture node closed it");
+                    break;
+                case ClaimsRead.Refused:
+                    _statistics.Refusals.Refuse(_logger, "reply channel claims", address.ToString(), RefusalReasons.BadFrame, problem);
+                    CloseChannel(address, problem);
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // As an actor resumed after a failed message: the channel goes, the capture and the routes stay.
+            _statistics.Refusals.Refuse(_logger, "reply channel claims", address.ToString(), "failed", ex.Message);
+            CloseChannel(address, ex.Message);
+        }
+    }
+
     /// <summary>Routing thread, when it stops: closes the channels.</summary>
     public void Close()
     {
@@ -180,6 +240,7 @@ internal sealed class ReplyForwarder
         }
 
         _channels.Clear();
+        _inputsChanged = true;
     }
 
     private void Apply(Command command)
@@ -220,6 +281,7 @@ internal sealed class ReplyForwarder
             case Command.ChannelUp up:
                 CloseChannel(up.Address, null);
                 _channels[up.Address] = up.Channel;
+                _inputsChanged = true;
                 for (var i = 0; i < up.Shards.Count; i++)
                 {
                     _shardIndex[up.Shards[i]] = i;
@@ -311,6 +373,8 @@ internal sealed class ReplyForwarder
         {
             return;
         }
+
+        _inputsChanged = true;
 
         foreach (var shard in _shardIndex.Keys.Where(shard => shard.Path.Address == address).ToList())
         {

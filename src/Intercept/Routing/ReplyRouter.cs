@@ -186,11 +186,8 @@ internal sealed class ReplyRouter : ReceiveActor, IWithTimers
         offer.Open = true;
         offer.Channel = opened.Channel;
 
-        // The node's claims come through the channel now; they are its own (the channel proved its offer's key).
-        var address = opened.Address;
-        opened.Channel.StartReadingClaims(
-            claims => _forwarder.Post(new ReplyForwarder.Command.Claims(claims)),
-            problem => _statistics.Refusals.Refuse(_logger, "reply channel claims", address.ToString(), RefusalReasons.BadFrame, problem));
+        // The node's claims come through the channel now (the forwarder reads them on its thread); they are its own
+        // (the channel proved its offer's key).
         _forwarder.Post(new ReplyForwarder.Command.ChannelUp(opened.Address, opened.Channel, offer.Offer.Shards, $"{offer.Offer.Host}:{offer.Offer.Port}"));
     }
 

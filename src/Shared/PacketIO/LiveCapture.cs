@@ -41,6 +41,7 @@ public sealed unsafe class LiveCapture : IDisposable
     // after-dispatch step (the intercept posts route claims to the thread that routes the replies) without a timer.
     private readonly int _wakeEvent;
     private Func<CaptureWait>? _afterDispatch;
+    private ICaptureSideInput? _input;
     private readonly Lock _statisticsLock = new();
     private GCHandle _self;
     private Thread? _thread;
@@ -97,6 +98,9 @@ public sealed unsafe class LiveCapture : IDisposable
 
     /// <summary>The options the capture was opened with.</summary>
     public LiveCaptureOptions Options { get; }
+
+    /// <summary>The most descriptors a <see cref="ICaptureSideInput"/> may have waited on in one turn.</summary>
+    public const int MaxInputs = 64;
 
     /// <summary>
     /// The reader in use: <see cref="LiveCaptureReader.Ring"/> only when it was asked for and applies (an Ethernet or
@@ -255,7 +259,13 @@ public sealed unsafe class LiveCapture : IDisposable
     /// a timeout in microseconds, -1 for none, and whether frames wake the loop before it), so a consumer that must
     /// expire something later asks for exactly that wake-up, an idle one for none, and a loaded one may hold frames.
     /// </remarks>
-    public void Start(FrameHandler handler, Func<CaptureWait>? afterDispatch = null)
+    /// <param name="handler">Called for each captured frame, on the capture thread.</param>
+    /// <param name="afterDispatch">Called after each burst, wake-up and timeout (see remarks).</param>
+    /// <param name="input">
+    /// Descriptors the loop also waits on, read by their consumer on the capture thread itself (at most
+    /// <see cref="MaxInputs"/>); <see cref="ICaptureSideInput.OnReady"/> runs before that turn's frames are dispatched.
+    /// </param>
+    public void Start(FrameHandler handler, Func<CaptureWait>? afterDispatch = null, ICaptureSideInput? input = null)
     {
         ArgumentNullException.ThrowIfNull(handler);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -266,6 +276,7 @@ public sealed unsafe class LiveCapture : IDisposable
 
         _handler = handler;
         _afterDispatch = afterDispatch;
+        _input = input;
         _stopRequested = false;
         if (_ring is not null)
         {
@@ -431,10 +442,13 @@ public sealed unsafe class LiveCapture : IDisposable
             // Keep the pcap_t alive even if someone closes the device from another thread mid-dispatch.
             handle?.DangerousAddRef(ref gotReference);
             var user = (byte*)GCHandle.ToIntPtr(_self);
-            var pollFds = stackalloc LibC.PollFd[3];
+            // The capture, the stop and wake-up eventfds, then the consumer's own descriptors (gathered every turn).
+            var pollFds = stackalloc LibC.PollFd[3 + MaxInputs];
             pollFds[0] = new LibC.PollFd { Fd = _fileDescriptor, Events = LibC.PollIn };
             pollFds[1] = new LibC.PollFd { Fd = _stopEvent, Events = LibC.PollIn };
             pollFds[2] = new LibC.PollFd { Fd = _wakeEvent, Events = LibC.PollIn };
+            var input = _input;
+            Span<int> inputFds = stackalloc int[MaxInputs];
             Volatile.Write(ref _captureThreadId, LibC.gettid());
             DrainStopEvent(); // a stop request from an earlier run (Stop, Start again) must not end this one
             // After an error on the socket (its interface went down) libpcap may report nothing yet: it learns that the
@@ -454,9 +468,15 @@ public sealed unsafe class LiveCapture : IDisposable
                 // set, and its frames are taken when the wait is over).
                 var holding = wait.HoldFrames && micros >= 0 && !socketError;
                 pollFds[0].Revents = 0;
+                var inputs = input is null ? 0 : Math.Clamp(input.Gather(inputFds), 0, MaxInputs);
+                for (var i = 0; i < inputs; i++)
+                {
+                    pollFds[3 + i] = new LibC.PollFd { Fd = inputFds[i], Events = LibC.PollIn };
+                }
+
                 var ready = holding
-                    ? LibC.ppoll(pollFds + 1, 2, &timeout, null)
-                    : LibC.ppoll(pollFds, 3, micros < 0 ? null : &timeout, null);
+                    ? LibC.ppoll(pollFds + 1, (nuint)(2 + inputs), &timeout, null)
+                    : LibC.ppoll(pollFds, (nuint)(3 + inputs), micros < 0 ? null : &timeout, null);
                 if (ready < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
@@ -476,6 +496,14 @@ public sealed unsafe class LiveCapture : IDisposable
                 if (pollFds[2].Revents != 0)
                 {
                     DrainEvent(_wakeEvent);
+                }
+
+                for (var i = 0; i < inputs && ready > 0; i++)
+                {
+                    if (pollFds[3 + i].Revents != 0)
+                    {
+                        input!.OnReady(i);
+                    }
                 }
 
                 if (holding || pollFds[0].Revents != 0 || (socketError && ready == 0))

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace ReplayCluster.PacketIO;
 
-/// <summary>libc entry points that .NET does not expose: namespace switching, poll and ppoll, errno-returning sendto.</summary>
+/// <summary>libc entry points that .NET does not expose: namespace switching, poll and ppoll, errno-returning sendto and recv.</summary>
 internal static partial class LibC
 {
     public const int CloneNewNet = 0x40000000;
@@ -47,6 +47,26 @@ internal static partial class LibC
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int gettid();
+
+    /// <summary>recv(2) flag: return at once (EAGAIN) when nothing is there, whatever the socket's blocking mode.</summary>
+    public const int MsgDontWait = 0x40;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint recv(int sockfd, byte* buf, nuint len, int flags);
+
+    /// <summary>
+    /// recv(2) with <see cref="MsgDontWait"/> into <paramref name="into"/>: bytes read, 0 at end of stream, -1 with
+    /// <paramref name="errno"/> (EAGAIN: nothing there yet); for callers that are not compiled unsafe.
+    /// </summary>
+    public static unsafe nint ReceiveNow(int fd, Span<byte> into, out int errno)
+    {
+        fixed (byte* buffer = into)
+        {
+            var read = recv(fd, buffer, (nuint)into.Length, MsgDontWait);
+            errno = read < 0 ? Marshal.GetLastPInvokeError() : 0;
+            return read;
+        }
+    }
 
     /// <summary>
     /// ppoll(2) on the first <paramref name="count"/> entries of <paramref name="fds"/>, sleeping until one is ready

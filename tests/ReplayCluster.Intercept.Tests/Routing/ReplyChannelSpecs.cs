@@ -88,6 +88,71 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     }
 
     [Fact]
+    public void Claims_frames_cut_anywhere_by_the_stream_apply_once_whole_and_in_order()
+    {
+        using var listener = new CaptureSide();
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        using var _ = capture;
+        var other = new SessionEndpoints(0x0AC80002, 40001, 0x0A000202, 80);
+        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
+        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+
+        // Three frames in one stream (claim, claim, release of the first), sent in pieces of 5 bytes with pauses, so
+        // the reader sees headers and bodies cut in the middle and frames that share a read.
+        var stream = listener.ClaimsFrames(1, ([Session], []), ([other], []), ([], [Session]));
+        for (var offset = 0; offset < stream.Length; offset += 5)
+        {
+            listener.SendRaw(1, stream.AsSpan(offset, Math.Min(5, stream.Length - offset)));
+            Thread.Sleep(2);
+        }
+
+        AwaitAssert(() => Assert.Equal(1, _statistics.Routes), cancellationToken: Cancellation);
+        capture.Capture(TestReplies.For(other, 3));
+        var (_, shard, records) = listener.Take();
+        Assert.Equal((1, 3u), (shard, records.Single().Sequence));
+        Assert.Equal(0, _statistics.Refusals.Total);
+        Assert.Equal(1, _statistics.ReplyChannels);
+    }
+
+    [Fact]
+    public void A_claims_frame_with_a_wrong_mac_is_refused_and_ends_the_channel()
+    {
+        using var listener = new CaptureSide();
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        using var _ = capture;
+        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
+        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+
+        var frame = listener.ClaimsFrames(0, ([Session], []));
+        frame[^1] ^= 0xFF;
+        listener.SendRaw(0, frame);
+
+        AwaitAssert(() => Assert.Equal(1, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.BadFrame)), cancellationToken: Cancellation);
+        AwaitAssert(() => Assert.Equal(0, _statistics.ReplyChannels), cancellationToken: Cancellation);
+        Assert.Equal(0, _statistics.Routes);
+        Assert.Equal(1, _statistics.ReplyChannelFailures);
+    }
+
+    [Fact]
+    public void A_connection_the_capture_node_closes_ends_the_channel_at_once_without_a_send()
+    {
+        using var listener = new CaptureSide();
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        using var _ = capture;
+        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
+        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+
+        listener.Close(1);
+
+        AwaitAssert(() => Assert.Equal(0, _statistics.ReplyChannels), cancellationToken: Cancellation);
+        Assert.Equal(1, _statistics.ReplyChannelFailures);
+        Assert.Equal(0, _statistics.Refusals.Total);
+    }
+
+    [Fact]
     public void Each_shards_replies_and_claims_travel_on_that_shards_own_connection()
     {
         using var listener = new CaptureSide();
@@ -203,6 +268,26 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
             var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(claimed.Length + released.Length)];
             socket.Send(frame.AsSpan(0, claims.SealClaims(frame, shard, claimed, released)));
         }
+
+        /// <summary>Claims frames for <paramref name="shard"/> as its connection would carry them, back to back.</summary>
+        public byte[] ClaimsFrames(int shard, params (SessionEndpoints[] Claimed, SessionEndpoints[] Released)[] frames)
+        {
+            var (_, claims) = _connections[shard];
+            var stream = new List<byte>();
+            foreach (var (claimed, released) in frames)
+            {
+                var frame = new byte[ReplyChannelProtocol.ClaimsFrameSize(claimed.Length + released.Length)];
+                stream.AddRange(frame.AsSpan(0, claims.SealClaims(frame, shard, claimed, released)).ToArray());
+            }
+
+            return [.. stream];
+        }
+
+        /// <summary>Writes bytes as they are on <paramref name="shard"/>'s connection.</summary>
+        public void SendRaw(int shard, ReadOnlySpan<byte> bytes) => _connections[shard].Socket.Send(bytes);
+
+        /// <summary>Closes <paramref name="shard"/>'s connection, as a capture node that stops does.</summary>
+        public void Close(int shard) => _connections[shard].Socket.Dispose();
 
         /// <summary>The next frame: the shard of the connection it came on, the shard it names, its records.</summary>
         public (int Connection, int Shard, ResponseRecord[] Records) Take() =>

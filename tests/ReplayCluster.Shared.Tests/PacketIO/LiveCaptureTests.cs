@@ -182,6 +182,80 @@ public sealed class LiveCaptureTests
     [Theory]
     [InlineData(LiveCaptureReader.Libpcap)]
     [InlineData(LiveCaptureReader.Ring)]
+    public void A_side_input_is_read_on_the_capture_thread_when_it_has_data_and_never_wakes_it_otherwise(LiveCaptureReader reader)
+    {
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
+        using var lab = new NamespacePair();
+        using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp", Reader = reader }));
+        using var input = new DatagramInput();
+        capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => { }, input: input);
+        var deadline = Stopwatch.StartNew();
+        while (capture.CaptureThreadId == 0 && deadline.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            Thread.Sleep(10);
+        }
+
+        Thread.Sleep(200);
+        var before = ContextSwitches(capture.CaptureThreadId);
+        Thread.Sleep(500);
+        Assert.True(ContextSwitches(capture.CaptureThreadId) - before <= 2, "the idle capture thread woke with a quiet side input");
+
+        input.Send(3);
+        deadline.Restart();
+        while (Volatile.Read(ref input.Read) < 3 && deadline.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            Thread.Sleep(10);
+        }
+
+        Assert.Equal(3, Volatile.Read(ref input.Read));
+        Assert.Equal(capture.CaptureThreadId, Volatile.Read(ref input.ReaderThreadId));
+        capture.Stop();
+    }
+
+    // A UDP socket on loopback as the side input: OnReady takes every datagram waiting (never blocking).
+    private sealed class DatagramInput : ICaptureSideInput, IDisposable
+    {
+        private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp) { Blocking = false };
+        public int Read;
+        public int ReaderThreadId;
+
+        public DatagramInput()
+        {
+            _socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _socket.Connect(_socket.LocalEndPoint!);
+        }
+
+        public void Send(int datagrams)
+        {
+            for (var i = 0; i < datagrams; i++)
+            {
+                _socket.Send([1]);
+            }
+        }
+
+        public int Gather(Span<int> into)
+        {
+            into[0] = (int)_socket.Handle;
+            return 1;
+        }
+
+        public void OnReady(int index)
+        {
+            Volatile.Write(ref ReaderThreadId, LibC.gettid());
+            var buffer = new byte[16];
+            while (_socket.Available > 0)
+            {
+                _socket.Receive(buffer);
+                Interlocked.Increment(ref Read);
+            }
+        }
+
+        public void Dispose() => _socket.Dispose();
+    }
+
+    [Theory]
+    [InlineData(LiveCaptureReader.Libpcap)]
+    [InlineData(LiveCaptureReader.Ring)]
     public void A_throwing_handler_stops_the_loop_and_Stop_reports_it(LiveCaptureReader reader)
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and capture");
