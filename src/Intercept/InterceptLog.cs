@@ -25,4 +25,8 @@ internal static partial class InterceptLog
 
     [LoggerMessage(EventId = 306, Level = LogLevel.Warning, Message = "Reply channel to capture node {Address} closed after {Frames} frames: {Reason}; replies go through remoting")]
     public static partial void ChannelClosed(ILogger logger, string address, ulong frames, string reason);
+
+    [LoggerMessage(EventId = 307, Level = LogLevel.Information,
+        Message = "Reply channel to capture node {Address} closed by that node after {Frames} frames (it stops, or offers a new one); replies go through remoting")]
+    public static partial void ChannelEndedByPeer(ILogger logger, string address, ulong frames);
 }

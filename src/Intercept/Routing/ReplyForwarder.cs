@@ -215,7 +215,11 @@ internal sealed class ReplyForwarder : ICaptureSideInput
             switch (channel.ReadClaims(link, _applyClaims, out var problem))
             {
                 case ClaimsRead.Closed:
-                    CloseChannel(address, "the capture node closed it");
+                    // What a capture node does when it stops: not a failure here. The router learns the channel is
+                    // gone, so that a node that is still a member gets connected again.
+                    CloseChannel(address, null);
+                    InterceptLog.ChannelEndedByPeer(_logger, address.ToString(), channel.Frames);
+                    _router.Tell(new ReplyRouter.ChannelLost(address, channel), ActorRefs.NoSender);
                     break;
                 case ClaimsRead.Refused:
                     _statistics.Refusals.Refuse(_logger, "reply channel claims", address.ToString(), RefusalReasons.BadFrame, problem);

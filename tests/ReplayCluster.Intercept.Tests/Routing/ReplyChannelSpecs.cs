@@ -51,8 +51,9 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100), Cancellation);
         Assert.Equal(1, _statistics.BatchesByChannel);
 
-        // The capture node goes away: sends fail, the channel closes, and replies travel through remoting again
-        // (a record written into the dying connection is lost as a packet is; the session's retransmission covers it).
+        // The capture node goes away: the channel closes as its connections do (or at the first send that fails), and
+        // replies travel through remoting again (a record written into a dying connection is lost as a packet is; the
+        // session's retransmission covers it). A node that closes its channel is not a channel failure.
         listener.Dispose();
         ResponseBatch? viaRemoting = null;
         for (uint sequence = 3; viaRemoting is null && sequence < 100; sequence++)
@@ -63,7 +64,7 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
 
         Assert.NotNull(viaRemoting);
         Assert.Equal(0, _statistics.ReplyChannels);
-        Assert.Equal(1, _statistics.ReplyChannelFailures);
+        Assert.InRange(_statistics.ReplyChannelFailures, 0, 1);
     }
 
     [Fact]
@@ -136,7 +137,7 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     }
 
     [Fact]
-    public void A_connection_the_capture_node_closes_ends_the_channel_at_once_without_a_send()
+    public void A_connection_the_capture_node_closes_ends_the_channel_at_once_without_a_send_or_a_failure()
     {
         using var listener = new CaptureSide();
         var owner = CreateTestProbe();
@@ -147,9 +148,14 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
 
         listener.Close(1);
 
+        // Not a failure (a capture node that stops closes it); replies go through remoting until a new channel opens.
         AwaitAssert(() => Assert.Equal(0, _statistics.ReplyChannels), cancellationToken: Cancellation);
-        Assert.Equal(1, _statistics.ReplyChannelFailures);
+        Assert.Equal(0, _statistics.ReplyChannelFailures);
         Assert.Equal(0, _statistics.Refusals.Total);
+        router.Tell(new RouteClaims(shards[0], [Session], []), shards[0]);
+        AwaitAssert(() => Assert.Equal(1, _statistics.Routes), cancellationToken: Cancellation);
+        capture.Capture(TestReplies.For(Session, 5));
+        Assert.Equal(5u, owner.ExpectMsg<ResponseBatch>(cancellationToken: Cancellation).Records[0].Sequence);
     }
 
     [Fact]
