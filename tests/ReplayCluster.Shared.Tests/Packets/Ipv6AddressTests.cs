@@ -72,6 +72,16 @@ public sealed class Ipv6AddressTests
     }
 
     [Fact]
+    public void An_isatap_address_round_trips_although_dotnet_prints_its_tail_dotted()
+    {
+        var address = new Ipv6Address(0x2001_0db8_0000_0001, 0x0000_5efe_c000_0201);
+        Assert.True(Ipv6Address.TryParse(address.ToString(), out var parsed));
+        Assert.Equal(address, parsed);
+        Assert.Equal("2001:db8:0:1:0:5efe:192.0.2.1", address.ToIPAddress().ToString());
+        Assert.Equal(address, Ipv6Address.FromIPAddress(System.Net.IPAddress.Parse("2001:db8:0:1:0:5efe:192.0.2.1")));
+    }
+
+    [Fact]
     public void Random_addresses_round_trip_through_text_bytes_and_ipaddress()
     {
         // Groups drawn mostly from {0, 1, ffff, random} so zero runs of every length and position occur.
@@ -97,8 +107,11 @@ public sealed class Ipv6AddressTests
             Assert.Equal(address, Ipv6Address.FromIPAddress(ip));
 
             // .NET writes RFC 5952 text too, except where it picks the dotted tail differently: the deprecated
-            // IPv4-compatible ::a.b.c.d, the SIIT ::ffff:0:a.b.c.d, and ::ffff:0.0.x.y, which it prints in hex.
-            if (address.Upper != 0 || address.Lower >> 32 is not (0 or 0xFFFF or 0xFFFF_0000))
+            // IPv4-compatible ::a.b.c.d, the SIIT ::ffff:0:a.b.c.d, ::ffff:0.0.x.y, which it prints in hex, and any
+            // ISATAP interface identifier (group 4 zero, group 5 5efe: x:x:x:x:0:5efe:a.b.c.d), which it prints dotted
+            // (drawn once in ~500k addresses: 4 % of runs of this test failed on it).
+            var isatap = address.GetGroup(4) == 0 && address.GetGroup(5) == 0x5EFE;
+            if (!isatap && (address.Upper != 0 || address.Lower >> 32 is not (0 or 0xFFFF or 0xFFFF_0000)))
             {
                 Assert.Equal(ip.ToString(), text);
             }
