@@ -31,13 +31,8 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     [Fact]
     public void Replies_go_through_the_offered_channel_to_the_shard_it_names_and_through_remoting_once_it_breaks()
     {
-        using var listener = new CaptureSide();
-        var owner = CreateTestProbe();
-        var (router, capture, shards) = Start(owner);
-        using var _ = capture;
-
-        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
-        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+        using var rig = StartWithOpenChannel();
+        var (listener, owner, router, capture, shards) = rig;
         router.Tell(new RouteClaims(shards[1], [Session], []), shards[1]);
         AwaitAssert(() => Assert.Equal(1, _statistics.Routes), cancellationToken: Cancellation);
 
@@ -70,12 +65,8 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     [Fact]
     public void Claims_that_come_through_the_channel_route_the_replies_of_the_shard_they_name()
     {
-        using var listener = new CaptureSide();
-        var owner = CreateTestProbe();
-        var (router, capture, shards) = Start(owner);
-        using var _ = capture;
-        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
-        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+        using var rig = StartWithOpenChannel();
+        var (listener, owner, router, capture, shards) = rig;
 
         listener.Claim(1, [Session], []);
         AwaitAssert(() => Assert.Equal(1, _statistics.Routes), cancellationToken: Cancellation);
@@ -91,13 +82,9 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     [Fact]
     public void Claims_frames_cut_anywhere_by_the_stream_apply_once_whole_and_in_order()
     {
-        using var listener = new CaptureSide();
-        var owner = CreateTestProbe();
-        var (router, capture, shards) = Start(owner);
-        using var _ = capture;
+        using var rig = StartWithOpenChannel();
+        var (listener, owner, router, capture, shards) = rig;
         var other = new SessionEndpoints(0x0AC80002, 40001, 0x0A000202, 80);
-        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
-        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
 
         // Three frames in one stream (claim, claim, release of the first), sent in pieces of 5 bytes with pauses, so
         // the reader sees headers and bodies cut in the middle and frames that share a read.
@@ -119,12 +106,8 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     [Fact]
     public void A_claims_frame_with_a_wrong_mac_is_refused_and_ends_the_channel()
     {
-        using var listener = new CaptureSide();
-        var owner = CreateTestProbe();
-        var (router, capture, shards) = Start(owner);
-        using var _ = capture;
-        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
-        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+        using var rig = StartWithOpenChannel();
+        var (listener, owner, router, capture, shards) = rig;
 
         var frame = listener.ClaimsFrames(0, ([Session], []));
         frame[^1] ^= 0xFF;
@@ -139,12 +122,8 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     [Fact]
     public void A_connection_the_capture_node_closes_ends_the_channel_at_once_without_a_send_or_a_failure()
     {
-        using var listener = new CaptureSide();
-        var owner = CreateTestProbe();
-        var (router, capture, shards) = Start(owner);
-        using var _ = capture;
-        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
-        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+        using var rig = StartWithOpenChannel();
+        var (listener, owner, router, capture, shards) = rig;
 
         listener.Close(1);
 
@@ -161,13 +140,9 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     [Fact]
     public void Each_shards_replies_and_claims_travel_on_that_shards_own_connection()
     {
-        using var listener = new CaptureSide();
-        var owner = CreateTestProbe();
-        var (router, capture, shards) = Start(owner);
-        using var _ = capture;
+        using var rig = StartWithOpenChannel();
+        var (listener, owner, router, capture, shards) = rig;
         var other = new SessionEndpoints(0x0AC80002, 40001, 0x0A000202, 80);
-        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
-        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
         Assert.Equal(2, listener.Connections);
 
         listener.Claim(0, [Session], []);
@@ -230,6 +205,27 @@ public sealed class ReplyChannelSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
 
         AwaitAssert(() => Assert.Equal(2, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.Impersonation)), cancellationToken: Cancellation);
         Assert.Equal(0, _statistics.ReplyChannelFailures);
+    }
+
+    /// <summary><see cref="Start"/> with a capture side listening and its channel offered and open.</summary>
+    private ChannelRig StartWithOpenChannel()
+    {
+        var listener = new CaptureSide();
+        var owner = CreateTestProbe();
+        var (router, capture, shards) = Start(owner);
+        router.Tell(new ReplyChannelOffer("127.0.0.1", listener.Port, listener.Key, shards), shards[0]);
+        AwaitCondition(() => _statistics.ReplyChannels == 1, TimeSpan.FromSeconds(5), cancellationToken: Cancellation);
+        return new ChannelRig(listener, owner, router, capture, shards);
+    }
+
+    private sealed record ChannelRig(CaptureSide Listener, Akka.TestKit.TestProbe Owner, IActorRef Router, SimulatedCaptureThread Capture, IActorRef[] Shards)
+        : IDisposable
+    {
+        public void Dispose()
+        {
+            Capture.Dispose();
+            Listener.Dispose();
+        }
     }
 
     private (IActorRef Router, SimulatedCaptureThread Capture, IActorRef[] Shards) Start(Akka.TestKit.TestProbe owner)

@@ -151,22 +151,13 @@ public sealed class LiveCaptureTests
         using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp", Reader = reader }));
         var frames = 0;
         capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => Interlocked.Increment(ref frames));
-        var deadline = Stopwatch.StartNew();
-        while (capture.CaptureThreadId == 0 && deadline.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            Thread.Sleep(10);
-        }
-
-        Thread.Sleep(200);
-        var before = ContextSwitches(capture.CaptureThreadId);
-        Thread.Sleep(1000);
-        var idle = ContextSwitches(capture.CaptureThreadId) - before;
+        var idle = IdleWakeUps(capture, TimeSpan.FromSeconds(1));
 
         // A poll timeout of 50 ms woke the loop ~20 times in this second; now nothing arrives, so nothing wakes it.
         Assert.True(idle <= 2, $"the idle capture thread woke {idle} times in 1 s");
 
         using var sender = NetworkNamespace.RunIn(lab.A, () => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp));
-        deadline.Restart();
+        var deadline = Stopwatch.StartNew();
         while (Volatile.Read(ref frames) == 0 && deadline.Elapsed < TimeSpan.FromSeconds(5))
         {
             sender.SendTo(new byte[4], new IPEndPoint(NamespacePair.AddressB, UdpPort));
@@ -189,19 +180,10 @@ public sealed class LiveCaptureTests
         using var capture = NetworkNamespace.RunIn(lab.B, () => LiveCapture.Open(new LiveCaptureOptions { Interface = NamespacePair.DeviceB, Filter = "udp", Reader = reader }));
         using var input = new DatagramInput();
         capture.Start((ReadOnlySpan<byte> _, in FrameInfo _) => { }, input: input);
-        var deadline = Stopwatch.StartNew();
-        while (capture.CaptureThreadId == 0 && deadline.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            Thread.Sleep(10);
-        }
-
-        Thread.Sleep(200);
-        var before = ContextSwitches(capture.CaptureThreadId);
-        Thread.Sleep(500);
-        Assert.True(ContextSwitches(capture.CaptureThreadId) - before <= 2, "the idle capture thread woke with a quiet side input");
+        Assert.True(IdleWakeUps(capture, TimeSpan.FromMilliseconds(500)) <= 2, "the idle capture thread woke with a quiet side input");
 
         input.Send(3);
-        deadline.Restart();
+        var deadline = Stopwatch.StartNew();
         while (Volatile.Read(ref input.Read) < 3 && deadline.Elapsed < TimeSpan.FromSeconds(5))
         {
             Thread.Sleep(10);
@@ -300,6 +282,21 @@ public sealed class LiveCaptureTests
         Assert.False(capture.IsRunning);
         capture.Stop();
         Assert.True(capture.FramesDelivered >= 1);
+    }
+
+    // The capture thread's context switches over `window` once it runs and settled (200 ms after it started).
+    private static long IdleWakeUps(LiveCapture capture, TimeSpan window)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (capture.CaptureThreadId == 0 && deadline.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            Thread.Sleep(10);
+        }
+
+        Thread.Sleep(200);
+        var before = ContextSwitches(capture.CaptureThreadId);
+        Thread.Sleep(window);
+        return ContextSwitches(capture.CaptureThreadId) - before;
     }
 
     private static long ContextSwitches(int threadId) =>
