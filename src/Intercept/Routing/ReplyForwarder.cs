@@ -16,9 +16,11 @@ namespace ReplayCluster.Intercept.Routing;
 /// reply 150-310 µs at p50 and milliseconds at p99 on the lab's loaded 2 cores (RelayLatencyLabTests).
 /// </summary>
 /// <remarks>
-/// Everything else reaches it as a command that the <see cref="ReplyRouter"/> actor posts after its checks (route
-/// claims, a node that left, a channel up or down) and that the capture thread applies before the burst's flush,
-/// woken by <see cref="PacketIO.LiveCapture.Wake"/> when idle. Not thread-safe otherwise: one thread calls
+/// The capture nodes' claims on their reply channels it reads itself, on the capture thread, when the capture loop
+/// finds a connection readable (<see cref="ICaptureSideInput"/>). Everything else reaches it as a command that the
+/// <see cref="ReplyRouter"/> actor posts after its checks (route claims sent through remoting, a node that left, a
+/// channel up or down) and that the capture thread applies before the burst's flush, woken by
+/// <see cref="PacketIO.LiveCapture.Wake"/> when idle. Not thread-safe otherwise: one thread calls
 /// <see cref="Route"/> and <see cref="EndOfBurst"/>.
 /// </remarks>
 internal sealed class ReplyForwarder : ICaptureSideInput
