@@ -56,8 +56,8 @@ run_tests() {
     --results-directory "${results}" --blame-hang-timeout 10m
 }
 
-# The four unit-test projects run side by side (66 + 26 + 12 + 22 s one after the other on the 2-core lab machine,
-# ~70 s together): none measures time or shares a port, a namespace or a file with another. Each one's output is
+# The four unit-test projects run side by side (132 s one after the other on the 2-core lab machine, 80 s together,
+# 2026-12-01): none measures time or shares a port, a namespace or a file with another. Each one's output is
 # printed whole when it ends. The lab tests come after, alone: their measured tests need the machine to themselves.
 unit=(tests/ReplayCluster.Shared.Tests tests/ReplayCluster.Capture.Tests tests/ReplayCluster.Intercept.Tests tests/ReplayCluster.Coordinator.Tests)
 for project in "${unit[@]}"; do
