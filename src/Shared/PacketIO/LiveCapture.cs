@@ -38,7 +38,8 @@ public sealed unsafe class LiveCapture : IDisposable
     private readonly int _stopEvent;
 
     // A second eventfd in the poll set: Wake() writes it, so another thread can have the capture thread run its
-    // after-dispatch step (the intercept posts route claims to the thread that routes the replies) without a timer.
+    // after-dispatch step (the intercept's router posts claims sent through remoting and channel changes to the thread
+    // that routes the replies; claims on a reply channel come through the side input instead) without a timer.
     private readonly int _wakeEvent;
     private Func<CaptureWait>? _afterDispatch;
     private ICaptureSideInput? _input;
