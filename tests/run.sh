@@ -87,6 +87,12 @@ for trx in "${results}"/*.trx; do
 done
 
 echo "suite time: $(($(date +%s) - start)) s"
+# The failures again, by name, right above the summary: CI keeps only the tail of a long log, and a unit
+# project's failure is printed minutes before it.
+for trx in "${results}"/*.trx; do
+  [[ -f ${trx} ]] || continue
+  grep -o '<UnitTestResult [^>]*outcome="Failed"[^>]*>' "${trx}" | sed -n 's/.* testName="\([^"]*\)".*/failed: \1/p' || true
+done
 if [[ ${status} -ne 0 && ${failed} -eq 0 ]]; then
   # A test host that crashed or hung writes no failure counter; count it so the line never lies.
   failed=1
