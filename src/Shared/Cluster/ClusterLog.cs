@@ -30,6 +30,10 @@ internal static partial class ClusterLog
     [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "Member unreachable: {Address} roles=[{Roles}]")]
     public static partial void MemberUnreachable(ILogger logger, string address, string roles);
 
+    [LoggerMessage(EventId = 114, Level = LogLevel.Information,
+        Message = "Leaving member unreachable: {Address} roles=[{Roles}] (it shut down before its removal; it is removed all the same)")]
+    public static partial void LeavingMemberUnreachable(ILogger logger, string address, string roles);
+
     [LoggerMessage(EventId = 106, Level = LogLevel.Information, Message = "Member reachable again: {Address} roles=[{Roles}]")]
     public static partial void MemberReachable(ILogger logger, string address, string roles);
 

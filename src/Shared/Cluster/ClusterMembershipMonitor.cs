@@ -48,13 +48,27 @@ internal sealed class ClusterMembershipMonitor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberWeaklyUp>(e => OnUp(e.Member));
         Receive<ClusterEvent.MemberLeft>(e => ClusterLog.MemberLeaving(_logger, e.Member.Address.ToString(), Roles(e.Member)));
         Receive<ClusterEvent.MemberRemoved>(e => OnRemoved(e));
-        Receive<ClusterEvent.UnreachableMember>(e => ClusterLog.MemberUnreachable(_logger, e.Member.Address.ToString(), Roles(e.Member)));
+        Receive<ClusterEvent.UnreachableMember>(e => OnUnreachable(e.Member));
         Receive<ClusterEvent.ReachableMember>(e => ClusterLog.MemberReachable(_logger, e.Member.Address.ToString(), Roles(e.Member)));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<JoinWarningTick>(_ => OnJoinWarningTick());
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    // A member that is leaving shuts its remoting down once it has seen itself Exiting, and may fall silent before the
+    // leader removes it (on a loaded host the removal can take longer than the failure detector's pause): Akka marks it
+    // unreachable and removes it anyway. That is the leave going as planned, not a fault to warn about.
+    private void OnUnreachable(Member member)
+    {
+        if (member.Status == MemberStatus.Exiting)
+        {
+            ClusterLog.LeavingMemberUnreachable(_logger, member.Address.ToString(), Roles(member));
+            return;
+        }
+
+        ClusterLog.MemberUnreachable(_logger, member.Address.ToString(), Roles(member));
+    }
 
     protected override void PreStart()
     {

@@ -27,7 +27,10 @@ public sealed class ClusterBootstrapSpecs
         var removed = await coordinator.Logs.WaitForAsync(
             l => l.Contains("Member removed", StringComparison.Ordinal) && l.Contains("roles=[capture]", StringComparison.Ordinal), JoinTimeout);
         Assert.Contains("previous status Exiting", removed, StringComparison.Ordinal);
-        Assert.DoesNotContain(coordinator.Logs.Lines, l => l.Contains("Member unreachable", StringComparison.Ordinal));
+        // A leaving member that falls silent before its removal is logged as such, not warned about (on a loaded host
+        // the removal may take longer than the failure detector's pause); any other unreachable member is a fault.
+        var unreachable = coordinator.Logs.Lines.Where(l => l.Contains("Member unreachable", StringComparison.Ordinal)).ToList();
+        Assert.True(unreachable.Count == 0, $"members went unreachable during a graceful leave:\n{string.Join('\n', unreachable)}");
         await WaitUntilAsync(() => UpRoles(coordinator).SetEquals([NodeRoles.Coordinator, NodeRoles.Intercept]), "capture gone");
     }
 
