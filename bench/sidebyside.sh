@@ -415,12 +415,14 @@ wait_warm() {
   done
 }
 
-# tcp_ext NAMESPACE: "ListenOverflows SyncookiesSent" of the namespace's TCP stack (/proc/net is per namespace).
+# tcp_ext NAMESPACE: "ListenOverflows SyncookiesSent InSegs OutSegs" of the namespace's TCP stack (/proc/net is per
+# namespace). The segments are the target's own: forwarded cluster traffic never reaches its TCP, so per replayed
+# request they say how many packets a replayer makes the target take and send (its share of the target's CPU).
 tcp_ext() {
-  ip netns exec "$1" cat /proc/net/netstat | awk '
-    $1 == "TcpExt:" && !seen { for (i = 2; i <= NF; i++) name[i] = $i; seen = 1; next }
-    $1 == "TcpExt:" { for (i = 2; i <= NF; i++) v[name[i]] = $i }
-    END { print v["ListenOverflows"] + 0, v["SyncookiesSent"] + 0 }'
+  ip netns exec "$1" cat /proc/net/netstat /proc/net/snmp | awk '
+    ($1 == "TcpExt:" || $1 == "Tcp:") && !seen[$1] { for (i = 2; i <= NF; i++) name[$1, i] = $i; seen[$1] = 1; next }
+    $1 == "TcpExt:" || $1 == "Tcp:" { for (i = 2; i <= NF; i++) v[name[$1, i]] = $i }
+    END { print v["ListenOverflows"] + 0, v["SyncookiesSent"] + 0, v["InSegs"] + 0, v["OutSegs"] + 0 }'
 }
 
 # compare PREFIX COPIES: the online and target access logs, id by id -> "online target missing duplicated"
@@ -440,7 +442,7 @@ compare() {
 
 # ---------------------------------------------------------------- a phase
 
-printf 'rep\tpoint\tmode\twrk_requests\tonline_rps\tonline_logged\ttarget_logged\ttarget_rps\tmissing\tmissing_pct\tduplicated\tdrain_s\tcpu_s\tcpu_us_per_req\tcpu_s_per_proc\tpeak_rss_mb\tstart_rss_mb\tidle_cpu_pct\tidle_rss_mb\tsocket_errors\twarmup_online\twarmup_target\ttarget_listen_overflows\ttarget_syncookies\tcapture_ms\trelay_ms\tloadavg\tstop\n' >"$RESULTS"
+printf 'rep\tpoint\tmode\twrk_requests\tonline_rps\tonline_logged\ttarget_logged\ttarget_rps\tmissing\tmissing_pct\tduplicated\tdrain_s\tcpu_s\tcpu_us_per_req\tcpu_s_per_proc\tpeak_rss_mb\tstart_rss_mb\tidle_cpu_pct\tidle_rss_mb\tsocket_errors\twarmup_online\twarmup_target\ttarget_listen_overflows\ttarget_syncookies\ttarget_segs_in_per_req\ttarget_segs_out_per_req\tcapture_ms\trelay_ms\tloadavg\tstop\n' >"$RESULTS"
 
 phase() { # REP POINT MODE
   local rep=$1 point=$2 mode=$3 prefix
@@ -474,8 +476,8 @@ phase() { # REP POINT MODE
   : >"$TARGET_LOG"
   local ticks0 load_end
   loadavg=$(cut -d' ' -f1 /proc/loadavg)
-  local ovf0 cookies0 ovf1 cookies1
-  read -r ovf0 cookies0 < <(tcp_ext "${LAB[NS_TARGET]}")
+  local ovf0 cookies0 ovf1 cookies1 in0 out0 in1 out1
+  read -r ovf0 cookies0 in0 out0 < <(tcp_ext "${LAB[NS_TARGET]}")
   ticks0=$(per_proc ticks_of)
   run_wrk "$prefix" "$CONNS" "$DURATION" "$PHASE_DIR/wrk.txt"
   load_end=$(now_ms)
@@ -499,9 +501,9 @@ phase() { # REP POINT MODE
         sed -n 's/.*| latency capture p50=\([0-9.]*\)ms p99=\([0-9.]*\)ms relay p50=\([0-9.]*\)ms p99=\([0-9.]*\)ms.*/\1,\2 \3,\4/p')
     fi
   fi
-  read -r ovf1 cookies1 < <(tcp_ext "${LAB[NS_TARGET]}")
+  read -r ovf1 cookies1 in1 out1 < <(tcp_ext "${LAB[NS_TARGET]}")
 
-  local wrk_requests wrk_seconds online_rps errors online_n target_n missing dup target_rps cpu_us missing_pct
+  local wrk_requests wrk_seconds online_rps errors online_n target_n missing dup target_rps cpu_us missing_pct segs_in=- segs_out=-
   wrk_requests=$(awk '/requests in/ { print $1 }' "$PHASE_DIR/wrk.txt")
   wrk_seconds=$(awk '/requests in/ { t = $4; sub(/s,?$/, "", t); print t }' "$PHASE_DIR/wrk.txt")
   online_rps=$(awk '/Requests\/sec/ { printf "%.0f", $2 }' "$PHASE_DIR/wrk.txt")
@@ -513,16 +515,18 @@ phase() { # REP POINT MODE
     missing_pct=$(awk -v m="$missing" -v n="$online_n" -v c="$COPIES" 'BEGIN { if (n > 0) printf "%.2f", m * 100 / (n * c); else print "-" }')
     target_rps=$(awk -v n="$target_n" -v s="$wrk_seconds" -v d="$drain_s" 'BEGIN { printf "%.0f", n / (s + d) }')
     cpu_us=$(awk -v c="$cpu_s" -v n="$target_n" 'BEGIN { if (n > 0) printf "%.1f", c * 1e6 / n; else print "-" }')
+    segs_in=$(awk -v d="$((in1 - in0))" -v n="$target_n" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "-" }')
+    segs_out=$(awk -v d="$((out1 - out0))" -v n="$target_n" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "-" }')
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$rep" "$point" "$mode" "$wrk_requests" "$online_rps" "$online_n" "$target_n" "$target_rps" "$missing" "$missing_pct" \
     "$dup" "$drain_s" "$cpu_s" "$cpu_us" "$cpu_per_proc" "$peak" "$start_rss" "$idle_pct" "$idle_rss" "${errors:-0}" \
-    "$warm_online" "$warm_target" "$((ovf1 - ovf0))" "$((cookies1 - cookies0))" "${latency_capture:--}" "${latency_relay:--}" \
+    "$warm_online" "$warm_target" "$((ovf1 - ovf0))" "$((cookies1 - cookies0))" "$segs_in" "$segs_out" "${latency_capture:--}" "${latency_relay:--}" \
     "$loadavg" "$stop" >>"$RESULTS"
   log "rep $rep $point $mode: online $online_rps req/s ($online_n logged), target $target_n ($target_rps req/s)," \
     "missing $missing ($missing_pct %), dup $dup, drain ${drain_s} s, cpu ${cpu_s} s ($cpu_per_proc) = $cpu_us us/req," \
     "peak RSS $peak MB, start RSS $start_rss MB, idle $idle_pct % / $idle_rss MB, wrk errors ${errors:-0}," \
-    "warm-up replayed $warm_target of $warm_online, target listen overflows $((ovf1 - ovf0)) syncookies $((cookies1 - cookies0))," \
+    "warm-up replayed $warm_target of $warm_online, target listen overflows $((ovf1 - ovf0)) syncookies $((cookies1 - cookies0)), target segments in/out per request $segs_in/$segs_out," \
     "capture latency p50,p99 ${latency_capture:--} ms, relay ${latency_relay:--} ms, load average $loadavg, stop $stop"
   # Online nginx logs are not needed any more; keep the disk small.
   : >"$ONLINE_LOG"
@@ -567,21 +571,22 @@ echo
 echo "Side by side, medians of $REPS repetition(s), ${DURATION} s of load per phase (lab $LAB_ID, $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "per process: tcpcopy / intercept; capture / intercept / coordinator. CPU over load + drain; share = online req/s / online req/s without replay"
 echo
-echo "| point | mode | online req/s | share | target req/s | missing (% of online x copies) | duplicated | drain s | µs CPU per replayed req | peak RSS MB | start RSS MB | idle CPU % of a core | idle RSS MB | target listen overflows / SYN cookies | capture latency p50 / p99 ms | relay latency p50 / p99 ms |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|---|---|"
+echo "| point | mode | online req/s | share | target req/s | missing (% of online x copies) | duplicated | drain s | µs CPU per replayed req | peak RSS MB | start RSS MB | idle CPU % of a core | idle RSS MB | target listen overflows / SYN cookies | target segments in / out per replayed req | capture latency p50 / p99 ms | relay latency p50 / p99 ms |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|---|---|---|"
 for point in "${POINT_LIST[@]}"; do
   base=$(median_of "$point" none online_rps)
   for mode in "${MODE_LIST[@]}"; do
     online=$(median_of "$point" "$mode" online_rps)
     target_syn="$(median_of "$point" "$mode" target_listen_overflows) / $(median_of "$point" "$mode" target_syncookies)"
     share=$(awk -v a="$online" -v b="$base" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.0f %%", a / b * 100; else print "-" }')
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$point" "$mode" "$online" "$share" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$point" "$mode" "$online" "$share" \
       "$(median_of "$point" "$mode" target_rps)" \
       "$(median_of "$point" "$mode" missing)$(awk -v v="$(median_of "$point" "$mode" missing_pct)" 'BEGIN { if (v != "-") printf " (%s %%)", v }')" \
       "$(median_of "$point" "$mode" duplicated)" "$(median_of "$point" "$mode" drain_s)" \
       "$(median_of "$point" "$mode" cpu_us_per_req)" "$(median_of "$point" "$mode" peak_rss_mb)" \
       "$(median_of "$point" "$mode" start_rss_mb)" "$(median_of "$point" "$mode" idle_cpu_pct)" \
       "$(median_of "$point" "$mode" idle_rss_mb)" "$target_syn" \
+      "$(median_of "$point" "$mode" target_segs_in_per_req) / $(median_of "$point" "$mode" target_segs_out_per_req)" \
       "$(median_of "$point" "$mode" capture_ms)" "$(median_of "$point" "$mode" relay_ms)"
   done
 done

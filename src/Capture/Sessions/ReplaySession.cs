@@ -72,6 +72,10 @@ internal sealed class ReplaySession : ISessionCounting
     // Target resets in a row that found the same bytes still unacknowledged (see MaxResetsWithoutProgress).
     private int _resetsWithoutProgress;
 
+    // While a batch of replies is taken, sending waits for its end (OnResponses); whether something asked to send.
+    private bool _deferPump;
+    private bool _pumpDeferred;
+
     private long _gapSince;
     private long _lastActivity;
 
@@ -158,6 +162,7 @@ internal sealed class ReplaySession : ISessionCounting
             next = Min(next, _pacer.Deadline);
             next = Min(next, GapSince + _options.GapWait);
             next = Min(next, _close.FinWaitDeadline);
+            next = Min(next, _receive.AckDeadline);
             return next;
         }
     }
@@ -267,6 +272,52 @@ internal sealed class ReplaySession : ISessionCounting
     /// <summary>Handles one reply of the target, as relayed by an intercept node.</summary>
     public void OnResponse(in ResponseRecord reply)
     {
+        Take(reply);
+        EndTurn();
+    }
+
+    /// <summary>
+    /// Handles several replies of the target in their order (a relayed batch) as one turn: what they release is sent
+    /// once all of them were taken, so a request or our FIN goes out acknowledging the whole batch, and no pure ACK
+    /// leaves for a segment that a segment of ours acknowledges anyway (a response of two segments and the target's
+    /// FIN in one batch: one FIN from us, where per reply it was an ACK, a FIN and an ACK).
+    /// </summary>
+    public void OnResponses(ReadOnlySpan<ResponseRecord> replies)
+    {
+        _deferPump = true;
+        try
+        {
+            foreach (ref readonly var reply in replies)
+            {
+                Take(reply);
+            }
+        }
+        finally
+        {
+            _deferPump = false;
+        }
+
+        EndTurn();
+    }
+
+    // The end of a turn of replies: the send the batch deferred, then the acknowledgment no segment of ours carried.
+    private void EndTurn()
+    {
+        var now = Now;
+        if (_pumpDeferred)
+        {
+            _pumpDeferred = false;
+            Pump(now);
+        }
+
+        if (_phase == Phase.Established && !_close.TargetGone && _receive.AckOwed && _receive.DecideAck(now, _options.DelayedAck))
+        {
+            SendAck();
+        }
+    }
+
+    private void Take(in ResponseRecord reply)
+    {
         var now = Now;
         var flags = (TcpFlags)reply.Flags;
         if (_phase is Phase.Ended or Phase.New)
@@ -339,7 +390,8 @@ internal sealed class ReplaySession : ISessionCounting
             }
         }
 
-        var fresh = _receive.Accept(reply, _close.TargetFin, out var finReceived, out var needAck);
+        // What we owe for it the receive space keeps; a segment of ours carries it, or the turn's end sends it (EndTurn).
+        var fresh = _receive.Accept(reply, _close.TargetFin, out var finReceived, out _);
         if (fresh > 0)
         {
             Counters.ResponseBytes += fresh;
@@ -348,10 +400,6 @@ internal sealed class ReplaySession : ISessionCounting
         }
 
         _close.TargetFin |= finReceived;
-        if (needAck)
-        {
-            SendAck();
-        }
 
         if (_close.FinAcked && _close.TargetFin)
         {
@@ -371,15 +419,6 @@ internal sealed class ReplaySession : ISessionCounting
         }
 
         Pump(now);
-    }
-
-    /// <summary>Handles several replies of the target in their order (a relayed batch).</summary>
-    public void OnResponses(ReadOnlySpan<ResponseRecord> replies)
-    {
-        foreach (ref readonly var reply in replies)
-        {
-            OnResponse(reply);
-        }
     }
 
     /// <summary>Runs whatever timers are due; call at <see cref="NextDeadline"/> (early calls are harmless).</summary>
@@ -428,6 +467,18 @@ internal sealed class ReplaySession : ISessionCounting
         {
             _pacer.ClearDeadline();
             Pump(now);
+        }
+
+        if (_receive.AckDeadline <= now)
+        {
+            if (_phase == Phase.Established && !_close.TargetGone)
+            {
+                SendAck(); // the delayed acknowledgment: nothing of ours carried it meanwhile
+            }
+            else
+            {
+                _receive.Acknowledged(); // the connection it was owed on is gone
+            }
         }
     }
 
@@ -633,7 +684,7 @@ internal sealed class ReplaySession : ISessionCounting
         _send.LimitMss(reply.Mss);
         _phase = Phase.Established;
         _pacer.OnConnected(now);
-        SendAck();
+        _receive.OweAckNow(); // carried by the first request if it leaves in this turn, else sent alone at its end
         Pump(now);
     }
 
@@ -768,6 +819,12 @@ internal sealed class ReplaySession : ISessionCounting
 
     private void Pump(DateTimeOffset now)
     {
+        if (_deferPump)
+        {
+            _pumpDeferred = true; // a batch of replies is being taken: its end sends (EndTurn)
+            return;
+        }
+
         if (_phase != Phase.Established || _close.TargetGone)
         {
             return;
@@ -992,7 +1049,14 @@ internal sealed class ReplaySession : ISessionCounting
             SendReset();
             resetAnswerable = _phase == Phase.Established;
         }
+        else if (_phase == Phase.Established && !_close.TargetGone && _receive.AckOwed)
+        {
+            // Ending without a reset (the close completed): what the target sent last, its FIN above all, must be
+            // acknowledged, or it repeats it until its own timeout.
+            SendAck();
+        }
 
+        _receive.Acknowledged();
         EndReason = reason;
         _phase = Phase.Ended;
 
@@ -1042,6 +1106,7 @@ internal sealed class ReplaySession : ISessionCounting
         {
             Timestamp = _receive.TimestampsOn ? new TcpTimestamp(TsValNow(), _receive.TsRecent) : null,
         };
+        _receive.Acknowledged(); // every segment of ours acknowledges all we received
         Emit(spec, payload);
     }
 

@@ -67,6 +67,13 @@ internal sealed record SessionOptions
     public int MaxRetries { get; init; } = 10;
 
     /// <summary>
+    /// How long the acknowledgment of a lone in-order segment of the target may wait for a segment of ours to carry it
+    /// (every second segment, a FIN or a segment out of order is acknowledged at once). Linux's minimum delayed ACK
+    /// (TCP_DELACK_MIN); far below any retransmission timeout of the target's.
+    /// </summary>
+    public TimeSpan DelayedAck { get; init; } = TimeSpan.FromMilliseconds(40);
+
+    /// <summary>
     /// When the target's response is shorter than the online one, it is taken as complete after this
     /// much silence. Defaults to 50 ms.
     /// </summary>

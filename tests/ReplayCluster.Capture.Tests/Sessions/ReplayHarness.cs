@@ -55,6 +55,12 @@ internal sealed class ReplayHarness : ISegmentTransport
     /// <summary>Calls <see cref="ReplaySession.Trim"/> after every event and timer (it must change nothing the target sees).</summary>
     public bool TrimAfterEachStep { get; set; }
 
+    /// <summary>
+    /// The replies the target sends at one moment reach the session as one batch (<see cref="ReplaySession.OnResponses"/>),
+    /// as the intercept relays a burst; otherwise one at a time.
+    /// </summary>
+    public bool BatchReplies { get; set; }
+
     /// <summary>Drops the next N segments toward the target (deterministic loss).</summary>
     public int DropNextToTarget { get; set; }
 
@@ -77,10 +83,7 @@ internal sealed class ReplayHarness : ISegmentTransport
         var spec = segment;
         Schedule(now + Latency, () =>
         {
-            foreach (var reply in Target.Receive(spec, copy, Time.GetUtcNow()))
-            {
-                Deliver(reply);
-            }
+            Deliver(Target.Receive(spec, copy, Time.GetUtcNow()));
         });
     }
 
@@ -114,6 +117,14 @@ internal sealed class ReplayHarness : ISegmentTransport
             if (at > Time.GetUtcNow())
             {
                 Time.SetUtcNow(at.Value);
+                _stepsWithoutTime = 0;
+            }
+            else if (++_stepsWithoutTime > MaxStepsWithoutTime)
+            {
+                // A deadline that stays due after OnTimer, or the session and the target answering each other with no
+                // time passing: a hang, reported as a failure with the session's state.
+                throw new InvalidOperationException(
+                    $"no progress: {MaxStepsWithoutTime} steps at {Time.GetUtcNow():HH:mm:ss.fff} (event {next:HH:mm:ss.fff}, session deadline {deadline:HH:mm:ss.fff}, target {targetTick:HH:mm:ss.fff}); {Session.Describe()}");
             }
 
             if (next is not null && next <= at)
@@ -126,10 +137,7 @@ internal sealed class ReplayHarness : ISegmentTransport
             }
             else
             {
-                foreach (var reply in Target.Tick(Time.GetUtcNow()))
-                {
-                    Deliver(reply);
-                }
+                Deliver(Target.Tick(Time.GetUtcNow()));
             }
 
             if (TrimAfterEachStep)
@@ -139,14 +147,24 @@ internal sealed class ReplayHarness : ISegmentTransport
         }
     }
 
-    private void Deliver(ResponseRecord reply)
+    private const int MaxStepsWithoutTime = 100_000;
+    private int _stepsWithoutTime;
+
+    // What the target sent at one moment: one reply at a time, or (BatchReplies) all of them in one batch.
+    private void Deliver(IEnumerable<ResponseRecord> replies)
     {
-        if (_random.NextDouble() < LossFromTarget || DropReply?.Invoke(reply) == true)
+        var kept = replies.Where(reply => !(_random.NextDouble() < LossFromTarget || DropReply?.Invoke(reply) == true)).ToArray();
+        var at = Time.GetUtcNow() + Latency + RelayDelay;
+        if (BatchReplies && kept.Length > 0)
         {
+            Schedule(at, () => Session.OnResponses(kept));
             return;
         }
 
-        Schedule(Time.GetUtcNow() + Latency + RelayDelay, () => Session.OnResponse(reply));
+        foreach (var reply in kept)
+        {
+            Schedule(at, () => Session.OnResponse(reply));
+        }
     }
 
     private void Schedule(DateTimeOffset at, Action action) => _events.Enqueue(action, (at, _order++));

@@ -50,6 +50,41 @@ public sealed class ReceiveSpaceTests
         Assert.Equal(12u, receive.Nxt);
     }
 
+    [Fact]
+    public void A_lone_in_order_segment_waits_the_delay_a_second_one_or_a_repeat_is_acknowledged_now()
+    {
+        var now = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var delay = TimeSpan.FromMilliseconds(40);
+        var receive = new ReceiveSpace();
+        receive.Open(Record(5000, TcpFlags.Syn | TcpFlags.Ack, 0, ts: 1), timestampsOffered: false);
+        Assert.False(receive.AckOwed);
+
+        receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 2), false, out _, out _);
+        Assert.True(receive.AckOwed);
+        Assert.False(receive.DecideAck(now, delay));
+        Assert.Equal(now + delay, receive.AckDeadline);
+        Assert.False(receive.DecideAck(now + TimeSpan.FromMilliseconds(10), delay)); // armed once, not pushed back
+        Assert.Equal(now + delay, receive.AckDeadline);
+
+        receive.Accept(Record(5101, TcpFlags.Ack, 100, ts: 3), false, out _, out _);
+        Assert.True(receive.DecideAck(now, delay));
+
+        receive.Acknowledged();
+        Assert.False(receive.AckOwed);
+        Assert.Null(receive.AckDeadline);
+
+        receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 4), false, out _, out _); // a repeat
+        Assert.True(receive.DecideAck(now, delay));
+        receive.Acknowledged();
+
+        receive.Accept(Record(5201, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 5), false, out var fin, out _);
+        Assert.True(fin);
+        Assert.True(receive.DecideAck(now, delay));
+
+        receive.Reset();
+        Assert.False(receive.AckOwed);
+    }
+
     private static ResponseRecord Record(uint seq, TcpFlags flags, int length, uint ts) => new()
     {
         ClientAddress = 1,
