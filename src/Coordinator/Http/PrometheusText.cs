@@ -36,9 +36,11 @@ internal static class PrometheusText
                          && !LatencyHistogramLayout.CaptureLatency.IsHistogramCounter(n))
                      .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
-            var metric = $"replaycluster_node_{name}";
-            text.Append("# HELP ").Append(metric).Append(" Node counter ").Append(name).Append(".\n");
-            text.Append("# TYPE ").Append(metric).Append(" gauge\n");
+            // A running total is a counter (..._total); a level (live sessions, bytes buffered) a gauge.
+            var gauge = NodeCounterKinds.IsGauge(name);
+            var metric = gauge ? $"replaycluster_node_{name}" : $"replaycluster_node_{name}_total";
+            text.Append("# HELP ").Append(metric).Append(gauge ? " Node level " : " Node total ").Append(name).Append(".\n");
+            text.Append("# TYPE ").Append(metric).Append(gauge ? " gauge\n" : " counter\n");
             foreach (var node in statistics.Nodes.Where(n => n.Counters.ContainsKey(name)))
             {
                 text.Append(metric).Append("{node=\"").Append(Escape(node.Address)).Append("\",role=\"").Append(Escape(node.Role)).Append("\"} ")

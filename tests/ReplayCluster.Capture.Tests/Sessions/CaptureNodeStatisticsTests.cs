@@ -1,4 +1,5 @@
 using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
 
@@ -27,6 +28,20 @@ public sealed class CaptureNodeStatisticsTests
             Assert.Equal(expected, report[name]);
             Assert.Contains($"={expected}", line, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public void The_levels_a_capture_node_reports_are_exported_as_gauges_and_every_listed_level_is_reported_by_a_node()
+    {
+        // The capture node's levels; every other counter it reports only grows (a Prometheus counter).
+        string[] levels = ["sessions_live", "requests_in_flight", "buffered_bytes", "reply_channels", "identities_in_use", "identities_quarantined", "plan_version"];
+        var identities = ReplayCluster.Capture.Identities.ClientIdentityMapper.FromRange("10.200.0.0/24", "-c");
+        var reported = new CaptureNodeStatistics { IdentitiesSource = () => identities }.ToCounters().Keys.ToHashSet(StringComparer.Ordinal);
+
+        Assert.All(levels, level => Assert.Contains(level, reported));
+        Assert.Equal(levels.Order(StringComparer.Ordinal), reported.Where(NodeCounterKinds.IsGauge).Order(StringComparer.Ordinal));
+        // The rest of the list is the intercept's (InterceptStatisticsTests): a level no node reports any more fails here.
+        Assert.Equal(["claims_awaiting_member", "replies_parked", "routes"], NodeCounterKinds.Gauges.Except(reported).Order(StringComparer.Ordinal));
     }
 
     [Fact]

@@ -34,18 +34,22 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
     {
         var statistics = new ClusterStatistics(
             [
-                new NodeStatistics("akka.tcp://replaycluster@10.0.0.11:4000", "capture", 10, new Dictionary<string, long> { ["requests_captured"] = 7 }, new Dictionary<string, double>()),
-                new NodeStatistics("akka.tcp://replaycluster@10.0.0.12:4000", "capture", 10, new Dictionary<string, long> { ["requests_captured"] = 9 }, new Dictionary<string, double>()),
+                new NodeStatistics("akka.tcp://replaycluster@10.0.0.11:4000", "capture", 10, new Dictionary<string, long> { ["requests_captured"] = 7, ["sessions_live"] = 3 }, new Dictionary<string, double>()),
+                new NodeStatistics("akka.tcp://replaycluster@10.0.0.12:4000", "capture", 10, new Dictionary<string, long> { ["requests_captured"] = 9, ["sessions_live"] = 4 }, new Dictionary<string, double>()),
             ],
             new Dictionary<string, long>(), 1.5, 1.25, 0.001);
 
         var lines = PrometheusText.Render(statistics).Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
         Assert.Contains("replaycluster_request_loss_ratio 0.001", lines);
-        var family = Array.IndexOf(lines, "# TYPE replaycluster_node_requests_captured gauge");
+        // A running total is a counter named ..._total; a level stays a gauge.
+        var family = Array.IndexOf(lines, "# TYPE replaycluster_node_requests_captured_total counter");
         Assert.True(family > 0);
-        Assert.Equal("replaycluster_node_requests_captured{node=\"akka.tcp://replaycluster@10.0.0.11:4000\",role=\"capture\"} 7", lines[family + 1]);
-        Assert.Equal("replaycluster_node_requests_captured{node=\"akka.tcp://replaycluster@10.0.0.12:4000\",role=\"capture\"} 9", lines[family + 2]);
+        Assert.Equal("replaycluster_node_requests_captured_total{node=\"akka.tcp://replaycluster@10.0.0.11:4000\",role=\"capture\"} 7", lines[family + 1]);
+        Assert.Equal("replaycluster_node_requests_captured_total{node=\"akka.tcp://replaycluster@10.0.0.12:4000\",role=\"capture\"} 9", lines[family + 2]);
+        var live = Array.IndexOf(lines, "# TYPE replaycluster_node_sessions_live gauge");
+        Assert.True(live > 0);
+        Assert.StartsWith("replaycluster_node_sessions_live{", lines[live + 1], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -80,6 +84,7 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
 
         var totals = LatencyCounters.Histogram((TimeSpan.FromMilliseconds(0.15), 3), (TimeSpan.FromMilliseconds(7), 2));
         totals["requests_captured"] = 7;
+        totals["sessions_live"] = 2;
         var statistics = new ClusterStatistics(
             [
                 new NodeStatistics("akka.tcp://replaycluster@10.0.0.11:4000", "capture", 10, totals, new Dictionary<string, double>()),
@@ -106,6 +111,8 @@ public sealed class StatisticsAggregatorSpecs() : Akka.TestKit.Xunit.TestKit(Akk
         Assert.Contains("histogram replaycluster_reply_latency_seconds_bucket +Inf 5.0", samples);
         Assert.Contains("histogram replaycluster_reply_latency_seconds_count  5.0", samples);
         Assert.Contains("gauge replaycluster_nodes  1.0", samples);
+        Assert.Contains("counter replaycluster_node_requests_captured_total  7.0", samples);
+        Assert.Contains("gauge replaycluster_node_sessions_live  2.0", samples);
     }
 
     [Fact]

@@ -70,9 +70,9 @@ public sealed class StatusApiLabTests
             TimeSpan.FromSeconds(20), Cancellation);
         Assert.True(parsed.ExitCode == 0, parsed.StdErr);
         var samples = parsed.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains("replaycluster_node_requests_delivered capture 10.0", samples);
+        Assert.Contains("replaycluster_node_requests_delivered_total capture 10.0", samples);
         Assert.Contains("replaycluster_request_loss_ratio  0.0", samples);
-        Assert.Contains(samples, s => s.StartsWith("replaycluster_node_replies_routed intercept ", StringComparison.Ordinal));
+        Assert.Contains(samples, s => s.StartsWith("replaycluster_node_replies_routed_total intercept ", StringComparison.Ordinal));
         Assert.Contains("replaycluster_reply_latency_seconds_count  10.0", samples);
         Assert.Contains("replaycluster_reply_latency_seconds_bucket  10.0", samples);
 
