@@ -391,7 +391,7 @@ internal sealed class ReplaySession : ISessionCounting
         }
 
         // What we owe for it the receive space keeps; a segment of ours carries it, or the turn's end sends it (EndTurn).
-        var fresh = _receive.Accept(reply, _close.TargetFin, out var finReceived, out _);
+        var fresh = _receive.Accept(reply, _close.TargetFin, out var finReceived);
         if (fresh > 0)
         {
             Counters.ResponseBytes += fresh;

@@ -100,19 +100,17 @@ internal struct ReceiveSpace
 
     /// <summary>
     /// Takes the payload and FIN of one segment of the target. Returns the bytes new in order (counted
-    /// as response); <paramref name="finReceived"/> tells that the target's FIN arrived in order now,
-    /// <paramref name="needAck"/> that the segment must be acknowledged.
+    /// as response); <paramref name="finReceived"/> tells that the target's FIN arrived in order now.
+    /// What the segment makes us owe is kept (<see cref="AckOwed"/>, <see cref="DecideAck"/>).
     /// </summary>
-    public int Accept(in ResponseRecord reply, bool finAlreadyReceived, out bool finReceived, out bool needAck)
+    public int Accept(in ResponseRecord reply, bool finAlreadyReceived, out bool finReceived)
     {
         var fresh = 0;
-        needAck = false;
         finReceived = false;
         var flags = (TcpFlags)reply.Flags;
         var end = reply.Sequence + reply.PayloadLength;
         if (reply.PayloadLength > 0)
         {
-            needAck = true;
             var inOrder = reply.Sequence == Nxt;
             if (SeqNum.AfterOrEqual(Nxt, reply.Sequence) && SeqNum.After(end, Nxt))
             {
@@ -143,12 +141,10 @@ internal struct ReceiveSpace
             {
                 Nxt++;
                 finReceived = true;
-                needAck = true;
                 _ackNow = true;
             }
             else if (finAlreadyReceived)
             {
-                needAck = true;
                 _ackNow = true;
             }
         }

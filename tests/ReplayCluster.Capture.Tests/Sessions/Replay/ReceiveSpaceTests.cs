@@ -14,17 +14,19 @@ public sealed class ReceiveSpaceTests
         Assert.True(receive.TimestampsOn);
         Assert.True(receive.NothingReceived);
 
-        Assert.Equal(100, receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 8), false, out _, out var needAck));
-        Assert.True(needAck);
+        Assert.Equal(100, receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 8), false, out _));
+        Assert.True(receive.AckOwed);
+        receive.Acknowledged();
         Assert.Equal(8u, receive.TsRecent);
 
         // A retransmission overlapping what we have counts only its new part.
-        Assert.Equal(50, receive.Accept(Record(5051, TcpFlags.Ack, 100, ts: 9), false, out _, out _));
-        Assert.Equal(0, receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 10), false, out _, out needAck));
-        Assert.True(needAck);
+        Assert.Equal(50, receive.Accept(Record(5051, TcpFlags.Ack, 100, ts: 9), false, out _));
+        receive.Acknowledged();
+        Assert.Equal(0, receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 10), false, out _));
+        Assert.True(receive.AckOwed);
 
         // A segment beyond a hole is not taken (the target retransmits in order).
-        Assert.Equal(0, receive.Accept(Record(6000, TcpFlags.Ack, 10, ts: 11), false, out _, out _));
+        Assert.Equal(0, receive.Accept(Record(6000, TcpFlags.Ack, 10, ts: 11), false, out _));
         Assert.Equal(5151u, receive.Nxt);
         Assert.Equal(10u, receive.TsRecent);
     }
@@ -36,17 +38,19 @@ public sealed class ReceiveSpaceTests
         receive.Open(Record(0, TcpFlags.Syn | TcpFlags.Ack, 0, ts: 1), timestampsOffered: false);
         Assert.False(receive.TimestampsOn);
 
-        receive.Accept(Record(11, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 2), false, out var fin, out _);
+        receive.Accept(Record(11, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 2), false, out var fin);
         Assert.False(fin);
 
-        receive.Accept(Record(1, TcpFlags.Fin | TcpFlags.Ack, 10, ts: 3), false, out fin, out var needAck);
+        receive.Acknowledged();
+        receive.Accept(Record(1, TcpFlags.Fin | TcpFlags.Ack, 10, ts: 3), false, out fin);
         Assert.True(fin);
-        Assert.True(needAck);
+        Assert.True(receive.AckOwed);
         Assert.Equal(12u, receive.Nxt);
 
-        receive.Accept(Record(11, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 4), true, out fin, out needAck);
+        receive.Acknowledged();
+        receive.Accept(Record(11, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 4), true, out fin);
         Assert.False(fin);
-        Assert.True(needAck);
+        Assert.True(receive.AckOwed);
         Assert.Equal(12u, receive.Nxt);
     }
 
@@ -59,25 +63,25 @@ public sealed class ReceiveSpaceTests
         receive.Open(Record(5000, TcpFlags.Syn | TcpFlags.Ack, 0, ts: 1), timestampsOffered: false);
         Assert.False(receive.AckOwed);
 
-        receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 2), false, out _, out _);
+        receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 2), false, out _);
         Assert.True(receive.AckOwed);
         Assert.False(receive.DecideAck(now, delay));
         Assert.Equal(now + delay, receive.AckDeadline);
         Assert.False(receive.DecideAck(now + TimeSpan.FromMilliseconds(10), delay)); // armed once, not pushed back
         Assert.Equal(now + delay, receive.AckDeadline);
 
-        receive.Accept(Record(5101, TcpFlags.Ack, 100, ts: 3), false, out _, out _);
+        receive.Accept(Record(5101, TcpFlags.Ack, 100, ts: 3), false, out _);
         Assert.True(receive.DecideAck(now, delay));
 
         receive.Acknowledged();
         Assert.False(receive.AckOwed);
         Assert.Null(receive.AckDeadline);
 
-        receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 4), false, out _, out _); // a repeat
+        receive.Accept(Record(5001, TcpFlags.Ack, 100, ts: 4), false, out _); // a repeat
         Assert.True(receive.DecideAck(now, delay));
         receive.Acknowledged();
 
-        receive.Accept(Record(5201, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 5), false, out var fin, out _);
+        receive.Accept(Record(5201, TcpFlags.Fin | TcpFlags.Ack, 0, ts: 5), false, out var fin);
         Assert.True(fin);
         Assert.True(receive.DecideAck(now, delay));
 
