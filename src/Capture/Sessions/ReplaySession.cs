@@ -310,7 +310,7 @@ internal sealed class ReplaySession : ISessionCounting
             Pump(now);
         }
 
-        if (_phase == Phase.Established && !_close.TargetGone && _receive.AckOwed && _receive.DecideAck(now, _options.DelayedAck))
+        if (IsEstablished && _receive.AckOwed && _receive.DecideAck(now, _options.DelayedAck))
         {
             SendAck();
         }
@@ -471,7 +471,7 @@ internal sealed class ReplaySession : ISessionCounting
 
         if (_receive.AckDeadline <= now)
         {
-            if (_phase == Phase.Established && !_close.TargetGone)
+            if (IsEstablished)
             {
                 SendAck(); // the delayed acknowledgment: nothing of ours carried it meanwhile
             }
@@ -632,7 +632,7 @@ internal sealed class ReplaySession : ISessionCounting
 
     private void Reconnect(DateTimeOffset now)
     {
-        if (_phase == Phase.Established && !_close.TargetGone)
+        if (IsEstablished)
         {
             SendReset();
         }
@@ -825,7 +825,7 @@ internal sealed class ReplaySession : ISessionCounting
             return;
         }
 
-        if (_phase != Phase.Established || _close.TargetGone)
+        if (!IsEstablished)
         {
             return;
         }
@@ -1028,7 +1028,7 @@ internal sealed class ReplaySession : ISessionCounting
 
     private void SendZeroWindowProbe(DateTimeOffset now)
     {
-        if (_send.PeerWindow > 0 || _phase != Phase.Established || _close.TargetGone)
+        if (_send.PeerWindow > 0 || !IsEstablished)
         {
             _send.NextPersist(now, stop: true);
             return;
@@ -1049,7 +1049,7 @@ internal sealed class ReplaySession : ISessionCounting
             SendReset();
             resetAnswerable = _phase == Phase.Established;
         }
-        else if (_phase == Phase.Established && !_close.TargetGone && _receive.AckOwed)
+        else if (IsEstablished && _receive.AckOwed)
         {
             // Ending without a reset (the close completed): what the target sent last, its FIN above all, must be
             // acknowledged, or it repeats it until its own timeout.
