@@ -26,6 +26,10 @@ internal static partial class CaptureLog
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Intercept node {Address} joined: announcing {Count} live sessions")]
     public static partial void InterceptJoined(ILogger logger, string address, int count);
 
+    [LoggerMessage(EventId = 220, Level = LogLevel.Information,
+        Message = "Intercept node {Address} connected no reply channel within {Seconds} s: counting it as ready, its replies travel by remoting")]
+    public static partial void InterceptAcceptWaitedOut(ILogger logger, string address, double seconds);
+
     [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "Not capturing yet after {Seconds} s: {Reason}")]
     public static partial void NotReady(ILogger logger, long seconds, string reason);
 

@@ -166,7 +166,14 @@ internal static class CaptureNodeHosting
             readiness.SetIdentitiesSettled(true);
         }
 
-        system.ActorOf(RouteAnnouncer.Props(directory, shards, statistics, readiness, loggers.CreateLogger<RouteAnnouncer>(), channel), "route-announcer");
+        var announcer = system.ActorOf(RouteAnnouncer.Props(directory, shards, statistics, readiness, loggers.CreateLogger<RouteAnnouncer>(), channel), "route-announcer");
+        if (channel is not null)
+        {
+            // An intercept connects only a round trip after the announcer offered the channel; one missed here would
+            // still be counted after RouteAnnouncer.AcceptWait.
+            channel.Connected = intercept => announcer.Tell(new RouteAnnouncer.InterceptAccepted(intercept), Akka.Actor.ActorRefs.NoSender);
+        }
+
         system.ActorOf(CaptureStatisticsLog.Props(statistics, settings.StatisticsInterval, loggers.CreateLogger<CaptureStatisticsLog>()), "statistics-log");
         registry.Register<Statistics.StatisticsReporter>(
             system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Capture, statistics.ToCounters), "statistics-reporter"));

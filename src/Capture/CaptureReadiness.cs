@@ -6,11 +6,17 @@ namespace ReplayCluster.Capture;
 /// until replies can come back (an intercept knows our routes), client identities are settled and the
 /// plan names targets: every session started earlier would wait on SYN retransmissions.
 /// </summary>
+/// <remarks>
+/// "An intercept knows our routes" is more than an intercept being a member in this node's view: gossip shows a
+/// capture node the intercept before it shows the intercept the capture node, and until then the intercept holds
+/// the node's route claims. So an intercept counts once it accepted this node (<see cref="SetIntercepts"/>).
+/// </remarks>
 internal sealed class CaptureReadiness
 {
     private readonly Lock _gate = new();
     private TaskCompletionSource _changed = NewSignal();
     private int _intercepts;
+    private int _interceptsAccepted;
     private bool _identitiesSettled;
     private bool _planSettled;
     private volatile bool _captureOpen;
@@ -22,7 +28,7 @@ internal sealed class CaptureReadiness
         {
             lock (_gate)
             {
-                return _intercepts > 0 && _identitiesSettled && _planSettled;
+                return _interceptsAccepted > 0 && _identitiesSettled && _planSettled;
             }
         }
     }
@@ -35,6 +41,7 @@ internal sealed class CaptureReadiness
             lock (_gate)
             {
                 return _intercepts == 0 ? "no intercept node in the cluster (replies could not come back)"
+                    : _interceptsAccepted == 0 ? "waiting for an intercept node to accept this node (its reply channel connects)"
                     : !_identitiesSettled ? "waiting for an identity slice from the coordinator"
                     : !_planSettled ? "waiting for the coordinator's replay plan (this node has no -x of its own)"
                     : string.Empty;
@@ -62,7 +69,11 @@ internal sealed class CaptureReadiness
     /// <summary>Whether an intercept is in the cluster, so a target's replies can come back; read once per new session, without the lock.</summary>
     public bool RepliesCanReturn => Volatile.Read(ref _intercepts) > 0;
 
-    public void SetIntercepts(int count) => Update(() => _intercepts = count);
+    /// <summary>
+    /// Intercepts in the cluster (<paramref name="known"/>), and how many of them accepted this node: connected its
+    /// reply channel, or were given up waiting for (<see cref="Routing.RouteAnnouncer"/>).
+    /// </summary>
+    public void SetIntercepts(int known, int accepted) => Update(() => (_intercepts, _interceptsAccepted) = (known, accepted));
 
     public void SetIdentitiesSettled(bool settled) => Update(() => _identitiesSettled = settled);
 

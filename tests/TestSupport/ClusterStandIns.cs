@@ -39,14 +39,19 @@ internal sealed class SpecMembers
     public void Leave(int n) => _members.RemoveAll(m => m.Address == Node(n));
 
     /// <summary>The event the cluster publishes when the node at <paramref name="address"/> is removed.</summary>
-    public static ClusterEvent.MemberRemoved Removed(Address address, string role)
+    public static ClusterEvent.MemberRemoved Removed(Address address, string role) =>
+        new(Member(address, role, MemberStatus.Removed), MemberStatus.Down);
+
+    /// <summary>The event the cluster publishes when the node at <paramref name="address"/> is up.</summary>
+    public static ClusterEvent.MemberUp Up(Address address, string role) => new(Member(address, role, MemberStatus.Up));
+
+    private static Member Member(Address address, string role, MemberStatus status)
     {
         // Akka creates members only internally; a spec needs one of another node for the event.
         var create = typeof(Member).GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public,
             [typeof(UniqueAddress), typeof(int), typeof(MemberStatus), typeof(System.Collections.Immutable.ImmutableHashSet<string>), typeof(Akka.Util.AppVersion)])
             ?? throw new InvalidOperationException("Akka.Cluster.Member.Create not found");
-        var member = (Member)create.Invoke(null, [new UniqueAddress(address, 1), 1, MemberStatus.Removed, System.Collections.Immutable.ImmutableHashSet.Create(role), Akka.Util.AppVersion.Zero])!;
-        return new ClusterEvent.MemberRemoved(member, MemberStatus.Down);
+        return (Member)create.Invoke(null, [new UniqueAddress(address, 1), 1, status, System.Collections.Immutable.ImmutableHashSet.Create(role), Akka.Util.AppVersion.Zero])!;
     }
 }
 

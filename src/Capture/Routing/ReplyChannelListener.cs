@@ -74,6 +74,12 @@ internal sealed class ReplyChannelListener : IDisposable
     /// <summary>The port the listener took.</summary>
     public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
 
+    /// <summary>
+    /// Told the intercept's address whenever one of its connections proved its key (on the thread that checked it):
+    /// an intercept connects only once it has accepted this node's offer, so this is that acceptance.
+    /// </summary>
+    public Action<Address>? Connected { get; set; }
+
     /// <summary>Connections served at once (authenticated or not): <see cref="MaxIntercepts"/> times the shards.</summary>
     public int MaxConnections { get; }
 
@@ -235,6 +241,7 @@ internal sealed class ReplyChannelListener : IDisposable
             _statistics.ReplyChannelOpened();
             CaptureLog.ReplyChannelOpened(_logger, connection.Name);
             HandOver(connection);
+            Connected?.Invoke(accepted.Intercept);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
         {

@@ -11,12 +11,22 @@ namespace ReplayCluster.Capture.Routing;
 /// <see cref="InterceptDirectory"/> every shard sends its new claims to), has every shard announce all its
 /// live sessions to an intercept that joins, and refreshes every route well within the intercepts' route
 /// lifetime. Claims of new sessions travel from the shards directly, batched per shard turn. An intercept that
-/// joins is first offered the node's reply channel (<see cref="ReplyChannelListener"/>).
+/// joins is first offered the node's reply channel (<see cref="ReplyChannelListener"/>), and counts for the node's
+/// readiness once it accepted the node (<see cref="CaptureReadiness"/>).
 /// </summary>
 internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
 {
     // Routes live 10 minutes at the intercept unless refreshed; refresh well within that.
     private static readonly TimeSpan RefreshInterval = TimeSpan.FromMinutes(2);
+
+    // An intercept accepts this node once gossip has shown it the node as a member (until then it holds the node's
+    // claims and offer, ReplyRouter.MemberWait), and it then connects the offered reply channel: the first connection
+    // is the acceptance. Capture waits for it because a load that starts at once was held otherwise: in the lab's
+    // third-node test one of two fresh capture nodes had its target rate at 136-142/s instead of ~280/s for the
+    // load's first 3 s, then a burst of 554/s (gossip rounds are 2 s, hocon/common.hocon). An intercept that connects
+    // no channel (the channel off on either side, or blocked between the hosts) is counted after this long, and
+    // replies then travel by remoting.
+    internal static readonly TimeSpan AcceptWait = TimeSpan.FromSeconds(5);
 
     private readonly InterceptDirectory _directory;
     private readonly SessionShards _shards;
@@ -24,10 +34,13 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
     private readonly CaptureReadiness _readiness;
     private readonly ILogger _logger;
     private readonly ReplyChannelListener? _channel;
+    private readonly HashSet<Address> _accepted = [];
+    private readonly TimeSpan _acceptWait;
 
     public RouteAnnouncer(InterceptDirectory directory, SessionShards shards, CaptureNodeStatistics statistics, CaptureReadiness readiness, ILogger logger,
-        ReplyChannelListener? channel = null)
+        ReplyChannelListener? channel = null, TimeSpan? acceptWait = null)
     {
+        _acceptWait = acceptWait ?? AcceptWait;
         _channel = channel;
         _statistics = statistics;
         _directory = directory;
@@ -39,16 +52,20 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
         {
             _directory.Remove(e.Member.Address);
             _channel?.Forget(e.Member.Address);
-            _readiness.SetIntercepts(_directory.Intercepts.Count);
+            _accepted.Remove(e.Member.Address);
+            Timers.Cancel(AcceptTimer(e.Member.Address));
+            UpdateReadiness();
         });
+        Receive<InterceptAccepted>(m => Accept(m.Intercept, waitedOut: false));
+        Receive<AcceptWaitOver>(m => Accept(m.Intercept, waitedOut: true));
         Receive<Refresh>(_ => _shards.TellAll(new SessionShard.AnnounceRoutes(null)));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(InterceptDirectory directory, SessionShards shards, CaptureNodeStatistics statistics, CaptureReadiness readiness, ILogger logger,
-        ReplyChannelListener? channel = null) =>
-        Akka.Actor.Props.Create(() => new RouteAnnouncer(directory, shards, statistics, readiness, logger, channel));
+        ReplyChannelListener? channel = null, TimeSpan? acceptWait = null) =>
+        Akka.Actor.Props.Create(() => new RouteAnnouncer(directory, shards, statistics, readiness, logger, channel, acceptWait));
 
     protected override void PreStart()
     {
@@ -77,8 +94,34 @@ internal sealed class RouteAnnouncer : ReceiveActor, IWithTimers
         }
 
         _shards.TellAll(new SessionShard.AnnounceRoutes(member.Address));
-        _readiness.SetIntercepts(_directory.Intercepts.Count);
+        Timers.StartSingleTimer(AcceptTimer(member.Address), new AcceptWaitOver(member.Address), _acceptWait);
+        UpdateReadiness();
     }
+
+    private void Accept(Address intercept, bool waitedOut)
+    {
+        if (!_directory.Intercepts.Contains(intercept) || !_accepted.Add(intercept))
+        {
+            return;
+        }
+
+        Timers.Cancel(AcceptTimer(intercept));
+        if (waitedOut)
+        {
+            CaptureLog.InterceptAcceptWaitedOut(_logger, intercept.ToString(), _acceptWait.TotalSeconds);
+        }
+
+        UpdateReadiness();
+    }
+
+    private void UpdateReadiness() => _readiness.SetIntercepts(_directory.Intercepts.Count, _accepted.Count);
+
+    private static string AcceptTimer(Address intercept) => "accept " + intercept;
+
+    /// <summary>The intercept at <see cref="Intercept"/> connected the reply channel: it knows this node (from the listener's thread).</summary>
+    internal sealed record InterceptAccepted(Address Intercept);
+
+    private sealed record AcceptWaitOver(Address Intercept);
 
     private sealed class Refresh
     {

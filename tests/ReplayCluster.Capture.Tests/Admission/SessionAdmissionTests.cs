@@ -100,18 +100,18 @@ public sealed class SessionAdmissionTests
     public void While_no_intercept_is_in_the_cluster_new_connections_are_left_out_and_counted()
     {
         var readiness = new CaptureReadiness();
-        readiness.SetIntercepts(1);
+        readiness.SetIntercepts(1, 1);
         var limits = new AdmissionLimits(1000, new BufferBudget(1 << 20), _time) { Readiness = readiness };
         var admission = new SessionAdmission(limits, _statistics, _time);
         Assert.Equal(AdmissionVerdict.Admit, admission.Decide(Connection, CaptureNodeRig.Syn(1), Plan(), out _));
 
-        readiness.SetIntercepts(0);
+        readiness.SetIntercepts(0, 0);
         var other = Connection with { ClientPort = 40_001 };
         Assert.Equal(AdmissionVerdict.LeftOut, admission.Decide(other, CaptureNodeRig.Syn(2), Plan(), out _));
         Assert.Equal(1, _statistics.ToCounters()["sessions_refused_no_intercept"]);
         Assert.True(admission.IsLeftOut(other, new CapturedSegment { Sequence = 3, Acknowledgment = 1, Flags = TcpFlags.Ack, Payload = new byte[5] }));
 
-        readiness.SetIntercepts(1);
+        readiness.SetIntercepts(1, 1);
         Assert.Equal(AdmissionVerdict.Admit, admission.Decide(other, CaptureNodeRig.Syn(100), Plan(), out _));
         Assert.Equal(1, _statistics.SessionsRefusedNoIntercept);
     }

@@ -126,7 +126,7 @@ public sealed class IdentityLeaseSpecs() : Akka.TestKit.Xunit.TestKit(Configurat
     private CaptureNodeRig NewRig(bool allowPublic = false)
     {
         var rig = new CaptureNodeRig(Sys, CaptureNodeRig.DefaultSettings() with { FakeClientRange = null, AllowPublicFakeRange = allowPublic });
-        rig.Readiness.SetIntercepts(1);
+        rig.Readiness.SetIntercepts(1, 1);
         return rig;
     }
 

@@ -19,7 +19,7 @@ public sealed class PlanFollowerSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     public async Task Without_targets_of_its_own_the_node_is_not_ready_until_the_plan_names_them()
     {
         var rig = new CaptureNodeRig(Sys, OwnTargetsNone(allowed: "10.251.21.0/24"));
-        rig.Readiness.SetIntercepts(1);
+        rig.Readiness.SetIntercepts(1, 1);
         rig.Readiness.SetIdentitiesSettled(true);
         Assert.False(rig.Readiness.IsReady);
         Assert.Contains("replay plan", rig.Readiness.Reason, StringComparison.Ordinal);
@@ -116,7 +116,7 @@ public sealed class PlanFollowerSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
     public void Without_allowed_targets_and_own_targets_no_plan_target_is_allowed()
     {
         var rig = new CaptureNodeRig(Sys, OwnTargetsNone(allowed: null));
-        rig.Readiness.SetIntercepts(1);
+        rig.Readiness.SetIntercepts(1, 1);
         rig.Readiness.SetIdentitiesSettled(true);
 
         rig.PlanFollower.Tell(new ReplayPlanAssigned(2, new ReplayPlan { Targets = ["80-10.251.21.2:80"] }, null), rig.Coordinator);
