@@ -51,6 +51,7 @@ internal sealed record CoordinatorSettings
             CompareIgnoredHeaders = List(config, "compare-ignored-headers"),
             CompareIgnoredFields = List(config, "compare-ignored-fields"),
             CompareRedactedFields = List(config, "compare-redacted-fields"),
+            CompareSecondary = Text(config, "compare-secondary"),
         };
 
         var rules = new PlanRules { AllowPublicFakeRange = config.GetBoolean($"{Section}.allow-public-fake-range", false) };

@@ -22,7 +22,8 @@ internal sealed class ComparisonTurnedOn
 }
 
 /// <summary>A shard started the replay of a compared connection toward <paramref name="Target"/> (its first copy).</summary>
-internal sealed record ComparedSessionStarted(OnlineConnection Connection, SessionEndpoints Target);
+/// <summary>A compared connection's replay started: its session at the target and, when the plan names one, at the secondary reference.</summary>
+internal sealed record ComparedSessionStarted(OnlineConnection Connection, SessionEndpoints Target, SessionEndpoints? Secondary = null);
 
 /// <summary>
 /// The capture node's side of response comparison, off the hot path on its own actor: it owns the node's
@@ -212,6 +213,14 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
 
         tracked.Target = started.Target;
         _byTarget[started.Target] = tracked;
+        if (started.Secondary is { } secondary && tracked.Session.HasSecondary)
+        {
+            tracked.Secondary = secondary;
+            _byTarget[secondary] = tracked;
+            Tell(new CompareSessions(Self, [started.Target, secondary], []));
+            return;
+        }
+
         Tell(new CompareSessions(Self, [started.Target], []));
     }
 
@@ -233,13 +242,24 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
 
             Touch(tracked);
             var flags = (TcpFlags)segment.Flags;
+            var fromSecondary = tracked.Secondary == segment.Endpoints;
+            var server = fromSecondary ? tracked.SecondaryServer : tracked.TargetServer;
             if ((flags & TcpFlags.Syn) != 0)
             {
-                tracked.TargetServer.Start(segment.Sequence);
+                server.Start(segment.Sequence);
             }
 
-            tracked.TargetServer.Add(segment.Sequence, segment.Payload.Span, tracked.FeedTarget);
-            tracked.TargetClosed |= (flags & (TcpFlags.Fin | TcpFlags.Rst)) != 0;
+            server.Add(segment.Sequence, segment.Payload.Span, fromSecondary ? tracked.FeedSecondary : tracked.FeedTarget);
+            var closed = (flags & (TcpFlags.Fin | TcpFlags.Rst)) != 0;
+            if (fromSecondary)
+            {
+                tracked.SecondaryClosed |= closed;
+            }
+            else
+            {
+                tracked.TargetClosed |= closed;
+            }
+
             Check(tracked);
         }
     }
@@ -252,7 +272,9 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
             return null;
         }
 
-        var tracked = new Tracked(connection, Engine().OpenSession(), this) { LastActivity = _time.GetTimestamp() };
+        // With a secondary reference in the plan its replies are waited for too (a silent one never blocks the end).
+        var withSecondary = ComparisonPlan.Secondary(_plan.Current.Plan) is not null;
+        var tracked = new Tracked(connection, Engine().OpenSession(withSecondary), this) { LastActivity = _time.GetTimestamp() };
         _byConnection[connection] = tracked;
         return tracked;
     }
@@ -277,7 +299,8 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
             var onlineClosed = tracked.ClientClosed || tracked.OnlineServerClosed;
             // Done when both sides closed and a moment passed (late retransmissions), or the online side closed and the
             // target stays silent past the grace, or the session idles out.
-            if ((onlineClosed && tracked.TargetClosed && quiet >= TimeSpan.FromMilliseconds(500))
+            var repliesClosed = tracked.TargetClosed && (tracked.Secondary is null || tracked.SecondaryClosed);
+            if ((onlineClosed && repliesClosed && quiet >= TimeSpan.FromMilliseconds(500))
                 || (onlineClosed && quiet >= _options.CloseGrace)
                 || quiet >= _options.IdleTimeout)
             {
@@ -314,7 +337,7 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
             _counters.Count(CaptureComparisonDrop.NotReplayed);
             tracked.Session.Dispose();
         }
-        else if (tracked.Broken || tracked.Client.Broken || tracked.OnlineServer.Broken || tracked.TargetServer.Broken)
+        else if (tracked.Broken || tracked.Client.Broken || tracked.OnlineServer.Broken || tracked.TargetServer.Broken || tracked.SecondaryServer.Broken)
         {
             _counters.Count(CaptureComparisonDrop.StreamBroken, tracked.Broken ? 0 : 1);
             tracked.Session.Dispose(); // abandoned: counted by the engine as dropped_session_abandoned
@@ -331,6 +354,11 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
         if (tracked.Target is { } target && _byTarget.Remove(target))
         {
             _ended.Add(target);
+        }
+
+        if (tracked.Secondary is { } secondary && _byTarget.Remove(secondary))
+        {
+            _ended.Add(secondary);
         }
     }
 
@@ -395,6 +423,11 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
                 _owner._changed = true;
                 Session.Feed(ComparisonSide.Online, StreamDirection.ClientToServer, bytes.Span);
                 Session.Feed(ComparisonSide.Target, StreamDirection.ClientToServer, bytes.Span);
+                if (Session.HasSecondary)
+                {
+                    Fed += bytes.Length;
+                    Session.Feed(ComparisonSide.Secondary, StreamDirection.ClientToServer, bytes.Span);
+                }
             };
             FeedOnline = bytes =>
             {
@@ -408,6 +441,12 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
                 _owner._changed = true;
                 Session.Feed(ComparisonSide.Target, StreamDirection.ServerToClient, bytes.Span);
             };
+            FeedSecondary = bytes =>
+            {
+                Fed += bytes.Length;
+                _owner._changed = true;
+                Session.Feed(ComparisonSide.Secondary, StreamDirection.ServerToClient, bytes.Span);
+            };
         }
 
         public OnlineConnection Connection { get; }
@@ -415,6 +454,9 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
         public ComparedSession Session { get; }
 
         public SessionEndpoints? Target { get; set; }
+
+        /// <summary>Its replay at the secondary reference, when the plan names one and an identity was free.</summary>
+        public SessionEndpoints? Secondary { get; set; }
 
         public uint ClientIsn { get; set; }
 
@@ -424,11 +466,15 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
 
         public StreamReassembler TargetServer { get; } = new();
 
+        public StreamReassembler SecondaryServer { get; } = new();
+
         public Action<ReadOnlyMemory<byte>> FeedClient { get; }
 
         public Action<ReadOnlyMemory<byte>> FeedOnline { get; }
 
         public Action<ReadOnlyMemory<byte>> FeedTarget { get; }
+
+        public Action<ReadOnlyMemory<byte>> FeedSecondary { get; }
 
         public long Fed { get; private set; }
 
@@ -439,6 +485,8 @@ internal sealed class ComparisonCollector : ReceiveActor, IWithTimers
         public bool OnlineServerClosed { get; set; }
 
         public bool TargetClosed { get; set; }
+
+        public bool SecondaryClosed { get; set; }
 
         public bool Broken { get; set; }
     }

@@ -151,33 +151,23 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
 
         var route = packet.Route;
         var options = plan.SessionFor(route);
-        IActorRef[]? copies = null;
-        var started = 0;
+        List<IActorRef>? copies = null;
+        SessionEndpoints firstCopy = default;
         for (var copy = 0; copy < plan.Copies; copy++)
         {
-            if (_admission.DecideCopy() != CopyVerdict.Admit)
+            if (_admission.DecideCopy() != CopyVerdict.Admit
+                || StartSession(connection, route.TargetAddress, route.TargetPort, options, firstCopy: copies is null) is not (var session, var endpoints))
             {
                 continue;
             }
 
-            if (!_context.Identities.TryAcquire(connection.ClientAddress, connection.ClientPort, route.TargetAddress, route.TargetPort,
-                    out var address, out var port, out var identities))
+            if (copies is null)
             {
-                _context.Limits.ReleaseLive();
-                _context.Statistics.CountWithoutIdentity();
-                continue;
+                firstCopy = endpoints;
+                copies = new List<IActorRef>(plan.Copies);
             }
 
-            var endpoints = new SessionEndpoints(address, port, route.TargetAddress, route.TargetPort);
-            var session = TakeSessionActor();
-            session.Tell(new SessionActor.Start(endpoints, options, FirstCopy: started == 0), ActorRefs.NoSender);
-            _byEndpoints[endpoints] = session;
-            _byActor[session] = (connection, endpoints, identities);
-            _context.Statistics.CountStarted();
-            Queue(_claims, endpoints);
-            _context.Comparison?.SessionStarted(connection, endpoints, started == 0); // issue 11: returns at once unless comparison runs
-            copies ??= new IActorRef[plan.Copies];
-            copies[started++] = session;
+            copies.Add(session);
         }
 
         if (copies is null)
@@ -187,16 +177,58 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             return;
         }
 
-        if (started < copies.Length)
+        // Response comparison (issue 11): one decision per new connection, nothing per packet. A compared connection
+        // is replayed to the secondary reference too when the plan names one (fed the same packets as the copies).
+        if (_context.Comparison?.Choose(connection) is { } compared)
         {
-            Array.Resize(ref copies, started);
+            SessionEndpoints? secondary = null;
+            if (compared.Secondary is { } reference)
+            {
+                // Outside the rate cap (it is not a replay the plan asked for) but within the live-session ceiling.
+                if (!_context.Limits.TryReserveLive())
+                {
+                    _context.Statistics.CountRefusedCeiling();
+                }
+                else if (StartSession(connection, reference.Address, reference.Port, options, firstCopy: false) is (var session, var endpoints))
+                {
+                    copies.Add(session);
+                    secondary = endpoints;
+                }
+            }
+
+            _context.Comparison.Started(connection, firstCopy, secondary);
         }
 
-        _byConnection[connection] = (Copies.Of(copies), isSyn ? segment.Sequence : null);
+        _byConnection[connection] = (Copies.Of([.. copies]), isSyn ? segment.Sequence : null);
         foreach (var session in copies)
         {
             session.Tell(packet, ActorRefs.NoSender);
         }
+    }
+
+    /// <summary>
+    /// Starts one replayed session of <paramref name="connection"/> toward <paramref name="targetAddress"/>:<paramref name="targetPort"/>
+    /// with an identity of its own; null when no identity is free (counted).
+    /// </summary>
+    private (IActorRef Session, SessionEndpoints Endpoints)? StartSession(OnlineConnection connection, uint targetAddress, ushort targetPort,
+        SessionOptions options, bool firstCopy)
+    {
+        if (!_context.Identities.TryAcquire(connection.ClientAddress, connection.ClientPort, targetAddress, targetPort,
+                out var address, out var port, out var identities))
+        {
+            _context.Limits.ReleaseLive();
+            _context.Statistics.CountWithoutIdentity();
+            return null;
+        }
+
+        var endpoints = new SessionEndpoints(address, port, targetAddress, targetPort);
+        var session = TakeSessionActor();
+        session.Tell(new SessionActor.Start(endpoints, options, FirstCopy: firstCopy), ActorRefs.NoSender);
+        _byEndpoints[endpoints] = session;
+        _byActor[session] = (connection, endpoints, identities);
+        _context.Statistics.CountStarted();
+        Queue(_claims, endpoints);
+        return (session, endpoints);
     }
 
     private void OnResponses(ResponseBatch batch)

@@ -29,6 +29,7 @@ internal static class PlanCommands
         (new("--response-wait-limit") { Description = "The next request goes out after this long without an answer, e.g. 3s.", HelpName = "DURATION" }, "responseWaitLimit", false),
         (new("--run-duration") { Description = "Runs stop by themselves after this long, e.g. 10m.", HelpName = "DURATION" }, "runDuration", false),
         (new("--compare-percent") { Description = "Compare the responses of this percentage of sessions with production's (0 is off).", HelpName = "PERCENT" }, "comparePercent", true),
+        (new("--compare-secondary") { Description = "A second server running the production build, IP:PORT: compared sessions are replayed to it too, to learn noise.", HelpName = "IP:PORT" }, "compareSecondary", false),
     ];
 
     // Comparison noise rules (lists, repeatable; each replaces the plan's list): option and plan field.
@@ -141,6 +142,7 @@ internal static class PlanCommands
                     "rateCap" => "(no cap unless a capture node has its own)",
                     "comparePercent" => "(off: no response is compared)",
                     "compareIgnoredHeaders" or "compareIgnoredFields" or "compareRedactedFields" => "(defaults only)",
+                    "compareSecondary" => "(none: noise learned from repeated online requests)",
                     _ => "(each capture node's own)",
                 },
                 JsonValueKind.Array => string.Join(", ", field.Value.EnumerateArray().Select(v => v.ToString())),

@@ -4,7 +4,7 @@ namespace ReplayCluster.Comparison;
 
 /// <summary>
 /// The replay plan's comparison fields (<c>comparePercent</c>, <c>compareIgnoredHeaders</c>, <c>compareIgnoredFields</c>,
-/// <c>compareRedactedFields</c>) read into the engine's options, and their validation (called by
+/// <c>compareRedactedFields</c>, <c>compareSecondary</c>) read into the engine's options, and their validation (called by
 /// <see cref="ReplayPlanValidator"/>, so the coordinator's API and every capture node refuse the same plans).
 /// </summary>
 public static class ComparisonPlan
@@ -14,6 +14,25 @@ public static class ComparisonPlan
 
     /// <summary>The share of sessions compared, 0 (off) when the plan leaves it unset.</summary>
     public static double Percent(ReplayPlan? plan) => plan?.ComparePercent ?? 0;
+
+    /// <summary>The secondary reference's address and port (host order), or null when the plan names none or a bad one.</summary>
+    public static (uint Address, ushort Port)? Secondary(ReplayPlan? plan) =>
+        plan?.CompareSecondary is { } text && TryParseEndpoint(text, out var address, out var port) ? (address, port) : null;
+
+    private static bool TryParseEndpoint(string text, out uint address, out ushort port)
+    {
+        (address, port) = (0, 0);
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !System.Net.IPAddress.TryParse(text[..colon], out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
+            || !ushort.TryParse(text[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port) || port == 0)
+        {
+            return false;
+        }
+
+        var bytes = ip.GetAddressBytes();
+        address = (uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]);
+        return address != 0 && bytes[0] is not 127 and < 224;
+    }
 
     /// <summary>The engine's options for <paramref name="plan"/>: the defaults with the plan's noise rules added.</summary>
     public static ComparisonOptions Options(ReplayPlan? plan)
@@ -43,6 +62,11 @@ public static class ComparisonPlan
         if (plan.ComparePercent is { } percent && (!double.IsFinite(percent) || percent < 0 || percent > 100))
         {
             return new PlanError("comparePercent", $"{percent} is out of range (0 to 100; 0 is off)");
+        }
+
+        if (plan.CompareSecondary is { } secondary && !TryParseEndpoint(secondary, out _, out _))
+        {
+            return new PlanError("compareSecondary", $"'{secondary}' is not an IPv4 unicast address and port such as 10.0.1.21:8080");
         }
 
         foreach (var (field, list) in new[]

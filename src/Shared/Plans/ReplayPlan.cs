@@ -61,4 +61,11 @@ public sealed record ReplayPlan
 
     /// <summary>JSON field names whose values are redacted in examples (beyond the defaults such as password and token).</summary>
     public IReadOnlyList<string>? CompareRedactedFields { get; init; }
+
+    /// <summary>
+    /// A secondary reference, <c>IP:PORT</c>: a second server running the online build, fed the compared sessions too,
+    /// so a field that differs between it and production is noise (Diffy's way). Unset: noise is learned from
+    /// repeated online requests only.
+    /// </summary>
+    public string? CompareSecondary { get; init; }
 }

@@ -94,6 +94,7 @@ internal static class ReplayPlanJson
         "compareIgnoredHeaders" or "compareIgnoredFields" or "compareRedactedFields" => "a list of texts",
         "targets" => "a list of \"[onlineIP:]onlinePort-targetIP:targetPort\" texts",
         "fakeClientRange" => "a range such as \"10.200.0.0/16\"",
+        "compareSecondary" => "an address and port such as \"10.0.1.21:8080\"",
         _ => "a duration such as \"500ms\", \"30s\" or \"10m\"",
     };
 

@@ -26,9 +26,14 @@ public sealed class ComparisonCollectorSpecs() : Akka.TestKit.Xunit.TestKit(Conf
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    private IActorRef Collector(CaptureComparisonCounters counters)
+    private static readonly SessionEndpoints Secondary = new(0x0AC80002, 50_000, 0x0AFB1502, 8089);
+
+    private IActorRef Collector(CaptureComparisonCounters counters, string? secondary = null)
     {
-        var plan = new PlanInEffect(AppliedPlan.Own(CaptureNodeRig.DefaultSettings()) with { Plan = new ReplayPlan { ComparePercent = 100 } });
+        var plan = new PlanInEffect(AppliedPlan.Own(CaptureNodeRig.DefaultSettings()) with
+        {
+            Plan = new ReplayPlan { ComparePercent = 100, CompareSecondary = secondary },
+        });
         // Local senders count as this node's roles: this test node is the intercept that sends the target's replies.
         var senders = new ClusterSenders(() => [], new HashSet<string> { NodeRoles.Intercept });
         return Sys.ActorOf(ComparisonCollector.Props(plan, new InterceptDirectory(), counters,
@@ -73,6 +78,52 @@ public sealed class ComparisonCollectorSpecs() : Akka.TestKit.Xunit.TestKit(Conf
             var users = Assert.Single(report.Endpoints, e => e.Endpoint == "GET /users/{id}");
             Assert.Equal("$.plan", Assert.Single(users.Differences).Field);
             Assert.Equal(0, Assert.Single(report.Endpoints, e => e.Endpoint == "GET /same").Differing);
+        }, TimeSpan.FromSeconds(10), cancellationToken: Token);
+        Assert.Empty(counters.Snapshot());
+    }
+
+    [Fact]
+    public void A_field_in_which_the_secondary_reference_differs_from_production_is_noise_and_the_target_difference_stays()
+    {
+        var counters = new CaptureComparisonCounters();
+        var collector = Collector(counters, secondary: "10.251.21.2:8089");
+        // One request only: no repeated online request could teach the nonce's noise; only the secondary can.
+        var request = Ascii("GET /item/7?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        byte[] Reply(string nonce, string plan)
+        {
+            var body = $"{{\"nonce\":\"{nonce}\",\"plan\":\"{plan}\"}}";
+            return Ascii($"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body}");
+        }
+
+        var online = Reply("n1", "gold");
+        var secondary = Reply("n2", "gold");
+        var target = Reply("n3", "silver");
+
+        collector.Tell(new OnlinePacket(Client, true, 1000, TcpFlags.Syn, []));
+        collector.Tell(new ComparedSessionStarted(Client, Target, Secondary));
+        collector.Tell(new OnlinePacket(Client, false, 5000, TcpFlags.Syn | TcpFlags.Ack, []));
+        collector.Tell(new TargetReplySegments([
+            new TargetSegment(Target, 9000, (byte)(TcpFlags.Syn | TcpFlags.Ack), ReadOnlyMemory<byte>.Empty),
+            new TargetSegment(Secondary, 7000, (byte)(TcpFlags.Syn | TcpFlags.Ack), ReadOnlyMemory<byte>.Empty),
+        ]));
+        collector.Tell(new OnlinePacket(Client, true, 1001, TcpFlags.Ack, request));
+        collector.Tell(new OnlinePacket(Client, false, 5001, TcpFlags.Ack, online));
+        collector.Tell(new TargetReplySegments([
+            new TargetSegment(Target, 9001, (byte)TcpFlags.Ack, target),
+            new TargetSegment(Secondary, 7001, (byte)TcpFlags.Ack, secondary),
+            new TargetSegment(Target, (uint)(9001 + target.Length), (byte)(TcpFlags.Fin | TcpFlags.Ack), ReadOnlyMemory<byte>.Empty),
+            new TargetSegment(Secondary, (uint)(7001 + secondary.Length), (byte)(TcpFlags.Fin | TcpFlags.Ack), ReadOnlyMemory<byte>.Empty),
+        ]));
+        collector.Tell(new OnlinePacket(Client, true, (uint)(1001 + request.Length), TcpFlags.Fin | TcpFlags.Ack, []));
+
+        AwaitAssert(() =>
+        {
+            var summary = collector.Ask<ComparisonSummary>(ComparisonCollector.GetSummary.Instance, TimeSpan.FromSeconds(3)).GetAwaiter().GetResult();
+            Assert.Equal((1, 1), (summary.Sessions, summary.PairsCompared));
+            var report = ComparisonReport.Build(summary, new NoiseOptions());
+            var item = Assert.Single(report.Endpoints, e => e.Endpoint == "GET /item/{id}");
+            Assert.Equal("$.plan", Assert.Single(item.Differences).Field);
+            Assert.Contains(item.Noise, n => n.Field == "$.nonce" && n.Reason == NoiseReasons.LearnedFromSecondary);
         }, TimeSpan.FromSeconds(10), cancellationToken: Token);
         Assert.Empty(counters.Snapshot());
     }

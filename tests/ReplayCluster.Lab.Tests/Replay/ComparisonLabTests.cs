@@ -11,12 +11,16 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// compares every session; real clients talk to the online nginx (keep-alive sessions, one pipelined session, gzip and
 /// chunked bodies), the capture node replays them, the intercept taps the target's replies, and the coordinator's
 /// report (GET /api/diff, the diff CLI, /metrics) must flag exactly the planted regressions and call the rest noise:
-/// Date and X-Request-Id by the default rules, a random JSON field (on both sides) learned from repeated requests.
+/// Date and X-Request-Id by the default rules, a random JSON field (on both sides) learned from repeated requests,
+/// and one in a response to a request made only once learned from the secondary reference: a third nginx with the
+/// online configuration (port 8089 on the target host) that the plan names, to which the compared sessions are
+/// replayed as well.
 /// </summary>
 public sealed class ComparisonLabTests
 {
     private const int Port = 8088;
     private const int SlowPort = 18099;
+    private const int SecondaryPort = 8089;
     private const int KeepAliveSessions = 6;
 
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
@@ -27,13 +31,15 @@ public sealed class ComparisonLabTests
         await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
         await using var onlineNginx = await StartNginxAsync(lab, LabRole.Online, lab.OnlineIp.ToString(), target: false);
         await using var targetNginx = await StartNginxAsync(lab, LabRole.Target, lab.TargetIp.ToString(), target: true);
+        await using var secondaryNginx = await StartNginxAsync(lab, LabRole.Target, lab.TargetIp.ToString(), target: false, port: SecondaryPort);
         var slowScript = Path.Combine(lab.StateDirectory, "cmp-slow.py");
         await File.WriteAllTextAsync(slowScript, SlowServer, Cancellation);
         await using var slow = lab.StartProcess(LabRole.Target, ["python3", slowScript, $"{SlowPort}"]);
         await slow.WaitForOutputAsync(l => l.StartsWith("listening", StringComparison.Ordinal), TimeSpan.FromSeconds(10), Cancellation);
 
         var launcher = new ReplayLab(lab);
-        await using var coordinator = await launcher.StartCoordinatorAsync("--set", "replaycluster.coordinator.plan.compare-percent = 100");
+        await using var coordinator = await launcher.StartCoordinatorAsync("--set", "replaycluster.coordinator.plan.compare-percent = 100",
+            "--set", $"replaycluster.coordinator.plan.compare-secondary = \"{lab.TargetIp}:{SecondaryPort}\"");
         await using var intercept = await launcher.StartInterceptAsync();
         await using var capture = await launcher.StartCaptureAsync(args: ["-x", $"{Port}-{lab.TargetIp}:{Port}", "-c", lab.FakeRange]);
         try
@@ -65,8 +71,8 @@ public sealed class ComparisonLabTests
         run.EnsureSuccess("comparison clients");
         TestContext.Current.TestOutputHelper?.WriteLine(run.StdOut);
 
-        // Every exchange of every session compared: 9 per keep-alive session, 3 pipelined.
-        var expectedPairs = (KeepAliveSessions * 9) + 3;
+        // Every exchange of every session compared: 10 per keep-alive session, 3 pipelined.
+        var expectedPairs = (KeepAliveSessions * 10) + 3;
         using var report = await WaitForPairsAsync(lab, expectedPairs);
         var root = report.RootElement;
         TestContext.Current.TestOutputHelper?.WriteLine(root.GetRawText());
@@ -104,7 +110,7 @@ public sealed class ComparisonLabTests
 
         Assert.Equal(KeepAliveSessions * 2 + 1, endpoints["GET /same.json"].GetProperty("compared").GetInt64());
         Assert.Equal(KeepAliveSessions, endpoints["GET /big.json"].GetProperty("compared").GetInt64());
-        Assert.Equal(7, endpoints.Count);
+        Assert.Equal(8, endpoints.Count);
 
         // Learned noise (no rule names it): a random field in every body, on both sides, differs between online
         // responses to the same request as often as between online and target.
@@ -112,6 +118,13 @@ public sealed class ComparisonLabTests
         Assert.Equal((KeepAliveSessions, 0L), (nonce.GetProperty("compared").GetInt64(), nonce.GetProperty("differing").GetInt64()));
         Assert.Contains(nonce.GetProperty("noise").EnumerateArray(), n => n.GetProperty("field").GetString() == "$.nonce"
             && n.GetProperty("reason").GetString()!.StartsWith("learned", StringComparison.Ordinal));
+
+        // Learned from the secondary reference: a random field in a response to a request made once per session, so
+        // no repeated online request could show it varies; the secondary (online build) answered it differently.
+        var rand = endpoints["GET /rand/{id}"];
+        Assert.Equal((KeepAliveSessions, 0L), (rand.GetProperty("compared").GetInt64(), rand.GetProperty("differing").GetInt64()));
+        Assert.Contains(rand.GetProperty("noise").EnumerateArray(), n => n.GetProperty("field").GetString() == "$.salt"
+            && n.GetProperty("reason").GetString() == "learned: differs between the primary and secondary reference");
 
         // Noise, with its reason: Date (the slow endpoint answers over a second later) and the request id.
         var noise = endpoints.Values.SelectMany(e => e.GetProperty("noise").EnumerateArray())
@@ -166,9 +179,9 @@ public sealed class ComparisonLabTests
         throw new Xunit.Sdk.XunitException($"the report never reached {expected} compared pairs: {body}");
     }
 
-    private static async Task<LabProcess> StartNginxAsync(LabHost lab, LabRole role, string address, bool target)
+    private static async Task<LabProcess> StartNginxAsync(LabHost lab, LabRole role, string address, bool target, int port = Port)
     {
-        var dir = Path.Combine(lab.StateDirectory, $"cmp-nginx-{(target ? "target" : "online")}");
+        var dir = Path.Combine(lab.StateDirectory, $"cmp-nginx-{(target ? "target" : "online")}-{port}");
         Directory.CreateDirectory(Path.Combine(dir, "logs"));
         Directory.CreateDirectory(Path.Combine(dir, "www"));
         // The same 20 KB JSON on both sides: gzip makes nginx answer it chunked.
@@ -197,7 +210,7 @@ public sealed class ComparisonLabTests
                 gzip_types application/json;
                 gzip_min_length 0;
                 server {
-                    listen {{address}}:{{Port}};
+                    listen {{address}}:{{port}};
                     root {{dir}}/www;
                     add_header X-Request-Id $request_id always;
                     location = /same.json { default_type application/json; return 200 '{"a":1,"b":[1,2,3]}'; }
@@ -206,6 +219,7 @@ public sealed class ComparisonLabTests
                     location = /typed { default_type {{typedType}}; return 200 "typed\n"; }
                     location = /slow { {{slow}} }
                     location = /nonce.json { default_type application/json; return 200 '{"id":7,"nonce":"$request_id"}'; }
+                    location ~ ^/rand/(\d+)$ { default_type application/json; return 200 '{"id":$1,"salt":"$request_id"}'; }
                     location = /big.json { }
                 }
             }
@@ -217,7 +231,7 @@ public sealed class ComparisonLabTests
         var process = lab.StartProcess(role, ["nginx", "-p", dir, "-c", file, "-e", Path.Combine(dir, "logs", "error.log")]);
         for (var i = 0; i < 50; i++)
         {
-            var probe = await lab.ExecAsync(role, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", $"http://{address}:{Port}/same.json"], TimeSpan.FromSeconds(5), Cancellation);
+            var probe = await lab.ExecAsync(role, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", $"http://{address}:{port}/same.json"], TimeSpan.FromSeconds(5), Cancellation);
             if (probe.StdOut == "200")
             {
                 return process;
@@ -226,7 +240,7 @@ public sealed class ComparisonLabTests
             await Task.Delay(100, Cancellation);
         }
 
-        throw new LabException($"nginx for {role} did not answer on {address}:{Port}");
+        throw new LabException($"nginx for {role} did not answer on {address}:{port}");
     }
 
     // Answers like the online nginx's /slow, 1.2 s late: the target's Date then always differs from production's.
@@ -248,14 +262,15 @@ public sealed class ComparisonLabTests
         server.serve_forever()
         """;
 
-    // Keep-alive sessions of 9 requests each (gzip asked for on big.json), then one pipelined session of 3 requests.
+    // Keep-alive sessions of 10 requests each (gzip asked for on big.json; /rand/N once per session), then one pipelined
+    // session of 3 requests.
     private const string Client = """
         import http.client, socket, sys, time
         host, port, sessions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
         paths = ["/same.json", "/users/1", "/slow", "/fail", "/nonce.json", "/typed", "/big.json", "/users/22", "/same.json"]
         for s in range(sessions):
             c = http.client.HTTPConnection(host, port, timeout=10)
-            for p in paths:
+            for p in paths + ["/rand/%d" % (100 + s)]:
                 c.request("GET", p, headers={"Accept-Encoding": "gzip"} if p == "/big.json" else {})
                 r = c.getresponse()
                 body = r.read()

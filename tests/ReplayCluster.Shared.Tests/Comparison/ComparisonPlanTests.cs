@@ -13,6 +13,11 @@ public sealed class ComparisonPlanTests
     [InlineData("""{"compareRedactedFields": [""]}""", "compareRedactedFields", "is not a name")]
     [InlineData("""{"comparePercent": "ten"}""", "comparePercent", "is not a number")]
     [InlineData("""{"compareIgnoredHeaders": "x-trace"}""", "compareIgnoredHeaders", "is not a list of texts")]
+    [InlineData("""{"compareSecondary": "10.0.1.21"}""", "compareSecondary", "is not an IPv4 unicast address and port")]
+    [InlineData("""{"compareSecondary": "10.0.1.21:0"}""", "compareSecondary", "is not an IPv4 unicast address and port")]
+    [InlineData("""{"compareSecondary": "127.0.0.1:8080"}""", "compareSecondary", "is not an IPv4 unicast address and port")]
+    [InlineData("""{"compareSecondary": "host:8080"}""", "compareSecondary", "is not an IPv4 unicast address and port")]
+    [InlineData("""{"compareSecondary": 8080}""", "compareSecondary", "is not an address and port")]
     public void Bad_comparison_fields_are_refused_by_name(string json, string field, string problem)
     {
         var plan = ReplayPlanJson.Deserialize(json, out var error);
@@ -20,6 +25,18 @@ public sealed class ComparisonPlanTests
 
         Assert.Equal(field, error?.Field);
         Assert.Contains(problem, error!.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_secondary_reference_is_an_address_and_port_and_none_when_unset()
+    {
+        var plan = ReplayPlanJson.Deserialize("""{"comparePercent": 10, "compareSecondary": "10.0.1.21:8080"}""", out var error);
+
+        Assert.Null(error);
+        Assert.Null(ReplayPlanValidator.Validate(plan!));
+        Assert.Equal((0x0A000115u, (ushort)8080), ComparisonPlan.Secondary(plan));
+        Assert.Null(ComparisonPlan.Secondary(new ReplayPlan { ComparePercent = 10 }));
+        Assert.Null(ComparisonPlan.Secondary(null));
     }
 
     [Fact]
