@@ -65,18 +65,31 @@ internal sealed class OnlineComparisonCapture(
     /// <summary>The collector took a packet off the queue.</summary>
     public static void Dequeued(OnlinePacket packet) => Interlocked.Add(ref _queuedBytes, -(packet.Payload.Length + 64));
 
-    /// <summary>The BPF filter for both directions of the planned services (null without targets).</summary>
-    internal static string? FilterOf(TargetMapping? targets)
+    /// <summary>
+    /// The capture filter: both directions of the planned services' connections that <see cref="ComparisonSelector"/>
+    /// chooses at <paramref name="percent"/>, and of those only what changes a stream (its start, bytes and end; pure
+    /// ACKs are most packets of a download); null without targets.
+    /// </summary>
+    internal static string? FilterOf(TargetMapping? targets, double percent)
     {
         if (targets is null || targets.Routes.Count == 0)
         {
             return null;
         }
 
+        // The client is the source of a packet to the service and the destination of one from it.
+        var toService = ComparisonSelector.FilterTerm("ip[12:4]", "tcp[0:2]", percent);
+        var fromService = ComparisonSelector.FilterTerm("ip[16:4]", "tcp[2:2]", percent);
+        // Parenthesized throughout: in a capture filter "and" and "or" bind alike, left to right.
+        string Chosen(string service, string? term) => term is null ? $"({service})" : $"({service} and {term})";
         var services = targets.Routes
-            .Select(r => r.OnlineAddress == 0 ? $"(tcp port {r.OnlinePort})" : $"(host {Ipv4Address.Format(r.OnlineAddress)} and tcp port {r.OnlinePort})")
-            .Distinct(StringComparer.Ordinal);
-        return $"tcp and ({string.Join(" or ", services)})";
+            .Select(r => (Port: r.OnlinePort, Host: r.OnlineAddress == 0 ? null : Ipv4Address.Format(r.OnlineAddress)))
+            .Distinct()
+            .Select(r => r.Host is null
+                ? $"{Chosen($"dst port {r.Port}", toService)} or {Chosen($"src port {r.Port}", fromService)}"
+                : $"{Chosen($"dst host {r.Host} and dst port {r.Port}", toService)} or {Chosen($"src host {r.Host} and src port {r.Port}", fromService)}");
+        return $"tcp and ({string.Join(" or ", services)}) and " +
+               "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) != 0)";
     }
 
     private void OnPlanChanged(AppliedPlan previous, AppliedPlan next) => _ = Task.Run(() => Apply(next));
@@ -91,7 +104,7 @@ internal sealed class OnlineComparisonCapture(
             }
 
             var percent = ComparisonPlan.Percent(applied.Plan);
-            var filter = FilterOf(applied.Targets);
+            var filter = FilterOf(applied.Targets, percent);
             Volatile.Write(ref _percent, percent);
             _targets = applied.Targets;
             if (percent <= 0 || filter is null)

@@ -42,19 +42,3 @@ public sealed class StreamReassemblerTests
         Assert.True(gap.Broken);
     }
 }
-
-public sealed class ComparisonSelectorTests
-{
-    [Fact]
-    public void The_choice_is_a_pure_function_of_the_client_and_takes_about_the_planned_share_of_consecutive_ports()
-    {
-        var chosen = Enumerable.Range(32768, 20000).Count(p => ComparisonSelector.Chooses(0x0A000001, (ushort)p, 10));
-        Assert.InRange(chosen, 1700, 2300);
-        Assert.Equal(ComparisonSelector.Chooses(0x0A000001, 40000, 10), ComparisonSelector.Chooses(0x0A000001, 40000, 10));
-        Assert.False(ComparisonSelector.Chooses(0x0A000001, 40000, 0));
-        Assert.True(ComparisonSelector.Chooses(0x0A000001, 40000, 100));
-        // Raising the share only adds sessions: the ones chosen at 10 % stay chosen at 20 %.
-        Assert.All(Enumerable.Range(32768, 2000).Where(p => ComparisonSelector.Chooses(0x0A000001, (ushort)p, 10)),
-            p => Assert.True(ComparisonSelector.Chooses(0x0A000001, (ushort)p, 20)));
-    }
-}
