@@ -2,9 +2,6 @@ using ReplayCluster.CommandLine;
 using ReplayCluster.Intercept;
 using ReplayCluster.Configuration;
 
-// Before anything else: the GC's young generation is sized once, from the environment (see Gen0Budget).
-Gen0Budget.EnsureSet();
-
 var manual = new NodeManual
 {
     Name = "replaycluster-intercept",

@@ -308,12 +308,7 @@ public static class NodeCommandLine
         var role = manual.Name.Replace("replaycluster-", string.Empty, StringComparison.Ordinal);
         var sections = new List<(string, string[])>
         {
-            ("ENVIRONMENT",
-            [
-                .. NodeConfigOverrides.EnvironmentVariables.Select(v => $"{v.Variable,-30} {v.Meaning} ({v.Setting})"),
-                $"{Gen0Budget.Variable,-30} the GC's young-generation budget, hexadecimal bytes; unset, the node sets " +
-                    $"{Gen0Budget.DefaultValue} (4 MiB) and restarts itself in place; 0: the runtime's own (tens of MB)",
-            ]),
+            ("ENVIRONMENT", [.. NodeConfigOverrides.EnvironmentVariables.Select(v => $"{v.Variable,-30} {v.Meaning} ({v.Setting})")]),
             ("FILES",
             [
                 "hocon/common.hocon      reference settings of every node (beside the binary, or --hocon-dir)",
