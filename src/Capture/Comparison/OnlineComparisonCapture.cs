@@ -88,8 +88,7 @@ internal sealed class OnlineComparisonCapture(
             .Select(r => r.Host is null
                 ? $"{Chosen($"dst port {r.Port}", toService)} or {Chosen($"src port {r.Port}", fromService)}"
                 : $"{Chosen($"dst host {r.Host} and dst port {r.Port}", toService)} or {Chosen($"src host {r.Host} and src port {r.Port}", fromService)}");
-        return $"tcp and ({string.Join(" or ", services)}) and " +
-               "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) != 0)";
+        return $"tcp and ({string.Join(" or ", services)}) and {StreamChangeFilter.Term}";
     }
 
     private void OnPlanChanged(AppliedPlan previous, AppliedPlan next) => _ = Task.Run(() => Apply(next));

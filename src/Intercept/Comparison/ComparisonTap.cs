@@ -135,7 +135,7 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
 
     /// <summary>The intercept's reply filter narrowed to packets that carry bytes, or a SYN, FIN or RST.</summary>
     internal static string FilterOf(string replyFilter) =>
-        $"({replyFilter}) and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) != 0)";
+        $"({replyFilter}) and {StreamChangeFilter.Term}";
 
     protected override void PostStop() => CloseCapture();
 
