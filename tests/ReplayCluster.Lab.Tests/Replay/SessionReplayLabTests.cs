@@ -20,18 +20,6 @@ public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Short_connections_are_all_replayed()
-    {
-        var wrk = await Lab.RunWrkAsync(4, TimeSpan.FromSeconds(3), "/1k?case=short", keepAlive: false, Cancellation);
-
-        var (online, target) = await CompareAsync("case=short");
-        Report($"wrk {wrk.Requests} requests; online logged {online}, target logged {target}; {fixture.LatestCaptureStatistics}");
-        Assert.True(online > 100, $"too little load: {online}");
-        Assert.Equal(online, target);
-        fixture.AssertNoReplyReachedTheClient();
-    }
-
-    [Fact]
     public async Task Keep_alive_connections_are_all_replayed_in_order()
     {
         var wrk = await Lab.RunWrkAsync(4, TimeSpan.FromSeconds(3), "/1k?case=keepalive", keepAlive: true, Cancellation);
