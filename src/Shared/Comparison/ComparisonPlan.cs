@@ -19,20 +19,10 @@ public static class ComparisonPlan
     public static (uint Address, ushort Port)? Secondary(ReplayPlan? plan) =>
         plan?.CompareSecondary is { } text && TryParseEndpoint(text, out var address, out var port) ? (address, port) : null;
 
-    private static bool TryParseEndpoint(string text, out uint address, out ushort port)
-    {
-        (address, port) = (0, 0);
-        var colon = text.LastIndexOf(':');
-        if (colon <= 0 || !System.Net.IPAddress.TryParse(text[..colon], out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
-            || !ushort.TryParse(text[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port) || port == 0)
-        {
-            return false;
-        }
-
-        var bytes = ip.GetAddressBytes();
-        address = (uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]);
-        return address != 0 && bytes[0] is not 127 and < 224;
-    }
+    // The target mappings' own reader, and a unicast address: the secondary is a server the sessions are replayed to.
+    private static bool TryParseEndpoint(string text, out uint address, out ushort port) =>
+        Replay.TargetMapping.TryParseEndpoint(text, addressRequired: true, out address, out port) is null
+        && address != 0 && address >> 24 is not 127 and < 224;
 
     /// <summary>The engine's options for <paramref name="plan"/>: the defaults with the plan's noise rules added.</summary>
     public static ComparisonOptions Options(ReplayPlan? plan)

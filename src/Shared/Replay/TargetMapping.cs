@@ -191,31 +191,43 @@ internal sealed class TargetMapping
             $"'{entry}': pacing '{text}' is not wait, wait:N (N unanswered requests at most, 1-{TargetPacing.MaxOutstandingLimit}) or no-wait");
     }
 
-    private static (uint Address, ushort Port) ParseEndpoint(string text, string entry, string setting, bool addressRequired)
+    private static (uint Address, ushort Port) ParseEndpoint(string text, string entry, string setting, bool addressRequired) =>
+        TryParseEndpoint(text, addressRequired, out var address, out var port) is { } problem
+            ? throw NodeConfigurationException.ForSetting(setting, $"'{entry}': {problem}")
+            : (address, port);
+
+    /// <summary>
+    /// Reads <c>IPv4:PORT</c> (or a bare port when <paramref name="addressRequired"/> is false: address 0) into host
+    /// order; null when it did, else what is wrong with it. The plan's secondary reference is read with it too.
+    /// </summary>
+    internal static string? TryParseEndpoint(string text, bool addressRequired, out uint address, out ushort port)
     {
+        address = 0;
         var colon = text.LastIndexOf(':');
         if (colon < 0 && addressRequired)
         {
-            throw NodeConfigurationException.ForSetting(setting, $"'{entry}': the target needs an address and a port");
+            port = 0;
+            return "the target needs an address and a port";
         }
 
         var portText = colon < 0 ? text : text[(colon + 1)..];
-        if (!ushort.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port == 0)
+        if (!ushort.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port == 0)
         {
-            throw NodeConfigurationException.ForSetting(setting, $"'{entry}': '{portText}' is not a port (1-65535)");
+            return $"'{portText}' is not a port (1-65535)";
         }
 
         if (colon < 0)
         {
-            return (0, port);
+            return null;
         }
 
         var addressText = text[..colon];
-        if (!IPAddress.TryParse(addressText, out var address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        if (!IPAddress.TryParse(addressText, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
         {
-            throw NodeConfigurationException.ForSetting(setting, $"'{entry}': '{addressText}' is not an IPv4 address");
+            return $"'{addressText}' is not an IPv4 address";
         }
 
-        return (Ipv4Address.FromIPAddress(address), port);
+        address = Ipv4Address.FromIPAddress(ip);
+        return null;
     }
 }

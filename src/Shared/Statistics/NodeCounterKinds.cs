@@ -6,8 +6,8 @@ namespace ReplayCluster.Statistics;
 /// <c>..._total</c>, where <c>rate()</c> and reset detection apply); these are exported as <c>gauge</c>s.
 /// </summary>
 /// <remarks>
-/// A name listed here that no node reports any more fails a test (<c>NodeCounterKindsSpecs</c>), as does a level a
-/// node reports that is missing from the list.
+/// A name listed here that no node reports any more fails a test, as does a level a node reports that is missing from
+/// the list (<c>CaptureNodeStatisticsTests</c>, <c>InterceptStatisticsTests</c>).
 /// </remarks>
 public static class NodeCounterKinds
 {
