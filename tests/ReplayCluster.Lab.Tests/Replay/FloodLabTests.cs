@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using ReplayCluster.Lab.Tests.Lab;
 using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
 
@@ -28,7 +27,7 @@ public sealed class FloodLabTests(ReplayClusterFixture fixture)
     [Fact]
     public async Task Short_connections_are_all_replayed()
     {
-        var run = RunId("short");
+        var run = UniqueIdLoad.NewRun("short");
         var wrk = await UniqueIdLoad.RunShortConnectionsAsync(Lab, run, connections: 4, TimeSpan.FromSeconds(3), delayMs: 0, Cancellation);
         var comparison = await UniqueIdLoad.CompareAsync(Lab, run, DateTime.UtcNow, TimeSpan.FromSeconds(20), CompareTimeout, Cancellation);
         Report($"wrk {wrk.Requests} requests; {comparison}; {fixture.LatestCaptureStatistics}");
@@ -42,7 +41,7 @@ public sealed class FloodLabTests(ReplayClusterFixture fixture)
     public async Task Short_connections_at_the_labs_maximum_rate_are_replayed_exactly_once_and_drain()
     {
         var before = UniqueIdLoad.EndedFor(UniqueIdLoad.LatestStatistics(fixture.Capture), "SynTimeout");
-        var run = RunId("maxrate");
+        var run = UniqueIdLoad.NewRun("maxrate");
         var wrk = await UniqueIdLoad.RunShortConnectionsAsync(Lab, run, connections: 10, TimeSpan.FromSeconds(5), delayMs: 0, Cancellation);
         var loadEnded = DateTime.UtcNow;
         var comparison = await UniqueIdLoad.CompareAsync(Lab, run, loadEnded, TimeSpan.FromSeconds(20), CompareTimeout, Cancellation);
@@ -56,8 +55,6 @@ public sealed class FloodLabTests(ReplayClusterFixture fixture)
             $"the target kept growing {comparison.DrainSeconds:0.0} s after the load ended (bound {IdentityReuseLabTests.MaxRateDrainBound.TotalSeconds} s)");
         fixture.AssertNoReplyReachedTheClient();
     }
-
-    private static string RunId(string name) => $"{name}{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
 
     private static void Report(string line) =>
         TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{line}"));

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
 using ReplayCluster.Lab.Tests.Lab;
 using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
 
@@ -107,7 +106,7 @@ public sealed class IdentityReuseLabTests(ReplayClusterFixture fixture)
 
     private async Task<RunResult> RunAtAboutOneThousandPerSecondAsync(string name)
     {
-        var run = RunId(name);
+        var run = UniqueIdLoad.NewRun(name);
         var before = await UniqueIdLoad.TcpExtAsync(Lab, LabRole.Target, Cancellation);
 
         // 8 connections, each writing its request 3 ms after connecting: about 1k connections/s here.
@@ -138,7 +137,7 @@ public sealed class IdentityReuseLabTests(ReplayClusterFixture fixture)
 
     private async Task<Collision> CollideAsync(string name, IPAddress second, int firstPort, bool waitForAll)
     {
-        var run = RunId(name);
+        var run = UniqueIdLoad.NewRun(name);
         var before = await UniqueIdLoad.TcpExtAsync(Lab, LabRole.Target, Cancellation);
         await CurlFromPortsAsync(Lab.ClientIp, firstPort, $"{run}a");
         await WaitForTargetAsync($"id={run}a-", 20, TimeSpan.FromSeconds(10));
@@ -210,8 +209,6 @@ public sealed class IdentityReuseLabTests(ReplayClusterFixture fixture)
         bytes[3]++;
         return new IPAddress(bytes);
     }
-
-    private static string RunId(string name) => $"{name}{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
 
     private static void Report(string line) =>
         TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{line}"));

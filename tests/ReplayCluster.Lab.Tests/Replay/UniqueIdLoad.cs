@@ -12,6 +12,9 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// </summary>
 internal static partial class UniqueIdLoad
 {
+    /// <summary>A run name: <paramref name="name"/> and 6 random hex digits, so the requests of a run are its alone in the logs.</summary>
+    public static string NewRun(string name) => $"{name}{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3))}";
+
     /// <summary>Runs wrk (one thread, Connection: close) from the client with <c>unique_ids.lua</c>; returns when it exits.</summary>
     public static async Task<WrkResult> RunShortConnectionsAsync(LabHost lab, string run, int connections, TimeSpan duration, int delayMs, CancellationToken cancellation)
     {
