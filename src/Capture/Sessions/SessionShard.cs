@@ -151,23 +151,25 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
 
         var route = packet.Route;
         var options = plan.SessionFor(route);
-        List<IActorRef>? copies = null;
+        IActorRef[]? copies = null;
+        var started = 0;
         SessionEndpoints firstCopy = default;
         for (var copy = 0; copy < plan.Copies; copy++)
         {
             if (_admission.DecideCopy() != CopyVerdict.Admit
-                || StartSession(connection, route.TargetAddress, route.TargetPort, options, firstCopy: copies is null) is not (var session, var endpoints))
+                || StartSession(connection, route.TargetAddress, route.TargetPort, options, firstCopy: started == 0) is not (var session, var endpoints))
             {
                 continue;
             }
 
-            if (copies is null)
+            if (started == 0)
             {
                 firstCopy = endpoints;
-                copies = new List<IActorRef>(plan.Copies);
             }
 
-            copies.Add(session);
+            // Sized for every copy: at the default of one it is the array Copies keeps, nothing else is allocated.
+            copies ??= new IActorRef[plan.Copies];
+            copies[started++] = session;
         }
 
         if (copies is null)
@@ -191,7 +193,8 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
                 }
                 else if (StartSession(connection, reference.Address, reference.Port, options, firstCopy: false) is (var session, var endpoints))
                 {
-                    copies.Add(session);
+                    Array.Resize(ref copies, started + 1);
+                    copies[started++] = session;
                     secondary = endpoints;
                 }
             }
@@ -199,7 +202,12 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
             _context.Comparison.Started(connection, firstCopy, secondary);
         }
 
-        _byConnection[connection] = (Copies.Of([.. copies]), isSyn ? segment.Sequence : null);
+        if (started < copies.Length)
+        {
+            Array.Resize(ref copies, started);
+        }
+
+        _byConnection[connection] = (Copies.Of(copies), isSyn ? segment.Sequence : null);
         foreach (var session in copies)
         {
             session.Tell(packet, ActorRefs.NoSender);
