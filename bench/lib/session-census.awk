@@ -16,7 +16,7 @@ NR > 4 && NF >= 3 {
   else if (t ~ /ReplayCluster.Capture.Sessions.(SessionActor|ReplaySession|SessionCounters|RequestPacer|RetransmissionTimer|SendSpace|CloseState|ReplyLatencyClock|CapturedStream|ReceiveSpace) / ||
            t ~ /List<ReplayCluster.Capture.Sessions.CapturedChunk>|CapturedChunk\[\]|System.UInt32\[\] /)
     g = "session state (SessionActor, ReplaySession and its parts, 2 SessionCounters, CapturedStream)"
-  else if (t ~ /^ *Entry<(Akka.Actor.IActorRef,System.ValueTuple|ReplayCluster.Capture.Sessions.OnlineConnection|ReplayCluster.Replay.SessionEndpoints,|ReplayCluster.Capture.Identities)/ ||
+  else if (t ~ /^ *Entry<(Akka.Actor.IActorRef,System.ValueTuple|ReplayCluster.Capture.Sessions.OnlineConnection|ReplayCluster.Protocol.SessionEndpoints,|ReplayCluster.Capture.Identities)/ ||
            t ~ /Akka.Actor.IActorRef\[\] \[/)
     g = "shard and identity indexes (3 dictionaries per shard, copies array, identities in use)"
   if (g == "" && c + 0 >= n / 2) g = "other:" t

@@ -1,7 +1,7 @@
 using ReplayCluster.PacketIO;
 using ReplayCluster.Capture.Identities;
 using ReplayCluster.Capture.Admission;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Capture.Sessions;
 
 namespace ReplayCluster.Capture;

@@ -2,7 +2,7 @@ using System.Globalization;
 using Akka.Configuration;
 using ReplayCluster.Capture.Identities;
 using ReplayCluster.Capture.Admission;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Configuration;
 using ReplayCluster.PacketIO;

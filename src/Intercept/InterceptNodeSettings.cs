@@ -49,9 +49,9 @@ internal sealed record InterceptNodeSettings
         }
 
         var batch = config.GetInt($"{Section}.batch-size", 256);
-        if (batch is < 1 or > Replay.ResponseBatch.MaxRecords)
+        if (batch is < 1 or > Protocol.ResponseBatch.MaxRecords)
         {
-            throw NodeConfigurationException.ForSetting($"{Section}.batch-size", $"'{batch}' must be from 1 to {Replay.ResponseBatch.MaxRecords}");
+            throw NodeConfigurationException.ForSetting($"{Section}.batch-size", $"'{batch}' must be from 1 to {Protocol.ResponseBatch.MaxRecords}");
         }
 
         TimeSpan window;

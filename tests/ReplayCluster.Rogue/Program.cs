@@ -4,7 +4,7 @@ using Akka.Cluster;
 using ReplayCluster.Cluster;
 using ReplayCluster.Configuration;
 using ReplayCluster.Plans;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Rogue;
 using ReplayCluster.Statistics;
 

@@ -7,7 +7,7 @@ using ReplayCluster.Cluster;
 using ReplayCluster.Configuration;
 using ReplayCluster.Membership;
 using ReplayCluster.Plans;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Benchmarks.Fuzz;

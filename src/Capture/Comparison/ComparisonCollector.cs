@@ -8,7 +8,7 @@ using ReplayCluster.Comparison;
 using ReplayCluster.Configuration;
 using ReplayCluster.Membership;
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Comparison;
 

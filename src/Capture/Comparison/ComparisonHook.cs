@@ -2,7 +2,7 @@ using Akka.Actor;
 using ReplayCluster.Capture.Plans;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Comparison;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Comparison;
 

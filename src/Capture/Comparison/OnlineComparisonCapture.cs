@@ -7,7 +7,7 @@ using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Comparison;
 using ReplayCluster.Packets;
 using ReplayCluster.PacketIO;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Comparison;
 

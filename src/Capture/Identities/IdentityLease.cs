@@ -5,7 +5,7 @@ using ReplayCluster.Capture.Plans;
 using ReplayCluster.Cluster;
 using ReplayCluster.Configuration;
 using ReplayCluster.Membership;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Identities;
 

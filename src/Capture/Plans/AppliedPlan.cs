@@ -1,6 +1,6 @@
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Plans;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Plans;
 

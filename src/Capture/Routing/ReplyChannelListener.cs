@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using ReplayCluster.Capture.Sending;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Membership;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Routing;
 

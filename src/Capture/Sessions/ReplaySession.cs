@@ -1,5 +1,5 @@
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture.Sessions;

@@ -1,6 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Sessions;
 

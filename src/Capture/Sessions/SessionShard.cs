@@ -6,7 +6,7 @@ using ReplayCluster.Capture.Plans;
 using ReplayCluster.Capture.Routing;
 using ReplayCluster.Cluster;
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Sessions;
 

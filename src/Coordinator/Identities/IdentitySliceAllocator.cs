@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 using ReplayCluster.Configuration;
 using ReplayCluster.Coordinator.Plans;
 using ReplayCluster.Membership;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Coordinator.Identities;
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 using ReplayCluster.Intercept.Routing;
 using ReplayCluster.Packets;
 using ReplayCluster.PacketIO;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Intercept.Capturing;
 

@@ -5,7 +5,7 @@ using ReplayCluster.Configuration;
 using ReplayCluster.Membership;
 using ReplayCluster.Packets;
 using ReplayCluster.PacketIO;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Intercept.Comparison;
 

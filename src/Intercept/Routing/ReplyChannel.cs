@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Intercept.Routing;
 

@@ -4,7 +4,7 @@ using Akka.Actor;
 using Microsoft.Extensions.Logging;
 using ReplayCluster.Membership;
 using ReplayCluster.PacketIO;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Intercept.Routing;
 

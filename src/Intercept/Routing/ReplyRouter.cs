@@ -3,7 +3,7 @@ using Akka.Cluster;
 using Microsoft.Extensions.Logging;
 using ReplayCluster.Configuration;
 using ReplayCluster.Membership;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Intercept.Routing;
 

@@ -11,7 +11,7 @@ using ReplayCluster.Configuration;
 using ReplayCluster.Membership;
 using ReplayCluster.Packets;
 using ReplayCluster.Plans;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Tests.Comparison;
 

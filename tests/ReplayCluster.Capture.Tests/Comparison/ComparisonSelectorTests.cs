@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using ReplayCluster.Capture.Comparison;
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using SharpPcap.LibPcap;
 
 namespace ReplayCluster.Capture.Tests.Comparison;

@@ -8,7 +8,7 @@ using ReplayCluster.Configuration;
 using ReplayCluster.Membership;
 using ReplayCluster.Packets;
 using ReplayCluster.Plans;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Capture.Tests.Identities;

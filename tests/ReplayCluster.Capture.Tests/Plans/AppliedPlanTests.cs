@@ -3,7 +3,7 @@ using ReplayCluster.Capture.Plans;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Configuration;
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Tests.Plans;
 

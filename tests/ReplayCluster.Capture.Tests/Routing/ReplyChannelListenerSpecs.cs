@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using ReplayCluster.Capture.Routing;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Membership;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Tests.Routing;
 

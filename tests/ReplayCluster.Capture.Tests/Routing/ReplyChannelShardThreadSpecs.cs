@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using ReplayCluster.Capture.Routing;
 using ReplayCluster.Capture.Sending;
 using ReplayCluster.Capture.Sessions;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using static ReplayCluster.Capture.Tests.Routing.ReplyChannelListenerSpecs;
 
 namespace ReplayCluster.Capture.Tests.Routing;

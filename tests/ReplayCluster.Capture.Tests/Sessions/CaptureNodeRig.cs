@@ -8,7 +8,7 @@ using ReplayCluster.Capture.Routing;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
 using ReplayCluster.Configuration;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Capture.Tests.Sessions;

@@ -1,6 +1,6 @@
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
 

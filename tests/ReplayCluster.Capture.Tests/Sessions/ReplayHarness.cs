@@ -2,7 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture.Tests.Sessions;

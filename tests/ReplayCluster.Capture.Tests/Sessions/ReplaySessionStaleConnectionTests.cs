@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
 

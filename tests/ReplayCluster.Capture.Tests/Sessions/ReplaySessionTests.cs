@@ -424,7 +424,7 @@ public sealed class ReplaySessionTests
         Assert.Equal(1, session.Counters.HandshakesAdopted);
     }
 
-    private static ReplayCluster.Replay.ResponseRecord SynAck(uint client, uint seq) => new()
+    private static ReplayCluster.Protocol.ResponseRecord SynAck(uint client, uint seq) => new()
     {
         ClientAddress = ReplayHarness.Endpoints.ClientAddress,
         ClientPort = ReplayHarness.Endpoints.ClientPort,

@@ -3,7 +3,7 @@ using Akka.Configuration;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Packets;
 using ReplayCluster.Plans;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using static ReplayCluster.Capture.Tests.Sessions.CaptureNodeRig;
 
 namespace ReplayCluster.Capture.Tests.Sessions;

@@ -7,7 +7,7 @@ using ReplayCluster.Configuration;
 using ReplayCluster.Coordinator.Identities;
 using ReplayCluster.Coordinator.Plans;
 using ReplayCluster.Membership;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Coordinator.Tests.Identities;

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using ReplayCluster.Configuration;
 using ReplayCluster.Intercept.Routing;
 using ReplayCluster.Membership;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Intercept.Tests.Routing;

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using ReplayCluster.Intercept.Routing;
 using ReplayCluster.PacketIO;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Intercept.Tests.Routing;
 

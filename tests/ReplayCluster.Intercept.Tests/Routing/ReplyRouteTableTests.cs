@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using ReplayCluster.Intercept.Routing;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Intercept.Tests.Routing;
 

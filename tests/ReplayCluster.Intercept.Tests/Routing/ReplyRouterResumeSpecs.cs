@@ -3,7 +3,7 @@ using Akka.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using ReplayCluster.Configuration;
 using ReplayCluster.Intercept.Routing;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Intercept.Tests.Routing;
@@ -14,7 +14,7 @@ namespace ReplayCluster.Intercept.Tests.Routing;
 /// </summary>
 public sealed class ReplyRouterResumeSpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString(
     "akka.actor.provider = cluster\nakka.remote.dot-netty.tcp.port = 0\n" +
-    "akka.actor.guardian-supervisor-strategy = \"ReplayCluster.Cluster.ResumingGuardianStrategy, ReplayCluster.Shared\""))
+    "akka.actor.guardian-supervisor-strategy = \"ReplayCluster.Cluster.ResumingGuardianStrategy, ReplayCluster.Hosting\""))
 {
     private static readonly SessionEndpoints Session = new(0x0AC80001, 40000, 0x0A000202, 80);
 

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Akka.Actor;
 using ReplayCluster.Intercept.Routing;
 using ReplayCluster.PacketIO;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Intercept.Tests.Routing;
 

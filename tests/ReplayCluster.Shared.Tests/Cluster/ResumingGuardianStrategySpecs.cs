@@ -10,7 +10,7 @@ namespace ReplayCluster.Tests.Cluster;
 /// run, routes, live sessions) instead of being restarted from its constructor, and the fault is counted.
 /// </summary>
 public sealed class ResumingGuardianStrategySpecs() : Akka.TestKit.Xunit.TestKit(ConfigurationFactory.ParseString(
-    "akka.actor.guardian-supervisor-strategy = \"ReplayCluster.Cluster.ResumingGuardianStrategy, ReplayCluster.Shared\""))
+    "akka.actor.guardian-supervisor-strategy = \"ReplayCluster.Cluster.ResumingGuardianStrategy, ReplayCluster.Hosting\""))
 {
     [Fact]
     public void A_top_level_actor_that_throws_keeps_its_state_and_the_fault_is_counted()
@@ -45,7 +45,7 @@ public sealed class ResumingGuardianStrategySpecs() : Akka.TestKit.Xunit.TestKit
     public void Every_role_supervises_its_top_level_actors_so(string role)
     {
         var node = NodeConfigLoader.Load(role, new NodeConfigOverrides { Seeds = ["10.1.2.3:4053"], Sets = ["replaycluster.cluster.tls = off"] });
-        Assert.Equal("ReplayCluster.Cluster.ResumingGuardianStrategy, ReplayCluster.Shared", node.Config.GetString("akka.actor.guardian-supervisor-strategy"));
+        Assert.Equal("ReplayCluster.Cluster.ResumingGuardianStrategy, ReplayCluster.Hosting", node.Config.GetString("akka.actor.guardian-supervisor-strategy"));
     }
 
     private sealed class StateKeeper : ReceiveActor

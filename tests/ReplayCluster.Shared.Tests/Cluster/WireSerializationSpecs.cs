@@ -2,7 +2,7 @@ using System.Runtime.Serialization;
 using Akka.Actor;
 using ReplayCluster.Cluster;
 using ReplayCluster.Configuration;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Tests.Cluster;
 

@@ -2,7 +2,7 @@ using System.Runtime.Serialization;
 using System.Text;
 using ReplayCluster.Comparison;
 using ReplayCluster.Configuration;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Shared.Tests.Comparison;
 

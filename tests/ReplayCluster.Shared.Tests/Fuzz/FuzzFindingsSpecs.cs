@@ -6,7 +6,7 @@ using ReplayCluster.Benchmarks.Fuzz;
 using ReplayCluster.Membership;
 using ReplayCluster.PacketIO;
 using ReplayCluster.Plans;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Tests.PacketIO;
 
 namespace ReplayCluster.Tests.Fuzz;

@@ -1,7 +1,7 @@
 using Akka.Serialization;
 using ReplayCluster.Configuration;
 using ReplayCluster.Plans;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Tests.Plans;
 

@@ -1,4 +1,4 @@
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Shared.Tests.Statistics;

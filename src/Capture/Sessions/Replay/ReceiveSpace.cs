@@ -1,5 +1,5 @@
 using ReplayCluster.Packets;
-using ReplayCluster.Replay;
+using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Sessions;
 

@@ -1,0 +1,68 @@
+namespace ReplayCluster.Protocol;
+
+/// <summary>
+/// What a session actor needs to know about one reply the target sent: addresses, sequence space,
+/// window, flags, payload length and the TCP options it negotiates with. The intercept builds one per
+/// captured reply; the payload itself never travels (its length is all the session uses).
+/// Addresses are IPv4 in host byte order.
+/// </summary>
+public readonly record struct ResponseRecord
+{
+    /// <summary>Encoded size in bytes; the wire format is fixed-size so a batch is one bounds check.</summary>
+    public const int EncodedSize = 45;
+
+    /// <summary>The replayed client's address (the reply's destination).</summary>
+    public required uint ClientAddress { get; init; }
+
+    /// <summary>The replayed client's port (the reply's destination port).</summary>
+    public required ushort ClientPort { get; init; }
+
+    /// <summary>The target's address (the reply's source).</summary>
+    public required uint TargetAddress { get; init; }
+
+    /// <summary>The target's port (the reply's source port).</summary>
+    public required ushort TargetPort { get; init; }
+
+    /// <summary>The reply's sequence number (the target's sequence space).</summary>
+    public required uint Sequence { get; init; }
+
+    /// <summary>The reply's acknowledgment number (the client's sequence space).</summary>
+    public required uint Acknowledgment { get; init; }
+
+    /// <summary>The advertised window as sent, before window scaling.</summary>
+    public required ushort Window { get; init; }
+
+    /// <summary>TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, ...).</summary>
+    public required byte Flags { get; init; }
+
+    /// <summary>Payload length from the IP total length (not the captured length: snaplen may cut it).</summary>
+    public required ushort PayloadLength { get; init; }
+
+    /// <summary>MSS option value; 0 when absent (only SYN-ACKs carry it).</summary>
+    public ushort Mss { get; init; }
+
+    /// <summary>Window-scale shift; <see cref="NoWindowScale"/> when absent.</summary>
+    public byte WindowScale { get; init; } = NoWindowScale;
+
+    /// <summary>Whether the reply carried a timestamp option (then <see cref="TsVal"/>/<see cref="TsEcr"/> hold).</summary>
+    public bool HasTimestamp { get; init; }
+
+    /// <summary>Whether the reply (a SYN-ACK) permitted SACK.</summary>
+    public bool SackPermitted { get; init; }
+
+    /// <summary>Timestamp value of the target.</summary>
+    public uint TsVal { get; init; }
+
+    /// <summary>Timestamp echo reply.</summary>
+    public uint TsEcr { get; init; }
+
+    /// <summary>When the intercept captured the reply, in nanoseconds since the Unix epoch.</summary>
+    public long CapturedAtNanos { get; init; }
+
+    /// <summary>Marker for "no window-scale option".</summary>
+    public const byte NoWindowScale = 0xFF;
+
+    public ResponseRecord()
+    {
+    }
+}
