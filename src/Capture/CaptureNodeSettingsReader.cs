@@ -1,4 +1,3 @@
-using System.Globalization;
 using Akka.Configuration;
 using ReplayCluster.Capture.Identities;
 using ReplayCluster.Capture.Admission;
@@ -17,8 +16,9 @@ internal static class CaptureNodeSettingsReader
     public static CaptureNodeSettings Read(Config config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var captureInterface = Text(config, "interface");
-        var pcapFile = Text(config, "pcap-file");
+        var settings = new SettingsSection(config, Section);
+        var captureInterface = settings.OptionalText("interface");
+        var pcapFile = settings.OptionalText("pcap-file");
         if (captureInterface is null == pcapFile is null)
         {
             throw NodeConfigurationException.ForSetting($"{Section}.interface (-i) / {Section}.pcap-file (--pcap-file)",
@@ -31,10 +31,10 @@ internal static class CaptureNodeSettingsReader
         }
 
         // Without -x the node replays what the coordinator's plan names (it waits for the plan).
-        var targetEntries = config.GetStringList($"{Section}.targets") ?? [];
+        var targetEntries = settings.List("targets");
         var targets = targetEntries.Count == 0 ? null : TargetMapping.Parse(targetEntries, $"{Section}.targets (-x)");
-        var allowPublic = config.GetBoolean($"{Section}.allow-public-fake-range", false);
-        var fakeRange = Text(config, "fake-client-range");
+        var allowPublic = settings.Flag("allow-public-fake-range", false);
+        var fakeRange = settings.OptionalText("fake-client-range");
         if (fakeRange is not null)
         {
             _ = ClientIdentityMapper.FromRange(fakeRange, $"{Section}.fake-client-range (-c)");
@@ -60,71 +60,71 @@ internal static class CaptureNodeSettingsReader
             }
         }
 
-        var pacing = Text(config, "pacing") switch
+        var pacing = settings.OptionalText("pacing") switch
         {
             null or "wait-for-response" => PacingMode.WaitForResponse,
             "no-wait" => PacingMode.NoWait,
             var other => throw NodeConfigurationException.ForSetting($"{Section}.pacing (-W)", $"'{other}' is neither wait-for-response nor no-wait"),
         };
 
-        var captureReader = Text(config, "capture-reader") switch
+        var captureReader = settings.OptionalText("capture-reader") switch
         {
             null or "ring" => LiveCaptureReader.Ring,
             "libpcap" => LiveCaptureReader.Libpcap,
             var other => throw NodeConfigurationException.ForSetting($"{Section}.capture-reader", $"'{other}' is neither ring nor libpcap"),
         };
-        var ringBlockSize = Bytes(config, "capture-ring-block-size", 4096, 16 << 20);
+        var ringBlockSize = settings.Bytes("capture-ring-block-size", 4096, 16 << 20);
         if ((ringBlockSize & (ringBlockSize - 1)) != 0)
         {
             throw NodeConfigurationException.ForSetting($"{Section}.capture-ring-block-size", $"{ringBlockSize} bytes is not a power of two");
         }
 
-        var mss = Number(config, "mss", 88, 9000);
-        var speed = Real(config, "speed", 0.001, 1000);
-        var loop = Number(config, "loop", 1, 1_000_000);
-        var copies = Number(config, "copies", 1, 1000);
-        var sample = Real(config, "sample-percent", 0.001, 100);
-        var shards = Number(config, "shards", 0, 256);
+        var mss = settings.Number("mss", 88, 9000);
+        var speed = settings.Real("speed", 0.001, 1000);
+        var loop = settings.Number("loop", 1, 1_000_000);
+        var copies = settings.Number("copies", 1, 1000);
+        var sample = settings.Real("sample-percent", 0.001, 100);
+        var shards = settings.Number("shards", 0, 256);
         var defaults = new SessionOptions();
         return new CaptureNodeSettings
         {
             Interface = captureInterface,
             PcapFile = pcapFile,
-            ExplicitFilter = Text(config, "filter"),
+            ExplicitFilter = settings.OptionalText("filter"),
             Speed = speed,
             Loop = loop,
             Targets = targets,
             Copies = copies,
             SamplePercent = sample,
             FakeClientRange = fakeRange,
-            RealClientAddresses = config.GetBoolean($"{Section}.real-client-addresses", false),
+            RealClientAddresses = settings.Flag("real-client-addresses", false),
             AllowPublicFakeRange = allowPublic,
-            AllowedTargets = Capture.Plans.AllowedNetwork.ParseList(config.GetStringList($"{Section}.allowed-targets") ?? [], $"{Section}.allowed-targets"),
-            Identities = ReadIdentities(config),
-            CaptureBufferSize = (int)Bytes(config, "capture-buffer-size", 1 << 20, int.MaxValue),
+            AllowedTargets = Capture.Plans.AllowedNetwork.ParseList(settings.List("allowed-targets"), $"{Section}.allowed-targets"),
+            Identities = ReadIdentities(settings),
+            CaptureBufferSize = (int)settings.Bytes("capture-buffer-size", 1 << 20, int.MaxValue),
             CaptureReader = captureReader,
             CaptureRingBlockSize = (int)ringBlockSize,
-            MaxNodeBufferedBytes = Bytes(config, "max-node-buffered-bytes", 1 << 20, long.MaxValue),
-            StatisticsInterval = Duration(config, "statistics-interval"),
+            MaxNodeBufferedBytes = settings.Bytes("max-node-buffered-bytes", 1 << 20, long.MaxValue),
+            StatisticsInterval = settings.Duration("statistics-interval"),
             Shards = shards == 0 ? Environment.ProcessorCount : shards,
-            ShardQueueLimit = Number(config, "shard-queue-limit", 1024, 16_777_216),
-            ShardThreads = config.GetBoolean($"{Section}.shard-threads", true),
-            JoinMidStream = config.GetBoolean($"{Section}.join-mid-stream", false),
-            MaxLiveSessions = Number(config, "max-live-sessions", 1, 10_000_000),
-            DrainTimeout = Duration(config, "drain-timeout"),
-            ReplyChannel = config.GetBoolean($"{Section}.reply-channel.enabled", true),
-            ReplyChannelPort = config.HasPath($"{Section}.reply-channel.port") ? Number(config, "reply-channel.port", 0, 65535) : 0,
+            ShardQueueLimit = settings.Number("shard-queue-limit", 1024, 16_777_216),
+            ShardThreads = settings.Flag("shard-threads", true),
+            JoinMidStream = settings.Flag("join-mid-stream", false),
+            MaxLiveSessions = settings.Number("max-live-sessions", 1, 10_000_000),
+            DrainTimeout = settings.Duration("drain-timeout"),
+            ReplyChannel = settings.Flag("reply-channel.enabled", true),
+            ReplyChannelPort = settings.Has("reply-channel.port") ? settings.Number("reply-channel.port", 0, 65535) : 0,
             Session = defaults with
             {
                 Pacing = pacing,
                 Mss = (ushort)mss,
-                IdleTimeout = Duration(config, "session.idle-timeout"),
-                KeepAliveTimeout = Duration(config, "session.keepalive-timeout"),
-                NoDataTimeout = Duration(config, "session.no-data-timeout"),
-                MaxBufferedBytes = Bytes(config, "session.max-buffered-bytes", 64 * 1024, long.MaxValue),
-                ResponseWaitLimit = Duration(config, "session.response-wait-limit"),
-                MaxOutstandingRequests = config.HasPath($"{Section}.session.max-outstanding-requests")
-                    ? Number(config, "session.max-outstanding-requests", 1, TargetPacing.MaxOutstandingLimit)
+                IdleTimeout = settings.Duration("session.idle-timeout"),
+                KeepAliveTimeout = settings.Duration("session.keepalive-timeout"),
+                NoDataTimeout = settings.Duration("session.no-data-timeout"),
+                MaxBufferedBytes = settings.Bytes("session.max-buffered-bytes", 64 * 1024, long.MaxValue),
+                ResponseWaitLimit = settings.Duration("session.response-wait-limit"),
+                MaxOutstandingRequests = settings.Has("session.max-outstanding-requests")
+                    ? settings.Number("session.max-outstanding-requests", 1, TargetPacing.MaxOutstandingLimit)
                     : defaults.MaxOutstandingRequests,
 
                 // The pump replays a file's packets at the recorded times divided by the speed; their
@@ -134,89 +134,10 @@ internal static class CaptureNodeSettingsReader
         };
     }
 
-    private static ClientIdentityOptions ReadIdentities(Config config)
+    private static ClientIdentityOptions ReadIdentities(SettingsSection settings) => new()
     {
         // Zero is allowed here (it turns the quarantine off), unlike the other durations.
-        TimeSpan delay;
-        try
-        {
-            delay = config.GetTimeSpan($"{Section}.identity.reuse-delay", allowInfinite: false);
-        }
-        catch (Exception ex)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.identity.reuse-delay", $"'{Text(config, "identity.reuse-delay")}' is not a duration (e.g. 65s)", ex);
-        }
-
-        if (delay < TimeSpan.Zero || delay > TimeSpan.FromHours(1))
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.identity.reuse-delay", $"'{Text(config, "identity.reuse-delay")}' must be from 0s to 1h");
-        }
-
-        return new ClientIdentityOptions
-        {
-            ReuseDelay = delay,
-            QuarantineCapacity = Number(config, "identity.quarantine-capacity", 0, 100_000_000),
-        };
-    }
-
-    private static string? Text(Config config, string key)
-    {
-        var value = config.GetString($"{Section}.{key}", string.Empty);
-        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-    }
-
-    private static int Number(Config config, string key, int min, int max)
-    {
-        var text = Text(config, key) ?? string.Empty;
-        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{text}' is not a whole number from {min} to {max}");
-        }
-
-        return value;
-    }
-
-    private static double Real(Config config, string key, double min, double max)
-    {
-        var text = Text(config, key) ?? string.Empty;
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{text}' is not a number from {min} to {max}");
-        }
-
-        return value;
-    }
-
-    private static TimeSpan Duration(Config config, string key)
-    {
-        try
-        {
-            var value = config.GetTimeSpan($"{Section}.{key}", allowInfinite: false);
-            return value > TimeSpan.Zero ? value : throw new FormatException("not positive");
-        }
-        catch (Exception ex) when (ex is not NodeConfigurationException)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{Text(config, key)}' is not a positive duration (e.g. 30s)", ex);
-        }
-    }
-
-    private static long Bytes(Config config, string key, long min, long max)
-    {
-        long? value;
-        try
-        {
-            value = config.GetByteSize($"{Section}.{key}");
-        }
-        catch (Exception ex)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{Text(config, key)}' is not a size (e.g. 64 MiB)", ex);
-        }
-
-        if (value is null || value < min || value > max)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{Text(config, key)}' must be between {min} and {max} bytes");
-        }
-
-        return value.Value;
-    }
+        ReuseDelay = settings.Duration("identity.reuse-delay", TimeSpan.Zero, TimeSpan.FromHours(1)),
+        QuarantineCapacity = settings.Number("identity.quarantine-capacity", 0, 100_000_000),
+    };
 }

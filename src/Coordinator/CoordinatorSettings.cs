@@ -26,7 +26,9 @@ internal sealed record CoordinatorSettings
     public static CoordinatorSettings Read(Config config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var http = config.GetString($"{Section}.http-endpoint", "127.0.0.1:8080")?.Trim();
+        var section = new SettingsSection(config, Section);
+        var plans = new SettingsSection(config, PlanSection);
+        var http = section.Has("http-endpoint") ? section.OptionalText("http-endpoint") : "127.0.0.1:8080";
         var colon = http?.LastIndexOf(':') ?? -1;
         if (!string.IsNullOrEmpty(http) && (colon <= 0
             || !int.TryParse(http[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535))
@@ -36,25 +38,25 @@ internal sealed record CoordinatorSettings
 
         var plan = new ReplayPlan
         {
-            Targets = config.GetStringList($"{PlanSection}.targets") is { Count: > 0 } targets ? [.. targets] : null,
-            FakeClientRange = Text(config, "fake-client-range"),
-            SlicePrefix = Parse<int>(config, "slice-prefix", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null),
-            Copies = Parse<int>(config, "copies", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null),
-            SamplePercent = Parse<double>(config, "sample-percent", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
-            RateCap = Parse<double>(config, "rate-cap", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
-            IdleTimeout = Parse(config, "session.idle-timeout", Duration),
-            KeepAliveTimeout = Parse(config, "session.keepalive-timeout", Duration),
-            ResponseWaitLimit = Parse(config, "session.response-wait-limit", Duration),
-            RunDuration = Parse(config, "run-duration", Duration),
+            Targets = List(plans, "targets"),
+            FakeClientRange = plans.OptionalText("fake-client-range"),
+            SlicePrefix = Parse<int>(plans, "slice-prefix", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null),
+            Copies = Parse<int>(plans, "copies", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : null),
+            SamplePercent = Parse<double>(plans, "sample-percent", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
+            RateCap = Parse<double>(plans, "rate-cap", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
+            IdleTimeout = Parse(plans, "session.idle-timeout", Duration),
+            KeepAliveTimeout = Parse(plans, "session.keepalive-timeout", Duration),
+            ResponseWaitLimit = Parse(plans, "session.response-wait-limit", Duration),
+            RunDuration = Parse(plans, "run-duration", Duration),
             // Response comparison (issue 11): off unless compare-percent is set above 0.
-            ComparePercent = Parse<double>(config, "compare-percent", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
-            CompareIgnoredHeaders = List(config, "compare-ignored-headers"),
-            CompareIgnoredFields = List(config, "compare-ignored-fields"),
-            CompareRedactedFields = List(config, "compare-redacted-fields"),
-            CompareSecondary = Text(config, "compare-secondary"),
+            ComparePercent = Parse<double>(plans, "compare-percent", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : null),
+            CompareIgnoredHeaders = List(plans, "compare-ignored-headers"),
+            CompareIgnoredFields = List(plans, "compare-ignored-fields"),
+            CompareRedactedFields = List(plans, "compare-redacted-fields"),
+            CompareSecondary = plans.OptionalText("compare-secondary"),
         };
 
-        var rules = new PlanRules { AllowPublicFakeRange = config.GetBoolean($"{Section}.allow-public-fake-range", false) };
+        var rules = new PlanRules { AllowPublicFakeRange = section.Flag("allow-public-fake-range", false) };
         if (ReplayPlanValidator.Validate(plan, running: null, rules) is { } error)
         {
             throw NodeConfigurationException.ForSetting($"{PlanSection}.{HoconKey(error.Field)}", error.Problem);
@@ -72,25 +74,19 @@ internal sealed record CoordinatorSettings
         _ => string.Concat(field.Select(c => char.IsUpper(c) ? "-" + char.ToLowerInvariant(c) : c.ToString())),
     };
 
-    private static IReadOnlyList<string>? List(Config config, string key) =>
-        config.HasPath($"{PlanSection}.{key}") && config.GetStringList($"{PlanSection}.{key}") is { Count: > 0 } list ? [.. list] : null;
-
-    private static string? Text(Config config, string key)
-    {
-        var value = config.GetString($"{PlanSection}.{key}", string.Empty);
-        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-    }
+    // Empty means "not in the plan", like the values below.
+    private static IReadOnlyList<string>? List(SettingsSection plans, string key) => plans.List(key) is { Count: > 0 } list ? list : null;
 
     // Empty means "not in the plan": capture nodes keep their own setting.
-    private static T? Parse<T>(Config config, string key, Func<string, T?> parse)
+    private static T? Parse<T>(SettingsSection plans, string key, Func<string, T?> parse)
         where T : struct
     {
-        if (Text(config, key) is not { } text)
+        if (plans.OptionalText(key) is not { } text)
         {
             return null;
         }
 
-        return parse(text) ?? throw NodeConfigurationException.ForSetting($"{PlanSection}.{key}", $"'{text}' is not a {(typeof(T) == typeof(TimeSpan) ? "duration such as 30s" : "number")}");
+        return parse(text) ?? throw NodeConfigurationException.ForSetting(plans.PathOf(key), $"'{text}' is not a {(typeof(T) == typeof(TimeSpan) ? "duration such as 30s" : "number")}");
     }
 
     private static TimeSpan? Duration(string text) => DurationText.TryParse(text, out var value) ? value : null;

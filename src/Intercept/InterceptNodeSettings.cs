@@ -42,62 +42,29 @@ internal sealed record InterceptNodeSettings
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(node);
-        var captureInterface = config.GetString($"{Section}.interface", string.Empty)?.Trim();
-        if (string.IsNullOrEmpty(captureInterface))
+        var settings = new SettingsSection(config, Section);
+        var captureInterface = settings.OptionalText("interface")
+            ?? throw NodeConfigurationException.ForSetting($"{Section}.interface (-i)", "give the interface where the target's replies arrive");
+        var blockTimeout = settings.Duration("capture-block-timeout", TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(1));
+        if (blockTimeout.Ticks % TimeSpan.TicksPerMillisecond != 0)
         {
-            throw NodeConfigurationException.ForSetting($"{Section}.interface (-i)", "give the interface where the target's replies arrive");
-        }
-
-        var batch = config.GetInt($"{Section}.batch-size", 256);
-        if (batch is < 1 or > Protocol.ResponseBatch.MaxRecords)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.batch-size", $"'{batch}' must be from 1 to {Protocol.ResponseBatch.MaxRecords}");
-        }
-
-        TimeSpan window;
-        try
-        {
-            window = config.GetTimeSpan($"{Section}.batch-window", TimeSpan.FromMicroseconds(250), allowInfinite: false); // HOCON: "250micros", not "250us"
-        }
-        catch (Exception ex)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.batch-window", $"'{config.GetString($"{Section}.batch-window")}' is not a duration", ex);
-        }
-
-        if (window < TimeSpan.Zero || window > TimeSpan.FromMilliseconds(100))
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.batch-window", $"'{config.GetString($"{Section}.batch-window")}' must be from 0 to 100ms");
-        }
-
-        var blockTimeout = Positive(config, "capture-block-timeout");
-        if (blockTimeout.TotalMilliseconds is < 1 or > 1000 || blockTimeout.Ticks % TimeSpan.TicksPerMillisecond != 0)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.capture-block-timeout", $"'{config.GetString($"{Section}.capture-block-timeout")}' must be whole milliseconds from 1ms to 1s");
-        }
-
-        bool immediate;
-        try
-        {
-            immediate = config.GetBoolean($"{Section}.capture-immediate", true);
-        }
-        catch (Exception ex)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.capture-immediate", $"'{config.GetString($"{Section}.capture-immediate")}' is not on or off", ex);
+            throw NodeConfigurationException.ForSetting(settings.PathOf("capture-block-timeout"), $"'{settings.Text("capture-block-timeout")}' must be whole milliseconds from 1ms to 1s");
         }
 
         return new InterceptNodeSettings
         {
             Interface = captureInterface,
-            Filter = config.GetString($"{Section}.filter", string.Empty) is { Length: > 0 } filter ? filter : DefaultFilter(node),
-            CaptureBufferSize = (int)(config.GetByteSize($"{Section}.capture-buffer-size") ?? (16 * 1024 * 1024)),
-            CaptureImmediate = immediate,
+            Filter = settings.OptionalText("filter") ?? DefaultFilter(node),
+            CaptureBufferSize = (int)settings.Bytes("capture-buffer-size", 1 << 20, int.MaxValue),
+            CaptureImmediate = settings.Flag("capture-immediate", true),
             CaptureBlockTimeout = blockTimeout,
-            BatchSize = batch,
-            BatchWindow = window,
-            ParkingTime = Positive(config, "parking-time"),
-            RouteLifetime = Positive(config, "route-lifetime"),
-            StatisticsInterval = Positive(config, "statistics-interval"),
-            ReplyChannel = config.GetBoolean($"{Section}.reply-channel", true),
+            BatchSize = settings.Number("batch-size", 1, Protocol.ResponseBatch.MaxRecords),
+            // HOCON writes microseconds "250micros", not "250us". Zero sends at the end of every capture burst.
+            BatchWindow = settings.Duration("batch-window", TimeSpan.Zero, TimeSpan.FromMilliseconds(100)),
+            ParkingTime = settings.Duration("parking-time"),
+            RouteLifetime = settings.Duration("route-lifetime"),
+            StatisticsInterval = settings.Duration("statistics-interval"),
+            ReplyChannel = settings.Flag("reply-channel", true),
         };
     }
 
@@ -109,18 +76,5 @@ internal sealed record InterceptNodeSettings
             .Distinct()
             .Select(h => $" and not host {h}");
         return "tcp" + string.Concat(own);
-    }
-
-    private static TimeSpan Positive(Config config, string key)
-    {
-        try
-        {
-            var value = config.GetTimeSpan($"{Section}.{key}", allowInfinite: false);
-            return value > TimeSpan.Zero ? value : throw new FormatException("not positive");
-        }
-        catch (Exception ex)
-        {
-            throw NodeConfigurationException.ForSetting($"{Section}.{key}", $"'{config.GetString($"{Section}.{key}")}' is not a positive duration", ex);
-        }
     }
 }

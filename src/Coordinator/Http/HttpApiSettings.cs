@@ -62,14 +62,15 @@ internal sealed record HttpApiSettings
             : throw NodeConfigurationException.ForSetting(EndpointSetting,
                 $"'{host}' is not an IP address: bind an address (127.0.0.1, 10.0.0.5 or 0.0.0.0) and list the names clients use in {AllowedHostsSetting}");
 
+        var section = new SettingsSection(config, Section);
         var settings = new HttpApiSettings
         {
             Address = address,
             Port = port,
-            TokenFile = Text(config, TokenFileSetting) ?? DefaultTokenFile,
-            AllowedHosts = config.HasPath(AllowedHostsSetting) ? [.. config.GetStringList(AllowedHostsSetting).Select(h => h.Trim()).Where(h => h.Length > 0)] : [],
-            CertificateFile = Text(config, CertificateSetting),
-            KeyFile = Text(config, KeySetting),
+            TokenFile = section.OptionalText("token-file") ?? DefaultTokenFile,
+            AllowedHosts = [.. section.List("allowed-hosts").Select(h => h.Trim()).Where(h => h.Length > 0)],
+            CertificateFile = section.OptionalText("tls.certificate"),
+            KeyFile = section.OptionalText("tls.key"),
         };
         settings.Validate();
         return settings;
@@ -118,11 +119,5 @@ internal sealed record HttpApiSettings
             throw NodeConfigurationException.ForSetting(AllowedHostsSetting,
                 $"{EndpointSetting} binds every interface ({Address}): list the host names and addresses clients use to reach the API");
         }
-    }
-
-    private static string? Text(Config config, string path)
-    {
-        var value = config.GetString(path, string.Empty);
-        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
     }
 }

@@ -27,6 +27,7 @@ public sealed class DurationTextTests
     public void Anything_else_does_not(string text) => Assert.False(DurationText.TryParse(text, out _));
 
     [Theory]
+    [InlineData(0, "0s")]
     [InlineData(1_500, "1500ms")]
     [InlineData(30_000, "30s")]
     [InlineData(600_000, "10m")]

@@ -59,6 +59,11 @@ public static class DurationText
 
     public static string Format(TimeSpan value)
     {
+        if (value == TimeSpan.Zero)
+        {
+            return "0s"; // every unit divides zero; the largest, "0d", reads oddly
+        }
+
         foreach (var (name, size) in Units)
         {
             if (value.Ticks % size.Ticks == 0)

@@ -17,7 +17,6 @@ internal static partial class NodeSettingsReader
     private const string PortPath = "replaycluster.node.port";
     private const string SystemNamePath = "replaycluster.cluster.system-name";
     private const string SeedsPath = "replaycluster.cluster.seeds";
-    private const string JoinWarningPath = "replaycluster.cluster.join-warning-interval";
     private const string TlsPath = "replaycluster.cluster.tls";
     private const string TlsEnabledPath = "replaycluster.cluster.tls.enabled";
     private const string TlsCaPath = "replaycluster.cluster.tls.ca-certificate";
@@ -79,7 +78,7 @@ internal static partial class NodeSettingsReader
                 $"a {role} node needs at least one seed to join (the coordinator, e.g. --seed 10.0.0.1:4053)");
         }
 
-        var joinWarning = ReadDuration(config, JoinWarningPath);
+        var joinWarning = new SettingsSection(config, "replaycluster.cluster").Duration("join-warning-interval");
         return new NodeSettings
         {
             Role = role,
@@ -224,27 +223,6 @@ internal static partial class NodeSettingsReader
         return File.Exists(full)
             ? full
             : throw NodeConfigurationException.ForSetting(path, $"'{file}' does not exist ({what})");
-    }
-
-    private static TimeSpan ReadDuration(Config config, string path)
-    {
-        var text = RequireString(config, path, path);
-        TimeSpan value;
-        try
-        {
-            value = config.GetTimeSpan(path, allowInfinite: false);
-        }
-        catch (Exception ex)
-        {
-            throw NodeConfigurationException.ForSetting(path, $"'{text}' is not a duration (e.g. 5s, 500ms)", ex);
-        }
-
-        if (value <= TimeSpan.Zero)
-        {
-            throw NodeConfigurationException.ForSetting(path, $"'{text}' must be longer than zero");
-        }
-
-        return value;
     }
 
     private static string RequireString(Config config, string path, string setting)

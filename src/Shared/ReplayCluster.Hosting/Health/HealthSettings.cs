@@ -20,10 +20,7 @@ internal sealed record HealthSettings
     public static HealthSettings Read(string role, Config config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var path = PortSetting(role);
-        var text = config.HasPath(path) ? config.GetString(path) : "0";
-        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port <= 65535
-            ? new HealthSettings { Port = port }
-            : throw NodeConfigurationException.ForSetting(path, $"'{text}' is not a port number (0 = off, 1-65535)");
+        var health = new SettingsSection(config, $"replaycluster.{role}.health");
+        return new HealthSettings { Port = health.Has("port") ? health.Port("port", zeroMeans: "off") : 0 };
     }
 }
