@@ -10,6 +10,7 @@ using ReplayCluster.Capture.Sending;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.CommandLine;
 using ReplayCluster.PacketIO;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture;
 
@@ -45,6 +46,7 @@ internal static class CaptureNodeHosting
             services.AddSingleton(TimeProvider.System);
             services.AddSingleton(_ => new RawIpSender(sendBufferBytes: 4 * 1024 * 1024));
             services.AddSingleton(provider => new CaptureNodeStatistics { Sender = provider.GetRequiredService<RawIpSender>() });
+            services.AddNodeMetricsExport(node.Settings, node.Config, provider => provider.GetRequiredService<CaptureNodeStatistics>().Metrics);
             services.AddSingleton(provider => new BatchingSegmentTransport(provider.GetRequiredService<RawIpSender>()));
             services.AddSingleton<ISegmentTransport>(provider => provider.GetRequiredService<BatchingSegmentTransport>());
             services.AddSingleton(new CaptureReadiness());

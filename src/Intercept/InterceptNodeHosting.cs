@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using ReplayCluster.CommandLine;
 using ReplayCluster.Intercept.Capturing;
 using ReplayCluster.Intercept.Routing;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Intercept;
 
@@ -24,6 +25,7 @@ internal static class InterceptNodeHosting
         {
             services.AddSingleton(InterceptNodeSettings.Read(node.Config, node.Settings));
             services.AddSingleton<InterceptStatistics>();
+            services.AddNodeMetricsExport(node.Settings, node.Config, provider => provider.GetRequiredService<InterceptStatistics>().Metrics);
             services.AddSingleton(TimeProvider.System);
             services.AddSingleton<ReplyForwarder>();
             services.AddSingleton<ReplyCapturePump>();
@@ -52,12 +54,11 @@ internal static class InterceptNodeHosting
 
             // Response comparison (issue 11): the tap opens its own capture only when a capture node names a compared session.
             var settings = provider.GetRequiredService<InterceptNodeSettings>();
-            var tapCounters = new Comparison.ComparisonTapCounters();
+            var tapCounters = statistics.Comparison;
             system.ActorOf(Comparison.ComparisonTap.Props(settings.Interface, settings.Filter, new Comparison.ComparisonTapOptions(), tapCounters,
                 TimeProvider.System, provider.GetRequiredService<ILoggerFactory>().CreateLogger<Comparison.ComparisonTap>()),
                 ReplayCluster.Comparison.ComparisonActorNames.Tap);
-            system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Intercept,
-                () => new Dictionary<string, long>(statistics.ToCounters().Concat(tapCounters.ToCounters()))), "statistics-reporter");
+            system.ActorOf(Statistics.StatisticsReporter.Props(Configuration.NodeRoles.Intercept, statistics.ToCounters), "statistics-reporter");
         }),
     };
 }

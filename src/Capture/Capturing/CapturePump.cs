@@ -27,7 +27,6 @@ internal sealed class CapturePump(
     ILogger<CapturePump> logger,
     IHostApplicationLifetime lifetime) : IHostedService
 {
-    private readonly ParseRejectCounters _rejects = new();
     private readonly Lock _filterLock = new();
     private LiveCapture? _live;
     private Thread? _fileThread;
@@ -291,10 +290,9 @@ internal sealed class CapturePump(
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
     {
         var result = PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet);
-        _rejects.Count(result);
         if (result != ParseResult.Ok)
         {
-            statistics.CountRejected();
+            statistics.CountRejected(result);
             return;
         }
 

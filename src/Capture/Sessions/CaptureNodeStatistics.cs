@@ -51,13 +51,14 @@ internal sealed class CaptureNodeStatistics
         ("target_resets_ignored", c => c.TargetResetsIgnored),
     ];
 
+    private static readonly string[] RejectReasons = [.. Enum.GetValues<Packets.ParseResult>().Select(r => SnakeCase(r.ToString()))];
+
     private readonly ConcurrentDictionary<SessionEndReason, long> _ended = new();
     private readonly ConcurrentDictionary<SessionEndReason, long> _requestsLost = new();
 
     // Session actors add their progress from many threads; the summary reads a consistent total.
     private readonly Lock _sessionsLock = new();
     private long _packetsCaptured;
-    private long _packetsRejected;
     private long _packetsTruncated;
     private long _packetsIgnored;
     private long _requestsOnline;
@@ -78,7 +79,11 @@ internal sealed class CaptureNodeStatistics
 
     public long PacketsCaptured => Interlocked.Read(ref _packetsCaptured);
 
-    public long PacketsRejected => Interlocked.Read(ref _packetsRejected);
+    /// <summary>Captured packets the parser refused, all reasons (<see cref="ParseRejects"/> has them by reason).</summary>
+    public long PacketsRejected => ParseRejects.Rejected;
+
+    /// <summary>Captured packets the parser refused, by reason.</summary>
+    public Packets.ParseRejectCounters ParseRejects { get; } = new();
 
     public long PacketsTruncated => Interlocked.Read(ref _packetsTruncated);
 
@@ -184,7 +189,7 @@ internal sealed class CaptureNodeStatistics
 
     public void CountCaptured() => Interlocked.Increment(ref _packetsCaptured);
 
-    public void CountRejected() => Interlocked.Increment(ref _packetsRejected);
+    public void CountRejected(Packets.ParseResult reason) => ParseRejects.Count(reason);
 
     public void CountTruncated() => Interlocked.Increment(ref _packetsTruncated);
 
@@ -258,149 +263,128 @@ internal sealed class CaptureNodeStatistics
         AddProgress(delta, firstCopy);
     }
 
-    /// <summary>The counters reported to the coordinator (cumulative, snake_case as in /metrics).</summary>
-    public IReadOnlyDictionary<string, long> ToCounters()
+    public CaptureNodeStatistics()
     {
-        SessionCounters sessions;
-        lock (_sessionsLock)
-        {
-            sessions = Sessions.Snapshot();
-        }
-
-        var counters = new Dictionary<string, long>
-        {
-            ["packets_captured"] = PacketsCaptured,
-            ["packets_rejected"] = PacketsRejected,
-            ["packets_truncated"] = PacketsTruncated,
-            ["packets_ignored"] = PacketsIgnored,
-            ["packets_refused_queue_full"] = PacketsRefusedQueueFull,
-            ["sessions_started"] = SessionsStarted,
-            ["sessions_live"] = LiveSessions,
-            ["sessions_failed"] = SessionsFailed,
-            ["sessions_refused_memory"] = SessionsRefusedMemory,
-            ["sessions_refused_ceiling"] = SessionsRefusedCeiling,
-            ["sessions_without_identity"] = SessionsWithoutIdentity,
-            ["sessions_skipped"] = SessionsSkipped,
-            ["sessions_not_joined_mid_stream"] = SessionsNotJoinedMidStream,
-            ["sessions_refused_no_intercept"] = SessionsRefusedNoIntercept,
-            ["sessions_rate_limited"] = SessionsRateLimited,
-            ["plan_version"] = PlanVersion,
-            ["requests_online"] = RequestsOnline,
-            ["requests_lost"] = RequestsLost,
-            ["requests_in_flight"] = RequestsInFlight,
-            ["responses_unmatched"] = ResponsesUnmatched,
-            ["responses_by_channel"] = ResponsesByChannel,
-            ["claims_by_channel"] = ClaimsByChannel,
-            ["reply_channels"] = ReplyChannels,
-            ["buffered_bytes"] = Budget?.Used ?? 0,
-            ["raw_send_failed"] = Sender?.Failed ?? 0,
-        };
-        foreach (var (name, read) in SessionCounterCatalogue)
-        {
-            counters[name] = read(sessions);
-        }
-
-        if (IdentitiesSource?.Invoke() is { } identities)
-        {
-            counters["identities_in_use"] = identities.InUse;
-            counters["identities_quarantined"] = identities.Quarantined;
-            counters["identities_quarantine_overflows"] = identities.QuarantineOverflows;
-            counters["identities_reused_early"] = identities.ReusedEarly;
-            counters["identities_reuse_deferred"] = identities.ReuseDeferred;
-        }
-
-        if (Kernel is not null)
-        {
-            var kernel = Kernel();
-            counters["kernel_dropped"] = kernel.KernelDropped;
-        }
-
-        foreach (var (reason, count) in _ended)
-        {
-            counters[$"sessions_ended_{reason.ToString().ToLowerInvariant()}"] = count;
-        }
-
-        foreach (var (reason, count) in _requestsLost)
-        {
-            counters[$"requests_lost_{reason.ToString().ToLowerInvariant()}"] = count;
-        }
-
-        Refusals.WriteCounters(counters);
-        ReplyLatency.WriteCounters(counters);
-        RelayLatency.WriteCounters(counters);
-        CaptureLatency.WriteCounters(counters);
-        return counters;
+        Metrics = new NodeMetrics(Configuration.NodeRoles.Capture);
+        Publish(Metrics);
     }
 
-    /// <summary>One line for the log: stable keys, so scripts and tests can read it.</summary>
+    /// <summary>This node's instruments: what the report, the log line and /metrics show.</summary>
+    public NodeMetrics Metrics { get; }
+
+    /// <summary>The catalogue, in the order of the log line: packets, sessions, requests and the sessions' own counters, replies, identities, the process.</summary>
+    private void Publish(NodeMetrics m)
+    {
+        m.Counter("packets_captured", "{packet}", "Packets read from the capture (interface or pcap file).", () => PacketsCaptured);
+        m.CounterFamily("packets_rejected", "reason", "{packet}", "Captured packets the parser refused, by reason.",
+            () => ParseRejects.Snapshot().Where(p => p.Key != Packets.ParseResult.Ok && p.Value > 0).Select(p => KeyValuePair.Create(RejectReasons[(int)p.Key], p.Value)));
+        m.Counter("packets_truncated", "{packet}", "Captured packets the snap length cut short (their bytes are gone).", () => PacketsTruncated);
+        m.Counter("packets_ignored", "{packet}", "Packets of no session: pure ACKs of unknown connections, packets to no target.", () => PacketsIgnored);
+        m.Counter("packets_refused_queue_full", "{packet}", "Captured packets dropped because their shard's queue was full.", () => PacketsRefusedQueueFull);
+        m.Counter("kernel_dropped", "{packet}", "Packets the kernel dropped from the capture ring (live capture).", () => Kernel?.Invoke().KernelDropped ?? 0);
+        m.Counter("raw_send_failed", "{packet}", "Raw IP sends the kernel refused.", () => Sender?.Failed ?? 0);
+
+        m.Counter("sessions_started", "{session}", "Sessions (copies) started.", () => SessionsStarted);
+        m.Gauge("sessions_live", "{session}", "Sessions live now.", () => LiveSessions);
+        m.Counter("sessions_failed", "{session}", "Sessions whose actor failed.", () => SessionsFailed);
+        m.Counter("sessions_refused_memory", "{session}", "New sessions refused: the node's buffer budget was exhausted.", () => SessionsRefusedMemory);
+        m.Counter("sessions_refused_ceiling", "{session}", "New sessions refused: the node's live-session ceiling was reached.", () => SessionsRefusedCeiling);
+        m.Counter("sessions_without_identity", "{session}", "New sessions refused: no client identity was free.", () => SessionsWithoutIdentity);
+        m.Counter("sessions_skipped", "{session}", "Sessions left out by sampling (asked for).", () => SessionsSkipped);
+        m.Counter("sessions_not_joined_mid_stream", "{session}", "Connections first seen after their handshake and left out.", () => SessionsNotJoinedMidStream);
+        m.Counter("sessions_refused_no_intercept", "{session}", "Connections not replayed: no intercept was in the cluster.", () => SessionsRefusedNoIntercept);
+        m.Counter("sessions_rate_limited", "{session}", "Sessions not started because the plan's rate cap was reached (asked for).", () => SessionsRateLimited);
+        m.CounterFamily("sessions_ended", "reason", "{session}", "Sessions ended, by reason.",
+            () => _ended.Select(p => KeyValuePair.Create(p.Key.ToString().ToLowerInvariant(), p.Value)));
+        m.Gauge("buffered_bytes", "By", "Captured bytes held by live sessions.", () => Budget?.Used ?? 0);
+        m.Gauge("plan_version", "{version}", "The replay plan version this node follows; 0 for its own settings only.", () => PlanVersion);
+
+        m.Counter("requests_online", "{request}", "Requests the online server was sent, once however many copies replay them.", () => RequestsOnline);
+        m.Gauge("requests_in_flight", "{request}", "Requests live sessions hold that the target has not acknowledged yet (behind, not lost).", () => RequestsInFlight);
+        m.CounterFamily("requests_lost", "reason", "{request}", "Requests the target never acknowledged, by the end reason of their session.",
+            () => _requestsLost.Select(p => KeyValuePair.Create(p.Key.ToString().ToLowerInvariant(), p.Value)));
+        foreach (var (name, read) in SessionCounterCatalogue)
+        {
+            m.Counter(name, name.Contains("bytes", StringComparison.Ordinal) ? "By" : name.StartsWith("requests", StringComparison.Ordinal) ? "{request}" : "{event}",
+                $"What sessions did: {name.Replace('_', ' ')}.", () => ReadSessions(read));
+        }
+
+        m.Counter("responses_unmatched", "{record}", "Reply records that matched no session.", () => ResponsesUnmatched);
+        m.Counter("responses_by_channel", "{record}", "Reply records that came through a reply channel rather than remoting.", () => ResponsesByChannel);
+        m.Counter("claims_by_channel", "{claim}", "Route claims and releases sent through reply channels rather than remoting.", () => ClaimsByChannel);
+        m.Gauge("reply_channels", "{connection}", "Reply channel connections open now.", () => ReplyChannels);
+
+        m.Gauge("identities_in_use", "{identity}", "Client identities held by live sessions.", () => IdentitiesSource?.Invoke()?.InUse ?? 0);
+        m.Gauge("identities_quarantined", "{identity}", "Released identities held back while the target may still hold their connection.", () => IdentitiesSource?.Invoke()?.Quarantined ?? 0);
+        m.Counter("identities_quarantine_overflows", "{identity}", "Identities let go early because the quarantine was full.", () => IdentitiesSource?.Invoke()?.QuarantineOverflows ?? 0);
+        m.Counter("identities_reused_early", "{identity}", "Identities handed out again before their reuse delay passed.", () => IdentitiesSource?.Invoke()?.ReusedEarly ?? 0);
+        m.Counter("identities_reuse_deferred", "{identity}", "Identity requests that waited for one to leave the quarantine.", () => IdentitiesSource?.Invoke()?.ReuseDeferred ?? 0);
+
+        m.NodeWide(Refusals);
+        m.Histogram("Capture latency of client segments, kernel capture timestamp to handled by their session (live capture).", CaptureLatency);
+        m.Histogram("Relay latency of reply records, captured at the intercept to received here (wall clocks of both hosts).", RelayLatency);
+        m.Histogram("Reply latency of replayed requests, last request byte first sent to first response byte seen.", ReplyLatency.Histogram);
+    }
+
+    private long ReadSessions(Func<SessionCounters, long> read)
+    {
+        lock (_sessionsLock)
+        {
+            return read(Sessions);
+        }
+    }
+
+    private static string SnakeCase(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : string.Empty) + char.ToLowerInvariant(c) : c.ToString()));
+
+    /// <summary>The counters reported to the coordinator: the catalogue's reading (cumulative, snake_case as in /metrics).</summary>
+    public IReadOnlyDictionary<string, long> ToCounters() => Metrics.Read();
+
+    /// <summary>
+    /// One line for the log: every instrument of the catalogue as <c>name=value</c>, under the same name as in the
+    /// report and /metrics (a family as <c>name=total (value=n ...)</c>), grouped, then the latency percentiles.
+    /// </summary>
     public string Summary()
     {
-        SessionCounters sessions;
-        lock (_sessionsLock)
+        var counters = Metrics.Read();
+        var line = new StringBuilder();
+        string? group = null;
+        foreach (var instrument in Metrics.Catalogue)
         {
-            sessions = Sessions.Snapshot();
-        }
-
-        var line = new StringBuilder()
-            .Append("packets captured=").Append(PacketsCaptured)
-            .Append(" rejected=").Append(PacketsRejected)
-            .Append(" truncated=").Append(PacketsTruncated)
-            .Append(" ignored=").Append(PacketsIgnored)
-            .Append(" queue-full=").Append(PacketsRefusedQueueFull)
-            .Append(" | sessions started=").Append(SessionsStarted)
-            .Append(" live=").Append(LiveSessions)
-            .Append(" failed=").Append(SessionsFailed)
-            .Append(" no-identity=").Append(SessionsWithoutIdentity)
-            .Append(" skipped=").Append(SessionsSkipped)
-            .Append(" not-joined-mid-stream=").Append(SessionsNotJoinedMidStream)
-            .Append(" refused-no-intercept=").Append(SessionsRefusedNoIntercept)
-            .Append(" rate-limited=").Append(SessionsRateLimited)
-            .Append(" refused-memory=").Append(SessionsRefusedMemory)
-            .Append(" refused-ceiling=").Append(SessionsRefusedCeiling)
-            .Append(" buffered=").Append(Budget?.Used ?? 0)
-            .Append(" | ended:");
-        foreach (var (reason, count) in _ended.OrderBy(p => p.Key))
-        {
-            line.Append(' ').Append(reason).Append('=').Append(count);
-        }
-
-        line.Append(" | requests captured=").Append(sessions.RequestsCaptured)
-            .Append(" delivered=").Append(sessions.RequestsDelivered)
-            .Append(" in-flight=").Append(RequestsInFlight)
-            .Append(" lost=").Append(RequestsLost);
-        foreach (var (reason, count) in _requestsLost.OrderBy(p => p.Key))
-        {
-            line.Append(' ').Append("lost-").Append(reason).Append('=').Append(count);
-        }
-
-        line.Append(" |");
-        foreach (var (name, read) in SessionCounterCatalogue)
-        {
-            if (name is "requests_captured" or "requests_delivered")
+            if (instrument.Kind == InstrumentKind.Histogram)
             {
-                continue;
+                continue; // as percentiles, below
             }
 
-            line.Append(' ').Append(name.Replace('_', '-')).Append('=').Append(read(sessions));
+            var of = GroupOf(instrument.Name);
+            line.Append(of == group ? " " : line.Length == 0 ? string.Empty : " | ");
+            group = of;
+            line.Append(instrument.Name).Append('=').Append(counters.GetValueOrDefault(instrument.Name));
+            if (instrument.Tag is not null)
+            {
+                var prefix = instrument.Name + "_";
+                var series = counters.Where(c => c.Key.StartsWith(prefix, StringComparison.Ordinal) && !Metrics.Catalogue.Any(i => i.Name == c.Key))
+                    .OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key[prefix.Length..]}={c.Value}").ToList();
+                if (series.Count > 0)
+                {
+                    line.Append(" (").AppendJoin(' ', series).Append(')');
+                }
+            }
         }
 
-        if (IdentitiesSource?.Invoke() is { } identities)
-        {
-            line.Append(" | identities in-use=").Append(identities.InUse)
-                .Append(" quarantined=").Append(identities.Quarantined)
-                .Append(" reuse-deferred=").Append(identities.ReuseDeferred)
-                .Append(" reused-early=").Append(identities.ReusedEarly)
-                .Append(" quarantine-overflows=").Append(identities.QuarantineOverflows);
-        }
-
-        return line
-            .Append(" responses-unmatched=").Append(ResponsesUnmatched)
-            .Append(SenderSummary())
-            .Append(KernelSummary())
-            .Append(Refusals.Summary())
-            .Append(LatencySummary())
-            .ToString();
+        return line.Append(LatencySummary()).ToString();
     }
+
+    // The line's groups, from the instruments' first word.
+    private static string GroupOf(string name) => name[..Math.Max(0, name.IndexOf('_', StringComparison.Ordinal))] switch
+    {
+        "packets" or "kernel" or "raw" => "packets",
+        "sessions" or "plan" or "buffered" => "sessions",
+        "identities" => "identities",
+        "process" or "messages" or "actor" => "process",
+        "responses" or "claims" or "reply" => "replies",
+        _ => "requests",
+    };
 
     // The three latencies since start, as the coordinator computes them from the same histograms (bench/sidebyside.sh
     // reads them from a node's last line): capture (kernel timestamp -> its session), relay, reply.
@@ -423,18 +407,4 @@ internal sealed class CaptureNodeStatistics
         return line.ToString();
     }
 
-    private string SenderSummary() => Sender is { } s
-        ? $" | raw sent={s.Sent} failed={s.Failed} (eperm={s.FailedNotPermitted} emsgsize={s.FailedTooBig} enobufs={s.FailedNoBuffers} other={s.FailedOther})"
-        : string.Empty;
-
-    private string KernelSummary()
-    {
-        if (Kernel is null)
-        {
-            return string.Empty;
-        }
-
-        var kernel = Kernel();
-        return $" | kernel received={kernel.Received} dropped={kernel.KernelDropped} if-dropped={kernel.InterfaceDropped}";
-    }
 }

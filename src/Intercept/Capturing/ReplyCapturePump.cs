@@ -97,9 +97,9 @@ internal sealed partial class ReplyCapturePump(
 
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
     {
-        if (PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet) != ParseResult.Ok)
+        if (PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet) is not ParseResult.Ok and var rejected)
         {
-            statistics.CountRejected();
+            statistics.CountRejected(rejected);
             return;
         }
 

@@ -8,12 +8,48 @@ internal sealed class InterceptStatistics
     /// <summary>Capture to hand-over to a reply channel or remoting, in the relay's buckets: <c>handoff_latency_us_*</c>.</summary>
     public static readonly LatencyHistogramLayout HandOffLayout = new("handoff_latency_us", LatencyHistogramLayout.RelayLatency.UpperBoundsMicroseconds);
 
+    private static readonly string[] RejectReasons = [.. Enum.GetValues<Packets.ParseResult>().Select(r => SnakeCase(r.ToString()))];
+
     private long _repliesCaptured;
-    private long _packetsRejected;
+
+    public InterceptStatistics()
+    {
+        Metrics = new NodeMetrics(Configuration.NodeRoles.Intercept);
+        var m = Metrics;
+        m.Counter("replies_captured", "{packet}", "Target reply packets captured on the sink interface.", () => RepliesCaptured);
+        m.CounterFamily("packets_rejected", "reason", "{packet}", "Captured packets the parser refused, by reason.",
+            () => ParseRejects.Snapshot().Where(p => p.Key != Packets.ParseResult.Ok && p.Value > 0).Select(p => KeyValuePair.Create(RejectReasons[(int)p.Key], p.Value)));
+        m.Counter("replies_routed", "{record}", "Reply records sent toward the capture node that owns their session.", () => RepliesRouted);
+        m.Counter("replies_dropped_unrouted", "{record}", "Reply records of no claimed route, dropped after the parking time.", () => RepliesDroppedUnrouted);
+        m.Gauge("replies_parked", "{record}", "Reply records waiting for their route's claim.", () => Parked);
+        m.Gauge("routes", "{route}", "Routes claimed by capture nodes.", () => Routes);
+        m.Gauge("claims_awaiting_member", "{message}", "Route-claim messages from nodes not yet seen as members.", () => ClaimsAwaitingMember);
+        m.Counter("batches_sent", "{batch}", "Reply record batches sent.", () => BatchesSent);
+        m.Counter("batches_by_channel", "{batch}", "Batches written to a reply channel instead of remoting.", () => BatchesByChannel);
+        m.Gauge("reply_channels", "{connection}", "Reply channels open now.", () => ReplyChannels);
+        m.Counter("reply_channel_failures", "{connection}", "Reply channels that could not open or failed while open.", () => ReplyChannelFailures);
+        foreach (var (name, _) in Comparison.ToCounters())
+        {
+            m.Counter(name, name.Contains("bytes", StringComparison.Ordinal) ? "By" : "{event}", $"Response comparison tap: {name.Replace('_', ' ')}.",
+                () => Comparison.ToCounters().First(c => c.Key == name).Value);
+        }
+
+        m.NodeWide(Refusals);
+        m.Histogram("Capture of a reply to its hand-over to a reply channel or remoting.", HandOffLatency);
+    }
+
+    /// <summary>This node's instruments: what the report, the log line and /metrics show.</summary>
+    public NodeMetrics Metrics { get; }
+
+    /// <summary>The response comparison tap's counters (issue 11).</summary>
+    public Comparison.ComparisonTapCounters Comparison { get; } = new();
+
+    /// <summary>Captured packets the parser refused, by reason.</summary>
+    public Packets.ParseRejectCounters ParseRejects { get; } = new();
 
     public long RepliesCaptured => Interlocked.Read(ref _repliesCaptured);
 
-    public long PacketsRejected => Interlocked.Read(ref _packetsRejected);
+    public long PacketsRejected => ParseRejects.Rejected;
 
 
     /// <summary>How long each routed reply took from its capture to being handed to remoting (written by the router).</summary>
@@ -46,32 +82,30 @@ internal sealed class InterceptStatistics
 
     public void CountCaptured() => Interlocked.Increment(ref _repliesCaptured);
 
-    public void CountRejected() => Interlocked.Increment(ref _packetsRejected);
+    public void CountRejected(Packets.ParseResult reason) => ParseRejects.Count(reason);
 
 
-    /// <summary>The counters reported to the coordinator (cumulative, snake_case as in /metrics).</summary>
-    public IReadOnlyDictionary<string, long> ToCounters()
+    /// <summary>The counters reported to the coordinator: the catalogue's reading (cumulative, snake_case as in /metrics).</summary>
+    public IReadOnlyDictionary<string, long> ToCounters() => Metrics.Read();
+
+    /// <summary>One line for the log: every counter and gauge of the catalogue as <c>name=value</c> (a family as <c>name=total (value=n ...)</c>).</summary>
+    public string Summary()
     {
-        var counters = new Dictionary<string, long>
+        var counters = Metrics.Read();
+        var line = new System.Text.StringBuilder();
+        foreach (var instrument in Metrics.Catalogue.Where(i => i.Kind != InstrumentKind.Histogram))
         {
-            ["replies_captured"] = RepliesCaptured,
-            ["packets_rejected"] = PacketsRejected,
-            ["replies_routed"] = RepliesRouted,
-            ["replies_dropped_unrouted"] = RepliesDroppedUnrouted,
-            ["batches_sent"] = BatchesSent,
-            ["batches_by_channel"] = BatchesByChannel,
-            ["reply_channels"] = ReplyChannels,
-            ["reply_channel_failures"] = ReplyChannelFailures,
-            ["routes"] = Routes,
-            ["replies_parked"] = Parked,
-            ["claims_awaiting_member"] = ClaimsAwaitingMember,
-        };
-        HandOffLatency.WriteCounters(counters);
-        Refusals.WriteCounters(counters);
-        return counters;
+            line.Append(line.Length == 0 ? string.Empty : " ").Append(instrument.Name).Append('=').Append(counters.GetValueOrDefault(instrument.Name));
+            var prefix = instrument.Name + "_";
+            if (instrument.Tag is not null && counters.Where(c => c.Key.StartsWith(prefix, StringComparison.Ordinal)).ToList() is { Count: > 0 } series)
+            {
+                line.Append(" (").AppendJoin(' ', series.Select(c => $"{c.Key[prefix.Length..]}={c.Value}")).Append(')');
+            }
+        }
+
+        return line.ToString();
     }
 
-    public string Summary() =>
-        $"replies captured={RepliesCaptured} rejected={PacketsRejected} routed={RepliesRouted} dropped-unrouted={RepliesDroppedUnrouted} " +
-        $"parked={Parked} routes={Routes} batches={BatchesSent} by-channel={BatchesByChannel} channels={ReplyChannels} channel-failures={ReplyChannelFailures}{Refusals.Summary()}";
+    private static string SnakeCase(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : string.Empty) + char.ToLowerInvariant(c) : c.ToString()));
 }

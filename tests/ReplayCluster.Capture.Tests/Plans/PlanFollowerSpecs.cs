@@ -52,7 +52,7 @@ public sealed class PlanFollowerSpecs() : Akka.TestKit.Xunit.TestKit(Configurati
         Assert.Equal((1, 3), (rig.Statistics.Refusals.ByReason[RefusalReasons.NotMember], rig.Statistics.Refusals.ByReason[RefusalReasons.WrongRole]));
         Assert.Equal((0, 1), (rig.Plan.Current.Version, rig.Plan.Current.Copies));
         Assert.Equal(4, rig.Statistics.ToCounters()["messages_refused"]);
-        Assert.Contains("refused messages=4 (not-member=1 wrong-role=3)", rig.Statistics.Summary(), StringComparison.Ordinal);
+        Assert.Contains("messages_refused=4 (not_member=1 wrong_role=3)", rig.Statistics.Summary(), StringComparison.Ordinal);
     }
 
     [Fact]

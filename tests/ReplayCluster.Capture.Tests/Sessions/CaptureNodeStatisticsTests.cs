@@ -1,5 +1,7 @@
 using ReplayCluster.Capture.Sessions;
+using ReplayCluster.Membership;
 using ReplayCluster.Statistics;
+using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Capture.Tests.Sessions;
 
@@ -33,15 +35,40 @@ public sealed class CaptureNodeStatisticsTests
     [Fact]
     public void The_levels_a_capture_node_reports_are_exported_as_gauges_and_every_listed_level_is_reported_by_a_node()
     {
-        // The capture node's levels; every other counter it reports only grows (a Prometheus counter).
-        string[] levels = ["sessions_live", "requests_in_flight", "buffered_bytes", "reply_channels", "identities_in_use", "identities_quarantined", "plan_version"];
-        var identities = ReplayCluster.Capture.Identities.ClientIdentityMapper.FromRange("10.200.0.0/24", "-c");
-        var reported = new CaptureNodeStatistics { IdentitiesSource = () => identities }.ToCounters().Keys.ToHashSet(StringComparer.Ordinal);
+        // The catalogue's levels are what the coordinator exports as gauges; every other counter only grows.
+        var statistics = new CaptureNodeStatistics();
+        var levels = statistics.Metrics.Catalogue.Where(i => i.Kind == InstrumentKind.Gauge).Select(i => i.Name).ToList();
+        var reported = statistics.ToCounters().Keys.ToHashSet(StringComparer.Ordinal);
 
-        Assert.All(levels, level => Assert.Contains(level, reported));
+        Assert.Contains("sessions_live", levels);
         Assert.Equal(levels.Order(StringComparer.Ordinal), reported.Where(NodeCounterKinds.IsGauge).Order(StringComparer.Ordinal));
         // The rest of the list is the intercept's (InterceptStatisticsTests): a level no node reports any more fails here.
         Assert.Equal(["claims_awaiting_member", "replies_parked", "routes"], NodeCounterKinds.Gauges.Except(reported).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Every_instrument_of_the_catalogue_reaches_the_report_the_log_line_and_the_nodes_metrics_with_its_type()
+    {
+        var identities = ReplayCluster.Capture.Identities.ClientIdentityMapper.FromRange("10.200.0.0/24", "-c");
+        var statistics = new CaptureNodeStatistics { IdentitiesSource = () => identities };
+        // Every family with a series: a family with none has nothing to export yet.
+        statistics.CountRejected(ReplayCluster.Packets.ParseResult.IpFragment);
+        statistics.AddEnded(SessionEndReason.SynTimeout, new SessionCounters { RequestsCaptured = 2 }, requestsUndelivered: 2);
+        statistics.Refusals.Refuse(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, "replay plan", "test", RefusalReasons.NotMember, "test");
+
+        var scraped = await CatalogueExport.ScrapeAsync(statistics.Metrics, () =>
+        {
+            statistics.CaptureLatency.Record(TimeSpan.FromMicroseconds(40));
+            statistics.RelayLatency.Record(TimeSpan.FromMicroseconds(300));
+            statistics.ReplyLatency.Record(TimeSpan.FromMilliseconds(2));
+        }, TestContext.Current.CancellationToken);
+
+        Assert.Equal("counter", scraped["replaycluster_capture_sessions_ended"]);
+        Assert.Equal("histogram", scraped["replaycluster_capture_reply_latency_seconds"]);
+        CatalogueExport.AssertEveryInstrumentReported(statistics.Metrics, statistics.ToCounters(), statistics.Summary(), scraped);
+        Assert.Contains("requests_lost=2 (syntimeout=2)", statistics.Summary(), StringComparison.Ordinal);
+        Assert.Contains("packets_rejected=1 (ip_fragment=1)", statistics.Summary(), StringComparison.Ordinal);
+        Assert.Equal(1, statistics.ToCounters()["packets_rejected_ip_fragment"]);
     }
 
     [Fact]

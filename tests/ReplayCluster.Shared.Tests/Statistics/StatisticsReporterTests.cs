@@ -11,7 +11,7 @@ public sealed class StatisticsReporterTests
         using var process = Process.GetCurrentProcess();
         var fromProcess = process.WorkingSet64;
 
-        var fromStatm = StatisticsReporter.ResidentBytes();
+        var fromStatm = NodeMetrics.ResidentBytes();
 
         // Both read the kernel's RSS a moment apart; allow for what the test itself allocates in between.
         Assert.InRange(fromStatm, fromProcess * 0.8, fromProcess * 1.25);

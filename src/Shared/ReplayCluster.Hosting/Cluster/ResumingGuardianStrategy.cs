@@ -20,7 +20,7 @@ namespace ReplayCluster.Cluster;
 /// (one node per process), reported as <c>actor_faults_resumed</c> beside the refused messages.
 /// </para>
 /// </remarks>
-internal sealed class ResumingGuardianStrategy : SupervisorStrategyConfigurator
+public sealed class ResumingGuardianStrategy : SupervisorStrategyConfigurator
 {
     private static long _resumed;
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text;
 using Microsoft.Extensions.Logging;
 
 namespace ReplayCluster.Membership;
@@ -92,25 +91,6 @@ public sealed partial class MessageRefusals
         {
             counters[$"messages_refused_{reason}"] = count;
         }
-    }
-
-    /// <summary>For the statistics line: <c>" | refused messages=N (reason=n ...)"</c>, empty while nothing was refused.</summary>
-    public string Summary()
-    {
-        if (Total == 0)
-        {
-            return string.Empty;
-        }
-
-        var line = new StringBuilder(" | refused messages=").Append(Total).Append(" (");
-        var first = true;
-        foreach (var (reason, count) in _byReason.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            line.Append(first ? string.Empty : " ").Append(reason.Replace('_', '-')).Append('=').Append(count);
-            first = false;
-        }
-
-        return line.Append(')').ToString();
     }
 
     [LoggerMessage(EventId = 900, Level = LogLevel.Warning,

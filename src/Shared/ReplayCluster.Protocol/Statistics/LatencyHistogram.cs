@@ -112,6 +112,9 @@ public sealed class LatencyHistogram
     private readonly long[] _buckets;
     private long _sumMicroseconds;
 
+    // The same records for an exporter (NodeMetrics.Histogram); one check per record while none listens.
+    private System.Diagnostics.Metrics.Histogram<double>? _published;
+
     public LatencyHistogram(LatencyHistogramLayout layout)
     {
         ArgumentNullException.ThrowIfNull(layout);
@@ -146,6 +149,23 @@ public sealed class LatencyHistogram
         microseconds = Math.Max(0, microseconds);
         Interlocked.Add(ref _sumMicroseconds, microseconds);
         Interlocked.Increment(ref _buckets[Layout.BucketOf(microseconds)]);
+        if (_published is { Enabled: true } published)
+        {
+            published.Record(microseconds / 1e6);
+        }
+    }
+
+    /// <summary>
+    /// Also records every latency, in seconds, into a histogram instrument named <paramref name="name"/> on
+    /// <paramref name="meter"/>, with this layout's bucket bounds as its advice (so an exporter shows the same buckets).
+    /// </summary>
+    public void PublishTo(System.Diagnostics.Metrics.Meter meter, string name, string description)
+    {
+        ArgumentNullException.ThrowIfNull(meter);
+        _published = meter.CreateHistogram(name, "s", description, tags: null, advice: new System.Diagnostics.Metrics.InstrumentAdvice<double>
+        {
+            HistogramBucketBoundaries = [.. Layout.UpperBoundsMicroseconds.Select(b => b / 1e6)],
+        });
     }
 
     /// <summary>Writes the cumulative bucket counters, the count and the sum into <paramref name="counters"/>.</summary>

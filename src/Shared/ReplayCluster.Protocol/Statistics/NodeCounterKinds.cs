@@ -26,6 +26,8 @@ public static class NodeCounterKinds
         "routes",
         "replies_parked",
         "claims_awaiting_member",
+        // every node
+        "process_memory_bytes",
     };
 
     /// <summary>True when <paramref name="name"/> is a level (a Prometheus gauge) rather than a running total.</summary>

@@ -31,6 +31,9 @@ public sealed class ReplyLatencyHistogram
     /// <summary>Records one latency (negative ones, from a clock step, count as zero).</summary>
     public void Record(TimeSpan latency) => _histogram.Record(latency);
 
+    /// <summary>The histogram itself (what a node's catalogue publishes).</summary>
+    public LatencyHistogram Histogram => _histogram;
+
     /// <summary>Writes the cumulative bucket counters, the count and the sum into <paramref name="counters"/>.</summary>
     public void WriteCounters(IDictionary<string, long> counters) => _histogram.WriteCounters(counters);
 

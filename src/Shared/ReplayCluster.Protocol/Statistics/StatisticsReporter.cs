@@ -39,12 +39,7 @@ public sealed class StatisticsReporter : ReceiveActor, IWithTimers
             return;
         }
 
-        var counters = new Dictionary<string, long>(_snapshot());
-        // getrusage and one small /proc read, rather than a Process object each second (it parses /proc/self/stat
-        // and more; Environment.WorkingSet builds one too, by reflection).
-        counters["process_cpu_milliseconds"] = (long)Environment.CpuUsage.TotalTime.TotalMilliseconds;
-        counters["process_memory_bytes"] = ResidentBytes();
-
+        var counters = _snapshot();
         var report = new NodeStatisticsReport(_role, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), counters);
         foreach (var coordinator in coordinators)
         {
@@ -62,26 +57,6 @@ public sealed class StatisticsReporter : ReceiveActor, IWithTimers
 
         /// <summary>The answer: the report went out.</summary>
         public static readonly object Sent = new();
-    }
-
-    /// <summary>Resident set size: the second field of /proc/self/statm, in pages.</summary>
-    internal static long ResidentBytes()
-    {
-        try
-        {
-            var statm = File.ReadAllText("/proc/self/statm").AsSpan();
-            var start = statm.IndexOf(' ') + 1;
-            var length = statm[start..].IndexOf(' ');
-            return long.Parse(statm.Slice(start, length), System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
-        }
-        catch (IOException)
-        {
-            return Environment.WorkingSet; // not Linux
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return Environment.WorkingSet;
-        }
     }
 
     private sealed class Report

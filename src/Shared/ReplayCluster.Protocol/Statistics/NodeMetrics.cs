@@ -1,0 +1,237 @@
+using System.Diagnostics.Metrics;
+
+namespace ReplayCluster.Statistics;
+
+/// <summary>What an instrument of a node's catalogue measures.</summary>
+public enum InstrumentKind
+{
+    /// <summary>A running total: only grows while the node lives (a Prometheus <c>counter</c>, <c>..._total</c>).</summary>
+    Counter,
+
+    /// <summary>A level: live sessions, bytes buffered, routes (a Prometheus <c>gauge</c>).</summary>
+    Gauge,
+
+    /// <summary>A latency distribution in fixed buckets (a Prometheus <c>histogram</c>, in seconds).</summary>
+    Histogram,
+}
+
+/// <summary>
+/// One instrument of a node's catalogue. <see cref="Name"/> is the one name it has everywhere: the node's report
+/// and <c>/api/status</c> (<c>sessions_started</c>; a family reports one counter per tag value,
+/// <c>sessions_ended_timeout</c>), the statistics line (<c>sessions_started=12</c>), the coordinator's
+/// <c>/metrics</c> (<c>replaycluster_node_sessions_started_total</c>) and the node's own <c>/metrics</c>
+/// (<c>replaycluster_capture_sessions_started_total</c>).
+/// </summary>
+/// <param name="Name">The report name, snake_case.</param>
+/// <param name="Kind">Running total, level or latency distribution.</param>
+/// <param name="Unit">UCUM as OpenTelemetry wants it: <c>By</c>, <c>s</c>, <c>ms</c>, or a count in braces (<c>{packet}</c>).</param>
+/// <param name="Description">The help text of the exported metric.</param>
+/// <param name="Tag">For a family: the label that tells its series apart (<c>reason</c>); null for one series.</param>
+public sealed record NodeInstrument(string Name, InstrumentKind Kind, string Unit, string Description, string? Tag = null);
+
+/// <summary>
+/// A node's statistics as one catalogue of <see cref="System.Diagnostics.Metrics"/> instruments on the node's
+/// <see cref="Meter"/>: the node's own <c>/metrics</c> exports them (OpenTelemetry, see <c>NodeMetricsExport</c>),
+/// its report to the coordinator and its statistics line read them (<see cref="Read"/>), so a counter added here
+/// reaches every output at once.
+/// </summary>
+/// <remarks>
+/// Counters and gauges are observable: their callbacks read totals the node keeps anyway (interlocked fields,
+/// session progress added up under a lock), so the hot path pays nothing for being observed and nothing at all
+/// while no one reads. Latency histograms keep their fixed buckets (<see cref="LatencyHistogram"/>, which the
+/// coordinator adds up across nodes) and also record into a <see cref="Histogram{T}"/>, which costs one check
+/// while no exporter listens.
+/// </remarks>
+public sealed class NodeMetrics : IDisposable
+{
+    private readonly List<NodeInstrument> _catalogue = [];
+    private readonly List<LatencyHistogram> _histograms = [];
+    private readonly MeterListener _reader;
+    private readonly Lock _readLock = new();
+    private Dictionary<string, long>? _reading;
+
+    public NodeMetrics(string role)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(role);
+        Role = role;
+        Meter = new Meter(MeterName(role));
+        _reader = new MeterListener
+        {
+            // Only the observable instruments: the histograms are read from their buckets.
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (ReferenceEquals(instrument.Meter, Meter) && instrument.IsObservable)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        _reader.SetMeasurementEventCallback<long>(OnMeasurement);
+        _reader.Start();
+    }
+
+    /// <summary>The node's role (<c>capture</c>, <c>intercept</c>, <c>coordinator</c>).</summary>
+    public string Role { get; }
+
+    /// <summary>The meter every instrument of this node lives on: <c>ReplayCluster.Capture</c> and so on.</summary>
+    public Meter Meter { get; }
+
+    /// <summary>Every instrument, in the order the statistics line shows them.</summary>
+    public IReadOnlyList<NodeInstrument> Catalogue => _catalogue;
+
+    /// <summary>The meter's name for <paramref name="role"/>.</summary>
+    public static string MeterName(string role) => "ReplayCluster." + char.ToUpperInvariant(role[0]) + role[1..];
+
+    /// <summary>The instrument's name on the meter (dots become underscores in Prometheus names).</summary>
+    public string InstrumentName(string name) => $"replaycluster.{Role}.{name}";
+
+    /// <summary>A running total read from <paramref name="read"/>.</summary>
+    public void Counter(string name, string unit, string description, Func<long> read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        Add(new NodeInstrument(name, InstrumentKind.Counter, unit, description));
+        Meter.CreateObservableCounter(InstrumentName(name), read, unit, description);
+    }
+
+    /// <summary>A level read from <paramref name="read"/>.</summary>
+    public void Gauge(string name, string unit, string description, Func<long> read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        Add(new NodeInstrument(name, InstrumentKind.Gauge, unit, description));
+        Meter.CreateObservableGauge(InstrumentName(name), read, unit, description);
+    }
+
+    /// <summary>
+    /// Running totals by <paramref name="tag"/> (end reasons, refusal reasons): one series per value
+    /// <paramref name="read"/> returns, reported as <c>{name}_{value}</c>, and their sum as <c>{name}</c>
+    /// (exported as the labelled series only: a scraper sums them).
+    /// </summary>
+    public void CounterFamily(string name, string tag, string unit, string description, Func<IEnumerable<KeyValuePair<string, long>>> read)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tag);
+        ArgumentNullException.ThrowIfNull(read);
+        Add(new NodeInstrument(name, InstrumentKind.Counter, unit, description, tag));
+        Meter.CreateObservableCounter(InstrumentName(name),
+            () => read().Select(p => new Measurement<long>(p.Value, new KeyValuePair<string, object?>(tag, p.Key))), unit, description);
+    }
+
+    /// <summary>
+    /// What every node has: the cluster messages it refused by reason (<c>messages_refused</c>), the top-level actor
+    /// faults it resumed from (<c>actor_faults_resumed</c>) and what the process costs (getrusage and one small /proc
+    /// read, rather than a Process object: it parses /proc/self/stat and more; Environment.WorkingSet builds one too,
+    /// by reflection).
+    /// </summary>
+    public void NodeWide(Membership.MessageRefusals refusals)
+    {
+        ArgumentNullException.ThrowIfNull(refusals);
+        CounterFamily("messages_refused", "reason", "{message}", "Cluster messages this node refused, by reason.", () => refusals.ByReason);
+        Counter("actor_faults_resumed", "{fault}", "Top-level actors that failed and were resumed.", () => Cluster.ResumingGuardianStrategy.Resumed);
+        Counter("process_cpu_milliseconds", "ms", "CPU time this process used, user and system.", () => (long)Environment.CpuUsage.TotalTime.TotalMilliseconds);
+        Gauge("process_memory_bytes", "By", "Resident set size of this process.", ResidentBytes);
+    }
+
+    /// <summary>A latency histogram: its buckets reported as they are, its records exported in seconds.</summary>
+    public void Histogram(string description, LatencyHistogram histogram)
+    {
+        ArgumentNullException.ThrowIfNull(histogram);
+        var name = histogram.Layout.Prefix;
+        Add(new NodeInstrument(name, InstrumentKind.Histogram, "s", description));
+        _histograms.Add(histogram);
+        histogram.PublishTo(Meter, InstrumentName(HistogramInstrumentName(name)), description);
+    }
+
+    /// <summary>A histogram's name on the meter: its report prefix without the <c>_us</c> unit (the export is in seconds).</summary>
+    public static string HistogramInstrumentName(string prefix) => prefix.EndsWith("_us", StringComparison.Ordinal) ? prefix[..^3] : prefix;
+
+    /// <summary>
+    /// Every instrument's current value by its report name: a counter or gauge as <c>name</c>, a family's series as
+    /// <c>name_value</c>, a histogram as its cumulative bucket counters, count and sum (see <see cref="LatencyHistogramLayout"/>).
+    /// </summary>
+    public Dictionary<string, long> Read()
+    {
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var family in _catalogue)
+        {
+            if (family.Tag is not null)
+            {
+                counters[family.Name] = 0; // a family's total shows before its first series
+            }
+        }
+
+        lock (_readLock)
+        {
+            _reading = counters;
+            try
+            {
+                _reader.RecordObservableInstruments();
+            }
+            finally
+            {
+                _reading = null;
+            }
+        }
+
+        foreach (var histogram in _histograms)
+        {
+            histogram.WriteCounters(counters);
+        }
+
+        return counters;
+    }
+
+    public void Dispose()
+    {
+        _reader.Dispose();
+        Meter.Dispose();
+    }
+
+    private void Add(NodeInstrument instrument)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(instrument.Name);
+        if (_catalogue.Any(i => i.Name == instrument.Name))
+        {
+            throw new InvalidOperationException($"instrument '{instrument.Name}' is in the catalogue twice");
+        }
+
+        _catalogue.Add(instrument);
+    }
+
+    private void OnMeasurement(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
+    {
+        // Called on the reading thread, inside RecordObservableInstruments (the lock above).
+        if (_reading is not { } reading)
+        {
+            return;
+        }
+
+        var name = instrument.Name[(instrument.Name.LastIndexOf('.') + 1)..];
+        if (tags.Length == 0)
+        {
+            reading[name] = value;
+            return;
+        }
+
+        reading[$"{name}_{tags[0].Value}"] = value;
+        reading[name] = reading.GetValueOrDefault(name) + value;
+    }
+
+    /// <summary>Resident set size: the second field of /proc/self/statm, in pages.</summary>
+    internal static long ResidentBytes()
+    {
+        try
+        {
+            var statm = File.ReadAllText("/proc/self/statm").AsSpan();
+            var start = statm.IndexOf(' ') + 1;
+            var length = statm[start..].IndexOf(' ');
+            return long.Parse(statm.Slice(start, length), System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+        }
+        catch (IOException)
+        {
+            return Environment.WorkingSet; // not Linux
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return Environment.WorkingSet;
+        }
+    }
+}
