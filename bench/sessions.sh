@@ -263,18 +263,12 @@ T_START=$(now_ms)
 deadline_left() { echo $((MAX_TIME - ($(now_ms) - T_START) / 1000)); }
 
 kb_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo -1; }
-# capture_stat KEY: the value of KEY=... in the capture node's latest statistics line ("live", "started", ...).
+# capture_stat NAME: the value of NAME=... in the capture node's latest statistics line (its instrument names:
+# "sessions_live", "sessions_started", "kernel_dropped", ...).
 capture_stat() {
-  { grep -a "| sessions started=" "$RUN_DIR/capture.out" || true; } | tail -n 1 | awk -v k="$1" '
-    { n = split($0, part, / \| /)
-      for (i = 1; i <= n; i++) if (part[i] ~ /^sessions /) {
-        m = split(part[i], kv, " ")
-        for (j = 1; j <= m; j++) { split(kv[j], x, "="); if (x[1] == k) { print x[2]; exit } }
-      } }'
+  { grep -a " sessions_started=" "$RUN_DIR/capture.out" || true; } | tail -n 1 | grep -o "[ (]$1=[0-9]*" | head -n 1 | cut -d= -f2
 }
-capture_kernel_dropped() {
-  { grep -a "| kernel received=" "$RUN_DIR/capture.out" || true; } | tail -n 1 | sed -n 's/.*| kernel received=[0-9]* dropped=\([0-9]*\).*/\1/p'
-}
+capture_kernel_dropped() { capture_stat kernel_dropped; }
 target_established() {
   ip netns exec "${LAB[NS_TARGET]}" ss -Htn state established "( sport = :${LAB[TARGET_NGINX_PORT]} )" | wc -l
 }
@@ -324,7 +318,7 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
     answered=$(clients_sum answered)
     failed=$(clients_sum failed)
     [[ -n $open_ms ]] || ((answered + failed < n)) || open_ms=$(($(now_ms) - t0))
-    live=$(capture_stat live)
+    live=$(capture_stat sessions_live)
     live=${live:-0}
     if [[ -n $open_ms ]]; then
       est=$(target_established)
@@ -358,7 +352,7 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
   answered=$(clients_sum answered)
   failed=$(clients_sum failed)
   est=$(target_established)
-  live=$(capture_stat live)
+  live=$(capture_stat sessions_live)
   dropped=$(capture_kernel_dropped)
   LAST_N=$live
   # Per session of the capture node's own live count: what it holds is what costs memory.
@@ -371,7 +365,7 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$rss" "$anon" "$hwm" "$per_rss" "$per_anon" \
     "$(awk -v m="$open_ms" 'BEGIN { print m / 1000 }')" "$(awk -v m="$est_ms" 'BEGIN { print m / 1000 }')" \
-    "$answered" "$failed" "$est" "$live" "$(capture_stat started)" "$(capture_stat refused-ceiling)" "$(capture_stat failed)" \
+    "$answered" "$failed" "$est" "$live" "$(capture_stat sessions_started)" "$(capture_stat sessions_refused_ceiling)" "$(capture_stat sessions_failed)" \
     "$(kb_of "$INTERCEPT_PID" VmRSS)" "$(kb_of "$COORD_PID" VmRSS)" \
     "$(kb_of "$CAPTURE_PID" RssFile)" "$(kb_of "$CAPTURE_PID" RssShmem)" "$dropped" >>"$RESULTS"
   log "N=$n: answered $answered (failed $failed), target established $est, capture live $live (kernel dropped $dropped);" \

@@ -281,8 +281,13 @@ internal sealed class CaptureNodeStatistics
         m.Counter("packets_truncated", "{packet}", "Captured packets the snap length cut short (their bytes are gone).", () => PacketsTruncated);
         m.Counter("packets_ignored", "{packet}", "Packets of no session: pure ACKs of unknown connections, packets to no target.", () => PacketsIgnored);
         m.Counter("packets_refused_queue_full", "{packet}", "Captured packets dropped because their shard's queue was full.", () => PacketsRefusedQueueFull);
+        m.Counter("kernel_received", "{packet}", "Packets the kernel passed the capture filter (live capture).", () => Kernel?.Invoke().Received ?? 0);
         m.Counter("kernel_dropped", "{packet}", "Packets the kernel dropped from the capture ring (live capture).", () => Kernel?.Invoke().KernelDropped ?? 0);
-        m.Counter("raw_send_failed", "{packet}", "Raw IP sends the kernel refused.", () => Sender?.Failed ?? 0);
+        m.Counter("kernel_if_dropped", "{packet}", "Packets the interface dropped before the capture (live capture).", () => Kernel?.Invoke().InterfaceDropped ?? 0);
+        m.Counter("raw_sent", "{packet}", "Packets sent through the raw IP socket.", () => Sender?.Sent ?? 0);
+        m.CounterFamily("raw_send_failed", "error", "{packet}", "Raw IP sends the kernel refused, by error.", () =>
+            [KeyValuePair.Create("eperm", Sender?.FailedNotPermitted ?? 0), KeyValuePair.Create("emsgsize", Sender?.FailedTooBig ?? 0),
+             KeyValuePair.Create("enobufs", Sender?.FailedNoBuffers ?? 0), KeyValuePair.Create("other", Sender?.FailedOther ?? 0)]);
 
         m.Counter("sessions_started", "{session}", "Sessions (copies) started.", () => SessionsStarted);
         m.Gauge("sessions_live", "{session}", "Sessions live now.", () => LiveSessions);

@@ -76,6 +76,19 @@ public sealed class StatusApiLabTests
         Assert.Contains("replaycluster_reply_latency_seconds_count  10.0", samples);
         Assert.Contains("replaycluster_reply_latency_seconds_bucket  10.0", samples);
 
+        // The capture node's own /metrics (OpenTelemetry's exporter), read by the same parser: the same numbers under
+        // the node's names, a running total as a counter, the latencies as a histogram in seconds.
+        var nodeParse = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as families\n" +
+                        "for family in families(sys.stdin.read()):\n    for s in family.samples:\n        print(family.type, s.name, s.value)\n";
+        var nodeParsed = await lab.ExecAsync(LabRole.Online, ["bash", "-c",
+            $"curl -sf http://{cluster.Capture.Health.Address}:{ThreeNodes.CaptureMetricsPort}/metrics | /usr/bin/python3 -c \"{nodeParse.Replace("\"", "\\\"", StringComparison.Ordinal)}\""],
+            TimeSpan.FromSeconds(20), Cancellation);
+        Assert.True(nodeParsed.ExitCode == 0, nodeParsed.StdErr);
+        var nodeSamples = nodeParsed.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("counter replaycluster_capture_requests_delivered_total 10.0", nodeSamples);
+        Assert.Contains(nodeSamples, s => s.StartsWith("gauge replaycluster_capture_sessions_live ", StringComparison.Ordinal));
+        Assert.Contains(nodeSamples, s => s.StartsWith("histogram replaycluster_capture_reply_latency_seconds_count ", StringComparison.Ordinal));
+
         // The CLI client: a run around 10 more requests, then its report and the status table.
         var badDuration = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "run", "start", "--duration", "soon"), TimeSpan.FromSeconds(30), Cancellation);
         Assert.Equal(1, badDuration.ExitCode);
@@ -255,7 +268,12 @@ public sealed class StatusApiLabTests
     /// <summary>Coordinator (dashboard up), intercept and capture node (capturing), stopped on dispose.</summary>
     private sealed class ThreeNodes : IAsyncDisposable
     {
+        public const int CaptureMetricsPort = 9464;
+
         private readonly List<LabNode> _nodes = [];
+
+        /// <summary>The capture node.</summary>
+        public LabNode Capture => _nodes.Single(n => n.Role == "capture");
 
         public static async Task<ThreeNodes> StartAsync(LabHost lab)
         {
@@ -267,7 +285,9 @@ public sealed class StatusApiLabTests
                 nodes._nodes.Insert(0, await launcher.StartInterceptAsync());
                 // One request at a time (/wait:1, also the default): every request then has its own reply latency sample.
                 // With keep-pace pacing (/wait:N) a request released before the previous reply arrived shares its sample.
-                nodes._nodes.Insert(0, await launcher.StartCaptureAsync(args: ["-x", $"80-{lab.TargetIp}:80/wait:1", "-c", lab.FakeRange]));
+                // The capture node also serves its own /metrics (replaycluster.capture.metrics.port).
+                nodes._nodes.Insert(0, await launcher.StartCaptureAsync(args: ["-x", $"80-{lab.TargetIp}:80/wait:1", "-c", lab.FakeRange,
+                    "--set", $"replaycluster.capture.metrics.port = {CaptureMetricsPort}"]));
                 return nodes;
             }
             catch
