@@ -37,6 +37,10 @@ internal static class ClientCommands
     };
 
     private static readonly Option<bool> Json = new("--json") { Description = "Print the JSON the coordinator returns." };
+    private static readonly Option<bool> AllCounters = new("--counters")
+    {
+        Description = "Print every counter of every node (one row per counter, one column per node) instead of the summary table.",
+    };
 
     private static readonly Option<string?> Duration = new("--duration")
     {
@@ -48,11 +52,11 @@ internal static class ClientCommands
 
     public static IEnumerable<Command> Create()
     {
-        var status = new Command("status", "Show every node's counters and the cluster's rates and loss ratio, as a table.") { Api, ApiCa, Json };
+        var status = new Command("status", "Show every node's counters and the cluster's rates and loss ratio, as a table.") { Api, ApiCa, Json, AllCounters };
         status.SetAction((parse, cancellation) => RunAsync(parse, cancellation, async (http, output) =>
         {
             var body = await http.GetStringAsync("/api/status", cancellation);
-            output.Write(parse.GetValue(Json) ? body + Environment.NewLine : StatusTable(body));
+            output.Write(parse.GetValue(Json) ? body + Environment.NewLine : parse.GetValue(AllCounters) ? CountersTable(body) : StatusTable(body));
         }));
 
         var run = new Command("run", "Start or stop a run; a run's report compares what was captured with what was replayed.") { Api, ApiCa };
@@ -202,6 +206,38 @@ internal static class ClientCommands
 
         var counted = refusals.EnumerateObject().Where(r => r.Value.ValueKind == JsonValueKind.Number && r.Value.GetInt64() > 0).Select(r => $"{r.Name} {r.Value.GetInt64()}").ToList();
         return counted.Count == 0 ? string.Empty : $"HTTP API refusals: {string.Join(", ", counted)}{Environment.NewLine}";
+    }
+
+    /// <summary>
+    /// Every counter every node reported, one row per counter name and one column per node (<c>-</c> where a node does
+    /// not have it): what <c>status --counters</c> prints. Histogram buckets are left out; their count and sum stay.
+    /// </summary>
+    internal static string CountersTable(string body)
+    {
+        using var json = JsonDocument.Parse(body);
+        var nodes = json.RootElement.GetProperty("nodes").EnumerateArray()
+            .Select(n => (Header: $"{n.GetProperty("role").GetString()} {Address(n)}", Counters: n.GetProperty("counters").EnumerateObject()
+                .Where(c => c.Value.ValueKind == JsonValueKind.Number)
+                .ToDictionary(c => c.Name, c => c.Value.GetInt64(), StringComparer.Ordinal)))
+            .ToList();
+        var names = nodes.SelectMany(n => n.Counters.Keys).Distinct(StringComparer.Ordinal)
+            .Where(name => !name.Contains("_le_", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        List<string[]> rows = [["counter", .. nodes.Select(n => n.Header)]];
+        rows.AddRange(names.Select(name => (string[])[name, .. nodes.Select(n => n.Counters.TryGetValue(name, out var v) ? v.ToString(CultureInfo.InvariantCulture) : "-")]));
+        var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
+        var text = new StringBuilder();
+        foreach (var row in rows)
+        {
+            text.AppendJoin("  ", row.Select((cell, i) => i == 0 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).AppendLine();
+        }
+
+        return text.ToString();
+
+        static string Address(JsonElement node)
+        {
+            var address = node.GetProperty("address").GetString() ?? "?";
+            return address[(address.IndexOf('@', StringComparison.Ordinal) + 1)..];
+        }
     }
 
     private static string StatusTable(string body)

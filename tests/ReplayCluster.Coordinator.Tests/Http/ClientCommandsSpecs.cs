@@ -46,6 +46,25 @@ public sealed class ClientCommandsSpecs() : Akka.TestKit.Xunit.TestKit(Akka.Conf
     }
 
     [Fact]
+    public void Status_counters_lists_every_counter_of_every_node_without_histogram_buckets()
+    {
+        const string Body = """
+            {"nodes": [
+              {"role": "capture", "address": "akka.ssl.tcp://replaycluster@10.0.0.2:4054", "counters": {"sessions_started": 12, "requests_lost_syntimeout": 1, "reply_latency_us_le_100": 3, "reply_latency_us_count": 4}},
+              {"role": "intercept", "address": "akka.ssl.tcp://replaycluster@10.0.0.3:4055", "counters": {"replies_routed": 40, "messages_refused": 0}}
+            ]}
+            """;
+
+        var lines = ClientCommands.CountersTable(Body).Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.Matches(@"^counter\s+capture 10\.0\.0\.2:4054\s+intercept 10\.0\.0\.3:4055$", lines[0]);
+        Assert.Equal(["messages_refused", "replies_routed", "reply_latency_us_count", "requests_lost_syntimeout", "sessions_started"],
+            lines.Skip(1).Select(l => l.Split(' ')[0]));
+        Assert.Matches(@"^sessions_started\s+12\s+-$", lines[^1]);
+        Assert.Matches(@"^replies_routed\s+-\s+40$", lines[2]);
+    }
+
+    [Fact]
     public async Task Without_a_readable_token_file_or_with_another_token_the_commands_fail_and_say_why()
     {
         await using var server = await StartAsync();

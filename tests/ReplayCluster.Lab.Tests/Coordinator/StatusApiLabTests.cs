@@ -120,6 +120,17 @@ public sealed class StatusApiLabTests
         Assert.Matches(@"(?m)^intercept\s", table.StdOut);
         Assert.Contains("loss ratio 0.000000", table.StdOut, StringComparison.Ordinal);
 
+        // Every counter of every node, by the names the nodes report (the session counters that once reached no output among them).
+        var all = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "status", "--counters"), TimeSpan.FromSeconds(30), Cancellation);
+        Assert.True(all.ExitCode == 0, all.StdErr);
+        Assert.Matches(@"(?m)^requests_delivered\s+20\s+-$", all.StdOut);
+        Assert.Matches(@"(?m)^replies_routed\s+-\s+\d+$", all.StdOut);
+        foreach (var counter in (string[])["syn_retransmissions", "fast_retransmits", "zero_window_probes", "port_reuses", "response_waits_expired", "requests_sent",
+                     "bytes_captured", "bytes_acknowledged", "client_duplicate_bytes", "packets_rejected", "process_memory_bytes"])
+        {
+            Assert.Matches($@"(?m)^{counter}\s", all.StdOut);
+        }
+
         var unreachable = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, "status", "--api", "http://127.0.0.1:9"), TimeSpan.FromSeconds(30), Cancellation);
         Assert.Equal(1, unreachable.ExitCode);
 
