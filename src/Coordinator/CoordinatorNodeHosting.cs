@@ -6,6 +6,7 @@ using ReplayCluster.CommandLine;
 using ReplayCluster.Coordinator.Identities;
 using ReplayCluster.Coordinator.Plans;
 using ReplayCluster.Plans;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Coordinator;
 
@@ -61,6 +62,12 @@ internal static class CoordinatorNodeHosting
             services.AddSingleton(provider => new Http.StatusEndpoint(http, provider.GetRequiredService<ActorRegistry>(),
                 provider.GetRequiredService<ILogger<Http.StatusEndpoint>>()));
             services.AddHostedService(provider => provider.GetRequiredService<Http.StatusEndpoint>());
+
+            // One count of refused cluster messages for the coordinator, in its catalogue: /api/status under "coordinator",
+            // and its own /metrics when replaycluster.coordinator.metrics.port is set.
+            services.AddSingleton(new Membership.MessageRefusals());
+            services.AddSingleton(provider => Statistics.StatisticsAggregator.CoordinatorMetrics(provider.GetRequiredService<Membership.MessageRefusals>()));
+            services.AddNodeMetricsExport(node.Settings, node.Config, provider => provider.GetRequiredService<NodeMetrics>());
             services.AddSingleton(new Health.ReadinessCheck("api", provider => provider.GetRequiredService<Http.StatusEndpoint>().NotReadyReason));
         },
         ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>
@@ -69,8 +76,7 @@ internal static class CoordinatorNodeHosting
             var loggers = provider.GetRequiredService<ILoggerFactory>();
             var plan = settings.InitialPlan;
 
-            // One count of refused cluster messages for the coordinator, shown in /api/status under "coordinator".
-            var refusals = new Membership.MessageRefusals();
+            var refusals = provider.GetRequiredService<Membership.MessageRefusals>();
             var senders = Membership.ClusterSenders.Of(system);
             var allocator = system.ActorOf(IdentitySliceAllocator.Props(
                 new IdentityRangeChanged(plan.FakeClientRange, plan.SlicePrefix ?? ReplayPlanValidator.DefaultSlicePrefix),
@@ -80,7 +86,7 @@ internal static class CoordinatorNodeHosting
                 Cluster.ActorNames.ReplayPlan);
             registry.Register<ReplayPlanKeeper>(keeper);
             var aggregator = system.ActorOf(Statistics.StatisticsAggregator.Props(TimeProvider.System,
-                loggers.CreateLogger<Statistics.StatisticsAggregator>(), senders, refusals), Cluster.ActorNames.Statistics);
+                loggers.CreateLogger<Statistics.StatisticsAggregator>(), senders, refusals, provider.GetRequiredService<NodeMetrics>()), Cluster.ActorNames.Statistics);
             registry.Register<Statistics.StatisticsAggregator>(aggregator);
             // Response comparison (issue 11): capture nodes' summaries, merged per run, for /api/diff.
             registry.Register<Comparison.DiffKeeper>(system.ActorOf(Comparison.DiffKeeper.Props(TimeProvider.System,

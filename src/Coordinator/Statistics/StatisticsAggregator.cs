@@ -126,18 +126,21 @@ internal sealed class StatisticsAggregator : ReceiveActor
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
     private readonly ClusterSenders _senders;
     private readonly MessageRefusals _refusals;
+    private readonly NodeMetrics _metrics;
     private (DateTimeOffset At, IReadOnlyDictionary<string, long> Totals)? _runStart;
     private (DateTimeOffset At, IReadOnlyDictionary<string, long> Totals)? _runStop;
     private TimeSpan? _runPlannedDuration;
     private ITimer? _runTimer;
     private int _runNumber;
 
-    public StatisticsAggregator(TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null, ClusterSenders? senders = null, MessageRefusals? refusals = null)
+    public StatisticsAggregator(TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null, ClusterSenders? senders = null, MessageRefusals? refusals = null,
+        NodeMetrics? metrics = null)
     {
         _time = time;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _senders = senders ?? ClusterSenders.Of(Context.System);
         _refusals = refusals ?? new MessageRefusals();
+        _metrics = metrics ?? CoordinatorMetrics(_refusals);
         Receive<NodeStatisticsReport>(OnReport);
         Receive<ClusterEvent.MemberRemoved>(OnMemberRemoved);
         Receive<ClusterEvent.UnreachableMember>(e => _unreachable.Add(e.Member.Address));
@@ -185,8 +188,17 @@ internal sealed class StatisticsAggregator : ReceiveActor
         Receive<GetRunReport>(_ => Sender.Tell(_runStart is null ? NoRun.Instance : Report()));
     }
 
-    public static Props Props(TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null, ClusterSenders? senders = null, MessageRefusals? refusals = null) =>
-        Akka.Actor.Props.Create(() => new StatisticsAggregator(time, logger, senders, refusals));
+    public static Props Props(TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null, ClusterSenders? senders = null, MessageRefusals? refusals = null,
+        NodeMetrics? metrics = null) =>
+        Akka.Actor.Props.Create(() => new StatisticsAggregator(time, logger, senders, refusals, metrics));
+
+    /// <summary>The coordinator's own catalogue: what every node has (refused messages, resumed faults, the process).</summary>
+    public static NodeMetrics CoordinatorMetrics(MessageRefusals refusals)
+    {
+        var metrics = new NodeMetrics(Configuration.NodeRoles.Coordinator);
+        metrics.NodeWide(refusals);
+        return metrics;
+    }
 
     protected override void PreStart() => Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
         typeof(ClusterEvent.MemberRemoved), typeof(ClusterEvent.IReachabilityEvent));
@@ -315,12 +327,7 @@ internal sealed class StatisticsAggregator : ReceiveActor
                 LatencyPercentiles.From(totals, LatencyHistogramLayout.CaptureLatency)));
     }
 
-    private Dictionary<string, long> CoordinatorCounters()
-    {
-        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
-        _refusals.WriteCounters(counters);
-        return counters;
-    }
+    private Dictionary<string, long> CoordinatorCounters() => _metrics.Read();
 
     private string StateOf(Address address, NodeEntry entry) =>
         entry.RemovedMember is not null ? NodeStates.Removed : _unreachable.Contains(address) ? NodeStates.Unreachable : NodeStates.Up;

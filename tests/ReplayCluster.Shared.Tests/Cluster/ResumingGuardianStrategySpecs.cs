@@ -25,9 +25,9 @@ public sealed class ResumingGuardianStrategySpecs() : Akka.TestKit.Xunit.TestKit
 
         Assert.Equal(12, ExpectMsg<int>(cancellationToken: TestContext.Current.CancellationToken));
         Assert.Equal(before + 1, ResumingGuardianStrategy.Resumed);
-        var counters = new Dictionary<string, long>();
-        new ReplayCluster.Membership.MessageRefusals().WriteCounters(counters);
-        Assert.True(counters["actor_faults_resumed"] >= 1);
+        var metrics = new ReplayCluster.Statistics.NodeMetrics("capture");
+        metrics.NodeWide(new ReplayCluster.Membership.MessageRefusals());
+        Assert.True(metrics.Read()["actor_faults_resumed"] >= 1);
     }
 
     [Fact]

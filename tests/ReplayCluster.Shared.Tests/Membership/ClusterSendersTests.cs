@@ -87,9 +87,11 @@ public sealed class ClusterSendersTests
         }
 
         refusals.Refuse(logger, "replay plan", "akka.tcp://replaycluster@10.0.0.2:4053/user/x", RefusalReasons.WrongRole, "test");
-        var counters = new Dictionary<string, long>();
-        refusals.WriteCounters(counters);
+        var metrics = new ReplayCluster.Statistics.NodeMetrics("capture");
+        metrics.NodeWide(refusals);
+        var counters = metrics.Read();
 
+        Assert.Equal(4, refusals.Total);
         Assert.Equal(4, counters["messages_refused"]);
         Assert.Equal(3, counters["messages_refused_not_member"]);
         Assert.Equal(1, counters["messages_refused_wrong_role"]);

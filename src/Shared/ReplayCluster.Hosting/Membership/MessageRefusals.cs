@@ -79,20 +79,6 @@ public sealed partial class MessageRefusals
         }
     }
 
-    /// <summary>Writes <c>messages_refused</c> and one <c>messages_refused_{reason}</c> per reason seen.</summary>
-    public void WriteCounters(IDictionary<string, long> counters)
-    {
-        ArgumentNullException.ThrowIfNull(counters);
-        counters["messages_refused"] = Total;
-
-        // Beside the refusals because every node writes those: a top-level actor that failed and went on (see there).
-        counters["actor_faults_resumed"] = global::ReplayCluster.Cluster.ResumingGuardianStrategy.Resumed;
-        foreach (var (reason, count) in _byReason)
-        {
-            counters[$"messages_refused_{reason}"] = count;
-        }
-    }
-
     [LoggerMessage(EventId = 900, Level = LogLevel.Warning,
         Message = "Refused {Message} from {Sender}: {Reason} ({Detail}); {Count} refused for this reason so far")]
     private static partial void MessageRefused(ILogger logger, string message, string sender, string reason, string detail, long count);
