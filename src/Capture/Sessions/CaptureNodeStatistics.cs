@@ -51,8 +51,6 @@ internal sealed class CaptureNodeStatistics
         ("target_resets_ignored", c => c.TargetResetsIgnored),
     ];
 
-    private static readonly string[] RejectReasons = [.. Enum.GetValues<Packets.ParseResult>().Select(r => SnakeCase(r.ToString()))];
-
     private readonly ConcurrentDictionary<SessionEndReason, long> _ended = new();
     private readonly ConcurrentDictionary<SessionEndReason, long> _requestsLost = new();
 
@@ -276,8 +274,7 @@ internal sealed class CaptureNodeStatistics
     private void Publish(NodeMetrics m)
     {
         m.Counter("packets_captured", "{packet}", "Packets read from the capture (interface or pcap file).", () => PacketsCaptured);
-        m.CounterFamily("packets_rejected", "reason", "{packet}", "Captured packets the parser refused, by reason.",
-            () => ParseRejects.Snapshot().Where(p => p.Key != Packets.ParseResult.Ok && p.Value > 0).Select(p => KeyValuePair.Create(RejectReasons[(int)p.Key], p.Value)));
+        m.PacketsRejected(ParseRejects);
         m.Counter("packets_truncated", "{packet}", "Captured packets the snap length cut short (their bytes are gone).", () => PacketsTruncated);
         m.Counter("packets_ignored", "{packet}", "Packets of no session: pure ACKs of unknown connections, packets to no target.", () => PacketsIgnored);
         m.Counter("packets_refused_queue_full", "{packet}", "Captured packets dropped because their shard's queue was full.", () => PacketsRefusedQueueFull);
@@ -339,9 +336,6 @@ internal sealed class CaptureNodeStatistics
         }
     }
 
-    private static string SnakeCase(string name) =>
-        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : string.Empty) + char.ToLowerInvariant(c) : c.ToString()));
-
     /// <summary>The counters reported to the coordinator: the catalogue's reading (cumulative, snake_case as in /metrics).</summary>
     public IReadOnlyDictionary<string, long> ToCounters() => Metrics.Read();
 
@@ -349,36 +343,7 @@ internal sealed class CaptureNodeStatistics
     /// One line for the log: every instrument of the catalogue as <c>name=value</c>, under the same name as in the
     /// report and /metrics (a family as <c>name=total (value=n ...)</c>), grouped, then the latency percentiles.
     /// </summary>
-    public string Summary()
-    {
-        var counters = Metrics.Read();
-        var line = new StringBuilder();
-        string? group = null;
-        foreach (var instrument in Metrics.Catalogue)
-        {
-            if (instrument.Kind == InstrumentKind.Histogram)
-            {
-                continue; // as percentiles, below
-            }
-
-            var of = GroupOf(instrument.Name);
-            line.Append(of == group ? " " : line.Length == 0 ? string.Empty : " | ");
-            group = of;
-            line.Append(instrument.Name).Append('=').Append(counters.GetValueOrDefault(instrument.Name));
-            if (instrument.Tag is not null)
-            {
-                var prefix = instrument.Name + "_";
-                var series = counters.Where(c => c.Key.StartsWith(prefix, StringComparison.Ordinal) && !Metrics.Catalogue.Any(i => i.Name == c.Key))
-                    .OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key[prefix.Length..]}={c.Value}").ToList();
-                if (series.Count > 0)
-                {
-                    line.Append(" (").AppendJoin(' ', series).Append(')');
-                }
-            }
-        }
-
-        return line.Append(LatencySummary()).ToString();
-    }
+    public string Summary() => Metrics.Line(Metrics.Read(), GroupOf) + LatencySummary();
 
     // The line's groups, from the instruments' first word.
     private static string GroupOf(string name) => name[..Math.Max(0, name.IndexOf('_', StringComparison.Ordinal))] switch

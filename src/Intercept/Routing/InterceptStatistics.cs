@@ -8,8 +8,6 @@ internal sealed class InterceptStatistics
     /// <summary>Capture to hand-over to a reply channel or remoting, in the relay's buckets: <c>handoff_latency_us_*</c>.</summary>
     public static readonly LatencyHistogramLayout HandOffLayout = new("handoff_latency_us", LatencyHistogramLayout.RelayLatency.UpperBoundsMicroseconds);
 
-    private static readonly string[] RejectReasons = [.. Enum.GetValues<Packets.ParseResult>().Select(r => SnakeCase(r.ToString()))];
-
     private long _repliesCaptured;
 
     public InterceptStatistics()
@@ -17,8 +15,7 @@ internal sealed class InterceptStatistics
         Metrics = new NodeMetrics(Configuration.NodeRoles.Intercept);
         var m = Metrics;
         m.Counter("replies_captured", "{packet}", "Target reply packets captured on the sink interface.", () => RepliesCaptured);
-        m.CounterFamily("packets_rejected", "reason", "{packet}", "Captured packets the parser refused, by reason.",
-            () => ParseRejects.Snapshot().Where(p => p.Key != Packets.ParseResult.Ok && p.Value > 0).Select(p => KeyValuePair.Create(RejectReasons[(int)p.Key], p.Value)));
+        m.PacketsRejected(ParseRejects);
         m.Counter("replies_routed", "{record}", "Reply records sent toward the capture node that owns their session.", () => RepliesRouted);
         m.Counter("replies_dropped_unrouted", "{record}", "Reply records of no claimed route, dropped after the parking time.", () => RepliesDroppedUnrouted);
         m.Gauge("replies_parked", "{record}", "Reply records waiting for their route's claim.", () => Parked);
@@ -89,23 +86,5 @@ internal sealed class InterceptStatistics
     public IReadOnlyDictionary<string, long> ToCounters() => Metrics.Read();
 
     /// <summary>One line for the log: every counter and gauge of the catalogue as <c>name=value</c> (a family as <c>name=total (value=n ...)</c>).</summary>
-    public string Summary()
-    {
-        var counters = Metrics.Read();
-        var line = new System.Text.StringBuilder();
-        foreach (var instrument in Metrics.Catalogue.Where(i => i.Kind != InstrumentKind.Histogram))
-        {
-            line.Append(line.Length == 0 ? string.Empty : " ").Append(instrument.Name).Append('=').Append(counters.GetValueOrDefault(instrument.Name));
-            var prefix = instrument.Name + "_";
-            if (instrument.Tag is not null && counters.Where(c => c.Key.StartsWith(prefix, StringComparison.Ordinal)).ToList() is { Count: > 0 } series)
-            {
-                line.Append(" (").AppendJoin(' ', series.Select(c => $"{c.Key[prefix.Length..]}={c.Value}")).Append(')');
-            }
-        }
-
-        return line.ToString();
-    }
-
-    private static string SnakeCase(string name) =>
-        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : string.Empty) + char.ToLowerInvariant(c) : c.ToString()));
+    public string Summary() => Metrics.Line(Metrics.Read());
 }

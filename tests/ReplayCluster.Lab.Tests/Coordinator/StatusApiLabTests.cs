@@ -61,31 +61,19 @@ public sealed class StatusApiLabTests
         Assert.True(p50 > 0, $"p50 {p50} ms");
         Assert.True(p99 < 1000, $"p99 {p99} ms");
 
-        // A real Prometheus parser reads /metrics (Debian's python3-prometheus-client).
-        var parse = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as families\n" +
-                    "for family in families(sys.stdin.read()):\n    for s in family.samples:\n        print(s.name, s.labels.get('role', ''), s.value)\n";
-        // As a scraper would: the bearer token read from the coordinator's token file.
-        var parsed = await lab.ExecAsync(LabRole.Target, ["bash", "-c",
-            $"curl -sf -H \"Authorization: Bearer $(cat {CoordinatorApi.TokenFile(lab)})\" {CoordinatorApi.Url}/metrics | /usr/bin/python3 -c \"{parse.Replace("\"", "\\\"", StringComparison.Ordinal)}\""],
-            TimeSpan.FromSeconds(20), Cancellation);
-        Assert.True(parsed.ExitCode == 0, parsed.StdErr);
-        var samples = parsed.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains("replaycluster_node_requests_delivered_total capture 10.0", samples);
-        Assert.Contains("replaycluster_request_loss_ratio  0.0", samples);
-        Assert.Contains(samples, s => s.StartsWith("replaycluster_node_replies_routed_total intercept ", StringComparison.Ordinal));
-        Assert.Contains("replaycluster_reply_latency_seconds_count  10.0", samples);
-        Assert.Contains("replaycluster_reply_latency_seconds_bucket  10.0", samples);
+        // A real Prometheus parser reads /metrics (Debian's python3-prometheus-client); as a scraper would, with the
+        // bearer token read from the coordinator's token file. A sample prints as "type name role value".
+        var samples = await ScrapeAsync(lab, LabRole.Target, $"-H \"Authorization: Bearer $(cat {CoordinatorApi.TokenFile(lab)})\" {CoordinatorApi.Url}/metrics");
+        Assert.Contains("counter replaycluster_node_requests_delivered_total capture 10.0", samples);
+        Assert.Contains("gauge replaycluster_request_loss_ratio  0.0", samples);
+        Assert.Contains(samples, s => s.StartsWith("counter replaycluster_node_replies_routed_total intercept ", StringComparison.Ordinal));
+        Assert.Contains("histogram replaycluster_reply_latency_seconds_count  10.0", samples);
+        Assert.Contains("histogram replaycluster_reply_latency_seconds_bucket  10.0", samples);
 
         // The capture node's own /metrics (OpenTelemetry's exporter), read by the same parser: the same numbers under
         // the node's names, a running total as a counter, the latencies as a histogram in seconds.
-        var nodeParse = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as families\n" +
-                        "for family in families(sys.stdin.read()):\n    for s in family.samples:\n        print(family.type, s.name, s.value)\n";
-        var nodeParsed = await lab.ExecAsync(LabRole.Online, ["bash", "-c",
-            $"curl -sf http://{cluster.Capture.Health.Address}:{ThreeNodes.CaptureMetricsPort}/metrics | /usr/bin/python3 -c \"{nodeParse.Replace("\"", "\\\"", StringComparison.Ordinal)}\""],
-            TimeSpan.FromSeconds(20), Cancellation);
-        Assert.True(nodeParsed.ExitCode == 0, nodeParsed.StdErr);
-        var nodeSamples = nodeParsed.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains("counter replaycluster_capture_requests_delivered_total 10.0", nodeSamples);
+        var nodeSamples = await ScrapeAsync(lab, LabRole.Online, $"http://{cluster.Capture.Health.Address}:{ThreeNodes.CaptureMetricsPort}/metrics");
+        Assert.Contains("counter replaycluster_capture_requests_delivered_total  10.0", nodeSamples);
         Assert.Contains(nodeSamples, s => s.StartsWith("gauge replaycluster_capture_sessions_live ", StringComparison.Ordinal));
         Assert.Contains(nodeSamples, s => s.StartsWith("histogram replaycluster_capture_reply_latency_seconds_count ", StringComparison.Ordinal));
 
@@ -315,6 +303,17 @@ public sealed class StatusApiLabTests
                 await node.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>curl <paramref name="curlArguments"/> in <paramref name="role"/>'s namespace, parsed by prometheus_client: "type name role value" per sample.</summary>
+    private static async Task<string[]> ScrapeAsync(LabHost lab, LabRole role, string curlArguments)
+    {
+        const string Parse = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as families\n" +
+                             "for family in families(sys.stdin.read()):\n    for s in family.samples:\n        print(family.type, s.name, s.labels.get('role', ''), s.value)\n";
+        var parsed = await lab.ExecAsync(role, ["bash", "-c", $"curl -sf {curlArguments} | /usr/bin/python3 -c \"{Parse.Replace("\"", "\\\"", StringComparison.Ordinal)}\""],
+            TimeSpan.FromSeconds(20), Cancellation);
+        Assert.True(parsed.ExitCode == 0, parsed.StdErr);
+        return parsed.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
     private static async Task<string> GetAsync(LabHost lab, string path)

@@ -66,7 +66,7 @@ public sealed class InterceptRestartLabTests
             // While no intercept is in the cluster, new connections are not replayed (their replies could not come
             // back: they would only retransmit SYNs into the target), and are counted.
             await RequestsAsync(lab, "gap");
-            await capture.Process.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capture statistics", "refused-no-intercept=5 ");
+            await capture.Process.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capture statistics", " sessions_refused_no_intercept=5 ");
             await intercept.DisposeAsync();
             intercept = StartIntercept();
             try

@@ -106,7 +106,7 @@ public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
             await fixture.StartCaptureAsync(Cancellation);
             await File.WriteAllTextAsync(flags.Item1, "go", Cancellation);
             await client.WaitForOutputAsync(l => l == "two", TimeSpan.FromSeconds(15), Cancellation);
-            await fixture.Capture.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capture statistics", "not-joined-mid-stream=1");
+            await fixture.Capture.WaitForLogAsync(TimeSpan.FromSeconds(15), Cancellation, "Capture statistics", " sessions_not_joined_mid_stream=1 ");
             await fixture.StopCaptureAsync();
 
             // Asked for, the node replays it from the first byte it captures.

@@ -109,7 +109,15 @@ internal static partial class UniqueIdLoad
     /// <summary>Sessions that ended for <paramref name="reason"/> in a capture node's latest statistics line (0 when absent).</summary>
     public static long EndedFor(string statisticsLine, string reason)
     {
-        var m = Regex.Match(statisticsLine, $@"\b{Regex.Escape(reason)}=(\d+)");
+        // "sessions_ended=N (reason=n ...)": the family's series, by lower-case reason (none yet: no parentheses).
+        if (statisticsLine.Length == 0)
+        {
+            return 0; // no line yet
+        }
+
+        var ended = Regex.Match(statisticsLine, @"\bsessions_ended=\d+(?: \(([^)]*)\))?");
+        Assert.True(ended.Success, $"no sessions_ended in the statistics line: {statisticsLine}");
+        var m = Regex.Match(ended.Groups[1].Value, $@"\b{Regex.Escape(reason.ToLowerInvariant())}=(\d+)");
         return m.Success ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
     }
 

@@ -44,6 +44,8 @@ public sealed record NodeInstrument(string Name, InstrumentKind Kind, string Uni
 /// </remarks>
 public sealed class NodeMetrics : IDisposable
 {
+    private static readonly string[] RejectReasons = [.. Enum.GetValues<Packets.ParseResult>().Select(r => SnakeCase(r.ToString()))];
+
     private readonly List<NodeInstrument> _catalogue = [];
     private readonly List<LatencyHistogram> _histograms = [];
     private readonly MeterListener _reader;
@@ -130,6 +132,14 @@ public sealed class NodeMetrics : IDisposable
         Gauge("process_memory_bytes", "By", "Resident set size of this process.", ResidentBytes);
     }
 
+    /// <summary>Captured packets the parser refused, by reason (<c>packets_rejected</c>, <c>packets_rejected_ip_fragment</c>, ...).</summary>
+    public void PacketsRejected(Packets.ParseRejectCounters rejects)
+    {
+        ArgumentNullException.ThrowIfNull(rejects);
+        CounterFamily("packets_rejected", "reason", "{packet}", "Captured packets the parser refused, by reason.",
+            () => rejects.Snapshot().Where(p => p.Key != Packets.ParseResult.Ok && p.Value > 0).Select(p => KeyValuePair.Create(RejectReasons[(int)p.Key], p.Value)));
+    }
+
     /// <summary>A latency histogram: its buckets reported as they are, its records exported in seconds.</summary>
     public void Histogram(string description, LatencyHistogram histogram)
     {
@@ -179,6 +189,36 @@ public sealed class NodeMetrics : IDisposable
         return counters;
     }
 
+    /// <summary>
+    /// The statistics line's part for the counters and gauges: every one as <c>name=value</c> under its report name, a
+    /// family as <c>name=total (value=n ...)</c>; a new <paramref name="groupOf"/> value starts a <c>" | "</c> group.
+    /// </summary>
+    public string Line(IReadOnlyDictionary<string, long> reading, Func<string, string>? groupOf = null)
+    {
+        ArgumentNullException.ThrowIfNull(reading);
+        var line = new System.Text.StringBuilder();
+        string? group = null;
+        foreach (var instrument in _catalogue.Where(i => i.Kind != InstrumentKind.Histogram))
+        {
+            var of = groupOf?.Invoke(instrument.Name) ?? string.Empty;
+            line.Append(line.Length == 0 ? string.Empty : of == group ? " " : " | ");
+            group = of;
+            line.Append(instrument.Name).Append('=').Append(reading.GetValueOrDefault(instrument.Name));
+            if (instrument.Tag is not null)
+            {
+                var prefix = instrument.Name + "_";
+                var series = reading.Where(c => c.Key.StartsWith(prefix, StringComparison.Ordinal) && !_catalogue.Any(i => i.Name == c.Key))
+                    .OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key[prefix.Length..]}={c.Value}").ToList();
+                if (series.Count > 0)
+                {
+                    line.Append(" (").AppendJoin(' ', series).Append(')');
+                }
+            }
+        }
+
+        return line.ToString();
+    }
+
     public void Dispose()
     {
         _reader.Dispose();
@@ -214,6 +254,9 @@ public sealed class NodeMetrics : IDisposable
         reading[$"{name}_{tags[0].Value}"] = value;
         reading[name] = reading.GetValueOrDefault(name) + value;
     }
+
+    private static string SnakeCase(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : string.Empty) + char.ToLowerInvariant(c) : c.ToString()));
 
     /// <summary>Resident set size: the second field of /proc/self/statm, in pages.</summary>
     internal static long ResidentBytes()
