@@ -52,6 +52,10 @@ internal static class CaptureNodeHosting
             services.AddSingleton(new CaptureReadiness());
             services.AddSingleton(new Health.ReadinessCheck("capture", provider => provider.GetRequiredService<CaptureReadiness>().ReplayReason));
             services.AddSingleton(new Health.HealthDetail("identitySlice", provider => provider.GetRequiredService<IdentitySource>().Slice));
+            // What the node follows, so that a test or an operator waits on data rather than on a log line.
+            services.AddSingleton(new Health.HealthDetail("planVersion",
+                provider => provider.GetRequiredService<Plans.PlanInEffect>().Current.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            services.AddSingleton(new Health.HealthDetail("captureFilter", provider => provider.GetRequiredService<CapturePump>().ActiveFilter));
             services.AddSingleton(new SessionShards(settings.Shards, settings.ShardQueueLimit));
             services.AddSingleton(new InterceptDirectory());
             services.AddSingleton(provider => new AdmissionLimits(settings.MaxLiveSessions, new BufferBudget(settings.MaxNodeBufferedBytes),
@@ -73,7 +77,8 @@ internal static class CaptureNodeHosting
             services.AddSingleton(ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRange));
             services.AddSingleton<ConntrackExemption>();
             services.AddHostedService(provider => provider.GetRequiredService<ConntrackExemption>());
-            services.AddHostedService<CapturePump>();
+            services.AddSingleton<CapturePump>();
+            services.AddHostedService(provider => provider.GetRequiredService<CapturePump>());
 
             // Response comparison (issue 11, Comparison/): its own small capture, opened only while the plan compares.
             services.AddSingleton(new Comparison.CaptureComparisonCounters());

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Tests.TestSupport;
@@ -15,7 +13,7 @@ internal static class CatalogueExport
     /// <summary>Serves <paramref name="metrics"/> on a free loopback port and returns what a Prometheus parser read: family name to type.</summary>
     public static async Task<IReadOnlyDictionary<string, string>> ScrapeAsync(NodeMetrics metrics, Action recordHistograms, CancellationToken cancellation)
     {
-        var port = FreePort();
+        var port = FreePorts.Next();
         using var provider = NodeMetricsExport.Start(metrics, "127.0.0.1", port);
         recordHistograms(); // a histogram shows once it has a record taken while the exporter listens
         using var http = new HttpClient();
@@ -87,12 +85,5 @@ internal static class CatalogueExport
         await python.WaitForExitAsync(cancellation);
         Assert.True(python.ExitCode == 0, $"the Prometheus parser refused the exposition ({error.Trim()}); install python3-prometheus-client (tests/run.sh does)\n{text}");
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

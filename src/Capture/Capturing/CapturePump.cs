@@ -29,6 +29,7 @@ internal sealed class CapturePump(
 {
     private readonly Lock _filterLock = new();
     private LiveCapture? _live;
+    private volatile string? _activeFilter;
     private Thread? _fileThread;
     private readonly CancellationTokenSource _stopped = new();
     private volatile bool _stopping;
@@ -114,6 +115,7 @@ internal sealed class CapturePump(
                     RingBlockSizeBytes = settings.CaptureRingBlockSize,
                 });
                 CaptureLog.CapturingLive(logger, captureInterface, current.Filter ?? string.Empty, targets);
+                _activeFilter = current.Filter ?? string.Empty;
                 var live = _live;
                 statistics.Kernel = () => live.Statistics;
                 statistics.CapturingLive = true;
@@ -183,6 +185,7 @@ internal sealed class CapturePump(
                 try
                 {
                     live.ChangeFilter(filter);
+                    _activeFilter = filter;
                     CaptureLog.FilterChanged(logger, filter, Describe(next));
                 }
                 catch (LiveCaptureException ex)
@@ -192,6 +195,9 @@ internal sealed class CapturePump(
             }
         });
     }
+
+    /// <summary>The BPF filter the live capture runs now (after a plan's targets re-filtered it); null until it opened.</summary>
+    public string? ActiveFilter => _activeFilter;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

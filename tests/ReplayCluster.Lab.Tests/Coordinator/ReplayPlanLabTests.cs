@@ -38,8 +38,9 @@ public sealed class ReplayPlanLabTests
         Assert.Equal(10, await ReplayedAsync(lab, "plan-one", expected: 10));
 
         // The multiplier, raised while the node runs.
-        (await PlanAsync(lab, "set", "--copies", "3")).EnsureSuccess("plan set --copies 3");
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Following replay plan version 3: copies=3");
+        // Waits read what the node follows from its /readyz (planVersion, captureFilter), not its log.
+        var three = await PlanAsync(lab, "set", "--copies", "3");
+        await captureNode.WaitForAsync(r => r.Follows(VersionOf(three.EnsureSuccess("plan set --copies 3"))), "following the plan with 3 copies", TimeSpan.FromSeconds(10));
         await RequestsAsync(lab, "plan-three", 10);
         Assert.Equal(30, await ReplayedAsync(lab, "plan-three", expected: 30));
         var identities = lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains("case=plan-three", StringComparison.Ordinal))
@@ -62,16 +63,15 @@ public sealed class ReplayPlanLabTests
         }
 
         // New targets re-filter the live capture: port 80 is no longer an online service of the plan.
-        (await PlanAsync(lab, "set", "--copies", "1", "-x", $"8080-{lab.TargetIp}:80")).EnsureSuccess("plan set -x 8080");
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Capture filter is now tcp and ((dst port 8080))");
+        var unmapped = (await PlanAsync(lab, "set", "--copies", "1", "-x", $"8080-{lab.TargetIp}:80")).EnsureSuccess("plan set -x 8080");
+        await captureNode.WaitForAsync(r => r.Follows(VersionOf(unmapped), "tcp and ((dst port 8080))"), "capturing port 8080 only", TimeSpan.FromSeconds(10));
         await RequestsAsync(lab, "plan-unmapped", 10);
         await Task.Delay(2000, Cancellation);
         Assert.Equal(0, await ReplayedAsync(lab, "plan-unmapped", expected: 0));
 
         // The rate cap: a burst of 40 short connections, 5 sessions a second allowed.
-        (await PlanAsync(lab, "set", "-x", $"80-{lab.TargetIp}:80", "--rate-cap", "5")).EnsureSuccess("plan set --rate-cap 5");
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "rate-cap=5.0/s", "tcp and ((dst port 80))");
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Capture filter is now tcp and ((dst port 80))");
+        var capPlan = (await PlanAsync(lab, "set", "-x", $"80-{lab.TargetIp}:80", "--rate-cap", "5")).EnsureSuccess("plan set --rate-cap 5");
+        await captureNode.WaitForAsync(r => r.Follows(VersionOf(capPlan), "tcp and ((dst port 80))"), "following the capped plan on port 80", TimeSpan.FromSeconds(10));
         var burst = string.Join(" & ", Enumerable.Range(0, 40).Select(i => $"curl -s -o /dev/null 'http://{lab.OnlineIp}/1k?case=plan-capped&n={i}'"));
         var started = DateTime.UtcNow;
         (await lab.ExecAsync(LabRole.Client, ["bash", "-c", burst + " & wait"], TimeSpan.FromSeconds(30), Cancellation)).EnsureSuccess("burst");
@@ -101,6 +101,14 @@ public sealed class ReplayPlanLabTests
         await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Refused replay plan version", "not_allowed");
         await RequestsAsync(lab, "plan-kept", 5);
         Assert.Equal(5, await ReplayedAsync(lab, "plan-kept", expected: 5));
+    }
+
+    /// <summary>The version <c>plan set</c> says the coordinator gave the plan ("plan version N, followed by ...").</summary>
+    private static long VersionOf(LabExecResult set)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(set.StdOut, @"plan version (\d+)");
+        Assert.True(match.Success, $"plan set printed no version: {set.StdOut}");
+        return long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static async Task<LabExecResult> PlanAsync(LabHost lab, params string[] args) =>

@@ -127,13 +127,15 @@ public sealed class LabNode : IAsyncDisposable
 
     public bool HasExited => Process.HasExited;
 
+    private static readonly IReadOnlyDictionary<string, string> NoDetails = new Dictionary<string, string>();
+
     /// <summary>One <c>GET /readyz</c> from inside the node's namespace; not ready with the reason when nothing answers.</summary>
     public async Task<NodeReadiness> ProbeAsync(CancellationToken cancellationToken = default)
     {
         var result = await _lab.ExecInAsync(Process.Namespace, ["curl", "-s", "--max-time", "2", $"http://{Health}/readyz"], TimeSpan.FromSeconds(5), cancellationToken);
         if (result.ExitCode != 0 || result.StdOut.Length == 0)
         {
-            return new NodeReadiness(false, null, null, $"no answer on {Health} (curl exit {result.ExitCode})");
+            return new NodeReadiness(false, null, null, $"no answer on {Health} (curl exit {result.ExitCode})", NoDetails);
         }
 
         using var json = JsonDocument.Parse(result.StdOut);
@@ -141,10 +143,13 @@ public sealed class LabNode : IAsyncDisposable
         var reasons = string.Join("; ", root.GetProperty("checks").EnumerateArray()
             .Where(c => !c.GetProperty("ready").GetBoolean())
             .Select(c => $"{c.GetProperty("name").GetString()}: {c.GetProperty("reason").GetString()}"));
+        var details = root.GetProperty("details").EnumerateObject().Where(d => d.Value.ValueKind == JsonValueKind.String)
+            .ToDictionary(d => d.Name, d => d.Value.GetString()!, StringComparer.Ordinal);
         return new NodeReadiness(root.GetProperty("ready").GetBoolean(),
             root.TryGetProperty("address", out var address) ? address.GetString() : null,
-            root.GetProperty("details").TryGetProperty("identitySlice", out var slice) ? slice.GetString() : null,
-            reasons);
+            details.GetValueOrDefault("identitySlice"),
+            reasons,
+            details);
     }
 
     /// <summary>
@@ -168,7 +173,7 @@ public sealed class LabNode : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(condition);
         var cancellation = TestContext.Current.CancellationToken;
         var deadline = DateTime.UtcNow + timeout;
-        var last = new NodeReadiness(false, null, null, "not probed");
+        var last = new NodeReadiness(false, null, null, "not probed", NoDetails);
         while (DateTime.UtcNow < deadline && !Process.HasExited)
         {
             last = await ProbeAsync(cancellation);
@@ -205,5 +210,14 @@ public sealed class LabNode : IAsyncDisposable
     public ValueTask DisposeAsync() => Process.DisposeAsync();
 }
 
-/// <summary>A node's <c>/readyz</c> answer: ready or why not, its cluster address, a capture node's identity slice.</summary>
-public sealed record NodeReadiness(bool Ready, string? Address, string? IdentitySlice, string Reasons);
+/// <summary>
+/// A node's <c>/readyz</c> answer: ready or why not, its cluster address, a capture node's identity slice, and every
+/// detail it reports (a capture node's <c>planVersion</c> and <c>captureFilter</c>: what it follows now).
+/// </summary>
+public sealed record NodeReadiness(bool Ready, string? Address, string? IdentitySlice, string Reasons, IReadOnlyDictionary<string, string> Details)
+{
+    /// <summary>A capture node follows plan <paramref name="version"/> or a later one, and its capture runs <paramref name="filter"/> when given.</summary>
+    public bool Follows(long version, string? filter = null) =>
+        Details.TryGetValue("planVersion", out var followed) && long.Parse(followed, System.Globalization.CultureInfo.InvariantCulture) >= version
+        && (filter is null || (Details.TryGetValue("captureFilter", out var running) && running == filter));
+}

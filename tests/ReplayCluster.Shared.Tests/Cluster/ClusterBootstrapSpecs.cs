@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Akka.Cluster;
 using ReplayCluster.Configuration;
 using ReplayCluster.Tests.TestSupport;
@@ -69,7 +67,7 @@ public sealed class ClusterBootstrapSpecs
     [Fact]
     public async Task A_node_whose_seed_is_down_says_so_and_joins_once_the_seed_starts()
     {
-        var port = FreePort();
+        var port = FreePorts.Next();
         var seed = $"127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
         await using var capture = await InProcessNode.StartAsync(NodeRoles.Capture, new NodeConfigOverrides
         {
@@ -94,13 +92,6 @@ public sealed class ClusterBootstrapSpecs
 
     private static HashSet<string> UpRoles(InProcessNode node) =>
         [.. node.Cluster.State.Members.Where(m => m.Status == MemberStatus.Up).SelectMany(m => m.Roles).Where(r => !r.StartsWith("dc-", StringComparison.Ordinal))];
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what)
     {

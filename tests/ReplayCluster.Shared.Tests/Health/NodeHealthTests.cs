@@ -148,8 +148,8 @@ public sealed class NodeHealthTests
     [Fact]
     public async Task A_node_is_not_ready_until_it_joins_and_ready_once_it_has()
     {
-        var healthPort = FreePort();
-        var seedPort = FreePort();
+        var healthPort = FreePorts.Next();
+        var seedPort = FreePorts.Next();
         await using var capture = await InProcessNode.StartAsync(NodeRoles.Capture, new NodeConfigOverrides
         {
             Seeds = [$"127.0.0.1:{seedPort.ToString(CultureInfo.InvariantCulture)}"],
@@ -178,10 +178,4 @@ public sealed class NodeHealthTests
         Assert.Equal(capture.Cluster.SelfAddress.ToString(), ready.RootElement.GetProperty("address").GetString());
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
