@@ -35,10 +35,9 @@ internal static class CatalogueExport
             }
 
             // The line shows histograms as percentiles under their first word (capture, relay, reply, handoff).
+            var shortName = instrument.Name[..Math.Max(0, instrument.Name.IndexOf('_', StringComparison.Ordinal))];
             var inLine = instrument.Kind == InstrumentKind.Histogram
-                ? line.Contains($" {instrument.Name[..instrument.Name.IndexOf('_', StringComparison.Ordinal)]} p50=", StringComparison.Ordinal)
-                  || line.Contains($" {instrument.Name[..instrument.Name.IndexOf('_', StringComparison.Ordinal)]}=-", StringComparison.Ordinal)
-                  || !line.Contains(" | latency", StringComparison.Ordinal) // a node whose line shows no percentiles: checked by the report
+                ? line.Contains($" {shortName} p50=", StringComparison.Ordinal) || line.Contains($" {shortName}=-", StringComparison.Ordinal)
                 : line.Contains($"{instrument.Name}=", StringComparison.Ordinal);
             if (!inLine)
             {

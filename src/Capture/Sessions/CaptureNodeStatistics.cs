@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text;
 using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Capture.Sessions;
@@ -343,7 +341,7 @@ internal sealed class CaptureNodeStatistics
     /// One line for the log: every instrument of the catalogue as <c>name=value</c>, under the same name as in the
     /// report and /metrics (a family as <c>name=total (value=n ...)</c>), grouped, then the latency percentiles.
     /// </summary>
-    public string Summary() => Metrics.Line(Metrics.Read(), GroupOf) + LatencySummary();
+    public string Summary() => Metrics.Line(Metrics.Read(), GroupOf);
 
     // The line's groups, from the instruments' first word.
     private static string GroupOf(string name) => name[..Math.Max(0, name.IndexOf('_', StringComparison.Ordinal))] switch
@@ -355,26 +353,4 @@ internal sealed class CaptureNodeStatistics
         "responses" or "claims" or "reply" => "replies",
         _ => "requests",
     };
-
-    // The three latencies since start, as the coordinator computes them from the same histograms (bench/sidebyside.sh
-    // reads them from a node's last line): capture (kernel timestamp -> its session), relay, reply.
-    private string LatencySummary()
-    {
-        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
-        CaptureLatency.WriteCounters(counters);
-        RelayLatency.WriteCounters(counters);
-        ReplyLatency.WriteCounters(counters);
-        var line = new StringBuilder(" | latency");
-        foreach (var (name, layout) in (ReadOnlySpan<(string, LatencyHistogramLayout)>)[
-            ("capture", LatencyHistogramLayout.CaptureLatency), ("relay", LatencyHistogramLayout.RelayLatency), ("reply", LatencyHistogramLayout.ReplyLatency)])
-        {
-            var percentiles = LatencyPercentiles.From(counters, layout);
-            line.Append(' ').Append(name).Append(percentiles.Count == 0
-                ? "=-"
-                : string.Create(CultureInfo.InvariantCulture, $" p50={percentiles.P50Ms:0.###}ms p99={percentiles.P99Ms:0.###}ms"));
-        }
-
-        return line.ToString();
-    }
-
 }

@@ -6,6 +6,7 @@ using ReplayCluster.Membership;
 using ReplayCluster.Packets;
 using ReplayCluster.PacketIO;
 using ReplayCluster.Protocol;
+using ReplayCluster.Statistics;
 
 namespace ReplayCluster.Intercept.Comparison;
 
@@ -62,16 +63,21 @@ internal sealed class ComparisonTapCounters
 
     public void Refused() => Interlocked.Increment(ref _refused);
 
-    public IEnumerable<KeyValuePair<string, long>> ToCounters() =>
-    [
-        new("comparison_sessions", Interlocked.Read(ref _sessions)),
-        new("comparison_segments_forwarded", Interlocked.Read(ref _segments)),
-        new("comparison_bytes_forwarded", Interlocked.Read(ref _bytes)),
-        new("comparison_dropped_session_too_large", Interlocked.Read(ref _droppedSessionBytes)),
-        new("comparison_dropped_pending_full", Interlocked.Read(ref _droppedPending)),
-        new("comparison_early_segments_recovered", Interlocked.Read(ref _earlyRecovered)),
-        new("comparison_messages_refused", Interlocked.Read(ref _refused)),
-    ];
+    /// <summary>Adds the tap's counters to the intercept's catalogue, each read from its own field.</summary>
+    public void Publish(NodeMetrics metrics)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        metrics.Counter("comparison_sessions", "{session}", "Response comparison tap: compared sessions whose replies it took.", () => Interlocked.Read(ref _sessions));
+        metrics.Counter("comparison_segments_forwarded", "{segment}", "Response comparison tap: reply segments sent to capture nodes.", () => Interlocked.Read(ref _segments));
+        metrics.Counter("comparison_bytes_forwarded", "By", "Response comparison tap: reply bytes sent to capture nodes.", () => Interlocked.Read(ref _bytes));
+        metrics.Counter("comparison_dropped_session_too_large", "{segment}", "Response comparison tap: segments dropped past a session's byte bound.",
+            () => Interlocked.Read(ref _droppedSessionBytes));
+        metrics.Counter("comparison_dropped_pending_full", "{segment}", "Response comparison tap: segments dropped while the pending bound was full.",
+            () => Interlocked.Read(ref _droppedPending));
+        metrics.Counter("comparison_early_segments_recovered", "{segment}", "Response comparison tap: segments kept before their session was named and sent after.",
+            () => Interlocked.Read(ref _earlyRecovered));
+        metrics.Counter("comparison_messages_refused", "{message}", "Response comparison tap: compare messages refused.", () => Interlocked.Read(ref _refused));
+    }
 }
 
 /// <summary>

@@ -25,11 +25,7 @@ internal sealed class InterceptStatistics
         m.Counter("batches_by_channel", "{batch}", "Batches written to a reply channel instead of remoting.", () => BatchesByChannel);
         m.Gauge("reply_channels", "{connection}", "Reply channels open now.", () => ReplyChannels);
         m.Counter("reply_channel_failures", "{connection}", "Reply channels that could not open or failed while open.", () => ReplyChannelFailures);
-        foreach (var (name, _) in Comparison.ToCounters())
-        {
-            m.Counter(name, name.Contains("bytes", StringComparison.Ordinal) ? "By" : "{event}", $"Response comparison tap: {name.Replace('_', ' ')}.",
-                () => Comparison.ToCounters().First(c => c.Key == name).Value);
-        }
+        Comparison.Publish(m);
 
         m.NodeWide(Refusals);
         m.Histogram("Capture of a reply to its hand-over to a reply channel or remoting.", HandOffLatency);

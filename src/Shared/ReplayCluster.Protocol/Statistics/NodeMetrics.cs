@@ -190,8 +190,9 @@ public sealed class NodeMetrics : IDisposable
     }
 
     /// <summary>
-    /// The statistics line's part for the counters and gauges: every one as <c>name=value</c> under its report name, a
-    /// family as <c>name=total (value=n ...)</c>; a new <paramref name="groupOf"/> value starts a <c>" | "</c> group.
+    /// The statistics line: every counter and gauge as <c>name=value</c> under its report name, a family as
+    /// <c>name=total (value=n ...)</c>, a new <paramref name="groupOf"/> value starting a <c>" | "</c> group; then
+    /// <c>" | latency"</c> with each histogram's p50 and p99 (<c>name=-</c> before its first record).
     /// </summary>
     public string Line(IReadOnlyDictionary<string, long> reading, Func<string, string>? groupOf = null)
     {
@@ -214,6 +215,17 @@ public sealed class NodeMetrics : IDisposable
                     line.Append(" (").AppendJoin(' ', series).Append(')');
                 }
             }
+        }
+
+        // The histograms since start as percentiles, under their first word, as the coordinator computes them from the
+        // same buckets (bench/sidebyside.sh reads a capture node's " | latency capture p50=Xms p99=Yms relay ...").
+        for (var i = 0; i < _histograms.Count; i++)
+        {
+            var layout = _histograms[i].Layout;
+            var percentiles = LatencyPercentiles.From(reading, layout);
+            line.Append(i == 0 ? " | latency " : " ").Append(layout.Prefix[..layout.Prefix.IndexOf('_', StringComparison.Ordinal)]).Append(percentiles.Count == 0
+                ? "=-"
+                : string.Create(System.Globalization.CultureInfo.InvariantCulture, $" p50={percentiles.P50Ms:0.###}ms p99={percentiles.P99Ms:0.###}ms"));
         }
 
         return line.ToString();
