@@ -35,11 +35,16 @@ internal sealed class ReplaySession : ISessionCounting
     /// </summary>
     internal const int MaxResetsWithoutProgress = 3;
 
+    // Longer than every SYN retry together (by default at most 1 s doubled six times, each capped at MaxRto 5 s: 27 s):
+    // an echo further back (or ahead, which wraps) is not of this handshake.
+    private const uint MaxEchoedRoundTripMs = 60_000;
+
     private readonly SessionEndpoints _endpoints;
     private readonly SessionOptions _options;
     private readonly ISegmentTransport _transport;
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
+    private readonly HandshakeRtts? _handshakes;
     // The parts are mutable structs held in place (one object per session instead of eight: ~170 bytes less
     // per live session). Never readonly, never copied out: a readonly field or a local copy would be mutated
     // as a defensive copy and the change lost.
@@ -80,7 +85,7 @@ internal sealed class ReplaySession : ISessionCounting
     private long _lastActivity;
 
     public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
-        BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null)
+        BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null, HandshakeRtts? handshakes = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
@@ -95,6 +100,7 @@ internal sealed class ReplaySession : ISessionCounting
         _timer = new RetransmissionTimer(options);
         _pacer = new RequestPacer(options, this);
         _latency = new ReplyLatencyClock(replyLatency);
+        _handshakes = handshakes;
         _ipId = (ushort)Random.Shared.Next(ushort.MaxValue);
         LastActivity = time.GetUtcNow();
     }
@@ -578,6 +584,11 @@ internal sealed class ReplaySession : ISessionCounting
         _timer.ResetConnection();
         _staleAckReset = null;
         _staleResets = 0;
+        if (_handshakes is not null)
+        {
+            _timer.StartFrom(_handshakes.SynRto(_endpoints, _options));
+        }
+
         SendSyn(now);
     }
 
@@ -678,7 +689,11 @@ internal sealed class ReplaySession : ISessionCounting
         }
 
         LastActivity = now;
-        _timer.OnHandshake(now);
+        if (_timer.OnHandshake(now, EchoedRoundTrip(reply)) is { } roundTrip)
+        {
+            _handshakes?.Sample(_endpoints, roundTrip);
+        }
+
         _receive.Open(reply, _useTimestamps);
         _send.Established(reply.Window, reply.WindowScale == ResponseRecord.NoWindowScale ? 0 : Math.Min((int)reply.WindowScale, 14));
         _send.LimitMss(reply.Mss);
@@ -976,7 +991,10 @@ internal sealed class ReplaySession : ISessionCounting
             }
 
             _timer.Backoff();
-            SendSyn(now);
+
+            // Karn's rule: a SYN-ACK after this could answer either SYN, so the SYN is not timed again (the target's
+            // timestamp echo still tells which, EchoedRoundTrip).
+            SendSyn(now, timed: false);
             return;
         }
 
@@ -1072,7 +1090,7 @@ internal sealed class ReplaySession : ISessionCounting
         _latency.Reset();
     }
 
-    private void SendSyn(DateTimeOffset now)
+    private void SendSyn(DateTimeOffset now, bool timed = true)
     {
         _staleAckPending = false;
         var spec = BaseSpec(TcpFlags.Syn, _send.Isn, acknowledgment: 0) with
@@ -1082,8 +1100,28 @@ internal sealed class ReplaySession : ISessionCounting
             Timestamp = _useTimestamps ? new TcpTimestamp(TsValNow(), 0) : null,
         };
         Emit(spec, ReadOnlySpan<byte>.Empty);
-        _timer.TimeSyn(_send.Isn + 1, now);
+        if (timed)
+        {
+            _timer.TimeSyn(_send.Isn + 1, now);
+        }
+
         _timer.Restart(now);
+    }
+
+    /// <summary>
+    /// The round trip since the SYN the target answers, from its echo of that SYN's timestamp (millisecond resolution):
+    /// Linux echoes the SYN that opened its half-open connection, also in the SYN-ACK it resends for a retransmitted
+    /// one. Null without timestamps, or with an echo that is not a SYN's of this minute.
+    /// </summary>
+    private TimeSpan? EchoedRoundTrip(in ResponseRecord reply)
+    {
+        if (!_useTimestamps || !reply.HasTimestamp)
+        {
+            return null;
+        }
+
+        var elapsed = TsValNow() - reply.TsEcr;
+        return elapsed <= MaxEchoedRoundTripMs ? TimeSpan.FromMilliseconds(elapsed) : null;
     }
 
     private void SendAck() => SendSegment(TcpFlags.Ack, _send.Nxt, ReadOnlySpan<byte>.Empty);

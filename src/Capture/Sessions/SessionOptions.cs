@@ -54,6 +54,12 @@ internal sealed record SessionOptions
     /// <summary>Retransmission timeout before any RTT sample. Defaults to 200 ms.</summary>
     public TimeSpan InitialRto { get; init; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// The most a new session's first SYN waits before it is retransmitted when earlier handshakes to the same target
+    /// took long (<see cref="HandshakeRtts"/>). Defaults to 1 s, RFC 6298's initial RTO.
+    /// </summary>
+    public TimeSpan SynRtoCeiling { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Lower bound of the computed RTO. Defaults to 30 ms: LAN RTTs are sub-millisecond.</summary>
     public TimeSpan MinRto { get; init; } = TimeSpan.FromMilliseconds(30);
 

@@ -67,7 +67,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         // One Props for all the shard's sessions (each gets what is its own in its first message), on the
         // shard's dispatcher and on the session mailbox. hocon/capture.hocon defines the mailbox; an actor
         // system without it (tests that build their own) gets Akka's default.
-        var props = SessionActor.Props(new SessionActor.Host(context.Transport, context.Time, context.Statistics, context.Limits.Budget, _wakeups))
+        var props = SessionActor.Props(new SessionActor.Host(context.Transport, context.Time, context.Statistics, context.Limits.Budget, _wakeups, new HandshakeRtts()))
             .WithDispatcher(Context.Props.Dispatcher);
         _sessionProps = Context.System.Settings.Config.HasPath(SessionMailbox.ConfigPath) ? props.WithMailbox(SessionMailbox.ConfigPath) : props;
         _queue = context.Shards.QueueOf(index);

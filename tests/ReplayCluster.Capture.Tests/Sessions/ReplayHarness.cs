@@ -21,11 +21,11 @@ internal sealed class ReplayHarness : ISegmentTransport
     private readonly Random _random;
     private long _order;
 
-    public ReplayHarness(SessionOptions? options = null, int seed = 1, BufferBudget? budget = null)
+    public ReplayHarness(SessionOptions? options = null, int seed = 1, BufferBudget? budget = null, HandshakeRtts? handshakes = null)
     {
         _random = new Random(seed);
         Target = new SimulatedTarget(Endpoints);
-        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time, budget, ReplyLatency);
+        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time, budget, ReplyLatency, handshakes);
     }
 
     /// <summary>The reply latencies the session recorded.</summary>

@@ -22,6 +22,7 @@ internal sealed class SimulatedTarget
     private readonly SessionEndpoints _endpoints;
     private uint _connectionIsn;
     private uint _synIsn;
+    private uint _synTsVal;
     private uint _rcvNxt;
     private uint _sndNxt;
     private uint _sndUna;
@@ -249,12 +250,15 @@ internal sealed class SimulatedTarget
                 _pendingAnswers.Clear();
                 _connectionIsn = TargetIsn + (uint)Connections;
                 _synIsn = segment.Sequence;
+                _synTsVal = segment.Timestamp?.TsVal ?? 0;
                 _rcvNxt = segment.Sequence + 1;
                 _sndUna = _connectionIsn;
                 _sndNxt = _connectionIsn + 1;
             }
 
-            replies.Add(Record(_connectionIsn, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, 0, now, synAck: true, tsOn: segment.Timestamp.HasValue));
+            // Like Linux, every SYN-ACK of a half-open connection echoes the SYN that opened it, also the one resent
+            // for a retransmitted SYN.
+            replies.Add(Record(_connectionIsn, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, 0, now, synAck: true, tsOn: segment.Timestamp.HasValue) with { TsEcr = _synTsVal });
             return replies;
         }
 

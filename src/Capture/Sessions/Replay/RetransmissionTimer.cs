@@ -14,6 +14,7 @@ internal struct RetransmissionTimer(SessionOptions options)
 
     private TimeSpan? _srtt;
     private TimeSpan _rttVar;
+    private TimeSpan _initial = options.InitialRto;
     private uint? _timedSeq;
     private DateTimeOffset _timedAt;
     private int _duplicateAcks;
@@ -40,8 +41,23 @@ internal struct RetransmissionTimer(SessionOptions options)
     {
         _srtt = null;
         _rttVar = TimeSpan.Zero;
-        Rto = options.InitialRto;
+        _initial = options.InitialRto;
+        Rto = _initial;
         ResetConnection();
+    }
+
+    /// <summary>
+    /// Until the connection has a sample of its own, it waits <paramref name="rto"/> instead of
+    /// <see cref="SessionOptions.InitialRto"/>: what handshakes of other sessions to the same target took
+    /// (<see cref="HandshakeRtts"/>). Changes nothing once a sample was taken.
+    /// </summary>
+    public void StartFrom(TimeSpan rto)
+    {
+        if (!_srtt.HasValue)
+        {
+            _initial = rto;
+            Rto = rto;
+        }
     }
 
     /// <summary>A new connection to the target: the RTT estimate stays (same path), the rest starts over.</summary>
@@ -81,17 +97,23 @@ internal struct RetransmissionTimer(SessionOptions options)
     /// <summary>Karn's rule: what was timed is being retransmitted, its acknowledgment would be ambiguous.</summary>
     public void CancelSample() => _timedSeq = null;
 
-    /// <summary>The handshake completed: sample its RTT, clear the retries, stop the timer.</summary>
-    public void OnHandshake(DateTimeOffset now)
+    /// <summary>
+    /// The handshake completed: sample its RTT, clear the retries, stop the timer. The sample is the timed SYN's, or
+    /// else <paramref name="echoed"/> (the round trip the target's echo of the answered SYN's timestamp gives, which a
+    /// retransmission does not make ambiguous); returns the sample taken, if any.
+    /// </summary>
+    public TimeSpan? OnHandshake(DateTimeOffset now, TimeSpan? echoed = null)
     {
-        if (_timedSeq.HasValue)
+        var sample = _timedSeq.HasValue ? now - _timedAt : echoed;
+        if (sample is { } taken)
         {
-            Sample(now - _timedAt);
+            Sample(taken);
         }
 
         _timedSeq = null;
         Retries = 0;
         Deadline = null;
+        return sample;
     }
 
     /// <summary>
@@ -148,7 +170,7 @@ internal struct RetransmissionTimer(SessionOptions options)
     {
         if (_srtt is not { } srtt)
         {
-            return options.InitialRto;
+            return _initial;
         }
 
         var rto = srtt + (_rttVar * 4);

@@ -51,6 +51,42 @@ public sealed class RetransmissionTimerTests
     }
 
     [Fact]
+    public void A_connection_without_a_sample_starts_from_what_other_handshakes_took_and_its_own_sample_replaces_it()
+    {
+        var timer = new RetransmissionTimer(Options);
+        timer.StartFrom(TimeSpan.FromMilliseconds(700));
+        Assert.Equal(TimeSpan.FromMilliseconds(700), timer.Rto);
+        Assert.Equal(TimeSpan.FromMilliseconds(700), timer.Estimate);
+
+        timer.TimeSyn(1, T0);
+        Assert.Equal(TimeSpan.FromMilliseconds(40), timer.OnHandshake(T0 + TimeSpan.FromMilliseconds(40)));
+        Assert.Equal(TimeSpan.FromMilliseconds(120), timer.Rto);
+
+        // Once it has its own estimate, what others measured changes nothing.
+        timer.StartFrom(TimeSpan.FromMilliseconds(900));
+        Assert.Equal(TimeSpan.FromMilliseconds(120), timer.Rto);
+    }
+
+    [Fact]
+    public void A_handshake_after_a_retransmitted_syn_is_sampled_from_the_echo_only()
+    {
+        var timer = new RetransmissionTimer(Options);
+        timer.TimeSyn(1, T0);
+        timer.Expire();
+
+        // Karn's rule: the SYN-ACK may answer either SYN.
+        Assert.Null(timer.OnHandshake(T0 + TimeSpan.FromMilliseconds(450)));
+        Assert.Null(timer.Srtt);
+
+        // The target's timestamp echo says which SYN it answered.
+        var echoed = new RetransmissionTimer(Options);
+        echoed.TimeSyn(1, T0);
+        echoed.Expire();
+        Assert.Equal(TimeSpan.FromMilliseconds(450), echoed.OnHandshake(T0 + TimeSpan.FromMilliseconds(450), TimeSpan.FromMilliseconds(450)));
+        Assert.Equal(TimeSpan.FromMilliseconds(450), echoed.Srtt);
+    }
+
+    [Fact]
     public void Karns_rule_no_sample_from_a_retransmitted_segment()
     {
         var timer = new RetransmissionTimer(Options);
