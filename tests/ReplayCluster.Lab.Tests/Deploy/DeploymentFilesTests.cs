@@ -10,7 +10,8 @@ namespace ReplayCluster.Lab.Tests.Deploy;
 /// systemd units pass systemd's own verifier against an installed tree.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-public sealed partial class DeploymentFilesTests(PublishFixture publish) : IClassFixture<PublishFixture>
+[Collection(PublishCollection.Name)]
+public sealed partial class DeploymentFilesTests(PublishFixture publish)
 {
     private static readonly string[] Nodes = ["coordinator", "capture", "intercept"];
 

@@ -5,7 +5,8 @@ namespace ReplayCluster.Lab.Tests.Deploy;
 
 /// <summary>
 /// Runs deploy/publish.sh once (self-contained single-file binaries, capabilities on capture and
-/// intercept) into a folder every user can read, as a deployment would install them.
+/// intercept) into a folder every user can read, as a deployment would install them; shared by the tests of
+/// <see cref="PublishCollection"/>.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class PublishFixture : IAsyncLifetime
@@ -41,4 +42,14 @@ public sealed class PublishFixture : IAsyncLifetime
 
         return ValueTask.CompletedTask;
     }
+}
+
+/// <summary>
+/// The tests of the published binaries share one publish (~60 s of both cores): as a class fixture of each class it ran
+/// twice at once (2026-12-01 suite, 64 s in which the two classes' tests waited and nothing else ran).
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class PublishCollection : ICollectionFixture<PublishFixture>
+{
+    public const string Name = "Publish";
 }

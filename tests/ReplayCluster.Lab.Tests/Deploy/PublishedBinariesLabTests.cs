@@ -10,7 +10,8 @@ namespace ReplayCluster.Lab.Tests.Deploy;
 /// capabilities publish.sh set.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-public sealed class PublishedBinariesLabTests(PublishFixture publish) : IClassFixture<PublishFixture>
+[Collection(PublishCollection.Name)]
+public sealed class PublishedBinariesLabTests(PublishFixture publish)
 {
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
