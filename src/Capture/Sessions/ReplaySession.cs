@@ -1115,7 +1115,8 @@ internal sealed class ReplaySession : ISessionCounting
     /// </summary>
     private TimeSpan? EchoedRoundTrip(in ResponseRecord reply)
     {
-        if (!_useTimestamps || !reply.HasTimestamp)
+        // An echo of 0 is a target that does not echo (our TSvals are the client's clock, never 0 in practice).
+        if (!_useTimestamps || !reply.HasTimestamp || reply.TsEcr == 0)
         {
             return null;
         }
