@@ -81,7 +81,7 @@ internal static class CaptureNodeHosting
             services.AddHostedService(provider => provider.GetRequiredService<CapturePump>());
 
             // Response comparison (issue 11, Comparison/): its own small capture, opened only while the plan compares.
-            services.AddSingleton(new Comparison.CaptureComparisonCounters());
+            services.AddSingleton(provider => provider.GetRequiredService<CaptureNodeStatistics>().Comparison);
             services.AddSingleton(new Comparison.ComparisonCollectorOptions());
             services.AddSingleton(new Comparison.ComparisonSwitch());
             services.AddHostedService<Comparison.OnlineComparisonCapture>();

@@ -1,3 +1,5 @@
+using ReplayCluster.Statistics;
+
 namespace ReplayCluster.Capture.Comparison;
 
 /// <summary>Why the capture node's comparison wiring left bytes or sessions out. Each is counted; none slows the replay.</summary>
@@ -28,7 +30,10 @@ internal enum CaptureComparisonDrop
     NotReplayed,
 }
 
-/// <summary>The wiring's drop counters, added to every summary the node sends (as <c>capture_*</c>).</summary>
+/// <summary>
+/// The wiring's drop counters: in the node's catalogue as <c>comparison_dropped</c> by reason (the statistics line,
+/// <c>/metrics</c>, the coordinator's status) and in every comparison summary the node sends (as <c>capture_*</c>).
+/// </summary>
 internal sealed class CaptureComparisonCounters
 {
     private static readonly CaptureComparisonDrop[] Drops = Enum.GetValues<CaptureComparisonDrop>();
@@ -53,8 +58,19 @@ internal sealed class CaptureComparisonCounters
         return snapshot;
     }
 
-    public static string NameOf(CaptureComparisonDrop drop) =>
-        "capture_" + string.Concat(drop.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+    public static string NameOf(CaptureComparisonDrop drop) => "capture_" + ReasonOf(drop);
+
+    /// <summary>Adds the drops to the node's catalogue as one counter family, by reason (<c>online_queue_full</c>, ...).</summary>
+    public void Publish(NodeMetrics metrics)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        metrics.CounterFamily("comparison_dropped", "reason", "{event}",
+            "Response comparison: packets, segments or sessions the capture node left out of the comparison, by reason.",
+            () => Drops.Select(d => KeyValuePair.Create(ReasonOf(d), Get(d))));
+    }
+
+    private static string ReasonOf(CaptureComparisonDrop drop) =>
+        string.Concat(drop.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 }
 
 /// <summary>Bounds of a capture node's comparison work (documented defaults; every overflow counted).</summary>

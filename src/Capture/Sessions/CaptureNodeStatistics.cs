@@ -268,6 +268,9 @@ internal sealed class CaptureNodeStatistics
     /// <summary>This node's instruments: what the report, the log line and /metrics show.</summary>
     public NodeMetrics Metrics { get; }
 
+    /// <summary>What the response comparison's wiring left out, by reason (in the catalogue as <c>comparison_dropped</c>).</summary>
+    public Comparison.CaptureComparisonCounters Comparison { get; } = new();
+
     /// <summary>The catalogue, in the order of the log line: packets, sessions, requests and the sessions' own counters, replies, identities, the process.</summary>
     private void Publish(NodeMetrics m)
     {
@@ -320,6 +323,7 @@ internal sealed class CaptureNodeStatistics
         m.Counter("identities_reused_early", "{identity}", "Identities handed out again before their reuse delay passed.", () => IdentitiesSource?.Invoke()?.ReusedEarly ?? 0);
         m.Counter("identities_reuse_deferred", "{identity}", "Identity requests that waited for one to leave the quarantine.", () => IdentitiesSource?.Invoke()?.ReuseDeferred ?? 0);
 
+        Comparison.Publish(m);
         m.NodeWide(Refusals);
         m.Histogram("Capture latency of client segments, kernel capture timestamp to handled by their session (live capture).", CaptureLatency);
         m.Histogram("Relay latency of reply records, captured at the intercept to received here (wall clocks of both hosts).", RelayLatency);

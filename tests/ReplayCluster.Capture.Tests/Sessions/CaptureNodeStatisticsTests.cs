@@ -1,3 +1,4 @@
+using ReplayCluster.Capture.Comparison;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Membership;
 using ReplayCluster.Statistics;
@@ -29,6 +30,29 @@ public sealed class CaptureNodeStatisticsTests
             var (name, _) = Assert.Single(CaptureNodeStatistics.SessionCounterCatalogue, c => c.Read(counters) == expected);
             Assert.Equal(expected, report[name]);
             Assert.Contains($"={expected}", line, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Every_reason_the_comparison_wiring_drops_for_reaches_the_report_and_the_log_line()
+    {
+        var statistics = new CaptureNodeStatistics();
+        var drops = Enum.GetValues<CaptureComparisonDrop>();
+        for (var i = 0; i < drops.Length; i++)
+        {
+            statistics.Comparison.Count(drops[i], 10 + i);
+        }
+
+        var report = statistics.ToCounters();
+        var line = statistics.Summary();
+        var total = drops.Select((_, i) => 10L + i).Sum();
+        Assert.Equal(total, report["comparison_dropped"]);
+        Assert.Contains($"comparison_dropped={total} (", line, StringComparison.Ordinal);
+        for (var i = 0; i < drops.Length; i++)
+        {
+            var reason = CaptureComparisonCounters.NameOf(drops[i])["capture_".Length..];
+            Assert.Equal(10 + i, report[$"comparison_dropped_{reason}"]);
+            Assert.Contains($"{reason}={10 + i}", line, StringComparison.Ordinal);
         }
     }
 
