@@ -84,7 +84,9 @@ internal static class CaptureNodeHosting
             services.AddSingleton(provider => provider.GetRequiredService<CaptureNodeStatistics>().Comparison);
             services.AddSingleton(new Comparison.ComparisonCollectorOptions());
             services.AddSingleton(new Comparison.ComparisonSwitch());
-            services.AddHostedService<Comparison.OnlineComparisonCapture>();
+            services.AddSingleton<Comparison.OnlineComparisonCapture>();
+            services.AddHostedService(provider => provider.GetRequiredService<Comparison.OnlineComparisonCapture>());
+            services.AddSingleton(new Health.HealthDetail("comparisonFilter", provider => provider.GetRequiredService<Comparison.OnlineComparisonCapture>().ActiveFilter));
         },
         DoctorChecks = node =>
         {

@@ -31,6 +31,7 @@ internal static class InterceptNodeHosting
             services.AddSingleton<ReplyCapturePump>();
             services.AddHostedService(provider => provider.GetRequiredService<ReplyCapturePump>());
             services.AddSingleton(new Health.ReadinessCheck("reply capture", provider => provider.GetRequiredService<ReplyCapturePump>().NotReadyReason));
+            services.AddSingleton(new Health.HealthDetail("comparisonFilter", provider => provider.GetRequiredService<InterceptStatistics>().Comparison.CaptureFilter));
         },
         DoctorChecks = node =>
         {

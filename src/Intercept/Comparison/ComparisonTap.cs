@@ -63,6 +63,18 @@ internal sealed class ComparisonTapCounters
 
     public void Refused() => Interlocked.Increment(ref _refused);
 
+    private string? _captureFilter;
+
+    /// <summary>
+    /// The filter of the tap's whole-reply capture while it is open, null while it is closed: the intercept's
+    /// <c>/readyz</c> detail <c>comparisonFilter</c>, what a caller waits on to know compared replies are taken.
+    /// </summary>
+    public string? CaptureFilter
+    {
+        get => Volatile.Read(ref _captureFilter);
+        set => Volatile.Write(ref _captureFilter, value);
+    }
+
     /// <summary>Adds the tap's counters to the intercept's catalogue, each read from its own field.</summary>
     public void Publish(NodeMetrics metrics)
     {
@@ -163,6 +175,7 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
 
         _capture.Dispose();
         _capture = null;
+        _counters.CaptureFilter = null;
         lock (_lock)
         {
             _early.Clear();
@@ -233,6 +246,7 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
                 Timers.StartPeriodicTimer("sweep", Sweep.Instance, TimeSpan.FromSeconds(10));
             }
 
+            _counters.CaptureFilter = _filter;
             Log.Capturing(_logger, _interface, _filter);
         }
         catch (LiveCaptureException ex)

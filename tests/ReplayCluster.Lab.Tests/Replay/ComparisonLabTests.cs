@@ -44,7 +44,7 @@ public sealed class ComparisonLabTests
         await using var capture = await launcher.StartCaptureAsync(args: ["-x", $"{Port}-{lab.TargetIp}:{Port}", "-c", lab.FakeRange]);
         try
         {
-            await RunAndCheckAsync(lab, capture.Process, intercept.Process);
+            await RunAndCheckAsync(lab, capture, intercept);
         }
         catch (Exception)
         {
@@ -58,10 +58,11 @@ public sealed class ComparisonLabTests
         }
     }
 
-    private static async Task RunAndCheckAsync(LabHost lab, LabProcess capture, LabProcess intercept)
+    private static async Task RunAndCheckAsync(LabHost lab, LabNode capture, LabNode intercept)
     {
-        await capture.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing online replies for comparison");
-        await intercept.WaitForLogAsync(TimeSpan.FromSeconds(20), Cancellation, "Capturing whole replies of compared sessions");
+        // Both captures of the comparison run: the capture node's of the online replies, the intercept's of whole replies.
+        await capture.WaitForAsync(r => r.Details.ContainsKey("comparisonFilter"), "capturing online replies for comparison", TimeSpan.FromSeconds(20));
+        await intercept.WaitForAsync(r => r.Details.ContainsKey("comparisonFilter"), "taking whole replies of compared sessions", TimeSpan.FromSeconds(20));
 
         // The clients: keep-alive sessions (one request after the other) and one pipelined session (all requests at once).
         var clientScript = Path.Combine(lab.StateDirectory, "cmp-client.py");
