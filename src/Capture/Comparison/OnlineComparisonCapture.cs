@@ -33,16 +33,16 @@ internal sealed class OnlineComparisonCapture(
     private readonly Lock _lock = new();
     private LiveCapture? _live;
     private string? _filter;
+    private IActorRef? _collector;
+    private volatile TargetMapping? _targets;
+    private double _percent;
+    private bool _stopping;
 
     /// <summary>
     /// The filter of the online reply capture while comparison runs, null while it is off: the capture node's
     /// <c>/readyz</c> detail <c>comparisonFilter</c>.
     /// </summary>
     public string? ActiveFilter => Volatile.Read(ref _filter);
-    private IActorRef? _collector;
-    private volatile TargetMapping? _targets;
-    private double _percent;
-    private bool _stopping;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {

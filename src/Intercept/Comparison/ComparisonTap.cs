@@ -46,6 +46,7 @@ internal sealed class ComparisonTapCounters
     private long _droppedPending;
     private long _earlyRecovered;
     private long _refused;
+    private string? _captureFilter;
 
     public void Session() => Interlocked.Increment(ref _sessions);
 
@@ -62,8 +63,6 @@ internal sealed class ComparisonTapCounters
     public void EarlyRecovered(int count) => Interlocked.Add(ref _earlyRecovered, count);
 
     public void Refused() => Interlocked.Increment(ref _refused);
-
-    private string? _captureFilter;
 
     /// <summary>
     /// The filter of the tap's whole-reply capture while it is open, null while it is closed: the intercept's
