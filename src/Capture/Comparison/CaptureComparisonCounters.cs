@@ -69,8 +69,7 @@ internal sealed class CaptureComparisonCounters
             () => Drops.Select(d => KeyValuePair.Create(ReasonOf(d), Get(d))));
     }
 
-    private static string ReasonOf(CaptureComparisonDrop drop) =>
-        string.Concat(drop.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+    private static string ReasonOf(CaptureComparisonDrop drop) => NodeMetrics.SnakeCase(drop.ToString());
 }
 
 /// <summary>Bounds of a capture node's comparison work (documented defaults; every overflow counted).</summary>

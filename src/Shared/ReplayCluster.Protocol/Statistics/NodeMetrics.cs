@@ -267,7 +267,8 @@ public sealed class NodeMetrics : IDisposable
         reading[name] = reading.GetValueOrDefault(name) + value;
     }
 
-    private static string SnakeCase(string name) =>
+    /// <summary>A reason's report name: <c>IpFragment</c> as <c>ip_fragment</c> (a family's tag values, <c>packets_rejected_ip_fragment</c>).</summary>
+    public static string SnakeCase(string name) =>
         string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : string.Empty) + char.ToLowerInvariant(c) : c.ToString()));
 
     /// <summary>Resident set size: the second field of /proc/self/statm, in pages.</summary>
