@@ -585,7 +585,7 @@ internal sealed class ReplyChannelListener : IDisposable
         {
             if (_gathered.Count > 0)
             {
-                _shardRef.Tell(new ResponseBatch([.. _gathered]), ActorRefs.NoSender);
+                _shardRef.Tell(new ResponseBatch([.. _gathered]) { Origin = Intercept }, ActorRefs.NoSender);
                 _gathered.Clear();
             }
         }

@@ -164,15 +164,12 @@ internal sealed class ShardThreadExecutor : ExecutorService
             _attach?.Invoke(batch);
             while (!_stopping)
             {
-                RunDueTimers();
-                var runs = 0;
-                while (_queue.TryDequeue(out var run))
+                // What arrived first (the replies the last poll read, packets, messages), then the timers: a session
+                // whose answer was read in this turn has it before its retransmission timeout is looked at.
+                RunQueue();
+                if (RunDueTimers())
                 {
-                    run.Run();
-                    if (++runs % RunsPerFlush == 0)
-                    {
-                        _flush();
-                    }
+                    RunQueue();
                 }
 
                 _flush();
@@ -279,17 +276,32 @@ internal sealed class ShardThreadExecutor : ExecutorService
         }
     }
 
-    // The timers due now, in due order; what they do (a Tell to an actor of this executor) runs in this turn.
-    private void RunDueTimers()
+    private void RunQueue()
+    {
+        var runs = 0;
+        while (_queue.TryDequeue(out var run))
+        {
+            run.Run();
+            if (++runs % RunsPerFlush == 0)
+            {
+                _flush();
+            }
+        }
+    }
+
+    // The timers due now, in due order; what they do (a Tell to an actor of this executor) runs in this turn. True when one was due.
+    private bool RunDueTimers()
     {
         if (_timers.Count == 0)
         {
-            return;
+            return false;
         }
 
         var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var ran = false;
         while (_timers.TryPeek(out var timer, out var due) && due <= now)
         {
+            ran = true;
             _timers.Dequeue();
             try
             {
@@ -301,6 +313,8 @@ internal sealed class ShardThreadExecutor : ExecutorService
                 System.Diagnostics.Trace.TraceError($"A shard timer failed: {ex.Message}");
             }
         }
+
+        return ran;
     }
 
     private void TakeAdopted()

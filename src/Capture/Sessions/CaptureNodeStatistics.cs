@@ -26,6 +26,7 @@ internal sealed class CaptureNodeStatistics
         ("retransmissions", c => c.Retransmissions),
         ("fast_retransmits", c => c.FastRetransmits),
         ("syn_retransmissions", c => c.SynRetransmissions),
+        ("retransmit_timeouts_deferred", c => c.RetransmitTimeoutsDeferred),
         ("zero_window_probes", c => c.ZeroWindowProbes),
         ("reconnects", c => c.Reconnects),
         ("port_reuses", c => c.PortReuses),

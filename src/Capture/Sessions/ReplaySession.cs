@@ -45,6 +45,7 @@ internal sealed class ReplaySession : ISessionCounting
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
     private readonly HandshakeRtts? _handshakes;
+    private readonly RelayLag? _relayLag;
     // The parts are mutable structs held in place (one object per session instead of eight: ~170 bytes less
     // per live session). Never readonly, never copied out: a readonly field or a local copy would be mutated
     // as a defensive copy and the change lost.
@@ -85,7 +86,7 @@ internal sealed class ReplaySession : ISessionCounting
     private long _lastActivity;
 
     public ReplaySession(SessionEndpoints endpoints, SessionOptions options, ISegmentTransport transport, TimeProvider time,
-        BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null, HandshakeRtts? handshakes = null)
+        BufferBudget? budget = null, ReplyLatencyHistogram? replyLatency = null, HandshakeRtts? handshakes = null, RelayLag? relayLag = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transport);
@@ -101,6 +102,7 @@ internal sealed class ReplaySession : ISessionCounting
         _pacer = new RequestPacer(options, this);
         _latency = new ReplyLatencyClock(replyLatency);
         _handshakes = handshakes;
+        _relayLag = relayLag;
         _ipId = (ushort)Random.Shared.Next(ushort.MaxValue);
         LastActivity = time.GetUtcNow();
     }
@@ -973,6 +975,15 @@ internal sealed class ReplaySession : ISessionCounting
 
     private void OnRetransmitTimeout(DateTimeOffset now)
     {
+        // Nothing came back in time, but the reply relay may still hold the answer: the timeout counts from what it has
+        // delivered, not from the clock alone (RelayLag), within RelayWaitCeiling.
+        if (_relayLag is not null && _timer.DueSince is { } due && _relayLag.Behind(due, now) is var behind && behind > TimeSpan.Zero
+            && _timer.TryDefer(now + behind, _options.RelayWaitCeiling))
+        {
+            Counters.RetransmitTimeoutsDeferred++;
+            return;
+        }
+
         _timer.Expire();
         if (_phase == Phase.SynSent)
         {

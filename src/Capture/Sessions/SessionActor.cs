@@ -110,7 +110,7 @@ internal sealed class SessionActor : UntypedActor, Sending.IShardTimer
 
                 _firstCopy = start.FirstCopy;
                 _reportedAt = _host.Time.GetUtcNow().UtcTicks;
-                _session = new ReplaySession(start.Endpoints, start.Options, _host.Transport, _host.Time, _host.Budget, _host.Statistics.ReplyLatency, _host.Handshakes);
+                _session = new ReplaySession(start.Endpoints, start.Options, _host.Transport, _host.Time, _host.Budget, _host.Statistics.ReplyLatency, _host.Handshakes, _host.RelayLag);
                 break;
             default:
                 Unhandled(message);
@@ -280,9 +280,11 @@ internal sealed class SessionActor : UntypedActor, Sending.IShardTimer
 
     /// <summary>
     /// What every session of a shard shares (one per shard, in its one <see cref="Props"/>), among it the shard's
-    /// handshake round trips per target (<see cref="HandshakeRtts"/>), where a new session's first SYN timeout starts.
+    /// handshake round trips per target (<see cref="HandshakeRtts"/>), where a new session's first SYN timeout starts, and
+    /// how far behind the reply relay is (<see cref="Sessions.RelayLag"/>), which puts retransmission timeouts off.
     /// </summary>
-    internal sealed record Host(ISegmentTransport Transport, TimeProvider Time, CaptureNodeStatistics Statistics, BufferBudget? Budget, SessionWakeups Wakeups, HandshakeRtts Handshakes);
+    internal sealed record Host(ISegmentTransport Transport, TimeProvider Time, CaptureNodeStatistics Statistics, BufferBudget? Budget, SessionWakeups Wakeups,
+        HandshakeRtts Handshakes, RelayLag RelayLag);
 
     /// <summary>A session's first message: its identity at the target, its options, whether it is the first copy.</summary>
     internal sealed record Start(SessionEndpoints Endpoints, SessionOptions Options, bool FirstCopy);

@@ -20,6 +20,9 @@ internal sealed class SessionCounters : ISessionCounting
 
     public long SynRetransmissions { get; set; }
 
+    /// <summary>Retransmission timeouts put off because the reply relay was behind (<see cref="RelayLag"/>).</summary>
+    public long RetransmitTimeoutsDeferred { get; set; }
+
     public long ZeroWindowProbes { get; set; }
 
     public long Reconnects { get; set; }
@@ -91,6 +94,7 @@ internal sealed class SessionCounters : ISessionCounting
         Retransmissions += sign * other.Retransmissions;
         FastRetransmits += sign * other.FastRetransmits;
         SynRetransmissions += sign * other.SynRetransmissions;
+        RetransmitTimeoutsDeferred += sign * other.RetransmitTimeoutsDeferred;
         ZeroWindowProbes += sign * other.ZeroWindowProbes;
         Reconnects += sign * other.Reconnects;
         PortReuses += sign * other.PortReuses;

@@ -60,6 +60,13 @@ internal sealed record SessionOptions
     /// </summary>
     public TimeSpan SynRtoCeiling { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The most a retransmission timeout is put off while the reply relay is behind (<see cref="RelayLag"/>): a relay
+    /// that far behind is failing rather than busy, and what was lost is sent again after at most this much more.
+    /// Defaults to 3 s (the maximum-rate flood's relay ran up to ~1 s behind).
+    /// </summary>
+    public TimeSpan RelayWaitCeiling { get; init; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Lower bound of the computed RTO. Defaults to 30 ms: LAN RTTs are sub-millisecond.</summary>
     public TimeSpan MinRto { get; init; } = TimeSpan.FromMilliseconds(30);
 

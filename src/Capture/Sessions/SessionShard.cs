@@ -49,6 +49,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly SessionShards.ShardQueue _queue;
     private readonly SessionAdmission _admission;
     private readonly SessionWakeups _wakeups = new();
+    private readonly RelayLag _relayLag = new();
     private readonly List<IActorRef> _due = [];
     private readonly Props _sessionProps;
     private readonly int _index;
@@ -67,7 +68,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         // One Props for all the shard's sessions (each gets what is its own in its first message), on the
         // shard's dispatcher and on the session mailbox. hocon/capture.hocon defines the mailbox; an actor
         // system without it (tests that build their own) gets Akka's default.
-        var props = SessionActor.Props(new SessionActor.Host(context.Transport, context.Time, context.Statistics, context.Limits.Budget, _wakeups, new HandshakeRtts()))
+        var props = SessionActor.Props(new SessionActor.Host(context.Transport, context.Time, context.Statistics, context.Limits.Budget, _wakeups, new HandshakeRtts(), _relayLag))
             .WithDispatcher(Context.Props.Dispatcher);
         _sessionProps = Context.System.Settings.Config.HasPath(SessionMailbox.ConfigPath) ? props.WithMailbox(SessionMailbox.ConfigPath) : props;
         _queue = context.Shards.QueueOf(index);
@@ -242,7 +243,13 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private void OnResponses(ResponseBatch batch)
     {
         // Relay latency: intercept capture to here, on wall clocks (one clock in the lab; NTP's offset across hosts).
-        batch.RecordRelayLatency(_context.Statistics.RelayLatency, _context.Time.GetUtcNow());
+        var now = _context.Time.GetUtcNow();
+        batch.RecordRelayLatency(_context.Statistics.RelayLatency, now);
+        if (batch.Count > 0)
+        {
+            // How far behind the relay is, for the sessions' retransmission timeouts: per intercept, whose clock it is.
+            _relayLag.Observe(batch.Origin ?? Sender.Path.Address, batch.Records[^1].CapturedAtNanos, now);
+        }
 
         // Consecutive records of one session travel as one message: a burst of replies costs its session
         // one mailbox turn, and order per session is kept because runs go out in capture order.

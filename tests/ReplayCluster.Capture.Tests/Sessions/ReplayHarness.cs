@@ -21,12 +21,20 @@ internal sealed class ReplayHarness : ISegmentTransport
     private readonly Random _random;
     private long _order;
 
-    public ReplayHarness(SessionOptions? options = null, int seed = 1, BufferBudget? budget = null, HandshakeRtts? handshakes = null)
+    public ReplayHarness(SessionOptions? options = null, int seed = 1, BufferBudget? budget = null, HandshakeRtts? handshakes = null,
+        RelayLag? relayLag = null)
     {
         _random = new Random(seed);
         Target = new SimulatedTarget(Endpoints);
-        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time, budget, ReplyLatency, handshakes);
+        RelayLag = relayLag;
+        Session = new ReplaySession(Endpoints, options ?? new SessionOptions(), this, Time, budget, ReplyLatency, handshakes, relayLag);
     }
+
+    /// <summary>The shard's view of the relay the session reads (its replies are observed on arrival, as the shard does); null: none.</summary>
+    public RelayLag? RelayLag { get; }
+
+    /// <summary>The origin of the replies this harness relays, as <see cref="Sessions.RelayLag"/> tells intercepts apart.</summary>
+    public const string Intercept = "intercept";
 
     /// <summary>The reply latencies the session recorded.</summary>
     public ReplyLatencyHistogram ReplyLatency { get; } = new();
@@ -154,20 +162,35 @@ internal sealed class ReplayHarness : ISegmentTransport
     private void Deliver(IEnumerable<ResponseRecord> replies)
     {
         var kept = replies.Where(reply => !(_random.NextDouble() < LossFromTarget || DropReply?.Invoke(reply) == true)).ToArray();
-        var at = Time.GetUtcNow() + Latency + RelayDelay;
+        var sentAt = Time.GetUtcNow();
+        var at = sentAt + Latency + RelayDelay;
         if (BatchReplies && kept.Length > 0)
         {
-            Schedule(at, () => Session.OnResponses(kept));
+            Schedule(at, () =>
+            {
+                Observed(sentAt);
+                Session.OnResponses(kept);
+            });
             return;
         }
 
         foreach (var reply in kept)
         {
-            Schedule(at, () => Session.OnResponse(reply));
+            Schedule(at, () =>
+            {
+                Observed(sentAt);
+                Session.OnResponse(reply);
+            });
         }
     }
 
+    /// <summary>Runs <paramref name="action"/> <paramref name="after"/> from now, in simulated time.</summary>
+    public void At(TimeSpan after, Action action) => Schedule(Time.GetUtcNow() + after, action);
+
     private void Schedule(DateTimeOffset at, Action action) => _events.Enqueue(action, (at, _order++));
+
+    private void Observed(DateTimeOffset sentAt) =>
+        RelayLag?.Observe(Intercept, (sentAt.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100, Time.GetUtcNow());
 
     private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
         a is null ? b : b is null ? a : a < b ? a : b;

@@ -32,9 +32,23 @@ internal struct RetransmissionTimer(SessionOptions options)
     public int Retries { get; private set; }
 
     /// <summary>When the timer expires; null when stopped.</summary>
-    public DateTimeOffset? Deadline { readonly get => PackedMoment.Unpack(_deadline); private set => _deadline = PackedMoment.Pack(value); }
+    public DateTimeOffset? Deadline
+    {
+        readonly get => PackedMoment.Unpack(_deadline);
+        private set
+        {
+            _deadline = PackedMoment.Pack(value);
+            _deferredFrom = 0;
+        }
+    }
 
     private long _deadline;
+
+    /// <summary>The deadline an expiry is about: the first one put off (<see cref="TryDefer"/>), else <see cref="Deadline"/>.</summary>
+    public readonly DateTimeOffset? DueSince => _deferredFrom != 0 ? PackedMoment.Unpack(_deferredFrom) : Deadline;
+
+    // The deadline that expired while the reply relay was behind and was put off (TryDefer); 0 when none.
+    private long _deferredFrom;
 
     /// <summary>A new client connection: no RTT known.</summary>
     public void Reset()
@@ -135,6 +149,36 @@ internal struct RetransmissionTimer(SessionOptions options)
 
     /// <summary>Counts a duplicate ACK; true on the one that calls for a fast retransmit.</summary>
     public bool OnDuplicateAck() => ++_duplicateAcks == DuplicateAckThreshold;
+
+    /// <summary>
+    /// The timer expired while the reply relay still holds what may answer it (<see cref="RelayLag"/>): it waits until
+    /// <paramref name="until"/> instead, with no retry counted, no backoff, and what was timed still timed (no segment was
+    /// sent twice, so its acknowledgment stays unambiguous), but never past the first deadline so put off +
+    /// <paramref name="ceiling"/>. False, with nothing changed, when that ceiling is spent.
+    /// </summary>
+    public bool TryDefer(DateTimeOffset until, TimeSpan ceiling)
+    {
+        if (Deadline is not { } deadline)
+        {
+            return false;
+        }
+
+        var first = _deferredFrom != 0 ? _deferredFrom : _deadline;
+        var last = PackedMoment.Unpack(first)!.Value + ceiling;
+        if (until > last)
+        {
+            until = last;
+        }
+
+        if (until <= deadline)
+        {
+            return false;
+        }
+
+        Deadline = until;
+        _deferredFrom = first;
+        return true;
+    }
 
     /// <summary>The timer expired: it stops, and what was timed is void.</summary>
     public void Expire()

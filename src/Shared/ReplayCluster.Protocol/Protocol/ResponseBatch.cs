@@ -26,6 +26,12 @@ public sealed class ResponseBatch : IReplayWireMessage
     /// <summary>The records, in capture order.</summary>
     public ReadOnlySpan<ResponseRecord> Records => _records;
 
+    /// <summary>
+    /// Where the batch came from on this node (the intercept whose reply channel delivered it), for what is kept per
+    /// intercept, such as its clock's offset; null when it came through the cluster (the sender is known there). Not sent.
+    /// </summary>
+    public object? Origin { get; init; }
+
     /// <summary>Number of records.</summary>
     public int Count => _records.Length;
 

@@ -145,4 +145,46 @@ public sealed class RetransmissionTimerTests
         timer.OnAcknowledged(100, T0 + TimeSpan.FromSeconds(1));
         Assert.Equal(TimeSpan.FromMilliseconds(20), timer.Srtt);
     }
+
+    [Fact]
+    public void A_deferred_timeout_counts_no_retry_keeps_its_sample_and_ends_at_the_ceiling_from_its_first_deadline()
+    {
+        var timer = new RetransmissionTimer(Options);
+        timer.TimeSyn(1, T0);
+        timer.Restart(T0);
+        var first = T0 + TimeSpan.FromMilliseconds(200);
+        Assert.Equal(first, timer.Deadline);
+
+        Assert.True(timer.TryDefer(first + TimeSpan.FromMilliseconds(600), TimeSpan.FromSeconds(1)));
+        Assert.Equal(first + TimeSpan.FromMilliseconds(600), timer.Deadline);
+        Assert.Equal(first, timer.DueSince);
+        Assert.Equal(0, timer.Retries);
+        Assert.Equal(TimeSpan.FromMilliseconds(200), timer.Rto);
+
+        // Put off again, the ceiling counts from the first deadline: 1 s after it at most, then no more.
+        Assert.True(timer.TryDefer(first + TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1)));
+        Assert.Equal(first + TimeSpan.FromSeconds(1), timer.Deadline);
+        Assert.False(timer.TryDefer(first + TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)));
+        Assert.Equal(first, timer.DueSince);
+
+        // Nothing was sent twice: the answer that comes now is a sample of the whole wait.
+        timer.OnHandshake(T0 + TimeSpan.FromMilliseconds(900));
+        Assert.Equal(TimeSpan.FromMilliseconds(900), timer.Srtt);
+        Assert.Null(timer.DueSince);
+    }
+
+    [Fact]
+    public void A_restart_forgets_a_deferral_and_a_stopped_timer_is_not_deferred()
+    {
+        var timer = new RetransmissionTimer(Options);
+        Assert.False(timer.TryDefer(T0 + TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1)));
+
+        timer.Restart(T0);
+        Assert.True(timer.TryDefer(T0 + TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1)));
+        timer.Restart(T0 + TimeSpan.FromMilliseconds(500));
+        Assert.Equal(T0 + TimeSpan.FromMilliseconds(700), timer.DueSince);
+
+        // Not later than the deadline: nothing to put off.
+        Assert.False(timer.TryDefer(T0 + TimeSpan.FromMilliseconds(700), TimeSpan.FromSeconds(1)));
+    }
 }
