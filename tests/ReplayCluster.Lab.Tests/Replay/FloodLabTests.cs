@@ -41,19 +41,46 @@ public sealed class FloodLabTests(ReplayClusterFixture fixture)
     public async Task Short_connections_at_the_labs_maximum_rate_are_replayed_exactly_once_and_drain()
     {
         var before = UniqueIdLoad.EndedFor(UniqueIdLoad.LatestStatistics(fixture.Capture), "SynTimeout");
+        var targetBefore = await TargetListenCountersAsync();
         var run = UniqueIdLoad.NewRun("maxrate");
         var wrk = await UniqueIdLoad.RunShortConnectionsAsync(Lab, run, connections: 10, TimeSpan.FromSeconds(5), delayMs: 0, Cancellation);
         var loadEnded = DateTime.UtcNow;
         var comparison = await UniqueIdLoad.CompareAsync(Lab, run, loadEnded, TimeSpan.FromSeconds(20), CompareTimeout, Cancellation);
         await Task.Delay(1_500, Cancellation);
         var synTimeouts = UniqueIdLoad.EndedFor(UniqueIdLoad.LatestStatistics(fixture.Capture), "SynTimeout") - before;
-        Report($"wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0} /s); {comparison}; SynTimeout {synTimeouts}{Environment.NewLine}{fixture.LatestCaptureStatistics}");
+        var targetAfter = await TargetListenCountersAsync();
+        // What the target's own stack refused (a full listen queue drops a SYN or the handshake's last ACK): those the
+        // replay must retransmit, unlike the ones a late relay only makes look lost.
+        var targetDrops = string.Join(", ", targetAfter.Select(c => $"{c.Key} {c.Value - targetBefore.GetValueOrDefault(c.Key)}"));
+        Report($"wrk {wrk.Requests} requests ({wrk.RequestsPerSecond:0} /s); {comparison}; SynTimeout {synTimeouts}; target {targetDrops}{Environment.NewLine}{fixture.LatestCaptureStatistics}");
 
         Assert.True(comparison.Online > 200, $"too little load: {comparison}");
         Assert.True(comparison is { Missing: 0, Duplicated: 0, Unknown: 0 }, $"{comparison}; SynTimeout {synTimeouts}");
         Assert.True(comparison.DrainSeconds <= IdentityReuseLabTests.MaxRateDrainBound.TotalSeconds,
             $"the target kept growing {comparison.DrainSeconds:0.0} s after the load ended (bound {IdentityReuseLabTests.MaxRateDrainBound.TotalSeconds} s)");
         fixture.AssertNoReplyReachedTheClient();
+    }
+
+    // The target namespace's listen-queue counters (TcpExt in /proc/net/netstat).
+    private async Task<Dictionary<string, long>> TargetListenCountersAsync()
+    {
+        var netstat = (await Lab.ExecAsync(LabRole.Target, ["cat", "/proc/net/netstat"], cancellationToken: Cancellation)).EnsureSuccess("reading the target's netstat").StdOut;
+        var lines = netstat.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i + 1 < lines.Length; i += 2)
+        {
+            var names = lines[i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var values = lines[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            for (var j = 1; j < names.Length && j < values.Length; j++)
+            {
+                if (names[j] is "ListenOverflows" or "ListenDrops" or "TCPReqQFullDrop" or "SyncookiesSent")
+                {
+                    counters[names[j]] = long.Parse(values[j], CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        return counters;
     }
 
     private static void Report(string line) =>
