@@ -23,6 +23,10 @@ internal static partial class CaptureLog
     [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Session {Endpoints} failed and was stopped: {Error}")]
     public static partial void SessionFailed(ILogger logger, string endpoints, string error);
 
+    [LoggerMessage(EventId = 221, Level = LogLevel.Warning,
+        Message = "No identity for client {Client} toward {Target}: {Reason}; {Refused} sessions refused so far")]
+    public static partial void NoIdentity(ILogger logger, string client, string target, string reason, long refused);
+
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Intercept node {Address} joined: announcing {Count} live sessions")]
     public static partial void InterceptJoined(ILogger logger, string address, int count);
 

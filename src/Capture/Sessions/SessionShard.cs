@@ -50,6 +50,11 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly SessionAdmission _admission;
     private readonly SessionWakeups _wakeups = new();
     private readonly RelayLag _relayLag = new();
+
+    // Sessions this shard could give no identity, and when that was last logged (a timestamp of the context's clock).
+    private static readonly TimeSpan NoIdentityLogInterval = TimeSpan.FromSeconds(10);
+    private long _withoutIdentity;
+    private long _noIdentityLoggedAt;
     private readonly List<IActorRef> _due = [];
     private readonly Props _sessionProps;
     private readonly int _index;
@@ -227,6 +232,19 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         {
             _context.Limits.ReleaseLive();
             _context.Statistics.CountWithoutIdentity();
+            _withoutIdentity++;
+            var now = _context.Time.GetTimestamp();
+            if (_noIdentityLoggedAt == 0 || _context.Time.GetElapsedTime(_noIdentityLoggedAt, now) >= NoIdentityLogInterval)
+            {
+                // The refusal is counted above; the log says which client it hit and how full the slice is, once per interval.
+                _noIdentityLoggedAt = now;
+                var reason = _context.Identities.Mapper is { } mapper
+                    ? $"every fake address of the slice is in use with this client port ({mapper.InUse} identities in use, {mapper.Quarantined} held back)"
+                    : "no identity slice from the coordinator yet";
+                CaptureLog.NoIdentity(_context.Logger, $"{Ipv4Address.Format(connection.ClientAddress)}:{connection.ClientPort}",
+                    $"{Ipv4Address.Format(targetAddress)}:{targetPort}", reason, _withoutIdentity);
+            }
+
             return null;
         }
 

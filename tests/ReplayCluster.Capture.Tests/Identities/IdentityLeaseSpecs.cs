@@ -26,7 +26,8 @@ public sealed class IdentityLeaseSpecs() : Akka.TestKit.Xunit.TestKit(Configurat
     [Fact]
     public void Until_a_slice_is_granted_no_session_starts_and_each_is_counted_without_identity()
     {
-        var rig = NewRig();
+        using var log = new CollectingLoggerProvider();
+        var rig = NewRig(logger: log.CreateLogger("shard"), shards: 1);
         NewLease(rig);
 
         rig.Capture(Connection, CaptureNodeRig.Syn(1000));
@@ -35,6 +36,12 @@ public sealed class IdentityLeaseSpecs() : Akka.TestKit.Xunit.TestKit(Configurat
         Assert.Equal(0, rig.Statistics.SessionsStarted);
         Assert.Empty(rig.Transport.Segments);
         Assert.Contains("identity slice", rig.Readiness.Reason, StringComparison.Ordinal);
+
+        // The refusal is logged with the client and why, once per interval (per shard) however many follow.
+        rig.Capture(Connection with { ClientPort = 40_002 }, CaptureNodeRig.Syn(2000));
+        AwaitAssert(() => Assert.Equal(2, rig.Statistics.SessionsWithoutIdentity), cancellationToken: Token);
+        var line = Assert.Single(log.Lines, l => l.Contains("No identity for client", StringComparison.Ordinal));
+        Assert.Contains("192.168.1.5:40000 toward 10.251.21.2:80: no identity slice from the coordinator yet; 1 sessions refused so far", line, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -123,9 +130,9 @@ public sealed class IdentityLeaseSpecs() : Akka.TestKit.Xunit.TestKit(Configurat
         Assert.Null(rig.Identities.Mapper);
     }
 
-    private CaptureNodeRig NewRig(bool allowPublic = false)
+    private CaptureNodeRig NewRig(bool allowPublic = false, Microsoft.Extensions.Logging.ILogger? logger = null, int shards = 2)
     {
-        var rig = new CaptureNodeRig(Sys, CaptureNodeRig.DefaultSettings() with { FakeClientRange = null, AllowPublicFakeRange = allowPublic });
+        var rig = new CaptureNodeRig(Sys, CaptureNodeRig.DefaultSettings() with { FakeClientRange = null, AllowPublicFakeRange = allowPublic }, shards, logger: logger);
         rig.Readiness.SetIntercepts(1, 1);
         return rig;
     }

@@ -20,7 +20,7 @@ namespace ReplayCluster.Capture.Tests.Sessions;
 internal sealed class CaptureNodeRig
 {
     public CaptureNodeRig(ActorSystem system, CaptureNodeSettings settings, int shards = 2, int queueLimit = 1024, IActorRef? coordinatorInbox = null,
-        TimeProvider? sessionTime = null, string? shardDispatcher = null)
+        TimeProvider? sessionTime = null, string? shardDispatcher = null, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         Settings = settings;
         Plan = new PlanInEffect(AppliedPlan.Own(settings));
@@ -31,7 +31,7 @@ internal sealed class CaptureNodeRig
         // As the node: its own range, or the real addresses when chosen, else none until a slice is granted.
         Identities = new IdentitySource(settings.FakeClientRange is { } range ? ClientIdentityMapper.FromRange(range, "test")
             : settings.RealClientAddresses ? ClientIdentityMapper.KeepReal() : null, settings.Identities, TimeProvider.System);
-        var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, sessionTime ?? TimeProvider.System, Statistics, NullLogger.Instance);
+        var shared = new SessionShard.Shared(Plan, Shards, Limits, Identities, Directory, Transport, sessionTime ?? TimeProvider.System, Statistics, logger ?? NullLogger.Instance);
         // shardDispatcher: shards on ShardThreadExecutor dispatchers "<name>-<i>" (ShardThreadExecutorConfigurator.Hocon), as the node runs them.
         Shards.Attach([.. Enumerable.Range(0, shards).Select(i => system.ActorOf(shardDispatcher is null
             ? SessionShard.Props(shared, i) : SessionShard.Props(shared, i).WithDispatcher($"{shardDispatcher}-{i}")))]);
