@@ -9,8 +9,13 @@ namespace ReplayCluster.Lab.Tests.Foundation;
 /// LiveCapture on the online host's client-facing interface sees every request nginx serves: the count of captured
 /// GET segments equals the lines nginx added to its access log, with no kernel drops.
 /// </summary>
-[Collection(LabCollection.Name)]
-public sealed class LiveCaptureLabTests(LabFixture fixture, ITestOutputHelper output)
+/// <remarks>
+/// "No kernel drops" at ~31k requests/s is a measurement of the capture thread keeping up, so it runs alone after the
+/// parallel collections, in a lab of its own: beside three other collections (the suite of 2026-12-02, four at a time)
+/// the kernel dropped 1,694 of 126,459 packets while a short-connection load ran next to it.
+/// </remarks>
+[Collection(MeasuredAloneCollection.Name)]
+public sealed class LiveCaptureLabTests(LabFixture fixture, ITestOutputHelper output) : IClassFixture<LabFixture>
 {
     private const int Connections = 4;
     private readonly Lab.Lab _lab = fixture.Lab;
