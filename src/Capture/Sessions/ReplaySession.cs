@@ -975,10 +975,12 @@ internal sealed class ReplaySession : ISessionCounting
 
     private void OnRetransmitTimeout(DateTimeOffset now)
     {
-        // Nothing came back in time, but the reply relay may still hold the answer: the timeout counts from what it has
-        // delivered, not from the clock alone (RelayLag), within RelayWaitCeiling.
-        if (_relayLag is not null && _timer.DueSince is { } due && _relayLag.Behind(due, now) is var behind && behind > TimeSpan.Zero
-            && _timer.TryDefer(now + behind, _options.RelayWaitCeiling))
+        // Nothing came back in time, but the reply relay may still hold the answer: a resend waits until the relay had a
+        // round trip plus its lag to bring it (RelayLag; MinRto stands for an idle path's round trip), within
+        // RelayWaitCeiling. Only a timeout that would send again waits (and is counted).
+        var resends = _phase == Phase.SynSent || (_send.Una != _send.Max && !_close.TargetGone);
+        if (resends && _relayLag is not null && _timer.ArmedAt is { } armedAt && _relayLag.Behind(armedAt, now, _options.MinRto) is var behind
+            && behind > TimeSpan.Zero && _timer.TryDefer(now + behind, _options.RelayWaitCeiling))
         {
             Counters.RetransmitTimeoutsDeferred++;
             return;

@@ -2,8 +2,8 @@ namespace ReplayCluster.Capture.Sessions;
 
 /// <summary>
 /// How far behind the reply relay runs, per shard: how long ago the replies it delivers now would have come on an idle
-/// relay. A session whose retransmission timer expires while the relay is that far behind has no sign of loss yet,
-/// only a late relay, and waits for it (<see cref="ReplaySession"/>'s retransmission timeout).
+/// relay. A session whose retransmission timer expires before the relay had that long to bring the answer has no sign
+/// of loss yet, only a late relay, and waits for it (<see cref="ReplaySession"/>'s retransmission timeout).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -60,12 +60,21 @@ internal sealed class RelayLag
     }
 
     /// <summary>
-    /// How much longer a retransmission timer that expired at <paramref name="deadline"/> should wait at
-    /// <paramref name="now"/> for what the relay still holds: the lag less the time already waited past the deadline.
+    /// How much longer a retransmission timer armed at <paramref name="armedAt"/> (when what it waits on was sent) should
+    /// wait at <paramref name="now"/> for an answer the relay may still hold: the answer to a segment sent then comes at
+    /// the earliest a round trip (<paramref name="roundTrip"/>, an idle path's) plus the lag after it; zero when the relay
+    /// is not behind or that time has passed. The timer's own RTO already covers a lag its round-trip samples saw, so
+    /// a session whose RTO is longer than the lag never waits.
     /// </summary>
-    public TimeSpan Behind(DateTimeOffset deadline, DateTimeOffset now)
+    public TimeSpan Behind(DateTimeOffset armedAt, DateTimeOffset now, TimeSpan roundTrip)
     {
-        var wait = Current(now) - (now - deadline);
+        var lag = Current(now);
+        if (lag <= TimeSpan.Zero)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var wait = lag + roundTrip - (now - armedAt);
         return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
     }
 

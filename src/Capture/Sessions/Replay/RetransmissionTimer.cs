@@ -50,6 +50,12 @@ internal struct RetransmissionTimer(SessionOptions options)
     // The deadline that expired while the reply relay was behind and was put off (TryDefer); 0 when none.
     private long _deferredFrom;
 
+    // When the timer was last armed or restarted: when what it waits on was sent.
+    private long _armedAt;
+
+    /// <summary>When the running timer was armed or restarted (the send it times out); null before the first.</summary>
+    public readonly DateTimeOffset? ArmedAt => PackedMoment.Unpack(_armedAt);
+
     /// <summary>A new client connection: no RTT known.</summary>
     public void Reset()
     {
@@ -84,10 +90,21 @@ internal struct RetransmissionTimer(SessionOptions options)
     }
 
     /// <summary>Starts the timer unless it runs (RFC 6298 5.1).</summary>
-    public void Arm(DateTimeOffset now) => Deadline ??= now + Rto;
+    public void Arm(DateTimeOffset now)
+    {
+        if (Deadline is null)
+        {
+            Deadline = now + Rto;
+            _armedAt = PackedMoment.Pack(now);
+        }
+    }
 
     /// <summary>Restarts the timer from now (RFC 6298 5.3).</summary>
-    public void Restart(DateTimeOffset now) => Deadline = now + Rto;
+    public void Restart(DateTimeOffset now)
+    {
+        Deadline = now + Rto;
+        _armedAt = PackedMoment.Pack(now);
+    }
 
     public void Stop() => Deadline = null;
 

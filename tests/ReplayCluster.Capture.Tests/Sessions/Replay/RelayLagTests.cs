@@ -12,7 +12,7 @@ public sealed class RelayLagTests
     {
         var lag = new RelayLag();
         Assert.Equal(TimeSpan.Zero, lag.Current(T0));
-        Assert.Equal(TimeSpan.Zero, lag.Behind(T0, T0));
+        Assert.Equal(TimeSpan.Zero, lag.Behind(T0, T0, 30 * Ms));
     }
 
     [Fact]
@@ -30,7 +30,7 @@ public sealed class RelayLagTests
     }
 
     [Fact]
-    public void Queued_replies_are_lag_and_a_timeout_waits_for_what_the_relay_holds()
+    public void Queued_replies_are_lag_and_a_timeout_waits_a_round_trip_and_the_lag_from_its_send()
     {
         var lag = new RelayLag();
         lag.Observe("intercept", Nanos(T0 - (0.5 * Ms)), T0);
@@ -38,10 +38,11 @@ public sealed class RelayLagTests
         lag.Observe("intercept", Nanos(now - (600.5 * Ms)), now);
 
         Assert.Equal(600 * Ms, lag.Current(now));
-        // A timeout due now waits the whole lag; one due 200 ms ago has waited a third of it.
-        Assert.Equal(600 * Ms, lag.Behind(now, now));
-        Assert.Equal(400 * Ms, lag.Behind(now - (200 * Ms), now));
-        Assert.Equal(TimeSpan.Zero, lag.Behind(now - (700 * Ms), now));
+        // A segment sent 200 ms ago (its RTO) is answered 30 ms (a round trip) + 600 ms (the lag) after it at the
+        // earliest: 430 ms more. One whose RTO was longer than the lag and the round trip does not wait.
+        Assert.Equal(430 * Ms, lag.Behind(now - (200 * Ms), now, 30 * Ms));
+        Assert.Equal(600 * Ms, lag.Behind(now, now, TimeSpan.Zero));
+        Assert.Equal(TimeSpan.Zero, lag.Behind(now - (700 * Ms), now, 30 * Ms));
     }
 
     [Fact]

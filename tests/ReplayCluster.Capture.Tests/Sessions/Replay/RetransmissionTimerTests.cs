@@ -154,10 +154,12 @@ public sealed class RetransmissionTimerTests
         timer.Restart(T0);
         var first = T0 + TimeSpan.FromMilliseconds(200);
         Assert.Equal(first, timer.Deadline);
+        Assert.Equal(T0, timer.ArmedAt);
 
         Assert.True(timer.TryDefer(first + TimeSpan.FromMilliseconds(600), TimeSpan.FromSeconds(1)));
         Assert.Equal(first + TimeSpan.FromMilliseconds(600), timer.Deadline);
         Assert.Equal(first, timer.DueSince);
+        Assert.Equal(T0, timer.ArmedAt);
         Assert.Equal(0, timer.Retries);
         Assert.Equal(TimeSpan.FromMilliseconds(200), timer.Rto);
 
