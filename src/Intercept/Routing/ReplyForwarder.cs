@@ -365,7 +365,7 @@ internal sealed class ReplyForwarder : ICaptureSideInput
     // Capture to hand-over, this node's share of the relay latency (the capture node times the whole).
     private void RecordHandOff(ReadOnlySpan<ResponseRecord> records)
     {
-        var nowNanos = (_time.GetUtcNow().UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+        var nowNanos = ResponseRecord.UnixNanos(_time.GetUtcNow());
         foreach (ref readonly var record in records)
         {
             _statistics.HandOffLatency.RecordMicroseconds((nowNanos - record.CapturedAtNanos) / 1000);

@@ -1,3 +1,5 @@
+using ReplayCluster.Protocol;
+
 namespace ReplayCluster.Capture.Sessions;
 
 /// <summary>
@@ -54,7 +56,7 @@ internal sealed class RelayLag
     public TimeSpan Current(DateTimeOffset now)
     {
         var lastArrival = Volatile.Read(ref _lastArrival);
-        return lastArrival == 0 || ToNanos(now) - lastArrival > Stale.Ticks * NanosPerTick
+        return lastArrival == 0 || ResponseRecord.UnixNanos(now) - lastArrival > Stale.Ticks * NanosPerTick
             ? TimeSpan.Zero
             : TimeSpan.FromTicks(Volatile.Read(ref _lag) / NanosPerTick);
     }
@@ -90,7 +92,7 @@ internal sealed class RelayLag
             return;
         }
 
-        var nowNanos = ToNanos(now);
+        var nowNanos = ResponseRecord.UnixNanos(now);
         lock (_lock)
         {
             if (!_origins.TryGetValue(origin, out var state))
@@ -118,8 +120,6 @@ internal sealed class RelayLag
             Volatile.Write(ref _lastArrival, nowNanos);
         }
     }
-
-    private static long ToNanos(DateTimeOffset moment) => (moment.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * NanosPerTick;
 
     private sealed class Origin(long nowNanos)
     {

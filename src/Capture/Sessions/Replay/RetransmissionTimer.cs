@@ -44,9 +44,6 @@ internal struct RetransmissionTimer(SessionOptions options)
 
     private long _deadline;
 
-    /// <summary>The deadline an expiry is about: the first one put off (<see cref="TryDefer"/>), else <see cref="Deadline"/>.</summary>
-    public readonly DateTimeOffset? DueSince => _deferredFrom != 0 ? PackedMoment.Unpack(_deferredFrom) : Deadline;
-
     // The deadline that expired while the reply relay was behind and was put off (TryDefer); 0 when none.
     private long _deferredFrom;
 

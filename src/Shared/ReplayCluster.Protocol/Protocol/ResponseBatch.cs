@@ -47,7 +47,7 @@ public sealed class ResponseBatch : IReplayWireMessage
     public void RecordRelayLatency(Statistics.LatencyHistogram relayLatency, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(relayLatency);
-        var nowNanos = (now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+        var nowNanos = ResponseRecord.UnixNanos(now);
         foreach (ref readonly var record in _records.AsSpan())
         {
             relayLatency.RecordMicroseconds((nowNanos - record.CapturedAtNanos) / 1000);

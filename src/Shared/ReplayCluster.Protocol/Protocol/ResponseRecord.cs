@@ -59,6 +59,9 @@ public readonly record struct ResponseRecord
     /// <summary>When the intercept captured the reply, in nanoseconds since the Unix epoch.</summary>
     public long CapturedAtNanos { get; init; }
 
+    /// <summary><paramref name="moment"/> in the unit of <see cref="CapturedAtNanos"/>: nanoseconds since the Unix epoch.</summary>
+    public static long UnixNanos(DateTimeOffset moment) => (moment.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+
     /// <summary>Marker for "no window-scale option".</summary>
     public const byte NoWindowScale = 0xFF;
 

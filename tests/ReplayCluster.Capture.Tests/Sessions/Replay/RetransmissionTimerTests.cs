@@ -158,7 +158,6 @@ public sealed class RetransmissionTimerTests
 
         Assert.True(timer.TryDefer(first + TimeSpan.FromMilliseconds(600), TimeSpan.FromSeconds(1)));
         Assert.Equal(first + TimeSpan.FromMilliseconds(600), timer.Deadline);
-        Assert.Equal(first, timer.DueSince);
         Assert.Equal(T0, timer.ArmedAt);
         Assert.Equal(0, timer.Retries);
         Assert.Equal(TimeSpan.FromMilliseconds(200), timer.Rto);
@@ -167,12 +166,12 @@ public sealed class RetransmissionTimerTests
         Assert.True(timer.TryDefer(first + TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1)));
         Assert.Equal(first + TimeSpan.FromSeconds(1), timer.Deadline);
         Assert.False(timer.TryDefer(first + TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)));
-        Assert.Equal(first, timer.DueSince);
+        Assert.Equal(first + TimeSpan.FromSeconds(1), timer.Deadline);
 
         // Nothing was sent twice: the answer that comes now is a sample of the whole wait.
         timer.OnHandshake(T0 + TimeSpan.FromMilliseconds(900));
         Assert.Equal(TimeSpan.FromMilliseconds(900), timer.Srtt);
-        Assert.Null(timer.DueSince);
+        Assert.Null(timer.Deadline);
     }
 
     [Fact]
@@ -184,9 +183,13 @@ public sealed class RetransmissionTimerTests
         timer.Restart(T0);
         Assert.True(timer.TryDefer(T0 + TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1)));
         timer.Restart(T0 + TimeSpan.FromMilliseconds(500));
-        Assert.Equal(T0 + TimeSpan.FromMilliseconds(700), timer.DueSince);
+        Assert.Equal(T0 + TimeSpan.FromMilliseconds(500), timer.ArmedAt);
 
         // Not later than the deadline: nothing to put off.
         Assert.False(timer.TryDefer(T0 + TimeSpan.FromMilliseconds(700), TimeSpan.FromSeconds(1)));
+
+        // The ceiling counts from the restarted timer's deadline, not from the one put off before.
+        Assert.True(timer.TryDefer(T0 + TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(1)));
+        Assert.Equal(T0 + TimeSpan.FromMilliseconds(1700), timer.Deadline);
     }
 }
