@@ -51,9 +51,8 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly SessionWakeups _wakeups = new();
     private readonly RelayLag _relayLag = new();
 
-    // Sessions this shard could give no identity, and when that was last logged (a timestamp of the context's clock).
+    // When a session refused for want of an identity was last logged (a timestamp of the context's clock).
     private static readonly TimeSpan NoIdentityLogInterval = TimeSpan.FromSeconds(10);
-    private long _withoutIdentity;
     private long _noIdentityLoggedAt;
     private readonly List<IActorRef> _due = [];
     private readonly Props _sessionProps;
@@ -232,7 +231,6 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
         {
             _context.Limits.ReleaseLive();
             _context.Statistics.CountWithoutIdentity();
-            _withoutIdentity++;
             var now = _context.Time.GetTimestamp();
             if (_noIdentityLoggedAt == 0 || _context.Time.GetElapsedTime(_noIdentityLoggedAt, now) >= NoIdentityLogInterval)
             {
@@ -242,7 +240,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
                     ? $"every fake address of the slice is in use with this client port ({mapper.InUse} identities in use, {mapper.Quarantined} held back)"
                     : "no identity slice from the coordinator yet";
                 CaptureLog.NoIdentity(_context.Logger, $"{Ipv4Address.Format(connection.ClientAddress)}:{connection.ClientPort}",
-                    $"{Ipv4Address.Format(targetAddress)}:{targetPort}", reason, _withoutIdentity);
+                    $"{Ipv4Address.Format(targetAddress)}:{targetPort}", reason, _context.Statistics.SessionsWithoutIdentity);
             }
 
             return null;
