@@ -61,6 +61,9 @@ public sealed class Lab : IAsyncDisposable
     /// <summary>The facts of <c>lab.sh up --json</c>, typed.</summary>
     public LabFacts Typed { get; }
 
+    /// <summary>The IPv6 addresses of a dual-stack lab (<see cref="LabOptions.Ipv6"/>); null when IPv6 is off.</summary>
+    public LabFacts.Ipv6Facts? Ipv6 => Typed.Ipv6;
+
     /// <summary>The lab id; namespaces are <c>rc-ID-*</c>.</summary>
     public string Id { get; }
 
@@ -163,6 +166,7 @@ public sealed class Lab : IAsyncDisposable
             "--fake-range", options.FakeRange,
             "--onlines", options.Onlines.ToString(CultureInfo.InvariantCulture),
             "--target-port", options.TargetPort.ToString(CultureInfo.InvariantCulture),
+            .. (options.Ipv6 ? ["--ipv6"] : Array.Empty<string>()),
         ];
         var environment = options.InjectFailureAfter is { } step
             ? new Dictionary<string, string> { ["LAB_INJECT_FAILURE"] = step }

@@ -20,6 +20,7 @@ public sealed record LabFacts(
     LabFacts.AssistantFacts Assistant,
     LabFacts.NamespaceInterface ReplySink,
     IReadOnlyList<LabFacts.OnlineFacts> Onlines,
+    LabFacts.Ipv6Facts? Ipv6,
     IReadOnlyDictionary<string, string> Facts)
 {
     private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
@@ -61,6 +62,17 @@ public sealed record LabFacts(
     public sealed record OnlineFacts(int Index, string Namespace, IPAddress Ip, string Interface, IPAddress UplinkIp, string UplinkInterface,
         IPAddress ClientIp, string ClientInterface, string ClientSubnet, IPAddress TargetIp, string TargetInterface, int NginxPort, int NginxPid,
         string AccessLog, string ErrorLog);
+
+    /// <summary>A dual-stack lab's IPv6 side (<c>lab.sh up --ipv6</c>), shaped like the IPv4 facts.</summary>
+    /// <param name="FakeRange">The fake clients' IPv6 range (a /48), routed by the target to the sink.</param>
+    /// <param name="TargetSinkIp">The target's address toward the assistant.</param>
+    public sealed record Ipv6Facts(string FakeRange, IPAddress TargetSinkIp, IPAddress AssistantIp, IReadOnlyList<Ipv6OnlineFacts> Onlines);
+
+    /// <param name="Index">1-based, as in <see cref="OnlineFacts.Index"/>.</param>
+    /// <param name="Ip">The online host's address toward its client (nginx listens here).</param>
+    /// <param name="UplinkIp">The online host's address toward the target.</param>
+    /// <param name="TargetIp">The target's address as seen by this host (nginx listens here).</param>
+    public sealed record Ipv6OnlineFacts(int Index, string ClientSubnet, IPAddress ClientIp, IPAddress Ip, IPAddress UplinkIp, IPAddress TargetIp);
 
     private sealed class IpAddressConverter : JsonConverter<IPAddress>
     {

@@ -44,6 +44,13 @@ public sealed record LabOptions
     /// <summary>Number of online hosts, 1-9. Defaults to 1.</summary>
     public int Onlines { get; init; } = 1;
 
+    /// <summary>
+    /// Dual stack (<c>--ipv6</c>): IPv6 on every link too, the target routing the fake IPv6 range and the clients' /64s
+    /// to the sink, nginx on the IPv6 addresses as well; the addresses are in <see cref="Lab.Ipv6"/>. Defaults to
+    /// <c>false</c>: IPv6 off in every namespace.
+    /// </summary>
+    public bool Ipv6 { get; init; }
+
     /// <summary>Port of the target nginx. Defaults to 80.</summary>
     public int TargetPort { get; init; } = 80;
 

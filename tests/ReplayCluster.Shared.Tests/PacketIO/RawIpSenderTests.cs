@@ -47,6 +47,29 @@ public sealed class RawIpSenderTests
     }
 
     [Fact]
+    public void An_ipv6_sender_takes_ipv6_packets_only_and_an_ipv4_batch_refuses_it()
+    {
+        ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and raw sockets");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RawIpSender(System.Net.Sockets.AddressFamily.Unix));
+        using var lab = new NamespacePair();
+        using var sender = NetworkNamespace.RunIn(lab.A, () => new RawIpSender(System.Net.Sockets.AddressFamily.InterNetworkV6));
+        Assert.Equal(System.Net.Sockets.AddressFamily.InterNetworkV6, sender.Family);
+
+        // An IPv4 packet, and 39 bytes that start like IPv6: neither is an IPv6 packet. Caller mistakes, so they throw.
+        var ipv4 = TestFrames.Ipv4Udp(SpoofedSource, NamespacePair.AddressB, 1, 2, "x"u8);
+        Assert.Throws<ArgumentException>(() => sender.Send(ipv4));
+        byte[] shortIpv6 = [0x60, .. new byte[38]];
+        Assert.Throws<ArgumentException>(() => sender.Send(shortIpv6));
+        Assert.Equal(0, sender.Sent + sender.Failed);
+
+        // A batch holds IPv4 packets and sockaddr_in addresses: it is not sent through an IPv6 socket.
+        using var batch = new RawIpBatch(4);
+        ipv4.CopyTo(batch.NextSlot);
+        batch.Commit(ipv4.Length);
+        Assert.Throws<ArgumentException>(() => batch.Send(sender));
+    }
+
+    [Fact]
     public void Failures_are_counted_by_errno_instead_of_thrown()
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and raw sockets");

@@ -16,6 +16,7 @@ public static partial class LibC
     public const int ENoBufs = 105;
     public const int EMsgSize = 90;
     public const ushort AfInet = 2;
+    public const ushort AfInet6 = 10;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd

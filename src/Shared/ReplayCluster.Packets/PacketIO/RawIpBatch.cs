@@ -98,10 +98,16 @@ public sealed unsafe class RawIpBatch : IDisposable
 
     /// <summary>Sends every packet through <paramref name="sender"/> (failures counted there) and empties the batch.</summary>
     /// <returns>Packets the kernel accepted.</returns>
+    /// <exception cref="ArgumentException">An IPv6 sender: a batch holds IPv4 packets and <c>sockaddr_in</c> addresses.</exception>
     public int Send(RawIpSender sender)
     {
         ArgumentNullException.ThrowIfNull(sender);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (sender.Family != System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            throw new ArgumentException("a raw IP batch holds IPv4 packets: send it through an IPv4 sender", nameof(sender));
+        }
+
         if (_count == 0)
         {
             return 0;

@@ -5,7 +5,8 @@ namespace ReplayCluster.PacketIO;
 
 /// <summary>
 /// Sends complete IPv4 packets (our own IP header, any source address) through a raw socket with
-/// <c>IP_HDRINCL</c>; the kernel routes them by destination and fills in the IP checksum when it is 0.
+/// <c>IP_HDRINCL</c>; the kernel routes them by destination and fills in the IP checksum when it is 0. Opened for
+/// <see cref="AddressFamily.InterNetworkV6"/>, it sends complete IPv6 packets the same way (<c>IPV6_HDRINCL</c>).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -14,8 +15,14 @@ namespace ReplayCluster.PacketIO;
 /// </para>
 /// <para>
 /// Sends go through libc <c>sendto(2)</c> on the socket's descriptor with a <c>sockaddr_in</c> built on the stack
-/// from bytes 16..19 of the packet: no allocation, no per-destination cache to bound, and a failed send returns an
-/// errno instead of throwing (a netfilter drop can hit every packet; exceptions would cost ~10 µs each).
+/// from bytes 16..19 of the packet (a <c>sockaddr_in6</c> from bytes 24..39 for IPv6): no allocation, no
+/// per-destination cache to bound, and a failed send returns an errno instead of throwing (a netfilter drop can hit
+/// every packet; exceptions would cost ~10 µs each).
+/// </para>
+/// <para>
+/// IPv6 has no fragmentation on the way (RFC 8200: only the source fragments) and a raw socket with its own header
+/// is never fragmented by the kernel either: a packet longer than the route's MTU is refused with EMSGSIZE and
+/// counted in <see cref="FailedTooBig"/>, as for IPv4. Segments must be cut to the path's MSS before they get here.
 /// </para>
 /// <para>Not thread-safe for sending; counters may be read from any thread.</para>
 /// </remarks>
@@ -23,6 +30,9 @@ public sealed class RawIpSender : IDisposable
 {
     /// <summary>How many times a send that failed with ENOBUFS/EAGAIN (queue momentarily full) is retried.</summary>
     public const int TransientRetries = 8;
+
+    private const int SockaddrInSize = 16;
+    private const int SockaddrIn6Size = 28;
 
     private readonly Socket _socket;
     private readonly int _fd;
@@ -33,16 +43,36 @@ public sealed class RawIpSender : IDisposable
     private long _failedOther;
     private int _lastErrno;
 
-    /// <summary>Opens the raw socket in the calling thread's network namespace.</summary>
+    /// <summary>Opens an IPv4 raw socket in the calling thread's network namespace.</summary>
     /// <param name="sendBufferBytes">SO_SNDBUF; null keeps the kernel default (net.core.wmem_default).</param>
     /// <exception cref="SocketException">No permission (needs CAP_NET_RAW) or raw sockets unavailable.</exception>
     public RawIpSender(int? sendBufferBytes = null)
+        : this(AddressFamily.InterNetwork, sendBufferBytes)
     {
-        _socket = new Socket(AddressFamily.InterNetwork, SocketType.Raw, System.Net.Sockets.ProtocolType.Raw);
+    }
+
+    /// <summary>Opens a raw socket of <paramref name="family"/> (IPv4 or IPv6) in the calling thread's network namespace.</summary>
+    /// <param name="family"><see cref="AddressFamily.InterNetwork"/> or <see cref="AddressFamily.InterNetworkV6"/>.</param>
+    /// <param name="sendBufferBytes">SO_SNDBUF; null keeps the kernel default (net.core.wmem_default).</param>
+    /// <exception cref="SocketException">No permission (needs CAP_NET_RAW), raw sockets unavailable, or IPv6 disabled.</exception>
+    public RawIpSender(AddressFamily family, int? sendBufferBytes = null)
+    {
+        if (family is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
+        {
+            throw new ArgumentOutOfRangeException(nameof(family), family, "a raw IP sender is IPv4 or IPv6");
+        }
+
+        Family = family;
+        _socket = new Socket(family, SocketType.Raw, System.Net.Sockets.ProtocolType.Raw);
         try
         {
-            // With IPPROTO_RAW Linux implies IP_HDRINCL already; setting it states the contract explicitly.
-            _socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.HeaderIncluded, true);
+            // With IPPROTO_RAW Linux implies IP_HDRINCL already (IPV6_HDRINCL for IPv6: inet6_create sets hdrincl for
+            // every IPPROTO_RAW socket); setting it states the contract explicitly where .NET names the option.
+            if (family == AddressFamily.InterNetwork)
+            {
+                _socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.HeaderIncluded, true);
+            }
+
             if (sendBufferBytes is { } size)
             {
                 ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size, nameof(sendBufferBytes));
@@ -60,6 +90,9 @@ public sealed class RawIpSender : IDisposable
 
     /// <summary>Packets the kernel accepted.</summary>
     public long Sent => Volatile.Read(ref _sent);
+
+    /// <summary>The family of the packets it sends: <see cref="AddressFamily.InterNetwork"/> or <see cref="AddressFamily.InterNetworkV6"/>.</summary>
+    public AddressFamily Family { get; }
 
     /// <summary>Packets that could not be sent, all causes.</summary>
     public long Failed => FailedNotPermitted + FailedTooBig + FailedNoBuffers + FailedOther;
@@ -80,28 +113,48 @@ public sealed class RawIpSender : IDisposable
     public int LastErrno => Volatile.Read(ref _lastErrno);
 
     /// <summary>
-    /// Sends one IPv4 packet (starting with its IP header) to the destination in its header.
-    /// Returns false and counts the errno when the kernel refused it.
+    /// Sends one packet of the sender's <see cref="Family"/> (starting with its IP header) to the destination in its
+    /// header. Returns false and counts the errno when the kernel refused it.
     /// </summary>
-    /// <exception cref="ArgumentException">Not an IPv4 packet (shorter than 20 bytes or version is not 4).</exception>
-    public unsafe bool Send(ReadOnlySpan<byte> ipv4Packet)
+    /// <exception cref="ArgumentException">
+    /// Not a packet of the sender's family (IPv4: shorter than 20 bytes or version is not 4; IPv6: shorter than 40 bytes
+    /// or version is not 6).
+    /// </exception>
+    public unsafe bool Send(ReadOnlySpan<byte> packet)
     {
-        if (ipv4Packet.Length < 20 || (ipv4Packet[0] >> 4) != 4)
+        // struct sockaddr_in: family (host order), port 0, address (network order, copied as is), 8 bytes zero.
+        // struct sockaddr_in6: family, port 0, flow info 0, address (16 bytes, as in the header), scope id 0.
+        byte* address = stackalloc byte[SockaddrIn6Size];
+        new Span<byte>(address, SockaddrIn6Size).Clear();
+        uint addressLength;
+        if (Family == AddressFamily.InterNetwork)
         {
-            throw new ArgumentException("not an IPv4 packet: need at least 20 bytes starting with version 4", nameof(ipv4Packet));
+            if (packet.Length < 20 || (packet[0] >> 4) != 4)
+            {
+                throw new ArgumentException("not an IPv4 packet: need at least 20 bytes starting with version 4", nameof(packet));
+            }
+
+            *(ushort*)address = LibC.AfInet;
+            packet.Slice(16, 4).CopyTo(new Span<byte>(address + 4, 4));
+            addressLength = SockaddrInSize;
+        }
+        else
+        {
+            if (packet.Length < 40 || (packet[0] >> 4) != 6)
+            {
+                throw new ArgumentException("not an IPv6 packet: need at least 40 bytes starting with version 6", nameof(packet));
+            }
+
+            *(ushort*)address = LibC.AfInet6;
+            packet.Slice(24, 16).CopyTo(new Span<byte>(address + 8, 16));
+            addressLength = SockaddrIn6Size;
         }
 
-        // struct sockaddr_in: family (host order), port 0, address (network order, copied as is), 8 bytes zero.
-        byte* address = stackalloc byte[16];
-        new Span<byte>(address, 16).Clear();
-        *(ushort*)address = LibC.AfInet;
-        ipv4Packet.Slice(16, 4).CopyTo(new Span<byte>(address + 4, 4));
-
-        fixed (byte* data = ipv4Packet)
+        fixed (byte* data = packet)
         {
             for (var attempt = 0; ; attempt++)
             {
-                var result = LibC.sendto(_fd, data, (nuint)ipv4Packet.Length, 0, address, 16);
+                var result = LibC.sendto(_fd, data, (nuint)packet.Length, 0, address, addressLength);
                 if (result >= 0)
                 {
                     _sent++;
