@@ -17,7 +17,7 @@ readonly DEFAULT_FAKE_RANGE=10.200.0.0/16
 # With --ipv6 every link also gets a /64 of this unique-local /48, numbered like its IPv4 subnet (A_k
 # fd00:251:1K::/64, B_k fd00:251:2K::/64, C fd00:251:3::/64, same host numbers), and the fake clients this /48.
 readonly NET6_PREFIX=fd00:251
-readonly FAKE_RANGE6=fd00:251:f000::/48
+readonly DEFAULT_FAKE_RANGE6=fd00:251:f000::/48
 readonly DEFAULT_STATE_DIR=/run/replaycluster-lab
 # nginx-internal upstream that answers POST /upload, on lo of each nginx namespace.
 readonly UPLOAD_SINK_PORT=8099
@@ -665,7 +665,7 @@ cmd_up() {
   fact ASSISTANT_IF to-target
   fact IPV6 "$IPV6"
   if ((IPV6 == 1)); then
-    fact FAKE_RANGE6 "$FAKE_RANGE6"
+    fact FAKE_RANGE6 "$DEFAULT_FAKE_RANGE6"
     fact TARGET_SINK_IP6 "$NET6_PREFIX:3::1"
     fact ASSISTANT_IP6 "$NET6_PREFIX:3::2"
   fi
@@ -700,7 +700,7 @@ cmd_up() {
       nsx "$target" sysctl -qw net.ipv6.conf.sink0.disable_ipv6=0
       sink_via6=(dev sink0)
     fi
-    nsx "$target" ip -6 route add "$FAKE_RANGE6" "${sink_via6[@]}"
+    nsx "$target" ip -6 route add "$DEFAULT_FAKE_RANGE6" "${sink_via6[@]}"
     for ((k = 1; k <= ONLINES; k++)); do
       nsx "$target" ip -6 route add "$NET6_PREFIX:$((10 + k))::/64" "${sink_via6[@]}"
     done

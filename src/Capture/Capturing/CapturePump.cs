@@ -37,6 +37,11 @@ internal sealed class CapturePump(
 
     private static readonly TimeSpan NotReadyLogInterval = TimeSpan.FromSeconds(5);
 
+    // IPv6 packets that pass the capture filter (it selects TCP ports, both families) are counted and said, at most
+    // once per this interval: a dual-stack service's IPv6 clients are not replayed yet, and that must not be silent.
+    private const long Ipv6LogIntervalMs = 10_000;
+    private long _ipv6LoggedAtMs = -Ipv6LogIntervalMs;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         // Capture only once replies can come back: every session started before an intercept node
@@ -160,6 +165,18 @@ internal sealed class CapturePump(
         CaptureLog.CaptureFailed(logger, fault, $"capture on {live.Options.Interface} ended: {fault.Message}");
         Environment.ExitCode = 1;
         lifetime.StopApplication();
+    }
+
+    // The capture thread's only: no lock around the interval.
+    private void CountIpv6(in Ipv6TcpPacket packet)
+    {
+        var count = statistics.CountIpv6NotReplayed();
+        var now = Environment.TickCount64;
+        if (now - _ipv6LoggedAtMs >= Ipv6LogIntervalMs)
+        {
+            _ipv6LoggedAtMs = now;
+            CaptureLog.Ipv6NotReplayed(logger, count, $"[{packet.SourceAddress}]:{packet.SourcePort} > [{packet.DestinationAddress}]:{packet.DestinationPort}");
+        }
     }
 
     private static string Describe(AppliedPlan applied) => applied.Targets is not { } mapping ? "(none)" : string.Join(", ", mapping.Routes.Select(r =>
@@ -295,9 +312,16 @@ internal sealed class CapturePump(
 
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
     {
-        var result = PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet);
+        var linkType = LinkTypes.FromPcap(info.LinkType);
+        var result = PacketParser.TryParse(frame, linkType, out var packet);
         if (result != ParseResult.Ok)
         {
+            if ((result is ParseResult.UnsupportedEtherType or ParseResult.NotIpv4) && PacketParser.TryParseIpv6(frame, linkType, out var ipv6) == ParseResult.Ok)
+            {
+                CountIpv6(ipv6);
+                return;
+            }
+
             statistics.CountRejected(result);
             return;
         }

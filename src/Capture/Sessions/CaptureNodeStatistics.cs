@@ -58,6 +58,7 @@ internal sealed class CaptureNodeStatistics
     private long _packetsCaptured;
     private long _packetsTruncated;
     private long _packetsIgnored;
+    private long _packetsIpv6NotReplayed;
     private long _requestsOnline;
     private long _sessionsStarted;
     private long _sessionsFailed;
@@ -86,6 +87,9 @@ internal sealed class CaptureNodeStatistics
 
     /// <summary>Packets of no session (pure ACKs of unknown connections, packets to no target).</summary>
     public long PacketsIgnored => Interlocked.Read(ref _packetsIgnored);
+
+    /// <summary>IPv6 packets the capture filter let through (to a replayed port) that are not replayed: no IPv6 sessions yet.</summary>
+    public long PacketsIpv6NotReplayed => Interlocked.Read(ref _packetsIpv6NotReplayed);
 
     /// <summary>Captured packets dropped because their shard's queue was full (a loss, counted, never silent).</summary>
     public long PacketsRefusedQueueFull => Interlocked.Read(ref _packetsRefusedQueueFull);
@@ -192,6 +196,9 @@ internal sealed class CaptureNodeStatistics
 
     public void CountIgnored() => Interlocked.Increment(ref _packetsIgnored);
 
+    /// <summary>Counts one IPv6 packet left unreplayed; returns the count so far.</summary>
+    public long CountIpv6NotReplayed() => Interlocked.Increment(ref _packetsIpv6NotReplayed);
+
     public void CountRefusedQueueFull() => Interlocked.Increment(ref _packetsRefusedQueueFull);
 
     public void CountStarted() => Interlocked.Increment(ref _sessionsStarted);
@@ -279,6 +286,7 @@ internal sealed class CaptureNodeStatistics
         m.PacketsRejected(ParseRejects);
         m.Counter("packets_truncated", "{packet}", "Captured packets the snap length cut short (their bytes are gone).", () => PacketsTruncated);
         m.Counter("packets_ignored", "{packet}", "Packets of no session: pure ACKs of unknown connections, packets to no target.", () => PacketsIgnored);
+        m.Counter("packets_ipv6_not_replayed", "{packet}", "IPv6 TCP packets to a replayed port, captured and not replayed (IPv6 sessions are not replayed yet).", () => PacketsIpv6NotReplayed);
         m.Counter("packets_refused_queue_full", "{packet}", "Captured packets dropped because their shard's queue was full.", () => PacketsRefusedQueueFull);
         m.Counter("kernel_received", "{packet}", "Packets the kernel passed the capture filter (live capture).", () => Kernel?.Invoke().Received ?? 0);
         m.Counter("kernel_dropped", "{packet}", "Packets the kernel dropped from the capture ring (live capture).", () => Kernel?.Invoke().KernelDropped ?? 0);
