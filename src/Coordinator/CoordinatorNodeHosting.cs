@@ -59,6 +59,13 @@ internal static class CoordinatorNodeHosting
 
             // Read here, not when the API starts: a bad setting stops the node before it joins, naming the setting.
             var http = settings.HttpEndpoint is { } endpoint ? Http.HttpApiSettings.Read(node.Config, endpoint) : null;
+            if (http is not null && File.Exists(http.TokenFile))
+            {
+                // An existing token file that cannot be used (not a token, open to others) too; a missing one is made
+                // when the API starts, not here, so that --print-config writes nothing.
+                _ = Http.ApiToken.LoadOrCreate(http.TokenFile);
+            }
+
             services.AddSingleton(provider => new Http.StatusEndpoint(http, provider.GetRequiredService<ActorRegistry>(),
                 provider.GetRequiredService<ILogger<Http.StatusEndpoint>>()));
             services.AddHostedService(provider => provider.GetRequiredService<Http.StatusEndpoint>());

@@ -88,6 +88,41 @@ public sealed class HttpApiSettingsTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task A_token_file_that_holds_no_token_stops_the_coordinator_before_it_forms_a_cluster()
+    {
+        var folder = Directory.CreateTempSubdirectory("rc-token-");
+        try
+        {
+            var tokenFile = Path.Combine(folder.FullName, "api-token");
+            File.WriteAllText(tokenFile, "not a token\n");
+            File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var binary = Path.Combine(AppContext.BaseDirectory, "replaycluster-coordinator.dll");
+            var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+            {
+                ArgumentList = { binary, "--port", "0", "--set", "replaycluster.cluster.tls = off", "--token-file", tokenFile },
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            };
+            using var process = System.Diagnostics.Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            var error = await process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(30)), "the coordinator did not exit");
+
+            // A configuration error (exit 2) naming the setting, before the actor system started: no cluster line.
+            Assert.Equal(2, process.ExitCode);
+            Assert.Contains("configuration error: replaycluster.coordinator.http.token-file: ", error, StringComparison.Ordinal);
+            Assert.Contains("does not hold a token", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("Cluster Node", await output, StringComparison.Ordinal);
+            Assert.Equal("not a token\n", File.ReadAllText(tokenFile));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void The_coordinator_does_not_start_with_a_plain_http_bind_off_loopback()
     {
         var binary = Path.Combine(AppContext.BaseDirectory, "replaycluster-coordinator.dll");
