@@ -10,8 +10,9 @@ namespace ReplayCluster.Lab.Tests.Foundation;
 /// <summary>
 /// The IPv6 packet I/O under the replay (issue 12), against the real kernel in a dual-stack lab: client traffic
 /// captured with an <c>ip6</c> filter parses and rebuilds byte for byte, a SYN we build from the fake IPv6 range and
-/// send through a raw IPv6 socket is answered by the target, whose answer goes to the reply sink and never to the
-/// client, and a packet longer than the link's MTU is refused and counted rather than fragmented.
+/// send through a raw IPv6 socket (alone, or batched in one <c>sendmmsg</c>) is answered by the target, whose answer goes
+/// to the reply sink and never to the client, and a packet longer than the link's MTU is refused and counted rather than
+/// fragmented.
 /// </summary>
 public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixture, ITestOutputHelper output) : IClassFixture<Ipv6PacketIOLabTests.DualStackLab>
 {
@@ -150,6 +151,73 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
         output.WriteLine($"raw IPv6 sends {sender.Sent}, failed {sender.Failed} (too big {sender.FailedTooBig}); packets from the target at the client {atTheClient}");
         Assert.Equal(2, sender.Sent);
         Assert.Equal(0, Volatile.Read(ref atTheClient));
+    }
+
+    [Fact]
+    public async Task A_batch_of_ipv6_syns_leaves_in_one_sendmmsg_and_each_is_answered()
+    {
+        var online = Ipv6.Onlines[0];
+        var fakeNetwork = Ipv6Address.FromIPAddress(IPAddress.Parse(Ipv6.FakeRange[..Ipv6.FakeRange.IndexOf('/', StringComparison.Ordinal)]));
+        var target = Ipv6Address.FromIPAddress(online.TargetIp);
+        var sources = Enumerable.Range(0, 3).Select(i => Ipv6Address.FromValue(fakeNetwork.Value + 0x0002_0000u + (uint)i)).ToArray();
+        const ushort Port = 41000;
+        const uint Isn = 0x0BAD_F00D;
+
+        var replies = new ConcurrentQueue<Ipv6TcpPacket>();
+        using var sink = NetworkNamespace.RunIn(
+            _lab.SinkNamespace,
+            () => LiveCapture.Open(new LiveCaptureOptions
+            {
+                Interface = _lab.SinkInterface,
+                Filter = $"ip6 and tcp and src host {online.TargetIp} and dst port {Port}",
+            }));
+        var sinkLinkType = LinkTypes.FromPcap(sink.LinkType);
+        sink.Start((frame, in _) =>
+        {
+            if (PacketParser.TryParseIpv6(frame, sinkLinkType, out var packet) == ParseResult.Ok)
+            {
+                replies.Enqueue(packet);
+            }
+        });
+        using var sender = NetworkNamespace.RunIn(_lab.OnlineNamespace, () => new RawIpSender(AddressFamily.InterNetworkV6));
+        using var batch = new RawIpBatch(8, AddressFamily.InterNetworkV6);
+        var syn = new TcpSegmentSpec { SourcePort = Port, DestinationPort = (ushort)_lab.TargetNginxPort, Sequence = Isn, Flags = TcpFlags.Syn, Window = 64800, Mss = 1440 };
+
+        // An IPv4 packet has no place in an IPv6 batch, and an IPv6 batch none in an IPv4 socket.
+        byte[] ipv4 = [0x45, .. new byte[39]];
+        ipv4.CopyTo(batch.NextSlot);
+        Assert.Throws<ArgumentException>(() => batch.Commit(ipv4.Length));
+        foreach (var source in sources)
+        {
+            batch.Commit(Ipv6TcpPacketBuilder.Write(syn, source, target, [], batch.NextSlot));
+        }
+
+        using (var ipv4Sender = NetworkNamespace.RunIn(_lab.OnlineNamespace, () => new RawIpSender()))
+        {
+            Assert.Throws<ArgumentException>(() => batch.Send(ipv4Sender));
+        }
+
+        Assert.Equal(3, batch.Send(sender));
+        Assert.Equal(0, batch.Count);
+        foreach (var source in sources)
+        {
+            var synAck = await WaitForReplyAsync(replies, p => p.DestinationAddress == source, TimeSpan.FromSeconds(3));
+            Assert.NotNull(synAck);
+            Assert.Equal(Isn + 1, synAck.Value.Acknowledgment);
+        }
+
+        sink.Stop();
+        output.WriteLine($"3 IPv6 SYNs in one batch, {replies.Select(r => r.DestinationAddress).Distinct().Count()} sources answered; sends {sender.Sent}, failed {sender.Failed}");
+        Assert.Equal(3, sender.Sent);
+        Assert.Equal(0, sender.Failed);
+
+        // Reset the three half-open connections so the target stops retransmitting its SYN-ACKs.
+        var buffer = new byte[128];
+        foreach (var source in sources)
+        {
+            var written = Ipv6TcpPacketBuilder.Write(syn with { Flags = TcpFlags.Rst, Sequence = Isn + 1, Mss = null, Window = 0 }, source, target, [], buffer);
+            Assert.True(sender.Send(buffer.AsSpan(0, written)));
+        }
     }
 
     [Fact]

@@ -3,57 +3,76 @@ using System.Runtime.InteropServices;
 namespace ReplayCluster.PacketIO;
 
 /// <summary>
-/// A batch of IPv4 packets built in place and sent with one <c>sendmmsg(2)</c> through a <see cref="RawIpSender"/>:
-/// the syscall's fixed cost is paid once per batch instead of once per packet (.NET has no sendmmsg, hence P/Invoke).
+/// A batch of IP packets of one family built in place and sent with one <c>sendmmsg(2)</c> through a
+/// <see cref="RawIpSender"/> of that family: the syscall's fixed cost is paid once per batch instead of once per packet
+/// (.NET has no sendmmsg, hence P/Invoke).
 /// </summary>
 /// <remarks>
 /// <para>
 /// The memory is native and fixed (slots of <see cref="SlotLength"/> bytes, one <c>mmsghdr</c>, <c>iovec</c> and
-/// <c>sockaddr_in</c> each), allocated once: building a packet and sending the batch allocate nothing. A packet longer
+/// <c>sockaddr_in</c> or <c>sockaddr_in6</c> each), allocated once: building a packet and sending the batch allocate nothing. A packet longer
 /// than a slot does not fit: the owner flushes and sends it alone, so order is kept.
 /// </para>
 /// <para>Single-threaded: one batch per sending thread.</para>
 /// </remarks>
 public sealed unsafe class RawIpBatch : IDisposable
 {
-    /// <summary>Largest packet a slot holds: MSS 1460 plus IPv4 and TCP headers with every option we write, rounded up.</summary>
+    /// <summary>Largest packet a slot holds: MSS 1460 plus IPv4 (or 1440 plus IPv6) and TCP headers with every option we write, rounded up.</summary>
     public const int SlotLength = 2048;
 
     private const int MmsgHdrSize = 64;
     private const int IovecSize = 16;
     private const int SockaddrInSize = 16;
+    private const int SockaddrIn6Size = 28;
 
     private readonly byte* _slots;
     private readonly byte* _headers;
     private readonly byte* _iovecs;
     private readonly byte* _addresses;
     private readonly Func<int, ReadOnlySpan<byte>> _packetAt;
+    private readonly int _addressSize;
     private int _count;
     private bool _disposed;
 
-    /// <summary>Allocates a batch of <paramref name="capacity"/> slots.</summary>
+    /// <summary>Allocates a batch of <paramref name="capacity"/> slots for IPv4 packets.</summary>
     public RawIpBatch(int capacity = 64)
+        : this(capacity, System.Net.Sockets.AddressFamily.InterNetwork)
+    {
+    }
+
+    /// <summary>Allocates a batch of <paramref name="capacity"/> slots for packets of <paramref name="family"/> (IPv4 or IPv6).</summary>
+    public RawIpBatch(int capacity, System.Net.Sockets.AddressFamily family)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, 1024); // UIO_MAXIOV bounds one sendmmsg
+        if (family is not (System.Net.Sockets.AddressFamily.InterNetwork or System.Net.Sockets.AddressFamily.InterNetworkV6))
+        {
+            throw new ArgumentOutOfRangeException(nameof(family), family, "a raw IP batch is IPv4 or IPv6");
+        }
+
+        Family = family;
+        _addressSize = family == System.Net.Sockets.AddressFamily.InterNetwork ? SockaddrInSize : SockaddrIn6Size;
         Capacity = capacity;
         _packetAt = PacketAt;
         _slots = (byte*)NativeMemory.AlignedAlloc((nuint)(capacity * SlotLength), 64);
         _headers = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * MmsgHdrSize));
         _iovecs = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * IovecSize));
-        _addresses = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * SockaddrInSize));
+        _addresses = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * _addressSize));
         for (var i = 0; i < capacity; i++)
         {
             // Fixed wiring: header i names address i and iovec i, which points at slot i.
             var header = _headers + (i * MmsgHdrSize);
-            *(byte**)header = _addresses + (i * SockaddrInSize);          // msg_name
-            *(uint*)(header + 8) = SockaddrInSize;                          // msg_namelen
+            *(byte**)header = _addresses + (i * _addressSize);            // msg_name
+            *(uint*)(header + 8) = (uint)_addressSize;                      // msg_namelen
             *(byte**)(header + 16) = _iovecs + (i * IovecSize);             // msg_iov
             *(nuint*)(header + 24) = 1;                                     // msg_iovlen
             *(byte**)(_iovecs + (i * IovecSize)) = _slots + (i * SlotLength); // iov_base
-            *(ushort*)(_addresses + (i * SockaddrInSize)) = LibC.AfInet;    // sin_family
+            *(ushort*)(_addresses + (i * _addressSize)) = Family == System.Net.Sockets.AddressFamily.InterNetwork ? LibC.AfInet : LibC.AfInet6; // sin(6)_family
         }
     }
+
+    /// <summary>The family of the packets it holds, and of the sender it goes through.</summary>
+    public System.Net.Sockets.AddressFamily Family { get; }
 
     /// <summary>Packets the batch holds at most.</summary>
     public int Capacity { get; }
@@ -79,33 +98,45 @@ public sealed unsafe class RawIpBatch : IDisposable
         }
     }
 
-    /// <summary>Takes the packet just built in <see cref="NextSlot"/> (IPv4, destination in bytes 16..19).</summary>
-    /// <exception cref="ArgumentException">Not an IPv4 packet, or longer than a slot.</exception>
+    /// <summary>
+    /// Takes the packet just built in <see cref="NextSlot"/> (IPv4: destination in bytes 16..19; IPv6: in bytes 24..39).
+    /// </summary>
+    /// <exception cref="ArgumentException">Not a packet of the batch's family, or longer than a slot.</exception>
     public void Commit(int length)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(length, 20);
+        var ipv4 = Family == System.Net.Sockets.AddressFamily.InterNetwork;
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, ipv4 ? 20 : 40);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, SlotLength);
         var slot = _slots + (_count * SlotLength);
-        if ((slot[0] >> 4) != 4)
+        var address = _addresses + (_count * _addressSize);
+        if ((slot[0] >> 4) != (ipv4 ? 4 : 6))
         {
-            throw new ArgumentException("not an IPv4 packet: version is not 4", nameof(length));
+            throw new ArgumentException(ipv4 ? "not an IPv4 packet: version is not 4" : "not an IPv6 packet: version is not 6", nameof(length));
         }
 
-        *(nuint*)(_iovecs + (_count * IovecSize) + 8) = (nuint)length;                      // iov_len
-        *(uint*)(_addresses + (_count * SockaddrInSize) + 4) = *(uint*)(slot + 16);        // sin_addr, network order as in the packet
+        *(nuint*)(_iovecs + (_count * IovecSize) + 8) = (nuint)length; // iov_len
+        if (ipv4)
+        {
+            *(uint*)(address + 4) = *(uint*)(slot + 16); // sin_addr, network order as in the packet
+        }
+        else
+        {
+            Buffer.MemoryCopy(slot + 24, address + 8, 16, 16); // sin6_addr; port, flow info and scope id stay 0
+        }
+
         _count++;
     }
 
     /// <summary>Sends every packet through <paramref name="sender"/> (failures counted there) and empties the batch.</summary>
     /// <returns>Packets the kernel accepted.</returns>
-    /// <exception cref="ArgumentException">An IPv6 sender: a batch holds IPv4 packets and <c>sockaddr_in</c> addresses.</exception>
+    /// <exception cref="ArgumentException">A sender of the other family: its socket takes the other address form.</exception>
     public int Send(RawIpSender sender)
     {
         ArgumentNullException.ThrowIfNull(sender);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (sender.Family != System.Net.Sockets.AddressFamily.InterNetwork)
+        if (sender.Family != Family)
         {
-            throw new ArgumentException("a raw IP batch holds IPv4 packets: send it through an IPv4 sender", nameof(sender));
+            throw new ArgumentException($"a batch of {Family} packets goes through a {Family} sender, not a {sender.Family} one", nameof(sender));
         }
 
         if (_count == 0)
