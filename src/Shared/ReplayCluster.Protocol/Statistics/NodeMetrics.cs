@@ -130,6 +130,13 @@ public sealed class NodeMetrics : IDisposable
         Counter("actor_faults_resumed", "{fault}", "Top-level actors that failed and were resumed.", () => Cluster.ResumingGuardianStrategy.Resumed);
         Counter("process_cpu_milliseconds", "ms", "CPU time this process used, user and system.", () => (long)Environment.CpuUsage.TotalTime.TotalMilliseconds);
         Gauge("process_memory_bytes", "By", "Resident set size of this process.", ResidentBytes);
+
+        // Whether the GC is what stalls a replay: every collection stops the capture, shard and send threads alike.
+        Counter("process_gc_pause_milliseconds", "ms", "Time the garbage collector paused this process's threads.", () => (long)GC.GetTotalPauseDuration().TotalMilliseconds);
+        // Every collection collects generation 0, so its count is all of them; full (generation-2) ones apart. Two plain
+        // counts rather than a family by generation, whose total would count a full collection three times.
+        Counter("process_gc_collections", "{collection}", "Garbage collections, all generations.", () => GC.CollectionCount(0));
+        Counter("process_gc_full_collections", "{collection}", "Full (generation 2) garbage collections.", () => GC.CollectionCount(2));
     }
 
     /// <summary>Captured packets the parser refused, by reason (<c>packets_rejected</c>, <c>packets_rejected_ip_fragment</c>, ...).</summary>
