@@ -79,22 +79,10 @@ public sealed class CodecLabTests(LabFixture fixture, ITestOutputHelper output)
         const ushort BadPort = 40002;
         const uint Isn = 0x1234_5678;
 
-        var replies = new ConcurrentQueue<TcpPacket>();
-        using var sink = NetworkNamespace.RunIn(
-            _lab.SinkNamespace,
-            () => LiveCapture.Open(new LiveCaptureOptions
-            {
-                Interface = _lab.SinkInterface,
-                Filter = $"tcp and src host {_lab.TargetIp} and src port {_lab.TargetNginxPort} and (dst host {Ipv4Address.Format(goodSource)} or dst host {Ipv4Address.Format(badSource)})",
-            }));
-        var sinkLinkType = LinkTypes.FromPcap(sink.LinkType);
-        sink.Start((frame, in _) =>
-        {
-            if (PacketParser.TryParse(frame, sinkLinkType, out var packet) == ParseResult.Ok)
-            {
-                replies.Enqueue(packet);
-            }
-        });
+        using var sink = SinkCapture<TcpPacket>.Start(
+            _lab,
+            $"tcp and src host {_lab.TargetIp} and src port {_lab.TargetNginxPort} and (dst host {Ipv4Address.Format(goodSource)} or dst host {Ipv4Address.Format(badSource)})",
+            PacketParser.TryParse);
         using var sender = NetworkNamespace.RunIn(_lab.OnlineNamespace, () => new RawIpSender());
         var buffer = new byte[128];
 
@@ -102,7 +90,7 @@ public sealed class CodecLabTests(LabFixture fixture, ITestOutputHelper output)
         var good = Syn(goodSource, GoodPort, target, Isn);
         var length = TcpPacketBuilder.Write(good, [], buffer);
         Assert.True(sender.Send(buffer.AsSpan(0, length)), $"send failed, errno {sender.LastErrno}");
-        var synAck = await WaitForReplyAsync(replies, p => p.DestinationAddress == goodSource && p.DestinationPort == GoodPort, TimeSpan.FromSeconds(3));
+        var synAck = await sink.WaitForAsync(p => p.DestinationAddress == goodSource && p.DestinationPort == GoodPort, TimeSpan.FromSeconds(3), Ct);
         Assert.NotNull(synAck);
         Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, synAck.Value.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst));
         Assert.Equal(Isn + 1, synAck.Value.Acknowledgment);
@@ -117,7 +105,7 @@ public sealed class CodecLabTests(LabFixture fixture, ITestOutputHelper output)
         length = TcpPacketBuilder.Write(Syn(badSource, BadPort, target, Isn), [], buffer);
         buffer[20 + 16] ^= 0x01;
         Assert.True(sender.Send(buffer.AsSpan(0, length)), $"send failed, errno {sender.LastErrno}");
-        var unexpected = await WaitForReplyAsync(replies, p => p.DestinationAddress == badSource, TimeSpan.FromSeconds(1.5));
+        var unexpected = await sink.WaitForAsync(p => p.DestinationAddress == badSource, TimeSpan.FromSeconds(1.5), Ct);
         var errorsAfter = await TargetTcpCounterAsync("InCsumErrors");
         sink.Stop();
 
@@ -172,25 +160,6 @@ public sealed class CodecLabTests(LabFixture fixture, ITestOutputHelper output)
     {
         var slash = cidr.IndexOf('/', StringComparison.Ordinal);
         return (Ipv4Address.FromIPAddress(IPAddress.Parse(cidr[..slash])), int.Parse(cidr[(slash + 1)..], CultureInfo.InvariantCulture));
-    }
-
-    private static async Task<TcpPacket?> WaitForReplyAsync(ConcurrentQueue<TcpPacket> replies, Func<TcpPacket, bool> match, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            foreach (var reply in replies)
-            {
-                if (match(reply))
-                {
-                    return reply;
-                }
-            }
-
-            await Task.Delay(20, Ct);
-        }
-
-        return null;
     }
 
     /// <summary>Reads one counter of the <c>Tcp:</c> lines of /proc/net/snmp inside the target namespace.</summary>

@@ -81,22 +81,7 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
         const ushort Port = 40001;
         const uint Isn = 0x1234_5678;
 
-        var replies = new ConcurrentQueue<Ipv6TcpPacket>();
-        using var sink = NetworkNamespace.RunIn(
-            _lab.SinkNamespace,
-            () => LiveCapture.Open(new LiveCaptureOptions
-            {
-                Interface = _lab.SinkInterface,
-                Filter = $"ip6 and tcp and src host {online.TargetIp} and src port {_lab.TargetNginxPort}",
-            }));
-        var sinkLinkType = LinkTypes.FromPcap(sink.LinkType);
-        sink.Start((frame, in _) =>
-        {
-            if (PacketParser.TryParseIpv6(frame, sinkLinkType, out var packet) == ParseResult.Ok)
-            {
-                replies.Enqueue(packet);
-            }
-        });
+        using var sink = SinkCapture<Ipv6TcpPacket>.Start(_lab, $"ip6 and tcp and src host {online.TargetIp} and src port {_lab.TargetNginxPort}", PacketParser.TryParseIpv6);
         using var clientWitness = NetworkNamespace.RunIn(
             _lab.ClientNamespace,
             () => LiveCapture.Open(new LiveCaptureOptions { Interface = _lab.ClientInterface, Filter = $"ip6 and src host {online.TargetIp}" }));
@@ -119,7 +104,7 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
         };
         var length = Ipv6TcpPacketBuilder.Write(syn, source, target, [], buffer);
         Assert.True(sender.Send(buffer.AsSpan(0, length)), $"send failed, errno {sender.LastErrno}");
-        var synAck = await WaitForReplyAsync(replies, p => p.DestinationAddress == source && p.DestinationPort == Port, TimeSpan.FromSeconds(3));
+        var synAck = await sink.WaitForAsync(p => p.DestinationAddress == source && p.DestinationPort == Port, TimeSpan.FromSeconds(3), Ct);
         Assert.NotNull(synAck);
         Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, synAck.Value.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst));
         Assert.Equal(Isn + 1, synAck.Value.Acknowledgment);
@@ -163,22 +148,7 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
         const ushort Port = 41000;
         const uint Isn = 0x0BAD_F00D;
 
-        var replies = new ConcurrentQueue<Ipv6TcpPacket>();
-        using var sink = NetworkNamespace.RunIn(
-            _lab.SinkNamespace,
-            () => LiveCapture.Open(new LiveCaptureOptions
-            {
-                Interface = _lab.SinkInterface,
-                Filter = $"ip6 and tcp and src host {online.TargetIp} and dst port {Port}",
-            }));
-        var sinkLinkType = LinkTypes.FromPcap(sink.LinkType);
-        sink.Start((frame, in _) =>
-        {
-            if (PacketParser.TryParseIpv6(frame, sinkLinkType, out var packet) == ParseResult.Ok)
-            {
-                replies.Enqueue(packet);
-            }
-        });
+        using var sink = SinkCapture<Ipv6TcpPacket>.Start(_lab, $"ip6 and tcp and src host {online.TargetIp} and dst port {Port}", PacketParser.TryParseIpv6);
         using var sender = NetworkNamespace.RunIn(_lab.OnlineNamespace, () => new RawIpSender(AddressFamily.InterNetworkV6));
         using var batch = new RawIpBatch(8, AddressFamily.InterNetworkV6);
         var syn = new TcpSegmentSpec { SourcePort = Port, DestinationPort = (ushort)_lab.TargetNginxPort, Sequence = Isn, Flags = TcpFlags.Syn, Window = 64800, Mss = 1440 };
@@ -201,13 +171,13 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
         Assert.Equal(0, batch.Count);
         foreach (var source in sources)
         {
-            var synAck = await WaitForReplyAsync(replies, p => p.DestinationAddress == source, TimeSpan.FromSeconds(3));
+            var synAck = await sink.WaitForAsync(p => p.DestinationAddress == source, TimeSpan.FromSeconds(3), Ct);
             Assert.NotNull(synAck);
             Assert.Equal(Isn + 1, synAck.Value.Acknowledgment);
         }
 
         sink.Stop();
-        output.WriteLine($"3 IPv6 SYNs in one batch, {replies.Select(r => r.DestinationAddress).Distinct().Count()} sources answered; sends {sender.Sent}, failed {sender.Failed}");
+        output.WriteLine($"3 IPv6 SYNs in one batch, {sink.Packets.Select(r => r.DestinationAddress).Distinct().Count()} sources answered; sends {sender.Sent}, failed {sender.Failed}");
         Assert.Equal(3, sender.Sent);
         Assert.Equal(0, sender.Failed);
 
@@ -263,25 +233,6 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
         SackPermitted = p.Options.SackPermitted,
         Timestamp = p.Options.HasTimestamp ? new TcpTimestamp(p.Options.TsVal, p.Options.TsEcr) : null,
     };
-
-    private static async Task<Ipv6TcpPacket?> WaitForReplyAsync(ConcurrentQueue<Ipv6TcpPacket> replies, Func<Ipv6TcpPacket, bool> match, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            foreach (var reply in replies)
-            {
-                if (match(reply))
-                {
-                    return reply;
-                }
-            }
-
-            await Task.Delay(20, Ct);
-        }
-
-        return null;
-    }
 
     /// <summary>A dual-stack lab (<see cref="LabOptions.Ipv6"/>) for this class alone.</summary>
     public sealed class DualStackLab : IAsyncLifetime
