@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
 namespace ReplayCluster.PacketIO;
@@ -10,8 +11,8 @@ namespace ReplayCluster.PacketIO;
 /// <remarks>
 /// <para>
 /// The memory is native and fixed (slots of <see cref="SlotLength"/> bytes, one <c>mmsghdr</c>, <c>iovec</c> and
-/// <c>sockaddr_in</c> or <c>sockaddr_in6</c> each), allocated once: building a packet and sending the batch allocate nothing. A packet longer
-/// than a slot does not fit: the owner flushes and sends it alone, so order is kept.
+/// <c>sockaddr_in</c> or <c>sockaddr_in6</c> each), allocated once: building a packet and sending the batch allocate
+/// nothing. A packet longer than a slot does not fit: the owner flushes and sends it alone, so order is kept.
 /// </para>
 /// <para>Single-threaded: one batch per sending thread.</para>
 /// </remarks>
@@ -36,22 +37,22 @@ public sealed unsafe class RawIpBatch : IDisposable
 
     /// <summary>Allocates a batch of <paramref name="capacity"/> slots for IPv4 packets.</summary>
     public RawIpBatch(int capacity = 64)
-        : this(capacity, System.Net.Sockets.AddressFamily.InterNetwork)
+        : this(capacity, AddressFamily.InterNetwork)
     {
     }
 
     /// <summary>Allocates a batch of <paramref name="capacity"/> slots for packets of <paramref name="family"/> (IPv4 or IPv6).</summary>
-    public RawIpBatch(int capacity, System.Net.Sockets.AddressFamily family)
+    public RawIpBatch(int capacity, AddressFamily family)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, 1024); // UIO_MAXIOV bounds one sendmmsg
-        if (family is not (System.Net.Sockets.AddressFamily.InterNetwork or System.Net.Sockets.AddressFamily.InterNetworkV6))
+        if (family is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
         {
             throw new ArgumentOutOfRangeException(nameof(family), family, "a raw IP batch is IPv4 or IPv6");
         }
 
         Family = family;
-        _addressSize = family == System.Net.Sockets.AddressFamily.InterNetwork ? SockaddrInSize : SockaddrIn6Size;
+        _addressSize = family == AddressFamily.InterNetwork ? SockaddrInSize : SockaddrIn6Size;
         Capacity = capacity;
         _packetAt = PacketAt;
         _slots = (byte*)NativeMemory.AlignedAlloc((nuint)(capacity * SlotLength), 64);
@@ -67,12 +68,12 @@ public sealed unsafe class RawIpBatch : IDisposable
             *(byte**)(header + 16) = _iovecs + (i * IovecSize);             // msg_iov
             *(nuint*)(header + 24) = 1;                                     // msg_iovlen
             *(byte**)(_iovecs + (i * IovecSize)) = _slots + (i * SlotLength); // iov_base
-            *(ushort*)(_addresses + (i * _addressSize)) = Family == System.Net.Sockets.AddressFamily.InterNetwork ? LibC.AfInet : LibC.AfInet6; // sin(6)_family
+            *(ushort*)(_addresses + (i * _addressSize)) = Family == AddressFamily.InterNetwork ? LibC.AfInet : LibC.AfInet6; // sin(6)_family
         }
     }
 
     /// <summary>The family of the packets it holds, and of the sender it goes through.</summary>
-    public System.Net.Sockets.AddressFamily Family { get; }
+    public AddressFamily Family { get; }
 
     /// <summary>Packets the batch holds at most.</summary>
     public int Capacity { get; }
@@ -104,7 +105,7 @@ public sealed unsafe class RawIpBatch : IDisposable
     /// <exception cref="ArgumentException">Not a packet of the batch's family, or longer than a slot.</exception>
     public void Commit(int length)
     {
-        var ipv4 = Family == System.Net.Sockets.AddressFamily.InterNetwork;
+        var ipv4 = _addressSize == SockaddrInSize;
         ArgumentOutOfRangeException.ThrowIfLessThan(length, ipv4 ? 20 : 40);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, SlotLength);
         var slot = _slots + (_count * SlotLength);
