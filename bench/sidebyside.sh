@@ -156,6 +156,11 @@ done
 
 LAB_ID=sb$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-5)
 RUN_DIR=${RUN_DIR:-/tmp/sidebyside-$LAB_ID}
+# A used folder would mix runs: the replayers append to their logs, and the readiness waits below read those logs
+# ("msg listen socket", "it adds fd"), so an old run's lines would pass them before this run's processes are up.
+if [[ -e $RUN_DIR && -n $(ls -A "$RUN_DIR" 2>/dev/null) ]]; then
+  die "--run-dir $RUN_DIR is not empty: give a new or empty folder"
+fi
 mkdir -p "$RUN_DIR"
 RESULTS=$RUN_DIR/results.tsv
 CLK_TCK=$(getconf CLK_TCK)
