@@ -696,10 +696,7 @@ cmd_up() {
     # The same for IPv6: the fake /48 and the clients' /64s leave toward the sink. IPv6 has no rp_filter to turn
     # off; the target accepts spoofed sources as they come.
     local sink_via6=(via "$NET6_PREFIX:3::2" dev to-assist)
-    if [[ $SINK == ifb ]]; then
-      nsx "$target" sysctl -qw net.ipv6.conf.sink0.disable_ipv6=0
-      sink_via6=(dev sink0)
-    fi
+    [[ $SINK != ifb ]] || sink_via6=(dev sink0)
     nsx "$target" ip -6 route add "$DEFAULT_FAKE_RANGE6" "${sink_via6[@]}"
     for ((k = 1; k <= ONLINES; k++)); do
       nsx "$target" ip -6 route add "$NET6_PREFIX:$((10 + k))::/64" "${sink_via6[@]}"
