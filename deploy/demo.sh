@@ -101,6 +101,8 @@ ENVIRONMENT
 FILES
     RUN_DIR/coordinator.log, intercept.log, capture.log, capture2.log, ...
     RUN_DIR/wrk-*.txt    wrk's own summary per load process.
+    RUN_DIR/access-online1.log, access-online2.log, ..., access-target.log
+                         copies of the nginx access logs, taken at teardown.
 
 EXIT STATUS
     0  the replay kept up: |loss ratio| <= --threshold and the online host served
@@ -249,6 +251,18 @@ stop_nodes() { # SIGTERM every node (they leave the cluster); the coordinator, t
 }
 
 # shellcheck disable=SC2317 # reached only from the EXIT trap
+keep_access_logs() { # the nginx access logs leave with the lab: a copy in RUN_DIR lets a disagreement be traced per connection
+  local k f
+  declare -p ONLINE_LOGS >/dev/null 2>&1 || return 0 # failed before the lab's facts were read
+  for ((k = 0; k < ${#ONLINE_LOGS[@]}; k++)); do
+    f=${ONLINE_LOGS[k]}
+    [[ -f $f ]] && cp "$f" "$RUN_DIR/access-online$((k + 1)).log"
+  done
+  [[ -n ${TARGET_LOG:-} && -f $TARGET_LOG ]] && cp "$TARGET_LOG" "$RUN_DIR/access-target.log"
+  return 0
+}
+
+# shellcheck disable=SC2317 # reached only from the EXIT trap
 cleanup() {
   local rc=$?
   ((CLEANED)) && return
@@ -271,6 +285,7 @@ cleanup() {
   fi
   if ((LAB_CREATED)); then
     [[ -z $GUARD_PID ]] || kill -TERM -- "-$GUARD_PID" 2>/dev/null || true
+    keep_access_logs
     "$LAB_SH" down --id "$LAB_ID" >/dev/null 2>"$RUN_DIR/lab-down.err" ||
       { echo "$PROG: lab.sh down --id $LAB_ID failed:" >&2; cat "$RUN_DIR/lab-down.err" >&2; }
     echo "lab $LAB_ID torn down in $(seconds_since "$started") s (logs kept in $RUN_DIR)"
