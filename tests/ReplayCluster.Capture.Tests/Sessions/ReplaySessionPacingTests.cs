@@ -136,9 +136,12 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
         Assert.True(harness.Session.EndReason == SessionEndReason.ClientReset,
             $"{harness.Session.EndReason}: {harness.Session.Describe()} answered={harness.Target.RequestsAnswered} resets={harness.Target.ResetsSeen} delivered={harness.Session.Counters.RequestsDelivered}");
         Assert.Equal(requests, harness.Target.RequestsAnswered);
-        Assert.Equal(1, harness.Target.ResetsSeen);
-        var reset = harness.Sent.Single(s => (s.Spec.Flags & Packets.TcpFlags.Rst) != 0).At;
-        Assert.True(reset > harness.Target.ResponseEnds[^1] + Relay, "the reset left before the last answer could have been relayed");
+
+        // The client's reset reaches the target as our FIN (read after every request), once the target began answering
+        // the last one; the target then closes and the session ends on its FIN, with nothing to reset.
+        Assert.Equal(0, harness.Target.ResetsSeen);
+        var close = harness.Sent.Single(s => (s.Spec.Flags & Packets.TcpFlags.Fin) != 0).At;
+        Assert.True(close > harness.Target.ResponseEnds[^1] + Relay, "the close left before the last answer could have been relayed");
     }
 
     [Fact]
@@ -162,8 +165,62 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
 
         Assert.Equal(SessionEndReason.ClientReset, harness.Session.EndReason);
         Assert.Equal(requests, harness.Target.RequestsAnswered);
+        var close = harness.Sent.Single(s => (s.Spec.Flags & (Packets.TcpFlags.Fin | Packets.TcpFlags.Rst)) != 0).At;
+        Assert.True(close > harness.Target.ResponseEnds[^1], "the close left before the target answered the last request");
+    }
+
+    [Fact]
+    public void A_client_reset_loses_no_request_that_a_stalled_target_acknowledged_and_has_not_read_yet()
+    {
+        // wrk at its deadline beside a busy target (the demo test on a loaded machine lost 27 of 143,565 requests this
+        // way): requests released ahead on their recorded gaps, the client saw the answers of all but the last three,
+        // then reset. The target's application stalls 2 s before it reads the first of those three, while its kernel
+        // acknowledges them. Its answers so far cover what the client had seen and then it falls quiet, which a reset
+        // took for "done": its kernel dropped the three unread. The target must serve what the online server served.
+        const int requests = 20;
+        var harness = new ReplayHarness(new SessionOptions { MaxOutstandingRequests = 32 }) { RelayDelay = Relay };
+        harness.Target.StallBeforeRequest = requests - 3;
+        harness.Target.StallTime = TimeSpan.FromSeconds(2);
+        var client = new RecordedClient().At(TimeSpan.Zero).Syn().At(OnlineRtt).HandshakeAck();
+        for (var i = 0; i < requests; i++)
+        {
+            client.At(OnlineRtt + (Period * i)).Request(RecordedClient.HttpRequest(i)).ServerSent(i < requests - 3 ? 1000 : 0);
+        }
+
+        client.At(OnlineRtt + (Period * requests)).Reset().CaptureLive(harness);
+
+        harness.Run(TimeSpan.FromMinutes(1));
+
+        Assert.True(harness.Target.RequestsAnswered == requests,
+            $"{harness.Session.EndReason}: {harness.Session.Describe()} answered={harness.Target.RequestsAnswered} resets={harness.Target.ResetsSeen} delivered={harness.Session.Counters.RequestsDelivered}");
+        Assert.Equal(SessionEndReason.ClientReset, harness.Session.EndReason);
+        Assert.False(harness.Session.HasPending);
+        var close = harness.Sent.First(s => (s.Spec.Flags & (Packets.TcpFlags.Rst | Packets.TcpFlags.Fin)) != 0);
+        Assert.True(close.At > harness.Target.ResponseEnds[requests - 4], "the close left before the answers the client had seen");
+    }
+
+    [Fact]
+    public void A_client_reset_that_our_fin_stood_for_follows_at_the_lingers_end_when_the_target_keeps_its_side_open()
+    {
+        var options = new SessionOptions { MaxOutstandingRequests = 32 };
+        var harness = new ReplayHarness(options) { RelayDelay = Relay };
+        harness.Target.ClosesOnClientFin = false;
+        var client = new RecordedClient().At(TimeSpan.Zero).Syn().At(OnlineRtt).HandshakeAck();
+        for (var i = 0; i < 5; i++)
+        {
+            client.At(OnlineRtt + (Period * i)).Request(RecordedClient.HttpRequest(i)).ServerSent(1000);
+        }
+
+        client.At(OnlineRtt + (Period * 5)).Reset().CaptureLive(harness);
+
+        harness.Run(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(SessionEndReason.ClientReset, harness.Session.EndReason);
+        Assert.Equal(5, harness.Target.RequestsAnswered);
+        Assert.Equal(1, harness.Target.ResetsAccepted);
+        var fin = harness.Sent.Single(s => (s.Spec.Flags & Packets.TcpFlags.Fin) != 0).At;
         var reset = harness.Sent.Single(s => (s.Spec.Flags & Packets.TcpFlags.Rst) != 0).At;
-        Assert.True(reset > harness.Target.ResponseEnds[^1], "the reset left before the target answered the last request");
+        Assert.InRange(reset - fin, options.Linger, options.Linger + TimeSpan.FromSeconds(1));
     }
 
     [Fact]

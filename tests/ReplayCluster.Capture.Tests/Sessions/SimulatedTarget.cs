@@ -88,6 +88,21 @@ internal sealed class SimulatedTarget
     /// <summary>How long the application takes per request (answers wait in line). Zero answers at once.</summary>
     public TimeSpan ServiceTime { get; set; }
 
+    /// <summary>
+    /// The application stalls for <see cref="StallTime"/> before it reads request number <see cref="StallBeforeRequest"/>
+    /// (0-based, over all connections), as a server starved of CPU does: its kernel acknowledges what arrives meanwhile.
+    /// </summary>
+    public int? StallBeforeRequest { get; set; }
+
+    /// <summary>How long the stall before <see cref="StallBeforeRequest"/> lasts.</summary>
+    public TimeSpan StallTime { get; set; }
+
+    /// <summary>
+    /// Closes its side once the client's FIN arrived and every request is answered (true, as HTTP servers and databases
+    /// do); false keeps the half-closed connection open, as a server that still streams or waits would.
+    /// </summary>
+    public bool ClosesOnClientFin { get; set; } = true;
+
     /// <summary>Most requests received complete and not yet answered at any moment.</summary>
     public int MaxPendingRequests { get; private set; }
 
@@ -335,7 +350,7 @@ internal sealed class SimulatedTarget
                     _rcvNxt++;
                     _clientFinReceived = true;
                     ClientFinAt ??= now;
-                    if (!_finSent && _pendingAnswers.Count == 0)
+                    if (ClosesOnClientFin && !_finSent && _pendingAnswers.Count == 0)
                     {
                         SendFin(now, replies);
                     }
@@ -397,7 +412,7 @@ internal sealed class SimulatedTarget
             }
         }
 
-        if (_connected && _clientFinReceived && !_finSent && _pendingAnswers.Count == 0)
+        if (ClosesOnClientFin && _connected && _clientFinReceived && !_finSent && _pendingAnswers.Count == 0)
         {
             SendFin(now, replies);
         }
@@ -429,11 +444,13 @@ internal sealed class SimulatedTarget
 
             _scanFrom = end + RequestEnd.Length;
             _inRequest = false;
-            var size = Respond?.Invoke(RequestsAnswered + _pendingAnswers.Count) ?? ResponseSize;
-            if (ServiceTime > TimeSpan.Zero || _pendingAnswers.Count > 0)
+            var index = RequestsAnswered + _pendingAnswers.Count;
+            var size = Respond?.Invoke(index) ?? ResponseSize;
+            var stall = index == StallBeforeRequest ? StallTime : TimeSpan.Zero;
+            if (ServiceTime > TimeSpan.Zero || _pendingAnswers.Count > 0 || stall > TimeSpan.Zero)
             {
                 // The application works on one request at a time; this one waits its turn.
-                _applicationFreeAt = (_applicationFreeAt > now ? _applicationFreeAt : now) + ServiceTime;
+                _applicationFreeAt = (_applicationFreeAt > now ? _applicationFreeAt : now) + stall + ServiceTime;
                 _pendingAnswers.Enqueue((_applicationFreeAt, size));
                 MaxPendingRequests = Math.Max(MaxPendingRequests, _pendingAnswers.Count);
                 continue;

@@ -14,6 +14,12 @@ internal static class LabNative
     /// <summary>SIGINT.</summary>
     public const int SigInt = 2;
 
+    /// <summary>SIGSTOP (x86-64 and arm64 Linux): the process stops being scheduled until <see cref="SigCont"/>.</summary>
+    public const int SigStop = 19;
+
+    /// <summary>SIGCONT.</summary>
+    public const int SigCont = 18;
+
     private const int Esrch = 3;
 
     /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/>; false when the process is gone.</summary>

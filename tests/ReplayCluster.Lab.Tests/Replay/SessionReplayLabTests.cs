@@ -54,6 +54,78 @@ public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_client_reset_while_the_target_is_stalled_loses_no_request_its_kernel_acknowledged()
+    {
+        // A keep-alive client reads 5 answers, then sends 3 more requests and resets without reading their answers
+        // (the online nginx served them). Meanwhile the target's nginx is stopped (a server starved of CPU): its kernel
+        // acknowledges the 3 replayed requests, nobody reads them, and no answer comes for longer than the session's
+        // 3 s wait limit. A reset then would make that kernel drop them; the target must still serve all 8.
+        const string Marker = "case=stalled-reset";
+        const string Client = """
+            import socket, struct, sys, time
+            host, marker = sys.argv[1], sys.argv[2]
+            s = socket.create_connection((host, 80))
+            def ask(n):
+                s.sendall(f"GET /1k?{marker}&n={n} HTTP/1.1\r\nHost: online\r\n\r\n".encode())
+            buffered = b""
+            for n in range(1, 6):
+                ask(n)
+                while True:
+                    head, sep, rest = buffered.partition(b"\r\n\r\n")
+                    length = next((int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")), None) if sep else None
+                    if length is not None and len(rest) >= length:
+                        buffered = rest[length:]
+                        break
+                    buffered += s.recv(65536)
+            print("answered", flush=True)
+            time.sleep(1.5)  # the test stops the target's nginx now
+            for n in range(6, 9):
+                ask(n)
+            time.sleep(0.3)  # the online nginx serves them; their answers stay unread
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # a reset
+            print("reset", flush=True)
+            """;
+        var workers = NginxWorkers(Lab.TargetNginxPid);
+        Assert.NotEmpty(workers);
+        await using var client = Lab.StartProcess(LabRole.Client, ["python3", "-c", Client, Lab.OnlineIp.ToString(), Marker]);
+        var stopped = false;
+        try
+        {
+            await client.WaitForOutputAsync(l => l == "answered", TimeSpan.FromSeconds(10), Cancellation);
+            await WaitUntilAsync(() => TargetCount(Marker) == 5, "the target served the first 5 requests");
+            foreach (var worker in workers)
+            {
+                LabNative.Kill(worker, LabNative.SigStop);
+            }
+
+            stopped = true;
+            await client.WaitForOutputAsync(l => l == "reset", TimeSpan.FromSeconds(10), Cancellation);
+            await Task.Delay(TimeSpan.FromSeconds(5), Cancellation); // beyond the session's 3 s response wait limit
+        }
+        finally
+        {
+            if (stopped)
+            {
+                foreach (var worker in workers)
+                {
+                    LabNative.Kill(worker, LabNative.SigCont);
+                }
+            }
+        }
+
+        var (online, target) = await CompareAsync(Marker);
+        Report($"online logged {online}, target logged {target}; {fixture.LatestCaptureStatistics}");
+        Assert.Equal(8, online);
+        Assert.Equal(8, target);
+        fixture.AssertNoReplyReachedTheClient();
+    }
+
+    /// <summary>The worker processes of the nginx whose master is <paramref name="master"/> (the lab started it).</summary>
+    private static int[] NginxWorkers(int master) =>
+        [.. File.ReadAllText($"/proc/{master}/task/{master}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse)];
+
+    [Fact]
     public async Task A_20_MB_upload_arrives_byte_identical()
     {
         var file = Path.Combine(Lab.StateDirectory, "upload-20m.bin");
