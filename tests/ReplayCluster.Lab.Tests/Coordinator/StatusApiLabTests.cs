@@ -101,7 +101,7 @@ public sealed class StatusApiLabTests
 
         // The token file may also come from the environment.
         var table = await lab.ExecAsync(LabRole.Target,
-            ["env", $"REPLAYCLUSTER_API_TOKEN_FILE={CoordinatorApi.TokenFile(lab)}", "dotnet", NodeProcesses.LocateBinary("coordinator"), "status"], TimeSpan.FromSeconds(30), Cancellation);
+            ["env", $"REPLAYCLUSTER_API_TOKEN_FILE={CoordinatorApi.TokenFile(lab)}", .. NodeProcesses.Dotnet, NodeProcesses.LocateBinary("coordinator"), "status"], TimeSpan.FromSeconds(30), Cancellation);
         Assert.True(table.ExitCode == 0, table.StdErr);
         Assert.Matches(@"(?m)^capture\s+\S+:\d+\s+up\s+\d+\s+20\s+20\s", table.StdOut);
         Assert.Matches(@"(?m)^reply latency, since start: p50 [\d.]+ ms .*\(n=20\)", table.StdOut);
@@ -129,7 +129,7 @@ public sealed class StatusApiLabTests
         var rebound = await lab.ExecAsync(LabRole.Target, CoordinatorApi.Curl(lab, "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: rebind.example:8080",
             $"{CoordinatorApi.Url}/api/status"), TimeSpan.FromSeconds(10), Cancellation);
         Assert.Equal("400", rebound.StdOut);
-        var noCli = await lab.ExecAsync(LabRole.Target, ["dotnet", NodeProcesses.LocateBinary("coordinator"), "status", "--token-file", "/nonexistent/api-token"],
+        var noCli = await lab.ExecAsync(LabRole.Target, [.. NodeProcesses.Dotnet, NodeProcesses.LocateBinary("coordinator"), "status", "--token-file", "/nonexistent/api-token"],
             TimeSpan.FromSeconds(30), Cancellation);
         Assert.Equal(1, noCli.ExitCode);
         Assert.Contains("cannot read the API token from /nonexistent/api-token", noCli.StdErr, StringComparison.Ordinal);

@@ -255,7 +255,7 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
 
     private async Task<(int Exit, string Output)> DoctorAsync(LabRole role, string node, string[] arguments)
     {
-        var result = await Lab.ExecAsync(role, ["dotnet", NodeProcesses.LocateBinary(node), "doctor", .. NodeProcesses.ClusterTlsArguments(Lab, node), .. arguments],
+        var result = await Lab.ExecAsync(role, [.. NodeProcesses.Dotnet, NodeProcesses.LocateBinary(node), "doctor", .. NodeProcesses.ClusterTlsArguments(Lab, node), .. arguments],
             TimeSpan.FromSeconds(60), Cancellation);
         var output = result.StdOut + result.StdErr;
         TestContext.Current.TestOutputHelper?.WriteLine(output);

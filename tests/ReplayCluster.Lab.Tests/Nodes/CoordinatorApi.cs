@@ -36,5 +36,5 @@ public static class CoordinatorApi
 
     /// <summary><c>replaycluster-coordinator ARGS --token-file FILE</c>: a client command (status, plan, run, report).</summary>
     public static string[] Cli(LabHost lab, params string[] arguments) =>
-        ["dotnet", NodeProcesses.LocateBinary("coordinator"), .. arguments, "--token-file", TokenFile(lab)];
+        [.. NodeProcesses.Dotnet, NodeProcesses.LocateBinary("coordinator"), .. arguments, "--token-file", TokenFile(lab)];
 }

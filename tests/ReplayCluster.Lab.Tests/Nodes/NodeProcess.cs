@@ -71,8 +71,24 @@ public static class NodeProcesses
 
         // The coordinator keeps its API token in the lab's folder, not in /var/lib of the machine running the tests.
         string[] token = node == "coordinator" && !args.Contains("--token-file") ? ["--token-file", CoordinatorApi.TokenFile(lab)] : [];
-        return lab.StartProcessIn(@namespace, ["dotnet", dll, .. tls, .. args, .. token]);
+        return lab.StartProcessIn(@namespace, [.. Dotnet, dll, .. tls, .. args, .. token]);
     }
+
+    /// <summary>
+    /// <c>dotnet</c> as the node and CLI processes of the running test start it. The product turns tiered compilation
+    /// off (src/Shared/Directory.Build.props: an idle node's first minutes and a loaded node's CPU per request); a node
+    /// then compiles every method it runs fully optimised as it starts, ~2.4 s of CPU and 2.0 s to <c>/readyz</c> (a
+    /// coordinator on this 2-core machine, 3 runs each, 2026-12-02), against 1.1 s and 1.0 s with tiering. The lab tests
+    /// start ~280 node processes and most test behaviour, not cost, so their nodes start tiered (the environment
+    /// overrides the runtimeconfig): except in the collections that run alone because they measure rates, latencies
+    /// or drains (<see cref="MeasuredAloneCollection"/>, <see cref="Replay.FloodCollection"/>), which run the product's
+    /// own setting. REPLAYCLUSTER_LAB_JIT=product runs every test with it.
+    /// </summary>
+    public static string[] Dotnet =>
+        Environment.GetEnvironmentVariable("REPLAYCLUSTER_LAB_JIT") == "product"
+        || TestContext.Current.TestCollection?.TestCollectionDisplayName is MeasuredAloneCollection.Name or Replay.FloodCollection.Name
+            ? ["dotnet"]
+            : ["env", "DOTNET_TieredCompilation=1", "dotnet"];
 
     private static readonly ConcurrentDictionary<string, Lazy<string>> CertificateDirectories = new(StringComparer.Ordinal);
 
@@ -115,7 +131,7 @@ public static class NodeProcesses
     private static string CreateCertificates(Lab.Lab lab)
     {
         var script = Path.Combine(Lab.Lab.FindRepositoryRoot(), "deploy", "lab", "lab.sh");
-        var result = CommandRunner.RunAsync("bash", [script, "certs", "--id", lab.Id, "--with", $"dotnet {LocateBinary("coordinator")}"],
+        var result = CommandRunner.RunAsync("bash", [script, "certs", "--id", lab.Id, "--with", $"{string.Join(' ', Dotnet)} {LocateBinary("coordinator")}"],
             TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
         result.EnsureSuccess($"lab.sh certs --id {lab.Id}");
         return result.StdOut.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("TLS_DIR=", StringComparison.Ordinal))?["TLS_DIR=".Length..]
