@@ -237,7 +237,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
                 // The refusal is counted above; the log says which client it hit and how full the slice is, once per interval.
                 _noIdentityLoggedAt = now;
                 var reason = _context.Identities.Mapper is { } mapper
-                    ? $"every fake address of the slice is in use with this client port ({mapper.InUse} identities in use, {mapper.Quarantined} held back)"
+                    ? $"every identity probed (the slice's addresses with this client port, then with other ports) is in use ({mapper.InUse} identities in use, {mapper.Quarantined} held back)"
                     : "no identity slice from the coordinator yet";
                 CaptureLog.NoIdentity(_context.Logger, $"{Ipv4Address.Format(connection.ClientAddress)}:{connection.ClientPort}",
                     $"{Ipv4Address.Format(targetAddress)}:{targetPort}", reason, _context.Statistics.SessionsWithoutIdentity);

@@ -26,18 +26,50 @@ public sealed class ClientIdentityMapperTests
     }
 
     [Fact]
-    public void A_four_tuple_in_use_is_never_handed_out_twice()
+    public void A_four_tuple_in_use_is_never_handed_out_twice_and_the_clients_port_is_kept_while_an_address_is_free()
     {
         var mapper = ClientIdentityMapper.FromRange("10.200.0.0/24", "-c");
         var seen = new HashSet<(uint, ushort)>();
         for (var i = 0; i < 254; i++)
         {
             Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out var address, out var port));
+            Assert.Equal(40000, port);
             Assert.True(seen.Add((address, port)), $"identity {Ipv4Address.Format(address)}:{port} handed out twice");
         }
 
-        Assert.False(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out _, out _));
-        Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 8080, out _, out _));
+        // Every address is live with port 40000: the next sessions of that client port get another port, never a
+        // live 4-tuple (before, they were refused: a lagging replay of a client cycling few ports lost them).
+        for (var i = 0; i < 600; i++)
+        {
+            Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out var address, out var port));
+            Assert.NotEqual(40000, port);
+            Assert.True(port >= 1024);
+            Assert.True(seen.Add((address, port)), $"identity {Ipv4Address.Format(address)}:{port} handed out twice");
+        }
+
+        Assert.Equal(854, mapper.InUse);
+        Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 8080, out _, out var own));
+        Assert.Equal(40000, own);
+    }
+
+    [Fact]
+    public void Only_when_every_candidate_probed_is_live_is_a_session_refused()
+    {
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/30", "-c", probeOffset: 0);
+        var client = Ipv4Address.Parse("192.0.2.7");
+        var seen = new HashSet<(uint, ushort)>();
+        while (mapper.TryAcquire(client, 40000, Target, 80, out var address, out var port))
+        {
+            Assert.True(seen.Add((address, port)), $"identity {Ipv4Address.Format(address)}:{port} handed out twice");
+            Assert.True(port >= 1024);
+            Assert.True(seen.Count <= 2 * 65536);
+        }
+
+        // Two addresses with every unprivileged port: the probe goes on from where this client's last one ended, so
+        // it refuses only once it came round to live identities for MaxProbes candidates in a row.
+        Assert.Equal(2 * (65536 - 1024), seen.Count);
+        Assert.Equal(2, seen.Count(s => s.Item2 == 40000));
+        Assert.Equal(seen.Count, mapper.InUse);
     }
 
     [Fact]
@@ -137,23 +169,37 @@ public sealed class ClientIdentityMapperTests
         var time = new FakeTimeProvider();
         var mapper = ClientIdentityMapper.FromRange("10.200.0.0/30", "-c", null, time, probeOffset: 0);
         var client = Ipv4Address.Parse("192.0.2.7");
-        var released = new List<uint>();
+        var released = new List<(uint Address, ushort Port)>();
         for (var i = 0; i < 2; i++)
         {
             Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var address, out var port));
             mapper.Release(address, port, Target, 80);
-            released.Add(address);
+            released.Add((address, port));
             time.Advance(TimeSpan.FromSeconds(1));
         }
 
-        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var early, out _));
-        Assert.Equal(released[0], early);
-        Assert.Equal(1, mapper.ReusedEarly);
+        // Both addresses are held back with the client's port: a fresh identity on another port comes before either.
+        var deferred = mapper.ReuseDeferred;
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out _, out var fresh));
+        Assert.NotEqual(40000, fresh);
+        Assert.Equal(0, mapper.ReusedEarly);
+        Assert.Equal(deferred + 1, mapper.ReuseDeferred);
+
+        // Once every other candidate probed is live, the held-back ones go, the one released longest ago first.
+        while (mapper.ReusedEarly == 0)
+        {
+            Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var address, out var port));
+            if (mapper.ReusedEarly == 1)
+            {
+                Assert.Equal(released[0], (address, port));
+            }
+        }
+
         Assert.Equal(1, mapper.Quarantined);
 
         // Live sessions are never shared, early or not.
-        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var last, out _));
-        Assert.Equal(released[1], last);
+        Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var last, out var lastPort));
+        Assert.Equal(released[1], (last, lastPort));
         Assert.False(mapper.TryAcquire(client, 40000, Target, 80, out _, out _));
     }
 
