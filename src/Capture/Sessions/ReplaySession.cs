@@ -866,9 +866,10 @@ internal sealed class ReplaySession : ISessionCounting
                 return;
             }
 
-            if (!SeqNum.After(_send.Max, _send.Isn + 1))
+            if (!SeqNum.After(_send.Max, _send.Isn + 1) || _close.TargetFin)
             {
-                // No data on this connection: nothing the target could drop.
+                // No data on this connection, or the target closed first (a server that closes with requests unread
+                // makes its kernel reset, not FIN): nothing the target could drop, and no TIME_WAIT left there.
                 End(SessionEndReason.ClientReset, now);
                 return;
             }

@@ -200,6 +200,26 @@ public sealed class ReplaySessionPacingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_client_reset_after_the_target_closed_first_is_replayed_as_a_reset()
+    {
+        // Connection: close answered, the server closed first, then the client reset instead of closing: the target
+        // has read everything it will (its FIN says so), so the reset goes as the client's did and leaves no TIME_WAIT.
+        var harness = new ReplayHarness(new SessionOptions { MaxOutstandingRequests = 32 }) { RelayDelay = Relay };
+        harness.Target.CloseAfterRequests = 1;
+        new RecordedClient().At(TimeSpan.Zero).Syn().At(OnlineRtt).HandshakeAck()
+            .Request(RecordedClient.HttpRequest(0)).ServerSent(1001)
+            .At(OnlineRtt + Period).Reset().CaptureLive(harness);
+
+        harness.Run(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(SessionEndReason.ClientReset, harness.Session.EndReason);
+        Assert.Equal(1, harness.Target.RequestsAnswered);
+        Assert.DoesNotContain(harness.Sent, s => (s.Spec.Flags & Packets.TcpFlags.Fin) != 0);
+        Assert.Equal(1, harness.Target.ResetsAccepted);
+        Assert.False(harness.Target.InTimeWait);
+    }
+
+    [Fact]
     public void A_client_reset_that_our_fin_stood_for_follows_at_the_lingers_end_when_the_target_keeps_its_side_open()
     {
         var options = new SessionOptions { MaxOutstandingRequests = 32 };
