@@ -86,7 +86,7 @@ internal sealed class SessionActor : UntypedActor, Sending.IShardTimer
                 Session.OnCaptured(packet.Segment);
                 break;
             case SessionReplies replies:
-                Session.OnResponses(replies.Records);
+                Session.OnResponses(replies.Records.Span);
                 break;
             case Tick tick:
                 if (tick == Tick.Precise)

@@ -287,7 +287,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
 
             if (owner is not null)
             {
-                owner.Tell(new SessionReplies(records[start..i].ToArray()), ActorRefs.NoSender);
+                owner.Tell(new SessionReplies(batch.Memory[start..i]), ActorRefs.NoSender);
             }
 
             owner = next;

@@ -27,6 +27,12 @@ public sealed class ResponseBatch : IReplayWireMessage
     public ReadOnlySpan<ResponseRecord> Records => _records;
 
     /// <summary>
+    /// The records as memory, for slices that outlive this call (a capture node's shard hands each session its run
+    /// of them): the batch owns its array and nobody writes to it after the batch is made, so a slice stays valid.
+    /// </summary>
+    public ReadOnlyMemory<ResponseRecord> Memory => _records;
+
+    /// <summary>
     /// Where the batch came from on this node (the intercept whose reply channel delivered it), for what is kept per
     /// intercept, such as its clock's offset; null when it came through the cluster (the sender is known there). Not sent.
     /// </summary>
