@@ -76,7 +76,7 @@ public static class NodeProcesses
 
     /// <summary>
     /// <c>dotnet</c> as the node and CLI processes of the running test start it. The product turns tiered compilation
-    /// off (src/Shared/Directory.Build.props: an idle node's first minutes and a loaded node's CPU per request); a node
+    /// off (Directory.Build.props: an idle node's first minutes and a loaded node's CPU per request); a node
     /// then compiles every method it runs fully optimised as it starts, ~2.4 s of CPU and 2.0 s to <c>/readyz</c> (a
     /// coordinator on this 2-core machine, 3 runs each, 2026-12-02), against 1.1 s and 1.0 s with tiering. The lab tests
     /// start ~280 node processes and most test behaviour, not cost, so their nodes start tiered (the environment
