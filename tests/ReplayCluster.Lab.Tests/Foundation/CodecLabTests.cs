@@ -130,7 +130,7 @@ public sealed class CodecLabTests(LabFixture fixture, ITestOutputHelper output)
         WindowScale = 7,
     };
 
-    private static TcpSegmentSpec SpecOf(in TcpPacket p) => new()
+    private static TcpSegmentSpec SpecOf(in TcpPacket p) => new TcpSegmentSpec
     {
         SourceAddress = p.SourceAddress,
         DestinationAddress = p.DestinationAddress,
@@ -144,11 +144,7 @@ public sealed class CodecLabTests(LabFixture fixture, ITestOutputHelper output)
         Ttl = p.Ttl,
         Tos = p.Tos,
         DontFragment = p.DontFragment,
-        Mss = p.Options.HasMss ? p.Options.Mss : null,
-        WindowScale = p.Options.HasWindowScale ? p.Options.WindowScale : null,
-        SackPermitted = p.Options.SackPermitted,
-        Timestamp = p.Options.HasTimestamp ? new TcpTimestamp(p.Options.TsVal, p.Options.TsEcr) : null,
-    };
+    }.WithOptionsOf(p.Options);
 
     private static TcpPacket Parse(byte[] frame, LinkType linkType)
     {

@@ -218,7 +218,7 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
         }
     }
 
-    private static TcpSegmentSpec SpecOf(in Ipv6TcpPacket p) => new()
+    private static TcpSegmentSpec SpecOf(in Ipv6TcpPacket p) => new TcpSegmentSpec
     {
         SourcePort = p.SourcePort,
         DestinationPort = p.DestinationPort,
@@ -228,11 +228,7 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
         Window = p.Window,
         Ttl = p.HopLimit,
         Tos = p.TrafficClass,
-        Mss = p.Options.HasMss ? p.Options.Mss : null,
-        WindowScale = p.Options.HasWindowScale ? p.Options.WindowScale : null,
-        SackPermitted = p.Options.SackPermitted,
-        Timestamp = p.Options.HasTimestamp ? new TcpTimestamp(p.Options.TsVal, p.Options.TsEcr) : null,
-    };
+    }.WithOptionsOf(p.Options);
 
     /// <summary>A dual-stack lab (<see cref="LabOptions.Ipv6"/>) for this class alone.</summary>
     public sealed class DualStackLab : IAsyncLifetime
