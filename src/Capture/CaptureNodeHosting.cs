@@ -99,7 +99,7 @@ internal static class CaptureNodeHosting
             }
 
             checks.AddRange((settings.Targets?.Routes ?? []).Select(r => r.TargetAddress).Distinct()
-                .Select(a => Doctor.HostChecks.RouteTo(Packets.Ipv4Address.ToIPAddress(a), $"target {Packets.Ipv4Address.Format(a)}")));
+                .Select(a => Doctor.HostChecks.RouteTo(a.ToIPAddress(), $"target {a}")));
             checks.Add(Doctor.HostChecks.Conntrack(settings.FakeClientRange,
                 ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRange).Mode != NotrackMode.Off));
             return checks;

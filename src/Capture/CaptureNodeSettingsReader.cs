@@ -39,7 +39,7 @@ internal static class CaptureNodeSettingsReader
         {
             _ = ClientIdentityMapper.FromRange(fakeRange, $"{Section}.fake-client-range (-c)");
             var network = Capture.Plans.AllowedNetwork.Parse(fakeRange, $"{Section}.fake-client-range (-c)");
-            if (ReplayCluster.Plans.AddressRules.WhyNotFakeRange(network.Network, network.Prefix, allowPublic) is { } notFake)
+            if (ReplayCluster.Plans.AddressRules.WhyNotFakeRange(network.Network.Ipv4, network.Prefix, allowPublic) is { } notFake)
             {
                 throw NodeConfigurationException.ForSetting($"{Section}.fake-client-range (-c)", notFake);
             }
@@ -56,7 +56,7 @@ internal static class CaptureNodeSettingsReader
             if (own.Contains(route.TargetAddress))
             {
                 throw NodeConfigurationException.ForSetting($"{Section}.targets (-x)",
-                    $"{Packets.Ipv4Address.Format(route.TargetAddress)} is an address of this host: every replayed request would run twice in production");
+                    $"{route.TargetAddress} is an address of this host: every replayed request would run twice in production");
             }
         }
 

@@ -23,7 +23,7 @@ internal sealed class SessionSampler(double percent)
             return true;
         }
 
-        var key = ((ulong)connection.ClientAddress << 32) | connection.ServerAddress;
+        var key = (connection.ClientAddress.HashKey << 32) ^ connection.ServerAddress.HashKey;
         var ports = ((ulong)connection.ClientPort << 48) | ((ulong)connection.ServerPort << 32) | clientIsn;
         return Mix(Mix(key) ^ ports) % Buckets < _threshold;
     }

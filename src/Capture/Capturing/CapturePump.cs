@@ -180,7 +180,7 @@ internal sealed class CapturePump(
     }
 
     private static string Describe(AppliedPlan applied) => applied.Targets is not { } mapping ? "(none)" : string.Join(", ", mapping.Routes.Select(r =>
-        $"{(r.OnlineAddress == 0 ? "*" : Ipv4Address.Format(r.OnlineAddress))}:{r.OnlinePort}->{Ipv4Address.Format(r.TargetAddress)}:{r.TargetPort}"));
+        $"{(r.OnlineAddress.IsUnspecified ? "*" : r.OnlineAddress.ToEndpointString())}:{r.OnlinePort}->{r.TargetAddress.ToEndpointString()}:{r.TargetPort}"));
 
     // Raised on the session manager's thread; re-filtering pauses the capture thread, so not there.
     private void OnPlanChanged(AppliedPlan previous, AppliedPlan next)

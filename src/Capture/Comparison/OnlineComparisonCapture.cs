@@ -89,7 +89,7 @@ internal sealed class OnlineComparisonCapture(
         // Parenthesized throughout: in a capture filter "and" and "or" bind alike, left to right.
         string Chosen(string service, string? term) => term is null ? $"({service})" : $"({service} and {term})";
         var services = targets.Routes
-            .Select(r => (Port: r.OnlinePort, Host: r.OnlineAddress == 0 ? null : Ipv4Address.Format(r.OnlineAddress)))
+            .Select(r => (Port: r.OnlinePort, Host: r.OnlineAddress.IsUnspecified ? null : r.OnlineAddress.ToString()))
             .Distinct()
             .Select(r => r.Host is null
                 ? $"{Chosen($"dst port {r.Port}", toService)} or {Chosen($"src port {r.Port}", fromService)}"
@@ -202,7 +202,7 @@ internal sealed class OnlineComparisonCapture(
             return;
         }
 
-        if (!ComparisonSelector.Chooses(connection.ClientAddress, connection.ClientPort, Volatile.Read(ref _percent)))
+        if (!connection.ClientAddress.IsIpv4 || !ComparisonSelector.Chooses(connection.ClientAddress.Ipv4, connection.ClientPort, Volatile.Read(ref _percent)))
         {
             return;
         }

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using ReplayCluster.Packets;
 
 namespace ReplayCluster.Capture.Identities;
 
@@ -46,24 +47,29 @@ internal sealed class IdentitySource(ClientIdentityMapper? initial, ClientIdenti
         }
     }
 
-    /// <summary>Picks the identity of a new session; <paramref name="owner"/> is where it goes back to. False while unsettled.</summary>
-    public bool TryAcquire(uint clientAddress, ushort clientPort, uint targetAddress, ushort targetPort,
-        out uint address, out ushort port, [NotNullWhen(true)] out ClientIdentityMapper? owner)
+    /// <summary>
+    /// Picks the identity of a new session; <paramref name="owner"/> is where it goes back to. False while unsettled,
+    /// and for a session whose client or target is not IPv4: identities are IPv4 only so far.
+    /// </summary>
+    public bool TryAcquire(NetAddress clientAddress, ushort clientPort, NetAddress targetAddress, ushort targetPort,
+        out NetAddress address, out ushort port, [NotNullWhen(true)] out ClientIdentityMapper? owner)
     {
         owner = Mapper;
-        if (owner is null)
+        if (owner is null || !clientAddress.IsIpv4 || !targetAddress.IsIpv4)
         {
-            (address, port) = (0, clientPort);
+            (address, port, owner) = (NetAddress.Unspecified, clientPort, null);
             return false;
         }
 
-        return owner.TryAcquire(clientAddress, clientPort, targetAddress, targetPort, out address, out port);
+        var acquired = owner.TryAcquire(clientAddress.Ipv4, clientPort, targetAddress.Ipv4, targetPort, out var ipv4, out port);
+        address = acquired ? NetAddress.FromIpv4(ipv4) : NetAddress.Unspecified;
+        return acquired;
     }
 
     /// <summary>Gives an identity back to the mapper it came from (its quarantine holds it back from reuse).</summary>
-    public static void Release(ClientIdentityMapper owner, uint address, ushort port, uint targetAddress, ushort targetPort)
+    public static void Release(ClientIdentityMapper owner, NetAddress address, ushort port, NetAddress targetAddress, ushort targetPort)
     {
         ArgumentNullException.ThrowIfNull(owner);
-        owner.Release(address, port, targetAddress, targetPort);
+        owner.Release(address.Ipv4, port, targetAddress.Ipv4, targetPort);
     }
 }

@@ -16,11 +16,11 @@ namespace ReplayCluster.Capture.Plans;
 internal sealed class NodePlanPolicy
 {
     private readonly CaptureNodeSettings _settings;
-    private readonly Func<IReadOnlyCollection<uint>> _ownAddresses;
+    private readonly Func<IReadOnlyCollection<NetAddress>> _ownAddresses;
 
     /// <param name="settings">The node's settings (allowed targets, own -x, public-range opt-in).</param>
     /// <param name="ownAddresses">This host's addresses; read at every check (interfaces come and go). Null reads the interfaces.</param>
-    public NodePlanPolicy(CaptureNodeSettings settings, Func<IReadOnlyCollection<uint>>? ownAddresses = null)
+    public NodePlanPolicy(CaptureNodeSettings settings, Func<IReadOnlyCollection<NetAddress>>? ownAddresses = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         _settings = settings;
@@ -46,19 +46,19 @@ internal sealed class NodePlanPolicy
 
             if (own.Contains(target))
             {
-                return $"{Ipv4Address.Format(target)} is an address of this host: every replayed request would run twice in production";
+                return $"{target} is an address of this host: every replayed request would run twice in production";
             }
 
             if (_settings.AllowedTargets.Count > 0)
             {
                 if (!_settings.AllowedTargets.Any(n => n.Contains(target)))
                 {
-                    return $"{Ipv4Address.Format(target)} is not in this node's allowed-targets ({string.Join(", ", _settings.AllowedTargets)})";
+                    return $"{target} is not in this node's allowed-targets ({string.Join(", ", _settings.AllowedTargets)})";
                 }
             }
             else if (_settings.Targets is not { } local || !local.Routes.Any(r => r.TargetAddress == target))
             {
-                return $"{Ipv4Address.Format(target)} is not a target of this node's own -x, and replaycluster.capture.allowed-targets is empty "
+                return $"{target} is not a target of this node's own -x, and replaycluster.capture.allowed-targets is empty "
                     + "(set it to the networks plans may name)";
             }
         }
@@ -71,36 +71,36 @@ internal sealed class NodePlanPolicy
     /// <param name="planRange">The fake client range of the plan in effect.</param>
     public string? WhyNotSlice(string slice, string planRange)
     {
-        if (!AllowedNetwork.TryParse(slice, out var granted) || !slice.Contains('/', StringComparison.Ordinal) || granted.Prefix is < 8 or > 30
-            || Ipv4Address.Format(granted.Network) != slice[..slice.IndexOf('/', StringComparison.Ordinal)].Trim())
+        if (!AllowedNetwork.TryParse(slice, out var granted) || !granted.Network.IsIpv4 || !slice.Contains('/', StringComparison.Ordinal) || granted.Prefix is < 8 or > 30
+            || granted.Network.ToString() != slice[..slice.IndexOf('/', StringComparison.Ordinal)].Trim())
         {
             return $"'{slice}' is not a network such as 10.200.3.0/24 (prefix 8-30)";
         }
 
-        if (!AllowedNetwork.TryParse(planRange, out var range))
+        if (!AllowedNetwork.TryParse(planRange, out var range) || !range.Network.IsIpv4)
         {
             return $"the plan's range '{planRange}' is unreadable";
         }
 
-        if (!AddressRules.Within(granted.Network, granted.Prefix, range.Network, range.Prefix))
+        if (!AddressRules.Within(granted.Network.Ipv4, granted.Prefix, range.Network.Ipv4, range.Prefix))
         {
             return $"{granted} is not inside the plan's fake client range {range}";
         }
 
-        return AddressRules.WhyNotFakeRange(granted.Network, granted.Prefix, _settings.AllowPublicFakeRange);
+        return AddressRules.WhyNotFakeRange(granted.Network.Ipv4, granted.Prefix, _settings.AllowPublicFakeRange);
     }
 
-    /// <summary>This host's IPv4 addresses, all interfaces, up or not.</summary>
-    public static IReadOnlyCollection<uint> LocalAddresses()
+    /// <summary>This host's IPv4 and IPv6 addresses, all interfaces, up or not.</summary>
+    public static IReadOnlyCollection<NetAddress> LocalAddresses()
     {
-        var addresses = new HashSet<uint>();
+        var addresses = new HashSet<NetAddress>();
         foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
         {
             foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
             {
-                if (unicast.Address.AddressFamily == AddressFamily.InterNetwork)
+                if (unicast.Address.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
                 {
-                    addresses.Add(Ipv4Address.FromIPAddress(unicast.Address));
+                    addresses.Add(NetAddress.FromIPAddress(unicast.Address));
                 }
             }
         }

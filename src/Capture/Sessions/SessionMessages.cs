@@ -1,9 +1,10 @@
+using ReplayCluster.Packets;
 using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Sessions;
 
-/// <summary>The online connection a captured packet belongs to (client and online server, host order).</summary>
-internal readonly record struct OnlineConnection(uint ClientAddress, ushort ClientPort, uint ServerAddress, ushort ServerPort);
+/// <summary>The online connection a captured packet belongs to (client and online server, one family).</summary>
+internal readonly record struct OnlineConnection(NetAddress ClientAddress, ushort ClientPort, NetAddress ServerAddress, ushort ServerPort);
 
 /// <summary>
 /// A captured client segment on its way from the capture thread to its shard and on to every copy of its

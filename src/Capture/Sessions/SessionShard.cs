@@ -223,7 +223,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     /// Starts one replayed session of <paramref name="connection"/> toward <paramref name="targetAddress"/>:<paramref name="targetPort"/>
     /// with an identity of its own; null when no identity is free (counted).
     /// </summary>
-    private (IActorRef Session, SessionEndpoints Endpoints)? StartSession(OnlineConnection connection, uint targetAddress, ushort targetPort,
+    private (IActorRef Session, SessionEndpoints Endpoints)? StartSession(OnlineConnection connection, NetAddress targetAddress, ushort targetPort,
         SessionOptions options, bool firstCopy)
     {
         if (!_context.Identities.TryAcquire(connection.ClientAddress, connection.ClientPort, targetAddress, targetPort,
@@ -239,8 +239,8 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
                 var reason = _context.Identities.Mapper is { } mapper
                     ? $"every identity probed (the slice's addresses with this client port, then with other ports) is in use ({mapper.InUse} identities in use, {mapper.Quarantined} held back)"
                     : "no identity slice from the coordinator yet";
-                CaptureLog.NoIdentity(_context.Logger, $"{Ipv4Address.Format(connection.ClientAddress)}:{connection.ClientPort}",
-                    $"{Ipv4Address.Format(targetAddress)}:{targetPort}", reason, _context.Statistics.SessionsWithoutIdentity);
+                CaptureLog.NoIdentity(_context.Logger, $"{connection.ClientAddress.ToEndpointString()}:{connection.ClientPort}",
+                    $"{targetAddress.ToEndpointString()}:{targetPort}", reason, _context.Statistics.SessionsWithoutIdentity);
             }
 
             return null;

@@ -95,7 +95,7 @@ internal sealed class SessionShards
     /// <summary>The shard of a connection: a mix of its 4-tuple, so neighbouring ports spread over shards.</summary>
     internal static int IndexOf(in OnlineConnection connection, int count)
     {
-        var x = ((ulong)connection.ClientAddress << 32) ^ ((ulong)connection.ClientPort << 16) ^ connection.ServerPort ^ ((ulong)connection.ServerAddress * 0x9E3779B97F4A7C15UL);
+        var x = (connection.ClientAddress.HashKey << 32) ^ ((ulong)connection.ClientPort << 16) ^ connection.ServerPort ^ (connection.ServerAddress.HashKey * 0x9E3779B97F4A7C15UL);
         x ^= x >> 33;
         x *= 0xff51afd7ed558ccdUL;
         x ^= x >> 33;

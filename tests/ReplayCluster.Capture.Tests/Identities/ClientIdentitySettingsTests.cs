@@ -66,7 +66,7 @@ public sealed class ClientIdentitySettingsTests
     [Fact]
     public void A_target_that_is_an_address_of_this_host_stops_the_node()
     {
-        var own = Capture.Plans.NodePlanPolicy.LocalAddresses().First(a => a >> 24 != 127);
+        var own = Capture.Plans.NodePlanPolicy.LocalAddresses().First(a => a.IsIpv4 && a.Ipv4 >> 24 != 127).Ipv4;
         var address = ReplayCluster.Packets.Ipv4Address.Format(own);
 
         var error = Assert.Throws<NodeConfigurationException>(() => CaptureNodeSettingsReader.Read(Config($"replaycluster.capture.targets = [\"80-{address}:8080\"]")));

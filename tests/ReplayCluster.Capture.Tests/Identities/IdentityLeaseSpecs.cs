@@ -75,7 +75,7 @@ public sealed class IdentityLeaseSpecs() : Akka.TestKit.Xunit.TestKit(Configurat
         AwaitAssert(() => Assert.Equal("10.200.7.0/24", rig.Identities.Slice), cancellationToken: Token);
         rig.Capture(Connection, CaptureNodeRig.Syn(1000));
         AwaitCondition(() => rig.Transport.Segments.Any(s => s.Flags == TcpFlags.Syn), cancellationToken: Token);
-        Assert.All(rig.Transport.Segments, s => Assert.Equal(0x0AC80700u, s.SourceAddress & 0xFFFFFF00u));
+        Assert.All(rig.Transport.Segments, s => Assert.Equal(0x0AC80700u, s.SourceAddress.Ipv4 & 0xFFFFFF00u));
     }
 
     [Theory]

@@ -68,7 +68,7 @@ internal sealed class CaptureNodeRig
     public IActorRef Coordinator { get; }
 
     /// <summary>This host's addresses as the plan policy sees them.</summary>
-    public HashSet<uint> OwnAddresses { get; } = [];
+    public HashSet<ReplayCluster.Packets.NetAddress> OwnAddresses { get; } = [];
 
     public NodePlanPolicy Policy { get; }
 

@@ -23,7 +23,7 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         Assert.Equal(Target, syn.DestinationAddress);
         Assert.Equal(80, syn.DestinationPort);
         Assert.Equal(1000u, syn.Sequence);
-        Assert.Equal(0x0AC8_0000u, syn.SourceAddress & 0xFFFF_0000u);
+        Assert.Equal(0x0AC8_0000u, syn.SourceAddress.Ipv4 & 0xFFFF_0000u);
         AwaitAssert(() => Assert.Equal((1, 1), (rig.Statistics.SessionsStarted, rig.Statistics.LiveSessions)), cancellationToken: Token);
     }
 

@@ -61,7 +61,7 @@ public sealed class TcpPacketBuilderTests
         Assert.Equal(captured.Length, written);
         Assert.Equal(captured[..36].ToArray(), buffer[..36]); // IP header (checksum 1ebb included) and TCP up to the checksum.
         Assert.Equal(captured[38..].ToArray(), buffer[38..written]); // Urgent pointer and the option bytes, in Linux order.
-        Assert.True(Checksum.VerifyTcp(spec.SourceAddress, spec.DestinationAddress, buffer.AsSpan(20, written - 20)));
+        Assert.True(Checksum.VerifyTcp(spec.SourceAddress.Ipv4, spec.DestinationAddress.Ipv4, buffer.AsSpan(20, written - 20)));
     }
 
     [Fact]

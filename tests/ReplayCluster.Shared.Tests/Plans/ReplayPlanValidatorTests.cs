@@ -25,6 +25,11 @@ public sealed class ReplayPlanValidatorTests
         { """{"targets": ["80-224.0.0.5:80"]}""", "targets[0]", "multicast" },
         { """{"targets": ["80-169.254.169.254:80"]}""", "targets[0]", "link-local" },
         { """{"targets": ["80-0.0.0.0:80"]}""", "targets[0]", "this network" },
+        { """{"targets": ["80-[::1]:80"]}""", "targets[0]", "loopback address (::/127)" },
+        { """{"targets": ["80-[::]:80"]}""", "targets[0]", "unspecified" },
+        { """{"targets": ["80-[fe80::1]:80"]}""", "targets[0]", "link-local (fe80::/10)" },
+        { """{"targets": ["80-[ff02::1]:80"]}""", "targets[0]", "multicast (ff00::/8)" },
+        { """{"targets": ["80-2001:db8::2:80"]}""", "targets[0]", "without brackets" },
         { """{"fakeClientRange": "8.8.0.0/16"}""", "fakeClientRange", "not private" },
         { """{"fakeClientRange": "0.0.0.0/0"}""", "fakeClientRange", "overlaps" },
     };
@@ -70,6 +75,14 @@ public sealed class ReplayPlanValidatorTests
         Assert.NotNull(error);
         Assert.Equal(field, error.Field);
         Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_ipv6_target_beside_an_ipv4_fake_range_is_valid()
+    {
+        var plan = new ReplayPlan { Targets = ["80-[2001:db8:2::2]:8080", "[2001:db8::1]:443-10.0.2.2:443"], FakeClientRange = "10.200.0.0/16" };
+
+        Assert.Null(ReplayPlanValidator.Validate(plan));
     }
 
     [Fact]

@@ -11,7 +11,7 @@ namespace ReplayCluster.Tests.Protocol;
 public sealed class ReplayMessageSerializerSpecs : Akka.TestKit.Xunit.TestKit
 {
     private static readonly Gen<ResponseRecord> RecordGen =
-        Gen.Select(Gen.UInt, Gen.UShort, Gen.UInt, Gen.UShort, Gen.UInt, Gen.UInt, Gen.UShort, Gen.Byte)
+        Gen.Select(Tests.Packets.NetAddressTests.AnyAddress, Gen.UShort, Tests.Packets.NetAddressTests.AnyAddress, Gen.UShort, Gen.UInt, Gen.UInt, Gen.UShort, Gen.Byte)
             .SelectMany(a => Gen.Select(Gen.UShort, Gen.UShort, Gen.Byte, Gen.Bool, Gen.Bool, Gen.UInt, Gen.UInt, Gen.Long),
                 (a, b) => new ResponseRecord
                 {

@@ -33,6 +33,11 @@ public sealed class TargetMappingTests
     [InlineData("80-10.0.2.2:80/wait:", "pacing 'wait:' is not")]
     [InlineData("80-10.0.2.2:80/no-wait:3", "pacing 'no-wait:3' is not")]
     [InlineData("80-10.0.2.2:80/", "pacing '' is not")]
+    [InlineData("80-2001:db8::2:80", "is an IPv6 address without brackets: write [2001:db8::2]:80")]
+    [InlineData("80-[2001:db8::2:80", "is not an IPv6 address in brackets")]
+    [InlineData("80-[10.0.2.2]:80", "is not an IPv6 address in brackets")]
+    [InlineData("80-[::ffff:10.0.2.2]:80", "is not an IPv6 address in brackets")]
+    [InlineData("[2001:db8::1]:80-[2001:db8:2::2]:80,80-[2001:db8:2::3]:80", "already maps")]
     public void Bad_entries_are_refused_naming_the_setting(string entry, string problem)
     {
         var error = Assert.Throws<NodeConfigurationException>(() => TargetMapping.Parse([entry], "replaycluster.capture.targets (-x)"));
@@ -64,6 +69,8 @@ public sealed class TargetMappingTests
     [InlineData("5432-10.0.2.2:5432/wait:1")]
     [InlineData("5432-10.0.2.2:5432/wait:1024")]
     [InlineData("80-10.0.2.2:8080/no-wait,10.0.0.1:25-10.0.2.2:2525/wait:7")]
+    [InlineData("80-[2001:db8:2::2]:8080")]
+    [InlineData("[2001:db8::1]:443-[2001:db8:2::3]:8443/wait:4,[2001:db8::1]:80-10.0.2.2:80")]
     public void Entries_round_trip(string entries)
     {
         var mapping = TargetMapping.Parse([entries], "-x");
@@ -71,6 +78,24 @@ public sealed class TargetMappingTests
         Assert.Equal(entries, mapping.ToString());
         Assert.Equal(mapping.Routes, TargetMapping.Parse([mapping.ToString()], "-x").Routes);
         Assert.Equal(entries.Split(',')[0], mapping.Routes[0].ToString());
+    }
+
+    [Fact]
+    public void Ipv6_services_and_targets_stand_in_brackets_and_a_route_without_an_online_address_serves_both_families()
+    {
+        var mapping = TargetMapping.Parse(["[2001:db8::1]:443-[2001:db8:2::3]:8443,80-[2001:db8:2::2]:8080,25-10.0.2.2:25"], "-x");
+
+        Assert.True(mapping.TryMap(NetAddress.Parse("2001:db8::1"), 443, out var tls));
+        Assert.Equal((NetAddress.Parse("2001:db8:2::3"), (ushort)8443), (tls.TargetAddress, tls.TargetPort));
+        Assert.False(mapping.TryMap(NetAddress.Parse("2001:db8::9"), 443, out _));
+        Assert.False(mapping.TryMap(Ipv4Address.Parse("10.0.0.1"), 443, out _));
+        Assert.True(mapping.TryMap(NetAddress.Parse("2001:db8::9"), 80, out var web6));
+        Assert.True(mapping.TryMap(Ipv4Address.Parse("10.0.0.1"), 80, out var web4));
+        Assert.Equal(web6, web4);
+        Assert.True(NetAddress.Parse("2001:db8:2::2") == web4.TargetAddress);
+        Assert.True(mapping.TryMap(NetAddress.Parse("2001:db8::9"), 25, out var mail));
+        Assert.True(mail.TargetAddress.IsIpv4);
+        Assert.Equal("tcp and ((dst port 443 and dst host 2001:db8::1) or (dst port 80) or (dst port 25))", mapping.ToCaptureFilter());
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using ReplayCluster.Packets;
 using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Capture.Sessions;
@@ -35,7 +36,7 @@ internal sealed class HandshakeRtts
     /// <summary>More targets than any plan maps: past this many, what was learned is dropped and learned again.</summary>
     internal const int MaxTargets = 1024;
 
-    private readonly Dictionary<(uint Address, ushort Port), Estimate> _targets = [];
+    private readonly Dictionary<(NetAddress Address, ushort Port), Estimate> _targets = [];
     private readonly Lock _lock = new();
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace ReplayCluster.Packets;
 /// value logic for identity ranges: containment, and slicing a prefix into equal sub-prefixes (a /48 into 65536 /64s,
 /// one or more per capture node), then addresses inside a slice.
 /// </summary>
-internal readonly struct Ipv6Prefix : IEquatable<Ipv6Prefix>
+public readonly struct Ipv6Prefix : IEquatable<Ipv6Prefix>
 {
     /// <summary>Creates a prefix; <paramref name="network"/> must have no bits set past <paramref name="length"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is not 0-128.</exception>
@@ -130,7 +130,8 @@ internal readonly struct Ipv6Prefix : IEquatable<Ipv6Prefix>
     public static bool operator !=(Ipv6Prefix left, Ipv6Prefix right) => !left.Equals(right);
 
     /// <summary>The network mask of a prefix length: <paramref name="length"/> one bits from the top.</summary>
-    private static UInt128 Mask(int length) =>
+    /// <summary>The netmask of a prefix of <paramref name="length"/> bits (0-128) as a 128-bit number.</summary>
+    public static UInt128 Mask(int length) =>
         // UInt128 shifts count modulo 128, so /0 (a shift by 128) needs its own case.
         length == 0 ? UInt128.Zero : UInt128.MaxValue << (128 - length);
 

@@ -42,6 +42,12 @@ public static class TcpPacketBuilder
             throw new ArgumentException($"The destination holds {destination.Length} bytes; the packet needs {totalLength}.", nameof(destination));
         }
 
+        if (!spec.SourceAddress.IsIpv4 || !spec.DestinationAddress.IsIpv4)
+        {
+            throw new ArgumentException($"{spec.SourceAddress} > {spec.DestinationAddress} is no IPv4 segment; IPv6 ones are written by {nameof(Ipv6TcpPacketBuilder)}.", nameof(spec));
+        }
+
+        var (source, target) = (spec.SourceAddress.Ipv4, spec.DestinationAddress.Ipv4);
         var packet = destination[..totalLength];
         var ip = packet[..IpHeaderLength];
         ip[0] = 0x45; // Version 4, IHL 5: we never write IP options.
@@ -51,13 +57,13 @@ public static class TcpPacketBuilder
         BinaryPrimitives.WriteUInt16BigEndian(ip[6..], spec.DontFragment ? (ushort)0x4000 : (ushort)0);
         ip[8] = spec.Ttl;
         ip[9] = 6;
-        BinaryPrimitives.WriteUInt32BigEndian(ip[12..], spec.SourceAddress);
-        BinaryPrimitives.WriteUInt32BigEndian(ip[16..], spec.DestinationAddress);
+        BinaryPrimitives.WriteUInt32BigEndian(ip[12..], source);
+        BinaryPrimitives.WriteUInt32BigEndian(ip[16..], target);
         BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Checksum.IpHeader(ip));
 
         var tcp = packet[IpHeaderLength..];
         WriteSegment(spec, tcp, tcpHeaderLength, payload);
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Tcp(spec.SourceAddress, spec.DestinationAddress, tcp));
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.Tcp(source, target, tcp));
         return totalLength;
     }
 

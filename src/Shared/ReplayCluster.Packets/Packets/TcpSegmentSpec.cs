@@ -17,9 +17,14 @@ public readonly record struct TcpSegmentSpec
     {
     }
 
-    public uint SourceAddress { get; init; }
+    /// <summary>
+    /// The source address; its family chooses the IP header (<see cref="TcpPacketBuilder"/> or
+    /// <see cref="Ipv6TcpPacketBuilder"/>). Defaults to IPv4 0.0.0.0, as the address was before it had a family.
+    /// </summary>
+    public NetAddress SourceAddress { get; init; } = NetAddress.FromIpv4(0);
 
-    public uint DestinationAddress { get; init; }
+    /// <summary>The destination address, of the source's family. Defaults to IPv4 0.0.0.0.</summary>
+    public NetAddress DestinationAddress { get; init; } = NetAddress.FromIpv4(0);
 
     public ushort SourcePort { get; init; }
 

@@ -20,9 +20,18 @@ public static class ComparisonPlan
         plan?.CompareSecondary is { } text && TryParseEndpoint(text, out var address, out var port) ? (address, port) : null;
 
     // The target mappings' own reader, and a unicast address: the secondary is a server the sessions are replayed to.
-    private static bool TryParseEndpoint(string text, out uint address, out ushort port) =>
-        Protocol.TargetMapping.TryParseEndpoint(text, addressRequired: true, out address, out port) is null
-        && address != 0 && address >> 24 is not 127 and < 224;
+    // IPv4 only for now: the secondary's sessions are replayed with the node's IPv4 identities.
+    private static bool TryParseEndpoint(string text, out uint address, out ushort port)
+    {
+        address = 0;
+        if (Protocol.TargetMapping.TryParseEndpoint(text, addressRequired: true, out var parsed, out port) is not null || !parsed.IsIpv4)
+        {
+            return false;
+        }
+
+        address = parsed.Ipv4;
+        return address != 0 && address >> 24 is not 127 and < 224;
+    }
 
     /// <summary>The engine's options for <paramref name="plan"/>: the defaults with the plan's noise rules added.</summary>
     public static ComparisonOptions Options(ReplayPlan? plan)

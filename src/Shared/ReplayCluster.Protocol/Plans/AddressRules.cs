@@ -31,7 +31,35 @@ public static class AddressRules
         (0xC6120000, 15), // 198.18.0.0/15
     ];
 
-    /// <summary>Why <paramref name="address"/> can never be a target; null when it can.</summary>
+    // IPv6 addresses a target never is, by prefix (RFC 4291, RFC 6890): the unspecified address and loopback
+    // (::/127), link-local unicast (a scope of one link, not routed) and multicast.
+    private static readonly (Ipv6Prefix Prefix, string Name)[] NeverIpv6Targets =
+    [
+        (new Ipv6Prefix(Ipv6Address.Any, 127), "the unspecified or loopback address (::/127)"),
+        (new Ipv6Prefix(new Ipv6Address(0xFE80_0000_0000_0000, 0), 10), "link-local (fe80::/10)"),
+        (new Ipv6Prefix(new Ipv6Address(0xFF00_0000_0000_0000, 0), 8), "multicast (ff00::/8)"),
+    ];
+
+    /// <summary>Why <paramref name="address"/> (IPv4 or IPv6) can never be a target; null when it can.</summary>
+    public static string? WhyNeverTarget(NetAddress address)
+    {
+        if (address.IsIpv4)
+        {
+            return WhyNeverTarget(address.Ipv4);
+        }
+
+        foreach (var (prefix, name) in NeverIpv6Targets)
+        {
+            if (prefix.Contains(address.Ipv6))
+            {
+                return $"{address} is {name}";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Why the IPv4 <paramref name="address"/> can never be a target; null when it can.</summary>
     public static string? WhyNeverTarget(uint address)
     {
         foreach (var (network, prefix, name) in NeverTargets)

@@ -68,7 +68,7 @@ public static class ReplayPlanValidator
             ?? Comparison.ComparisonPlan.Validate(plan);
     }
 
-    private static PlanError? Targets(ReplayPlan plan, out IReadOnlyList<uint> targetAddresses)
+    private static PlanError? Targets(ReplayPlan plan, out IReadOnlyList<NetAddress> targetAddresses)
     {
         targetAddresses = [];
         if (plan.Targets is not { } targets)
@@ -124,7 +124,7 @@ public static class ReplayPlanValidator
         return bytes > MaxPlanBytes ? new PlanError("(plan)", $"{bytes} bytes as JSON, at most {MaxPlanBytes}") : null;
     }
 
-    private static PlanError? Identities(ReplayPlan plan, ReplayPlan? running, IReadOnlyList<uint> targetAddresses, PlanRules rules)
+    private static PlanError? Identities(ReplayPlan plan, ReplayPlan? running, IReadOnlyList<NetAddress> targetAddresses, PlanRules rules)
     {
         if (plan.FakeClientRange is not { } text)
         {
@@ -156,9 +156,9 @@ public static class ReplayPlanValidator
 
         foreach (var target in targetAddresses)
         {
-            if (range.Contains(Ipv4Address.ToIPAddress(target)))
+            if (target.IsIpv4 && range.Contains(target.ToIPAddress()))
             {
-                return new PlanError("fakeClientRange", $"{range} overlaps the target {Ipv4Address.Format(target)}: replies to it would be taken for replies to replayed clients");
+                return new PlanError("fakeClientRange", $"{range} overlaps the target {target}: replies to it would be taken for replies to replayed clients");
             }
         }
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.Serialization;
 using Akka.Actor;
 using Akka.Serialization;
+using ReplayCluster.Packets;
 
 namespace ReplayCluster.Protocol;
 
@@ -15,8 +16,8 @@ internal sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Seri
     /// <summary>Serializer id, unique in the actor system (ids below 100 are Akka's).</summary>
     public const int SerializerId = 4711;
 
-    /// <summary>Wire format version; bump on any layout change.</summary>
-    public const byte FormatVersion = 1;
+    /// <summary>Wire format version; bump on any layout change (2: addresses of 16 bytes, either family).</summary>
+    public const byte FormatVersion = 2;
 
     private const string ResponseBatchManifest = "RB";
     private const string RouteClaimsManifest = "RC";
@@ -468,41 +469,46 @@ internal sealed class ReplayMessageSerializer(ExtendedActorSystem system) : Seri
     /// <summary>Writes one record's <see cref="ResponseRecord.EncodedSize"/> bytes (also the reply channel's record layout).</summary>
     public static void Write(Span<byte> d, in ResponseRecord r)
     {
-        BinaryPrimitives.WriteUInt32LittleEndian(d, r.ClientAddress);
-        BinaryPrimitives.WriteUInt16LittleEndian(d[4..], r.ClientPort);
-        BinaryPrimitives.WriteUInt32LittleEndian(d[6..], r.TargetAddress);
-        BinaryPrimitives.WriteUInt16LittleEndian(d[10..], r.TargetPort);
-        BinaryPrimitives.WriteUInt32LittleEndian(d[12..], r.Sequence);
-        BinaryPrimitives.WriteUInt32LittleEndian(d[16..], r.Acknowledgment);
-        BinaryPrimitives.WriteUInt16LittleEndian(d[20..], r.Window);
-        d[22] = r.Flags;
-        BinaryPrimitives.WriteUInt16LittleEndian(d[23..], r.PayloadLength);
-        BinaryPrimitives.WriteUInt16LittleEndian(d[25..], r.Mss);
-        d[27] = r.WindowScale;
-        d[28] = (byte)((r.HasTimestamp ? 1 : 0) | (r.SackPermitted ? 2 : 0));
-        BinaryPrimitives.WriteUInt32LittleEndian(d[29..], r.TsVal);
-        BinaryPrimitives.WriteUInt32LittleEndian(d[33..], r.TsEcr);
-        BinaryPrimitives.WriteInt64LittleEndian(d[37..], r.CapturedAtNanos);
+        r.ClientAddress.Write(d);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[16..], r.ClientPort);
+        r.TargetAddress.Write(d[18..]);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[34..], r.TargetPort);
+        var t = d[36..];
+        BinaryPrimitives.WriteUInt32LittleEndian(t, r.Sequence);
+        BinaryPrimitives.WriteUInt32LittleEndian(t[4..], r.Acknowledgment);
+        BinaryPrimitives.WriteUInt16LittleEndian(t[8..], r.Window);
+        t[10] = r.Flags;
+        BinaryPrimitives.WriteUInt16LittleEndian(t[11..], r.PayloadLength);
+        BinaryPrimitives.WriteUInt16LittleEndian(t[13..], r.Mss);
+        t[15] = r.WindowScale;
+        t[16] = (byte)((r.HasTimestamp ? 1 : 0) | (r.SackPermitted ? 2 : 0));
+        BinaryPrimitives.WriteUInt32LittleEndian(t[17..], r.TsVal);
+        BinaryPrimitives.WriteUInt32LittleEndian(t[21..], r.TsEcr);
+        BinaryPrimitives.WriteInt64LittleEndian(t[25..], r.CapturedAtNanos);
     }
 
     /// <summary>Reads one record written by <see cref="Write"/>; the caller checked the length.</summary>
-    public static ResponseRecord Read(ReadOnlySpan<byte> s) => new()
+    public static ResponseRecord Read(ReadOnlySpan<byte> s)
     {
-        ClientAddress = BinaryPrimitives.ReadUInt32LittleEndian(s),
-        ClientPort = BinaryPrimitives.ReadUInt16LittleEndian(s[4..]),
-        TargetAddress = BinaryPrimitives.ReadUInt32LittleEndian(s[6..]),
-        TargetPort = BinaryPrimitives.ReadUInt16LittleEndian(s[10..]),
-        Sequence = BinaryPrimitives.ReadUInt32LittleEndian(s[12..]),
-        Acknowledgment = BinaryPrimitives.ReadUInt32LittleEndian(s[16..]),
-        Window = BinaryPrimitives.ReadUInt16LittleEndian(s[20..]),
-        Flags = s[22],
-        PayloadLength = BinaryPrimitives.ReadUInt16LittleEndian(s[23..]),
-        Mss = BinaryPrimitives.ReadUInt16LittleEndian(s[25..]),
-        WindowScale = s[27],
-        HasTimestamp = (s[28] & 1) != 0,
-        SackPermitted = (s[28] & 2) != 0,
-        TsVal = BinaryPrimitives.ReadUInt32LittleEndian(s[29..]),
-        TsEcr = BinaryPrimitives.ReadUInt32LittleEndian(s[33..]),
-        CapturedAtNanos = BinaryPrimitives.ReadInt64LittleEndian(s[37..]),
-    };
+        var t = s[36..];
+        return new()
+        {
+            ClientAddress = NetAddress.Read(s),
+            ClientPort = BinaryPrimitives.ReadUInt16LittleEndian(s[16..]),
+            TargetAddress = NetAddress.Read(s[18..]),
+            TargetPort = BinaryPrimitives.ReadUInt16LittleEndian(s[34..]),
+            Sequence = BinaryPrimitives.ReadUInt32LittleEndian(t),
+            Acknowledgment = BinaryPrimitives.ReadUInt32LittleEndian(t[4..]),
+            Window = BinaryPrimitives.ReadUInt16LittleEndian(t[8..]),
+            Flags = t[10],
+            PayloadLength = BinaryPrimitives.ReadUInt16LittleEndian(t[11..]),
+            Mss = BinaryPrimitives.ReadUInt16LittleEndian(t[13..]),
+            WindowScale = t[15],
+            HasTimestamp = (t[16] & 1) != 0,
+            SackPermitted = (t[16] & 2) != 0,
+            TsVal = BinaryPrimitives.ReadUInt32LittleEndian(t[17..]),
+            TsEcr = BinaryPrimitives.ReadUInt32LittleEndian(t[21..]),
+            CapturedAtNanos = BinaryPrimitives.ReadInt64LittleEndian(t[25..]),
+        };
+    }
 }

@@ -19,7 +19,7 @@ namespace ReplayCluster.Protocol;
 /// <remarks>
 /// <para>One connection per (intercept, capture shard): the shard's own thread reads it, so a reply frame reaches
 /// its session with no thread hand-off on the capture node, and the shard writes its claims back on it.</para>
-/// <para>Handshake: the capture node sends <c>"RCR2"</c> + a 16-byte nonce; the intercept answers <c>"RCR2"</c> + its
+/// <para>Handshake: the capture node sends <c>"RCR3"</c> + a 16-byte nonce; the intercept answers <c>"RCR3"</c> + its
 /// own 16-byte nonce + the shard index the connection serves (u16, little-endian) + 2 bytes 0 +
 /// HMAC-SHA256(key, "hello" | both nonces | shard index); the capture node checks it (constant time) and
 /// answers one byte <see cref="Accepted"/>. Both derive the reply frames' key HMAC-SHA256(key, "frames" | both
@@ -30,7 +30,7 @@ namespace ReplayCluster.Protocol;
 /// first 16 bytes of HMAC-SHA256(frame key, frame number u64 | header | records). Frame numbers count from 0 per
 /// connection and direction.</para>
 /// <para>Claims frame (capture node to intercept): header (claimed count u32, released count u32, shard index u16,
-/// flags u16 = 0), the endpoints (client address u32, client port u16, target address u32, target port u16 each),
+/// flags u16 = 0), the endpoints (<see cref="SessionEndpoints.Write"/>: client address 16 bytes, client port u16, target address 16 bytes, target port u16 each),
 /// then the MAC as above under the claims key.</para>
 /// </remarks>
 public static class ReplyChannelProtocol
@@ -69,9 +69,10 @@ public static class ReplyChannelProtocol
     /// <summary>Bytes of one endpoints entry in a claims frame.</summary>
     public const int EndpointsSize = SessionEndpoints.EncodedSize;
 
-    // "RCR2": one connection per shard, the hello names it. A node of the one-connection protocol ("RCR1") is
-    // not greeted as a capture node, and its intercept keeps using remoting.
-    private static ReadOnlySpan<byte> Magic => "RCR2"u8;
+    // "RCR3": one connection per shard, the hello names it, addresses of 16 bytes (either family). A node of an
+    // earlier protocol ("RCR1": one connection; "RCR2": IPv4 addresses of 4 bytes) is not greeted as a capture
+    // node, and its intercept keeps using remoting (whose format version then refuses its records by name).
+    private static ReadOnlySpan<byte> Magic => "RCR3"u8;
 
     private static ReadOnlySpan<byte> HelloLabel => "hello"u8;
 

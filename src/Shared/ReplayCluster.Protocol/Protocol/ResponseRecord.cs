@@ -1,24 +1,26 @@
+using ReplayCluster.Packets;
+
 namespace ReplayCluster.Protocol;
 
 /// <summary>
 /// What a session actor needs to know about one reply the target sent: addresses, sequence space,
 /// window, flags, payload length and the TCP options it negotiates with. The intercept builds one per
 /// captured reply; the payload itself never travels (its length is all the session uses).
-/// Addresses are IPv4 in host byte order.
+/// Both addresses are of the session's family, IPv4 or IPv6 (<see cref="NetAddress"/>).
 /// </summary>
 public readonly record struct ResponseRecord
 {
     /// <summary>Encoded size in bytes; the wire format is fixed-size so a batch is one bounds check.</summary>
-    public const int EncodedSize = 45;
+    public const int EncodedSize = SessionEndpoints.EncodedSize + 33;
 
     /// <summary>The replayed client's address (the reply's destination).</summary>
-    public required uint ClientAddress { get; init; }
+    public required NetAddress ClientAddress { get; init; }
 
     /// <summary>The replayed client's port (the reply's destination port).</summary>
     public required ushort ClientPort { get; init; }
 
     /// <summary>The target's address (the reply's source).</summary>
-    public required uint TargetAddress { get; init; }
+    public required NetAddress TargetAddress { get; init; }
 
     /// <summary>The target's port (the reply's source port).</summary>
     public required ushort TargetPort { get; init; }

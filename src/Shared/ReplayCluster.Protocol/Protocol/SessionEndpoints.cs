@@ -1,39 +1,44 @@
+using ReplayCluster.Packets;
+
 namespace ReplayCluster.Protocol;
 
 /// <summary>
 /// The exact identity of a replayed session at the target: the (possibly fake) client address and
 /// port, and the target address and port. Routes are keyed by all four, never by a hash of part of
 /// them (tcpcopy's 32-bit route hash let sessions steal each other's replies).
-/// Addresses are IPv4 in host byte order.
+/// Both addresses are of one family, IPv4 or IPv6 (<see cref="NetAddress"/>).
 /// </summary>
-public readonly record struct SessionEndpoints(uint ClientAddress, ushort ClientPort, uint TargetAddress, ushort TargetPort)
+public readonly record struct SessionEndpoints(NetAddress ClientAddress, ushort ClientPort, NetAddress TargetAddress, ushort TargetPort)
 {
     /// <summary>Bytes of the wire form (route claims over remoting and the reply channel alike).</summary>
-    public const int EncodedSize = 12;
+    public const int EncodedSize = 2 * NetAddress.Length + 4;
 
     /// <summary>The endpoints a reply belongs to.</summary>
     public static SessionEndpoints Of(in ResponseRecord reply) =>
         new(reply.ClientAddress, reply.ClientPort, reply.TargetAddress, reply.TargetPort);
 
-    /// <summary>Writes the <see cref="EncodedSize"/>-byte wire form: client address, client port, target address, target port, little-endian.</summary>
+    /// <summary>
+    /// Writes the <see cref="EncodedSize"/>-byte wire form: client address (16 bytes, network order, IPv4
+    /// IPv4-mapped), client port, target address, target port (ports little-endian).
+    /// </summary>
     public void Write(Span<byte> into)
     {
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(into, ClientAddress);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(into[4..], ClientPort);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(into[6..], TargetAddress);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(into[10..], TargetPort);
+        ClientAddress.Write(into);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(into[16..], ClientPort);
+        TargetAddress.Write(into[18..]);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(into[34..], TargetPort);
     }
 
     /// <summary>Reads what <see cref="Write"/> wrote; the caller checked the length.</summary>
     public static SessionEndpoints Read(ReadOnlySpan<byte> from) => new(
-        System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(from),
-        System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(from[4..]),
-        System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(from[6..]),
-        System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(from[10..]));
+        NetAddress.Read(from),
+        System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(from[16..]),
+        NetAddress.Read(from[18..]),
+        System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(from[34..]));
+
+    /// <summary>True when both addresses are of one family (what a session and a reply can have).</summary>
+    public bool IsOneFamily => ClientAddress.IsIpv4 == TargetAddress.IsIpv4;
 
     public override string ToString() =>
-        $"{Format(ClientAddress)}:{ClientPort} -> {Format(TargetAddress)}:{TargetPort}";
-
-    private static string Format(uint address) =>
-        $"{address >> 24}.{(address >> 16) & 0xFF}.{(address >> 8) & 0xFF}.{address & 0xFF}";
+        $"{ClientAddress.ToEndpointString()}:{ClientPort} -> {TargetAddress.ToEndpointString()}:{TargetPort}";
 }

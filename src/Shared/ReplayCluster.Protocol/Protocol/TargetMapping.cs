@@ -29,12 +29,12 @@ public readonly record struct TargetPacing(TargetPacingMode Mode, int MaxOutstan
 }
 
 /// <summary>One online service and where its sessions are replayed (tcpcopy's -x entry).</summary>
-/// <param name="OnlineAddress">Online server address, or 0 for any address (host order).</param>
+/// <param name="OnlineAddress">Online server address, or <see cref="NetAddress.Unspecified"/> for any address of either family.</param>
 /// <param name="OnlinePort">Online server port.</param>
-/// <param name="TargetAddress">Target server address (host order).</param>
+/// <param name="TargetAddress">Target server address, IPv4 or IPv6.</param>
 /// <param name="TargetPort">Target server port.</param>
 /// <param name="Pacing">Request pacing of this route's sessions; the default leaves it to the node.</param>
-public readonly record struct TargetRoute(uint OnlineAddress, ushort OnlinePort, uint TargetAddress, ushort TargetPort,
+public readonly record struct TargetRoute(NetAddress OnlineAddress, ushort OnlinePort, NetAddress TargetAddress, ushort TargetPort,
     TargetPacing Pacing = default)
 {
     /// <summary>The entry as <see cref="TargetMapping.Parse"/> reads it.</summary>
@@ -85,7 +85,7 @@ public sealed class TargetMapping
             var (onlineAddress, onlinePort) = ParseEndpoint(entry[..dash], entry, setting, addressRequired: false);
             var (targetAddress, targetPort) = ParseEndpoint(slash < 0 ? target : target[..slash], entry, setting, addressRequired: true);
             var route = new TargetRoute(onlineAddress, onlinePort, targetAddress, targetPort, pacing);
-            if (routes.Any(r => r.OnlinePort == onlinePort && (r.OnlineAddress == onlineAddress || r.OnlineAddress == 0 || onlineAddress == 0)))
+            if (routes.Any(r => r.OnlinePort == onlinePort && (r.OnlineAddress == onlineAddress || r.OnlineAddress.IsUnspecified || onlineAddress.IsUnspecified)))
             {
                 throw NodeConfigurationException.ForSetting(setting, $"'{entry}' maps an online service that another entry already maps");
             }
@@ -102,11 +102,11 @@ public sealed class TargetMapping
     }
 
     /// <summary>Finds the target of a captured packet's destination; false when it is not a mapped service.</summary>
-    public bool TryMap(uint destinationAddress, ushort destinationPort, out TargetRoute route)
+    public bool TryMap(NetAddress destinationAddress, ushort destinationPort, out TargetRoute route)
     {
         foreach (var candidate in _routes)
         {
-            if (candidate.OnlinePort == destinationPort && (candidate.OnlineAddress == 0 || candidate.OnlineAddress == destinationAddress))
+            if (candidate.OnlinePort == destinationPort && (candidate.OnlineAddress.IsUnspecified || candidate.OnlineAddress == destinationAddress))
             {
                 route = candidate;
                 return true;
@@ -121,13 +121,13 @@ public sealed class TargetMapping
     public static string Format(in TargetRoute route)
     {
         var text = new StringBuilder();
-        if (route.OnlineAddress != 0)
+        if (!route.OnlineAddress.IsUnspecified)
         {
-            text.Append(Ipv4Address.Format(route.OnlineAddress)).Append(':');
+            text.Append(route.OnlineAddress.ToEndpointString()).Append(':');
         }
 
         text.Append(route.OnlinePort.ToString(CultureInfo.InvariantCulture)).Append('-')
-            .Append(Ipv4Address.Format(route.TargetAddress)).Append(':').Append(route.TargetPort.ToString(CultureInfo.InvariantCulture));
+            .Append(route.TargetAddress.ToEndpointString()).Append(':').Append(route.TargetPort.ToString(CultureInfo.InvariantCulture));
         switch (route.Pacing.Mode)
         {
             case TargetPacingMode.Wait:
@@ -157,9 +157,9 @@ public sealed class TargetMapping
         {
             var route = _routes[i];
             filter.Append(i == 0 ? string.Empty : " or ").Append("(dst port ").Append(route.OnlinePort.ToString(CultureInfo.InvariantCulture));
-            if (route.OnlineAddress != 0)
+            if (!route.OnlineAddress.IsUnspecified)
             {
-                filter.Append(" and dst host ").Append(Ipv4Address.Format(route.OnlineAddress));
+                filter.Append(" and dst host ").Append(route.OnlineAddress.ToString());
             }
 
             filter.Append(')');
@@ -191,18 +191,19 @@ public sealed class TargetMapping
             $"'{entry}': pacing '{text}' is not wait, wait:N (N unanswered requests at most, 1-{TargetPacing.MaxOutstandingLimit}) or no-wait");
     }
 
-    private static (uint Address, ushort Port) ParseEndpoint(string text, string entry, string setting, bool addressRequired) =>
+    private static (NetAddress Address, ushort Port) ParseEndpoint(string text, string entry, string setting, bool addressRequired) =>
         TryParseEndpoint(text, addressRequired, out var address, out var port) is { } problem
             ? throw NodeConfigurationException.ForSetting(setting, $"'{entry}': {problem}")
             : (address, port);
 
     /// <summary>
-    /// Reads <c>IPv4:PORT</c> (or a bare port when <paramref name="addressRequired"/> is false: address 0) into host
-    /// order; null when it did, else what is wrong with it. The plan's secondary reference is read with it too.
+    /// Reads <c>IPv4:PORT</c> or <c>[IPv6]:PORT</c> (or a bare port when <paramref name="addressRequired"/> is false:
+    /// <see cref="NetAddress.Unspecified"/>); null when it did, else what is wrong with it. The plan's secondary
+    /// reference is read with it too.
     /// </summary>
-    internal static string? TryParseEndpoint(string text, bool addressRequired, out uint address, out ushort port)
+    internal static string? TryParseEndpoint(string text, bool addressRequired, out NetAddress address, out ushort port)
     {
-        address = 0;
+        address = NetAddress.Unspecified;
         var colon = text.LastIndexOf(':');
         if (colon < 0 && addressRequired)
         {
@@ -221,13 +222,33 @@ public sealed class TargetMapping
             return null;
         }
 
+        // An IPv6 address has colons of its own: it stands in brackets, as in a URL (RFC 3986), so the port is
+        // always what follows the last colon.
         var addressText = text[..colon];
-        if (!IPAddress.TryParse(addressText, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        if (addressText.StartsWith('['))
         {
+            // An IPv4-mapped address is IPv4 and written as such; "[::]" parses (and is never a target: AddressRules).
+            if (!addressText.EndsWith(']') || !Ipv6Address.TryParse(addressText.AsSpan(1, addressText.Length - 2), out var ipv6)
+                || NetAddress.FromIpv6(ipv6).IsIpv4)
+            {
+                return $"'{addressText}' is not an IPv6 address in brackets, e.g. [2001:db8::2]";
+            }
+
+            address = ipv6;
+            return null;
+        }
+
+        if (addressText.Contains(':'))
+        {
+            return $"'{addressText}' is an IPv6 address without brackets: write [{addressText}]:{portText}";
+        }
+
+        if (!NetAddress.TryParse(addressText, out address) || !address.IsIpv4)
+        {
+            address = NetAddress.Unspecified;
             return $"'{addressText}' is not an IPv4 address";
         }
 
-        address = Ipv4Address.FromIPAddress(ip);
         return null;
     }
 }
