@@ -27,10 +27,6 @@ internal static partial class CaptureLog
         Message = "No identity for client {Client} toward {Target}: {Reason}; {Refused} sessions refused so far")]
     public static partial void NoIdentity(ILogger logger, string client, string target, string reason, long refused);
 
-    [LoggerMessage(EventId = 222, Level = LogLevel.Warning,
-        Message = "IPv6 traffic to a replayed port is captured but not replayed (this version replays IPv4 sessions only): {Count} packets so far, e.g. {Example}")]
-    public static partial void Ipv6NotReplayed(ILogger logger, long count, string example);
-
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Intercept node {Address} joined: announcing {Count} live sessions")]
     public static partial void InterceptJoined(ILogger logger, string address, int count);
 

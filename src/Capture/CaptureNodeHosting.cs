@@ -45,9 +45,15 @@ internal static class CaptureNodeHosting
             services.AddSingleton(new Plans.PlanInEffect(Plans.AppliedPlan.Own(settings)));
             services.AddSingleton(TimeProvider.System);
             services.AddSingleton(_ => new RawIpSender(sendBufferBytes: 4 * 1024 * 1024));
-            services.AddSingleton(provider => new CaptureNodeStatistics { Sender = provider.GetRequiredService<RawIpSender>() });
+            services.AddSingleton(_ => new Sending.Ipv6RawSocket(OpenIpv6Sender()));
+            services.AddSingleton(provider => new CaptureNodeStatistics
+            {
+                Sender = provider.GetRequiredService<RawIpSender>(),
+                Ipv6Socket = provider.GetRequiredService<Sending.Ipv6RawSocket>(),
+            });
             services.AddNodeMetricsExport(node.Settings, node.Config, provider => provider.GetRequiredService<CaptureNodeStatistics>().Metrics);
-            services.AddSingleton(provider => new BatchingSegmentTransport(provider.GetRequiredService<RawIpSender>()));
+            services.AddSingleton(provider => new BatchingSegmentTransport(provider.GetRequiredService<RawIpSender>(),
+                provider.GetRequiredService<Sending.Ipv6RawSocket>()));
             services.AddSingleton<ISegmentTransport>(provider => provider.GetRequiredService<BatchingSegmentTransport>());
             services.AddSingleton(new CaptureReadiness());
             services.AddSingleton(new Health.ReadinessCheck("capture", provider => provider.GetRequiredService<CaptureReadiness>().ReplayReason));
@@ -74,7 +80,7 @@ internal static class CaptureNodeHosting
             });
             // Before the pump: hosted services start in order and stop in reverse, so the conntrack exemption is in
             // place before capture starts and removed only after the last replayed packet left.
-            services.AddSingleton(ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRange));
+            services.AddSingleton(ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRangeIpv4));
             services.AddSingleton<ConntrackExemption>();
             services.AddHostedService(provider => provider.GetRequiredService<ConntrackExemption>());
             services.AddSingleton<CapturePump>();
@@ -100,8 +106,8 @@ internal static class CaptureNodeHosting
 
             checks.AddRange((settings.Targets?.Routes ?? []).Select(r => r.TargetAddress).Distinct()
                 .Select(a => Doctor.HostChecks.RouteTo(a.ToIPAddress(), $"target {a}")));
-            checks.Add(Doctor.HostChecks.Conntrack(settings.FakeClientRange,
-                ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRange).Mode != NotrackMode.Off));
+            checks.Add(Doctor.HostChecks.Conntrack(settings.FakeClientRangeIpv4,
+                ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRangeIpv4).Mode != NotrackMode.Off));
             return checks;
         },
         ConfigureAkka = (akka, provider) => akka
@@ -204,6 +210,20 @@ internal static class CaptureNodeHosting
         if (parse.GetValue(NoWait))
         {
             yield return HoconAssignment.Of($"{Section}.pacing", "no-wait");
+        }
+    }
+
+    // IPv6 sessions need a raw IPv6 socket; a host without IPv6 still replays IPv4 (its IPv6 segments are counted
+    // as failed sends: raw_send_failed other).
+    private static RawIpSender? OpenIpv6Sender()
+    {
+        try
+        {
+            return new RawIpSender(System.Net.Sockets.AddressFamily.InterNetworkV6, 4 * 1024 * 1024);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return null;
         }
     }
 }

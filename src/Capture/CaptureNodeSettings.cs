@@ -33,8 +33,17 @@ internal sealed record CaptureNodeSettings
     /// <summary>Percentage of sessions replayed. Defaults to 100.</summary>
     public double SamplePercent { get; init; } = 100;
 
-    /// <summary>Fake client range in CIDR form (-c); null to take a slice of the coordinator's range.</summary>
+    /// <summary>
+    /// Fake client range in CIDR form (-c), or an IPv4 and an IPv6 range separated by a comma; null to take a slice of
+    /// the coordinator's range.
+    /// </summary>
     public string? FakeClientRange { get; init; }
+
+    /// <summary>
+    /// The IPv4 range of <see cref="FakeClientRange"/>, or null: what the conntrack exemption and its doctor check cover
+    /// (IPv4 only so far: IPv6 sessions are tracked by the online host's conntrack like any other flow).
+    /// </summary>
+    public string? FakeClientRangeIpv4 => FakeClientRange?.Split(',', StringSplitOptions.TrimEntries).FirstOrDefault(r => !r.Contains(':', StringComparison.Ordinal));
 
     /// <summary>
     /// Whether sessions keep the real client addresses when the node has no fake range of its own. Defaults to

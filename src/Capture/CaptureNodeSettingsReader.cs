@@ -5,6 +5,7 @@ using ReplayCluster.Protocol;
 using ReplayCluster.Capture.Sessions;
 using ReplayCluster.Configuration;
 using ReplayCluster.PacketIO;
+using ReplayCluster.Packets;
 
 namespace ReplayCluster.Capture;
 
@@ -37,11 +38,18 @@ internal static class CaptureNodeSettingsReader
         var fakeRange = settings.OptionalText("fake-client-range");
         if (fakeRange is not null)
         {
+            // One range, or an IPv4 and an IPv6 range: the mapper reads them, the rules judge each.
             _ = ClientIdentityMapper.FromRange(fakeRange, $"{Section}.fake-client-range (-c)");
-            var network = Capture.Plans.AllowedNetwork.Parse(fakeRange, $"{Section}.fake-client-range (-c)");
-            if (ReplayCluster.Plans.AddressRules.WhyNotFakeRange(network.Network.Ipv4, network.Prefix, allowPublic) is { } notFake)
+            foreach (var part in fakeRange.Split(',', StringSplitOptions.TrimEntries))
             {
-                throw NodeConfigurationException.ForSetting($"{Section}.fake-client-range (-c)", notFake);
+                var network = Capture.Plans.AllowedNetwork.Parse(part, $"{Section}.fake-client-range (-c)");
+                var notFake = network.Network.IsIpv4
+                    ? ReplayCluster.Plans.AddressRules.WhyNotFakeRange(network.Network.Ipv4, network.Prefix, allowPublic)
+                    : ReplayCluster.Plans.AddressRules.WhyNotFakeRange(new Ipv6Prefix(network.Network.Ipv6, network.Prefix), allowPublic);
+                if (notFake is not null)
+                {
+                    throw NodeConfigurationException.ForSetting($"{Section}.fake-client-range (-c)", notFake);
+                }
             }
         }
 

@@ -37,11 +37,6 @@ internal sealed class CapturePump(
 
     private static readonly TimeSpan NotReadyLogInterval = TimeSpan.FromSeconds(5);
 
-    // IPv6 packets that pass the capture filter (it selects TCP ports, both families) are counted and said, at most
-    // once per this interval: a dual-stack service's IPv6 clients are not replayed yet, and that must not be silent.
-    private const long Ipv6LogIntervalMs = 10_000;
-    private long _ipv6LoggedAtMs = -Ipv6LogIntervalMs;
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
         // Capture only once replies can come back: every session started before an intercept node
@@ -165,18 +160,6 @@ internal sealed class CapturePump(
         CaptureLog.CaptureFailed(logger, fault, $"capture on {live.Options.Interface} ended: {fault.Message}");
         Environment.ExitCode = 1;
         lifetime.StopApplication();
-    }
-
-    // The capture thread's only: no lock around the interval.
-    private void CountIpv6(in Ipv6TcpPacket packet)
-    {
-        var count = statistics.CountIpv6NotReplayed();
-        var now = Environment.TickCount64;
-        if (now - _ipv6LoggedAtMs >= Ipv6LogIntervalMs)
-        {
-            _ipv6LoggedAtMs = now;
-            CaptureLog.Ipv6NotReplayed(logger, count, $"[{packet.SourceAddress}]:{packet.SourcePort} > [{packet.DestinationAddress}]:{packet.DestinationPort}");
-        }
     }
 
     private static string Describe(AppliedPlan applied) => applied.Targets is not { } mapping ? "(none)" : string.Join(", ", mapping.Routes.Select(r =>
@@ -314,44 +297,60 @@ internal sealed class CapturePump(
     {
         var linkType = LinkTypes.FromPcap(info.LinkType);
         var result = PacketParser.TryParse(frame, linkType, out var packet);
-        if (result != ParseResult.Ok)
+        if (result == ParseResult.Ok)
         {
-            if ((result is ParseResult.UnsupportedEtherType or ParseResult.NotIpv4) && PacketParser.TryParseIpv6(frame, linkType, out var ipv6) == ParseResult.Ok)
-            {
-                CountIpv6(ipv6);
-                return;
-            }
-
-            statistics.CountRejected(result);
+            Stage(frame, info, packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort,
+                packet.Sequence, packet.Acknowledgment, packet.Flags, packet.Options, packet.PayloadOffset, packet.PayloadLength, packet.Truncated);
             return;
         }
 
-        if (packet.Truncated)
+        // The capture filter selects TCP ports of both families: an IPv6 client of a dual-stack service is replayed
+        // like an IPv4 one (its session takes its target's family: SessionShard).
+        if (result is ParseResult.UnsupportedEtherType or ParseResult.NotIpv4)
+        {
+            var ipv6Result = PacketParser.TryParseIpv6(frame, linkType, out var ipv6);
+            if (ipv6Result == ParseResult.Ok)
+            {
+                Stage(frame, info, ipv6.SourceAddress, ipv6.SourcePort, ipv6.DestinationAddress, ipv6.DestinationPort,
+                    ipv6.Sequence, ipv6.Acknowledgment, ipv6.Flags, ipv6.Options, ipv6.PayloadOffset, ipv6.PayloadLength, ipv6.Truncated);
+                return;
+            }
+
+            // Neither family: the IPv4 parser's reason stands; an IPv6 packet is refused for its own reason.
+            result = ipv6Result == ParseResult.NotIpv6 ? result : ipv6Result;
+        }
+
+        statistics.CountRejected(result);
+    }
+
+    private void Stage(ReadOnlySpan<byte> frame, in FrameInfo info, NetAddress source, ushort sourcePort, NetAddress destination, ushort destinationPort,
+        uint sequence, uint acknowledgment, TcpFlags flags, in TcpOptions options, int payloadOffset, int payloadLength, bool truncated)
+    {
+        if (truncated)
         {
             // Bytes the snap length cut off are gone; the session would wait for them as a gap.
             statistics.CountTruncated();
             return;
         }
 
-        if (plan.Current.Targets is not { } targets || !targets.TryMap(packet.DestinationAddress, packet.DestinationPort, out var route))
+        if (plan.Current.Targets is not { } targets || !targets.TryMap(destination, destinationPort, out var route))
         {
             statistics.CountIgnored();
             return;
         }
 
         statistics.CountCaptured();
-        var options = packet.Options;
         var segment = new CapturedSegment
         {
-            Sequence = packet.Sequence + _sequenceOffset,
-            Acknowledgment = packet.Acknowledgment,
-            Flags = packet.Flags,
-            Payload = packet.PayloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(packet.PayloadOffset, packet.PayloadLength).ToArray(),
+            Sequence = sequence + _sequenceOffset,
+            Acknowledgment = acknowledgment,
+            Flags = flags,
+            Payload = payloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(payloadOffset, payloadLength).ToArray(),
             Mss = options.HasMss ? options.Mss : (ushort)0,
             TsVal = options.HasTimestamp ? options.TsVal : null,
             CapturedAtNanos = info.TimestampNanos,
         };
-        var connection = new OnlineConnection(packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort);
+        var connection = new OnlineConnection(source, sourcePort, destination, destinationPort);
         if (!shards.TryStage(new CapturedPacket(connection, segment, route)))
         {
             statistics.CountRefusedQueueFull();

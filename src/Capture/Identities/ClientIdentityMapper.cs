@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Security.Cryptography;
 using ReplayCluster.Configuration;
 using ReplayCluster.Packets;
@@ -41,8 +40,10 @@ internal sealed class ClientIdentityMapper
     /// <summary>Candidates looked at per acquisition before giving up.</summary>
     public const int MaxProbes = 4096;
 
-    private readonly uint _first;
-    private readonly uint _count;
+    // The fake ranges, at most one per family; none when real client addresses are kept.
+    private readonly IdentityRange? _ipv4;
+    private readonly IdentityRange? _ipv6;
+    private readonly bool _keepsReal;
     private readonly uint _probeOffset;
     private readonly TimeProvider _time;
     private readonly long _delayTicks;
@@ -66,11 +67,12 @@ internal sealed class ClientIdentityMapper
     private long _reusedEarly;
     private long _deferred;
 
-    private ClientIdentityMapper(uint first, uint count, ClientIdentityOptions? options, TimeProvider? time, uint? probeOffset)
+    private ClientIdentityMapper(IdentityRange? ipv4, IdentityRange? ipv6, ClientIdentityOptions? options, TimeProvider? time, uint? probeOffset)
     {
         options ??= new ClientIdentityOptions();
-        _first = first;
-        _count = count;
+        _ipv4 = ipv4;
+        _ipv6 = ipv6;
+        _keepsReal = ipv4 is null && ipv6 is null;
         _time = time ?? TimeProvider.System;
         _capacity = options.Quarantines ? options.QuarantineCapacity : 0;
         _delayTicks = (long)(options.ReuseDelay.TotalSeconds * _time.TimestampFrequency);
@@ -113,10 +115,21 @@ internal sealed class ClientIdentityMapper
     public long ReuseDeferred => Interlocked.Read(ref _deferred);
 
     /// <summary>A mapper that keeps real client identities (each owner needs its own: it tracks what is in use).</summary>
-    public static ClientIdentityMapper KeepReal(ClientIdentityOptions? options = null, TimeProvider? time = null) => new(0, 0, options, time, 0);
+    public static ClientIdentityMapper KeepReal(ClientIdentityOptions? options = null, TimeProvider? time = null) => new(null, null, options, time, 0);
 
-    /// <summary>Parses a range in CIDR form; network and broadcast addresses are not used.</summary>
-    /// <param name="cidr">The range, e.g. <c>10.200.0.0/16</c>.</param>
+    /// <summary>The fake ranges, IPv4 first, as <see cref="FromRange"/> reads them; empty when real addresses are kept.</summary>
+    public string Ranges => string.Join(",", new[] { _ipv4, _ipv6 }.OfType<IdentityRange>().Select(r => r.Text));
+
+    /// <summary>Whether this mapper hands out identities of <paramref name="family"/> (real ones are of every family).</summary>
+    public bool Serves(System.Net.Sockets.AddressFamily family) =>
+        _keepsReal || (family == System.Net.Sockets.AddressFamily.InterNetwork ? _ipv4 : _ipv6) is not null;
+
+    /// <summary>
+    /// Parses one range in CIDR form, or an IPv4 and an IPv6 range separated by a comma. In an IPv4 range the
+    /// network and broadcast addresses are not used; in an IPv6 one the subnet-router anycast address (the prefix
+    /// itself) is not, and at most <see cref="MaxIpv6Addresses"/> addresses from its start are.
+    /// </summary>
+    /// <param name="cidr">The range(s), e.g. <c>10.200.0.0/16</c> or <c>10.200.0.0/16,fd00:c8::/64</c>.</param>
     /// <param name="setting">The setting it came from, named in the error.</param>
     /// <param name="options">Reuse rules; null for the defaults.</param>
     /// <param name="time">The clock of the quarantine; null for the system clock.</param>
@@ -124,17 +137,26 @@ internal sealed class ClientIdentityMapper
     public static ClientIdentityMapper FromRange(string cidr, string setting, ClientIdentityOptions? options = null, TimeProvider? time = null, uint? probeOffset = null)
     {
         ArgumentNullException.ThrowIfNull(cidr);
-        var slash = cidr.IndexOf('/', StringComparison.Ordinal);
-        if (slash < 0 || !IPAddress.TryParse(cidr[..slash], out var network) || network.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
-            || !int.TryParse(cidr[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var prefix) || prefix is < 8 or > 30)
+        IdentityRange? ipv4 = null, ipv6 = null;
+        var parts = cidr.Split(',', StringSplitOptions.TrimEntries);
+        foreach (var part in parts)
         {
-            throw NodeConfigurationException.ForSetting(setting, $"'{cidr}' is not an IPv4 range such as 10.200.0.0/16 (prefix 8-30)");
+            var range = IdentityRange.TryParse(part)
+                ?? throw NodeConfigurationException.ForSetting(setting, $"'{part}' is not an IPv4 range such as 10.200.0.0/16 (prefix 8-30) or an IPv6 range such as fd00:c8::/64 (prefix 16-120)");
+            ref var slot = ref (range.First.IsIpv4 ? ref ipv4 : ref ipv6);
+            if (slot is not null || parts.Length > 2)
+            {
+                throw NodeConfigurationException.ForSetting(setting, $"'{cidr}' names more than one range of a family: at most one IPv4 and one IPv6 range");
+            }
+
+            slot = range;
         }
 
-        var mask = uint.MaxValue << (32 - prefix);
-        var baseAddress = Ipv4Address.FromIPAddress(network) & mask;
-        return new ClientIdentityMapper(baseAddress + 1, (1u << (32 - prefix)) - 2, options, time, probeOffset);
+        return new ClientIdentityMapper(ipv4, ipv6, options, time, probeOffset);
     }
+
+    /// <summary>Addresses of an IPv6 range used at most (a /64 holds 2^64): enough for every port of every one to be live.</summary>
+    public const uint MaxIpv6Addresses = 1u << 24;
 
     /// <summary>Picks the identity of a new session toward <paramref name="targetAddress"/>:<paramref name="targetPort"/>.</summary>
     /// <returns>
@@ -143,8 +165,20 @@ internal sealed class ClientIdentityMapper
     /// the one released longest ago is handed out (counted in <see cref="ReusedEarly"/>): a session that
     /// may have to recover its handshake beats one that is certainly lost.
     /// </returns>
-    public bool TryAcquire(uint clientAddress, ushort clientPort, uint targetAddress, ushort targetPort, out uint address, out ushort port)
+    /// <remarks>
+    /// The identity is of the target's family: a session toward an IPv6 target gets an address of the IPv6 range,
+    /// whatever its client's family. False at once when there is no range of that family, or, keeping real
+    /// addresses, when the client's family is not the target's.
+    /// </remarks>
+    public bool TryAcquire(NetAddress clientAddress, ushort clientPort, NetAddress targetAddress, ushort targetPort, out NetAddress address, out ushort port)
     {
+        var range = targetAddress.IsIpv4 ? _ipv4 : _ipv6;
+        if (_keepsReal ? clientAddress.IsIpv4 != targetAddress.IsIpv4 : range is null)
+        {
+            (address, port) = (NetAddress.Unspecified, clientPort);
+            return false;
+        }
+
         lock (_gate)
         {
             var now = _time.GetTimestamp();
@@ -152,7 +186,7 @@ internal sealed class ClientIdentityMapper
             Identity? fallback = null;
             var fallbackUntil = long.MaxValue;
             // With a range: every address with the client's port, then every address with another port (see TryCandidate).
-            var space = _count == 0 ? MaxProbes : (int)Math.Min((long)_count * 65536, int.MaxValue);
+            var space = range is null ? MaxProbes : (int)Math.Min((long)range.Count * 65536, int.MaxValue);
             var candidates = Math.Min(space, MaxProbes);
             var key = new Identity(clientAddress, clientPort, targetAddress, targetPort);
             var start = _cursors.GetValueOrDefault(key);
@@ -160,7 +194,7 @@ internal sealed class ClientIdentityMapper
             for (var n = 0; n < candidates; n++)
             {
                 var i = (int)(((long)start + n) % space);
-                if (!TryCandidate(clientAddress, clientPort, i, out var candidateAddress, out var candidatePort))
+                if (!TryCandidate(range, clientAddress, clientPort, i, out var candidateAddress, out var candidatePort))
                 {
                     continue;
                 }
@@ -205,14 +239,14 @@ internal sealed class ClientIdentityMapper
                 return true;
             }
 
-            address = 0;
+            address = NetAddress.Unspecified;
             port = clientPort;
             return false;
         }
     }
 
     /// <summary>Returns an identity when its session ended; it is held back for the reuse delay.</summary>
-    public void Release(uint address, ushort port, uint targetAddress, ushort targetPort)
+    public void Release(NetAddress address, ushort port, NetAddress targetAddress, ushort targetPort)
     {
         var identity = new Identity(address, port, targetAddress, targetPort);
         lock (_gate)
@@ -271,9 +305,9 @@ internal sealed class ClientIdentityMapper
     }
 
     /// <summary>The <paramref name="i"/>-th candidate for a client; false when it is not usable (a privileged port).</summary>
-    private bool TryCandidate(uint clientAddress, ushort clientPort, int i, out uint address, out ushort port)
+    private bool TryCandidate(IdentityRange? range, NetAddress clientAddress, ushort clientPort, int i, out NetAddress address, out ushort port)
     {
-        if (_count == 0)
+        if (range is null)
         {
             // Real addresses: the client's own port first, then a stride through the rest.
             address = clientAddress;
@@ -288,9 +322,10 @@ internal sealed class ClientIdentityMapper
         // the lab: up to 69 uses of one port in 4 s) can keep more than a /24's 254 sessions per port live or
         // lingering while a replay runs behind, and each session refused there was lost (1,157 of ~50k in one
         // side-by-side repetition, bench/README.md).
-        var stride = (uint)i / _count;
+        var stride = (uint)i / range.Count;
         port = (ushort)((clientPort + (stride * 7919)) % 65536);
-        address = _first + (uint)(((ulong)Mix(clientAddress) + _probeOffset + ((uint)i % _count)) % _count);
+        var key = clientAddress.HashKey;
+        address = range.At((uint)(((ulong)Mix((uint)(key ^ (key >> 32))) + _probeOffset + ((uint)i % range.Count)) % range.Count));
         return stride == 0 || port >= 1024;
     }
 
@@ -304,5 +339,53 @@ internal sealed class ClientIdentityMapper
         return x;
     }
 
-    private readonly record struct Identity(uint Address, ushort Port, uint Target, ushort TargetPort);
+    // Auto layout: 40 bytes, not 48 (see SessionEndpoints).
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+    private readonly record struct Identity(NetAddress Address, ushort Port, NetAddress Target, ushort TargetPort);
+
+    /// <summary>One fake range: <see cref="Count"/> usable addresses from <see cref="First"/> on.</summary>
+    private sealed class IdentityRange(NetAddress first, uint count, string text)
+    {
+        public NetAddress First { get; } = first;
+
+        public uint Count { get; } = count;
+
+        public string Text { get; } = text;
+
+        /// <summary>The <paramref name="index"/>-th usable address (index below <see cref="Count"/>).</summary>
+        public NetAddress At(uint index) => First.IsIpv4
+            ? NetAddress.FromIpv4(First.Ipv4 + index)
+            : Ipv6Address.FromValue(First.Ipv6.Value + index);
+
+        public static IdentityRange? TryParse(string cidr)
+        {
+            var slash = cidr.IndexOf('/', StringComparison.Ordinal);
+            if (slash < 0 || !NetAddress.TryParse(cidr.AsSpan(0, slash), out var network) || network.IsUnspecified
+                || !int.TryParse(cidr.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var prefix))
+            {
+                return null;
+            }
+
+            if (network.IsIpv4)
+            {
+                if (prefix is < 8 or > 30)
+                {
+                    return null;
+                }
+
+                var baseAddress = network.Ipv4 & (uint.MaxValue << (32 - prefix));
+                return new IdentityRange(NetAddress.FromIpv4(baseAddress + 1), (1u << (32 - prefix)) - 2, $"{Ipv4Address.Format(baseAddress)}/{prefix}");
+            }
+
+            if (prefix is < 16 or > 120)
+            {
+                return null;
+            }
+
+            var bits = 128 - prefix;
+            var start = network.Ipv6.Value & Ipv6Prefix.Mask(prefix);
+            var count = bits >= 25 ? MaxIpv6Addresses : (uint)((UInt128.One << bits) - 1);
+            return new IdentityRange(Ipv6Address.FromValue(start + 1), count, $"{Ipv6Address.FromValue(start)}/{prefix}");
+        }
+    }
 }

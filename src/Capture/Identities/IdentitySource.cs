@@ -48,28 +48,26 @@ internal sealed class IdentitySource(ClientIdentityMapper? initial, ClientIdenti
     }
 
     /// <summary>
-    /// Picks the identity of a new session; <paramref name="owner"/> is where it goes back to. False while unsettled,
-    /// and for a session whose client or target is not IPv4: identities are IPv4 only so far.
+    /// Picks the identity of a new session, of its target's family; <paramref name="owner"/> is where it goes back to.
+    /// False while unsettled, and when the mapper has no range of that family (<see cref="ClientIdentityMapper.TryAcquire"/>).
     /// </summary>
     public bool TryAcquire(NetAddress clientAddress, ushort clientPort, NetAddress targetAddress, ushort targetPort,
         out NetAddress address, out ushort port, [NotNullWhen(true)] out ClientIdentityMapper? owner)
     {
         owner = Mapper;
-        if (owner is null || !clientAddress.IsIpv4 || !targetAddress.IsIpv4)
+        if (owner is null)
         {
-            (address, port, owner) = (NetAddress.Unspecified, clientPort, null);
+            (address, port) = (NetAddress.Unspecified, clientPort);
             return false;
         }
 
-        var acquired = owner.TryAcquire(clientAddress.Ipv4, clientPort, targetAddress.Ipv4, targetPort, out var ipv4, out port);
-        address = acquired ? NetAddress.FromIpv4(ipv4) : NetAddress.Unspecified;
-        return acquired;
+        return owner.TryAcquire(clientAddress, clientPort, targetAddress, targetPort, out address, out port);
     }
 
     /// <summary>Gives an identity back to the mapper it came from (its quarantine holds it back from reuse).</summary>
     public static void Release(ClientIdentityMapper owner, NetAddress address, ushort port, NetAddress targetAddress, ushort targetPort)
     {
         ArgumentNullException.ThrowIfNull(owner);
-        owner.Release(address.Ipv4, port, targetAddress.Ipv4, targetPort);
+        owner.Release(address, port, targetAddress, targetPort);
     }
 }

@@ -58,7 +58,6 @@ internal sealed class CaptureNodeStatistics
     private long _packetsCaptured;
     private long _packetsTruncated;
     private long _packetsIgnored;
-    private long _packetsIpv6NotReplayed;
     private long _requestsOnline;
     private long _sessionsStarted;
     private long _sessionsFailed;
@@ -87,9 +86,6 @@ internal sealed class CaptureNodeStatistics
 
     /// <summary>Packets of no session (pure ACKs of unknown connections, packets to no target).</summary>
     public long PacketsIgnored => Interlocked.Read(ref _packetsIgnored);
-
-    /// <summary>IPv6 packets the capture filter let through (to a replayed port) that are not replayed: no IPv6 sessions yet.</summary>
-    public long PacketsIpv6NotReplayed => Interlocked.Read(ref _packetsIpv6NotReplayed);
 
     /// <summary>Captured packets dropped because their shard's queue was full (a loss, counted, never silent).</summary>
     public long PacketsRefusedQueueFull => Interlocked.Read(ref _packetsRefusedQueueFull);
@@ -139,6 +135,11 @@ internal sealed class CaptureNodeStatistics
 
     /// <summary>The raw socket's counters, when the node sends for real.</summary>
     public PacketIO.RawIpSender? Sender { get; set; }
+
+    /// <summary>The raw IPv6 socket; its sends and failures (and IPv6 segments without a socket) count in raw_sent and raw_send_failed.</summary>
+    public Sending.Ipv6RawSocket? Ipv6Socket { get; set; }
+
+    private PacketIO.RawIpSender? Ipv6Sender => Ipv6Socket?.Sender;
 
     /// <summary>Reads the kernel's capture counters (received, dropped), when capturing live.</summary>
     public Func<PacketIO.CaptureStatistics>? Kernel { get; set; }
@@ -195,9 +196,6 @@ internal sealed class CaptureNodeStatistics
     public void CountTruncated() => Interlocked.Increment(ref _packetsTruncated);
 
     public void CountIgnored() => Interlocked.Increment(ref _packetsIgnored);
-
-    /// <summary>Counts one IPv6 packet left unreplayed; returns the count so far.</summary>
-    public long CountIpv6NotReplayed() => Interlocked.Increment(ref _packetsIpv6NotReplayed);
 
     public void CountRefusedQueueFull() => Interlocked.Increment(ref _packetsRefusedQueueFull);
 
@@ -286,15 +284,16 @@ internal sealed class CaptureNodeStatistics
         m.PacketsRejected(ParseRejects);
         m.Counter("packets_truncated", "{packet}", "Captured packets the snap length cut short (their bytes are gone).", () => PacketsTruncated);
         m.Counter("packets_ignored", "{packet}", "Packets of no session: pure ACKs of unknown connections, packets to no target.", () => PacketsIgnored);
-        m.Counter("packets_ipv6_not_replayed", "{packet}", "IPv6 TCP packets to a replayed port, captured and not replayed (IPv6 sessions are not replayed yet).", () => PacketsIpv6NotReplayed);
         m.Counter("packets_refused_queue_full", "{packet}", "Captured packets dropped because their shard's queue was full.", () => PacketsRefusedQueueFull);
         m.Counter("kernel_received", "{packet}", "Packets the kernel passed the capture filter (live capture).", () => Kernel?.Invoke().Received ?? 0);
         m.Counter("kernel_dropped", "{packet}", "Packets the kernel dropped from the capture ring (live capture).", () => Kernel?.Invoke().KernelDropped ?? 0);
         m.Counter("kernel_if_dropped", "{packet}", "Packets the interface dropped before the capture (live capture).", () => Kernel?.Invoke().InterfaceDropped ?? 0);
-        m.Counter("raw_sent", "{packet}", "Packets sent through the raw IP socket.", () => Sender?.Sent ?? 0);
+        m.Counter("raw_sent", "{packet}", "Packets sent through the raw IP socket.", () => (Sender?.Sent ?? 0) + (Ipv6Sender?.Sent ?? 0));
         m.CounterFamily("raw_send_failed", "error", "{packet}", "Raw IP sends the kernel refused, by error.", () =>
-            [KeyValuePair.Create("eperm", Sender?.FailedNotPermitted ?? 0), KeyValuePair.Create("emsgsize", Sender?.FailedTooBig ?? 0),
-             KeyValuePair.Create("enobufs", Sender?.FailedNoBuffers ?? 0), KeyValuePair.Create("other", Sender?.FailedOther ?? 0)]);
+            [KeyValuePair.Create("eperm", (Sender?.FailedNotPermitted ?? 0) + (Ipv6Sender?.FailedNotPermitted ?? 0)),
+             KeyValuePair.Create("emsgsize", (Sender?.FailedTooBig ?? 0) + (Ipv6Sender?.FailedTooBig ?? 0)),
+             KeyValuePair.Create("enobufs", (Sender?.FailedNoBuffers ?? 0) + (Ipv6Sender?.FailedNoBuffers ?? 0)),
+             KeyValuePair.Create("other", (Sender?.FailedOther ?? 0) + (Ipv6Sender?.FailedOther ?? 0) + (Ipv6Socket?.Unsendable ?? 0))]);
 
         m.Counter("sessions_started", "{session}", "Sessions (copies) started.", () => SessionsStarted);
         m.Gauge("sessions_live", "{session}", "Sessions live now.", () => LiveSessions);

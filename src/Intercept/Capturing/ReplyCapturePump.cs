@@ -97,25 +97,47 @@ internal sealed partial class ReplyCapturePump(
 
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
     {
-        if (PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet) is not ParseResult.Ok and var rejected)
+        var linkType = LinkTypes.FromPcap(info.LinkType);
+        var result = PacketParser.TryParse(frame, linkType, out var packet);
+        if (result == ParseResult.Ok)
         {
-            statistics.CountRejected(rejected);
+            Route(info, packet.DestinationAddress, packet.DestinationPort, packet.SourceAddress, packet.SourcePort, packet.Sequence,
+                packet.Acknowledgment, packet.Window, packet.Flags, packet.PayloadLength, packet.Options);
             return;
         }
 
+        // The replies of IPv6 sessions: the default filter ("tcp") lets both families through.
+        if (result is ParseResult.UnsupportedEtherType or ParseResult.NotIpv4)
+        {
+            var ipv6Result = PacketParser.TryParseIpv6(frame, linkType, out var ipv6);
+            if (ipv6Result == ParseResult.Ok)
+            {
+                Route(info, ipv6.DestinationAddress, ipv6.DestinationPort, ipv6.SourceAddress, ipv6.SourcePort, ipv6.Sequence,
+                    ipv6.Acknowledgment, ipv6.Window, ipv6.Flags, ipv6.PayloadLength, ipv6.Options);
+                return;
+            }
+
+            result = ipv6Result == ParseResult.NotIpv6 ? result : ipv6Result;
+        }
+
+        statistics.CountRejected(result);
+    }
+
+    private void Route(in FrameInfo info, NetAddress client, ushort clientPort, NetAddress target, ushort targetPort, uint sequence,
+        uint acknowledgment, ushort window, TcpFlags flags, int payloadLength, in TcpOptions options)
+    {
         statistics.CountCaptured();
-        var options = packet.Options;
         var record = new ResponseRecord
         {
-            ClientAddress = packet.DestinationAddress,
-            ClientPort = packet.DestinationPort,
-            TargetAddress = packet.SourceAddress,
-            TargetPort = packet.SourcePort,
-            Sequence = packet.Sequence,
-            Acknowledgment = packet.Acknowledgment,
-            Window = packet.Window,
-            Flags = (byte)packet.Flags,
-            PayloadLength = (ushort)packet.PayloadLength,
+            ClientAddress = client,
+            ClientPort = clientPort,
+            TargetAddress = target,
+            TargetPort = targetPort,
+            Sequence = sequence,
+            Acknowledgment = acknowledgment,
+            Window = window,
+            Flags = (byte)flags,
+            PayloadLength = (ushort)payloadLength,
             Mss = options.HasMss ? options.Mss : (ushort)0,
             WindowScale = options.HasWindowScale ? options.WindowScale : ResponseRecord.NoWindowScale,
             HasTimestamp = options.HasTimestamp,

@@ -20,21 +20,80 @@ public sealed class ClientIdentityMapperTests
 
         Assert.Equal(first, second);
         Assert.Equal(40000, port);
-        Assert.Equal(0x0AC8_0000u, first & 0xFFFF_0000u);
+        Assert.Equal(0x0AC8_0000u, first.Ipv4 & 0xFFFF_0000u);
         Assert.NotEqual(0x0AC8_0000u, first);
         Assert.NotEqual(0x0AC8_FFFFu, first);
+    }
+
+    [Fact]
+    public void A_session_takes_an_identity_of_its_targets_family_from_the_range_of_that_family()
+    {
+        var mapper = ClientIdentityMapper.FromRange("10.200.0.0/16, fd00:c8::/64", "-c");
+        var target6 = NetAddress.Parse("2001:db8:2::2");
+        var client6 = NetAddress.Parse("2001:db8::7");
+        var range6 = new Ipv6Prefix(Ipv6Address.Parse("fd00:c8::"), 64);
+
+        Assert.Equal("10.200.0.0/16,fd00:c8::/64", mapper.Ranges);
+        Assert.True(mapper.TryAcquire(client6, 40000, target6, 80, out var six, out var port));
+        Assert.True(six.IsIpv6);
+        Assert.True(range6.Contains(six.Ipv6), $"{six} is not in {range6}");
+        Assert.NotEqual(NetAddress.Parse("fd00:c8::"), six);
+        Assert.Equal(40000, port);
+
+        // An IPv6 client toward an IPv4 target: an IPv4 identity.
+        Assert.True(mapper.TryAcquire(client6, 40001, Target, 80, out var four, out _));
+        Assert.True(four.IsIpv4);
+        Assert.Equal(0x0AC8_0000u, four.Ipv4 & 0xFFFF_0000u);
+
+        // The 4-tuple in use is not handed out again; released, it is held back like an IPv4 one.
+        Assert.True(mapper.TryAcquire(client6, 40000, target6, 80, out var other, out var otherPort));
+        Assert.NotEqual((six, port), (other, otherPort));
+        Assert.Equal(3, mapper.InUse);
+        mapper.Release(six, port, target6, 80);
+        Assert.Equal((2, 1), (mapper.InUse, mapper.Quarantined));
+    }
+
+    [Fact]
+    public void No_identity_without_a_range_of_the_targets_family_nor_a_real_address_across_families()
+    {
+        var client6 = NetAddress.Parse("2001:db8::7");
+        var target6 = NetAddress.Parse("2001:db8:2::2");
+
+        Assert.False(ClientIdentityMapper.FromRange("10.200.0.0/16", "-c").TryAcquire(client6, 40000, target6, 80, out var none, out _));
+        Assert.True(none.IsUnspecified);
+        Assert.False(ClientIdentityMapper.FromRange("fd00:c8::/64", "-c").TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out _, out _));
+
+        var real = ClientIdentityMapper.KeepReal();
+        Assert.True(real.TryAcquire(client6, 40000, target6, 80, out var kept, out var keptPort));
+        Assert.Equal((client6, (ushort)40000), (kept, keptPort));
+        Assert.False(real.TryAcquire(client6, 40001, Target, 80, out _, out _));
+        Assert.Equal(1, real.InUse);
+    }
+
+    [Theory]
+    [InlineData("fd00:c8::/15")]
+    [InlineData("fd00:c8::/121")]
+    [InlineData("::/64")]
+    [InlineData("10.200.0.0/16,10.201.0.0/16")]
+    [InlineData("fd00:c8::/64,fd00:c9::/64")]
+    [InlineData("10.200.0.0/16,fd00:c8::/64,10.201.0.0/16")]
+    [InlineData("[fd00:c8::]/64")]
+    public void Ranges_it_cannot_use_are_refused_naming_the_setting(string ranges)
+    {
+        var error = Assert.Throws<NodeConfigurationException>(() => ClientIdentityMapper.FromRange(ranges, "-c"));
+        Assert.StartsWith("-c", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_four_tuple_in_use_is_never_handed_out_twice_and_the_clients_port_is_kept_while_an_address_is_free()
     {
         var mapper = ClientIdentityMapper.FromRange("10.200.0.0/24", "-c");
-        var seen = new HashSet<(uint, ushort)>();
+        var seen = new HashSet<(NetAddress, ushort)>();
         for (var i = 0; i < 254; i++)
         {
             Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out var address, out var port));
             Assert.Equal(40000, port);
-            Assert.True(seen.Add((address, port)), $"identity {Ipv4Address.Format(address)}:{port} handed out twice");
+            Assert.True(seen.Add((address, port)), $"identity {address}:{port} handed out twice");
         }
 
         // Every address is live with port 40000: the next sessions of that client port get another port, never a
@@ -44,7 +103,7 @@ public sealed class ClientIdentityMapperTests
             Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out var address, out var port));
             Assert.NotEqual(40000, port);
             Assert.True(port >= 1024);
-            Assert.True(seen.Add((address, port)), $"identity {Ipv4Address.Format(address)}:{port} handed out twice");
+            Assert.True(seen.Add((address, port)), $"identity {address}:{port} handed out twice");
         }
 
         Assert.Equal(854, mapper.InUse);
@@ -57,10 +116,10 @@ public sealed class ClientIdentityMapperTests
     {
         var mapper = ClientIdentityMapper.FromRange("10.200.0.0/30", "-c", probeOffset: 0);
         var client = Ipv4Address.Parse("192.0.2.7");
-        var seen = new HashSet<(uint, ushort)>();
+        var seen = new HashSet<(NetAddress, ushort)>();
         while (mapper.TryAcquire(client, 40000, Target, 80, out var address, out var port))
         {
-            Assert.True(seen.Add((address, port)), $"identity {Ipv4Address.Format(address)}:{port} handed out twice");
+            Assert.True(seen.Add((address, port)), $"identity {address}:{port} handed out twice");
             Assert.True(port >= 1024);
             Assert.True(seen.Count <= 2 * 65536);
         }
@@ -121,11 +180,11 @@ public sealed class ClientIdentityMapperTests
     [Fact]
     public void The_probe_after_a_held_back_identity_is_deterministic()
     {
-        static List<uint> Walk()
+        static List<NetAddress> Walk()
         {
             var time = new FakeTimeProvider();
             var mapper = ClientIdentityMapper.FromRange("10.200.0.0/24", "-c", null, time, probeOffset: 17);
-            var picked = new List<uint>();
+            var picked = new List<NetAddress>();
             for (var i = 0; i < 5; i++)
             {
                 Assert.True(mapper.TryAcquire(Ipv4Address.Parse("192.0.2.7"), 40000, Target, 80, out var address, out var port));
@@ -140,7 +199,7 @@ public sealed class ClientIdentityMapperTests
         var walk = Walk();
         Assert.Equal(walk, Walk());
         Assert.Equal(5, walk.Distinct().Count());
-        Assert.All(walk.Zip(walk.Skip(1)), pair => Assert.Equal(pair.First == 0x0AC8_00FEu ? 0x0AC8_0001u : pair.First + 1, pair.Second));
+        Assert.All(walk.Zip(walk.Skip(1)), pair => Assert.Equal(pair.First.Ipv4 == 0x0AC8_00FEu ? 0x0AC8_0001u : pair.First.Ipv4 + 1, pair.Second.Ipv4));
     }
 
     [Fact]
@@ -169,7 +228,7 @@ public sealed class ClientIdentityMapperTests
         var time = new FakeTimeProvider();
         var mapper = ClientIdentityMapper.FromRange("10.200.0.0/30", "-c", null, time, probeOffset: 0);
         var client = Ipv4Address.Parse("192.0.2.7");
-        var released = new List<(uint Address, ushort Port)>();
+        var released = new List<(NetAddress Address, ushort Port)>();
         for (var i = 0; i < 2; i++)
         {
             Assert.True(mapper.TryAcquire(client, 40000, Target, 80, out var address, out var port));
@@ -209,7 +268,7 @@ public sealed class ClientIdentityMapperTests
         var time = new FakeTimeProvider();
         var mapper = ClientIdentityMapper.FromRange("10.200.0.0/16", "-c", new ClientIdentityOptions { QuarantineCapacity = 3 }, time, probeOffset: 0);
         var client = Ipv4Address.Parse("192.0.2.7");
-        var identities = new List<(uint Address, ushort Port)>();
+        var identities = new List<(NetAddress Address, ushort Port)>();
         for (ushort p = 40000; p < 40005; p++)
         {
             Assert.True(mapper.TryAcquire(client, p, Target, 80, out var address, out var port));
@@ -259,7 +318,7 @@ public sealed class ClientIdentityMapperTests
     {
         var time = new FakeTimeProvider();
         var mapper = ClientIdentityMapper.FromRange("10.200.0.0/22", "-c", new ClientIdentityOptions { ReuseDelay = TimeSpan.FromSeconds(65) }, time, probeOffset: 0);
-        var live = new System.Collections.Concurrent.ConcurrentDictionary<(uint, ushort), int>();
+        var live = new System.Collections.Concurrent.ConcurrentDictionary<(NetAddress, ushort), int>();
         var collisions = 0;
         var tasks = Enumerable.Range(0, 4).Select(worker => Task.Run(() =>
         {
@@ -290,7 +349,7 @@ public sealed class ClientIdentityMapperTests
     [InlineData("10.200.0.0")]
     [InlineData("10.200.0.0/31")]
     [InlineData("10.200.0.0/4")]
-    [InlineData("fd00::/64")]
+    [InlineData("fd00::")]
     public void Bad_ranges_are_refused(string range) =>
         Assert.Throws<NodeConfigurationException>(() => ClientIdentityMapper.FromRange(range, "-c"));
 }

@@ -55,6 +55,9 @@ public sealed class ClientIdentitySettingsTests
     [InlineData("""replaycluster.capture.allowed-targets = ["somewhere"]""", "allowed-targets")]
     [InlineData("""replaycluster.capture.allowed-targets = ["10.0.0.0/33"]""", "allowed-targets")]
     [InlineData("""replaycluster.capture.fake-client-range = "8.8.0.0/16" """, "not private")]
+    [InlineData("""replaycluster.capture.fake-client-range = "10.200.0.0/16,2001:db8::/64" """, "not a unique local range")]
+    [InlineData("""replaycluster.capture.fake-client-range = "10.200.0.0/16,fe80::/64" """, "link-local")]
+    [InlineData("""replaycluster.capture.targets = ["80-[::1]:8080"]""", "loopback")]
     [InlineData("""replaycluster.capture.targets = ["80-127.0.0.1:8080"]""", "loopback")]
     [InlineData("""replaycluster.capture.targets = ["80-255.255.255.255:8080"]""", "broadcast")]
     public void Unsafe_targets_and_ranges_stop_the_node_naming_the_setting(string hocon, string problem)

@@ -15,7 +15,7 @@ namespace ReplayCluster.Packets;
 /// <see cref="TcpSegmentSpec.IpId"/> and <see cref="TcpSegmentSpec.DontFragment"/> have no IPv6 field and are not used
 /// (IPv6 routers never fragment: a sender keeps to the path MTU itself).
 /// </remarks>
-internal static class Ipv6TcpPacketBuilder
+public static class Ipv6TcpPacketBuilder
 {
     /// <summary>Largest IPv6 packet without a jumbo payload option: the 40-byte header plus a 16-bit payload length.</summary>
     public const int MaxPacketLength = Ipv6TcpPacket.FixedHeaderLength + ushort.MaxValue;

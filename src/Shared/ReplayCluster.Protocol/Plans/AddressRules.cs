@@ -40,6 +40,29 @@ public static class AddressRules
         (new Ipv6Prefix(new Ipv6Address(0xFF00_0000_0000_0000, 0), 8), "multicast (ff00::/8)"),
     ];
 
+    // Where an IPv6 fake range is private: unique local addresses (RFC 4193), routed only inside a site.
+    private static readonly Ipv6Prefix UniqueLocal = new(new Ipv6Address(0xFC00_0000_0000_0000, 0), 7);
+
+    /// <summary>Why the IPv6 range <paramref name="range"/> is no fake client range; null when it is one.</summary>
+    public static string? WhyNotFakeRange(Ipv6Prefix range, bool allowPublic)
+    {
+        foreach (var (prefix, name) in NeverIpv6Targets)
+        {
+            if (prefix.Overlaps(range))
+            {
+                return $"{range} overlaps {name}";
+            }
+        }
+
+        if (range.Network.IsIpv4Mapped || new Ipv6Prefix(Ipv6Address.MapFromIpv4(0), 96).Overlaps(range))
+        {
+            return $"{range} overlaps the IPv4-mapped addresses (::ffff:0:0/96)";
+        }
+
+        return allowPublic || UniqueLocal.Contains(range) ? null
+            : $"{range} is not a unique local range (fc00::/7, e.g. fd00:c8::/64); a public fake range needs allow-public-fake-range = on";
+    }
+
     /// <summary>Why <paramref name="address"/> (IPv4 or IPv6) can never be a target; null when it can.</summary>
     public static string? WhyNeverTarget(NetAddress address)
     {

@@ -8,6 +8,8 @@ namespace ReplayCluster.Protocol;
 /// captured reply; the payload itself never travels (its length is all the session uses).
 /// Both addresses are of the session's family, IPv4 or IPv6 (<see cref="NetAddress"/>).
 /// </summary>
+/// <remarks>Auto layout: the runtime orders the fields to pad least (batches hold arrays of records).</remarks>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
 public readonly record struct ResponseRecord
 {
     /// <summary>Encoded size in bytes; the wire format is fixed-size so a batch is one bounds check.</summary>

@@ -8,6 +8,11 @@ namespace ReplayCluster.Protocol;
 /// them (tcpcopy's 32-bit route hash let sessions steal each other's replies).
 /// Both addresses are of one family, IPv4 or IPv6 (<see cref="NetAddress"/>).
 /// </summary>
+/// <remarks>
+/// Auto layout: the runtime packs the two 16-byte addresses and the ports into 40 bytes instead of 48 (declaration
+/// order pads each port to 8): every live session holds several (bench/README.md, "IPv6 addresses").
+/// </remarks>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
 public readonly record struct SessionEndpoints(NetAddress ClientAddress, ushort ClientPort, NetAddress TargetAddress, ushort TargetPort)
 {
     /// <summary>Bytes of the wire form (route claims over remoting and the reply channel alike).</summary>

@@ -1,0 +1,132 @@
+using System.Net;
+using ReplayCluster.Lab.Tests.Lab;
+
+namespace ReplayCluster.Lab.Tests.Replay;
+
+/// <summary>
+/// IPv6 sessions (issue 12) on a dual-stack lab: a session is replayed in its target's family, with an identity of
+/// that family. IPv6 clients of a service mapped to an IPv4 target are replayed as IPv4 clients of the node's IPv4
+/// slice; toward an IPv6 target, short and keep-alive HTTP go over IPv6 from the node's IPv6 range, and the target's
+/// replies come back through the intercept over IPv6 (a session that never heard them would not finish).
+/// </summary>
+public sealed class Ipv6ReplayLabTests
+{
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Ipv6_clients_of_a_dual_stack_service_are_replayed_to_an_ipv4_target_as_ipv4_clients()
+    {
+        await using var lab = await Lab.Lab.StartAsync(new LabOptions { Ipv6 = true }, Cancellation);
+        var ipv6 = lab.Ipv6!.Onlines[0];
+        var launcher = new ReplayLab(lab);
+        await launcher.StartCoordinatorAsync("-c", lab.FakeRange, "--slice-prefix", "24");
+        await launcher.StartInterceptAsync();
+        var capture = await launcher.StartCaptureAsync(args: ["--set", "replaycluster.capture.statistics-interval = 1s"]);
+
+        var run = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        for (var i = 0; i < 5; i++)
+        {
+            var overIpv4 = await lab.CurlAsync($"http://{lab.OnlineIp}:{lab.OnlineNginxPort}/?run={run}&family=4&i={i}", cancellationToken: Cancellation);
+            Assert.Equal(200, overIpv4.HttpStatus);
+            var overIpv6 = await lab.CurlAsync($"http://[{ipv6.Ip}]:{lab.OnlineNginxPort}/?run={run}&family=6&i={i}", extraArguments: ["-g"], cancellationToken: Cancellation);
+            Assert.Equal(200, overIpv6.HttpStatus);
+        }
+
+        var replayed = await WaitForTargetAsync(lab, run, 10);
+        var line = await WaitForStatisticsAsync(capture, @"\brequests_delivered=10\b");
+        var online = lab.ReadAccessLog(LabRole.Online).Where(e => e.Request.Contains($"run={run}&", StringComparison.Ordinal)).ToList();
+        TestContext.Current.TestOutputHelper?.WriteLine($"online {online.Count} requests (5 over each family); target {replayed.Count}; {line}");
+        Assert.Equal(10, online.Count);
+        Assert.Equal(5, online.Count(e => e.RemoteAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6));
+
+        // Every request once, all of them over IPv4 from the fake range: the IPv6 clients' sessions took the target's family.
+        Assert.Equal(10, replayed.Select(e => e.Request).Distinct().Count());
+        var fakeRange = IPNetwork.Parse(lab.FakeRange);
+        Assert.All(replayed, e => Assert.True(fakeRange.Contains(e.RemoteAddress), $"{e.RemoteAddress} is not in {fakeRange}"));
+        Assert.Matches(@"\bsessions_started=10\b", line);
+        Assert.DoesNotMatch(@"packets_rejected=[1-9]|sessions_without_identity=[1-9]|requests_lost=[1-9]", line);
+    }
+
+    [Fact]
+    public async Task Short_and_keep_alive_http_reach_an_ipv6_target_once_each_from_the_fake_ipv6_range()
+    {
+        await using var lab = await Lab.Lab.StartAsync(new LabOptions { Ipv6 = true }, Cancellation);
+        var ipv6 = lab.Ipv6!.Onlines[0];
+        var launcher = new ReplayLab(lab);
+        await launcher.StartCoordinatorAsync();
+        await launcher.StartInterceptAsync();
+        // The node's own ranges, one per family; the lab routes its IPv6 fake /48 from the target to the reply sink.
+        var fakeRange6 = IPNetwork.Parse(lab.Ipv6.FakeRange);
+        var slice6 = new IPNetwork(fakeRange6.BaseAddress, 64);
+        var capture = await launcher.StartCaptureAsync(args:
+        [
+            "-x", $"{lab.OnlineNginxPort}-[{ipv6.TargetIp}]:{lab.TargetNginxPort}",
+            "-c", $"{lab.FakeRange},{slice6}",
+            "--set", "replaycluster.capture.statistics-interval = 1s",
+        ]);
+
+        var run = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        var url = $"http://[{ipv6.Ip}]:{lab.OnlineNginxPort}/?run={run}";
+        for (var i = 0; i < 20; i++)
+        {
+            var shortOne = await lab.CurlAsync($"{url}&kind=short&i={i}", extraArguments: ["-g"], cancellationToken: Cancellation);
+            Assert.Equal(200, shortOne.HttpStatus);
+        }
+
+        // Ten requests on one connection: curl keeps it alive between the URLs of one run.
+        var keepAlive = await lab.CurlAsync($"{url}&kind=keepalive&i=9", maxTime: TimeSpan.FromSeconds(5),
+            extraArguments: ["-g", .. Enumerable.Range(0, 9).Select(i => $"{url}&kind=keepalive&i={i}")], cancellationToken: Cancellation);
+        Assert.Equal(200, keepAlive.HttpStatus);
+
+        var replayed = await WaitForTargetAsync(lab, run, 30);
+        var line = UniqueIdLoad.LatestStatistics(capture.Process);
+        var online = lab.ReadAccessLog(LabRole.Online).Where(e => e.Request.Contains($"run={run}&", StringComparison.Ordinal)).ToList();
+        TestContext.Current.TestOutputHelper?.WriteLine($"online {online.Count}; target {replayed.Count}; {line}");
+        Assert.Equal(30, online.Count);
+
+        // Once each, over IPv6, from the node's IPv6 range; the keep-alive requests on one replayed connection.
+        Assert.Equal(30, replayed.Count);
+        Assert.Equal(30, replayed.Select(e => e.Request).Distinct().Count());
+        Assert.All(replayed, e => Assert.True(slice6.Contains(e.RemoteAddress), $"{e.RemoteAddress} is not in {slice6}"));
+        Assert.Single(replayed.Where(e => e.Request.Contains("kind=keepalive", StringComparison.Ordinal)).Select(e => e.Connection).Distinct());
+        Assert.Equal(20, replayed.Where(e => e.Request.Contains("kind=short", StringComparison.Ordinal)).Select(e => e.Connection).Distinct().Count());
+
+        // The sessions heard the target over IPv6 through the intercept: they ended completed, none lost or failed.
+        line = await WaitForStatisticsAsync(capture, @"\bsessions_ended=21 \(completed=21\)");
+        Assert.Matches(@"\bsessions_live=0\b", line);
+        Assert.Matches(@"\bsessions_ended=21 \(completed=21\)", line);
+        Assert.Matches(@"\brequests_delivered=30\b", line);
+        Assert.DoesNotMatch(@"packets_rejected=[1-9]|requests_lost=[1-9]|sessions_failed=[1-9]|raw_send_failed=[1-9]", line);
+    }
+
+    // The capture node's latest statistics line once one matches pattern, or after 10 s the latest one.
+    private static async Task<string> WaitForStatisticsAsync(LabNode capture, string pattern)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        var line = UniqueIdLoad.LatestStatistics(capture.Process);
+        while (!System.Text.RegularExpressions.Regex.IsMatch(line, pattern) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250, Cancellation);
+            line = UniqueIdLoad.LatestStatistics(capture.Process);
+        }
+
+        return line;
+    }
+
+    // The target's entries of this run, once it has expected of them or 20 s passed (then what it has).
+    private static async Task<List<AccessLogEntry>> WaitForTargetAsync(Lab.Lab lab, string run, int expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        List<AccessLogEntry> replayed;
+        do
+        {
+            await Task.Delay(200, Cancellation);
+            replayed = [.. lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains($"run={run}&", StringComparison.Ordinal))];
+        }
+        while (replayed.Count < expected && DateTime.UtcNow < deadline);
+
+        // Long enough for a duplicate, if any, to show.
+        await Task.Delay(500, Cancellation);
+        return [.. lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains($"run={run}&", StringComparison.Ordinal))];
+    }
+}
