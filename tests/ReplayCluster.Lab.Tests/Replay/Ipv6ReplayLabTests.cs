@@ -99,6 +99,71 @@ public sealed class Ipv6ReplayLabTests
         Assert.DoesNotMatch(@"packets_rejected=[1-9]|requests_lost=[1-9]|sessions_failed=[1-9]|raw_send_failed=[1-9]", line);
     }
 
+    [Fact]
+    public async Task Two_percent_loss_both_ways_over_ipv6_loses_no_request_and_no_reply_reaches_a_real_client()
+    {
+        await using var lab = await Lab.Lab.StartAsync(new LabOptions { Ipv6 = true }, Cancellation);
+        var ipv6 = lab.Ipv6!.Onlines[0];
+        var launcher = new ReplayLab(lab);
+        await launcher.StartCoordinatorAsync();
+        await launcher.StartInterceptAsync();
+        var slice6 = new IPNetwork(IPNetwork.Parse(lab.Ipv6.FakeRange).BaseAddress, 64);
+        var capture = await launcher.StartCaptureAsync(args:
+        [
+            "-x", $"{lab.OnlineNginxPort}-[{ipv6.TargetIp}]:{lab.TargetNginxPort}", "-c", slice6.ToString(),
+            "--set", "replaycluster.capture.statistics-interval = 1s",
+        ]);
+
+        // Whatever the target sends must go to the reply sink: a real client never hears from the target.
+        await using var witness = lab.StartProcess(LabRole.Client, ["tcpdump", "-i", lab.ClientInterface, "-n", "-l", "ip6", "and", "src", "host", ipv6.TargetIp.ToString()]);
+        // 2 % of the target's IPv6 packets in and out of port 80 dropped (the inet family's tcp match takes both families).
+        string[] rules =
+        [
+            "add table inet rcloss6",
+            "add chain inet rcloss6 in { type filter hook input priority 0 ; }",
+            "add chain inet rcloss6 out { type filter hook output priority 0 ; }",
+            $"add rule inet rcloss6 in meta nfproto ipv6 tcp dport {lab.TargetNginxPort} numgen random mod 100 < 2 drop",
+            $"add rule inet rcloss6 out meta nfproto ipv6 tcp sport {lab.TargetNginxPort} numgen random mod 100 < 2 drop",
+        ];
+        foreach (var rule in rules)
+        {
+            (await lab.ExecAsync(LabRole.Target, ["nft", .. rule.Split(' ')], cancellationToken: Cancellation)).EnsureSuccess($"nft {rule}");
+        }
+
+        var script = Path.Combine(Lab.Lab.FindRepositoryRoot(), "tests", "ReplayCluster.Lab.Tests", "Replay", "paced.lua");
+        var run = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        foreach (var (kind, keepAlive) in new[] { ("short", false), ("keepalive", true) })
+        {
+            List<string> command = ["wrk", "-t1", "-c4", "-d3s", "--timeout", "2s", "-s", script];
+            if (!keepAlive)
+            {
+                command.AddRange(["-H", "Connection: close"]);
+            }
+
+            (await lab.ExecAsync(LabRole.Client, [.. command, $"http://[{ipv6.Ip}]:{lab.OnlineNginxPort}/1k?run={run}&kind={kind}"], TimeSpan.FromSeconds(20), Cancellation))
+                .EnsureSuccess("wrk");
+        }
+
+        await lab.WaitForStableOnlineRequestCountAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), Cancellation);
+        var online = lab.ReadAccessLog(LabRole.Online).Where(e => e.Request.Contains($"run={run}&", StringComparison.Ordinal)).ToList();
+        var replayed = await WaitForTargetAsync(lab, run, online.Count, TimeSpan.FromSeconds(40));
+        var dropped = await lab.ExecAsync(LabRole.Target, ["nft", "list", "table", "inet", "rcloss6"], cancellationToken: Cancellation);
+        var line = UniqueIdLoad.LatestStatistics(capture.Process);
+        TestContext.Current.TestOutputHelper?.WriteLine($"online {online.Count}; target {replayed.Count}; {line}{Environment.NewLine}{dropped.StdOut}");
+
+        foreach (var kind in new[] { "short", "keepalive" })
+        {
+            var onlineCount = online.Count(e => e.Request.Contains($"kind={kind}", StringComparison.Ordinal));
+            Assert.True(onlineCount > 100, $"too little {kind} load: {onlineCount}");
+            Assert.Equal(onlineCount, replayed.Count(e => e.Request.Contains($"kind={kind}", StringComparison.Ordinal)));
+        }
+
+        Assert.All(replayed, e => Assert.True(slice6.Contains(e.RemoteAddress), $"{e.RemoteAddress} is not in {slice6}"));
+        Assert.Matches(@"\bretransmissions=[1-9]", line);
+        Assert.True(witness.Lines.All(l => !l.Contains(" IP6 ", StringComparison.Ordinal)),
+            "a real client received packets from the target:" + Environment.NewLine + string.Join(Environment.NewLine, witness.Lines.TakeLast(10)));
+    }
+
     // The capture node's latest statistics line once one matches pattern, or after 10 s the latest one.
     private static async Task<string> WaitForStatisticsAsync(LabNode capture, string pattern)
     {
@@ -113,10 +178,10 @@ public sealed class Ipv6ReplayLabTests
         return line;
     }
 
-    // The target's entries of this run, once it has expected of them or 20 s passed (then what it has).
-    private static async Task<List<AccessLogEntry>> WaitForTargetAsync(Lab.Lab lab, string run, int expected)
+    // The target's entries of this run, once it has expected of them or the timeout (20 s) passed (then what it has).
+    private static async Task<List<AccessLogEntry>> WaitForTargetAsync(Lab.Lab lab, string run, int expected, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
         List<AccessLogEntry> replayed;
         do
         {
