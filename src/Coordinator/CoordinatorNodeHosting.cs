@@ -17,7 +17,7 @@ internal static class CoordinatorNodeHosting
 
     private static readonly Option<string?> FakeRange = new("--fake-client-range", "-c")
     {
-        Description = "Range divided into one slice per capture node (replaycluster.coordinator.plan.fake-client-range).",
+        Description = "Range divided into one slice per capture node: an IPv4 range, optionally with an IPv6 range beside it, each node a /64 of it (10.200.0.0/16,fd00:c8::/48; replaycluster.coordinator.plan.fake-client-range).",
         HelpName = "CIDR",
     };
 

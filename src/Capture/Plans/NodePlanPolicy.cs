@@ -67,27 +67,52 @@ internal sealed class NodePlanPolicy
     }
 
     /// <summary>Why <paramref name="slice"/> is no slice this node replays from; null when it is one.</summary>
-    /// <param name="slice">The slice granted (CIDR).</param>
+    /// <param name="slice">The slice granted (CIDR: an IPv4 slice, and an IPv6 /64 beside it when the plan has an IPv6 range).</param>
     /// <param name="planRange">The fake client range of the plan in effect.</param>
     public string? WhyNotSlice(string slice, string planRange)
     {
-        if (!AllowedNetwork.TryParse(slice, out var granted) || !granted.Network.IsIpv4 || !slice.Contains('/', StringComparison.Ordinal) || granted.Prefix is < 8 or > 30
-            || granted.Network.ToString() != slice[..slice.IndexOf('/', StringComparison.Ordinal)].Trim())
+        var parts = slice.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length > 2 || !AllowedNetwork.TryParse(parts[0], out var granted) || !granted.Network.IsIpv4 || !parts[0].Contains('/', StringComparison.Ordinal)
+            || granted.Prefix is < 8 or > 30 || granted.Network.ToString() != parts[0][..parts[0].IndexOf('/', StringComparison.Ordinal)])
         {
-            return $"'{slice}' is not a network such as 10.200.3.0/24 (prefix 8-30)";
+            return $"'{slice}' is not a network such as 10.200.3.0/24 (prefix 8-30), optionally with an IPv6 /64 beside it";
         }
 
-        if (!AllowedNetwork.TryParse(planRange, out var range) || !range.Network.IsIpv4)
+        if (FakeClientRanges.TryParse(planRange) is not { } ranges)
         {
             return $"the plan's range '{planRange}' is unreadable";
         }
 
-        if (!AddressRules.Within(granted.Network.Ipv4, granted.Prefix, range.Network.Ipv4, range.Prefix))
+        var range = ranges.Ipv4;
+        var rangeStart = Ipv4Address.FromIPAddress(range.BaseAddress);
+        if (!AddressRules.Within(granted.Network.Ipv4, granted.Prefix, rangeStart, range.PrefixLength))
         {
             return $"{granted} is not inside the plan's fake client range {range}";
         }
 
-        return AddressRules.WhyNotFakeRange(granted.Network.Ipv4, granted.Prefix, _settings.AllowPublicFakeRange);
+        if (AddressRules.WhyNotFakeRange(granted.Network.Ipv4, granted.Prefix, _settings.AllowPublicFakeRange) is { } notFake)
+        {
+            return notFake;
+        }
+
+        if (parts.Length == 1)
+        {
+            return null;
+        }
+
+        if (!AllowedNetwork.TryParse(parts[1], out var granted6) || granted6.Network.IsIpv4 || granted6.Prefix != FakeClientRanges.Ipv6SlicePrefix
+            || granted6.Network.ToString() != parts[1][..Math.Max(0, parts[1].IndexOf('/', StringComparison.Ordinal))])
+        {
+            return $"'{parts[1]}' is not an IPv6 /{FakeClientRanges.Ipv6SlicePrefix} such as fd00:c8:0:3::/64";
+        }
+
+        var slice6 = new Ipv6Prefix(granted6.Network.Ipv6, granted6.Prefix);
+        if (ranges.Ipv6 is not { } range6 || !range6.Contains(slice6))
+        {
+            return $"{slice6} is not inside the plan's IPv6 fake client range {(ranges.Ipv6?.ToString() ?? "(none)")}";
+        }
+
+        return AddressRules.WhyNotFakeRange(slice6, _settings.AllowPublicFakeRange);
     }
 
     /// <summary>This host's IPv4 and IPv6 addresses, all interfaces, up or not.</summary>

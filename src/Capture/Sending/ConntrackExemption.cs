@@ -144,7 +144,8 @@ internal sealed partial class ConntrackExemption(
             if (identities.Slice is { } slice && !_exempt.Contains(slice))
             {
                 // Earlier slices stay: sessions running on them keep their identities until they end.
-                var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.AddSources(_table, [IPNetwork.Parse(slice)]));
+                // The IPv4 part: the exemption covers IPv4 only so far (README, "IPv6").
+                var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.AddSources(_table, [IPNetwork.Parse(slice.Split(',')[0])]));
                 if (exit == 0)
                 {
                     _exempt.Add(slice);

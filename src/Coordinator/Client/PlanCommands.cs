@@ -19,7 +19,7 @@ internal static class PlanCommands
     // Option name, plan field, and whether the value is a JSON number.
     private static readonly (Option<string?> Option, string Field, bool Number)[] Fields =
     [
-        (new("--fake-client-range", "-c") { Description = "Fake client range divided into capture nodes' slices.", HelpName = "CIDR" }, "fakeClientRange", false),
+        (new("--fake-client-range", "-c") { Description = "Fake client range divided into capture nodes' slices: an IPv4 range, optionally with an IPv6 range (10.200.0.0/16,fd00:c8::/48).", HelpName = "CIDR" }, "fakeClientRange", false),
         (new("--slice-prefix") { Description = "Prefix length of one capture node's slice.", HelpName = "BITS" }, "slicePrefix", true),
         (new("--copies", "-n") { Description = "Replay every session N times (the multiplier).", HelpName = "N" }, "copies", true),
         (new("--sample-percent", "-r") { Description = "Replay this percentage of sessions.", HelpName = "PERCENT" }, "samplePercent", true),

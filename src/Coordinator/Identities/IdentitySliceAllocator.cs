@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using ReplayCluster.Configuration;
 using ReplayCluster.Coordinator.Plans;
 using ReplayCluster.Membership;
+using ReplayCluster.Plans;
 using ReplayCluster.Protocol;
 
 namespace ReplayCluster.Coordinator.Identities;
@@ -28,7 +29,7 @@ internal sealed class IdentitySliceAllocator : ReceiveActor
     private readonly ClusterSenders _senders;
     private readonly MessageRefusals _refusals;
     private SliceTable<Address>? _table;
-    private IPNetwork? _range;
+    private FakeClientRanges? _range;
     private int _prefix;
 
     public IdentitySliceAllocator(IdentityRangeChanged initial, ILogger logger, ClusterSenders? senders = null, MessageRefusals? refusals = null)
@@ -53,9 +54,10 @@ internal sealed class IdentitySliceAllocator : ReceiveActor
 
     private void UseRange(IdentityRangeChanged identities)
     {
-        _range = identities.Range is { } text ? IPNetwork.Parse(text) : null;
+        // Validated with the plan (ReplayPlanValidator): an IPv4 range, and maybe an IPv6 range sliced alongside.
+        _range = FakeClientRanges.TryParse(identities.Range);
         _prefix = identities.SlicePrefix;
-        _table = _range is { } range ? new SliceTable<Address>(range, _prefix) : null;
+        _table = _range is { } range ? new SliceTable<Address>(range.Ipv4, _prefix) : null;
     }
 
     private void OnRequest(RequestIdentitySlice request)
@@ -79,17 +81,26 @@ internal sealed class IdentitySliceAllocator : ReceiveActor
         }
 
         var node = holder.Path.Address;
-        IPNetwork? preferred = preferredSlice is { Length: <= 64 } text && IPNetwork.TryParse(text, out var parsed) ? parsed : null;
+        // A slice is named by its IPv4 part (an IPv6 part, when there is one, has the same index).
+        var preferredIpv4 = preferredSlice?.Split(',')[0];
+        IPNetwork? preferred = preferredIpv4 is { Length: <= 64 } text && IPNetwork.TryParse(text, out var parsed) ? parsed : null;
         if (_table.Grant(node, preferred) is not { } slice)
         {
-            CoordinatorLog.SlicesExhausted(_logger, node.ToString(), _table.Capacity, _range!.Value.ToString());
-            holder.Tell(new IdentitySliceRefused($"all {_table.Capacity} /{_prefix} slices of {_range} are taken"));
+            CoordinatorLog.SlicesExhausted(_logger, node.ToString(), _table.Capacity, _range!.ToString());
+            holder.Tell(new IdentitySliceRefused($"all {_table.Capacity} /{_prefix} slices of {_range!.Ipv4} are taken"));
+            return;
+        }
+
+        if (_range!.SliceText(slice, _prefix) is not { } granted)
+        {
+            _table.Release(node);
+            holder.Tell(new IdentitySliceRefused($"{_range.Ipv6} has no /{FakeClientRanges.Ipv6SlicePrefix} slice beside {slice}"));
             return;
         }
 
         _holders[node] = holder;
-        CoordinatorLog.SliceGranted(_logger, slice.ToString(), node.ToString());
-        holder.Tell(new IdentitySliceGranted(slice.ToString()));
+        CoordinatorLog.SliceGranted(_logger, granted, node.ToString());
+        holder.Tell(new IdentitySliceGranted(granted));
     }
 
     private void OnRangeChanged(IdentityRangeChanged changed)

@@ -78,6 +78,38 @@ public sealed class IdentityLeaseSpecs() : Akka.TestKit.Xunit.TestKit(Configurat
         Assert.All(rig.Transport.Segments, s => Assert.Equal(0x0AC80700u, s.SourceAddress.Ipv4 & 0xFFFFFF00u));
     }
 
+    [Fact]
+    public void A_slice_with_an_ipv6_half_gives_the_node_identities_of_both_families()
+    {
+        var rig = NewRig();
+        var lease = NewLease(rig);
+        Follow(rig, new ReplayPlan { FakeClientRange = "10.200.0.0/16,fd00:c8::/48" });
+
+        lease.Tell(new IdentitySliceGranted("10.200.7.0/24,fd00:c8:0:7::/64"), rig.Coordinator);
+
+        AwaitAssert(() => Assert.Equal("10.200.7.0/24,fd00:c8:0:7::/64", rig.Identities.Slice), cancellationToken: Token);
+        Assert.Equal("10.200.7.0/24,fd00:c8:0:7::/64", rig.Identities.Mapper!.Ranges);
+        Assert.True(rig.Identities.Mapper.Serves(System.Net.Sockets.AddressFamily.InterNetworkV6));
+    }
+
+    [Theory]
+    [InlineData("10.200.7.0/24,fd00:c9:0:7::/64")] // the IPv6 half outside the plan's IPv6 range
+    [InlineData("10.200.7.0/24,fd00:c8:0:7::/80")] // not a /64
+    [InlineData("10.200.7.0/24,fd00:c8:0:7::1/64")] // not a network address
+    [InlineData("10.200.7.0/24,10.200.8.0/24")] // two IPv4 halves
+    [InlineData("10.200.7.0/24,fd00:c8:0:7::/64,fd00:c8:0:8::/64")]
+    public void A_slice_whose_ipv6_half_is_not_a_slice_of_the_plans_ipv6_range_is_refused(string slice)
+    {
+        var rig = NewRig();
+        var lease = NewLease(rig);
+        Follow(rig, new ReplayPlan { FakeClientRange = "10.200.0.0/16,fd00:c8::/48" });
+
+        lease.Tell(new IdentitySliceGranted(slice), rig.Coordinator);
+
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200), Token);
+        Assert.Null(rig.Identities.Mapper);
+    }
+
     [Theory]
     [InlineData("10.201.0.0/24")] // another range
     [InlineData("10.0.0.0/8")] // wider than the plan's range

@@ -43,6 +43,28 @@ public sealed class IdentitySliceAllocatorSpecs() : Akka.TestKit.Xunit.TestKit(C
     }
 
     [Fact]
+    public void With_an_ipv6_range_beside_the_ipv4_one_each_node_gets_the_ipv6_slice_of_its_ipv4_slices_index()
+    {
+        var allocator = NewAllocator("10.200.0.0/23,fd00:c8::/48", 24);
+        var (first, firstNode) = CaptureNode(11);
+        var (second, secondNode) = CaptureNode(12);
+
+        allocator.Tell(new RequestIdentitySlice(null), firstNode);
+        Assert.Equal("10.200.0.0/24,fd00:c8::/64", first.ExpectMsg<IdentitySliceGranted>(cancellationToken: Cancellation).Range);
+        allocator.Tell(new RequestIdentitySlice(null), secondNode);
+        Assert.Equal("10.200.1.0/24,fd00:c8:0:1::/64", second.ExpectMsg<IdentitySliceGranted>(cancellationToken: Cancellation).Range);
+
+        // A node that names its slice (after a coordinator restart) gets it back, by its IPv4 part.
+        _members.Leave(11);
+        allocator.Tell(SpecMembers.Removed(firstNode.Path.Address, NodeRoles.Capture));
+        _members.Leave(12);
+        allocator.Tell(SpecMembers.Removed(secondNode.Path.Address, NodeRoles.Capture));
+        var (third, thirdNode) = CaptureNode(13);
+        allocator.Tell(new RequestIdentitySlice("10.200.1.0/24,fd00:c8:0:1::/64"), thirdNode);
+        Assert.Equal("10.200.1.0/24,fd00:c8:0:1::/64", third.ExpectMsg<IdentitySliceGranted>(cancellationToken: Cancellation).Range);
+    }
+
+    [Fact]
     public void One_node_holds_one_slice_however_many_of_its_actors_ask()
     {
         var allocator = NewAllocator("10.200.0.0/23", 24);

@@ -122,8 +122,11 @@ public sealed class LabNode : IAsyncDisposable
     /// <summary>Its cluster address (<c>akka.ssl.tcp://replaycluster@HOST:PORT</c>), known once it was ready.</summary>
     public string Address { get; private set; } = string.Empty;
 
-    /// <summary>A capture node's identity slice from the coordinator, known once it was ready; null with its own <c>-c</c>.</summary>
+    /// <summary>A capture node's IPv4 identity slice from the coordinator, known once it was ready; null with its own <c>-c</c>.</summary>
     public IPNetwork? Slice { get; private set; }
+
+    /// <summary>The IPv6 /64 of its slice, when the coordinator's range has an IPv6 part.</summary>
+    public IPNetwork? Slice6 { get; private set; }
 
     public bool HasExited => Process.HasExited;
 
@@ -160,7 +163,10 @@ public sealed class LabNode : IAsyncDisposable
     {
         var ready = await WaitForAsync(r => r.Ready, "ready", timeout);
         Address = ready.Address ?? string.Empty;
-        Slice = ready.IdentitySlice is { } slice ? IPNetwork.Parse(slice) : null;
+        // "10.200.3.0/24", or "10.200.3.0/24,fd00:c8:0:3::/64" with an IPv6 range.
+        var parts = ready.IdentitySlice?.Split(',') ?? [];
+        Slice = parts.Length > 0 ? IPNetwork.Parse(parts[0]) : null;
+        Slice6 = parts.Length > 1 ? IPNetwork.Parse(parts[1]) : null;
         return ready;
     }
 

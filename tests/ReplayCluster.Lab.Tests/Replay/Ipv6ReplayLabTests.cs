@@ -164,6 +164,87 @@ public sealed class Ipv6ReplayLabTests
             "a real client received packets from the target:" + Environment.NewLine + string.Join(Environment.NewLine, witness.Lines.TakeLast(10)));
     }
 
+    [Fact]
+    public async Task A_mixed_ipv4_and_ipv6_load_on_two_hosts_replays_both_families_from_each_nodes_own_slices_of_one_plan()
+    {
+        await using var lab = await Lab.Lab.StartAsync(new LabOptions { Ipv6 = true, Onlines = 2 }, Cancellation);
+        var launcher = new ReplayLab(lab);
+        // One plan: an IPv4 and an IPv6 range, sliced together (a /24 and the /64 of the same index per node).
+        var range6 = IPNetwork.Parse(lab.Ipv6!.FakeRange);
+        await launcher.StartCoordinatorAsync("-c", $"{lab.FakeRange},{range6}", "--slice-prefix", "24");
+        await launcher.StartInterceptAsync();
+        var captures = new List<LabNode>();
+        foreach (var host in lab.Onlines)
+        {
+            // IPv4 clients of the host's IPv4 address go to the target's IPv4 address, IPv6 clients of its IPv6 one to its IPv6 one.
+            var host6 = lab.Ipv6.Onlines[host.Index - 1];
+            captures.Add(await launcher.StartCaptureAsync(host,
+            [
+                "-x", $"{host.Ip}:{lab.OnlineNginxPort}-{host.TargetIp}:{lab.TargetNginxPort},[{host6.Ip}]:{lab.OnlineNginxPort}-[{host6.TargetIp}]:{lab.TargetNginxPort}",
+                "--set", "replaycluster.capture.statistics-interval = 1s",
+            ]));
+        }
+
+        var slices = captures.Select(c => $"{c.Slice},{c.Slice6}").ToList();
+        Assert.All(captures, c => Assert.NotNull(c.Slice6));
+        var run = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        const int PerClient = 150;
+        var loads = lab.Onlines.SelectMany(host => new[] { (Family: 4, Address: host.Ip.ToString()), (Family: 6, Address: $"[{lab.Ipv6.Onlines[host.Index - 1].Ip}]") }
+            .SelectMany(f => new[] { true, false }.Select(keepAlive =>
+            {
+                List<string> command = ["curl", "-sS", "--max-time", "5", "--rate", "100/s", "-o", "/dev/null"];
+                if (!keepAlive)
+                {
+                    command.AddRange(["-H", "Connection: close"]);
+                }
+
+                command.Add($"http://{f.Address}:{lab.OnlineNginxPort}/1k?run={run}&host={host.Index}&family={f.Family}&ka={keepAlive}&n=[1-{PerClient}]");
+                return lab.StartProcessIn(lab.ClientNamespace, command);
+            }))).ToList();
+        await Load.WaitAllAsync(loads, TimeSpan.FromSeconds(40));
+
+        var online = lab.Onlines.SelectMany(h => lab.ReadAccessLog(h)).Where(e => e.Request.Contains($"run={run}&", StringComparison.Ordinal)).ToList();
+        var replayed = await WaitForTargetAsync(lab, run, online.Count, TimeSpan.FromSeconds(30));
+        var lines = captures.Select(c => UniqueIdLoad.LatestStatistics(c.Process)).ToList();
+        TestContext.Current.TestOutputHelper?.WriteLine($"online {online.Count}; target {replayed.Count}; {string.Join(Environment.NewLine, slices)}{Environment.NewLine}{string.Join(Environment.NewLine, lines)}");
+        Assert.Equal(lab.Onlines.Count * 2 * 2 * PerClient, online.Count);
+
+        // Every request once; each host's sessions from its own slices, in its clients' family.
+        Assert.Equal(online.Count, replayed.Count);
+        Assert.Equal(online.Count, replayed.Select(e => e.Request).Distinct().Count());
+        var fakeRange = IPNetwork.Parse(lab.FakeRange);
+        var byHost = replayed.GroupBy(e => e.Request.Contains("host=1&", StringComparison.Ordinal) ? 1 : 2).ToDictionary(g => g.Key, g => g.ToList());
+        var sources = new Dictionary<(int Host, int Family), HashSet<string>>();
+        foreach (var (host, entries) in byHost)
+        {
+            foreach (var family in new[] { 4, 6 })
+            {
+                var ofFamily = entries.Where(e => e.Request.Contains($"family={family}&", StringComparison.Ordinal)).ToList();
+                Assert.Equal(2 * PerClient, ofFamily.Count);
+                Assert.All(ofFamily, e => Assert.Equal(family == 4 ? System.Net.Sockets.AddressFamily.InterNetwork : System.Net.Sockets.AddressFamily.InterNetworkV6, e.RemoteAddress.AddressFamily));
+                Assert.All(ofFamily, e => Assert.True((family == 4 ? fakeRange : range6).Contains(e.RemoteAddress), $"{e.RemoteAddress} is not in the plan's range"));
+                // The host's slice of that family: the /24 or the /64 its node was granted.
+                var granted = family == 4 ? captures[host - 1].Slice!.Value : captures[host - 1].Slice6!.Value;
+                Assert.All(ofFamily, e => Assert.True(granted.Contains(e.RemoteAddress), $"{e.RemoteAddress} (host {host}) is not in its node's slice {granted}"));
+                sources[(host, family)] = [.. ofFamily.Select(e => SliceOf(e.RemoteAddress))];
+                Assert.Single(sources[(host, family)]);
+            }
+        }
+
+        // No two nodes share a slice of either family.
+        Assert.NotEqual(sources[(1, 4)].Single(), sources[(2, 4)].Single());
+        Assert.NotEqual(sources[(1, 6)].Single(), sources[(2, 6)].Single());
+        Assert.All(lines, l => Assert.DoesNotMatch(@"sessions_without_identity=[1-9]|requests_lost=[1-9]|packets_rejected=[1-9]", l));
+    }
+
+    // The /24 of an IPv4 address, the /64 of an IPv6 one.
+    private static string SliceOf(IPAddress address)
+    {
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, bytes.Length == 4 ? 3 : 8, bytes.Length == 4 ? 1 : 8);
+        return new IPAddress(bytes).ToString();
+    }
+
     // The capture node's latest statistics line once one matches pattern, or after 10 s the latest one.
     private static async Task<string> WaitForStatisticsAsync(LabNode capture, string pattern)
     {

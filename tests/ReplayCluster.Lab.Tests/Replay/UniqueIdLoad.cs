@@ -42,11 +42,14 @@ internal static partial class UniqueIdLoad
         var onlineIds = Ids(lab.ReadAccessLog(LabRole.Online), run);
         var lastCount = -1;
         var lastChange = DateTime.UtcNow;
+        var longestQuiet = TimeSpan.Zero;
         while (DateTime.UtcNow < deadline)
         {
             var count = TargetLines(lab, run);
             if (count != lastCount)
             {
+                // A quiet spell that ended with growth: the replay was behind and made no progress for that long.
+                longestQuiet = TimeSpan.FromTicks(Math.Max(longestQuiet.Ticks, (DateTime.UtcNow - lastChange).Ticks));
                 lastCount = count;
                 lastChange = DateTime.UtcNow;
             }
@@ -71,7 +74,8 @@ internal static partial class UniqueIdLoad
             onlineIds.Count(id => !targetIds.Contains(id)),
             target.Count - targetIds.Count,
             targetIds.Count(id => !onlineIds.Contains(id)),
-            Math.Max(0, (lastChange - loadEnded).TotalSeconds));
+            Math.Max(0, (lastChange - loadEnded).TotalSeconds),
+            longestQuiet.TotalSeconds);
     }
 
     /// <summary>TCP extension counters (<c>/proc/net/netstat</c>, TcpExt) of a lab host: TcpExtPAWSTimewait, TcpExtTW, ...</summary>
@@ -163,9 +167,10 @@ internal static partial class UniqueIdLoad
     /// <param name="Duplicated">Target lines beyond one per id.</param>
     /// <param name="Unknown">Target ids the online host never logged.</param>
     /// <param name="DrainSeconds">From the end of the load to the target's last new line.</param>
-    public sealed record Comparison(string Run, int Online, int TargetLines, int Missing, int Duplicated, int Unknown, double DrainSeconds)
+    /// <param name="LongestQuietSeconds">The longest time the target's count stood still before it grew again (a stall while behind).</param>
+    public sealed record Comparison(string Run, int Online, int TargetLines, int Missing, int Duplicated, int Unknown, double DrainSeconds, double LongestQuietSeconds = 0)
     {
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"{Run}: online {Online}, target {TargetLines}, missing {Missing}, duplicated {Duplicated}, unknown {Unknown}, drain {DrainSeconds:0.0} s");
+            $"{Run}: online {Online}, target {TargetLines}, missing {Missing}, duplicated {Duplicated}, unknown {Unknown}, drain {DrainSeconds:0.0} s, longest stall {LongestQuietSeconds:0.0} s");
     }
 }

@@ -30,6 +30,13 @@ public sealed class ReplayPlanValidatorTests
         { """{"targets": ["80-[fe80::1]:80"]}""", "targets[0]", "link-local (fe80::/10)" },
         { """{"targets": ["80-[ff02::1]:80"]}""", "targets[0]", "multicast (ff00::/8)" },
         { """{"targets": ["80-2001:db8::2:80"]}""", "targets[0]", "without brackets" },
+        { """{"fakeClientRange": "fd00:c8::/48"}""", "fakeClientRange", "not an IPv4 range" },
+        { """{"fakeClientRange": "10.200.0.0/16,fd00:c8::/48,fd00:c9::/48"}""", "fakeClientRange", "not an IPv4 range" },
+        { """{"fakeClientRange": "10.200.0.0/16,fd00:c8::1/48"}""", "fakeClientRange", "not an IPv4 range" },
+        { """{"fakeClientRange": "10.200.0.0/16,2001:db8::/48"}""", "fakeClientRange", "not a unique local range" },
+        { """{"fakeClientRange": "10.200.0.0/16,fd00:c8::/60"}""", "fakeClientRange", "fewer /64 slices than 10.200.0.0/16 holds /24 slices" },
+        { """{"fakeClientRange": "10.200.0.0/16,fd00:c8::/96"}""", "fakeClientRange", "fewer /64 slices" },
+        { """{"targets": ["80-[fd00:c8::2]:80"], "fakeClientRange": "10.200.0.0/16,fd00:c8::/48"}""", "fakeClientRange", "overlaps the target fd00:c8::2" },
         { """{"fakeClientRange": "8.8.0.0/16"}""", "fakeClientRange", "not private" },
         { """{"fakeClientRange": "0.0.0.0/0"}""", "fakeClientRange", "overlaps" },
     };
@@ -75,6 +82,17 @@ public sealed class ReplayPlanValidatorTests
         Assert.NotNull(error);
         Assert.Equal(field, error.Field);
         Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_ipv6_range_beside_the_ipv4_one_is_valid_and_may_not_overlap_a_different_running_one()
+    {
+        var plan = new ReplayPlan { Targets = ["80-[2001:db8:2::2]:8080"], FakeClientRange = "10.200.0.0/16,fd00:c8::/48" };
+        Assert.Null(ReplayPlanValidator.Validate(plan));
+
+        var moved = plan with { FakeClientRange = "10.201.0.0/16,fd00:c8:0:8000::/49" };
+        Assert.Contains("overlaps the running range fd00:c8::/48", ReplayPlanValidator.Validate(moved, running: plan)?.Problem, StringComparison.Ordinal);
+        Assert.Null(ReplayPlanValidator.Validate(plan with { FakeClientRange = "10.201.0.0/16,fd00:c9::/48" }, running: plan));
     }
 
     [Fact]

@@ -93,7 +93,7 @@ public static class ReplayPlanJson
         "samplePercent" or "rateCap" or "comparePercent" => "a number",
         "compareIgnoredHeaders" or "compareIgnoredFields" or "compareRedactedFields" => "a list of texts",
         "targets" => "a list of \"[onlineIP:]onlinePort-targetIP:targetPort\" texts",
-        "fakeClientRange" => "a range such as \"10.200.0.0/16\"",
+        "fakeClientRange" => "a range such as \"10.200.0.0/16\" or \"10.200.0.0/16,fd00:c8::/48\"",
         "compareSecondary" => "an address and port such as \"10.0.1.21:8080\"",
         _ => "a duration such as \"500ms\", \"30s\" or \"10m\"",
     };

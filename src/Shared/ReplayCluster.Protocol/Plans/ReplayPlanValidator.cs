@@ -138,11 +138,12 @@ public static class ReplayPlanValidator
                 : null;
         }
 
-        if (!IPNetwork.TryParse(text, out var range) || range.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        if (FakeClientRanges.TryParse(text) is not { } ranges)
         {
-            return new PlanError("fakeClientRange", $"'{text}' is not an IPv4 range such as 10.200.0.0/16");
+            return new PlanError("fakeClientRange", $"'{text}' is not an IPv4 range such as 10.200.0.0/16, optionally with an IPv6 range: 10.200.0.0/16,fd00:c8::/48");
         }
 
+        var range = ranges.Ipv4;
         if (AddressRules.WhyNotFakeRange(Ipv4Address.FromIPAddress(range.BaseAddress), range.PrefixLength, rules.AllowPublicFakeRange) is { } notFake)
         {
             return new PlanError("fakeClientRange", notFake);
@@ -164,14 +165,44 @@ public static class ReplayPlanValidator
 
         // Sessions under way keep identities of the running range until they end, and another node's
         // new slice must never hand one of those out again.
-        if (running?.FakeClientRange is { } runningText && IPNetwork.TryParse(runningText, out var current)
-            && (current != range || (running.SlicePrefix ?? DefaultSlicePrefix) != prefix)
+        var runningRanges = FakeClientRanges.TryParse(running?.FakeClientRange);
+        if (runningRanges?.Ipv4 is { } current
+            && (current != range || (running!.SlicePrefix ?? DefaultSlicePrefix) != prefix)
             && (current.Contains(range.BaseAddress) || range.Contains(current.BaseAddress)))
         {
             return new PlanError("fakeClientRange", $"{range} overlaps the running range {current}, whose identities sessions under way still use: choose a disjoint range");
         }
 
-        return null;
+        return ranges.Ipv6 is { } ipv6 ? Ipv6Identities(ipv6, range, prefix, runningRanges, targetAddresses, rules) : null;
+    }
+
+    // The IPv6 range beside the IPv4 one: unique-local (unless allowed), as many /64 slices as the IPv4 range has slices,
+    // clear of the IPv6 targets and of a different running IPv6 range.
+    private static PlanError? Ipv6Identities(Ipv6Prefix ipv6, IPNetwork ipv4, int slicePrefix, FakeClientRanges? running,
+        IReadOnlyList<NetAddress> targetAddresses, PlanRules rules)
+    {
+        if (AddressRules.WhyNotFakeRange(ipv6, rules.AllowPublicFakeRange) is { } notFake)
+        {
+            return new PlanError("fakeClientRange", notFake);
+        }
+
+        if (ipv6.Length > FakeClientRanges.Ipv6SlicePrefix || FakeClientRanges.Ipv6SlicePrefix - ipv6.Length < Math.Min(20, slicePrefix - ipv4.PrefixLength))
+        {
+            return new PlanError("fakeClientRange",
+                $"{ipv6} holds fewer /{FakeClientRanges.Ipv6SlicePrefix} slices than {ipv4} holds /{slicePrefix} slices (one of each per capture node): use a /{FakeClientRanges.Ipv6SlicePrefix - Math.Min(20, slicePrefix - ipv4.PrefixLength)} or shorter");
+        }
+
+        foreach (var target in targetAddresses)
+        {
+            if (target.IsIpv6 && ipv6.Contains(target.Ipv6))
+            {
+                return new PlanError("fakeClientRange", $"{ipv6} overlaps the target {target}: replies to it would be taken for replies to replayed clients");
+            }
+        }
+
+        return running?.Ipv6 is { } current && current != ipv6 && current.Overlaps(ipv6)
+            ? new PlanError("fakeClientRange", $"{ipv6} overlaps the running range {current}, whose identities sessions under way still use: choose a disjoint range")
+            : null;
     }
 
     private static PlanError? Range(string field, int? value, int min, int max) =>
