@@ -72,6 +72,10 @@ OPTIONS
     --published DIR   run the nodes deploy/publish.sh wrote to DIR (DIR/capture/replaycluster-capture, ...):
                       what a user deploys (self-contained, ReadyToRun) instead of "dotnet" on the build
     --run-dir DIR     node logs, wrk output, results.tsv (default /tmp/sidebyside-ID; kept)
+    --family 4|6      the clients' and the replay's IP family (default 4). With 6 the lab is dual stack
+                      (lab.sh up --ipv6), wrk requests the online nginx's IPv6 address, and ReplayCluster
+                      replays to the target's IPv6 address from the IPv6 half of the coordinator's range
+                      (10.200.0.0/16,fd00:251:f000::/48); tcpcopy has no IPv6, so its mode is left out
 
 OUTPUT
     One line per phase as it ends, then a table of medians per point and mode. Per-process values
@@ -108,6 +112,7 @@ DRAIN_QUIET=5
 DRAIN_MAX=60
 URL_PATH=/1k
 COPIES_DELAY=100
+FAMILY=4
 BUILD=1
 PUBLISHED=""
 RUN_DIR=""
@@ -127,10 +132,16 @@ while (($# > 0)); do
     --no-build) BUILD=0; shift ;;
     --published) PUBLISHED=${2:-}; BUILD=0; shift 2 || usage_error "--published needs a directory" ;;
     --run-dir) RUN_DIR=${2:-}; shift 2 || usage_error "--run-dir needs a value" ;;
+    --family) FAMILY=${2:-}; shift 2 || usage_error "--family needs a value" ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
   esac
 done
+[[ $FAMILY == 4 || $FAMILY == 6 ]] || usage_error "--family must be 4 or 6, not '$FAMILY'"
+if [[ $FAMILY == 6 && ,$MODES, == *,tcpcopy,* ]]; then
+  MODES=$(tr ',' '\n' <<<"$MODES" | grep -vx tcpcopy | paste -sd, -)
+  echo "$PROG: --family 6: tcpcopy replays IPv4 only; its mode is left out (modes: $MODES)" >&2
+fi
 for v in REPS DURATION IDLE SETTLE DRAIN_QUIET DRAIN_MAX; do
   name=${v,,}
   if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1 || ${!v} > 600)); then
@@ -250,7 +261,9 @@ done
 log "lab $LAB_ID; logs and results in $RUN_DIR"
 LAB_UP=1
 # /15: ReplayCluster's coordinator hands out slices of 10.200.0.0/16, tcpcopy uses 10.201.9.x; both reach the sink.
-"$LAB_SH" up --id "$LAB_ID" --fake-range 10.200.0.0/15 >"$RUN_DIR/lab.env" 2>"$RUN_DIR/lab-up.err" ||
+LAB_FAMILY_ARGS=()
+[[ $FAMILY == 4 ]] || LAB_FAMILY_ARGS=(--ipv6)
+"$LAB_SH" up --id "$LAB_ID" --fake-range 10.200.0.0/15 "${LAB_FAMILY_ARGS[@]}" >"$RUN_DIR/lab.env" 2>"$RUN_DIR/lab-up.err" ||
   { cat "$RUN_DIR/lab-up.err" >&2; die "lab.sh up failed"; }
 # Mutual TLS between the nodes as in production: the lab's CA and a certificate per role.
 TLS_DIR=$("$LAB_SH" certs --id "$LAB_ID" --with "${NODE[coordinator]}" 2>"$RUN_DIR/lab-certs.err" | sed -n 's/^TLS_DIR=//p')
@@ -264,6 +277,13 @@ ONLINE_LOG=${LAB[ONLINE_ACCESS_LOG]}
 TARGET_LOG=${LAB[TARGET_ACCESS_LOG]}
 URL=http://${LAB[ONLINE_IP]}$URL_PATH
 TARGET_MAP=80-${LAB[TARGET_IP]}:${LAB[TARGET_NGINX_PORT]}
+COORDINATOR_RANGE=10.200.0.0/16
+if [[ $FAMILY == 6 ]]; then
+  # The lab routes FAKE_RANGE6 from the target to the reply sink, as it does the IPv4 range.
+  URL="http://[${LAB[ONLINE_IP6]}]$URL_PATH"
+  TARGET_MAP="80-[${LAB[TARGET_IP6]}]:${LAB[TARGET_NGINX_PORT]}"
+  COORDINATOR_RANGE=10.200.0.0/16,${LAB[FAKE_RANGE6]}
+fi
 
 # ---------------------------------------------------------------- replayers
 
@@ -319,7 +339,7 @@ start_replaycluster() { # COPIES
   read -r -a CAPTURE_EXTRA <<<"${CAPTURE_ARGS:-}"
   local seed=${LAB[TARGET_IP]}:4053
   start_proc coordinator "${LAB[NS_TARGET]}" ${NODE[coordinator]} --config "$TLS_DIR/coordinator.hocon" --hostname "${LAB[TARGET_IP]}" --port 4053 \
-    -c 10.200.0.0/16
+    -c "$COORDINATOR_RANGE"
   wait_for 40 "$PHASE_DIR/coordinator.out" "Joined cluster as" "${PROCS[0]}"
   start_proc intercept "${LAB[NS_ASSISTANT]}" ${NODE[intercept]} --config "$TLS_DIR/intercept.hocon" --hostname "${LAB[ASSISTANT_IP]}" \
     --seed "$seed" -i "${LAB[ASSISTANT_IF]}"
@@ -573,7 +593,7 @@ median_of() {
 }
 
 echo
-echo "Side by side, medians of $REPS repetition(s), ${DURATION} s of load per phase (lab $LAB_ID, $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "Side by side, medians of $REPS repetition(s), ${DURATION} s of load per phase, IPv$FAMILY clients (lab $LAB_ID, $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "per process: tcpcopy / intercept; capture / intercept / coordinator. CPU over load + drain; share = online req/s / online req/s without replay"
 echo
 echo "| point | mode | online req/s | share | target req/s | missing (% of online x copies) | duplicated | drain s | µs CPU per replayed req | peak RSS MB | start RSS MB | idle CPU % of a core | idle RSS MB | target listen overflows / SYN cookies | target segments in / out per replayed req | capture latency p50 / p99 ms | relay latency p50 / p99 ms |"
