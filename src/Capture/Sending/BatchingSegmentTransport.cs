@@ -12,8 +12,9 @@ namespace ReplayCluster.Capture.Sending;
 /// into a per-thread buffer and sent alone. No lock and no allocation per segment either way.
 /// </summary>
 /// <remarks>
-/// IPv6 segments are not batched yet: each goes alone through the IPv6 socket (after what the thread's IPv4 batch
-/// holds, so a thread's segments keep their order). A host without IPv6 (no socket) counts them as failed sends.
+/// IPv6 segments go the same way through the thread's IPv6 batch and the IPv6 socket (one sendmmsg per family per turn;
+/// a session's segments are all of one family, so each keeps its order). A host without IPv6 (no socket) counts
+/// them as failed sends.
 /// </remarks>
 internal sealed class BatchingSegmentTransport(RawIpSender sender, Ipv6RawSocket? ipv6 = null) : ISegmentTransport
 {
@@ -26,15 +27,27 @@ internal sealed class BatchingSegmentTransport(RawIpSender sender, Ipv6RawSocket
     [ThreadStatic]
     private static RawIpBatch? t_batch;
 
-    /// <summary>Gives the calling thread a batch: its sends wait for <see cref="FlushThread"/> (or a full batch).</summary>
-    public static void AttachBatch(RawIpBatch batch) => t_batch = batch;
+    [ThreadStatic]
+    private static RawIpBatch? t_batch6;
 
-    /// <summary>Sends what the calling thread's batch holds; called at the end of every shard turn.</summary>
+    /// <summary>Gives the calling thread a batch per family: its sends wait for <see cref="FlushThread"/> (or a full batch).</summary>
+    public static void AttachBatches(RawIpBatch ipv4, RawIpBatch ipv6)
+    {
+        t_batch = ipv4;
+        t_batch6 = ipv6;
+    }
+
+    /// <summary>Sends what the calling thread's batches hold; called at the end of every shard turn.</summary>
     public void FlushThread()
     {
         if (t_batch is { Count: > 0 } batch)
         {
             batch.Send(sender);
+        }
+
+        if (t_batch6 is { Count: > 0 } batch6 && ipv6?.Sender is { } ipv6Sender)
+        {
+            batch6.Send(ipv6Sender);
         }
     }
 
@@ -67,15 +80,31 @@ internal sealed class BatchingSegmentTransport(RawIpSender sender, Ipv6RawSocket
 
     private void SendIpv6(in TcpSegmentSpec segment, ReadOnlySpan<byte> payload)
     {
-        FlushThread();
         if (ipv6?.Sender is not { } ipv6Sender)
         {
             ipv6?.CountUnsendable();
             return;
         }
 
+        var (source, destination) = (segment.SourceAddress.Ipv6, segment.DestinationAddress.Ipv6);
+        if (t_batch6 is { } batch && Ipv6TcpPacketBuilder.GetPacketLength(segment, payload.Length) <= RawIpBatch.SlotLength)
+        {
+            if (batch.IsFull)
+            {
+                batch.Send(ipv6Sender);
+            }
+
+            batch.Commit(Ipv6TcpPacketBuilder.Write(segment, source, destination, payload, batch.NextSlot));
+            return;
+        }
+
+        // As for IPv4: what the IPv6 batch holds goes first.
+        if (t_batch6 is { Count: > 0 } held)
+        {
+            held.Send(ipv6Sender);
+        }
+
         var buffer = t_buffer6 ??= new byte[Ipv6TcpPacketBuilder.MaxPacketLength];
-        var length = Ipv6TcpPacketBuilder.Write(segment, segment.SourceAddress.Ipv6, segment.DestinationAddress.Ipv6, payload, buffer);
-        ipv6Sender.Send(buffer.AsSpan(0, length));
+        ipv6Sender.Send(buffer.AsSpan(0, Ipv6TcpPacketBuilder.Write(segment, source, destination, payload, buffer)));
     }
 }

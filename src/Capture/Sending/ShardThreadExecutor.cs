@@ -36,7 +36,7 @@ internal sealed class ShardThreadExecutor : ExecutorService
     private readonly List<IShardSocket> _sockets = [];
     private readonly Thread _thread;
     private readonly Action _flush;
-    private readonly Action<RawIpBatch>? _attach;
+    private readonly Action<RawIpBatch, RawIpBatch>? _attach;
 
     // The sessions' timers (this thread only): by due time in Stopwatch ticks, rounded up to _grain so that timers
     // due close together fire in one wake-up (as Akka's scheduler groups them by its tick-duration).
@@ -54,7 +54,7 @@ internal sealed class ShardThreadExecutor : ExecutorService
     private int _socketCount;
     private volatile bool _stopping;
 
-    public ShardThreadExecutor(string id, string threadName, Action flush, Action<RawIpBatch>? attach, TimeSpan? timerGrain = null) : base(id)
+    public ShardThreadExecutor(string id, string threadName, Action flush, Action<RawIpBatch, RawIpBatch>? attach, TimeSpan? timerGrain = null) : base(id)
     {
         _flush = flush;
         _attach = attach;
@@ -160,8 +160,11 @@ internal sealed class ShardThreadExecutor : ExecutorService
         t_current = this;
         try
         {
+            // One batch per family: a session's segments are all of its family, so each keeps its order. The slots are
+            // native memory that becomes resident only when written (an IPv4-only replay never touches the IPv6 ones).
             using var batch = new RawIpBatch();
-            _attach?.Invoke(batch);
+            using var batch6 = new RawIpBatch(batch.Capacity, System.Net.Sockets.AddressFamily.InterNetworkV6);
+            _attach?.Invoke(batch, batch6);
             while (!_stopping)
             {
                 // What arrived first (the replies the last poll read, packets, messages), then the timers: a session
@@ -407,6 +410,6 @@ internal sealed class ShardThreadExecutorConfigurator(Config config, IDispatcher
         // sessions had on it, and at most one timer wake-up per grain.
         var grain = Prerequisites.Settings.Config.GetTimeSpan("akka.scheduler.tick-duration", TimeSpan.FromMilliseconds(10));
         return new ShardThreadExecutor(id, id, transport is null ? () => { } : transport.FlushThread,
-            transport is null ? null : BatchingSegmentTransport.AttachBatch, grain);
+            transport is null ? null : BatchingSegmentTransport.AttachBatches, grain);
     }
 }
