@@ -120,6 +120,9 @@ internal sealed class ClientIdentityMapper
     /// <summary>The fake ranges, IPv4 first, as <see cref="FromRange"/> reads them; empty when real addresses are kept.</summary>
     public string Ranges => string.Join(",", new[] { _ipv4, _ipv6 }.OfType<IdentityRange>().Select(r => r.Text));
 
+    /// <summary>Whether this mapper keeps the real client addresses (it has no fake range).</summary>
+    public bool KeepsReal => _keepsReal;
+
     /// <summary>Whether this mapper hands out identities of <paramref name="family"/> (real ones are of every family).</summary>
     public bool Serves(System.Net.Sockets.AddressFamily family) =>
         _keepsReal || (family == System.Net.Sockets.AddressFamily.InterNetwork ? _ipv4 : _ipv6) is not null;

@@ -241,7 +241,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
                 var reason = mapper is null ? "no identity slice from the coordinator yet"
                     : !mapper.Serves(targetAddress.Family)
                     ? $"no {family} fake client range for an {family} target ({mapper.Ranges}; -c takes an IPv4 and an IPv6 range: 10.200.0.0/16,fd00:c8::/64)"
-                    : mapper.Ranges.Length == 0 && connection.ClientAddress.IsIpv4 != targetAddress.IsIpv4
+                    : mapper.KeepsReal && connection.ClientAddress.IsIpv4 != targetAddress.IsIpv4
                     ? $"the real client address cannot reach an {family} target"
                     : $"every identity probed (the slice's addresses with this client port, then with other ports) is in use ({mapper.InUse} identities in use, {mapper.Quarantined} held back)";
                 CaptureLog.NoIdentity(_context.Logger, $"{connection.ClientAddress.ToEndpointString()}:{connection.ClientPort}",

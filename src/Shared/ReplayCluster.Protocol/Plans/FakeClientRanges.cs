@@ -33,15 +33,7 @@ public sealed record FakeClientRanges(IPNetwork Ipv4, Ipv6Prefix? Ipv6)
             return new FakeClientRanges(ipv4, null);
         }
 
-        var slash = parts[1].IndexOf('/', StringComparison.Ordinal);
-        if (slash < 0 || !Ipv6Address.TryParse(parts[1].AsSpan(0, slash), out var network)
-            || !int.TryParse(parts[1].AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var length)
-            || length > 128 || (network.Value & ~Ipv6Prefix.Mask(length)) != 0)
-        {
-            return null;
-        }
-
-        return new FakeClientRanges(ipv4, new Ipv6Prefix(network, length));
+        return Ipv6Prefix.TryParse(parts[1], out var ipv6) ? new FakeClientRanges(ipv4, ipv6) : null;
     }
 
     /// <summary>The IPv4 slice <paramref name="ipv4Slice"/> with the IPv6 slice of the same index, when there is an IPv6 range.</summary>

@@ -41,9 +41,6 @@ public readonly record struct SessionEndpoints(NetAddress ClientAddress, ushort 
         NetAddress.Read(from[18..]),
         System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(from[34..]));
 
-    /// <summary>True when both addresses are of one family (what a session and a reply can have).</summary>
-    public bool IsOneFamily => ClientAddress.IsIpv4 == TargetAddress.IsIpv4;
-
     public override string ToString() =>
         $"{ClientAddress.ToEndpointString()}:{ClientPort} -> {TargetAddress.ToEndpointString()}:{TargetPort}";
 }
