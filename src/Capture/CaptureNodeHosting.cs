@@ -80,7 +80,7 @@ internal static class CaptureNodeHosting
             });
             // Before the pump: hosted services start in order and stop in reverse, so the conntrack exemption is in
             // place before capture starts and removed only after the last replayed packet left.
-            services.AddSingleton(ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRangeIpv4));
+            services.AddSingleton(ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRanges));
             services.AddSingleton<ConntrackExemption>();
             services.AddHostedService(provider => provider.GetRequiredService<ConntrackExemption>());
             services.AddSingleton<CapturePump>();
@@ -106,8 +106,8 @@ internal static class CaptureNodeHosting
 
             checks.AddRange((settings.Targets?.Routes ?? []).Select(r => r.TargetAddress).Distinct()
                 .Select(a => Doctor.HostChecks.RouteTo(a.ToIPAddress(), $"target {a}")));
-            checks.Add(Doctor.HostChecks.Conntrack(settings.FakeClientRangeIpv4,
-                ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRangeIpv4).Mode != NotrackMode.Off));
+            checks.Add(Doctor.HostChecks.Conntrack(settings.FakeClientRanges,
+                ConntrackExemptionOptions.Read(node.Config, settings.FakeClientRanges).Mode != NotrackMode.Off));
             return checks;
         },
         ConfigureAkka = (akka, provider) => akka

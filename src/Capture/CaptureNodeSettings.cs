@@ -40,10 +40,11 @@ internal sealed record CaptureNodeSettings
     public string? FakeClientRange { get; init; }
 
     /// <summary>
-    /// The IPv4 range of <see cref="FakeClientRange"/>, or null: what the conntrack exemption and its doctor check cover
-    /// (IPv4 only so far: IPv6 sessions are tracked by the online host's conntrack like any other flow).
+    /// The ranges of <see cref="FakeClientRange"/>, one per family (empty without one): what the conntrack exemption
+    /// and its doctor check cover.
     /// </summary>
-    public string? FakeClientRangeIpv4 => FakeClientRange?.Split(',', StringSplitOptions.TrimEntries).FirstOrDefault(r => !r.Contains(':', StringComparison.Ordinal));
+    public IReadOnlyList<System.Net.IPNetwork> FakeClientRanges =>
+        FakeClientRange is { } text ? [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(System.Net.IPNetwork.Parse)] : [];
 
     /// <summary>
     /// Whether sessions keep the real client addresses when the node has no fake range of its own. Defaults to

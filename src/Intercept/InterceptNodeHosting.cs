@@ -39,7 +39,7 @@ internal static class InterceptNodeHosting
             return
             [
                 Doctor.HostChecks.Libpcap(), Doctor.HostChecks.Privileges(), Doctor.HostChecks.Interface(settings.Interface),
-                Doctor.HostChecks.ForwardingOff(settings.Interface),
+                Doctor.HostChecks.ForwardingOff(settings.Interface), Doctor.HostChecks.Ipv6ForwardingOff(settings.Interface),
             ];
         },
         ConfigureAkka = (akka, provider) => akka.WithActors((system, registry, _) =>

@@ -30,10 +30,10 @@ internal sealed record ConntrackExemptionOptions
     /// <summary>Default <see cref="NotrackMode.Auto"/>.</summary>
     public NotrackMode Mode { get; init; } = NotrackMode.Auto;
 
-    /// <summary>The node's own fake client range (-c); null when it takes a slice from the coordinator or keeps real addresses.</summary>
-    public string? OwnRange { get; init; }
+    /// <summary>The node's own fake client ranges (-c), one per family; empty when it takes a slice from the coordinator or keeps real addresses.</summary>
+    public IReadOnlyList<IPNetwork> OwnRanges { get; init; } = [];
 
-    public static ConntrackExemptionOptions Read(Config config, string? ownRange)
+    public static ConntrackExemptionOptions Read(Config config, IReadOnlyList<IPNetwork> ownRanges)
     {
         ArgumentNullException.ThrowIfNull(config);
         var text = config.GetString(Setting, "auto")?.Trim();
@@ -46,14 +46,15 @@ internal sealed record ConntrackExemptionOptions
                 "off" or "false" or "no" => NotrackMode.Off,
                 _ => throw NodeConfigurationException.ForSetting(Setting, $"'{text}' is none of auto, on, off"),
             },
-            OwnRange = ownRange,
+            OwnRanges = ownRanges,
         };
     }
 }
 
 /// <summary>
 /// Keeps the replayed flows out of the online host's conntrack table (see <see cref="NotrackRuleset"/> for why): at
-/// start the node installs its nftables table (one per node process) with its own range, adds each identity slice the coordinator grants it,
+/// start the node installs its nftables table (one per node process) with its own ranges (both families), adds each
+/// identity slice the coordinator grants it (its IPv4 and its IPv6 part),
 /// and removes the table when it stops. Registered before the capture pump, so the table exists before capture starts.
 /// </summary>
 /// <remarks>
@@ -84,10 +85,10 @@ internal sealed partial class ConntrackExemption(
             return Task.CompletedTask;
         }
 
-        var initial = options.OwnRange is { } own ? new[] { own } : [];
+        var initial = options.OwnRanges;
         var (listed, tables) = HostTool.Run("nft", ["list", "tables"]);
         var stale = listed == 0 ? NotrackRuleset.StaleTables(tables, pid => Directory.Exists($"/proc/{pid}")) : [];
-        var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.Install(_table, initial.Select(IPNetwork.Parse), stale));
+        var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.Install(_table, initial, stale));
         if (exit != 0)
         {
             var reason = output.Trim();
@@ -101,10 +102,9 @@ internal sealed partial class ConntrackExemption(
             return Task.CompletedTask;
         }
 
-        _exempt.UnionWith(initial);
         Volatile.Write(ref _installed, true);
-        Log.Installed(logger, _table, initial.Length == 0 ? "none yet (the coordinator's slice is added when granted)" : string.Join(", ", initial));
-        if (options.OwnRange is null)
+        Log.Installed(logger, _table, initial.Count == 0 ? "none yet (the coordinator's slice is added when granted)" : string.Join(", ", initial));
+        if (initial.Count == 0)
         {
             _watching = WatchSlicesAsync(_stopping.Token);
         }
@@ -143,9 +143,10 @@ internal sealed partial class ConntrackExemption(
             var changed = readiness.WaitForChangeAsync(cancellation);
             if (identities.Slice is { } slice && !_exempt.Contains(slice))
             {
-                // Earlier slices stay: sessions running on them keep their identities until they end.
-                // The IPv4 part: the exemption covers IPv4 only so far (README, "IPv6").
-                var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.AddSources(_table, [IPNetwork.Parse(slice.Split(',')[0])]));
+                // Earlier slices stay: sessions running on them keep their identities until they end. A grant is
+                // "v4slice" or "v4slice,v6slice" (Plans/FakeClientRanges): each part goes to its family's set.
+                var parts = slice.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(IPNetwork.Parse);
+                var (exit, output) = HostTool.Run("nft", ["-f", "-"], NotrackRuleset.AddSources(_table, parts));
                 if (exit == 0)
                 {
                     _exempt.Add(slice);

@@ -4,7 +4,10 @@ using LabHost = ReplayCluster.Lab.Tests.Lab.Lab;
 
 namespace ReplayCluster.Lab.Tests.Doctor;
 
-/// <summary>A lab of its own with a coordinator running: the doctor tests break its setup on purpose.</summary>
+/// <summary>
+/// A lab of its own with a coordinator running: the doctor tests break its setup on purpose. Dual stack, so that each
+/// host is also checked for what its IPv6 replies and fake IPv6 clients need.
+/// </summary>
 public sealed class DoctorLabFixture : IAsyncLifetime
 {
     private LabHost? _lab;
@@ -14,7 +17,7 @@ public sealed class DoctorLabFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _lab = await LabHost.StartAsync(new LabOptions(), TestContext.Current.CancellationToken);
+        _lab = await LabHost.StartAsync(new LabOptions { Ipv6 = true }, TestContext.Current.CancellationToken);
         _coordinator = (await new ReplayLab(_lab).StartCoordinatorAsync()).Process;
     }
 
@@ -38,6 +41,8 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
 {
     private LabHost Lab => fixture.Lab;
 
+    private LabFacts.Ipv6Facts Ipv6 => Lab.Ipv6 ?? throw new InvalidOperationException("The doctor lab is dual stack.");
+
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -59,6 +64,40 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
     public async Task Forwarding_on_the_sink_interface_alone_is_named() =>
         await WithBrokenAsync(LabRole.Assistant, ["sysctl", "-qw", $"net.ipv4.conf.{Lab.SinkInterface}.forwarding=1"],
             ["sysctl", "-qw", $"net.ipv4.conf.{Lab.SinkInterface}.forwarding=0"], InterceptDoctorAsync, "ip_forward");
+
+    [Fact]
+    public async Task Ipv6_forwarding_on_the_reply_sink_is_named() =>
+        await WithBrokenAsync(LabRole.Assistant, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"], ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"],
+            InterceptDoctorAsync, "ipv6 forwarding");
+
+    [Fact]
+    public async Task A_missing_route_for_the_ipv6_client_range_on_the_target_is_named() =>
+        await WithBrokenAsync(LabRole.Target, ["ip", "-6", "route", "del", Ipv6.FakeRange],
+            ["ip", "-6", "route", "add", Ipv6.FakeRange, "via", Ipv6.AssistantIp.ToString()], TargetDoctorAsync, "client route");
+
+    [Fact]
+    public async Task An_ipv6_reverse_path_rule_on_the_target_is_a_warning_that_names_it()
+    {
+        // firewalld's IPv6_rpfilter as nftables writes it: replayed packets from the fake range come in from the
+        // online host and are routed back toward the sink, so such a rule drops them.
+        var table = $"rpf{Guid.NewGuid():N}"[..12];
+        var file = Path.Combine(Lab.StateDirectory, $"{table}.nft");
+        await File.WriteAllTextAsync(file,
+            $"table inet {table} {{\n  chain pre {{\n    type filter hook prerouting priority raw;\n    meta nfproto ipv6 fib saddr . iif oif missing drop\n  }}\n}}\n", Cancellation);
+        (await Lab.ExecAsync(LabRole.Target, ["nft", "-f", file], cancellationToken: Cancellation)).EnsureSuccess("nft -f");
+        try
+        {
+            var (exit, output) = await TargetDoctorAsync();
+            Assert.True(exit == 0, output);
+            Assert.Matches(@"warn\s+ipv6 rpfilter\s.*fib saddr \. iif oif missing drop", output);
+        }
+        finally
+        {
+            (await Lab.ExecAsync(LabRole.Target, ["nft", "delete", "table", "inet", table], cancellationToken: Cancellation)).EnsureSuccess("nft delete table");
+        }
+
+        Assert.Contains("no problems found", (await TargetDoctorAsync()).Output, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Strict_reverse_path_filtering_on_the_target_is_named() =>
@@ -94,8 +133,9 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
         var (exit, output) = await CaptureDoctorAsync("--set", "replaycluster.capture.notrack = off");
         AssertFailed((exit, output), "conntrack");
         Assert.Contains($"ip saddr {Lab.FakeRange} notrack", output, StringComparison.Ordinal);
+        Assert.Contains($"ip6 saddr {Ipv6.FakeRange} notrack", output, StringComparison.Ordinal);
 
-        // The operator's own rule (the one doctor proposes) is recognised.
+        // The operator's own rules (the ones doctor proposes) are recognised; one family's alone is not enough.
         var table = $"ops{Guid.NewGuid():N}"[..12];
         var script = Path.Combine(Lab.StateDirectory, $"{table}.nft");
         await File.WriteAllTextAsync(script,
@@ -104,12 +144,19 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
         try
         {
             (exit, output) = await CaptureDoctorAsync("--set", "replaycluster.capture.notrack = off");
+            AssertFailed((exit, output), "conntrack");
+
+            await File.WriteAllTextAsync(script,
+                $"table ip6 {table} {{\n  chain out {{\n    type filter hook output priority raw;\n    ip6 saddr {Ipv6.FakeRange} notrack\n  }}\n}}\n", Cancellation);
+            (await Lab.ExecAsync(LabRole.Online, ["nft", "-f", script], cancellationToken: Cancellation)).EnsureSuccess("nft -f");
+            (exit, output) = await CaptureDoctorAsync("--set", "replaycluster.capture.notrack = off");
             Assert.True(exit == 0, output);
             Assert.Matches(@"ok\s+conntrack\s+.*exempt \(notrack\)", output);
         }
         finally
         {
             await Lab.ExecAsync(LabRole.Online, ["nft", "delete", "table", "ip", table], cancellationToken: Cancellation);
+            await Lab.ExecAsync(LabRole.Online, ["nft", "delete", "table", "ip6", table], cancellationToken: Cancellation);
         }
 
         // By default a privileged node installs it itself.
@@ -234,7 +281,7 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
             ["--seed"] = $"{Lab.TargetIp}:4053",
             ["-i"] = Lab.OnlineInterface,
             ["-x"] = $"80-{Lab.TargetIp}:80",
-            ["-c"] = Lab.FakeRange,
+            ["-c"] = $"{Lab.FakeRange},{Ipv6.FakeRange}",
         };
         for (var i = 0; i + 1 < overrides.Length; i += 2)
         {
@@ -251,7 +298,7 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
         DoctorAsync(LabRole.Assistant, "intercept", ["--hostname", Lab.AssistantIp.ToString(), "--seed", $"{Lab.TargetIp}:4053", "-i", Lab.SinkInterface]);
 
     private Task<(int Exit, string Output)> TargetDoctorAsync() =>
-        DoctorAsync(LabRole.Target, "coordinator", ["--host", "target", "--client-range", Lab.FakeRange]);
+        DoctorAsync(LabRole.Target, "coordinator", ["--host", "target", "--client-range", $"{Lab.FakeRange},{Ipv6.FakeRange}"]);
 
     private async Task<(int Exit, string Output)> DoctorAsync(LabRole role, string node, string[] arguments)
     {

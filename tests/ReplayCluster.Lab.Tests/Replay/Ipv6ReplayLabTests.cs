@@ -65,6 +65,14 @@ public sealed class Ipv6ReplayLabTests
             "--set", "replaycluster.capture.statistics-interval = 1s",
         ]);
 
+        // The node exempts both of its ranges from the online host's conntrack (raw IPv6 sends pass the output hook
+        // like IPv4 ones); a firewall rule that uses conntrack turns tracking on there, as production firewalls do.
+        var ruleset = await lab.ExecAsync(LabRole.Online, ["nft", "list", "ruleset"], cancellationToken: Cancellation);
+        Assert.Contains($"elements = {{ {slice6} }}", ruleset.StdOut, StringComparison.Ordinal);
+        var firewall = Path.Combine(lab.StateDirectory, "firewall.nft");
+        await File.WriteAllTextAsync(firewall, "table inet labfw {\n  chain input {\n    type filter hook input priority filter;\n    ct state established,related accept\n  }\n}\n", Cancellation);
+        (await lab.ExecAsync(LabRole.Online, ["nft", "-f", firewall], cancellationToken: Cancellation)).EnsureSuccess("nft -f");
+
         var run = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
         var url = $"http://[{ipv6.Ip}]:{lab.OnlineNginxPort}/?run={run}";
         for (var i = 0; i < 20; i++)
@@ -97,6 +105,17 @@ public sealed class Ipv6ReplayLabTests
         Assert.Matches(@"\bsessions_ended=21 \(completed=21\)", line);
         Assert.Matches(@"\brequests_delivered=30\b", line);
         Assert.DoesNotMatch(@"packets_rejected=[1-9]|requests_lost=[1-9]|sessions_failed=[1-9]|raw_send_failed=[1-9]", line);
+
+        // Tracking was on (the real clients' connections are in the table), the replayed flows are not.
+        var tracked = await lab.ExecAsync(LabRole.Online, ["cat", "/proc/net/nf_conntrack"], cancellationToken: Cancellation);
+        tracked.EnsureSuccess("cat /proc/net/nf_conntrack");
+        var sources = tracked.StdOut.Split('\n')
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(w => w.StartsWith("src=", StringComparison.Ordinal)))
+            .Select(w => w is not null && IPAddress.TryParse(w[4..], out var address) ? address : null)
+            .OfType<IPAddress>().ToList();
+        TestContext.Current.TestOutputHelper?.WriteLine($"online host conntrack: {sources.Count} entries, {sources.Count(slice6.Contains)} from {slice6}");
+        Assert.Contains(sources, a => a.Equals(ipv6.ClientIp));
+        Assert.DoesNotContain(sources, slice6.Contains);
     }
 
     [Fact]

@@ -58,4 +58,32 @@ public sealed class SliceRoutesTests
     }
 
     private static SliceRoutes.Assessment Assess(string table) => SliceRoutes.Assess(Fake, 24, SliceRoutes.Parse(table));
+
+    private static readonly IPNetwork Fake6 = IPNetwork.Parse("fd00:c8::/48");
+
+    // What `ip -6 route show table main` prints on a dual-stack target (iproute2 6.1).
+    private const string Links6 = """
+        fd00:251:3::/64 dev veth-t proto kernel metric 256 pref medium
+        fd00:251:5::/64 dev veth-s proto kernel metric 256 pref medium
+        fe80::/64 dev veth-t proto kernel metric 256 pref medium
+        default via fd00:251:3::fe dev veth-t metric 1024 pref medium
+        """;
+
+    [Fact]
+    public void An_ipv6_range_is_assessed_per_64_against_the_ipv6_table()
+    {
+        var whole = SliceRoutes.Assess(Fake6, 64, SliceRoutes.Parse(Links6 + "\nfd00:c8::/48 via fd00:251:5::2 dev veth-s metric 1024 pref medium\n", ipv6: true));
+        Assert.Equal(65536, whole.Slices);
+        Assert.Empty(whole.Bad);
+        Assert.Equal(["via fd00:251:5::2 dev veth-s"], whole.NextHops);
+
+        var first = SliceRoutes.Assess(Fake6, 64, SliceRoutes.Parse(Links6 + "\nfd00:c8::/64 via fd00:251:5::2 dev veth-s\n", ipv6: true));
+        Assert.Equal(65535, first.Bad.Count);
+        Assert.Equal(("fd00:c8:0:1::/64", "the default route (via fd00:251:3::fe dev veth-t)"), first.Bad[0]);
+
+        // A hole in one /64 (a host route elsewhere) is found; an IPv4 route never routes an IPv6 slice.
+        var hole = SliceRoutes.Assess(Fake6, 64, SliceRoutes.Parse("fd00:c8::/48 via fd00:251:5::2 dev veth-s\nblackhole fd00:c8:0:9::77\n", ipv6: true));
+        Assert.Equal([("fd00:c8:0:9::/64", "a blackhole route (128)")], hole.Bad);
+        Assert.Equal(65536, SliceRoutes.Assess(Fake6, 64, SliceRoutes.Parse("0.0.0.0/0 dev eth0\n10.200.0.0/16 dev ifb0\n")).Bad.Count);
+    }
 }

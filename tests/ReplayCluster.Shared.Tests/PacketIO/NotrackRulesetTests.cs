@@ -7,6 +7,7 @@ namespace ReplayCluster.Tests.PacketIO;
 public sealed class NotrackRulesetTests
 {
     private static readonly IPNetwork Fake = IPNetwork.Parse("10.200.0.0/16");
+    private static readonly IPNetwork Fake6 = IPNetwork.Parse("fd00:c8::/48");
 
     // What `nft list ruleset` printed for our table after auto-merge joined neighbouring slices (nftables 1.0.6).
     private const string OwnTableListing = """
@@ -82,16 +83,71 @@ public sealed class NotrackRulesetTests
     }
 
     [Fact]
+    public void Ipv6_rules_and_sets_are_read_and_the_families_never_cover_each_other()
+    {
+        const string ruleset = """
+            table inet replaycluster_capture_7 {
+            	set replay_sources {
+            		type ipv4_addr
+            		flags interval
+            		auto-merge
+            		elements = { 10.200.0.0/16 }
+            	}
+
+            	set replay_sources6 {
+            		type ipv6_addr
+            		flags interval
+            		auto-merge
+            		elements = { fd00:c8::/48,
+            			     fd00:c9::-fd00:c9::ff }
+            	}
+
+            	chain notrack_replayed {
+            		type filter hook output priority raw; policy accept;
+            		ip saddr @replay_sources notrack
+            		ip6 saddr @replay_sources6 notrack
+            	}
+            }
+            table ip6 raw {
+            	chain OUTPUT {
+            		type filter hook output priority -300; policy accept;
+            		ip6 saddr fd00:ca::/64 notrack
+            	}
+            }
+            """;
+        var exempt = NotrackRuleset.ExemptSources(ruleset);
+        Assert.True(NotrackRuleset.Covers(exempt, Fake));
+        Assert.True(NotrackRuleset.Covers(exempt, Fake6));
+        Assert.True(NotrackRuleset.Covers(exempt, IPNetwork.Parse("fd00:c8:0:3::/64")));
+        Assert.True(NotrackRuleset.Covers(exempt, IPNetwork.Parse("fd00:c9::/120")));
+        Assert.False(NotrackRuleset.Covers(exempt, IPNetwork.Parse("fd00:c9::/119")), "only ::0-::ff of fd00:c9:: are exempt");
+        Assert.True(NotrackRuleset.Covers(exempt, IPNetwork.Parse("fd00:ca::/64")));
+        Assert.False(NotrackRuleset.Covers(exempt, IPNetwork.Parse("fd00:c8::/47")));
+
+        // An IPv4 range is never covered by IPv6 rules (not even ::/0, whose IPv4-mapped part matches no IPv4 packet),
+        // nor an IPv6 range by IPv4 ones.
+        var everyIpv6 = NotrackRuleset.ExemptSources(
+            "table ip6 raw {\n\tchain OUTPUT {\n\t\ttype filter hook output priority raw; policy accept;\n\t\tip6 saddr ::/0 notrack\n\t}\n}\n");
+        Assert.True(NotrackRuleset.Covers(everyIpv6, Fake6));
+        Assert.False(NotrackRuleset.Covers(everyIpv6, Fake));
+        Assert.False(NotrackRuleset.Covers([AddressInterval.Of(Fake6)], Fake));
+        Assert.False(NotrackRuleset.Covers([AddressInterval.Of(Fake)], Fake6));
+    }
+
+    [Fact]
     public void The_scripts_apply_with_the_real_nft_and_read_back()
     {
         ExternalProcess.Require(ExternalProcess.IsRoot, "root is needed for network namespaces and nftables");
         using var lab = new NamespacePair();
         var table = NotrackRuleset.TableFor(4242);
-        ApplyIn(lab.A, NotrackRuleset.Install(table, [Fake]));
-        ApplyIn(lab.A, NotrackRuleset.AddSources(table, [IPNetwork.Parse("10.201.0.0/24"), IPNetwork.Parse("10.200.7.0/24")]));
+        ApplyIn(lab.A, NotrackRuleset.Install(table, [Fake, Fake6]));
+        ApplyIn(lab.A, NotrackRuleset.AddSources(table, [IPNetwork.Parse("10.201.0.0/24"), IPNetwork.Parse("fd00:c9:0:3::/64"), IPNetwork.Parse("10.200.7.0/24")]));
         var exempt = NotrackRuleset.ExemptSources(NamespacePair.Exec(lab.A, "nft", "list", "ruleset"));
         Assert.True(NotrackRuleset.Covers(exempt, Fake));
         Assert.True(NotrackRuleset.Covers(exempt, IPNetwork.Parse("10.201.0.0/24")));
+        Assert.True(NotrackRuleset.Covers(exempt, Fake6));
+        Assert.True(NotrackRuleset.Covers(exempt, IPNetwork.Parse("fd00:c9:0:3::/64")));
+        Assert.False(NotrackRuleset.Covers(exempt, IPNetwork.Parse("fd00:c9:0:4::/64")));
 
         // A second node (another process) has a table of its own; its start removes the table of a node that is gone.
         var tables = NamespacePair.Exec(lab.A, "nft", "list", "tables");

@@ -168,8 +168,8 @@ public static class NodeCommandLine
 
     private static readonly Option<string?> ClientRangeOption = new("--client-range")
     {
-        Description = "With --host target: the (fake) client range whose replies must go to the reply sink.",
-        HelpName = "CIDR",
+        Description = "With --host target: the (fake) client range whose replies must go to the reply sink; an IPv4 range, an IPv6 range, or one of each separated by a comma.",
+        HelpName = "CIDR[,CIDR6]",
     };
 
     private static readonly Option<int?> SlicePrefixOption = new("--slice-prefix")
@@ -192,6 +192,32 @@ public static class NodeCommandLine
         return doctor;
     }
 
+    /// <summary>
+    /// The client ranges of <c>doctor --host target --client-range</c>: an IPv4 range, an IPv6 range, or one of each
+    /// separated by a comma (the coordinator's <c>-c</c> as written), at most one per family.
+    /// </summary>
+    internal static IReadOnlyList<System.Net.IPNetwork> TargetClientRanges(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var ranges = new List<System.Net.IPNetwork>();
+        foreach (var part in parts)
+        {
+            if (!System.Net.IPNetwork.TryParse(part, out var network) || network.BaseAddress.IsIPv4MappedToIPv6)
+            {
+                throw NodeConfigurationException.ForSetting("--client-range", $"'{part}' is not a range such as 10.200.0.0/16 or fd00:c8::/48");
+            }
+
+            if (ranges.Any(r => r.BaseAddress.AddressFamily == network.BaseAddress.AddressFamily))
+            {
+                throw NodeConfigurationException.ForSetting("--client-range", $"'{text}' has two ranges of one family; give at most one IPv4 and one IPv6 range");
+            }
+
+            ranges.Add(network);
+        }
+
+        return ranges;
+    }
+
     private static int RunDoctor(string role, ParseResult parse, RoleSetup setup)
     {
         var output = parse.InvocationConfiguration.Output;
@@ -202,14 +228,18 @@ public static class NodeCommandLine
             {
                 var range = parse.GetValue(ClientRangeOption)
                     ?? throw NodeConfigurationException.ForSetting("--client-range", "--host target needs the client range routed to the reply sink, e.g. 10.200.0.0/16");
-                if (!System.Net.IPNetwork.TryParse(range, out var network) || network.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+                var ranges = TargetClientRanges(range);
+                var slicePrefix = parse.GetValue(SlicePrefixOption) is { } bits and >= 0 and <= 32 ? bits : Doctor.HostChecks.DefaultSlicePrefix;
+                List<Doctor.DoctorCheck> checks = [];
+                foreach (var network in ranges)
                 {
-                    throw NodeConfigurationException.ForSetting("--client-range", $"'{range}' is not an IPv4 range such as 10.200.0.0/16");
+                    var cidr = network.ToString();
+                    checks.AddRange(network.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+                        ? [Doctor.HostChecks.Ipv6ReversePathFilter(cidr), Doctor.HostChecks.ClientRangeRouted(cidr, Doctor.HostChecks.Ipv6SlicePrefix)]
+                        : [Doctor.HostChecks.ReversePathFilter(cidr), Doctor.HostChecks.ClientRangeRouted(cidr, slicePrefix)]);
                 }
 
-                return Doctor.DoctorReport.Run($"target host (replies to {range})",
-                    [Doctor.HostChecks.ReversePathFilter(range),
-                     Doctor.HostChecks.ClientRangeRouted(range, parse.GetValue(SlicePrefixOption) is { } bits and >= 0 and <= 32 ? bits : Doctor.HostChecks.DefaultSlicePrefix)], output);
+                return Doctor.DoctorReport.Run($"target host (replies to {range})", checks, output);
             }
 
             if (host != role)

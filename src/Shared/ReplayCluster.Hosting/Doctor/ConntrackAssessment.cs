@@ -8,10 +8,10 @@ namespace ReplayCluster.Doctor;
 /// <param name="Count">nf_conntrack_count; null when conntrack is not loaded in this network namespace.</param>
 /// <param name="Max">nf_conntrack_max.</param>
 /// <param name="Exempt">Source ranges that notrack rules exempt (<see cref="NotrackRuleset.ExemptSources"/>); null when the ruleset could not be read.</param>
-/// <param name="Range">The node's fake client range; null when it takes a slice of the coordinator's range or keeps real addresses.</param>
+/// <param name="Ranges">The node's fake client ranges, one per family; empty when it takes a slice of the coordinator's range or keeps real addresses.</param>
 /// <param name="NodeInstalls">The node will install the exemption itself (notrack not off, and nft accepted the table in check mode).</param>
 /// <param name="WhyNotInstalls">Why it will not, when it will not.</param>
-internal sealed record ConntrackFacts(long? Count, long? Max, IReadOnlyList<AddressInterval>? Exempt, IPNetwork? Range, bool NodeInstalls, string? WhyNotInstalls);
+internal sealed record ConntrackFacts(long? Count, long? Max, IReadOnlyList<AddressInterval>? Exempt, IReadOnlyList<IPNetwork> Ranges, bool NodeInstalls, string? WhyNotInstalls);
 
 /// <summary>The conntrack check's verdict, apart from reading the host (unit-tested).</summary>
 internal static class ConntrackAssessment
@@ -25,9 +25,13 @@ internal static class ConntrackAssessment
     public static DoctorResult Assess(ConntrackFacts facts)
     {
         ArgumentNullException.ThrowIfNull(facts);
-        var range = facts.Range?.ToString() ?? "the coordinator's slice";
+        var range = facts.Ranges.Count > 0 ? string.Join(", ", facts.Ranges) : "the coordinator's slice";
+        var matches = facts.Ranges.Count > 0
+            ? facts.Ranges.Select(r => $"{(r.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "ip6" : "ip")} saddr {r}")
+            : ["ip saddr <fake range>", "ip6 saddr <fake IPv6 range>"];
         var rule = $"nft add table inet {NotrackRuleset.TablePrefix}; nft add chain inet {NotrackRuleset.TablePrefix} {NotrackRuleset.Chain} " +
-            $"'{{ type filter hook output priority raw; }}'; nft add rule inet {NotrackRuleset.TablePrefix} {NotrackRuleset.Chain} ip saddr {facts.Range?.ToString() ?? "<fake range>"} notrack";
+            $"'{{ type filter hook output priority raw; }}'" +
+            string.Concat(matches.Select(m => $"; nft add rule inet {NotrackRuleset.TablePrefix} {NotrackRuleset.Chain} {m} notrack"));
         if (facts.Count is not { } count)
         {
             return DoctorResult.Ok("conntrack is not loaded here: replayed flows cannot fill a table" +
@@ -43,7 +47,7 @@ internal static class ConntrackAssessment
                 "find what fills it (conntrack -L | sort | uniq -c), exempt replayed flows (notrack), or raise net.netfilter.nf_conntrack_max");
         }
 
-        var covered = facts.Range is { } own && facts.Exempt is { } exempt && NotrackRuleset.Covers(exempt, own);
+        var covered = facts.Ranges.Count > 0 && facts.Exempt is { } exempt && facts.Ranges.All(own => NotrackRuleset.Covers(exempt, own));
         if (covered)
         {
             return share >= WarnShare
@@ -59,7 +63,7 @@ internal static class ConntrackAssessment
                 : DoctorResult.Ok(detail);
         }
 
-        if (facts.Range is null && facts.Exempt is { Count: > 0 })
+        if (facts.Ranges.Count == 0 && facts.Exempt is { Count: > 0 })
         {
             return DoctorResult.Warn($"{fill}; notrack rules exist ({facts.Exempt.Count} range(s)) but the node's slice is known only at run time",
                 $"make sure they cover the coordinator's whole fake range: {rule}");

@@ -78,7 +78,7 @@ public static class HostChecks
     /// <summary>A route to <paramref name="address"/> exists (the capture node sends raw packets there).</summary>
     public static DoctorCheck RouteTo(IPAddress address, string what) => new($"route to {what}", () =>
     {
-        var (exit, output) = Run("ip", "-4", "route", "get", address.ToString());
+        var (exit, output) = Run("ip", address.AddressFamily == AddressFamily.InterNetworkV6 ? "-6" : "-4", "route", "get", address.ToString());
         return exit == 0
             ? DoctorResult.Ok(output.Split('\n')[0].Trim())
             : DoctorResult.Fail($"no route to {address}: {output.Trim()}", $"add a route to {address} (ip route add ...)");
@@ -150,6 +150,96 @@ public static class HostChecks
             $"sysctl -w net.ipv4.ip_forward=0 net.ipv4.conf.{sinkInterface}.forwarding=0 on the assistant (reply sink) host");
     }
 
+    /// <summary>
+    /// Forwarding of IPv6 is off on the reply sink, so replies to IPv6 clients die there. Unlike IPv4, the kernel
+    /// forwards IPv6 by the global flag (net.ipv6.conf.all.forwarding; since Linux 6.17 also an interface's
+    /// force_forwarding), not by the flag of the interface a packet came in on.
+    /// </summary>
+    public static DoctorCheck Ipv6ForwardingOff(string sinkInterface) => new("ipv6 forwarding", () =>
+    {
+        var (exit, output) = Run("ethtool", "-i", sinkInterface);
+        var ifb = exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb");
+        return AssessIpv6Forwarding(sinkInterface, ReadInt("/proc/sys/net/ipv6/conf/all/forwarding"),
+            ReadInt($"/proc/sys/net/ipv6/conf/{sinkInterface}/force_forwarding"), ReadInt($"/proc/sys/net/ipv6/conf/{sinkInterface}/disable_ipv6"), ifb);
+    });
+
+    /// <summary>The IPv6 forwarding check's verdict from what the host says (unit-tested).</summary>
+    internal static DoctorResult AssessIpv6Forwarding(string sinkInterface, int? all, int? forceForwarding, int? disabled, bool ifb)
+    {
+        if (ifb)
+        {
+            return DoctorResult.Ok($"{sinkInterface} is an ifb sink: IPv6 replies end there whatever forwarding is");
+        }
+
+        if (all is null || disabled == 1)
+        {
+            return DoctorResult.Ok($"IPv6 is off on {sinkInterface}: no IPv6 reply reaches it to be forwarded (an IPv6 target's replies need it on)");
+        }
+
+        if (all == 0 && forceForwarding is null or 0)
+        {
+            return DoctorResult.Ok($"off (net.ipv6.conf.all.forwarding=0): replies to IPv6 clients routed here are captured and dropped");
+        }
+
+        return DoctorResult.Fail(
+            $"this host forwards IPv6 (net.ipv6.conf.all.forwarding={all}, {sinkInterface} force_forwarding={forceForwarding?.ToString(CultureInfo.InvariantCulture) ?? "-"}): " +
+            "it sends the target's replies to IPv6 clients on to the real clients, which answer with RST",
+            $"sysctl -w net.ipv6.conf.all.forwarding=0{(forceForwarding is 1 ? $" net.ipv6.conf.{sinkInterface}.force_forwarding=0" : string.Empty)} on the assistant (reply sink) host");
+    }
+
+    /// <summary>
+    /// On the target, for an IPv6 client range: IPv6 has no rp_filter sysctl, but a reverse-path rule in nftables
+    /// (<c>fib saddr . iif oif missing drop</c>, firewalld's IPv6_rpfilter, ip6tables' rpfilter match) drops replayed
+    /// packets whose source is routed out another way than they came in, which is how the fake range is routed.
+    /// </summary>
+    public static DoctorCheck Ipv6ReversePathFilter(string clientRange) => new("ipv6 rpfilter", () =>
+    {
+        var (exit, output) = Run("nft", "list", "ruleset");
+        if (exit != 0)
+        {
+            return DoctorResult.Ok($"no nftables ruleset to read ({output.Trim().Split('\n')[0]}): no reverse-path rule drops {clientRange}");
+        }
+
+        var rules = Ipv6ReversePathRules(output);
+        return rules.Count == 0
+            ? DoctorResult.Ok($"no IPv6 reverse-path rule in the nftables ruleset: packets from {clientRange} are accepted")
+            : DoctorResult.Warn($"reverse-path rule(s) that may drop replayed packets from {clientRange}: {string.Join("; ", rules.Take(3))}",
+                $"exempt the range before the rule (e.g. ip6 saddr {clientRange} accept in the same chain, earlier), or turn IPv6_rpfilter off in firewalld");
+    });
+
+    /// <summary>The rules of <paramref name="ruleset"/> (<c>nft list ruleset</c>) that drop IPv6 packets failing a reverse-path lookup (unit-tested).</summary>
+    internal static IReadOnlyList<string> Ipv6ReversePathRules(string ruleset)
+    {
+        ArgumentNullException.ThrowIfNull(ruleset);
+        var found = new List<string>();
+        var family = string.Empty;
+        foreach (var raw in ruleset.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.StartsWith("table ", StringComparison.Ordinal))
+            {
+                family = line.Split(' ', StringSplitOptions.RemoveEmptyEntries) is { Length: > 1 } words ? words[1] : string.Empty;
+                continue;
+            }
+
+            // An IPv4-only table or rule does not see IPv6 packets.
+            if (family is not ("inet" or "ip6") || line.Contains("nfproto ipv4", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var fib = line.Contains("fib saddr", StringComparison.Ordinal) && line.Contains("oif", StringComparison.Ordinal)
+                && line.Contains("drop", StringComparison.Ordinal);
+            var xt = line.Contains("rpfilter", StringComparison.Ordinal) && line.Contains("drop", StringComparison.Ordinal);
+            if (fib || xt)
+            {
+                found.Add(line);
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>On the target: strict reverse-path filtering silently drops replayed (spoofed) sources.</summary>
     public static DoctorCheck ReversePathFilter(string clientRange) => new("rp_filter", () =>
     {
@@ -173,13 +263,14 @@ public static class HostChecks
     public static DoctorCheck ClientRangeRouted(string cidr, int slicePrefix = DefaultSlicePrefix) => new("client route", () =>
     {
         var range = IPNetwork.Parse(cidr);
-        var (exit, output) = Run("ip", "-4", "route", "show", "table", "main");
+        var ipv6 = range.BaseAddress.AddressFamily == AddressFamily.InterNetworkV6;
+        var (exit, output) = Run("ip", ipv6 ? "-6" : "-4", "route", "show", "table", "main");
         if (exit != 0)
         {
             return DoctorResult.Fail($"cannot read the routing table: {output.Trim()}", "apt-get install iproute2");
         }
 
-        var result = SliceRoutes.Assess(range, slicePrefix, SliceRoutes.Parse(output));
+        var result = SliceRoutes.Assess(range, slicePrefix, SliceRoutes.Parse(output, ipv6));
         var prefix = Math.Max(range.PrefixLength, slicePrefix);
         if (result.Bad.Count > 0)
         {
@@ -188,7 +279,7 @@ public static class HostChecks
             return DoctorResult.Fail(
                 $"{result.Bad.Count} of {result.Slices} /{prefix} slices of {cidr} are not routed to a reply sink: {examples}{(result.Bad.Count > 4 ? "; ..." : string.Empty)}" +
                 (allBad && result.Bad.All(b => b.Reason == "no route") ? ": the target cannot answer replayed clients at all" : ": the target's replies to them go toward real clients or nowhere"),
-                $"ip route add {cidr} via <assistant address> (or dev <ifb sink>)");
+                $"ip{(ipv6 ? " -6" : string.Empty)} route add {cidr} via <assistant address> (or dev <ifb sink>)");
         }
 
         return DoctorResult.Ok($"{cidr}: all {result.Slices} /{prefix} slices {string.Join(", ", result.NextHops)}");
@@ -197,21 +288,23 @@ public static class HostChecks
     /// <summary>The coordinator's default slice prefix (<c>--slice-prefix</c>).</summary>
     public const int DefaultSlicePrefix = 24;
 
+    /// <summary>The prefix of the coordinator's IPv6 slices (one /64 per capture node, <c>FakeClientRanges.Ipv6SlicePrefix</c>).</summary>
+    public const int Ipv6SlicePrefix = 64;
+
     /// <summary>
     /// On a capture host: conntrack is not close to full, and the replayed flows' sources are exempt from it, by the
     /// node itself (<paramref name="nodeInstalls"/>: notrack not off, and nft accepts its table in check mode) or by
     /// the host's own notrack rule.
     /// </summary>
-    public static DoctorCheck Conntrack(string? fakeRange, bool nodeInstalls) => new("conntrack", () =>
+    public static DoctorCheck Conntrack(IReadOnlyList<IPNetwork> fakeRanges, bool nodeInstalls) => new("conntrack", () =>
     {
-        var range = fakeRange is null ? (IPNetwork?)null : IPNetwork.Parse(fakeRange);
         var count = ReadLong("/proc/sys/net/netfilter/nf_conntrack_count");
         var max = ReadLong("/proc/sys/net/netfilter/nf_conntrack_max");
         var (listed, ruleset) = Run("nft", "list", "ruleset");
         string? whyNot = nodeInstalls ? null : "notrack = off";
         if (nodeInstalls)
         {
-            var (check, output) = HostTool.Run("nft", ["-c", "-f", "-"], NotrackRuleset.Install(NotrackRuleset.TableFor(Environment.ProcessId), range is { } r ? [r] : []));
+            var (check, output) = HostTool.Run("nft", ["-c", "-f", "-"], NotrackRuleset.Install(NotrackRuleset.TableFor(Environment.ProcessId), fakeRanges));
             if (check != 0)
             {
                 nodeInstalls = false;
@@ -219,7 +312,7 @@ public static class HostChecks
             }
         }
 
-        return ConntrackAssessment.Assess(new ConntrackFacts(count, max, listed == 0 ? NotrackRuleset.ExemptSources(ruleset) : null, range, nodeInstalls, whyNot));
+        return ConntrackAssessment.Assess(new ConntrackFacts(count, max, listed == 0 ? NotrackRuleset.ExemptSources(ruleset) : null, fakeRanges, nodeInstalls, whyNot));
     });
 
     private static IPAddress FirstAddress(string cidr)

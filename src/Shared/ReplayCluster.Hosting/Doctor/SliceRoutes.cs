@@ -6,7 +6,7 @@ namespace ReplayCluster.Doctor;
 
 /// <summary>
 /// Where the target's main routing table sends each slice of the fake client range, read from the text of
-/// <c>ip -4 route show table main</c> by longest-prefix match. Every address counts, not one probe per range: a
+/// <c>ip -4 route show table main</c> (or <c>ip -6</c> for an IPv6 range) by longest-prefix match. Every address counts, not one probe per range: a
 /// route that covers the first slice only (or a more specific route that sends part of a slice elsewhere) leaves
 /// the other capture nodes' replies on the default route, toward real clients, or nowhere.
 /// </summary>
@@ -24,8 +24,11 @@ internal static class SliceRoutes
     /// <param name="NextHops">The distinct next hops of the slices that are routed.</param>
     public sealed record Assessment(int Slices, IReadOnlyList<(string Slice, string Reason)> Bad, IReadOnlyList<string> NextHops);
 
-    /// <summary>Parses the routes of <c>ip -4 route show</c> (continuation lines of multipath routes are folded in).</summary>
-    public static IReadOnlyList<Route> Parse(string table)
+    /// <summary>
+    /// Parses the routes of <c>ip -4 route show</c>, or of <c>ip -6 route show</c> when <paramref name="ipv6"/> (its
+    /// "default" is ::/0); continuation lines of multipath routes are folded in.
+    /// </summary>
+    public static IReadOnlyList<Route> Parse(string table, bool ipv6 = false)
     {
         ArgumentNullException.ThrowIfNull(table);
         var lines = new List<string>();
@@ -59,7 +62,9 @@ internal static class SliceRoutes
             }
 
             var isDefault = words[at] == "default";
-            var prefix = isDefault ? "0.0.0.0/0" : words[at].Contains('/', StringComparison.Ordinal) ? words[at] : words[at] + "/32";
+            var prefix = isDefault ? (ipv6 ? "::/0" : "0.0.0.0/0")
+                : words[at].Contains('/', StringComparison.Ordinal) ? words[at]
+                : words[at] + (ipv6 ? "/128" : "/32");
             if (!IPNetwork.TryParse(prefix, out var network))
             {
                 continue;
@@ -75,30 +80,35 @@ internal static class SliceRoutes
     public static Assessment Assess(IPNetwork range, int slicePrefix, IReadOnlyList<Route> routes)
     {
         ArgumentNullException.ThrowIfNull(routes);
-        var prefix = Math.Max(range.PrefixLength, Math.Clamp(slicePrefix, 0, 32));
+        var bits = AddressInterval.HostBits(range.BaseAddress);
+        var prefix = Math.Max(range.PrefixLength, Math.Clamp(slicePrefix, 0, bits));
         var whole = AddressInterval.Of(range);
-        var sliceSize = 1UL << (32 - prefix);
-        var slices = (int)Math.Min((ulong)whole.Last - whole.First + 1 >> (32 - prefix), MaxSlices);
+        var sliceBits = bits - prefix;
+        var sliceSize = UInt128.One << sliceBits;
+        var slices = (int)UInt128.Min(((whole.Last - whole.First) >> sliceBits) + 1, MaxSlices);
 
         // Cut points: where any route starts or ends inside the range. Between two cut points one route decides.
-        var cuts = new SortedSet<ulong>();
+        var cuts = new SortedSet<UInt128>();
         foreach (var route in routes)
         {
             cuts.Add(route.Addresses.First);
-            cuts.Add((ulong)route.Addresses.Last + 1);
+            if (route.Addresses.Last != UInt128.MaxValue)
+            {
+                cuts.Add(route.Addresses.Last + 1);
+            }
         }
 
         var bad = new List<(string, string)>();
         var hops = new SortedSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < slices; i++)
         {
-            var first = whole.First + (ulong)i * sliceSize;
-            var last = first + sliceSize - 1;
+            var first = whole.First + ((UInt128)(uint)i << sliceBits);
+            var last = first + (sliceSize - 1);
             string? reason = null;
             var start = first;
-            while (start <= last && reason is null)
+            while (reason is null)
             {
-                var route = Lookup(routes, (uint)start);
+                var route = Lookup(routes, start);
                 reason = route is null ? "no route"
                     : route.IsDefault ? $"the default route ({route.NextHop})"
                     : route.Type is { } type ? $"a {type} route ({Format(route)})"
@@ -108,19 +118,26 @@ internal static class SliceRoutes
                     hops.Add(route.NextHop);
                 }
 
-                start = cuts.GetViewBetween(start + 1, last + 1).Min is var next && next != 0 ? next : last + 1;
+                // The next point inside the slice where another route may take over, if any.
+                var next = start == last ? null : cuts.GetViewBetween(start + 1, last);
+                if (next is not { Count: > 0 })
+                {
+                    break;
+                }
+
+                start = next.Min;
             }
 
             if (reason is not null)
             {
-                bad.Add(($"{AddressInterval.ToAddress((uint)first)}/{prefix}", reason));
+                bad.Add(($"{AddressInterval.ToAddress(first)}/{prefix}", reason));
             }
         }
 
         return new Assessment(slices, bad, [.. hops]);
     }
 
-    private static Route? Lookup(IReadOnlyList<Route> routes, uint address)
+    private static Route? Lookup(IReadOnlyList<Route> routes, UInt128 address)
     {
         Route? best = null;
         foreach (var route in routes)

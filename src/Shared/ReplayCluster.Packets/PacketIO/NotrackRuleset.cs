@@ -21,8 +21,8 @@ namespace ReplayCluster.PacketIO;
 /// </para>
 /// <para>
 /// The exemption is an output chain at priority raw (-300), before conntrack (-200), doing <c>notrack</c> for packets
-/// whose source lies in a named interval set. The set starts with the node's range and grows with each identity
-/// slice it is granted (sessions keep the identities of an earlier slice until they end). One table per node
+/// whose source lies in a named interval set, one set per family (raw IPv6 sends pass the same hook and are tracked
+/// the same way). The sets start with the node's ranges and grow with each identity slice it is granted (sessions keep the identities of an earlier slice until they end). One table per node
 /// process (<see cref="TableFor"/>), so two capture nodes on one host neither replace nor remove each other's; a table
 /// left by a node that was killed is removed by the next node that starts (<see cref="StaleTables"/>).
 /// </para>
@@ -50,8 +50,11 @@ public static partial class NotrackRuleset
             .Where(t => int.TryParse(t[(TablePrefix.Length + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !isAlive(pid))];
     }
 
-    /// <summary>The interval set of exempt source ranges.</summary>
+    /// <summary>The interval set of exempt IPv4 source ranges.</summary>
     public const string SourceSet = "replay_sources";
+
+    /// <summary>The interval set of exempt IPv6 source ranges.</summary>
+    public const string SourceSet6 = "replay_sources6";
 
     /// <summary>The output chain that does the notrack.</summary>
     public const string Chain = "notrack_replayed";
@@ -77,18 +80,26 @@ public static partial class NotrackRuleset
         text.Append(CultureInfo.InvariantCulture, $"delete table inet {table}\n");
         text.Append(CultureInfo.InvariantCulture, $"table inet {table} {{\n");
         text.Append(CultureInfo.InvariantCulture, $"  set {SourceSet} {{ type ipv4_addr; flags interval; auto-merge; }}\n");
-        text.Append(CultureInfo.InvariantCulture, $"  chain {Chain} {{ type filter hook output priority raw; policy accept; ip saddr @{SourceSet} notrack; }}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  set {SourceSet6} {{ type ipv6_addr; flags interval; auto-merge; }}\n");
+        text.Append(CultureInfo.InvariantCulture,
+            $"  chain {Chain} {{ type filter hook output priority raw; policy accept; ip saddr @{SourceSet} notrack; ip6 saddr @{SourceSet6} notrack; }}\n");
         text.Append("}\n");
         text.Append(AddSources(table, sources));
         return text.ToString();
     }
 
-    /// <summary>A script that adds <paramref name="sources"/> to the set of <paramref name="table"/> (nothing when empty).</summary>
+    /// <summary>A script that adds <paramref name="sources"/> to the sets of <paramref name="table"/>, each to its family's (nothing when empty).</summary>
     public static string AddSources(string table, IEnumerable<IPNetwork> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
-        var list = sources.Select(s => s.ToString()).ToList();
-        return list.Count == 0 ? string.Empty : $"add element inet {table} {SourceSet} {{ {string.Join(", ", list)} }}\n";
+        var text = new StringBuilder();
+        foreach (var family in sources.GroupBy(s => s.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6))
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"add element inet {table} {(family.Key ? SourceSet6 : SourceSet)} {{ {string.Join(", ", family.Select(s => s.ToString()))} }}\n");
+        }
+
+        return text.ToString();
     }
 
     /// <summary>A script that removes <paramref name="table"/> (and with it the set and the chain).</summary>
@@ -96,7 +107,7 @@ public static partial class NotrackRuleset
 
     /// <summary>
     /// The source ranges that <paramref name="ruleset"/> (the text of <c>nft list ruleset</c>) exempts from connection
-    /// tracking for locally generated packets: <c>notrack</c> rules with an <c>ip saddr</c> match (a prefix, a literal
+    /// tracking for locally generated packets: <c>notrack</c> rules with an <c>ip saddr</c> or <c>ip6 saddr</c> match (a prefix, a literal
     /// set or a named set) in a chain on the output hook that runs before conntrack. Our own table and an operator's
     /// own nft rules are read alike.
     /// </summary>
@@ -181,7 +192,7 @@ public static partial class NotrackRuleset
     public static bool Covers(IEnumerable<AddressInterval> exempt, IPNetwork range)
     {
         var wanted = AddressInterval.Of(range);
-        var next = (ulong)wanted.First;
+        var next = wanted.First;
         foreach (var interval in exempt.OrderBy(i => i.First))
         {
             if (interval.First > next)
@@ -189,11 +200,13 @@ public static partial class NotrackRuleset
                 break;
             }
 
-            next = Math.Max(next, (ulong)interval.Last + 1);
-            if (next > wanted.Last)
+            if (interval.Last >= wanted.Last)
             {
                 return true;
             }
+
+            // Below wanted.Last, so the + 1 cannot wrap.
+            next = UInt128.Max(next, interval.Last + 1);
         }
 
         return false;
@@ -228,13 +241,48 @@ public static partial class NotrackRuleset
             {
                 if (IPAddress.TryParse(value[..dash], out var first) && IPAddress.TryParse(value[(dash + 1)..], out var last))
                 {
-                    yield return new AddressInterval(AddressInterval.ToNumber(first), AddressInterval.ToNumber(last));
+                    foreach (var part in OfFamily(new AddressInterval(AddressInterval.ToNumber(first), AddressInterval.ToNumber(last)), first))
+                    {
+                        yield return part;
+                    }
                 }
             }
-            else if (IPNetwork.TryParse(value.Contains('/', StringComparison.Ordinal) ? value : value + "/32", out var network))
+            else if (IPNetwork.TryParse(value.Contains('/', StringComparison.Ordinal) ? value : value + (value.Contains(':', StringComparison.Ordinal) ? "/128" : "/32"), out var network))
             {
-                yield return AddressInterval.Of(network);
+                foreach (var part in OfFamily(AddressInterval.Of(network), network.BaseAddress))
+                {
+                    yield return part;
+                }
             }
+        }
+    }
+
+    // An IPv6 interval as written in a rule, without the IPv4-mapped block ::ffff:0:0/96 (where IPv4 addresses are
+    // numbered here): an ip6 rule matches no IPv4 packet, even "ip6 saddr ::/0".
+    private static IEnumerable<AddressInterval> OfFamily(AddressInterval interval, IPAddress written)
+    {
+        if (written.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            yield return interval;
+            yield break;
+        }
+
+        var mappedFirst = (UInt128)0xFFFF << 32;
+        var mappedLast = mappedFirst | uint.MaxValue;
+        if (interval.Last < mappedFirst || interval.First > mappedLast)
+        {
+            yield return interval;
+            yield break;
+        }
+
+        if (interval.First < mappedFirst)
+        {
+            yield return interval with { Last = mappedFirst - 1 };
+        }
+
+        if (interval.Last > mappedLast)
+        {
+            yield return interval with { First = mappedLast + 1 };
         }
     }
 
@@ -244,41 +292,56 @@ public static partial class NotrackRuleset
     [GeneratedRegex(@"\bnotrack\b")]
     private static partial Regex NotrackRule();
 
-    // "ip saddr 10.200.0.0/16", "ip saddr { 10.200.0.0/24, 10.201.0.0/24 }", "ip saddr @replay_sources"; a negation
-    // ("ip saddr != ...") does not match, so it exempts nothing here.
-    [GeneratedRegex(@"\bip saddr (?<operand>@\w+|\{[^}]*\}|[0-9./-]+)")]
+    // "ip saddr 10.200.0.0/16", "ip saddr { 10.200.0.0/24, 10.201.0.0/24 }", "ip saddr @replay_sources", "ip6 saddr
+    // fd00:c8::/48"; a negation ("ip saddr != ...") does not match, so it exempts nothing here.
+    [GeneratedRegex(@"\bip6? saddr (?<operand>@\w+|\{[^}]*\}|[0-9a-fA-F:./-]+)")]
     private static partial Regex SourceMatch();
 
-    [GeneratedRegex(@"\d{1,3}(\.\d{1,3}){3}(/\d{1,2}|-\d{1,3}(\.\d{1,3}){3})?")]
+    // An IPv4 address, prefix or a-b range; or an IPv6 one (hex groups with at least one colon; no dotted tail).
+    [GeneratedRegex(@"\d{1,3}(\.\d{1,3}){3}(/\d{1,2}|-\d{1,3}(\.\d{1,3}){3})?|[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}(/\d{1,3}|-[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7})?")]
     private static partial Regex Address();
 }
 
-/// <summary>IPv4 addresses <see cref="First"/> to <see cref="Last"/>, inclusive, as host-order numbers.</summary>
-public readonly record struct AddressInterval(uint First, uint Last)
+/// <summary>
+/// Addresses <see cref="First"/> to <see cref="Last"/>, inclusive, as host-order 128-bit numbers; an IPv4 address is
+/// its IPv4-mapped IPv6 address (::ffff:a.b.c.d), so one interval never spans the two families by accident and the
+/// families sort apart.
+/// </summary>
+public readonly record struct AddressInterval(UInt128 First, UInt128 Last)
 {
     /// <summary>The addresses of <paramref name="network"/>.</summary>
     public static AddressInterval Of(IPNetwork network)
     {
         var first = ToNumber(network.BaseAddress);
-        var size = network.PrefixLength == 0 ? uint.MaxValue : (1u << (32 - network.PrefixLength)) - 1;
+        var hostBits = HostBits(network.BaseAddress) - network.PrefixLength;
+        var size = hostBits >= 128 ? UInt128.MaxValue : (UInt128.One << hostBits) - 1;
         return new AddressInterval(first, first + size);
     }
 
-    /// <summary>A host-order number as an IPv4 address.</summary>
-    public static IPAddress ToAddress(uint number)
-    {
-        Span<byte> bytes = stackalloc byte[4];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes, number);
-        return new IPAddress(bytes);
-    }
-
-    /// <summary>An IPv4 address as a host-order number.</summary>
-    public static uint ToNumber(IPAddress address)
+    /// <summary>Bits of an address of <paramref name="address"/>'s family: 32 or 128.</summary>
+    public static int HostBits(IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);
-        Span<byte> bytes = stackalloc byte[4];
-        return address.TryWriteBytes(bytes, out var written) && written == 4
-            ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes)
-            : throw new ArgumentException($"{address} is not an IPv4 address", nameof(address));
+        return address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128;
+    }
+
+    /// <summary>A number as an address: IPv4 for an IPv4-mapped number, IPv6 otherwise.</summary>
+    public static IPAddress ToAddress(UInt128 number)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(bytes, number);
+        var address = new IPAddress(bytes);
+        return address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    }
+
+    /// <summary>An address as a number (an IPv4 address as its IPv4-mapped one).</summary>
+    public static UInt128 ToNumber(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        Span<byte> bytes = stackalloc byte[16];
+        var mapped = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? address.MapToIPv6() : address;
+        return mapped.TryWriteBytes(bytes, out var written) && written == 16
+            ? System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes)
+            : throw new ArgumentException($"{address} is neither an IPv4 nor an IPv6 address", nameof(address));
     }
 }
