@@ -295,45 +295,28 @@ internal sealed class CapturePump(
 
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
     {
-        var linkType = LinkTypes.FromPcap(info.LinkType);
-        var result = PacketParser.TryParse(frame, linkType, out var packet);
-        if (result == ParseResult.Ok)
-        {
-            Stage(frame, info, packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort,
-                packet.Sequence, packet.Acknowledgment, packet.Flags, packet.Options, packet.PayloadOffset, packet.PayloadLength, packet.Truncated);
-            return;
-        }
-
         // The capture filter selects TCP ports of both families: an IPv6 client of a dual-stack service is replayed
         // like an IPv4 one (its session takes its target's family: SessionShard).
-        if (result is ParseResult.UnsupportedEtherType or ParseResult.NotIpv4)
+        var result = PacketParser.TryParseAny(frame, LinkTypes.FromPcap(info.LinkType), out var packet);
+        if (result == ParseResult.Ok)
         {
-            var ipv6Result = PacketParser.TryParseIpv6(frame, linkType, out var ipv6);
-            if (ipv6Result == ParseResult.Ok)
-            {
-                Stage(frame, info, ipv6.SourceAddress, ipv6.SourcePort, ipv6.DestinationAddress, ipv6.DestinationPort,
-                    ipv6.Sequence, ipv6.Acknowledgment, ipv6.Flags, ipv6.Options, ipv6.PayloadOffset, ipv6.PayloadLength, ipv6.Truncated);
-                return;
-            }
-
-            // Neither family: the IPv4 parser's reason stands; an IPv6 packet is refused for its own reason.
-            result = ipv6Result == ParseResult.NotIpv6 ? result : ipv6Result;
+            Stage(frame, info, packet);
+            return;
         }
 
         statistics.CountRejected(result);
     }
 
-    private void Stage(ReadOnlySpan<byte> frame, in FrameInfo info, NetAddress source, ushort sourcePort, NetAddress destination, ushort destinationPort,
-        uint sequence, uint acknowledgment, TcpFlags flags, in TcpOptions options, int payloadOffset, int payloadLength, bool truncated)
+    private void Stage(ReadOnlySpan<byte> frame, in FrameInfo info, in AnyTcpPacket packet)
     {
-        if (truncated)
+        if (packet.Truncated)
         {
             // Bytes the snap length cut off are gone; the session would wait for them as a gap.
             statistics.CountTruncated();
             return;
         }
 
-        if (plan.Current.Targets is not { } targets || !targets.TryMap(destination, destinationPort, out var route))
+        if (plan.Current.Targets is not { } targets || !targets.TryMap(packet.DestinationAddress, packet.DestinationPort, out var route))
         {
             statistics.CountIgnored();
             return;
@@ -342,15 +325,15 @@ internal sealed class CapturePump(
         statistics.CountCaptured();
         var segment = new CapturedSegment
         {
-            Sequence = sequence + _sequenceOffset,
-            Acknowledgment = acknowledgment,
-            Flags = flags,
-            Payload = payloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(payloadOffset, payloadLength).ToArray(),
-            Mss = options.HasMss ? options.Mss : (ushort)0,
-            TsVal = options.HasTimestamp ? options.TsVal : null,
+            Sequence = packet.Sequence + _sequenceOffset,
+            Acknowledgment = packet.Acknowledgment,
+            Flags = packet.Flags,
+            Payload = packet.PayloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(packet.PayloadOffset, packet.PayloadLength).ToArray(),
+            Mss = packet.Options.HasMss ? packet.Options.Mss : (ushort)0,
+            TsVal = packet.Options.HasTimestamp ? packet.Options.TsVal : null,
             CapturedAtNanos = info.TimestampNanos,
         };
-        var connection = new OnlineConnection(source, sourcePort, destination, destinationPort);
+        var connection = new OnlineConnection(packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort);
         if (!shards.TryStage(new CapturedPacket(connection, segment, route)))
         {
             statistics.CountRefusedQueueFull();

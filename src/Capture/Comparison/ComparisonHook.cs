@@ -17,8 +17,7 @@ internal sealed class ComparisonHook(PlanInEffect plan, IActorRef collector, Com
     public ComparisonChoice? Choose(OnlineConnection connection)
     {
         if (!comparing.On || plan.Current.Plan is not { ComparePercent: > 0 and var percent } current
-            // Comparison is IPv4 only for now: the online side's capture filter selects clients by their IPv4 address.
-            || !connection.ClientAddress.IsIpv4 || !ComparisonSelector.Chooses(connection.ClientAddress.Ipv4, connection.ClientPort, percent))
+            || !ComparisonSelector.Chooses(connection.ClientAddress, connection.ClientPort, percent))
         {
             return null;
         }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ReplayCluster.Packets;
 
 namespace ReplayCluster.Capture.Comparison;
 
@@ -22,8 +23,27 @@ internal static class ComparisonSelector
     private const uint Mixer = 2246822507;
 
     /// <summary>Whether the connection of <paramref name="clientAddress"/>:<paramref name="clientPort"/> is compared at <paramref name="percent"/>.</summary>
-    public static bool Chooses(uint clientAddress, ushort clientPort, double percent) =>
-        percent > 0 && (percent >= 100 || BasisPoints(clientAddress, clientPort) < Threshold(percent));
+    public static bool Chooses(NetAddress clientAddress, ushort clientPort, double percent) =>
+        percent > 0 && (percent >= 100 || BasisPoints(Key(clientAddress), clientPort) < Threshold(percent));
+
+    /// <summary>
+    /// The 32 bits of a client address that the hash takes, and that a capture filter can compute as well: an IPv4
+    /// address itself, the XOR of an IPv6 address's four 32-bit words (<see cref="Ipv6KeyTerm"/>).
+    /// </summary>
+    internal static uint Key(NetAddress address)
+    {
+        if (address.IsIpv4)
+        {
+            return address.Ipv4;
+        }
+
+        var (upper, lower) = (address.Ipv6.Upper, address.Ipv6.Lower);
+        return (uint)(upper >> 32) ^ (uint)upper ^ (uint)(lower >> 32) ^ (uint)lower;
+    }
+
+    /// <summary><see cref="Key"/> as a capture filter expression of the IPv6 address at <paramref name="offset"/> in the IPv6 header (8 source, 24 destination).</summary>
+    public static string Ipv6KeyTerm(int offset) => string.Create(CultureInfo.InvariantCulture,
+        $"(ip6[{offset}:4] ^ ip6[{offset + 4}:4] ^ ip6[{offset + 8}:4] ^ ip6[{offset + 12}:4])");
 
     /// <summary>
     /// A capture filter term that holds exactly when <see cref="Chooses"/> does, for the client address and port read

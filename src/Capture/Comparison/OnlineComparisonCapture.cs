@@ -83,9 +83,14 @@ internal sealed class OnlineComparisonCapture(
             return null;
         }
 
-        // The client is the source of a packet to the service and the destination of one from it.
-        var toService = ComparisonSelector.FilterTerm("ip[12:4]", "tcp[0:2]", percent);
-        var fromService = ComparisonSelector.FilterTerm("ip[16:4]", "tcp[2:2]", percent);
+        // The client is the source of a packet to the service and the destination of one from it; each family's
+        // term reads its own header (ip[] and tcp[] match IPv4 packets only, ip6[] IPv6 ones, whose TCP header is 40
+        // bytes in wherever "tcp" matches).
+        var toService = Either(ComparisonSelector.FilterTerm("ip[12:4]", "tcp[0:2]", percent),
+            ComparisonSelector.FilterTerm(ComparisonSelector.Ipv6KeyTerm(8), "ip6[40:2]", percent));
+        var fromService = Either(ComparisonSelector.FilterTerm("ip[16:4]", "tcp[2:2]", percent),
+            ComparisonSelector.FilterTerm(ComparisonSelector.Ipv6KeyTerm(24), "ip6[42:2]", percent));
+        static string? Either(string? ipv4, string? ipv6) => ipv4 is null ? null : $"({ipv4} or {ipv6})";
         // Parenthesized throughout: in a capture filter "and" and "or" bind alike, left to right.
         string Chosen(string service, string? term) => term is null ? $"({service})" : $"({service} and {term})";
         var services = targets.Routes
@@ -179,7 +184,7 @@ internal sealed class OnlineComparisonCapture(
 
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
     {
-        if (PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet) != ParseResult.Ok || packet.Truncated
+        if (PacketParser.TryParseAny(frame, LinkTypes.FromPcap(info.LinkType), out var packet) != ParseResult.Ok || packet.Truncated
             || _targets is not { } targets)
         {
             return;
@@ -202,7 +207,7 @@ internal sealed class OnlineComparisonCapture(
             return;
         }
 
-        if (!connection.ClientAddress.IsIpv4 || !ComparisonSelector.Chooses(connection.ClientAddress.Ipv4, connection.ClientPort, Volatile.Read(ref _percent)))
+        if (!ComparisonSelector.Chooses(connection.ClientAddress, connection.ClientPort, Volatile.Read(ref _percent)))
         {
             return;
         }

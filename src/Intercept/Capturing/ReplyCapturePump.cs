@@ -97,27 +97,13 @@ internal sealed partial class ReplyCapturePump(
 
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
     {
-        var linkType = LinkTypes.FromPcap(info.LinkType);
-        var result = PacketParser.TryParse(frame, linkType, out var packet);
+        // The replies of IPv6 sessions too: the default filter ("tcp") lets both families through.
+        var result = PacketParser.TryParseAny(frame, LinkTypes.FromPcap(info.LinkType), out var packet);
         if (result == ParseResult.Ok)
         {
             Route(info, packet.DestinationAddress, packet.DestinationPort, packet.SourceAddress, packet.SourcePort, packet.Sequence,
                 packet.Acknowledgment, packet.Window, packet.Flags, packet.PayloadLength, packet.Options);
             return;
-        }
-
-        // The replies of IPv6 sessions: the default filter ("tcp") lets both families through.
-        if (result is ParseResult.UnsupportedEtherType or ParseResult.NotIpv4)
-        {
-            var ipv6Result = PacketParser.TryParseIpv6(frame, linkType, out var ipv6);
-            if (ipv6Result == ParseResult.Ok)
-            {
-                Route(info, ipv6.DestinationAddress, ipv6.DestinationPort, ipv6.SourceAddress, ipv6.SourcePort, ipv6.Sequence,
-                    ipv6.Acknowledgment, ipv6.Window, ipv6.Flags, ipv6.PayloadLength, ipv6.Options);
-                return;
-            }
-
-            result = ipv6Result == ParseResult.NotIpv6 ? result : ipv6Result;
         }
 
         statistics.CountRejected(result);

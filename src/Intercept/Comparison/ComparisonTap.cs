@@ -260,7 +260,7 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
     /// <summary>On the tap's capture thread.</summary>
     private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
     {
-        if (PacketParser.TryParse(frame, LinkTypes.FromPcap(info.LinkType), out var packet) != ParseResult.Ok || packet.Truncated)
+        if (PacketParser.TryParseAny(frame, LinkTypes.FromPcap(info.LinkType), out var packet) != ParseResult.Ok || packet.Truncated)
         {
             return;
         }
@@ -304,7 +304,7 @@ internal sealed partial class ComparisonTap : ReceiveActor, IWithTimers
         }
     }
 
-    private static TargetSegment Segment(SessionEndpoints endpoints, in TcpPacket packet, ReadOnlySpan<byte> frame) =>
+    private static TargetSegment Segment(SessionEndpoints endpoints, in AnyTcpPacket packet, ReadOnlySpan<byte> frame) =>
         new(endpoints, packet.Sequence, (byte)packet.Flags,
             packet.PayloadLength == 0 ? ReadOnlyMemory<byte>.Empty : frame.Slice(packet.PayloadOffset, packet.PayloadLength).ToArray());
 

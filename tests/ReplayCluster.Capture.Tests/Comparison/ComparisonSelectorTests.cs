@@ -71,6 +71,69 @@ public sealed class ComparisonSelectorTests
         Assert.Null(OnlineComparisonCapture.FilterOf(null, 10));
     }
 
+    [Theory]
+    [InlineData(10)]
+    [InlineData(62.5)]
+    public void Ipv6_clients_are_chosen_alike_by_the_kernel_filter_and_the_selector(double percent)
+    {
+        // A dual-stack service: port 80 on every address, so both families' clients reach it.
+        var targets = TargetMapping.Parse(["80-[fd00:251:21::2]:8080"], "test");
+        var filter = OnlineComparisonCapture.FilterOf(targets, percent)!;
+        using var program = BpfProgram.Create(PacketDotNet.LinkLayers.Ethernet, filter);
+        var server = Ipv6Address.Parse("fd00:251:11::1");
+        var random = new Random(11);
+        var chosen = 0;
+        for (var i = 0; i < 3000; i++)
+        {
+            var client = new Ipv6Address(0xfd00_0251_0000_0000UL | (uint)random.Next(), (ulong)random.NextInt64());
+            var port = (ushort)random.Next(1024, 65536);
+            var expected = ComparisonSelector.Chooses(client, port, percent);
+            chosen += expected ? 1 : 0;
+            Assert.Equal(expected, program.Matches(Frame6(client, port, server, 80, payload: 3)));
+            Assert.Equal(expected, program.Matches(Frame6(server, 80, client, port, payload: 3)));
+            Assert.Equal(expected, program.Matches(Frame6(client, port, server, 80, payload: 0, flags: TcpFlags.Syn)));
+            Assert.Equal(expected, program.Matches(Frame6(server, 80, client, port, payload: 0, flags: TcpFlags.Fin | TcpFlags.Ack)));
+            Assert.False(program.Matches(Frame6(client, port, server, 80, payload: 0, flags: TcpFlags.Ack)), "a pure ACK never passes");
+        }
+
+        Assert.InRange(chosen, 3000 * percent / 100 * 0.7, (3000 * percent / 100 * 1.3) + 5);
+
+        // IPv4 clients of the same service still pass the IPv4 half as before.
+        var ipv4Client = Enumerable.Range(0, 1000).Select(i => 0x0A000000u + (uint)i).First(a => ComparisonSelector.Chooses(a, 40000, percent));
+        Assert.True(program.Matches(Frame(ipv4Client, 40000, Server, 80, payload: 1)));
+    }
+
+    [Fact]
+    public void The_ipv6_key_is_the_xor_of_the_address_words_and_an_ipv4_address_is_its_own_key()
+    {
+        Assert.Equal(0x0A000001u, ComparisonSelector.Key(0x0A000001u));
+        Assert.Equal(0x11111111u ^ 0x22222222u ^ 0x33333333u ^ 0x44444444u,
+            ComparisonSelector.Key(new Ipv6Address(0x11111111_22222222UL, 0x33333333_44444444UL)));
+    }
+
+    // Ethernet + IPv6 (40 bytes, TCP next) + TCP (20 bytes) + payload.
+    private static byte[] Frame6(Ipv6Address source, ushort sourcePort, Ipv6Address destination, ushort destinationPort, int payload,
+        TcpFlags flags = TcpFlags.Ack | TcpFlags.Psh)
+    {
+        var frame = new byte[14 + 40 + 20 + payload];
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x86DD);
+        var ip = frame.AsSpan(14);
+        ip[0] = 0x60;
+        BinaryPrimitives.WriteUInt16BigEndian(ip[4..], (ushort)(20 + payload));
+        ip[6] = 6;
+        ip[7] = 64;
+        BinaryPrimitives.WriteUInt64BigEndian(ip[8..], source.Upper);
+        BinaryPrimitives.WriteUInt64BigEndian(ip[16..], source.Lower);
+        BinaryPrimitives.WriteUInt64BigEndian(ip[24..], destination.Upper);
+        BinaryPrimitives.WriteUInt64BigEndian(ip[32..], destination.Lower);
+        var tcp = ip[40..];
+        BinaryPrimitives.WriteUInt16BigEndian(tcp, sourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[2..], destinationPort);
+        tcp[12] = 0x50;
+        tcp[13] = (byte)flags;
+        return frame;
+    }
+
     // Ethernet + IPv4 (20 bytes) + TCP (20 bytes) + payload.
     private static byte[] Frame(uint source, ushort sourcePort, uint destination, ushort destinationPort, int payload, TcpFlags flags = TcpFlags.Ack | TcpFlags.Psh)
     {

@@ -14,7 +14,9 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// Date and X-Request-Id by the default rules, a random JSON field (on both sides) learned from repeated requests,
 /// and one in a response to a request made only once learned from the secondary reference: a third nginx with the
 /// online configuration (port 8089 on the target host) that the plan names, to which the compared sessions are
-/// replayed as well.
+/// replayed as well. Dual stack (issue 12): the clients alternate between the online nginx's IPv4 and IPv6 addresses,
+/// the target is reached over IPv6 (so every session is replayed as an IPv6 client and the intercept taps IPv6
+/// replies) and the secondary reference over IPv4.
 /// </summary>
 public sealed class ComparisonLabTests
 {
@@ -28,10 +30,11 @@ public sealed class ComparisonLabTests
     [Fact]
     public async Task The_report_flags_exactly_the_planted_regressions_and_calls_dates_and_request_ids_noise()
     {
-        await using var lab = await LabHost.StartAsync(new LabOptions(), Cancellation);
-        await using var onlineNginx = await StartNginxAsync(lab, LabRole.Online, lab.OnlineIp.ToString(), target: false);
-        await using var targetNginx = await StartNginxAsync(lab, LabRole.Target, lab.TargetIp.ToString(), target: true);
-        await using var secondaryNginx = await StartNginxAsync(lab, LabRole.Target, lab.TargetIp.ToString(), target: false, port: SecondaryPort);
+        await using var lab = await LabHost.StartAsync(new LabOptions { Ipv6 = true }, Cancellation);
+        var ipv6 = lab.Ipv6!.Onlines[0];
+        await using var onlineNginx = await StartNginxAsync(lab, LabRole.Online, [lab.OnlineIp.ToString(), $"[{ipv6.Ip}]"], target: false);
+        await using var targetNginx = await StartNginxAsync(lab, LabRole.Target, [$"[{ipv6.TargetIp}]"], target: true);
+        await using var secondaryNginx = await StartNginxAsync(lab, LabRole.Target, [lab.TargetIp.ToString()], target: false, port: SecondaryPort);
         var slowScript = Path.Combine(lab.StateDirectory, "cmp-slow.py");
         await File.WriteAllTextAsync(slowScript, SlowServer, Cancellation);
         await using var slow = lab.StartProcess(LabRole.Target, ["python3", slowScript, $"{SlowPort}"]);
@@ -41,10 +44,24 @@ public sealed class ComparisonLabTests
         await using var coordinator = await launcher.StartCoordinatorAsync("--set", "replaycluster.coordinator.plan.compare-percent = 100",
             "--set", $"replaycluster.coordinator.plan.compare-secondary = \"{lab.TargetIp}:{SecondaryPort}\"");
         await using var intercept = await launcher.StartInterceptAsync();
-        await using var capture = await launcher.StartCaptureAsync(args: ["-x", $"{Port}-{lab.TargetIp}:{Port}", "-c", lab.FakeRange]);
+        var slice6 = new System.Net.IPNetwork(System.Net.IPNetwork.Parse(lab.Ipv6.FakeRange).BaseAddress, 64);
+        await using var capture = await launcher.StartCaptureAsync(args: ["-x", $"{Port}-[{ipv6.TargetIp}]:{Port}", "-c", $"{lab.FakeRange},{slice6}"]);
         try
         {
-            await RunAndCheckAsync(lab, capture, intercept);
+            await RunAndCheckAsync(lab, capture, intercept, $"{lab.OnlineIp},{ipv6.Ip}");
+
+            // Both families online, IPv6 at the target from the node's IPv6 range, IPv4 at the secondary reference.
+            var online = RemoteAddresses(lab, "online", Port);
+            var target = RemoteAddresses(lab, "target", Port);
+            var secondary = RemoteAddresses(lab, "online", SecondaryPort);
+            TestContext.Current.TestOutputHelper?.WriteLine($"online {online.Count} requests ({online.Count(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)} over IPv4), " +
+                $"target {target.Count}, secondary {secondary.Count}");
+            Assert.Contains(online, a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
+            Assert.Contains(online, a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6);
+            Assert.Equal(online.Count, target.Count);
+            Assert.All(target, a => Assert.True(slice6.Contains(a), $"{a} is not in {slice6}"));
+            Assert.Equal(online.Count, secondary.Count);
+            Assert.All(secondary, a => Assert.True(System.Net.IPNetwork.Parse(lab.FakeRange).Contains(a), $"{a} is not in {lab.FakeRange}"));
         }
         catch (Exception)
         {
@@ -58,7 +75,16 @@ public sealed class ComparisonLabTests
         }
     }
 
-    private static async Task RunAndCheckAsync(LabHost lab, LabNode capture, LabNode intercept)
+    /// <summary>
+    /// The client addresses in the access log of a comparison nginx (<paramref name="kind"/> as <see cref="StartNginxAsync"/>
+    /// names it), but for its readiness probes (curl's, from its own host; the clients send no User-Agent).
+    /// </summary>
+    private static List<System.Net.IPAddress> RemoteAddresses(LabHost lab, string kind, int port) =>
+        [.. File.ReadAllLines(Path.Combine(lab.StateDirectory, $"cmp-nginx-{kind}-{port}", "logs", "access.log"))
+            .Where(l => l.Length > 0 && !l.Contains("\"curl/", StringComparison.Ordinal))
+            .Select(l => System.Net.IPAddress.Parse(l[..l.IndexOf(' ', StringComparison.Ordinal)]))];
+
+    private static async Task RunAndCheckAsync(LabHost lab, LabNode capture, LabNode intercept, string clientHosts)
     {
         // Both captures of the comparison run: the capture node's of the online replies, the intercept's of whole replies.
         await capture.WaitForAsync(r => r.Details.ContainsKey("comparisonFilter"), "capturing online replies for comparison", TimeSpan.FromSeconds(20));
@@ -67,7 +93,7 @@ public sealed class ComparisonLabTests
         // The clients: keep-alive sessions (one request after the other) and one pipelined session (all requests at once).
         var clientScript = Path.Combine(lab.StateDirectory, "cmp-client.py");
         await File.WriteAllTextAsync(clientScript, Client, Cancellation);
-        var run = await lab.ExecAsync(LabRole.Client, ["python3", clientScript, lab.OnlineIp.ToString(), $"{Port}", $"{KeepAliveSessions}"],
+        var run = await lab.ExecAsync(LabRole.Client, ["python3", clientScript, clientHosts, $"{Port}", $"{KeepAliveSessions}"],
             TimeSpan.FromSeconds(60), Cancellation);
         run.EnsureSuccess("comparison clients");
         TestContext.Current.TestOutputHelper?.WriteLine(run.StdOut);
@@ -180,7 +206,8 @@ public sealed class ComparisonLabTests
         throw new Xunit.Sdk.XunitException($"the report never reached {expected} compared pairs: {body}");
     }
 
-    private static async Task<LabProcess> StartNginxAsync(LabHost lab, LabRole role, string address, bool target, int port = Port)
+    /// <summary>A comparison nginx listening on <paramref name="addresses"/> (IPv6 ones in brackets).</summary>
+    private static async Task<LabProcess> StartNginxAsync(LabHost lab, LabRole role, string[] addresses, bool target, int port = Port)
     {
         var dir = Path.Combine(lab.StateDirectory, $"cmp-nginx-{(target ? "target" : "online")}-{port}");
         Directory.CreateDirectory(Path.Combine(dir, "logs"));
@@ -211,7 +238,7 @@ public sealed class ComparisonLabTests
                 gzip_types application/json;
                 gzip_min_length 0;
                 server {
-                    listen {{address}}:{{port}};
+                    {{string.Join(" ", addresses.Select(a => $"listen {a}:{port};"))}}
                     root {{dir}}/www;
                     add_header X-Request-Id $request_id always;
                     location = /same.json { default_type application/json; return 200 '{"a":1,"b":[1,2,3]}'; }
@@ -232,7 +259,7 @@ public sealed class ComparisonLabTests
         var process = lab.StartProcess(role, ["nginx", "-p", dir, "-c", file, "-e", Path.Combine(dir, "logs", "error.log")]);
         for (var i = 0; i < 50; i++)
         {
-            var probe = await lab.ExecAsync(role, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", $"http://{address}:{port}/same.json"], TimeSpan.FromSeconds(5), Cancellation);
+            var probe = await lab.ExecAsync(role, ["curl", "-g", "-s", "-o", "/dev/null", "-w", "%{http_code}", $"http://{addresses[0]}:{port}/same.json"], TimeSpan.FromSeconds(5), Cancellation);
             if (probe.StdOut == "200")
             {
                 return process;
@@ -241,7 +268,7 @@ public sealed class ComparisonLabTests
             await Task.Delay(100, Cancellation);
         }
 
-        throw new LabException($"nginx for {role} did not answer on {address}:{port}");
+        throw new LabException($"nginx for {role} did not answer on {addresses[0]}:{port}");
     }
 
     // Answers like the online nginx's /slow, 1.2 s late: the target's Date then always differs from production's.
@@ -264,13 +291,13 @@ public sealed class ComparisonLabTests
         """;
 
     // Keep-alive sessions of 10 requests each (gzip asked for on big.json; /rand/N once per session), then one pipelined
-    // session of 3 requests.
+    // session of 3 requests; the sessions take the comma-separated hosts in turn, the pipelined one the last.
     private const string Client = """
         import http.client, socket, sys, time
-        host, port, sessions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        hosts, port, sessions = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3])
         paths = ["/same.json", "/users/1", "/slow", "/fail", "/nonce.json", "/typed", "/big.json", "/users/22", "/same.json"]
         for s in range(sessions):
-            c = http.client.HTTPConnection(host, port, timeout=10)
+            c = http.client.HTTPConnection(hosts[s % len(hosts)], port, timeout=10)
             for p in paths + ["/rand/%d" % (100 + s)]:
                 c.request("GET", p, headers={"Accept-Encoding": "gzip"} if p == "/big.json" else {})
                 r = c.getresponse()
@@ -280,7 +307,7 @@ public sealed class ComparisonLabTests
             time.sleep(0.2)
         pipelined = b"".join(b"GET " + p.encode() + b" HTTP/1.1\r\nHost: lab\r\n" + (b"Connection: close\r\n" if i == 2 else b"") + b"\r\n"
                              for i, p in enumerate(["/users/3", "/same.json", "/users/4"]))
-        with socket.create_connection((host, port), timeout=10) as sock:
+        with socket.create_connection((hosts[-1], port), timeout=10) as sock:
             sock.sendall(pipelined)
             received = b""
             while True:

@@ -99,6 +99,29 @@ public sealed class Ipv6PacketParserTests
     }
 
     [Fact]
+    public void The_captures_parse_gives_either_family_in_one_shape()
+    {
+        Assert.Equal(ParseResult.Ok, PacketParser.TryParse(RealFrames.EthernetData, LinkType.Ethernet, out var v4));
+        Assert.Equal(ParseResult.Ok, PacketParser.TryParseAny(RealFrames.EthernetData, LinkType.Ethernet, out var any4));
+        Assert.Equal((NetAddress)v4.SourceAddress, any4.SourceAddress);
+        Assert.Equal((NetAddress)v4.DestinationAddress, any4.DestinationAddress);
+        Assert.Equal((v4.SourcePort, v4.DestinationPort, v4.Sequence, v4.Acknowledgment, v4.Flags, v4.Window, v4.PayloadOffset, v4.PayloadLength, v4.Truncated),
+            (any4.SourcePort, any4.DestinationPort, any4.Sequence, any4.Acknowledgment, any4.Flags, any4.Window, any4.PayloadOffset, any4.PayloadLength, any4.Truncated));
+
+        var frame6 = Ipv6Frames.Ethernet(Ipv6Frames.Build(Ipv6Frames.Data, 100));
+        Assert.Equal(ParseResult.Ok, PacketParser.TryParseIpv6(frame6, LinkType.Ethernet, out var v6));
+        Assert.Equal(ParseResult.Ok, PacketParser.TryParseAny(frame6, LinkType.Ethernet, out var any6));
+        Assert.Equal((NetAddress)Ipv6Frames.Client, any6.SourceAddress);
+        Assert.Equal((NetAddress)Ipv6Frames.Server, any6.DestinationAddress);
+        Assert.Equal((v6.SourcePort, v6.DestinationPort, v6.Sequence, v6.Flags, v6.Options.TsVal, 14 + 40 + v6.TcpHeaderLength, 100),
+            (any6.SourcePort, any6.DestinationPort, any6.Sequence, any6.Flags, any6.Options.TsVal, any6.PayloadOffset, any6.PayloadLength));
+
+        // A refusal keeps its reason and leaves nothing behind.
+        Assert.Equal(ParseResult.UnsupportedLinkType, PacketParser.TryParseAny(frame6, (LinkType)999, out var none));
+        Assert.Equal(default(NetAddress), none.SourceAddress);
+    }
+
+    [Fact]
     public void Hop_by_hop_routing_destination_options_and_atomic_fragment_headers_are_walked()
     {
         var ip = Ipv6Frames.Build(Ipv6Frames.Data, 33);

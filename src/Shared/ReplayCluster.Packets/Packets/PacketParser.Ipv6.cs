@@ -15,6 +15,19 @@ public static partial class PacketParser
     public const ushort EtherTypeIpv6 = 0x86DD;
 
     /// <summary>
+    /// Parses a TCP frame of either family (<see cref="TryParseDualStack"/>: one pass over the link header, an IPv4
+    /// frame gets exactly what <see cref="TryParse"/> gives it) into the one shape the captures use.
+    /// </summary>
+    public static ParseResult TryParseAny(ReadOnlySpan<byte> frame, LinkType linkType, out AnyTcpPacket packet)
+    {
+        var result = TryParseDualStack(frame, linkType, out var ipv4, out var ipv6, out var family);
+        packet = result != ParseResult.Ok ? default
+            : family == AddressFamily.InterNetworkV6 ? AnyTcpPacket.From(ipv6)
+            : AnyTcpPacket.From(ipv4);
+        return result;
+    }
+
+    /// <summary>
     /// Most extension headers walked before TCP. RFC 8200 section 4.1 allows each header once (destination options
     /// twice), so a legitimate chain before TCP has at most five (hop-by-hop, destination options, routing, fragment,
     /// destination options); eight leaves room and still bounds the work a crafted chain of 8-byte headers can cause.
