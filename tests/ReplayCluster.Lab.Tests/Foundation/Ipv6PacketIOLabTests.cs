@@ -150,6 +150,8 @@ public sealed class Ipv6PacketIOLabTests(Ipv6PacketIOLabTests.DualStackLab fixtu
 
         using var sink = SinkCapture<Ipv6TcpPacket>.Start(_lab, $"ip6 and tcp and src host {online.TargetIp} and dst port {Port}", PacketParser.TryParseIpv6);
         using var sender = NetworkNamespace.RunIn(_lab.OnlineNamespace, () => new RawIpSender(AddressFamily.InterNetworkV6));
+        // Each message names its packet's fake source (IPV6_PKTINFO, allowed by IPV6_FREEBIND): no source selection per send.
+        Assert.True(sender.NamesSourceInFlow);
         using var batch = new RawIpBatch(8, AddressFamily.InterNetworkV6);
         var syn = new TcpSegmentSpec { SourcePort = Port, DestinationPort = (ushort)_lab.TargetNginxPort, Sequence = Isn, Flags = TcpFlags.Syn, Window = 64800, Mss = 1440 };
 

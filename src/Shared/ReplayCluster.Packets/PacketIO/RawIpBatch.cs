@@ -11,8 +11,9 @@ namespace ReplayCluster.PacketIO;
 /// <remarks>
 /// <para>
 /// The memory is native and fixed (slots of <see cref="SlotLength"/> bytes, one <c>mmsghdr</c>, <c>iovec</c> and
-/// <c>sockaddr_in</c> or <c>sockaddr_in6</c> each), allocated once: building a packet and sending the batch allocate
-/// nothing. A packet longer than a slot does not fit: the owner flushes and sends it alone, so order is kept.
+/// <c>sockaddr_in</c> or <c>sockaddr_in6</c> each, and for IPv6 an <c>IPV6_PKTINFO</c> control message naming the
+/// packet's source, which spares the kernel a source address selection per packet), allocated once: building a
+/// packet and sending the batch allocate nothing. A packet longer than a slot does not fit: the owner flushes and sends it alone, so order is kept.
 /// </para>
 /// <para>Single-threaded: one batch per sending thread.</para>
 /// </remarks>
@@ -26,10 +27,18 @@ public sealed unsafe class RawIpBatch : IDisposable
     private const int SockaddrInSize = 16;
     private const int SockaddrIn6Size = 28;
 
+    // One IPV6_PKTINFO control message: cmsghdr (cmsg_len as size_t, level, type) + in6_pktinfo (address, ifindex),
+    // CMSG_SPACE(20) = 40 bytes; cmsg_len = CMSG_LEN(20) = 36.
+    private const int PktInfoSpace = 40;
+    private const int PktInfoLength = 36;
+    private const int IpprotoIpv6 = 41;
+    private const int Ipv6PktInfo = 50;
+
     private readonly byte* _slots;
     private readonly byte* _headers;
     private readonly byte* _iovecs;
     private readonly byte* _addresses;
+    private readonly byte* _controls;
     private readonly Func<int, ReadOnlySpan<byte>> _packetAt;
     private readonly int _addressSize;
     private int _count;
@@ -59,6 +68,7 @@ public sealed unsafe class RawIpBatch : IDisposable
         _headers = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * MmsgHdrSize));
         _iovecs = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * IovecSize));
         _addresses = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * _addressSize));
+        _controls = family == AddressFamily.InterNetworkV6 ? (byte*)NativeMemory.AllocZeroed((nuint)(capacity * PktInfoSpace)) : null;
         for (var i = 0; i < capacity; i++)
         {
             // Fixed wiring: header i names address i and iovec i, which points at slot i.
@@ -69,6 +79,14 @@ public sealed unsafe class RawIpBatch : IDisposable
             *(nuint*)(header + 24) = 1;                                     // msg_iovlen
             *(byte**)(_iovecs + (i * IovecSize)) = _slots + (i * SlotLength); // iov_base
             *(ushort*)(_addresses + (i * _addressSize)) = Family == AddressFamily.InterNetwork ? LibC.AfInet : LibC.AfInet6; // sin(6)_family
+            if (_controls is not null)
+            {
+                var control = _controls + (i * PktInfoSpace);
+                *(nuint*)control = PktInfoLength;       // cmsg_len
+                *(int*)(control + 8) = IpprotoIpv6;     // cmsg_level
+                *(int*)(control + 12) = Ipv6PktInfo;    // cmsg_type; the address follows at 16, ifindex 0 (any)
+                *(byte**)(header + 32) = control;       // msg_control; msg_controllen is set per send (Send)
+            }
         }
     }
 
@@ -123,6 +141,7 @@ public sealed unsafe class RawIpBatch : IDisposable
         else
         {
             Buffer.MemoryCopy(slot + 24, address + 8, 16, 16); // sin6_addr; port, flow info and scope id stay 0
+            Buffer.MemoryCopy(slot + 8, _controls + (_count * PktInfoSpace) + 16, 16, 16); // ipi6_addr: the packet's source
         }
 
         _count++;
@@ -145,6 +164,16 @@ public sealed unsafe class RawIpBatch : IDisposable
             return 0;
         }
 
+        if (_controls is not null)
+        {
+            // The source in IPV6_PKTINFO only where the socket may name a non-local one (IPV6_FREEBIND).
+            var controlLength = sender.NamesSourceInFlow ? (nuint)PktInfoSpace : 0;
+            for (var i = 0; i < _count; i++)
+            {
+                *(nuint*)(_headers + (i * MmsgHdrSize) + 40) = controlLength; // msg_controllen
+            }
+        }
+
         var sent = sender.SendMany(_headers, _count, MmsgHdrSize, _packetAt);
         _count = 0;
         return sent;
@@ -165,6 +194,7 @@ public sealed unsafe class RawIpBatch : IDisposable
         NativeMemory.Free(_headers);
         NativeMemory.Free(_iovecs);
         NativeMemory.Free(_addresses);
+        NativeMemory.Free(_controls);
     }
 }
 
