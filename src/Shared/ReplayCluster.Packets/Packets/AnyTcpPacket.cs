@@ -7,66 +7,28 @@ namespace ReplayCluster.Packets;
 /// sequence space, flags, window, options and where the payload lies in the frame. Like <see cref="TcpPacket"/> and
 /// <see cref="Ipv6TcpPacket"/> it holds no reference to the buffer. <see cref="PacketParser.TryParseAny"/> makes one.
 /// </summary>
-public readonly struct AnyTcpPacket
+/// <param name="SourceAddress">The sender's address.</param>
+/// <param name="SourcePort">The sender's port.</param>
+/// <param name="DestinationAddress">The receiver's address.</param>
+/// <param name="DestinationPort">The receiver's port.</param>
+/// <param name="Sequence">The segment's sequence number.</param>
+/// <param name="Acknowledgment">The acknowledgment number (meaningful with ACK).</param>
+/// <param name="Flags">The TCP flags.</param>
+/// <param name="Window">The advertised window, unscaled.</param>
+/// <param name="Options">The TCP options read (MSS, window scale, timestamps, SACK).</param>
+/// <param name="PayloadOffset">Offset of the TCP payload in the frame.</param>
+/// <param name="PayloadLength">Payload length as sent (the IP length fields), not as captured.</param>
+/// <param name="Truncated">The snap length cut the payload short.</param>
+public readonly record struct AnyTcpPacket(
+    NetAddress SourceAddress, ushort SourcePort, NetAddress DestinationAddress, ushort DestinationPort,
+    uint Sequence, uint Acknowledgment, TcpFlags Flags, ushort Window, TcpOptions Options,
+    int PayloadOffset, int PayloadLength, bool Truncated)
 {
-    public NetAddress SourceAddress { get; private init; }
+    public static AnyTcpPacket From(in TcpPacket p) => new(p.SourceAddress, p.SourcePort, p.DestinationAddress, p.DestinationPort,
+        p.Sequence, p.Acknowledgment, p.Flags, p.Window, p.Options, p.PayloadOffset, p.PayloadLength, p.Truncated);
 
-    public NetAddress DestinationAddress { get; private init; }
-
-    public ushort SourcePort { get; private init; }
-
-    public ushort DestinationPort { get; private init; }
-
-    public uint Sequence { get; private init; }
-
-    public uint Acknowledgment { get; private init; }
-
-    public TcpFlags Flags { get; private init; }
-
-    public ushort Window { get; private init; }
-
-    public TcpOptions Options { get; private init; }
-
-    /// <summary>Offset of the TCP payload in the frame.</summary>
-    public int PayloadOffset { get; private init; }
-
-    /// <summary>Payload length as sent (the IP length fields), not as captured.</summary>
-    public int PayloadLength { get; private init; }
-
-    /// <summary>The snap length cut the payload short.</summary>
-    public bool Truncated { get; private init; }
-
-    public static AnyTcpPacket From(in TcpPacket packet) => new()
-    {
-        SourceAddress = packet.SourceAddress,
-        DestinationAddress = packet.DestinationAddress,
-        SourcePort = packet.SourcePort,
-        DestinationPort = packet.DestinationPort,
-        Sequence = packet.Sequence,
-        Acknowledgment = packet.Acknowledgment,
-        Flags = packet.Flags,
-        Window = packet.Window,
-        Options = packet.Options,
-        PayloadOffset = packet.PayloadOffset,
-        PayloadLength = packet.PayloadLength,
-        Truncated = packet.Truncated,
-    };
-
-    public static AnyTcpPacket From(in Ipv6TcpPacket packet) => new()
-    {
-        SourceAddress = packet.SourceAddress,
-        DestinationAddress = packet.DestinationAddress,
-        SourcePort = packet.SourcePort,
-        DestinationPort = packet.DestinationPort,
-        Sequence = packet.Sequence,
-        Acknowledgment = packet.Acknowledgment,
-        Flags = packet.Flags,
-        Window = packet.Window,
-        Options = packet.Options,
-        PayloadOffset = packet.PayloadOffset,
-        PayloadLength = packet.PayloadLength,
-        Truncated = packet.Truncated,
-    };
+    public static AnyTcpPacket From(in Ipv6TcpPacket p) => new(p.SourceAddress, p.SourcePort, p.DestinationAddress, p.DestinationPort,
+        p.Sequence, p.Acknowledgment, p.Flags, p.Window, p.Options, p.PayloadOffset, p.PayloadLength, p.Truncated);
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{SourceAddress.ToEndpointString()}:{SourcePort} > {DestinationAddress.ToEndpointString()}:{DestinationPort} [{Flags}] seq {Sequence} ack {Acknowledgment} len {PayloadLength}");
