@@ -121,21 +121,31 @@ public sealed class ShardThreadExecutorTests
             var fired = new ConcurrentQueue<(int Generation, string? Thread, long ElapsedMs)>();
             var timer = new RecordingTimer(fired);
             var started = System.Diagnostics.Stopwatch.StartNew();
+            // When each timer is due: the delay from the moment it was armed (a slow machine may stall between two
+            // Schedule calls for longer than their delays differ, which reorders them; due order is the contract).
+            var due = new Dictionary<int, double>();
+            void Arm(int delayMs, int generation)
+            {
+                due[generation] = started.Elapsed.TotalMilliseconds + delayMs;
+                executor.Schedule(TimeSpan.FromMilliseconds(delayMs), timer, generation);
+            }
+
             await RunOnAsync(executor, () =>
             {
                 timer.Clock = started;
-                executor.Schedule(TimeSpan.FromMilliseconds(150), timer, 3);
-                executor.Schedule(TimeSpan.FromMilliseconds(50), timer, 1);
-                executor.Schedule(TimeSpan.FromMilliseconds(100), timer, 2);
+                Arm(150, 3);
+                Arm(50, 1);
+                Arm(100, 2);
             });
 
             // The thread sleeps in ppoll with nothing queued: only the timers' own timeouts wake it.
             await WaitUntilAsync(() => fired.Count == 3);
             var list = fired.ToList();
-            Assert.Equal([1, 2, 3], list.Select(f => f.Generation).ToList());
+            TestContext.Current.TestOutputHelper?.WriteLine(string.Join("; ", list.Select(f => $"{f.Generation} due {due[f.Generation]:F1} ms, fired {f.ElapsedMs} ms")));
+            Assert.Equal(due.OrderBy(d => d.Value).Select(d => d.Key).ToList(), list.Select(f => f.Generation).ToList());
             Assert.All(list, f => Assert.Equal("test-shard-timers", f.Thread));
-            Assert.True(list[0].ElapsedMs >= 50, $"fired after {list[0].ElapsedMs} ms");
-            Assert.True(list[2].ElapsedMs >= 150, $"fired after {list[2].ElapsedMs} ms");
+            // Never early (the stopwatch reads whole milliseconds, so one below the due time is the same instant).
+            Assert.All(list, f => Assert.True(f.ElapsedMs >= due[f.Generation] - 1, $"{f.Generation} fired after {f.ElapsedMs} ms, due at {due[f.Generation]:F1}"));
             await RunOnAsync(executor, () => Assert.Equal(0, executor.TimerCount));
 
             Assert.Throws<InvalidOperationException>(() => executor.Schedule(TimeSpan.Zero, timer, 4));
