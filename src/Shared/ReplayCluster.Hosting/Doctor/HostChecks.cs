@@ -123,12 +123,15 @@ public static class HostChecks
     /// the target itself) drops what it receives, so forwarding does not matter there.
     /// </summary>
     public static DoctorCheck ForwardingOff(string sinkInterface) => new("ip_forward", () =>
+        AssessForwarding(sinkInterface, ReadInt("/proc/sys/net/ipv4/ip_forward"),
+            ReadInt($"/proc/sys/net/ipv4/conf/{sinkInterface}/forwarding"), IsIfb(sinkInterface)));
+
+    // An ifb device drops what it receives: as a sink it never forwards, whatever either family's flags say.
+    private static bool IsIfb(string sinkInterface)
     {
         var (exit, output) = Run("ethtool", "-i", sinkInterface);
-        var ifb = exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb");
-        return AssessForwarding(sinkInterface, ReadInt("/proc/sys/net/ipv4/ip_forward"),
-            ReadInt($"/proc/sys/net/ipv4/conf/{sinkInterface}/forwarding"), ifb);
-    });
+        return exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb");
+    }
 
     /// <summary>The forwarding check's verdict from what the host says (unit-tested).</summary>
     internal static DoctorResult AssessForwarding(string sinkInterface, int? global, int? perInterface, bool ifb)
@@ -156,12 +159,9 @@ public static class HostChecks
     /// force_forwarding), not by the flag of the interface a packet came in on.
     /// </summary>
     public static DoctorCheck Ipv6ForwardingOff(string sinkInterface) => new("ipv6 forwarding", () =>
-    {
-        var (exit, output) = Run("ethtool", "-i", sinkInterface);
-        var ifb = exit == 0 && output.Split('\n').Any(l => l.Trim() == "driver: ifb");
-        return AssessIpv6Forwarding(sinkInterface, ReadInt("/proc/sys/net/ipv6/conf/all/forwarding"),
-            ReadInt($"/proc/sys/net/ipv6/conf/{sinkInterface}/force_forwarding"), ReadInt($"/proc/sys/net/ipv6/conf/{sinkInterface}/disable_ipv6"), ifb);
-    });
+        AssessIpv6Forwarding(sinkInterface, ReadInt("/proc/sys/net/ipv6/conf/all/forwarding"),
+            ReadInt($"/proc/sys/net/ipv6/conf/{sinkInterface}/force_forwarding"), ReadInt($"/proc/sys/net/ipv6/conf/{sinkInterface}/disable_ipv6"),
+            IsIfb(sinkInterface)));
 
     /// <summary>The IPv6 forwarding check's verdict from what the host says (unit-tested).</summary>
     internal static DoctorResult AssessIpv6Forwarding(string sinkInterface, int? all, int? forceForwarding, int? disabled, bool ifb)
