@@ -114,7 +114,9 @@ internal sealed class ReplayHarness : ISegmentTransport
         while (true)
         {
             DateTimeOffset? next = _events.TryPeek(out _, out var key) ? key.Item1 : null;
-            var deadline = Session.NextDeadline;
+            // A finished session's deadline (the end of its linger) is past and stays so: in the node its actor
+            // retired it long before. Only events may still come (late replies, absorbed until they are done).
+            var deadline = Session.IsFinished ? null : Session.NextDeadline;
             var targetTick = Earliest(Target.HasUnacked ? Time.GetUtcNow() + TimeSpan.FromMilliseconds(50) : null, Target.NextAnswerAt);
             var at = Earliest(Earliest(next, deadline), targetTick);
             if (at is null || at > end || (Session.IsFinished && next is null))
