@@ -19,7 +19,12 @@ internal struct CapturedStream(BufferBudget? budget)
     // Far beyond anything the connection could have sent: another connection sharing the client port
     // (tcpcopy calls this a seq hop).
     private const int MaxSequenceJump = 256 * 1024 * 1024;
-    private const int CompactThreshold = 256;
+    // Released chunks at the front before the list is compacted (when they are also half of it). Each compaction
+    // moves at most as many chunks as were released since the last one, so any threshold keeps the cost one move per
+    // chunk at most; a small one keeps a busy keep-alive session's list small: with 256 its list grew to 512 slots
+    // (40 bytes each: ~20 KB per session, for its life) whenever its next request was captured before the target's
+    // acknowledgment of the last one came back (bench/README.md, "Allocations on the capture path").
+    private const int CompactThreshold = 16;
 
     // Created by the first insert and let go by Trim once empty (an idle session holds none).
     private List<CapturedChunk>? _chunks;
@@ -35,6 +40,9 @@ internal struct CapturedStream(BufferBudget? budget)
 
     /// <summary>Chunks held.</summary>
     public int Count => Held - _head;
+
+    /// <summary>Slots of the chunk list (0 when it was let go): what the stream keeps allocated, held or not.</summary>
+    internal int Capacity => _chunks?.Capacity ?? 0;
 
     public bool IsEmpty => _head == Held;
 
@@ -155,7 +163,15 @@ internal struct CapturedStream(BufferBudget? budget)
             _head++;
         }
 
-        // Acknowledged chunks leave from the front: compact rarely, not per chunk (a 20 MB upload is
+        if (_head > 0 && _head == Held)
+        {
+            // All acknowledged: start over at the front of the same list, nothing to move.
+            _chunks!.Clear();
+            _head = 0;
+            return;
+        }
+
+        // Acknowledged chunks leave from the front: compact now and then, not per chunk (a 20 MB upload is
         // 14,000 chunks; removing one at a time would move them all each time).
         if (_head >= CompactThreshold && _head * 2 >= Held)
         {

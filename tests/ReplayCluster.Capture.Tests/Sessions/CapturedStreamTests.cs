@@ -56,6 +56,62 @@ public sealed class CapturedStreamTests
     }
 
     [Fact]
+    public void A_keep_alive_stream_emptied_after_every_request_keeps_one_small_list()
+    {
+        // 1,000 requests one after the other, each acknowledged before the next: the list starts over when
+        // emptied instead of growing at its end until a compaction.
+        var stream = NewStream(start: 0);
+        uint seq = 0;
+        for (var i = 0; i < 1000; i++)
+        {
+            var request = Encoding.ASCII.GetBytes($"GET /{i} ");
+            stream.Insert(seq, request, capturedAck: (uint)(i + 1), floor: seq, _counters);
+            Assert.Equal(seq + (uint)request.Length, stream.ContiguousEnd);
+            seq += (uint)request.Length;
+            stream.ReleaseUpTo(seq, _counters);
+            Assert.True(stream.IsEmpty);
+        }
+
+        Assert.Equal(1000, _counters.RequestsDelivered);
+        Assert.Equal(0, _budget.Used);
+        Assert.InRange(stream.Capacity, 1, 4);
+
+        // A partial release keeps what is left in order, and the next insert continues behind it.
+        stream.Insert(seq, "abcd"u8.ToArray(), 2000, seq, _counters);
+        stream.Insert(seq + 4, "efgh"u8.ToArray(), 2000, seq, _counters);
+        stream.ReleaseUpTo(seq + 4, _counters);
+        stream.Insert(seq + 8, "ijkl"u8.ToArray(), 2001, seq + 4, _counters);
+        Assert.Equal("efghijkl", Text(stream, seq + 4, seq + 12));
+        Assert.Equal(8, stream.BufferedBytes);
+    }
+
+    [Fact]
+    public void A_stream_that_always_holds_the_next_request_when_one_is_acknowledged_stays_small_and_in_order()
+    {
+        // A keep-alive client whose next request is captured before the target acknowledged the one before.
+        var stream = NewStream(start: 0);
+        uint seq = 0;
+        var ends = new Queue<uint>();
+        for (var i = 0; i < 5000; i++)
+        {
+            var request = Encoding.ASCII.GetBytes($"GET /{i} ");
+            stream.Insert(seq, request, capturedAck: (uint)(i + 1), floor: 0, _counters);
+            seq += (uint)request.Length;
+            ends.Enqueue(seq);
+            if (ends.Count == 2)
+            {
+                stream.ReleaseUpTo(ends.Dequeue(), _counters);
+                Assert.Equal(1, stream.Count);
+                Assert.Equal($"GET /{i} ", Text(stream, seq - (uint)request.Length, seq));
+            }
+        }
+
+        Assert.Equal(4999, _counters.RequestsDelivered);
+        Assert.InRange(stream.Capacity, 1, 64);
+        Assert.Equal(seq, stream.ContiguousEnd);
+    }
+
+    [Fact]
     public void A_sequence_far_beyond_the_stream_belongs_to_another_connection()
     {
         var stream = NewStream(start: 1000);
