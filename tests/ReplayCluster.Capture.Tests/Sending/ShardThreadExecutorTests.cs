@@ -121,13 +121,16 @@ public sealed class ShardThreadExecutorTests
             var fired = new ConcurrentQueue<(int Generation, string? Thread, long ElapsedMs)>();
             var timer = new RecordingTimer(fired);
             var started = System.Diagnostics.Stopwatch.StartNew();
-            // When each timer is due: the delay from the moment it was armed (a slow machine may stall between two
-            // Schedule calls for longer than their delays differ, which reorders them; due order is the contract).
-            var due = new Dictionary<int, double>();
+            // When each timer is due: its delay from the moment Schedule read the clock, which lies between the test's
+            // readings just before and just after the call. A slow machine may stall in between (the first call
+            // compiles Schedule) for longer than two delays differ, which reorders them: due order is the contract,
+            // so two timers are compared only where their windows do not overlap.
+            var due = new Dictionary<int, (double Earliest, double Latest)>();
             void Arm(int delayMs, int generation)
             {
-                due[generation] = started.Elapsed.TotalMilliseconds + delayMs;
+                var before = started.Elapsed.TotalMilliseconds;
                 executor.Schedule(TimeSpan.FromMilliseconds(delayMs), timer, generation);
+                due[generation] = (before + delayMs, started.Elapsed.TotalMilliseconds + delayMs);
             }
 
             await RunOnAsync(executor, () =>
@@ -141,11 +144,22 @@ public sealed class ShardThreadExecutorTests
             // The thread sleeps in ppoll with nothing queued: only the timers' own timeouts wake it.
             await WaitUntilAsync(() => fired.Count == 3);
             var list = fired.ToList();
-            TestContext.Current.TestOutputHelper?.WriteLine(string.Join("; ", list.Select(f => $"{f.Generation} due {due[f.Generation]:F1} ms, fired {f.ElapsedMs} ms")));
-            Assert.Equal(due.OrderBy(d => d.Value).Select(d => d.Key).ToList(), list.Select(f => f.Generation).ToList());
+            TestContext.Current.TestOutputHelper?.WriteLine(string.Join("; ", list.Select(f =>
+                $"{f.Generation} due {due[f.Generation].Earliest:F1}-{due[f.Generation].Latest:F1} ms, fired {f.ElapsedMs} ms")));
+            Assert.Equal([1, 2, 3], list.Select(f => f.Generation).Order().ToList());
+            for (var i = 0; i < list.Count; i++)
+            {
+                for (var j = i + 1; j < list.Count; j++)
+                {
+                    // Fired first, so not due after the other for certain (beyond the 10 ms grain both are rounded up to).
+                    Assert.True(due[list[i].Generation].Earliest <= due[list[j].Generation].Latest + 10,
+                        $"{list[i].Generation} fired before {list[j].Generation}, though due after it");
+                }
+            }
+
             Assert.All(list, f => Assert.Equal("test-shard-timers", f.Thread));
             // Never early (the stopwatch reads whole milliseconds, so one below the due time is the same instant).
-            Assert.All(list, f => Assert.True(f.ElapsedMs >= due[f.Generation] - 1, $"{f.Generation} fired after {f.ElapsedMs} ms, due at {due[f.Generation]:F1}"));
+            Assert.All(list, f => Assert.True(f.ElapsedMs >= due[f.Generation].Earliest - 1, $"{f.Generation} fired after {f.ElapsedMs} ms, due at {due[f.Generation].Earliest:F1}"));
             await RunOnAsync(executor, () => Assert.Equal(0, executor.TimerCount));
 
             Assert.Throws<InvalidOperationException>(() => executor.Schedule(TimeSpan.Zero, timer, 4));

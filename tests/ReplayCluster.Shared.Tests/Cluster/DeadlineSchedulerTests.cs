@@ -38,15 +38,45 @@ public sealed class DeadlineSchedulerTests
     {
         using var scheduler = NewScheduler();
         var order = new ConcurrentQueue<int>();
-        var last = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var remaining = 4;
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = Stopwatch.StartNew();
 
-        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(300), () => { order.Enqueue(300); last.TrySetResult(); });
-        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(100), () => order.Enqueue(100));
-        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(200), () => order.Enqueue(200));
-        Advanced(scheduler).ScheduleOnce(TimeSpan.Zero, () => order.Enqueue(0));
+        // Each timer is due its delay after ScheduleOnce read the clock, somewhere between the test's readings just
+        // before and after the call: a stall in between (a slow machine, the first call's compilation) longer than
+        // two delays differ reorders them, so two timers are compared only where those windows do not overlap.
+        var due = new Dictionary<int, (double Earliest, double Latest)>();
+        void Add(int delayMs)
+        {
+            var before = started.Elapsed.TotalMilliseconds;
+            Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(delayMs), () =>
+            {
+                order.Enqueue(delayMs);
+                if (Interlocked.Decrement(ref remaining) == 0)
+                {
+                    all.TrySetResult();
+                }
+            });
+            due[delayMs] = (before + delayMs, started.Elapsed.TotalMilliseconds + delayMs);
+        }
 
-        await last.Task.WaitAsync(Patience, Ct);
-        Assert.Equal([0, 100, 200, 300], order);
+        Add(300);
+        Add(100);
+        Add(200);
+        Add(0);
+
+        await all.Task.WaitAsync(Patience, Ct);
+        var ranOrder = order.ToList();
+        Assert.Equal([0, 100, 200, 300], ranOrder.Order());
+        for (var i = 0; i < ranOrder.Count; i++)
+        {
+            for (var j = i + 1; j < ranOrder.Count; j++)
+            {
+                // Ran first, so not due after the other for certain (beyond the grain both are rounded up to).
+                Assert.True(due[ranOrder[i]].Earliest <= due[ranOrder[j]].Latest + 10,
+                    $"{ranOrder[i]} ran before {ranOrder[j]}, though due after it ({string.Join(", ", due.Select(d => $"{d.Key}: {d.Value.Earliest:F1}-{d.Value.Latest:F1} ms"))})");
+            }
+        }
     }
 
     [Fact]
@@ -69,7 +99,8 @@ public sealed class DeadlineSchedulerTests
     {
         using var scheduler = NewScheduler();
         var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(1200), () => ran.TrySetResult());
+        // Due long after the window below ends (~900 ms in), so that a stalled machine does not reach it in the window.
+        Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(2500), () => ran.TrySetResult());
         await Task.Delay(100, Ct);
         var before = scheduler.WakeUps;
 
@@ -89,10 +120,12 @@ public sealed class DeadlineSchedulerTests
         await Task.Delay(20, Ct);
         var before = scheduler.WakeUps;
 
+        var adding = Stopwatch.StartNew();
         for (var i = 0; i < 20; i++)
         {
             // 20 deadlines spread over 60 ms, all before the same 200 ms grain boundary (within the first grain
-            // or the second, depending on where in the grain "now" is: at most two wake-ups).
+            // or the second, depending on where in the grain "now" is: at most two wake-ups; more only if adding
+            // them stalled, so that they spread over more grains).
             Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(i * 3), () =>
             {
                 if (Interlocked.Increment(ref count) == 20)
@@ -102,8 +135,9 @@ public sealed class DeadlineSchedulerTests
             });
         }
 
+        var spreadMs = adding.Elapsed.TotalMilliseconds + (19 * 3);
         await all.Task.WaitAsync(Patience, Ct);
-        Assert.InRange(scheduler.WakeUps - before, 1, 2);
+        Assert.InRange(scheduler.WakeUps - before, 1, 1 + (int)Math.Ceiling(spreadMs / 200));
     }
 
     [Fact]
