@@ -10,10 +10,16 @@ internal readonly record struct OnlineConnection(NetAddress ClientAddress, ushor
 
 /// <summary>
 /// A captured client segment on its way from the capture thread to its shard and on to every copy of its
-/// session (the same object: the payload is copied once, at capture). <paramref name="Route"/> is the target
-/// the pump resolved for it, so nobody resolves it again.
+/// session (the same object: the payload is copied once, at capture). <see cref="Route"/> is the target the pump
+/// resolved for it, so nobody resolves it again: carried as the plan's mapping and its place there, 12 bytes
+/// instead of the route's 56 (one of these per captured packet was a third of the bytes the node allocated at
+/// keep-alive: bench/README.md, "Allocations on the capture path").
 /// </summary>
-internal sealed record CapturedPacket(OnlineConnection Connection, CapturedSegment Segment, TargetRoute Route);
+internal sealed record CapturedPacket(OnlineConnection Connection, CapturedSegment Segment, TargetMapping Targets, int RouteIndex)
+{
+    /// <summary>Where the packet's session is replayed.</summary>
+    public TargetRoute Route => Targets.Routes[RouteIndex];
+}
 
 /// <summary>
 /// The captured packets of one capture burst (one ring block, or what one libpcap dispatch handed over) that hash

@@ -82,8 +82,10 @@ internal sealed class CaptureNodeRig
     /// <summary>What the pump does within a burst: resolve the target, stage the packet for its shard until <see cref="SessionShards.Flush"/>.</summary>
     public void Stage(OnlineConnection connection, CapturedSegment segment)
     {
-        Assert.True(Plan.Current.Targets!.TryMap(connection.ServerAddress, connection.ServerPort, out var route));
-        Assert.True(Shards.TryStage(new CapturedPacket(connection, segment, route)));
+        var targets = Plan.Current.Targets!;
+        var route = targets.IndexOf(connection.ServerAddress, connection.ServerPort);
+        Assert.True(route >= 0);
+        Assert.True(Shards.TryStage(new CapturedPacket(connection, segment, targets, route)));
     }
 
     public IActorRef ShardOf(OnlineConnection connection) => Shards.Refs[SessionShards.IndexOf(connection, Shards.Count)];

@@ -112,8 +112,7 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         foreach (var port in ports)
         {
             var connection = Connection with { ClientPort = port };
-            var route = RouteOf(rig, connection);
-            if (rig.Shards.TryStage(new CapturedPacket(connection, Syn(port), route)))
+            if (rig.Shards.TryStage(PacketOf(rig, connection, Syn(port))))
             {
                 staged.Add(port);
             }
@@ -147,10 +146,12 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         AwaitAssert(() => Assert.Equal(7L, rig.Statistics.SessionsStarted), cancellationToken: Token);
     }
 
-    private static TargetRoute RouteOf(CaptureNodeRig rig, OnlineConnection connection)
+    private static CapturedPacket PacketOf(CaptureNodeRig rig, OnlineConnection connection, CapturedSegment segment)
     {
-        Assert.True(rig.Plan.Current.Targets!.TryMap(connection.ServerAddress, connection.ServerPort, out var route));
-        return route;
+        var targets = rig.Plan.Current.Targets!;
+        var route = targets.IndexOf(connection.ServerAddress, connection.ServerPort);
+        Assert.True(route >= 0);
+        return new CapturedPacket(connection, segment, targets, route);
     }
 
     [Fact]
@@ -387,7 +388,7 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
 
         // A late packet of the finished session, delivered to its old actor: dropped, not a failure, nothing sent.
         var sent = rig.Transport.Segments.Count;
-        pooled.Tell(new CapturedPacket(Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = new byte[10] }, default));
+        pooled.Tell(PacketOf(rig, Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = new byte[10] }));
         pooled.Tell(SessionActor.Tick.Wake);
 
         // The next connection gets the same actor (still the shard's only child), started anew with its own SYN.

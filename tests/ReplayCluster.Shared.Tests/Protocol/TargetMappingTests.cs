@@ -18,6 +18,13 @@ public sealed class TargetMappingTests
         Assert.False(mapping.TryMap(Ipv4Address.Parse("10.0.0.2"), 443, out _));
         Assert.False(mapping.TryMap(Ipv4Address.Parse("10.0.0.1"), 22, out _));
         Assert.Equal("tcp and ((dst port 80) or (dst port 443 and dst host 10.0.0.1) or (dst port 2525))", mapping.ToCaptureFilter());
+
+        // The same lookup by place (what a captured packet carries): the route TryMap gives, or -1.
+        Assert.Equal(web, mapping.Routes[mapping.IndexOf(Ipv4Address.Parse("10.9.9.9"), 80)]);
+        Assert.Equal(tls, mapping.Routes[mapping.IndexOf(Ipv4Address.Parse("10.0.0.1"), 443)]);
+        Assert.Equal(2525, mapping.Routes[mapping.IndexOf(Ipv4Address.Parse("10.9.9.9"), 2525)].OnlinePort);
+        Assert.Equal(-1, mapping.IndexOf(Ipv4Address.Parse("10.0.0.2"), 443));
+        Assert.Equal(-1, mapping.IndexOf(Ipv4Address.Parse("10.0.0.1"), 22));
     }
 
     [Theory]

@@ -104,17 +104,27 @@ public sealed class TargetMapping
     /// <summary>Finds the target of a captured packet's destination; false when it is not a mapped service.</summary>
     public bool TryMap(NetAddress destinationAddress, ushort destinationPort, out TargetRoute route)
     {
-        foreach (var candidate in _routes)
+        var index = IndexOf(destinationAddress, destinationPort);
+        route = index < 0 ? default : _routes[index];
+        return index >= 0;
+    }
+
+    /// <summary>
+    /// Where in <see cref="Routes"/> the target of a captured packet's destination is; -1 when it is not a mapped
+    /// service. A captured packet carries the mapping and this index rather than a copy of its route.
+    /// </summary>
+    public int IndexOf(NetAddress destinationAddress, ushort destinationPort)
+    {
+        for (var i = 0; i < _routes.Length; i++)
         {
+            var candidate = _routes[i];
             if (candidate.OnlinePort == destinationPort && (candidate.OnlineAddress.IsUnspecified || candidate.OnlineAddress == destinationAddress))
             {
-                route = candidate;
-                return true;
+                return i;
             }
         }
 
-        route = default;
-        return false;
+        return -1;
     }
 
     /// <summary>One route as an entry <see cref="Parse"/> reads back to the same route.</summary>
