@@ -73,7 +73,6 @@ internal sealed class CaptureComparisonCounters
             "Response comparison: packets, segments or sessions the capture node left out of the comparison, by reason.",
             () => Drops.Select(d => KeyValuePair.Create(Reasons[(int)d], Get(d))));
     }
-
 }
 
 /// <summary>Bounds of a capture node's comparison work (documented defaults; every overflow counted).</summary>
