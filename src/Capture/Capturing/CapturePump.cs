@@ -316,7 +316,7 @@ internal sealed class CapturePump(
             return;
         }
 
-        if (plan.Current.Targets is not { } targets || targets.IndexOf(packet.DestinationAddress, packet.DestinationPort) is not (>= 0 and var route))
+        if (plan.Current.Targets is not { } targets || targets.IndexOf(packet.DestinationAddress, packet.DestinationPort) is not (>= 0 and var routeIndex))
         {
             statistics.CountIgnored();
             return;
@@ -334,7 +334,7 @@ internal sealed class CapturePump(
             CapturedAtNanos = info.TimestampNanos,
         };
         var connection = new OnlineConnection(packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort);
-        if (!shards.TryStage(new CapturedPacket(connection, segment, targets, route)))
+        if (!shards.TryStage(new CapturedPacket(connection, segment, targets, routeIndex)))
         {
             statistics.CountRefusedQueueFull();
         }

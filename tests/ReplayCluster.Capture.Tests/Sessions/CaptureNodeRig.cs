@@ -80,12 +80,15 @@ internal sealed class CaptureNodeRig
     }
 
     /// <summary>What the pump does within a burst: resolve the target, stage the packet for its shard until <see cref="SessionShards.Flush"/>.</summary>
-    public void Stage(OnlineConnection connection, CapturedSegment segment)
+    public void Stage(OnlineConnection connection, CapturedSegment segment) => Assert.True(Shards.TryStage(PacketOf(connection, segment)));
+
+    /// <summary>The packet the pump makes of a captured segment: with its target resolved in the current plan.</summary>
+    public CapturedPacket PacketOf(OnlineConnection connection, CapturedSegment segment)
     {
         var targets = Plan.Current.Targets!;
-        var route = targets.IndexOf(connection.ServerAddress, connection.ServerPort);
-        Assert.True(route >= 0);
-        Assert.True(Shards.TryStage(new CapturedPacket(connection, segment, targets, route)));
+        var routeIndex = targets.IndexOf(connection.ServerAddress, connection.ServerPort);
+        Assert.True(routeIndex >= 0);
+        return new CapturedPacket(connection, segment, targets, routeIndex);
     }
 
     public IActorRef ShardOf(OnlineConnection connection) => Shards.Refs[SessionShards.IndexOf(connection, Shards.Count)];

@@ -112,7 +112,7 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         foreach (var port in ports)
         {
             var connection = Connection with { ClientPort = port };
-            if (rig.Shards.TryStage(PacketOf(rig, connection, Syn(port))))
+            if (rig.Shards.TryStage(rig.PacketOf(connection, Syn(port))))
             {
                 staged.Add(port);
             }
@@ -144,14 +144,6 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
         rig.Shards.Flush();
         AwaitSegment(rig, s => s.Flags == TcpFlags.Syn && s.Sequence == 5000);
         AwaitAssert(() => Assert.Equal(7L, rig.Statistics.SessionsStarted), cancellationToken: Token);
-    }
-
-    private static CapturedPacket PacketOf(CaptureNodeRig rig, OnlineConnection connection, CapturedSegment segment)
-    {
-        var targets = rig.Plan.Current.Targets!;
-        var route = targets.IndexOf(connection.ServerAddress, connection.ServerPort);
-        Assert.True(route >= 0);
-        return new CapturedPacket(connection, segment, targets, route);
     }
 
     [Fact]
@@ -388,7 +380,7 @@ public sealed class SessionShardSpecs() : Akka.TestKit.Xunit.TestKit(SessionMail
 
         // A late packet of the finished session, delivered to its old actor: dropped, not a failure, nothing sent.
         var sent = rig.Transport.Segments.Count;
-        pooled.Tell(PacketOf(rig, Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = new byte[10] }));
+        pooled.Tell(rig.PacketOf(Connection, new CapturedSegment { Sequence = 1001, Acknowledgment = 1, Flags = TcpFlags.Ack | TcpFlags.Psh, Payload = new byte[10] }));
         pooled.Tell(SessionActor.Tick.Wake);
 
         // The next connection gets the same actor (still the shard's only child), started anew with its own SYN.
