@@ -77,6 +77,20 @@ internal sealed partial class PcapFileFuzzer
             }
 
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (tally.OverTime(start))
+            {
+                start = Stopwatch.GetTimestamp();
+                try
+                {
+                    ReadFile();
+                }
+#pragma warning disable CA1031 // the first read's outcome is the one counted; this one is only timed
+                catch (Exception)
+#pragma warning restore CA1031
+                {
+                }
+            }
+
             watchdog?.End();
             failure ??= tally.Measure(start, allocated, length, FixedAllocationBudget + length);
             if (failure is not null)

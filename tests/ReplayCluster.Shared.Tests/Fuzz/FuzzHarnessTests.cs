@@ -79,6 +79,8 @@ public sealed class FuzzHarnessTests
 
         Assert.NotNull(tally.Measure(System.Diagnostics.Stopwatch.GetTimestamp(), allocatedBytes: 101, inputLength: 10, allocationBudget: 100));
         Assert.Null(tally.Measure(System.Diagnostics.Stopwatch.GetTimestamp(), allocatedBytes: 100, inputLength: 10, allocationBudget: 100));
+        Assert.False(tally.OverTime(System.Diagnostics.Stopwatch.GetTimestamp()));
+        Assert.True(tally.OverTime(System.Diagnostics.Stopwatch.GetTimestamp() - (2 * System.Diagnostics.Stopwatch.Frequency)));
         Assert.Equal(101, tally.MaxAllocatedBytes);
     }
 
