@@ -252,6 +252,8 @@ public sealed partial class DashboardChartsSpecs() : Akka.TestKit.Xunit.TestKit(
 
     private const string ReadPage = """
         (() => {
+          // null until the dashboard's document has replaced the blank page it navigated from and is parsed whole.
+          if (document.readyState === "loading" || !document.getElementById("updated")) return null;
           const text = id => document.getElementById(id).textContent;
           const cards = {};
           for (const id of ["online-rate", "replayed-rate", "in-flight", "behind", "lost", "loss-ratio", "latency-p99", "capture-p99"]) cards[id] = text(id);
@@ -273,7 +275,7 @@ public sealed partial class DashboardChartsSpecs() : Akka.TestKit.Xunit.TestKit(
         """;
 
     private static int SamplesOf(JsonElement page) =>
-        Regex.Match(page.GetProperty("updated").GetString()!, @"· (?<n>\d+) samples") is { Success: true } m ? int.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture) : 0;
+        page.ValueKind == JsonValueKind.Object && Regex.Match(page.GetProperty("updated").GetString()!, @"· (?<n>\d+) samples") is { Success: true } m ? int.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture) : 0;
 
     private static JsonElement Chart(JsonElement page, string id) => page.GetProperty("charts").EnumerateArray().Single(c => c.GetProperty("id").GetString() == id);
 
