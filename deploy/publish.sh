@@ -21,11 +21,22 @@ while (($# > 0)); do
   esac
 done
 
-for node in coordinator capture intercept; do
-  project="src/${node^}/ReplayCluster.${node^}.csproj"
+# One publish of the three node projects (deploy/nodes.slnf): one MSBuild process restores once and builds them side
+# by side, 27 s where a `dotnet publish` per node in turn took 68-73 s (2-core VM, 2026-12-02, fresh builds). A
+# solution's publish takes no --output, so each project publishes to its own folder and is copied from there; those
+# folders are emptied first, so nothing of an older publish comes along.
+nodes=(coordinator capture intercept)
+for node in "${nodes[@]}"; do
+  rm -rf "src/${node^}/bin/Release/net10.0/linux-x64/publish"
+done
+dotnet publish deploy/nodes.slnf -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true \
+  -p:DebugType=none -p:GenerateDocumentationFile=false -nologo -v quiet
+for node in "${nodes[@]}"; do
+  published="src/${node^}/bin/Release/net10.0/linux-x64/publish"
+  [[ -x ${published}/replaycluster-${node} ]] || { echo "publish.sh: ${published}/replaycluster-${node} is missing" >&2; exit 1; }
   rm -rf "${output:?}/${node}"
-  dotnet publish "${project}" -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true \
-    -p:DebugType=none -p:GenerateDocumentationFile=false -o "${output}/${node}" -nologo -v quiet
+  mkdir -p "${output}/${node}"
+  cp -a "${published}/." "${output}/${node}/"
   echo "published ${output}/${node}/replaycluster-${node}"
 done
 
