@@ -76,19 +76,8 @@ internal sealed class PacketFuzzer
             }
 
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            if (tally.OverTime(start))
-            {
-                start = Stopwatch.GetTimestamp();
-                try
-                {
-                    _ = seed.DualStack ? ProcessDualStack(_buffer.AsSpan(0, length), linkType) : Process(_buffer.AsSpan(0, length), linkType);
-                }
-#pragma warning disable CA1031 // the first parse's outcome is the one counted; this one is only timed
-                catch (Exception)
-#pragma warning restore CA1031
-                {
-                }
-            }
+            start = tally.RetimeIfSlow(start, (Fuzzer: this, Length: length, LinkType: linkType, seed.DualStack), static s =>
+                _ = s.DualStack ? s.Fuzzer.ProcessDualStack(s.Fuzzer._buffer.AsSpan(0, s.Length), s.LinkType) : s.Fuzzer.Process(s.Fuzzer._buffer.AsSpan(0, s.Length), s.LinkType));
 
             watchdog?.End();
             failure ??= tally.Measure(start, allocated, length, allocationBudget: length);

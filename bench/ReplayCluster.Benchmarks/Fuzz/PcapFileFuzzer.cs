@@ -77,19 +77,7 @@ internal sealed partial class PcapFileFuzzer
             }
 
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            if (tally.OverTime(start))
-            {
-                start = Stopwatch.GetTimestamp();
-                try
-                {
-                    ReadFile();
-                }
-#pragma warning disable CA1031 // the first read's outcome is the one counted; this one is only timed
-                catch (Exception)
-#pragma warning restore CA1031
-                {
-                }
-            }
+            start = tally.RetimeIfSlow(start, this, static fuzzer => fuzzer.ReadFile());
 
             watchdog?.End();
             failure ??= tally.Measure(start, allocated, length, FixedAllocationBudget + length);

@@ -145,19 +145,8 @@ internal sealed class WireFuzzer
             }
 
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            if (tally.OverTime(start))
-            {
-                start = Stopwatch.GetTimestamp();
-                try
-                {
-                    _system.Serialization.Deserialize(bytes, seed.SerializerId, manifest);
-                }
-#pragma warning disable CA1031 // the first decode's outcome is the one counted; this one is only timed
-                catch (Exception)
-#pragma warning restore CA1031
-                {
-                }
-            }
+            start = tally.RetimeIfSlow(start, (System: _system, Bytes: bytes, seed.SerializerId, Manifest: manifest), static s =>
+                s.System.Serialization.Deserialize(s.Bytes, s.SerializerId, s.Manifest));
 
             watchdog?.End();
             // Route claims resolve their owner's path with Akka's provider: Akka's budget. Plans are JSON.

@@ -79,8 +79,15 @@ public sealed class FuzzHarnessTests
 
         Assert.NotNull(tally.Measure(System.Diagnostics.Stopwatch.GetTimestamp(), allocatedBytes: 101, inputLength: 10, allocationBudget: 100));
         Assert.Null(tally.Measure(System.Diagnostics.Stopwatch.GetTimestamp(), allocatedBytes: 100, inputLength: 10, allocationBudget: 100));
-        Assert.False(tally.OverTime(System.Diagnostics.Stopwatch.GetTimestamp()));
-        Assert.True(tally.OverTime(System.Diagnostics.Stopwatch.GetTimestamp() - (2 * System.Diagnostics.Stopwatch.Frequency)));
+        // An input over the time limit is decoded once more and timed from that run's start; one within it is not.
+        var runs = new System.Runtime.CompilerServices.StrongBox<int>();
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        Assert.Equal(now, tally.RetimeIfSlow(now, runs, static r => r.Value++));
+        Assert.Equal(0, runs.Value);
+        var slow = now - (2 * System.Diagnostics.Stopwatch.Frequency);
+        Assert.True(tally.OverTime(slow));
+        Assert.True(tally.RetimeIfSlow(slow, runs, static r => throw new InvalidOperationException($"run {++r.Value}")) >= now);
+        Assert.Equal(1, runs.Value);
         Assert.Equal(101, tally.MaxAllocatedBytes);
     }
 
