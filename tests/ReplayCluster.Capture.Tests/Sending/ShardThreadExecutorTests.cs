@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Akka.Dispatch;
 using ReplayCluster.Capture.Sending;
 using ReplayCluster.PacketIO;
+using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Capture.Tests.Sending;
 
@@ -121,17 +122,8 @@ public sealed class ShardThreadExecutorTests
             var fired = new ConcurrentQueue<(int Generation, string? Thread, long ElapsedMs)>();
             var timer = new RecordingTimer(fired);
             var started = System.Diagnostics.Stopwatch.StartNew();
-            // When each timer is due: its delay from the moment Schedule read the clock, which lies between the test's
-            // readings just before and just after the call. A slow machine may stall in between (the first call
-            // compiles Schedule) for longer than two delays differ, which reorders them: due order is the contract,
-            // so two timers are compared only where their windows do not overlap.
-            var due = new Dictionary<int, (double Earliest, double Latest)>();
-            void Arm(int delayMs, int generation)
-            {
-                var before = started.Elapsed.TotalMilliseconds;
-                executor.Schedule(TimeSpan.FromMilliseconds(delayMs), timer, generation);
-                due[generation] = (before + delayMs, started.Elapsed.TotalMilliseconds + delayMs);
-            }
+            var due = new DueWindows(started);
+            void Arm(int delayMs, int generation) => due.Arm(generation, delayMs, () => executor.Schedule(TimeSpan.FromMilliseconds(delayMs), timer, generation));
 
             await RunOnAsync(executor, () =>
             {
@@ -147,15 +139,7 @@ public sealed class ShardThreadExecutorTests
             TestContext.Current.TestOutputHelper?.WriteLine(string.Join("; ", list.Select(f =>
                 $"{f.Generation} due {due[f.Generation].Earliest:F1}-{due[f.Generation].Latest:F1} ms, fired {f.ElapsedMs} ms")));
             Assert.Equal([1, 2, 3], list.Select(f => f.Generation).Order().ToList());
-            for (var i = 0; i < list.Count; i++)
-            {
-                for (var j = i + 1; j < list.Count; j++)
-                {
-                    // Fired first, so not due after the other for certain (beyond the 10 ms grain both are rounded up to).
-                    Assert.True(due[list[i].Generation].Earliest <= due[list[j].Generation].Latest + 10,
-                        $"{list[i].Generation} fired before {list[j].Generation}, though due after it");
-                }
-            }
+            due.AssertFiredInDueOrder([.. list.Select(f => f.Generation)], grainMs: 10);
 
             Assert.All(list, f => Assert.Equal("test-shard-timers", f.Thread));
             // Never early (the stopwatch reads whole milliseconds, so one below the due time is the same instant).

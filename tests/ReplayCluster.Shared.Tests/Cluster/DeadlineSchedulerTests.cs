@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using Akka.Event;
 using ReplayCluster.Cluster;
+using ReplayCluster.Tests.TestSupport;
 
 namespace ReplayCluster.Tests.Cluster;
 
@@ -42,23 +43,15 @@ public sealed class DeadlineSchedulerTests
         var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var started = Stopwatch.StartNew();
 
-        // Each timer is due its delay after ScheduleOnce read the clock, somewhere between the test's readings just
-        // before and after the call: a stall in between (a slow machine, the first call's compilation) longer than
-        // two delays differ reorders them, so two timers are compared only where those windows do not overlap.
-        var due = new Dictionary<int, (double Earliest, double Latest)>();
-        void Add(int delayMs)
+        var due = new DueWindows(started);
+        void Add(int delayMs) => due.Arm(delayMs, delayMs, () => Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(delayMs), () =>
         {
-            var before = started.Elapsed.TotalMilliseconds;
-            Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(delayMs), () =>
+            order.Enqueue(delayMs);
+            if (Interlocked.Decrement(ref remaining) == 0)
             {
-                order.Enqueue(delayMs);
-                if (Interlocked.Decrement(ref remaining) == 0)
-                {
-                    all.TrySetResult();
-                }
-            });
-            due[delayMs] = (before + delayMs, started.Elapsed.TotalMilliseconds + delayMs);
-        }
+                all.TrySetResult();
+            }
+        }));
 
         Add(300);
         Add(100);
@@ -68,15 +61,7 @@ public sealed class DeadlineSchedulerTests
         await all.Task.WaitAsync(Patience, Ct);
         var ranOrder = order.ToList();
         Assert.Equal([0, 100, 200, 300], ranOrder.Order());
-        for (var i = 0; i < ranOrder.Count; i++)
-        {
-            for (var j = i + 1; j < ranOrder.Count; j++)
-            {
-                // Ran first, so not due after the other for certain (beyond the grain both are rounded up to).
-                Assert.True(due[ranOrder[i]].Earliest <= due[ranOrder[j]].Latest + 10,
-                    $"{ranOrder[i]} ran before {ranOrder[j]}, though due after it ({string.Join(", ", due.Select(d => $"{d.Key}: {d.Value.Earliest:F1}-{d.Value.Latest:F1} ms"))})");
-            }
-        }
+        due.AssertFiredInDueOrder(ranOrder, grainMs: 10);
     }
 
     [Fact]
