@@ -29,18 +29,47 @@ public static class NodeProcesses
     }
 
     /// <summary>
-    /// Path of <c>replaycluster-NODE.dll</c> under <c>src/NODE/bin/CONFIGURATION/net10.0/</c>; throws
-    /// <see cref="LabException"/> naming the path when it has not been built.
+    /// Path of <c>replaycluster-NODE.dll</c> under <c>src/NODE/bin/CONFIGURATION/net10.0/</c>, or in
+    /// <see cref="PrecompiledFolder"/> when tests/run.sh made one (except for the tests that measure cost); throws
+    /// <see cref="LabException"/> naming the path when it does not exist.
     /// </summary>
     public static string LocateBinary(string node)
     {
         var project = ProjectFolder(node);
+        if (PrecompiledFolder is { } precompiled && !MeasuresCost)
+        {
+            var published = Path.Combine(precompiled, project, $"replaycluster-{node}.dll");
+            return File.Exists(published)
+                ? published
+                : throw new LabException($"{published} does not exist: {PrecompiledVariable} names a folder tests/run.sh did not publish into.");
+        }
+
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
         var path = Path.Combine(Lab.Lab.FindRepositoryRoot(), "src", project, "bin", Configuration, framework, $"replaycluster-{node}.dll");
         return File.Exists(path)
             ? path
             : throw new LabException($"{path} does not exist: build the solution in {Configuration} first.");
     }
+
+    /// <summary>The environment variable that names a folder of precompiled nodes (see <see cref="PrecompiledFolder"/>).</summary>
+    public const string PrecompiledVariable = "REPLAYCLUSTER_LAB_PRECOMPILED";
+
+    /// <summary>
+    /// A folder with one ReadyToRun publish of each node (<c>FOLDER/Coordinator/replaycluster-coordinator.dll</c>, ...), made
+    /// from this build by tests/run.sh while the unit tests run; null to run the build output. A node spends most of a
+    /// short lab test starting: the JIT and the runtime's type loading were ~65 % of a node's CPU in a three-node test
+    /// (perf, 2026-12-03), and precompiled code skips most of the JIT. The collections that measure rates, latencies or
+    /// drains (<see cref="MeasuresCost"/>) run the build output, as users run it (precompiled code is slower on the hot
+    /// path: bench/README.md, "ReadyToRun for a cheaper start").
+    /// </summary>
+    public static string? PrecompiledFolder => Environment.GetEnvironmentVariable(PrecompiledVariable) is { Length: > 0 } folder ? folder : null;
+
+    /// <summary>
+    /// The running test measures what the product costs (rates, latencies, drains): its nodes run as users run them, not
+    /// tiered and not precompiled. True in <see cref="MeasuredAloneCollection"/> and <see cref="Replay.FloodCollection"/>.
+    /// </summary>
+    private static bool MeasuresCost =>
+        TestContext.Current.TestCollection?.TestCollectionDisplayName is MeasuredAloneCollection.Name or Replay.FloodCollection.Name;
 
     /// <summary>Starts <paramref name="node"/> with <paramref name="args"/> in <paramref name="role"/>'s namespace.</summary>
     public static LabProcess StartNode(Lab.Lab lab, LabRole role, string node, params string[] args)
@@ -83,12 +112,15 @@ public static class NodeProcesses
     /// overrides the runtimeconfig): except in the collections that run alone because they measure rates, latencies
     /// or drains (<see cref="MeasuredAloneCollection"/>, <see cref="Replay.FloodCollection"/>), which run the product's
     /// own setting. REPLAYCLUSTER_LAB_JIT=product runs every test with it.
+    /// Tiered, a short-lived node still spent about half its CPU in the runtime's background compiler, recompiling at
+    /// tier 1 (and first with PGO instrumentation) methods that were merely called 30 times during start-up. Without
+    /// PGO and with a threshold of 1,000 calls the nodes of a three-node test (<c>ClusterLabTests</c>) used 5.6-5.9 s of
+    /// CPU against 7.3-9.3 s, and 3.7-4.0 s with <see cref="PrecompiledFolder"/> too (two runs each, 2026-12-03).
     /// </summary>
     public static string[] Dotnet =>
-        Environment.GetEnvironmentVariable("REPLAYCLUSTER_LAB_JIT") == "product"
-        || TestContext.Current.TestCollection?.TestCollectionDisplayName is MeasuredAloneCollection.Name or Replay.FloodCollection.Name
+        Environment.GetEnvironmentVariable("REPLAYCLUSTER_LAB_JIT") == "product" || MeasuresCost
             ? ["dotnet"]
-            : ["env", "DOTNET_TieredCompilation=1", "dotnet"];
+            : ["env", "DOTNET_TieredCompilation=1", "DOTNET_TieredPGO=0", "DOTNET_TC_CallCountThreshold=1000", "dotnet"];
 
     private static readonly ConcurrentDictionary<string, Lazy<string>> CertificateDirectories = new(StringComparer.Ordinal);
 
