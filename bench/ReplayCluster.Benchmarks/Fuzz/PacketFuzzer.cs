@@ -43,6 +43,9 @@ internal sealed class PacketFuzzer
     /// <summary>Every parse result, Ok included, as the capture node counts them.</summary>
     public ParseRejectCounters Counters { get; } = new();
 
+    private readonly ParseRejectCounters _uncounted = new();
+    private bool _again;
+
     /// <summary>Accepted frames the capture node drops because the snap length cut their payload.</summary>
     public long Truncated { get; private set; }
 
@@ -75,9 +78,9 @@ internal sealed class PacketFuzzer
                 (result, failure) = (ParseResult.Ok, $"{ex.GetType().FullName}: {ex.Message} (link type {linkType})");
             }
 
-            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            start = tally.RetimeIfSlow(start, (Fuzzer: this, Length: length, LinkType: linkType, seed.DualStack), static s =>
-                _ = s.DualStack ? s.Fuzzer.ProcessDualStack(s.Fuzzer._buffer.AsSpan(0, s.Length), s.LinkType) : s.Fuzzer.Process(s.Fuzzer._buffer.AsSpan(0, s.Length), s.LinkType));
+            var input = (Fuzzer: this, Length: length, LinkType: linkType, seed.DualStack);
+            var allocated = FuzzTally.RemeasureIfOverBudget(GC.GetAllocatedBytesForCurrentThread() - before, length, input, DecodeAgain);
+            start = tally.RetimeIfSlow(start, input, DecodeAgain);
 
             watchdog?.End();
             failure ??= tally.Measure(start, allocated, length, allocationBudget: length);
@@ -99,11 +102,29 @@ internal sealed class PacketFuzzer
         return tally;
     }
 
+    // One more decode of the input in the buffer, for a second measure of its time or its allocations (FuzzTally); what
+    // it counts is thrown away, so that every input is counted once.
+    private static void DecodeAgain((PacketFuzzer Fuzzer, int Length, int LinkType, bool DualStack) s)
+    {
+        s.Fuzzer._again = true;
+        try
+        {
+            _ = s.DualStack ? s.Fuzzer.ProcessDualStack(s.Fuzzer._buffer.AsSpan(0, s.Length), s.LinkType) : s.Fuzzer.Process(s.Fuzzer._buffer.AsSpan(0, s.Length), s.LinkType);
+        }
+        finally
+        {
+            s.Fuzzer._again = false;
+        }
+    }
+
+    // Where a decode counts its result: the counters, or a scratch set during a second decode of the same input.
+    private ParseRejectCounters CountsNow => _again ? _uncounted : Counters;
+
     /// <summary>One frame as the nodes handle it; a non-null failure is a crash.</summary>
     private (ParseResult Result, string? Failure) Process(ReadOnlySpan<byte> frame, int pcapLinkType)
     {
         var result = PacketParser.TryParse(frame, LinkTypes.FromPcap(pcapLinkType), out var packet);
-        Counters.Count(result);
+        CountsNow.Count(result);
         if (result != ParseResult.Ok)
         {
             return (result, null);
@@ -142,7 +163,7 @@ internal sealed class PacketFuzzer
         // CapturePump.OnFrame: a truncated frame is dropped; otherwise the payload is copied once.
         if (packet.Truncated)
         {
-            Truncated++;
+            Truncated += _again ? 0 : 1;
             return (result, null);
         }
 
@@ -170,7 +191,7 @@ internal sealed class PacketFuzzer
             return result == ParseResult.Ok ? Process(frame, pcapLinkType) : CountOnly(result);
         }
 
-        Counters.Count(result);
+        CountsNow.Count(result);
         if (CheckInvariants(frame, ipv6) is { } broken)
         {
             return (result, $"accepted with {broken}: {ipv6} (link type {pcapLinkType})");
@@ -178,7 +199,7 @@ internal sealed class PacketFuzzer
 
         if (ipv6.Truncated)
         {
-            Truncated++;
+            Truncated += _again ? 0 : 1;
             return (result, null);
         }
 
@@ -195,7 +216,7 @@ internal sealed class PacketFuzzer
 
     private (ParseResult Result, string? Failure) CountOnly(ParseResult result)
     {
-        Counters.Count(result);
+        CountsNow.Count(result);
         return (result, null);
     }
 

@@ -89,6 +89,15 @@ public sealed class FuzzHarnessTests
         Assert.True(tally.RetimeIfSlow(slow, runs, static r => throw new InvalidOperationException($"run {++r.Value}")) >= now);
         Assert.Equal(1, runs.Value);
         Assert.Equal(101, tally.MaxAllocatedBytes);
+
+        // An input over its allocation budget is charged what a second decode allocates; one within it is not decoded again.
+        runs.Value = 0;
+        Assert.Equal(100, FuzzTally.RemeasureIfOverBudget(100, 100, runs, static r => r.Value++));
+        Assert.Equal(0, runs.Value);
+        Assert.InRange(FuzzTally.RemeasureIfOverBudget(12_112, 9_000, runs, static r => r.Value++), 0, 9_000);
+        Assert.Equal(1, runs.Value);
+        Assert.True(FuzzTally.RemeasureIfOverBudget(101, 100, runs, static r => GC.KeepAlive(new byte[1_000 + r.Value++])) > 1_000);
+        Assert.Equal(2, runs.Value);
     }
 
     [Fact]
