@@ -1004,6 +1004,16 @@ internal sealed class ReplaySession : ISessionCounting
         // round trip plus its lag to bring it (RelayLag; MinRto stands for an idle path's round trip), within
         // RelayWaitCeiling. Only a timeout that would send again waits (and is counted).
         var resends = _phase == Phase.SynSent || (_send.Una != _send.Max && !_close.TargetGone);
+        if (resends && _relayLag is { NoIntercept: true })
+        {
+            // No intercept is in the cluster: no answer can come back, however often we send. The session holds at the
+            // longest backoff, its retries untouched, and retransmits as before once an intercept is back (RelayLag);
+            // a hold longer than the idle timeout ends it as any silence with data pending does.
+            _timer.Hold(now + _options.MaxRto);
+            Counters.RetransmitTimeoutsDeferred++;
+            return;
+        }
+
         if (resends && _relayLag is not null && _timer.ArmedAt is { } armedAt && _relayLag.Behind(armedAt, now, _options.MinRto) is var behind
             && behind > TimeSpan.Zero && _timer.TryDefer(now + behind, _options.RelayWaitCeiling))
         {

@@ -20,7 +20,10 @@ internal sealed class SessionCounters : ISessionCounting
 
     public long SynRetransmissions { get; set; }
 
-    /// <summary>Retransmission timeouts put off because the reply relay was behind (<see cref="RelayLag"/>).</summary>
+    /// <summary>
+    /// Retransmission timeouts put off because the reply relay was behind, or held because no intercept was in the
+    /// cluster (<see cref="RelayLag"/>).
+    /// </summary>
     public long RetransmitTimeoutsDeferred { get; set; }
 
     public long ZeroWindowProbes { get; set; }

@@ -49,7 +49,7 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     private readonly SessionShards.ShardQueue _queue;
     private readonly SessionAdmission _admission;
     private readonly SessionWakeups _wakeups = new();
-    private readonly RelayLag _relayLag = new();
+    private readonly RelayLag _relayLag;
 
     // When a session refused for want of an identity was last logged (a timestamp of the context's clock).
     private static readonly TimeSpan NoIdentityLogInterval = TimeSpan.FromSeconds(10);
@@ -68,6 +68,9 @@ internal sealed class SessionShard : ReceiveActor, IWithTimers
     {
         _context = context;
         _index = index;
+        // The signal admission refuses new sessions on (no intercept in the cluster), read at a session's retransmission
+        // timeout: a volatile count. Without readiness (tests that build shards alone) sessions never hold.
+        _relayLag = new RelayLag(context.Limits.Readiness is { } readiness ? () => !readiness.RepliesCanReturn : null);
 
         // One Props for all the shard's sessions (each gets what is its own in its first message), on the
         // shard's dispatcher and on the session mailbox. hocon/capture.hocon defines the mailbox; an actor

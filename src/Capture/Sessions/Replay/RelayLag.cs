@@ -46,6 +46,23 @@ internal sealed class RelayLag
     private const long NanosPerTick = 100;
 
     private readonly Dictionary<object, Origin> _origins = [];
+    private readonly Func<bool>? _noIntercept;
+
+    /// <param name="noIntercept">
+    /// True while no intercept node is in the cluster (<c>CaptureReadiness.RepliesCanReturn</c> is false, which also
+    /// keeps new sessions out): then no reply can come back at all, however long a session waits
+    /// (<see cref="NoIntercept"/>). Null: always false.
+    /// </param>
+    public RelayLag(Func<bool>? noIntercept = null) => _noIntercept = noIntercept;
+
+    /// <summary>
+    /// No intercept is in the cluster: nothing relays the target's answers, so a session's retransmission proves nothing
+    /// and holds (<see cref="ReplaySession"/>) instead of spending its retries. An intercept restart takes 15-25 s on
+    /// the lab machine (it must be removed from the cluster before its address rejoins), while ten retransmissions from a
+    /// LAN round trip's RTO (30 ms, backed off to 5 s) give up after ~23 s: a keep-alive session lost 67 of its 100
+    /// requests that way in a full suite (InterceptRestartLabTests, 2026-12-03).
+    /// </summary>
+    public bool NoIntercept => _noIntercept?.Invoke() == true;
     private readonly Lock _lock = new();
 
     // Nanoseconds; the arrival in Unix nanoseconds of this host's clock, 0 before the first record.

@@ -194,6 +194,17 @@ internal struct RetransmissionTimer(SessionOptions options)
         return true;
     }
 
+    /// <summary>
+    /// The timer expired while nothing can answer at all (no intercept, <see cref="RelayLag.NoIntercept"/>): it waits until
+    /// <paramref name="until"/> with no retry counted and no backoff; what was timed is void (an answer after the hold
+    /// would time the hold, not the path).
+    /// </summary>
+    public void Hold(DateTimeOffset until)
+    {
+        _timedSeq = null;
+        Deadline = until;
+    }
+
     /// <summary>The timer expired: it stops, and what was timed is void.</summary>
     public void Expire()
     {
