@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using ReplayCluster.Lab.Tests.Lab;
+using ReplayCluster.Lab.Tests.Nodes;
 using Xunit;
 
 namespace ReplayCluster.Lab.Tests.Demo;
@@ -23,10 +24,11 @@ public sealed class DemoScriptTests
         var runDir = Path.Combine(Path.GetTempPath(), $"replaycluster-demo-test-{id}");
         try
         {
+            // The script's nodes start as the other functional lab tests' nodes do (NodeProcesses.QuickStart).
             var result = await CommandRunner.RunAsync(
-                "bash",
+                "env",
                 [
-                    Path.Combine(root, "deploy", "demo.sh"),
+                    .. NodeProcesses.QuickStart, "bash", Path.Combine(root, "deploy", "demo.sh"),
                     "--duration", "4", "--connections", "4", "--no-build", "--multiplier", $"{multiplier}",
                     "--configuration", BuildConfiguration(), "--id", id, "--run-dir", runDir,
                 ],

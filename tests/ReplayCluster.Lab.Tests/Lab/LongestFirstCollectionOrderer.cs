@@ -53,6 +53,7 @@ public sealed class LongestFirstCollectionOrderer : ITestCollectionOrderer
         ["LabLifecycleTests"] = 15,
         ["Ipv6PacketIOLabTests"] = 2,
         ["PgbenchPaceTests"] = 1,
+        ["NodeProcessTests"] = 1,
         ["LongestFirstCollectionOrdererTests"] = 1,
     };
 

@@ -58,18 +58,23 @@ public static class NodeProcesses
     /// A folder with one ReadyToRun publish of each node (<c>FOLDER/Coordinator/replaycluster-coordinator.dll</c>, ...), made
     /// from this build by tests/run.sh while the unit tests run; null to run the build output. A node spends most of a
     /// short lab test starting: the JIT and the runtime's type loading were ~65 % of a node's CPU in a three-node test
-    /// (perf, 2026-12-03), and precompiled code skips most of the JIT. The collections that measure rates, latencies or
-    /// drains (<see cref="MeasuresCost"/>) run the build output, as users run it (precompiled code is slower on the hot
+    /// (perf, 2026-12-03), and precompiled code skips most of the JIT. The tests that measure latencies, pace or drains
+    /// (<see cref="MeasuresCost"/>) run the build output, as users run it (precompiled code is slower on the hot
     /// path: bench/README.md, "ReadyToRun for a cheaper start").
     /// </summary>
     public static string? PrecompiledFolder => Environment.GetEnvironmentVariable(PrecompiledVariable) is { Length: > 0 } folder ? folder : null;
 
     /// <summary>
-    /// The running test measures what the product costs (rates, latencies, drains): its nodes run as users run them, not
-    /// tiered and not precompiled. True in <see cref="MeasuredAloneCollection"/> and <see cref="Replay.FloodCollection"/>.
+    /// The running test measures what the product costs (latencies, pace, drains): its nodes run as users run them, not
+    /// tiered and not precompiled. True in a class marked <see cref="MeasuresNodeCostAttribute"/> and in
+    /// <see cref="Replay.FloodCollection"/> (whose nodes its collection fixture starts, outside any test class).
     /// </summary>
     private static bool MeasuresCost =>
-        TestContext.Current.TestCollection?.TestCollectionDisplayName is MeasuredAloneCollection.Name or Replay.FloodCollection.Name;
+        MeasuresCostIn(TestContext.Current.TestCollection?.TestCollectionDisplayName, (TestContext.Current.TestClass as Xunit.v3.IXunitTestClass)?.Class);
+
+    /// <summary>Whether a test of <paramref name="testClass"/> in the collection named <paramref name="collection"/> measures cost.</summary>
+    internal static bool MeasuresCostIn(string? collection, Type? testClass) =>
+        collection is Replay.FloodCollection.Name || testClass?.IsDefined(typeof(MeasuresNodeCostAttribute), inherit: false) == true;
 
     /// <summary>Starts <paramref name="node"/> with <paramref name="args"/> in <paramref name="role"/>'s namespace.</summary>
     public static LabProcess StartNode(Lab.Lab lab, LabRole role, string node, params string[] args)
@@ -109,9 +114,8 @@ public static class NodeProcesses
     /// then compiles every method it runs fully optimised as it starts, ~2.4 s of CPU and 2.0 s to <c>/readyz</c> (a
     /// coordinator on this 2-core machine, 3 runs each, 2026-12-02), against 1.1 s and 1.0 s with tiering. The lab tests
     /// start ~280 node processes and most test behaviour, not cost, so their nodes start tiered (the environment
-    /// overrides the runtimeconfig): except in the collections that run alone because they measure rates, latencies
-    /// or drains (<see cref="MeasuredAloneCollection"/>, <see cref="Replay.FloodCollection"/>), which run the product's
-    /// own setting. REPLAYCLUSTER_LAB_JIT=product runs every test with it.
+    /// overrides the runtimeconfig): except where a test measures latencies, pace or drains (<see cref="MeasuresCost"/>),
+    /// which runs the product's own setting. REPLAYCLUSTER_LAB_JIT=product runs every test with it.
     /// Tiered, a short-lived node still spent about half its CPU in the runtime's background compiler, recompiling at
     /// tier 1 (and first with PGO instrumentation) methods that were merely called 30 times during start-up. Without
     /// PGO and with a threshold of 1,000 calls the nodes of a three-node test (<c>ClusterLabTests</c>) used 5.6-5.9 s of
@@ -120,7 +124,13 @@ public static class NodeProcesses
     public static string[] Dotnet =>
         Environment.GetEnvironmentVariable("REPLAYCLUSTER_LAB_JIT") == "product" || MeasuresCost
             ? ["dotnet"]
-            : ["env", "DOTNET_TieredCompilation=1", "DOTNET_TieredPGO=0", "DOTNET_TC_CallCountThreshold=1000", "dotnet"];
+            : ["env", .. QuickStart, "dotnet"];
+
+    /// <summary>
+    /// The environment that makes a node start cheaply (see <see cref="Dotnet"/>); also given to scripts that start nodes
+    /// themselves (<c>deploy/demo.sh</c> in DemoScriptTests).
+    /// </summary>
+    public static IReadOnlyList<string> QuickStart { get; } = ["DOTNET_TieredCompilation=1", "DOTNET_TieredPGO=0", "DOTNET_TC_CallCountThreshold=1000"];
 
     private static readonly ConcurrentDictionary<string, Lazy<string>> CertificateDirectories = new(StringComparer.Ordinal);
 

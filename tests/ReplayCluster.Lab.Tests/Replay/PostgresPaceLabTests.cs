@@ -20,6 +20,7 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// <c>bench/pgbench-pace.sh</c>.
 /// </remarks>
 [Collection(MeasuredAloneCollection.Name)]
+[MeasuresNodeCost]
 public sealed class PostgresPaceLabTests
 {
     private const int Clients = 4;

@@ -21,6 +21,7 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// <c>REPLAYCLUSTER_CONFIG</c> at a HOCON file: the nodes inherit it.
 /// </remarks>
 [Collection(MeasuredAloneCollection.Name)]
+[MeasuresNodeCost]
 public sealed class RelayLatencyLabTests
 {
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
