@@ -32,7 +32,7 @@ internal sealed class ReplyChannelListener : IDisposable
     public const int MaxIntercepts = 16;
 
     // A connection must prove the key within this long, or it is refused: a silent peer holds no thread longer.
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(2);
 
     // The claims a shard sends in one write at most; larger sets go in several frames.
     private const int ClaimsPerFrame = 4096;
@@ -57,12 +57,14 @@ internal sealed class ReplyChannelListener : IDisposable
     private readonly string _publicHost;
     private readonly ShardThreadExecutor?[] _fallbackHosts;
     private readonly Lock _fallbackLock = new();
+    private readonly TimeSpan _handshakeTimeout;
     private int _connections;
     private volatile bool _closed;
 
-    private ReplyChannelListener(Socket listener, string publicHost, SessionShards shards, CaptureNodeStatistics statistics, ILogger logger)
+    private ReplyChannelListener(Socket listener, string publicHost, SessionShards shards, CaptureNodeStatistics statistics, ILogger logger, TimeSpan handshakeTimeout)
     {
         _listener = listener;
+        _handshakeTimeout = handshakeTimeout;
         _publicHost = publicHost;
         _shards = shards;
         _statistics = statistics;
@@ -85,9 +87,11 @@ internal sealed class ReplyChannelListener : IDisposable
 
     /// <summary>
     /// Binds to <paramref name="bindHost"/>:<paramref name="port"/> (the node's remoting bind address; 0 takes a free
-    /// port) and starts accepting. <paramref name="publicHost"/> is what intercepts are told to connect to.
+    /// port) and starts accepting. <paramref name="publicHost"/> is what intercepts are told to connect to. A connection
+    /// that has not proved its key within <paramref name="handshakeTimeout"/> (default 2 s) is refused.
     /// </summary>
-    public static ReplyChannelListener Start(string bindHost, int port, string publicHost, SessionShards shards, CaptureNodeStatistics statistics, ILogger logger)
+    public static ReplyChannelListener Start(string bindHost, int port, string publicHost, SessionShards shards, CaptureNodeStatistics statistics, ILogger logger,
+        TimeSpan? handshakeTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(shards);
         var address = IPAddress.TryParse(bindHost, out var parsed) ? parsed : Dns.GetHostAddresses(bindHost).First(a => a.AddressFamily == AddressFamily.InterNetwork);
@@ -103,7 +107,7 @@ internal sealed class ReplyChannelListener : IDisposable
             throw;
         }
 
-        var listener = new ReplyChannelListener(socket, publicHost, shards, statistics, logger);
+        var listener = new ReplyChannelListener(socket, publicHost, shards, statistics, logger, handshakeTimeout ?? DefaultHandshakeTimeout);
         CaptureLog.ReplyChannelListening(logger, socket.LocalEndPoint!.ToString()!, publicHost, listener.Port);
         new Thread(listener.AcceptLoop) { IsBackground = true, Name = "reply-channel-accept" }.Start();
         return listener;
@@ -294,8 +298,8 @@ internal sealed class ReplyChannelListener : IDisposable
     // against the node's; the intercept and the connection's keys when both hold.
     private (Address Intercept, ReplyChannelProtocol.ChannelKeys Keys)? Handshake(Socket connection, string remote)
     {
-        connection.ReceiveTimeout = (int)HandshakeTimeout.TotalMilliseconds;
-        connection.SendTimeout = (int)HandshakeTimeout.TotalMilliseconds;
+        connection.ReceiveTimeout = (int)_handshakeTimeout.TotalMilliseconds;
+        connection.SendTimeout = (int)_handshakeTimeout.TotalMilliseconds;
         Span<byte> greeting = stackalloc byte[ReplyChannelProtocol.GreetingSize];
         ReplyChannelProtocol.WriteGreeting(greeting);
         connection.Send(greeting);
@@ -310,7 +314,7 @@ internal sealed class ReplyChannelListener : IDisposable
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.TimedOut)
         {
-            Refuse(remote, RefusalReasons.BadHandshake, $"no hello within {HandshakeTimeout.TotalSeconds:F0} s");
+            Refuse(remote, RefusalReasons.BadHandshake, $"no hello within {_handshakeTimeout.TotalSeconds:F0} s");
             return null;
         }
 

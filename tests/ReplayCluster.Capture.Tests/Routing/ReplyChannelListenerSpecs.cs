@@ -223,16 +223,24 @@ public sealed class ReplyChannelListenerSpecs : Akka.TestKit.Xunit.TestKit
     [Fact]
     public void Connections_beyond_the_limit_are_refused()
     {
-        Assert.Equal(ReplyChannelListener.MaxIntercepts * 2, _listener.MaxConnections);
-        var sockets = Enumerable.Range(0, _listener.MaxConnections + 1).Select(_ =>
+        // Silent connections count until their handshake time is up: with the default 2 s, a machine slow to accept all
+        // of them (the other unit projects and the lab nodes' publish beside, tests/run.sh) saw the first ones refused
+        // for silence before the last was accepted, and nothing over the limit (2026-12-03). Here they may stay silent.
+        var shards = new SessionShards(_shards.Length, 1024);
+        shards.Attach([.. _shards.Select(p => p.Ref)]);
+        using var listener = ReplyChannelListener.Start("127.0.0.1", 0, "127.0.0.1", shards, _statistics, NullLogger.Instance, handshakeTimeout: TimeSpan.FromMinutes(1));
+        Assert.Equal(ReplyChannelListener.MaxIntercepts * 2, listener.MaxConnections);
+        var sockets = Enumerable.Range(0, listener.MaxConnections + 1).Select(_ =>
         {
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-            socket.Connect(IPAddress.Loopback, _listener.Port);
+            socket.Connect(IPAddress.Loopback, listener.Port);
             return socket;
         }).ToList();
         try
         {
-            AwaitAssert(() => Assert.Equal(1, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.TooManyConnections)), cancellationToken: Cancellation);
+            AwaitAssert(() => Assert.Equal(1, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.TooManyConnections)), TimeSpan.FromSeconds(30),
+                cancellationToken: Cancellation);
+            Assert.Equal(0, _statistics.Refusals.ByReason.GetValueOrDefault(RefusalReasons.BadHandshake));
         }
         finally
         {
