@@ -78,8 +78,8 @@ done
 
 # Beside them (they keep the two cores ~67 % busy), the three nodes precompiled (ReadyToRun, framework-dependent) for
 # the lab tests: most of a lab test's CPU is its nodes starting, and most of a start is the JIT (perf of a three-node
-# test, 2026-12-03: JIT and type loading ~65 % of each node's CPU). The lab's collections that measure rates,
-# latencies or drains still run the build output, as users run it (tests/ReplayCluster.Lab.Tests/Nodes/NodeProcess.cs,
+# test, 2026-12-03: JIT and type loading ~65 % of each node's CPU). The lab tests that measure latencies, pace or
+# drains still run the build output, as users run it (tests/ReplayCluster.Lab.Tests/Nodes/NodeProcess.cs,
 # PrecompiledFolder). Into a folder of this run's own; if the publish fails, the lab runs the build output and says so.
 lab_nodes=$(mktemp -d /tmp/replaycluster-lab-nodes.XXXXXX)
 chmod 755 "${lab_nodes}"
