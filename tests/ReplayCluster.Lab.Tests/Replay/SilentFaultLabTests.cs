@@ -52,9 +52,13 @@ public sealed class SilentFaultLabTests(ReplayClusterFixture fixture)
         try
         {
             (await Lab.ExecAsync(LabRole.Assistant, ["ip", "link", "set", device, "up"], cancellationToken: Cancellation)).EnsureSuccess("ip link set up");
-            await using var intercept = fixture.Launcher.Start("intercept", Lab.AssistantNamespace, Lab.AssistantIp, "--seed", fixture.Launcher.Seed, "-i", device);
-            // Its /readyz: the reply capture on the device is open. Not "ready": that also needs the join, and a member
-            // that joined and then fails is a different test (the next test's node could not join while it is unreachable).
+            // Its seed is a port where nothing listens: it never joins the fixture's cluster. A member that joined and then
+            // failed is a different test, and it broke the tests after it: the next test's node could not join while it
+            // was unreachable, and once (a full suite from another clone path, where this test ran first, with nodes that
+            // start quickly enough to join before the device goes) every later test of the collection found no coordinator.
+            var nowhere = $"{Lab.AssistantIp}:1";
+            await using var intercept = fixture.Launcher.Start("intercept", Lab.AssistantNamespace, Lab.AssistantIp, "--seed", nowhere, "-i", device);
+            // Its /readyz: the reply capture on the device is open (it is never "ready": that also needs the join).
             await intercept.WaitForAsync(r => r.Address is not null && !r.Reasons.Contains("reply capture:", StringComparison.Ordinal), "capturing",
                 ExitTimeout);
             var node = intercept.Process;
