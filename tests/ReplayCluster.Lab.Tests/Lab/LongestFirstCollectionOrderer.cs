@@ -6,10 +6,12 @@ using Xunit.v3;
 namespace ReplayCluster.Lab.Tests.Lab;
 
 /// <summary>
-/// Starts the longest lab test collections first. xUnit starts the parallel collections in the orderer's order, two at a
-/// time on this project's 2-core machines (four at a time took the lab project from 669 to 528 s, but tests with a
-/// time budget, an intercept restart within a session's retransmissions, a capture with no kernel drops, failed under
-/// that contention in 2 of 4 suites on 2026-12-02), and by default that order is a hash: in the full suite of 2026-12-01 (main at
+/// Starts the longest lab test collections first. xUnit starts the parallel collections in the orderer's order, three at
+/// a time on this project's 2-core machines (xunit.runner.json: 1.5 per core). Two at a time left the cores 43 % idle
+/// over the lab project (nodes waiting on joins, fixed-rate loads; 659 s, 2026-12-03), three took it to 593 s with the
+/// parallel phase CPU-bound; four at a time (669 to 528 s) failed tests with a time budget, an intercept restart
+/// within a session's retransmissions and a capture with no kernel drops, in 2 of 4 suites on 2026-12-02 (the first
+/// now holds its retransmissions while no intercept is up, the second runs alone). By default the order is a hash: in the full suite of 2026-12-01 (main at
 /// 7b37391) the 57 s demo collection started last and ran alone for 46 s at the end of the parallel phase, which took
 /// 478 s for 740 s of tests. Longest first (the classic LPT schedule) leaves short collections to fill the gaps at the end.
 /// </summary>
