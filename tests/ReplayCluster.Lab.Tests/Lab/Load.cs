@@ -35,4 +35,28 @@ internal static class Load
         var failed = loads.FirstOrDefault(l => l.ExitCode != 0);
         Assert.True(failed is null, failed is null ? string.Empty : $"'{failed.CommandLine}' exited with {failed.ExitCode}:\n{string.Join('\n', failed.Lines.TakeLast(10))}");
     }
+
+    /// <summary>
+    /// Waits until <paramref name="count"/> reaches <paramref name="expected"/>, or stops rising for 3 s, or
+    /// <paramref name="timeout"/> passes; returns the last count (the caller asserts on it).
+    /// </summary>
+    public static async Task<int> WaitForCountAsync(Func<int> count, int expected, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var last = count();
+        var since = DateTime.UtcNow;
+        while (last < expected && DateTime.UtcNow < deadline && DateTime.UtcNow - since < TimeSpan.FromSeconds(3))
+        {
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+            var now = count();
+            if (now != last)
+            {
+                (last, since) = (now, DateTime.UtcNow);
+            }
+        }
+
+        // A request nginx is still logging, or one more the replay has not finished: one short look more.
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        return count();
+    }
 }

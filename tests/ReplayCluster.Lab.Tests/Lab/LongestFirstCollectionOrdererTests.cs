@@ -29,7 +29,7 @@ public sealed class LongestFirstCollectionOrdererTests
 
     [Theory]
     [InlineData("Replay", 209)]
-    [InlineData("Test collection for ReplayCluster.Lab.Tests.Trust.RogueMemberLabTests", 96)]
+    [InlineData("Test collection for ReplayCluster.Lab.Tests.Trust.RogueMemberLabTests", 50)]
     [InlineData("Test collection for ReplayCluster.Lab.Tests.Somewhere.NewLabTests", LongestFirstCollectionOrderer.UnknownSeconds)]
     [InlineData("measured alone", LongestFirstCollectionOrderer.UnknownSeconds)]
     public void A_collection_is_found_by_its_name_or_its_class(string displayName, int seconds) =>

@@ -13,7 +13,7 @@ public sealed class NodeProcessTests
         Assert.True(NodeProcesses.MeasuresCostIn(MeasuredAloneCollection.Name, typeof(RelayLatencyLabTests)));
         Assert.True(NodeProcesses.MeasuresCostIn(MeasuredAloneCollection.Name, typeof(PostgresPaceLabTests)));
         Assert.True(NodeProcesses.MeasuresCostIn(FloodCollection.Name, testClass: null)); // its collection fixture starts the nodes
-        Assert.False(NodeProcesses.MeasuresCostIn(MeasuredAloneCollection.Name, typeof(DistributedRunLabTests)));
+        Assert.False(NodeProcesses.MeasuresCostIn(MeasuredAloneCollection.Name, typeof(AddedCaptureNodeLabTests)));
         Assert.False(NodeProcesses.MeasuresCostIn("Replay", typeof(SessionReplayLabTests)));
         Assert.False(NodeProcesses.MeasuresCostIn(collection: null, testClass: null));
     }
