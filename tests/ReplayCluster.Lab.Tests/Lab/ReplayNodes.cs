@@ -206,8 +206,8 @@ public sealed class ReplayNodes : IAsyncDisposable
 }
 
 /// <summary>
-/// A two-online-host lab with a whole cluster for the tests that share it, started on first use (so a test of the
-/// class that brings its own lab does not pay for it) and torn down with the class.
+/// A two-online-host lab with a whole cluster for the tests that share it (<c>DistributedRunLabTests</c>), started on
+/// first use and torn down with the class.
 /// </summary>
 public sealed class TwoHostClusterFixture : IAsyncLifetime
 {
