@@ -34,14 +34,14 @@ public sealed class ReplayPlanLabTests
         Assert.Contains("plan version 2, followed by 1 capture node(s)", set.StdOut, StringComparison.Ordinal);
         await captureNode.WaitReadyAsync(TimeSpan.FromSeconds(20));
 
-        await RequestsAsync(lab, "plan-one", 10);
+        await Load.CurlAsync(lab, "plan-one", 10);
         Assert.Equal(10, await ReplayedAsync(lab, "plan-one", expected: 10));
 
         // The multiplier, raised while the node runs.
         // Waits read what the node follows from its /readyz (planVersion, captureFilter), not its log.
         var three = await PlanAsync(lab, "set", "--copies", "3");
         await captureNode.WaitForAsync(r => r.Follows(VersionOf(three.EnsureSuccess("plan set --copies 3"))), "following the plan with 3 copies", TimeSpan.FromSeconds(10));
-        await RequestsAsync(lab, "plan-three", 10);
+        await Load.CurlAsync(lab, "plan-three", 10);
         Assert.Equal(30, await ReplayedAsync(lab, "plan-three", expected: 30));
         var identities = lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains("case=plan-three", StringComparison.Ordinal))
             .Select(e => (e.RemoteAddress, e.RemotePort)).Distinct().Count();
@@ -65,7 +65,7 @@ public sealed class ReplayPlanLabTests
         // New targets re-filter the live capture: port 80 is no longer an online service of the plan.
         var unmapped = (await PlanAsync(lab, "set", "--copies", "1", "-x", $"8080-{lab.TargetIp}:80")).EnsureSuccess("plan set -x 8080");
         await captureNode.WaitForAsync(r => r.Follows(VersionOf(unmapped), "tcp and ((dst port 8080))"), "capturing port 8080 only", TimeSpan.FromSeconds(10));
-        await RequestsAsync(lab, "plan-unmapped", 10);
+        await Load.CurlAsync(lab, "plan-unmapped", 10);
         await Task.Delay(2000, Cancellation);
         Assert.Equal(0, await ReplayedAsync(lab, "plan-unmapped", expected: 0));
 
@@ -99,7 +99,7 @@ public sealed class ReplayPlanLabTests
         // plan, the capture node refuses it whole and keeps replaying the one it follows.
         (await PlanAsync(lab, "set", "-x", $"80-{lab.OnlineIp}:80")).EnsureSuccess("plan set -x online host");
         await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Refused replay plan version", "not_allowed");
-        await RequestsAsync(lab, "plan-kept", 5);
+        await Load.CurlAsync(lab, "plan-kept", 5);
         Assert.Equal(5, await ReplayedAsync(lab, "plan-kept", expected: 5));
     }
 
@@ -113,12 +113,6 @@ public sealed class ReplayPlanLabTests
 
     private static async Task<LabExecResult> PlanAsync(LabHost lab, params string[] args) =>
         await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, ["plan", .. args]), TimeSpan.FromSeconds(30), Cancellation);
-
-    private static async Task RequestsAsync(LabHost lab, string name, int count)
-    {
-        var urls = Enumerable.Range(0, count).Select(i => $"http://{lab.OnlineIp}/1k?case={name}&n={i}").ToArray();
-        (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. urls], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
-    }
 
     // Waits (bounded) until the target saw the expected count, and returns what it saw.
     private static async Task<int> ReplayedAsync(LabHost lab, string name, int expected)

@@ -59,4 +59,14 @@ internal static class Load
         await Task.Delay(500, TestContext.Current.CancellationToken);
         return count();
     }
+
+    /// <summary>
+    /// <paramref name="count"/> requests to the online host through one curl, each its own URL
+    /// (<c>/1k?case=NAME&amp;n=I</c>), so the target's access log can be searched for them.
+    /// </summary>
+    public static async Task CurlAsync(Lab lab, string name, int count)
+    {
+        var urls = Enumerable.Range(0, count).Select(i => $"http://{lab.OnlineIp}/1k?case={name}&n={i}").ToArray();
+        (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. urls], TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken)).EnsureSuccess("curl");
+    }
 }

@@ -32,7 +32,7 @@ public sealed class ForeignRoleCertificateLabTests
         var downed = await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Downing member", ":4072", "claims roles [coordinator]", "intercept]");
         TestContext.Current.TestOutputHelper?.WriteLine(downed);
 
-        await RogueMemberLabTests.RequestsAsync(lab, "certified", 10);
+        await Load.CurlAsync(lab, "certified", 10);
         var replayed = await RogueMemberLabTests.ReplayedAsync(lab, "certified", 10);
         foreach (var line in rogue.Lines.Concat(capture.Lines.Where(l => l.Contains("Refused", StringComparison.Ordinal) || l.Contains("plan version", StringComparison.Ordinal))))
         {

@@ -44,7 +44,7 @@ public sealed class RogueMemberLabTests
         // Traffic while the attacks go on: keep-alive connections, so route claims keep flowing to the rogue too.
         for (var batch = 0; batch < 4; batch++)
         {
-            await RequestsAsync(lab, $"rogue{batch}", 10);
+            await Load.CurlAsync(lab, $"rogue{batch}", 10);
             await Task.Delay(1000, Cancellation);
         }
 
@@ -113,7 +113,7 @@ public sealed class RogueMemberLabTests
         // and its sessions replay with replies routed back.
         (await PlanAsync(lab, "set", "--copies", "2")).EnsureSuccess("plan set --copies 2");
         await capture.WaitForLogAsync(TimeSpan.FromSeconds(10), Cancellation, "Following replay plan version 2: copies=2");
-        await RequestsAsync(lab, "after", 5);
+        await Load.CurlAsync(lab, "after", 5);
         Assert.Equal(10, (await ReplayedAsync(lab, "after", 10)).Count);
         Assert.Contains(capture.Lines, l => l.Contains("Capture statistics:", StringComparison.Ordinal) && Regex.IsMatch(l, @" messages_refused=[1-9]"));
     }
@@ -128,12 +128,7 @@ public sealed class RogueMemberLabTests
     private static async Task<LabExecResult> PlanAsync(LabHost lab, params string[] args) =>
         await lab.ExecAsync(LabRole.Target, CoordinatorApi.Cli(lab, ["plan", .. args]), TimeSpan.FromSeconds(30), Cancellation);
 
-    internal static async Task RequestsAsync(LabHost lab, string name, int count)
-    {
-        var urls = Enumerable.Range(0, count).Select(i => $"http://{lab.OnlineIp}/1k?case={name}&n={i}").ToArray();
-        (await lab.ExecAsync(LabRole.Client, ["curl", "-s", "-o", "/dev/null", .. urls], TimeSpan.FromSeconds(20), Cancellation)).EnsureSuccess("curl");
-    }
-
+    /// <summary>The target's entries of requests whose case starts with <paramref name="name"/> (all batches of a name).</summary>
     internal static async Task<List<AccessLogEntry>> ReplayedAsync(LabHost lab, string name, int expected)
     {
         List<AccessLogEntry> Replayed() => [.. lab.ReadAccessLog(LabRole.Target).Where(e => e.Request.Contains($"case={name}", StringComparison.Ordinal))];
