@@ -31,5 +31,6 @@ public sealed class NodeProcessTests
         Assert.Equal(["env", .. NodeProcesses.QuickStart, "dotnet"], NodeProcesses.Dotnet);
         Assert.Contains("DOTNET_TieredCompilation=1", NodeProcesses.QuickStart);
         Assert.Contains("DOTNET_TieredPGO=0", NodeProcesses.QuickStart);
+        Assert.Contains("DOTNET_EnableWriteXorExecute=0", NodeProcesses.QuickStart);
     }
 }
