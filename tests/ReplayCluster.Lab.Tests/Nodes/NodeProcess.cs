@@ -41,7 +41,7 @@ public static class NodeProcesses
             var published = Path.Combine(precompiled, project, $"replaycluster-{node}.dll");
             return File.Exists(published)
                 ? published
-                : throw new LabException($"{published} does not exist: {PrecompiledVariable} names a folder tests/run.sh did not publish into.");
+                : throw new LabException($"{published} does not exist: {PrecompiledVariable} names a folder tests/precompile-lab-nodes.sh did not fill.");
         }
 
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
@@ -55,8 +55,9 @@ public static class NodeProcesses
     public const string PrecompiledVariable = "REPLAYCLUSTER_LAB_PRECOMPILED";
 
     /// <summary>
-    /// A folder with one ReadyToRun publish of each node (<c>FOLDER/Coordinator/replaycluster-coordinator.dll</c>, ...), made
-    /// from this build by tests/run.sh while the unit tests run; null to run the build output. A node spends most of a
+    /// A folder with each node's build output precompiled (ReadyToRun; <c>FOLDER/Coordinator/replaycluster-coordinator.dll</c>, ...),
+    /// made from this build by tests/precompile-lab-nodes.sh, which tests/run.sh runs beside the unit tests; null to run
+    /// the build output. A node spends most of a
     /// short lab test starting: the JIT and the runtime's type loading were ~65 % of a node's CPU in a three-node test
     /// (perf, 2026-12-03), and precompiled code skips most of the JIT. The tests that measure latencies, pace or drains
     /// (<see cref="MeasuresCost"/>) run the build output, as users run it (precompiled code is slower on the hot
