@@ -10,8 +10,13 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// table. The capture node exempts them (notrack); without the exemption they fill the table.
 /// </summary>
 [Collection(ReplayCollection.Name)]
-public sealed class ConntrackLabTests(ReplayClusterFixture fixture)
+public sealed class ConntrackLabTests(ReplayClusterFixture fixture) : IAsyncLifetime
 {
+    /// <summary>The fixture's nodes all run before each test (<see cref="ReplayClusterFixture.EnsureRunningAsync"/>).</summary>
+    public ValueTask InitializeAsync() => fixture.EnsureRunningAsync();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
     private LabHost Lab => fixture.Lab;
 
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;

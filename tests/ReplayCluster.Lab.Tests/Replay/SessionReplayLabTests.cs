@@ -11,8 +11,13 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// ReplayCluster replaying into the target, judged by what the target itself logged.
 /// </summary>
 [Collection(ReplayCollection.Name)]
-public sealed class SessionReplayLabTests(ReplayClusterFixture fixture)
+public sealed class SessionReplayLabTests(ReplayClusterFixture fixture) : IAsyncLifetime
 {
+    /// <summary>The fixture's nodes all run before each test (<see cref="ReplayClusterFixture.EnsureRunningAsync"/>).</summary>
+    public ValueTask InitializeAsync() => fixture.EnsureRunningAsync();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
     private static readonly TimeSpan ReplayTimeout = TimeSpan.FromSeconds(60);
 
     private LabHost Lab => fixture.Lab;

@@ -12,8 +12,13 @@ namespace ReplayCluster.Lab.Tests.Replay;
 /// node of its own in the fixture's cluster and leaves the fixture's nodes alone.
 /// </summary>
 [Collection(ReplayCollection.Name)]
-public sealed class SilentFaultLabTests(ReplayClusterFixture fixture)
+public sealed class SilentFaultLabTests(ReplayClusterFixture fixture) : IAsyncLifetime
 {
+    /// <summary>The fixture's nodes all run before each test (<see cref="ReplayClusterFixture.EnsureRunningAsync"/>).</summary>
+    public ValueTask InitializeAsync() => fixture.EnsureRunningAsync();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(15);
 
     private LabHost Lab => fixture.Lab;
