@@ -29,6 +29,25 @@ public sealed class LabTopologyTests(LabFixture fixture)
     }
 
     [Fact]
+    public async Task A_request_from_the_test_host_through_a_socket_made_in_the_client_namespace_reaches_nginx_as_the_client()
+    {
+        // What a node's readiness probe does (NamespaceHttp): no child process, the socket made inside the namespace.
+        var probe = $"/?probe={Guid.NewGuid():N}";
+        var online = new IPEndPoint(_lab.OnlineIp, _lab.OnlineNginxPort);
+
+        var (status, body) = await NamespaceHttp.GetAsync(_lab.ClientNamespace, online, probe, TimeSpan.FromSeconds(5), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("replaycluster lab", body, StringComparison.Ordinal);
+        var entry = await WaitForEntryAsync(LabRole.Online, e => e.Path == probe);
+        Assert.Equal(_lab.ClientIp, entry.RemoteAddress);
+
+        // A port nothing listens on is refused at once, as an exception the probe turns into "not ready".
+        await Assert.ThrowsAsync<HttpRequestException>(() =>
+            NamespaceHttp.GetAsync(_lab.ClientNamespace, new IPEndPoint(_lab.ClientIp, 1), "/", TimeSpan.FromSeconds(5), Ct));
+    }
+
+    [Fact]
     public async Task Post_upload_is_accepted_and_its_size_is_logged()
     {
         var probe = $"/upload?probe={Guid.NewGuid():N}";

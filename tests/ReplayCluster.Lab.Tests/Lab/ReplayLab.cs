@@ -56,7 +56,7 @@ public sealed class ReplayLab
     }
 
     /// <summary>A node process started with <see cref="HealthEndpoint"/>'s arguments, to wait on its <c>/readyz</c>.</summary>
-    public LabNode Adopt(string node, LabProcess process, IPEndPoint health) => new(Lab, node, process, health);
+    public LabNode Adopt(string node, LabProcess process, IPEndPoint health) => new(node, process, health);
 
     /// <summary>The coordinator on the target, port 4053, the seed of the cluster; returns once ready (joined, API listening).</summary>
     public async Task<LabNode> StartCoordinatorAsync(params string[] args)
@@ -102,11 +102,8 @@ public sealed class ReplayLab
 /// <summary>A node process started by <see cref="ReplayLab"/>, with its health endpoint.</summary>
 public sealed class LabNode : IAsyncDisposable
 {
-    private readonly Lab _lab;
-
-    internal LabNode(Lab lab, string role, LabProcess process, IPEndPoint health)
+    internal LabNode(string role, LabProcess process, IPEndPoint health)
     {
-        _lab = lab;
         Role = role;
         Process = process;
         Health = health;
@@ -135,13 +132,23 @@ public sealed class LabNode : IAsyncDisposable
     /// <summary>One <c>GET /readyz</c> from inside the node's namespace; not ready with the reason when nothing answers.</summary>
     public async Task<NodeReadiness> ProbeAsync(CancellationToken cancellationToken = default)
     {
-        var result = await _lab.ExecInAsync(Process.Namespace, ["curl", "-s", "--max-time", "2", $"http://{Health}/readyz"], TimeSpan.FromSeconds(5), cancellationToken);
-        if (result.ExitCode != 0 || result.StdOut.Length == 0)
+        string body;
+        try
         {
-            return new NodeReadiness(false, null, null, $"no answer on {Health} (curl exit {result.ExitCode})", NoDetails);
+            (_, body) = await NamespaceHttp.GetAsync(Process.Namespace, Health, "/readyz", TimeSpan.FromSeconds(2), cancellationToken);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // Not listening yet (refused), or no answer within 2 s: not ready, and the reason says which.
+            return new NodeReadiness(false, null, null, $"no answer on {Health} ({e.GetType().Name}: {e.Message})", NoDetails);
         }
 
-        using var json = JsonDocument.Parse(result.StdOut);
+        if (body.Length == 0)
+        {
+            return new NodeReadiness(false, null, null, $"an empty answer on {Health}", NoDetails);
+        }
+
+        using var json = JsonDocument.Parse(body);
         var root = json.RootElement;
         var reasons = string.Join("; ", root.GetProperty("checks").EnumerateArray()
             .Where(c => !c.GetProperty("ready").GetBoolean())

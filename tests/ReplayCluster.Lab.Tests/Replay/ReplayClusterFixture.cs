@@ -93,7 +93,7 @@ public sealed class ReplayClusterFixture : IAsyncLifetime
     /// Run before each test of the collection (its classes' <c>InitializeAsync</c>): when a node of the fixture has
     /// exited since the last test, the test output says which, with its exit status and last lines, and the three
     /// nodes start again, so one lost node fails at most one test instead of every test after it (a full suite of
-    /// 2026-12-03 lost the coordinator 20 s into the collection, and its 11 later tests failed waiting for it). The
+    /// 2026-12-03 lost the coordinator after the collection's third test, and its 11 later tests failed waiting for it). The
     /// test fails too, after the restart, unless the node's own log says the cluster downed it: on the loaded 2-core
     /// lab machine a node starved of CPU for seconds can miss its heartbeats, and the split-brain resolver then downs
     /// it as configured (hocon/common.hocon: keep-oldest, down-if-alone); any other exit (a crash, a signal) is a
