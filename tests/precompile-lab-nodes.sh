@@ -29,7 +29,8 @@ done
 # The crossgen2 of the SDK's ReadyToRun publish: a NuGet pack, in the cache once restored for linux-x64.
 dotnet restore deploy/nodes.slnf -r linux-x64 -p:PublishReadyToRun=true -nologo -v quiet >/dev/null
 packages=${NUGET_PACKAGES:-${HOME}/.nuget/packages}
-runtime=$(dotnet --list-runtimes | awk '$1 == "Microsoft.NETCore.App" { print $2 }' | sort -V | tail -n 1)
+runtimes=$(dotnet --list-runtimes)
+runtime=$(awk '$1 == "Microsoft.NETCore.App" { print $2 }' <<<"${runtimes}" | sort -V | tail -n 1)
 crossgen2=${packages}/microsoft.netcore.app.crossgen2.linux-x64/${runtime}/tools/crossgen2
 if [[ ! -x ${crossgen2} ]]; then
   # The SDK may pick a newer patch than the installed runtime: take the newest pack restored.
@@ -41,7 +42,7 @@ fi
 dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
 frameworks=()
 for framework in Microsoft.NETCore.App Microsoft.AspNetCore.App; do
-  version=$(dotnet --list-runtimes | awk -v f="${framework}" '$1 == f { print $2 }' | sort -V | tail -n 1)
+  version=$(awk -v f="${framework}" '$1 == f { print $2 }' <<<"${runtimes}" | sort -V | tail -n 1)
   if [[ -n ${version} ]]; then
     frameworks+=("-r:${dotnet_root}/shared/${framework}/${version}/*.dll")
   fi
@@ -52,11 +53,13 @@ cache=${output}/.readytorun
 mkdir -p "${cache}"
 jobs=${cache}/jobs
 : >"${jobs}"
-declare -A seen=()
+# compiled_of: each node's assembly -> its compiled copy in the cache (one hash per file, reused when copying below).
+declare -A seen=() compiled_of=()
 for node in "${nodes[@]}"; do
   build=src/${node}/bin/${configuration}/net10.0
   for dll in "${build}"/*.dll; do
     key=$(basename "${dll}" .dll)-$(sha1sum "${dll}" | cut -c1-16)
+    compiled_of[${dll}]=${cache}/${key}.dll
     [[ -n ${seen[${key}]:-} ]] && continue
     seen[${key}]=1
     # One job per line: the input, its compiled copy, the folder of its references.
@@ -88,8 +91,7 @@ for node in "${nodes[@]}"; do
   mkdir -p "${output}/${node}"
   cp -a "${build}/." "${output}/${node}/"
   for dll in "${build}"/*.dll; do
-    key=$(basename "${dll}" .dll)-$(sha1sum "${dll}" | cut -c1-16)
-    cp "${cache}/${key}.dll" "${output}/${node}/$(basename "${dll}")"
+    cp "${compiled_of[${dll}]}" "${output}/${node}/$(basename "${dll}")"
   done
 done
 rm -rf "${cache}"

@@ -86,14 +86,14 @@ done
 # of CPU against 29 s and 45 s, 2026-12-03), and finished 29-50 s after the unit tests in full suites.
 lab_nodes=$(mktemp -d /tmp/replaycluster-lab-nodes.XXXXXX)
 chmod 755 "${lab_nodes}"
-publish_lab_nodes() {
+precompile_lab_nodes() {
   # At the lowest priority: the unit tests keep the CPU they had without it (two of their timing specs failed once
   # beside a publish at normal priority, 2026-12-03), the compilation takes what they leave.
   nice -n 19 tests/precompile-lab-nodes.sh "${lab_nodes}"
 }
-publish_lab_nodes >"${results}/lab-nodes-publish.log" 2>&1 &
-publish_pid=$!
-pids+=("${publish_pid}")
+precompile_lab_nodes >"${results}/lab-nodes-precompile.log" 2>&1 &
+precompile_pid=$!
+pids+=("${precompile_pid}")
 
 for i in "${!unit[@]}"; do
   wait "${pids[i]}" || status=1
@@ -103,13 +103,13 @@ for i in "${!unit[@]}"; do
 done
 
 echo "== ReplayCluster.Lab.Tests"
-publish_started=$(date +%s)
-if wait "${publish_pid}"; then
+precompile_started=$(date +%s)
+if wait "${precompile_pid}"; then
   export REPLAYCLUSTER_LAB_PRECOMPILED="${lab_nodes}"
-  echo "lab nodes precompiled in ${lab_nodes} (waited $(($(date +%s) - publish_started)) s after the unit tests)"
+  echo "lab nodes precompiled in ${lab_nodes} (waited $(($(date +%s) - precompile_started)) s after the unit tests)"
 else
   echo "lab nodes NOT precompiled (the lab runs the build output):"
-  cat "${results}/lab-nodes-publish.log"
+  cat "${results}/lab-nodes-precompile.log"
 fi
 pids=() # every process started above is reaped
 run_tests tests/ReplayCluster.Lab.Tests || status=1

@@ -101,16 +101,16 @@ public sealed class ReplayClusterFixture : IAsyncLifetime
     /// </summary>
     public async ValueTask EnsureRunningAsync()
     {
-        var nodes = new[] { ("coordinator", Coordinator), ("intercept", Intercept), ("capture", Capture) };
-        var gone = nodes.Where(n => n.Item2.HasExited).ToList();
+        var nodes = new[] { (Role: "coordinator", Process: Coordinator), (Role: "intercept", Process: Intercept), (Role: "capture", Process: Capture) };
+        var gone = nodes.Where(n => n.Process.HasExited).ToList();
         if (gone.Count == 0)
         {
             return;
         }
 
         var report = string.Join(Environment.NewLine, gone.Select(n =>
-            $"the fixture's {n.Item1} exited with {n.Item2.ExitCode} before this test; its last lines:{Environment.NewLine}" +
-            string.Join(Environment.NewLine, n.Item2.Lines.TakeLast(25))));
+            $"the fixture's {n.Role} exited with {n.Process.ExitCode} before this test; its last lines:{Environment.NewLine}" +
+            string.Join(Environment.NewLine, n.Process.Lines.TakeLast(25))));
         TestContext.Current.TestOutputHelper?.WriteLine(report);
 
         foreach (var (_, node) in nodes.Reverse())
@@ -123,7 +123,7 @@ public sealed class ReplayClusterFixture : IAsyncLifetime
         await StartCaptureAsync(TestContext.Current.CancellationToken);
         TestContext.Current.TestOutputHelper?.WriteLine("the fixture's three nodes started again");
 
-        var downed = gone.All(n => n.Item2.Lines.Any(l => l.Contains("the cluster downed this node", StringComparison.Ordinal)));
+        var downed = gone.All(n => n.Process.Lines.Any(l => l.Contains("the cluster downed this node", StringComparison.Ordinal)));
         Assert.True(downed, report);
     }
 
