@@ -335,7 +335,7 @@ if ! "$LAB_SH" up --id "$LAB_ID" --onlines "$ONLINES" --offloads "$OFFLOADS" >"$
 fi
 # Whatever ends this script, even SIGKILL, the guard takes the lab down once we are gone. setsid
 # makes it a process-group leader (a background child of a non-interactive shell is not one, so
-# setsid does not fork and $! is the guard itself): cleanup stops it with its sleep by group.
+# setsid does not fork and $! is the guard itself): cleanup stops it with its tail by group.
 setsid "$LAB_SH" guard --id "$LAB_ID" --pid $$ </dev/null >/dev/null 2>&1 &
 GUARD_PID=$!
 while IFS='=' read -r key value; do
