@@ -23,15 +23,15 @@ public sealed class PublishedBinariesLabTests(PublishFixture publish)
         var seed = launcher.Seed;
         var (coordinatorHealth, coordinatorReady) = launcher.HealthEndpoint("coordinator", lab.TargetNamespace, lab.TargetIp);
         await using var coordinator = lab.StartProcess(LabRole.Target, Bare(publish.Binary("coordinator"),
-            [.. NodeProcesses.ClusterTlsArguments(lab, "coordinator"), "--hostname", lab.TargetIp.ToString(), "--port", "4053",
+            [.. NodeProcesses.ClusterTlsArguments("coordinator"), "--hostname", lab.TargetIp.ToString(), "--port", "4053",
              "--token-file", CoordinatorApi.TokenFile(lab), .. coordinatorHealth]));
         await launcher.Adopt("coordinator", coordinator, coordinatorReady).WaitReadyAsync(TimeSpan.FromSeconds(45));
         await using var intercept = lab.StartProcess(LabRole.Assistant,
-            Unprivileged(publish.Binary("intercept"), [.. NodeProcesses.ClusterTlsArguments(lab, "intercept", ownerUid: 65534),
+            Unprivileged(publish.Binary("intercept"), [.. NodeProcesses.ClusterTlsArguments("intercept", ownerUid: 65534),
                 "--hostname", lab.AssistantIp.ToString(), "--seed", seed, "-i", lab.SinkInterface]));
         var (captureHealth, captureReady) = launcher.HealthEndpoint("capture", lab.OnlineNamespace, lab.OnlineUplinkIp);
         await using var capture = lab.StartProcess(LabRole.Online, Unprivileged(publish.Binary("capture"),
-            [.. NodeProcesses.ClusterTlsArguments(lab, "capture", ownerUid: 65534), "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface,
+            [.. NodeProcesses.ClusterTlsArguments("capture", ownerUid: 65534), "--hostname", lab.OnlineUplinkIp.ToString(), "--seed", seed, "-i", lab.OnlineInterface,
              "-x", $"80-{lab.TargetIp}:80", "-c", lab.FakeRange, .. captureHealth]));
         // Ready (its /readyz) needs the intercept too: replies can come back.
         await launcher.Adopt("capture", capture, captureReady).WaitReadyAsync(TimeSpan.FromSeconds(45));

@@ -207,7 +207,7 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
         {
             var result = await Lab.ExecAsync(LabRole.Online,
                 ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--", "env", "HOME=/tmp", "DOTNET_CLI_HOME=/tmp",
-                 "dotnet", Path.Combine(copy, "replaycluster-capture.dll"), "doctor", .. NodeProcesses.ClusterTlsArguments(Lab, "capture", ownerUid: 65534),
+                 "dotnet", Path.Combine(copy, "replaycluster-capture.dll"), "doctor", .. NodeProcesses.ClusterTlsArguments("capture", ownerUid: 65534),
                  .. CaptureArguments()],
                 TimeSpan.FromSeconds(60), Cancellation);
             AssertFailed((result.ExitCode, result.StdOut + result.StdErr), "privileges");
@@ -258,7 +258,7 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
         var dll = NodeProcesses.LocateBinary("capture");
 
         // In a private mount namespace only this process sees libpcap replaced by an empty file.
-        var script = $"mount --bind /dev/null {library} && exec dotnet {dll} doctor {string.Join(' ', [.. NodeProcesses.ClusterTlsArguments(Lab, "capture"), .. CaptureArguments()])}";
+        var script = $"mount --bind /dev/null {library} && exec dotnet {dll} doctor {string.Join(' ', [.. NodeProcesses.ClusterTlsArguments("capture"), .. CaptureArguments()])}";
         var result = await Lab.ExecAsync(LabRole.Online, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
             TimeSpan.FromSeconds(60), Cancellation);
         AssertFailed((result.ExitCode, result.StdOut + result.StdErr), "libpcap");
@@ -302,7 +302,7 @@ public sealed class DoctorLabTests(DoctorLabFixture fixture) : IClassFixture<Doc
 
     private async Task<(int Exit, string Output)> DoctorAsync(LabRole role, string node, string[] arguments)
     {
-        var result = await Lab.ExecAsync(role, [.. NodeProcesses.Dotnet, NodeProcesses.LocateBinary(node), "doctor", .. NodeProcesses.ClusterTlsArguments(Lab, node), .. arguments],
+        var result = await Lab.ExecAsync(role, [.. NodeProcesses.Dotnet, NodeProcesses.LocateBinary(node), "doctor", .. NodeProcesses.ClusterTlsArguments(node), .. arguments],
             TimeSpan.FromSeconds(60), Cancellation);
         var output = result.StdOut + result.StdErr;
         TestContext.Current.TestOutputHelper?.WriteLine(output);

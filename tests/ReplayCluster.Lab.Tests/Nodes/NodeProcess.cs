@@ -102,7 +102,7 @@ public static class NodeProcesses
         var dll = LocateBinary(node);
         string[] tls = args.Any(a => a.Contains("replaycluster.cluster.tls", StringComparison.Ordinal)) ? []
             : Environment.GetEnvironmentVariable("REPLAYCLUSTER_LAB_TLS") == "off" ? ["--set", "replaycluster.cluster.tls = off"]
-            : ClusterTlsArguments(lab, node);
+            : ClusterTlsArguments(node);
 
         // The coordinator keeps its API token in the lab's folder, not in /var/lib of the machine running the tests.
         string[] token = node == "coordinator" && !args.Contains("--token-file") ? ["--token-file", CoordinatorApi.TokenFile(lab)] : [];
@@ -137,52 +137,93 @@ public static class NodeProcesses
     /// </summary>
     public static IReadOnlyList<string> QuickStart { get; } = ["DOTNET_TieredCompilation=1", "DOTNET_TieredPGO=0", "DOTNET_TC_CallCountThreshold=1000", "DOTNET_EnableWriteXorExecute=0"];
 
-    private static readonly ConcurrentDictionary<string, Lazy<string>> CertificateDirectories = new(StringComparer.Ordinal);
-
     /// <summary>
     /// <c>--config FILE</c> that gives a <paramref name="node"/> (coordinator, capture or intercept) its certificate
-    /// of the lab's cluster CA. The CA and one certificate per role are made once per lab, by <c>lab.sh certs</c>
-    /// with this build's <c>replaycluster-coordinator certs</c>, into the lab's state directory (gone with the lab).
+    /// of the test run's cluster CA. The CA and one certificate per role are made once per test run, with this
+    /// build's <c>replaycluster-coordinator certs</c>, into a folder of the run (<see cref="RunCertificates"/>).
     /// With <paramref name="ownerUid"/>, a copy owned by that user (files 0600): an unprivileged node must read its key.
     /// </summary>
-    public static string[] ClusterTlsArguments(Lab.Lab lab, string node, int? ownerUid = null)
+    /// <remarks>
+    /// One CA for every lab of the run, not one per lab: labs are namespaces linked only to themselves, so a node
+    /// of one lab never meets a member of another, and the tests that need a stranger (a foreign CA, another role)
+    /// make it themselves. Per lab it was four to six starts of the coordinator's CLI (89 in a lab run, ~19 s of CPU
+    /// with the bash around them, 2026-12-03) for certificates no test told apart.
+    /// </remarks>
+    public static string[] ClusterTlsArguments(string node, int? ownerUid = null)
     {
-        ArgumentNullException.ThrowIfNull(lab);
-        var directory = CertificateDirectories.GetOrAdd(lab.Id, _ => new Lazy<string>(() => CreateCertificates(lab))).Value;
+        var directory = RunCertificates.Value;
         var name = ProjectFolder(node).ToLowerInvariant();
         if (ownerUid is not { } uid)
         {
             return ["--config", Path.Combine(directory, $"{name}.hocon")];
         }
 
-        var copy = $"{directory}-uid{uid}";
-        if (!Directory.Exists(copy))
-        {
-            Directory.CreateDirectory(copy);
-            foreach (var file in Directory.GetFiles(directory).Where(f => !f.EndsWith("ca.key", StringComparison.Ordinal)))
-            {
-                File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
-            }
-
-            foreach (var hocon in Directory.GetFiles(copy, "*.hocon"))
-            {
-                File.WriteAllText(hocon, File.ReadAllText(hocon).Replace(directory + "/", copy + "/", StringComparison.Ordinal));
-            }
-
-            CommandRunner.RunAsync("chown", ["-R", $"{uid}:{uid}", copy], TimeSpan.FromSeconds(10)).GetAwaiter().GetResult().EnsureSuccess("chown");
-        }
-
+        var copy = OwnedCertificates.GetOrAdd(uid, id => new Lazy<string>(() => CopyFor(directory, id))).Value;
         return ["--config", Path.Combine(copy, $"{name}.hocon")];
     }
 
-    private static string CreateCertificates(Lab.Lab lab)
+    /// <summary>The run's certificate folder, made on first use and removed when the test process exits.</summary>
+    private static readonly Lazy<string> RunCertificates = new(CreateRunCertificates);
+
+    private static readonly ConcurrentDictionary<int, Lazy<string>> OwnedCertificates = new();
+
+    private static string CreateRunCertificates()
     {
-        var script = Path.Combine(Lab.Lab.FindRepositoryRoot(), "deploy", "lab", "lab.sh");
-        var result = CommandRunner.RunAsync("bash", [script, "certs", "--id", lab.Id, "--with", $"{string.Join(' ', Dotnet)} {LocateBinary("coordinator")}"],
-            TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
-        result.EnsureSuccess($"lab.sh certs --id {lab.Id}");
-        return result.StdOut.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("TLS_DIR=", StringComparison.Ordinal))?["TLS_DIR=".Length..]
-            ?? throw new LabException($"lab.sh certs --id {lab.Id} printed no TLS_DIR: {result.StdOut}");
+        // Under LAB_STATE_DIR when tests/run.sh set it (0755, removed by it even if this process dies; a dot folder,
+        // so its clean-up loop over lab folders passes it by), else a temporary folder. Either way others may
+        // enter it: an unprivileged node reads its copy below.
+        var root = Environment.GetEnvironmentVariable("LAB_STATE_DIR") is { Length: > 0 } state && Directory.Exists(state)
+            ? Directory.CreateDirectory(Path.Combine(state, $".cluster-tls-{Environment.ProcessId}")).FullName
+            : Directory.CreateTempSubdirectory("replaycluster-lab-tls-").FullName;
+        if (OperatingSystem.IsLinux()) // the lab runs nowhere else (LabPreconditions)
+        {
+            File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Already gone (tests/run.sh removes LAB_STATE_DIR): nothing left to remove.
+            }
+        };
+
+        var directory = Path.Combine(root, "tls");
+        string[] cli = [.. Dotnet, LocateBinary("coordinator"), "certs"];
+        Certificates(cli, ["init", "--dir", directory]).GetAwaiter().GetResult();
+        Task.WhenAll(Nodes.Select(async node =>
+        {
+            await Certificates(cli, ["issue", "--dir", directory, "--role", node, "--name", node]);
+            await File.WriteAllTextAsync(Path.Combine(directory, $"{node}.hocon"),
+                $"replaycluster.cluster.tls {{\n  ca-certificate = \"{directory}/ca.crt\"\n  certificate = \"{directory}/{node}.crt\"\n  private-key = \"{directory}/{node}.key\"\n}}\n");
+        })).GetAwaiter().GetResult();
+        return directory;
+
+        static async Task Certificates(string[] cli, string[] arguments) =>
+            (await CommandRunner.RunAsync(cli[0], [.. cli[1..], .. arguments], TimeSpan.FromSeconds(60))).EnsureSuccess($"certs {string.Join(' ', arguments)}");
+    }
+
+    private static string CopyFor(string directory, int uid)
+    {
+        var copy = $"{directory}-uid{uid}";
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.GetFiles(directory).Where(f => !f.EndsWith("ca.key", StringComparison.Ordinal)))
+        {
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)), overwrite: true);
+        }
+
+        foreach (var hocon in Directory.GetFiles(copy, "*.hocon"))
+        {
+            File.WriteAllText(hocon, File.ReadAllText(hocon).Replace(directory + "/", copy + "/", StringComparison.Ordinal));
+        }
+
+        CommandRunner.RunAsync("chown", ["-R", $"{uid}:{uid}", copy], TimeSpan.FromSeconds(10)).GetAwaiter().GetResult().EnsureSuccess("chown");
+        return copy;
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ public sealed class ForeignRoleCertificateLabTests
         // A valid intercept certificate of the lab's CA, joining as a coordinator: with the role it claims it could
         // hand out plans and identity slices. The seed knows the certificate from the handshake and downs it after
         // its grace (10 s); the rogue attacks for longer than that, so that it is downed rather than leaving first.
-        await using var rogue = lab.StartProcess(LabRole.Online, ["dotnet", RogueMemberLabTests.RogueBinary(), .. NodeProcesses.ClusterTlsArguments(lab, "intercept"),
+        await using var rogue = lab.StartProcess(LabRole.Online, ["dotnet", RogueMemberLabTests.RogueBinary(), .. NodeProcesses.ClusterTlsArguments("intercept"),
             "--hostname", lab.OnlineUplinkIp.ToString(), "--port", "4072",
             "--seed", seed, "--role", "coordinator", "--steal-to", lab.OnlineIp.ToString(), "--seconds", "40"]);
         var downed = await coordinator.WaitForLogAsync(TimeSpan.FromSeconds(45), Cancellation, "Downing member", ":4072", "claims roles [coordinator]", "intercept]");

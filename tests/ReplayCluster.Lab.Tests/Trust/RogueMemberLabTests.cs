@@ -36,7 +36,7 @@ public sealed class RogueMemberLabTests
 
         // The rogue runs on the online host; its plan would replay production traffic to that host itself.
         // It holds a valid intercept certificate of the lab's CA: a member of the wrong role for everything it sends.
-        await using var rogue = lab.StartProcess(LabRole.Online, ["dotnet", RogueBinary(), .. NodeProcesses.ClusterTlsArguments(lab, "intercept"),
+        await using var rogue = lab.StartProcess(LabRole.Online, ["dotnet", RogueBinary(), .. NodeProcesses.ClusterTlsArguments("intercept"),
             "--hostname", lab.OnlineUplinkIp.ToString(), "--port", "4071",
             "--seed", seed, "--role", "intercept", "--steal-to", lab.OnlineIp.ToString(), "--seconds", "10"]);
         await rogue.WaitForOutputAsync(l => l.Contains("rogue: attack round 2 sent", StringComparison.Ordinal), TimeSpan.FromSeconds(45), Cancellation);
