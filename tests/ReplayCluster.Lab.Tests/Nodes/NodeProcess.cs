@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ReplayCluster.Lab.Tests.Lab;
 
 namespace ReplayCluster.Lab.Tests.Nodes;
@@ -140,7 +139,7 @@ public static class NodeProcesses
     /// <summary>
     /// <c>--config FILE</c> that gives a <paramref name="node"/> (coordinator, capture or intercept) its certificate
     /// of the test run's cluster CA. The CA and one certificate per role are made once per test run, with this
-    /// build's <c>replaycluster-coordinator certs</c>, into a folder of the run (<see cref="RunCertificates"/>).
+    /// build's <c>replaycluster-coordinator certs</c>, into a folder of the run (<see cref="CreateRunCertificates"/>).
     /// With <paramref name="ownerUid"/>, a copy owned by that user (files 0600): an unprivileged node must read its key.
     /// </summary>
     /// <remarks>
@@ -151,29 +150,45 @@ public static class NodeProcesses
     /// </remarks>
     public static string[] ClusterTlsArguments(string node, int? ownerUid = null)
     {
-        var directory = RunCertificates.Value;
         var name = ProjectFolder(node).ToLowerInvariant();
-        if (ownerUid is not { } uid)
+        lock (CertificatesLock)
         {
-            return ["--config", Path.Combine(directory, $"{name}.hocon")];
-        }
+            // Made under the lock, never cached when they fail: a failure (a CLI start that timed out on a loaded
+            // machine) fails the test that met it, and the next test tries again.
+            var directory = _runCertificates ??= CreateRunCertificates();
+            if (ownerUid is not { } uid)
+            {
+                return ["--config", Path.Combine(directory, $"{name}.hocon")];
+            }
 
-        var copy = OwnedCertificates.GetOrAdd(uid, id => new Lazy<string>(() => CopyFor(directory, id))).Value;
-        return ["--config", Path.Combine(copy, $"{name}.hocon")];
+            if (!OwnedCertificates.TryGetValue(uid, out var copy))
+            {
+                copy = CopyFor(directory, uid);
+                OwnedCertificates[uid] = copy;
+            }
+
+            return ["--config", Path.Combine(copy, $"{name}.hocon")];
+        }
     }
 
-    /// <summary>The run's certificate folder, made on first use and removed when the test process exits.</summary>
-    private static readonly Lazy<string> RunCertificates = new(CreateRunCertificates);
+    private static readonly Lock CertificatesLock = new();
 
-    private static readonly ConcurrentDictionary<int, Lazy<string>> OwnedCertificates = new();
+    /// <summary>The run's certificate folder (see <see cref="CreateRunCertificates"/>); null until made.</summary>
+    private static string? _runCertificates;
 
+    /// <summary>Per user id, a copy of the run's certificates that user owns.</summary>
+    private static readonly Dictionary<int, string> OwnedCertificates = [];
+
+    /// <summary>
+    /// Makes the run's CA and one certificate per role in a new folder that is removed when the test process exits,
+    /// under LAB_STATE_DIR when tests/run.sh set it (0755; it removes that even if this process dies; a dot folder,
+    /// so its clean-up loop over lab folders passes it by), else in a temporary folder. Either way others may enter
+    /// it: an unprivileged node reads its copy (<see cref="CopyFor"/>).
+    /// </summary>
     private static string CreateRunCertificates()
     {
-        // Under LAB_STATE_DIR when tests/run.sh set it (0755, removed by it even if this process dies; a dot folder,
-        // so its clean-up loop over lab folders passes it by), else a temporary folder. Either way others may
-        // enter it: an unprivileged node reads its copy below.
         var root = Environment.GetEnvironmentVariable("LAB_STATE_DIR") is { Length: > 0 } state && Directory.Exists(state)
-            ? Directory.CreateDirectory(Path.Combine(state, $".cluster-tls-{Environment.ProcessId}")).FullName
+            ? Directory.CreateDirectory(Path.Combine(state, $".cluster-tls-{Environment.ProcessId}-{Guid.NewGuid():N}")).FullName
             : Directory.CreateTempSubdirectory("replaycluster-lab-tls-").FullName;
         if (OperatingSystem.IsLinux()) // the lab runs nowhere else (LabPreconditions)
         {
@@ -181,31 +196,40 @@ public static class NodeProcesses
                 UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         }
 
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveQuietly(root);
+        try
         {
-            try
+            var directory = Path.Combine(root, "tls");
+            string[] cli = [.. Dotnet, LocateBinary("coordinator"), "certs"];
+            Certificates(cli, ["init", "--dir", directory]).GetAwaiter().GetResult();
+            Task.WhenAll(Nodes.Select(async node =>
             {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-                // Already gone (tests/run.sh removes LAB_STATE_DIR): nothing left to remove.
-            }
-        };
-
-        var directory = Path.Combine(root, "tls");
-        string[] cli = [.. Dotnet, LocateBinary("coordinator"), "certs"];
-        Certificates(cli, ["init", "--dir", directory]).GetAwaiter().GetResult();
-        Task.WhenAll(Nodes.Select(async node =>
+                await Certificates(cli, ["issue", "--dir", directory, "--role", node, "--name", node]);
+                await File.WriteAllTextAsync(Path.Combine(directory, $"{node}.hocon"),
+                    $"replaycluster.cluster.tls {{\n  ca-certificate = \"{directory}/ca.crt\"\n  certificate = \"{directory}/{node}.crt\"\n  private-key = \"{directory}/{node}.key\"\n}}\n");
+            })).GetAwaiter().GetResult();
+            return directory;
+        }
+        catch
         {
-            await Certificates(cli, ["issue", "--dir", directory, "--role", node, "--name", node]);
-            await File.WriteAllTextAsync(Path.Combine(directory, $"{node}.hocon"),
-                $"replaycluster.cluster.tls {{\n  ca-certificate = \"{directory}/ca.crt\"\n  certificate = \"{directory}/{node}.crt\"\n  private-key = \"{directory}/{node}.key\"\n}}\n");
-        })).GetAwaiter().GetResult();
-        return directory;
+            RemoveQuietly(root);
+            throw;
+        }
 
         static async Task Certificates(string[] cli, string[] arguments) =>
             (await CommandRunner.RunAsync(cli[0], [.. cli[1..], .. arguments], TimeSpan.FromSeconds(60))).EnsureSuccess($"certs {string.Join(' ', arguments)}");
+
+        static void RemoveQuietly(string folder)
+        {
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Gone already (tests/run.sh removes LAB_STATE_DIR, a failed attempt removed its own).
+            }
+        }
     }
 
     private static string CopyFor(string directory, int uid)
