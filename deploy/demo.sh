@@ -130,7 +130,13 @@ usage_error() {
   exit 2
 }
 
-now_ms() { date +%s%3N; }
+# The clock of the polling loops below, from bash itself: `date` was a program started per poll (every 0.1-0.5 s
+# in the waits), CPU the demo took from the two cores of the replay it measures. EPOCHREALTIME is "S.UUUUUU"
+# (the separator follows the locale).
+now_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  echo "$((10#$t / 1000))"
+}
 
 seconds_since() { # START_MS -> "12.3"
   awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f", (b - a) / 1000 }'
@@ -481,10 +487,9 @@ cli() { # ARGS... -> replaycluster-coordinator's client command (run start|stop|
   ip netns exec "${LAB[NS_TARGET]}" dotnet "${DLL[coordinator]}" "$@" --token-file "$API_TOKEN_FILE"
 }
 
-field() { # JSON NAME -> the first number (or null) under "NAME" in JSON, "-" if absent
-  local v
-  v=$(grep -o "\"$2\":[-0-9.eE+null]*" <<<"$1" | head -n 1 | cut -d: -f2 || true)
-  echo "${v:--}"
+field() { # JSON NAME -> the first number (or null) under "NAME" in JSON, "-" if absent (no grep | head | cut per poll)
+  local re="\"$2\":([-0-9.eE+nul]*)"
+  if [[ $1 =~ $re && -n ${BASH_REMATCH[1]} ]]; then echo "${BASH_REMATCH[1]}"; else echo -; fi
 }
 
 wait_report_settled() { # TIMEOUT_S: until the run's online and replayed counts have not moved for 3 s (nodes report every second)
