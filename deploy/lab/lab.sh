@@ -755,8 +755,8 @@ cmd_up() {
 }
 
 # The JSON of `up --json` is built in the variable J by the json_* functions, without a subshell per value: a
-# command substitution forks bash, and the ~110 of the old printf "$(json_string ...)" form were a sixth of the
-# CPU of an `up` (1.9 s of CPU on the 2-core lab machine, 2026-12-03). Facts are paths, names and addresses:
+# command substitution forks bash, and the ~110 of the old printf "$(json_string ...)" form took ~0.3 s of an
+# `up`'s ~1.8 s (bash -x timestamps, 2026-12-03, beside a lab run; the quiet totals are at nsx). Facts are paths, names and addresses:
 # json_str escapes \ and " only, and refuses control characters rather than emit broken JSON.
 J=""
 # json_sep : the comma before a value, unless it opens the document, an object or an array, or follows its key.
