@@ -7,8 +7,8 @@ namespace ReplayCluster.Cluster;
 /// <summary>
 /// Decides whether a TLS peer belongs to the cluster: its certificate must chain to the cluster CA (and only to it:
 /// the operating system's trust store plays no part), be in its validity period, not be a CA, allow both TLS
-/// purposes and carry a node role. Akka.Remote 1.5.73 calls it for both directions of every connection when
-/// mutual authentication is on (the server side refuses a client that sends no certificate before calling it).
+/// purposes and carry a node role. The cluster transport (<see cref="Remoting.ClusterTcpTransport"/>) calls it for both
+/// directions of every connection, also for a client that sent no certificate (refused here, with its name logged).
 /// Host names are not checked: nodes are addressed by IP and the CA's signature is what admits a node.
 /// </summary>
 internal sealed class PeerCertificateValidator
@@ -33,11 +33,11 @@ internal sealed class PeerCertificateValidator
         _time = time;
     }
 
-    /// <summary>The callback Akka.Remote's DotNetty transport calls (see <c>DotNettySslSetup.CustomValidator</c>).</summary>
+    /// <summary>The callback the cluster transport calls (given to it as <c>DotNettySslSetup.CustomValidator</c>).</summary>
     public bool Validate(X509Certificate2? certificate, X509Chain? chain, string peer, SslPolicyErrors errors, ILoggingAdapter log)
     {
         ArgumentNullException.ThrowIfNull(log);
-        // The chain and errors Akka passes come from the OS trust store, which does not know our CA: ignored on purpose.
+        // The chain and errors SslStream passes come from the OS trust store, which does not know our CA: ignored on purpose.
         if (certificate is null)
         {
             log.Warning("Refused cluster peer {0}: it presented no certificate", peer);

@@ -127,6 +127,9 @@ public sealed class NodeMetrics : IDisposable
     {
         ArgumentNullException.ThrowIfNull(refusals);
         CounterFamily("messages_refused", "reason", "{message}", "Cluster messages this node refused, by reason.", () => refusals.ByReason);
+        // Failed connections of the cluster transport (ClusterTcpTransport): a node never stops for one, so they are counted.
+        CounterFamily("cluster_connections_failed", "reason", "{connection}", "Cluster transport connections that failed, by reason.",
+            () => Cluster.Remoting.ClusterConnectionFailures.ByReason);
         Counter("actor_faults_resumed", "{fault}", "Top-level actors that failed and were resumed.", () => Cluster.ResumingGuardianStrategy.Resumed);
         Counter("process_cpu_milliseconds", "ms", "CPU time this process used, user and system.", () => (long)Environment.CpuUsage.TotalTime.TotalMilliseconds);
         Gauge("process_memory_bytes", "By", "Resident set size of this process.", ResidentBytes);
