@@ -80,6 +80,13 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
         await received.Disassociated.WaitAsync(Patience, TestContext.Current.CancellationToken);
         Assert.Equal(500, received.Payloads.Count);
         Assert.False(outbound.Write(Payload(1, 0)), "a write after Disassociate must be refused (Akka then knows it was dropped)");
+        var deadline = DateTime.UtcNow + Patience;
+        while ((a.OpenConnections, b.OpenConnections) != (0, 0) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal((0, 0), (a.OpenConnections, b.OpenConnections));
     }
 
     [Fact]

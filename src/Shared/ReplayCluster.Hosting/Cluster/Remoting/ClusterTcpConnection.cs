@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Net.Sockets;
 using Akka.Actor;
@@ -35,12 +34,14 @@ internal sealed class ClusterTcpConnection : AssociationHandle
     private readonly Stream _stream;
     private readonly ClusterTcpTransport _transport;
     private readonly ClusterTransportSettings _settings;
-    private readonly ConcurrentQueue<ByteString> _outbox = new();
+    // Guards the outbox and the two flags below; held only to queue, to gather a batch, or to mark the close.
+    private readonly Lock _gate = new();
+    private readonly Queue<ByteString> _outbox = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _readEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private byte[] _batch = [];
-    private int _writing;
+    private bool _writing;
     private int _closing;
     private int _disposed;
     private int _notifiedDisassociated;
@@ -62,23 +63,26 @@ internal sealed class ClusterTcpConnection : AssociationHandle
     /// <summary>Completes once the socket is closed.</summary>
     public Task Closed => _closed.Task;
 
-    /// <summary>Whether the connection runs TLS.</summary>
-    public bool Secure => _stream is SslStream;
-
     public override bool Write(ByteString payload)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        if (Volatile.Read(ref _closing) != 0)
+        lock (_gate)
         {
-            return false;
+            if (_closing != 0)
+            {
+                return false;
+            }
+
+            _outbox.Enqueue(payload);
+            if (_writing)
+            {
+                return true;
+            }
+
+            _writing = true;
         }
 
-        _outbox.Enqueue(payload);
-        if (Interlocked.Exchange(ref _writing, 1) == 0)
-        {
-            _ = WriteLoopAsync();
-        }
-
+        _ = WriteLoopAsync();
         return true;
     }
 
@@ -91,33 +95,30 @@ internal sealed class ClusterTcpConnection : AssociationHandle
     /// </summary>
     public void Close(bool graceful)
     {
-        if (Interlocked.Exchange(ref _closing, 1) != 0)
+        bool first;
+        lock (_gate)
         {
-            if (!graceful)
+            first = _closing == 0;
+            _closing = 1;
+            // Drained once no write loop runs: now, or when the running one finds the queue empty.
+            if (first && !_writing)
             {
-                Dispose();
+                _drained.TrySetResult();
             }
-
-            return;
         }
 
         if (!graceful)
         {
             Dispose();
-            return;
         }
-
-        _ = CloseGracefullyAsync();
+        else if (first)
+        {
+            _ = CloseGracefullyAsync();
+        }
     }
 
     private async Task CloseGracefullyAsync()
     {
-        // A write loop may be running; if none is, this one finds the queue empty and reports it drained.
-        if (Interlocked.Exchange(ref _writing, 1) == 0)
-        {
-            _ = WriteLoopAsync();
-        }
-
         var deadline = _settings.FlushTimeout;
         var started = Environment.TickCount64;
         try
@@ -149,22 +150,20 @@ internal sealed class ClusterTcpConnection : AssociationHandle
         {
             while (true)
             {
-                var used = Gather();
-                if (used == 0)
+                int used;
+                lock (_gate)
                 {
-                    Volatile.Write(ref _writing, 0);
-                    // A write may have queued after Gather looked and before the flag cleared: take it over if so.
-                    if (_outbox.IsEmpty || Interlocked.Exchange(ref _writing, 1) != 0)
+                    used = Gather();
+                    if (used == 0)
                     {
-                        if (Volatile.Read(ref _closing) != 0)
+                        _writing = false;
+                        if (_closing != 0)
                         {
                             _drained.TrySetResult();
                         }
 
                         return;
                     }
-
-                    continue;
                 }
 
                 await _stream.WriteAsync(_batch.AsMemory(0, used)).ConfigureAwait(false);
@@ -173,12 +172,17 @@ internal sealed class ClusterTcpConnection : AssociationHandle
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
         {
             _transport.WriteFailed(this, ex);
-            _drained.TrySetResult();
+            lock (_gate)
+            {
+                _writing = false;
+            }
+
             Close(graceful: false);
         }
     }
 
     // Moves queued frames into the batch buffer, length first; a frame larger than the buffer gets one of its own.
+    // Called under _gate by the one running write loop, which alone touches _batch.
     private int Gather()
     {
         var used = 0;
@@ -273,6 +277,10 @@ internal sealed class ClusterTcpConnection : AssociationHandle
                 if (start == end)
                 {
                     start = end = 0;
+                    if (buffer.Length > ReadBufferBytes)
+                    {
+                        buffer = new byte[ReadBufferBytes]; // a large frame's buffer is not kept for the connection's life
+                    }
                 }
             }
         }
@@ -317,7 +325,11 @@ internal sealed class ClusterTcpConnection : AssociationHandle
             return;
         }
 
-        Volatile.Write(ref _closing, 1);
+        lock (_gate)
+        {
+            _closing = 1;
+        }
+
         try
         {
             _stream.Dispose();
