@@ -102,15 +102,24 @@ public sealed class DeadlineSchedulerTests
         using var scheduler = NewScheduler(grain: "200ms");
         var count = 0;
         var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await Task.Delay(20, Ct);
+        // Start just after a grain boundary: a timer due at once runs at the next one. (A fixed pause after the
+        // scheduler's start put "now" anywhere in its grain on a loaded machine, and deadlines 57 ms apart then
+        // straddled a boundary: 3 wake-ups against the 2 allowed, once in a full suite.)
+        var sinceBoundary = new Stopwatch();
+        var aligned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Advanced(scheduler).ScheduleOnce(TimeSpan.Zero, () =>
+        {
+            sinceBoundary.Start();
+            aligned.TrySetResult();
+        });
+        await aligned.Task.WaitAsync(Patience, Ct);
         var before = scheduler.WakeUps;
 
-        var adding = Stopwatch.StartNew();
         for (var i = 0; i < 20; i++)
         {
-            // 20 deadlines spread over 60 ms, all before the same 200 ms grain boundary (within the first grain
-            // or the second, depending on where in the grain "now" is: at most two wake-ups; more only if adding
-            // them stalled, so that they spread over more grains).
+            // 20 deadlines spread over 57 ms after the boundary, all before the next one: the first one added wakes
+            // the thread, which then sleeps until that boundary and runs them all (two wake-ups); more only if
+            // getting here and adding them stalled past the boundary, so that they spread over more grains.
             Advanced(scheduler).ScheduleOnce(TimeSpan.FromMilliseconds(i * 3), () =>
             {
                 if (Interlocked.Increment(ref count) == 20)
@@ -120,7 +129,7 @@ public sealed class DeadlineSchedulerTests
             });
         }
 
-        var spreadMs = adding.Elapsed.TotalMilliseconds + (19 * 3);
+        var spreadMs = sinceBoundary.Elapsed.TotalMilliseconds + (19 * 3);
         await all.Task.WaitAsync(Patience, Ct);
         Assert.InRange(scheduler.WakeUps - before, 1, 1 + (int)Math.Ceiling(spreadMs / 200));
     }
