@@ -39,13 +39,7 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
     [Fact]
     public async Task Frames_of_every_size_arrive_whole_and_in_order()
     {
-        var (a, _) = await ListenAsync();
-        var (b, bInbound) = await ListenAsync();
-        var outbound = await a.Associate(b.LocalAddress!);
-        var inbound = await bInbound.NextAsync();
-        var received = new Recorder();
-        inbound.ReadHandlerSource.SetResult(received);
-        outbound.ReadHandlerSource.SetResult(new Recorder());
+        var (_, _, outbound, received) = await ConnectAsync();
 
         // Empty, small, one larger than a send batch, one of 1 MB, then a burst of small ones queued behind it.
         int[] sizes = [0, 1, 100, ClusterTcpConnection.BatchBytes + 10, 1_000_000, .. Enumerable.Repeat(37, 2_000)];
@@ -62,13 +56,7 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
     [Fact]
     public async Task A_closing_association_writes_what_it_holds_then_the_peer_hears_it_end()
     {
-        var (a, _) = await ListenAsync();
-        var (b, bInbound) = await ListenAsync();
-        var outbound = await a.Associate(b.LocalAddress!);
-        var inbound = await bInbound.NextAsync();
-        var received = new Recorder();
-        inbound.ReadHandlerSource.SetResult(received);
-        outbound.ReadHandlerSource.SetResult(new Recorder());
+        var (a, b, outbound, received) = await ConnectAsync();
 
         for (var i = 0; i < 500; i++)
         {
@@ -186,6 +174,19 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
         Assert.Contains("not a TLS record", refusal, StringComparison.Ordinal);
         Assert.True(ClusterConnectionFailures.ByReason.Single(p => p.Key == "inbound_handshake").Value > before);
         Assert.False(node.System.WhenTerminated.IsCompleted);
+    }
+
+    // Two listening transports, an association from the first to the second, and what the second reads from it.
+    private async Task<(ClusterTcpTransport A, ClusterTcpTransport B, AssociationHandle Outbound, Recorder Received)> ConnectAsync()
+    {
+        var (a, _) = await ListenAsync();
+        var (b, bInbound) = await ListenAsync();
+        var outbound = await a.Associate(b.LocalAddress!);
+        var inbound = await bInbound.NextAsync();
+        var received = new Recorder();
+        inbound.ReadHandlerSource.SetResult(received);
+        outbound.ReadHandlerSource.SetResult(new Recorder());
+        return (a, b, outbound, received);
     }
 
     private async Task<(ClusterTcpTransport Transport, InboundListener Inbound)> ListenAsync()
