@@ -130,7 +130,11 @@ internal sealed class ClusterTcpConnection : AssociationHandle
             }
 
             _socket.Shutdown(SocketShutdown.Send);
-            await _readEnded.Task.WaitAsync(Remaining()).ConfigureAwait(false);
+            // The read loop hears the peer close; with no reader registered there is nothing to wait for.
+            if (Volatile.Read(ref _listener) is not null)
+            {
+                await _readEnded.Task.WaitAsync(Remaining()).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is TimeoutException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
@@ -169,12 +173,14 @@ internal sealed class ClusterTcpConnection : AssociationHandle
                 await _stream.WriteAsync(_batch.AsMemory(0, used)).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+        catch (Exception ex)
         {
+            // The association is over: refuse further writes in the same step, so none is queued behind a dead loop.
             _transport.WriteFailed(this, ex);
             lock (_gate)
             {
                 _writing = false;
+                _closing = 1;
             }
 
             Close(graceful: false);
@@ -189,13 +195,13 @@ internal sealed class ClusterTcpConnection : AssociationHandle
         while (_outbox.TryPeek(out var payload))
         {
             var frame = 4 + payload.Length;
+            if (used > 0 && used + frame > BatchBytes)
+            {
+                break; // one batch is at most BatchBytes, also after a large frame grew the buffer
+            }
+
             if (used + frame > _batch.Length)
             {
-                if (used > 0)
-                {
-                    break;
-                }
-
                 _batch = new byte[Math.Max(frame, BatchBytes)];
             }
 

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
 using Akka.Configuration;
@@ -176,8 +177,12 @@ internal sealed class ClusterTcpTransport : Akka.Remote.Transport.Transport
         {
             stream?.Dispose();
             socket?.Dispose();
-            Interlocked.Increment(ref _failedOutbound);
-            ClusterConnectionFailures.Outbound();
+            if (!_stopping.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref _failedOutbound);
+                ClusterConnectionFailures.Outbound();
+            }
+
             var why = ex is OperationCanceledException
                 ? _stopping.IsCancellationRequested ? "the transport is shutting down" : $"the {step} timed out"
                 : $"the {step} failed: {Describe(ex)}";
@@ -280,10 +285,12 @@ internal sealed class ClusterTcpTransport : Akka.Remote.Transport.Transport
 
     private async Task AcceptAsync(Socket socket, IAssociationEventListener events)
     {
-        var peer = socket.RemoteEndPoint as IPEndPoint;
-        Stream stream = new NetworkStream(socket, ownsSocket: false);
+        IPEndPoint? peer = null;
+        Stream? stream = null;
         try
         {
+            peer = socket.RemoteEndPoint as IPEndPoint;
+            stream = new NetworkStream(socket, ownsSocket: false);
             Configure(socket);
             if (_tls is not null)
             {
@@ -307,9 +314,11 @@ internal sealed class ClusterTcpTransport : Akka.Remote.Transport.Transport
                 await ssl.AuthenticateAsServerAsync(ServerOptions(peer?.ToString() ?? "unknown"), deadline.Token).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or AuthenticationException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex)
         {
-            stream.Dispose();
+            // Whatever failed (the peer's bytes, its certificate, the socket), only this connection pays: nothing
+            // escapes this task, and the socket is closed now rather than by a finalizer.
+            stream?.Dispose();
             socket.Dispose();
             if (!_stopping.IsCancellationRequested)
             {
@@ -326,7 +335,7 @@ internal sealed class ClusterTcpTransport : Akka.Remote.Transport.Transport
 
         if (peer is null)
         {
-            stream.Dispose();
+            stream!.Dispose();
             socket.Dispose();
             return;
         }
@@ -364,7 +373,16 @@ internal sealed class ClusterTcpTransport : Akka.Remote.Transport.Transport
             : certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
         if (_tls!.CustomValidator is { } validator)
         {
-            return validator(certificate2, chain, peer, errors, _log);
+            try
+            {
+                return validator(certificate2, chain, peer, errors, _log);
+            }
+            catch (CryptographicException ex)
+            {
+                // A certificate whose extensions do not decode: refused like any other the cluster CA did not sign.
+                _log.Warning("Refused cluster peer {0}: its certificate does not decode ({1})", peer, ex.Message);
+                return false;
+            }
         }
 
         if (certificate2 is null)

@@ -59,6 +59,12 @@ internal sealed record ClusterTransportSettings(
         }
 
         var byteOrder = config.GetString("byte-order", "little-endian");
+        if (!string.Equals(byteOrder, "little-endian", StringComparison.OrdinalIgnoreCase)
+            && !string.Equals(byteOrder, "big-endian", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ConfigurationException($"byte-order must be little-endian or big-endian, not '{byteOrder}'");
+        }
+
         var settings = new ClusterTransportSettings(
             Hostname: hostname,
             PublicHostname: string.IsNullOrEmpty(publicHostname) ? hostname : publicHostname,
