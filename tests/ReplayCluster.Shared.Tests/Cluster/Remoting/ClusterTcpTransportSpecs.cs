@@ -49,7 +49,7 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
             Assert.True(outbound.Write(payload));
         }
 
-        await received.WaitForPayloadsAsync(sent.Count, Patience);
+        await received.WaitForPayloadsAsync(sent.Count);
         Assert.Equal(sent.Select(p => p.ToBase64()), received.Payloads.Select(p => p.ToBase64()));
     }
 
@@ -71,12 +71,7 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
         await received.Disassociated.WaitAsync(Patience, TestContext.Current.CancellationToken);
         Assert.Equal(200, received.Payloads.Count);
         Assert.False(outbound.Write(Payload(1, 0)), "a write after Disassociate must be refused (Akka then knows it was dropped)");
-        var deadline = DateTime.UtcNow + Patience;
-        while ((a.OpenConnections, b.OpenConnections) != (0, 0) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-
+        await WaitUntilAsync(() => (a.OpenConnections, b.OpenConnections) == (0, 0));
         Assert.Equal((0, 0), (a.OpenConnections, b.OpenConnections));
     }
 
@@ -210,6 +205,16 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
         return (transport, inbound);
     }
 
+    // Polls until condition holds or Patience is up; the caller asserts what it waited for.
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
+
     private static ByteString Payload(int size, int seed)
     {
         var bytes = new byte[size];
@@ -244,7 +249,7 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
 
         public void Start() => handle.ReadHandlerSource.SetResult(_recorder);
 
-        public Task WaitForPayloadsAsync(int count, TimeSpan patience) => _recorder.WaitForPayloadsAsync(count, patience);
+        public Task WaitForPayloadsAsync(int count) => _recorder.WaitForPayloadsAsync(count);
     }
 
     private sealed class Recorder : IHandleEventListener
@@ -269,14 +274,9 @@ public sealed class ClusterTcpTransportSpecs : IAsyncLifetime
             }
         }
 
-        public async Task WaitForPayloadsAsync(int count, TimeSpan patience)
+        public async Task WaitForPayloadsAsync(int count)
         {
-            var deadline = DateTime.UtcNow + patience;
-            while (_payloads.Count < count && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(20, TestContext.Current.CancellationToken);
-            }
-
+            await WaitUntilAsync(() => _payloads.Count >= count);
             Assert.Equal(count, _payloads.Count);
         }
     }

@@ -52,7 +52,6 @@ internal sealed class ClusterTcpTransport : Akka.Remote.Transport.Transport
     private readonly ConcurrentDictionary<ClusterTcpConnection, byte> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
     private Socket? _listener;
-    private long _refusedInbound;
     private long _failedOutbound;
     private long _refusedFrames;
 
@@ -86,9 +85,6 @@ internal sealed class ClusterTcpTransport : Akka.Remote.Transport.Transport
     public Address? LocalAddress { get; private set; }
 
     // This transport's own counts (tests run several in one process); ClusterConnectionFailures has the process's.
-
-    /// <summary>Inbound connections refused at the handshake (TLS failed, wrong certificate, too slow).</summary>
-    public long RefusedInbound => Interlocked.Read(ref _refusedInbound);
 
     /// <summary>Outbound associations that failed (refused, timed out, TLS failed).</summary>
     public long FailedOutbound => Interlocked.Read(ref _failedOutbound);
@@ -322,7 +318,6 @@ internal sealed class ClusterTcpTransport : Akka.Remote.Transport.Transport
             socket.Dispose();
             if (!_stopping.IsCancellationRequested)
             {
-                Interlocked.Increment(ref _refusedInbound);
                 ClusterConnectionFailures.InboundHandshake();
                 _log.Warning("Refused a cluster connection from [{0}]: {1}", peer,
                     ex is OperationCanceledException ? "its TLS handshake took longer than " + Settings.TlsHandshakeTimeout
