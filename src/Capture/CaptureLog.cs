@@ -11,6 +11,10 @@ internal static partial class CaptureLog
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Capturing on {Interface} with filter '{Filter}'; replaying to {Targets}")]
     public static partial void CapturingLive(ILogger logger, string @interface, string filter, string targets);
 
+    [LoggerMessage(EventId = 222, Level = LogLevel.Information,
+        Message = "The capture on {Interface} is read by the {Shards} shard threads: {Buffer} of ring each, the kernel gives each connection to one")]
+    public static partial void CapturingOnShardThreads(ILogger logger, string @interface, int shards, string buffer);
+
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Replaying {File} at speed {Speed} x{Loop}; to {Targets}")]
     public static partial void ReplayingFile(ILogger logger, string file, double speed, int loop, string targets);
 

@@ -89,6 +89,16 @@ internal sealed record CaptureNodeSettings
     /// </summary>
     public bool ShardThreads { get; init; } = true;
 
+    /// <summary>
+    /// Each shard thread reads its own capture ring, one member of a PACKET_FANOUT group that gives every connection
+    /// to one member (<c>capture-on-shard-threads</c>), instead of one capture thread handing each burst over. Applies
+    /// with <see cref="ShardThreads"/>, the ring reader and a live interface it supports; the capture thread otherwise.
+    /// Defaults to false: on the 2-core lab it saved no CPU beyond the noise, and a shard thread compiling its first
+    /// sessions left its ring (half the blocks) unread long enough for kernel drops (bench/README.md, "Capture on the
+    /// shard threads").
+    /// </summary>
+    public bool CaptureOnShardThreads { get; init; }
+
     /// <summary>Session shards; each demultiplexes and supervises the sessions of its connections. Defaults to one per core.</summary>
     public int Shards { get; init; } = Environment.ProcessorCount;
 

@@ -117,6 +117,7 @@ internal static class CaptureNodeSettingsReader
             Shards = shards == 0 ? Environment.ProcessorCount : shards,
             ShardQueueLimit = settings.Number("shard-queue-limit", 1024, 16_777_216),
             ShardThreads = settings.Flag("shard-threads", true),
+            CaptureOnShardThreads = settings.Flag("capture-on-shard-threads", false),
             JoinMidStream = settings.Flag("join-mid-stream", false),
             MaxLiveSessions = settings.Number("max-live-sessions", 1, 10_000_000),
             DrainTimeout = settings.Duration("drain-timeout"),

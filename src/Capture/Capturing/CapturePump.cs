@@ -29,6 +29,7 @@ internal sealed class CapturePump(
 {
     private readonly Lock _filterLock = new();
     private LiveCapture? _live;
+    private ShardCapture? _onShards;
     private volatile string? _activeFilter;
     private Thread? _fileThread;
     private readonly CancellationTokenSource _stopped = new();
@@ -106,22 +107,45 @@ internal sealed class CapturePump(
                     return;
                 }
 
-                _live = LiveCapture.Open(new LiveCaptureOptions
+                var options = new LiveCaptureOptions
                 {
                     Interface = captureInterface,
                     Filter = current.Filter,
                     BufferSizeBytes = settings.CaptureBufferSize,
                     Reader = settings.CaptureReader,
                     RingBlockSizeBytes = settings.CaptureRingBlockSize,
-                });
+                };
+                if (settings.CaptureOnShardThreads && settings.ShardThreads && FanoutCapture.Supports(options))
+                {
+                    // Each shard thread reads the connections the kernel gives its ring (ShardCapture).
+                    var fanout = FanoutCapture.Open(options, shards.Count);
+                    try
+                    {
+                        _onShards = ShardCapture.Start(fanout, shards, ReaderOfShard, OnShardCaptureFaulted);
+                    }
+                    catch
+                    {
+                        fanout.Dispose();
+                        throw;
+                    }
+
+                    var onShards = _onShards;
+                    statistics.Kernel = () => onShards.Statistics;
+                    CaptureLog.CapturingOnShardThreads(logger, captureInterface, shards.Count, $"{settings.CaptureBufferSize / shards.Count / 1024} KiB");
+                }
+                else
+                {
+                    _live = LiveCapture.Open(options);
+                    var live = _live;
+                    statistics.Kernel = () => live.Statistics;
+                    live.Faulted += OnCaptureFaulted;
+                    _live.Start(OnFrame, EndOfBurst);
+                }
+
                 CaptureLog.CapturingLive(logger, captureInterface, current.Filter ?? string.Empty, targets);
                 _activeFilter = current.Filter ?? string.Empty;
-                var live = _live;
-                statistics.Kernel = () => live.Statistics;
                 statistics.CapturingLive = true;
                 plan.Changed += OnPlanChanged;
-                live.Faulted += OnCaptureFaulted;
-                _live.Start(OnFrame, EndOfBurst);
                 readiness.SetCaptureOpen(true);
             }
 
@@ -162,6 +186,22 @@ internal sealed class CapturePump(
         lifetime.StopApplication();
     }
 
+    // A shard thread's ring ended on a failure (its interface went away): as above, the node says why and stops.
+    private void OnShardCaptureFaulted(Exception fault)
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        statistics.Kernel = null;
+        statistics.CapturingLive = false;
+        readiness.SetCaptureOpen(false);
+        CaptureLog.CaptureFailed(logger, fault, $"capture on {settings.Interface} ended: {fault.Message}");
+        Environment.ExitCode = 1;
+        lifetime.StopApplication();
+    }
+
     private static string Describe(AppliedPlan applied) => applied.Targets is not { } mapping ? "(none)" : string.Join(", ", mapping.Routes.Select(r =>
         $"{(r.OnlineAddress.IsUnspecified ? "*" : r.OnlineAddress.ToEndpointString())}:{r.OnlinePort}->{r.TargetAddress.ToEndpointString()}:{r.TargetPort}"));
 
@@ -177,14 +217,22 @@ internal sealed class CapturePump(
         {
             lock (_filterLock)
             {
-                if (_stopping || _live is not { } live || plan.Current.Filter != filter)
+                if (_stopping || (_live is null && _onShards is null) || plan.Current.Filter != filter)
                 {
                     return;
                 }
 
                 try
                 {
-                    live.ChangeFilter(filter);
+                    if (_onShards is { } onShards)
+                    {
+                        onShards.ChangeFilter(filter);
+                    }
+                    else
+                    {
+                        _live!.ChangeFilter(filter);
+                    }
+
                     _activeFilter = filter;
                     CaptureLog.FilterChanged(logger, filter, Describe(next));
                 }
@@ -271,6 +319,21 @@ internal sealed class CapturePump(
 
     private void StopLive()
     {
+        if (_onShards is { } onShards)
+        {
+            // Each shard thread hands its shard what it read, then lets go of its ring; the drain waits for the rest.
+            if (!onShards.Stop())
+            {
+                CaptureLog.CaptureFailed(logger, new TimeoutException(), "a shard thread did not stop reading its capture ring in time; its ring stays mapped until the node exits");
+            }
+
+            var kernel = onShards.Statistics;
+            CaptureLog.KernelStatistics(logger, kernel.Received, kernel.KernelDropped, kernel.InterfaceDropped);
+            statistics.Kernel = null;
+            onShards.Dispose();
+            _onShards = null;
+        }
+
         if (_live is not null)
         {
             try
@@ -293,21 +356,27 @@ internal sealed class CapturePump(
         }
     }
 
-    private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info)
+    private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info) => OnFrame(frame, info, shard: -1);
+
+    // The handler of shard thread `shard`'s ring: the kernel chose the shard (by connection), so the packet stays there.
+    private FrameHandler ReaderOfShard(int shard) => (ReadOnlySpan<byte> frame, in FrameInfo info) => OnFrame(frame, info, shard);
+
+    // shard: the shard whose thread read the frame, or -1 (the capture thread): the shard the connection hashes to.
+    private void OnFrame(ReadOnlySpan<byte> frame, in FrameInfo info, int shard)
     {
         // The capture filter selects TCP ports of both families: an IPv6 client of a dual-stack service is replayed
         // like an IPv4 one (its session takes its target's family: SessionShard).
         var result = PacketParser.TryParseAny(frame, LinkTypes.FromPcap(info.LinkType), out var packet);
         if (result == ParseResult.Ok)
         {
-            Stage(frame, info, packet);
+            Stage(frame, info, packet, shard);
             return;
         }
 
         statistics.CountRejected(result);
     }
 
-    private void Stage(ReadOnlySpan<byte> frame, in FrameInfo info, in AnyTcpPacket packet)
+    private void Stage(ReadOnlySpan<byte> frame, in FrameInfo info, in AnyTcpPacket packet, int shard)
     {
         if (packet.Truncated)
         {
@@ -334,7 +403,8 @@ internal sealed class CapturePump(
             CapturedAtNanos = info.TimestampNanos,
         };
         var connection = new OnlineConnection(packet.SourceAddress, packet.SourcePort, packet.DestinationAddress, packet.DestinationPort);
-        if (!shards.TryStage(new CapturedPacket(connection, segment, targets, routeIndex)))
+        var captured = new CapturedPacket(connection, segment, targets, routeIndex);
+        if (!(shard < 0 ? shards.TryStage(captured) : shards.TryStage(captured, shard)))
         {
             statistics.CountRefusedQueueFull();
         }

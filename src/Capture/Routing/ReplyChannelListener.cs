@@ -264,27 +264,10 @@ internal sealed class ReplyChannelListener : IDisposable
         }
     }
 
-    // The connection goes to the thread of its shard's dispatcher: a task scheduled there runs on the shard thread,
-    // which adopts the socket itself. A shard on another dispatcher gets a polling thread of this listener.
-    private void HandOver(Connection connection)
-    {
-        // A top-level actor's cell (hence its dispatcher) appears when the actor has started: an intercept that
-        // connects while the node starts waits for it here, on the handshake's thread, for a moment.
-        var shard = _shards.Refs[connection.Shard];
-        for (var waited = 0; shard is ActorRefWithCell { Underlying: not ActorCell } && waited < 2000; waited += 5)
-        {
-            Thread.Sleep(5);
-        }
-
-        if (shard is ActorRefWithCell { Underlying: ActorCell cell })
-        {
-            cell.Dispatcher.Schedule(() => connection.AdoptBy(ShardThreadExecutor.Current ?? FallbackHost(connection.Shard)));
-        }
-        else
-        {
-            connection.AdoptBy(FallbackHost(connection.Shard));
-        }
-    }
+    // The connection goes to the thread of its shard's dispatcher, which adopts the socket itself. A shard on another
+    // dispatcher gets a polling thread of this listener.
+    private void HandOver(Connection connection) =>
+        ShardThreadExecutor.RunOnThreadOf(_shards.Refs[connection.Shard], host => connection.AdoptBy(host ?? FallbackHost(connection.Shard)));
 
     private ShardThreadExecutor FallbackHost(int shard)
     {

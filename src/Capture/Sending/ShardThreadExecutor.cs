@@ -131,6 +131,31 @@ internal sealed class ShardThreadExecutor : ExecutorService
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="action"/> on the thread of <paramref name="actor"/>'s dispatcher, with that thread's executor
+    /// (null when the actor runs on another kind of dispatcher), after what the dispatcher queued before. A top-level
+    /// actor's dispatcher appears once the actor started: a caller in the node's first moments waits for it here, for
+    /// up to two seconds, then runs <paramref name="action"/> with null on the calling thread.
+    /// </summary>
+    public static void RunOnThreadOf(Akka.Actor.IActorRef actor, Action<ShardThreadExecutor?> action)
+    {
+        ArgumentNullException.ThrowIfNull(actor);
+        ArgumentNullException.ThrowIfNull(action);
+        for (var waited = 0; actor is Akka.Actor.ActorRefWithCell { Underlying: not Akka.Actor.ActorCell } && waited < 2000; waited += 5)
+        {
+            Thread.Sleep(5);
+        }
+
+        if (actor is Akka.Actor.ActorRefWithCell { Underlying: Akka.Actor.ActorCell cell })
+        {
+            cell.Dispatcher.Schedule(() => action(Current));
+        }
+        else
+        {
+            action(null);
+        }
+    }
+
     public override void Shutdown()
     {
         _stopping = true;
@@ -242,6 +267,10 @@ internal sealed class ShardThreadExecutor : ExecutorService
         }
 
         var ready = LibC.PollAll(_pollFds, count, timeout);
+
+        // Awake from here on: what the sockets' reads hand to this thread's actors (a Tell) must not write the event
+        // for a thread that is running (the loop looks at its queue before it sleeps again).
+        Volatile.Write(ref _sleeping, 0);
         if (ready <= 0)
         {
             return; // nothing (a look), or EINTR: the loop goes round
@@ -255,27 +284,29 @@ internal sealed class ShardThreadExecutor : ExecutorService
         // Backwards: a socket that ends is removed without moving the ones not yet read.
         for (var i = _sockets.Count - 1; i >= 0; i--)
         {
-            if (_pollFds[i + 1].Revents == 0)
+            if (_pollFds[i + 1].Revents != 0)
             {
-                continue;
+                Read(i);
             }
+        }
+    }
 
-            var socket = _sockets[i];
-            string? reason;
-            try
-            {
-                reason = socket.OnReadable();
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                // The socket's fault ends the socket, not the shard.
-                reason = ex.Message;
-            }
+    private void Read(int index)
+    {
+        string? reason;
+        try
+        {
+            reason = _sockets[index].OnReadable();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The socket's fault ends the socket, not the shard.
+            reason = ex.Message;
+        }
 
-            if (reason is not null)
-            {
-                Remove(i, reason);
-            }
+        if (reason is not null)
+        {
+            Remove(index, reason);
         }
     }
 
@@ -288,6 +319,16 @@ internal sealed class ShardThreadExecutor : ExecutorService
             if (++runs % RunsPerFlush == 0)
             {
                 _flush();
+
+                // A long queue must not leave a capture ring unread either: what the kernel handed over meanwhile is taken
+                // now (into the shards' queues, bounded and counted), so the ring never fills behind a busy turn.
+                for (var i = _sockets.Count - 1; i >= 0; i--)
+                {
+                    if (_sockets[i].ReadyWithoutPoll)
+                    {
+                        Read(i);
+                    }
+                }
             }
         }
     }
@@ -374,6 +415,12 @@ internal interface IShardSocket
 
     /// <summary>Reads what the socket holds (a bounded amount); null to keep it, or why it ends.</summary>
     string? OnReadable();
+
+    /// <summary>
+    /// On the thread, between mailbox runs of a long queue: true when the socket has something to read that can be seen
+    /// without a system call (a capture ring's next block), so the thread reads it before its next poll. False by default.
+    /// </summary>
+    bool ReadyWithoutPoll => false;
 
     /// <summary>The thread dropped the socket (it ended, was asked to, or the thread stops): close it. Called once.</summary>
     void Close(string reason);

@@ -6,8 +6,8 @@ namespace ReplayCluster.Capture.Sessions;
 /// The node's session shards and the bounded queue in front of each. The capture thread hands a packet to
 /// the shard its online connection hashes to (so one connection always meets the same shard, in order);
 /// a shard whose queue is full refuses the packet, counted, instead of letting memory grow without bound.
-/// The capture thread stages a burst's packets per shard (<see cref="TryStage"/>) and sends each shard its
-/// part in one message when the burst ends (<see cref="Flush"/>).
+/// The capture thread stages a burst's packets per shard (<see cref="TryStage(CapturedPacket)"/>) and sends each shard its
+/// part in one message when the burst ends (<see cref="Flush()"/>).
 /// </summary>
 internal sealed class SessionShards
 {
@@ -54,13 +54,23 @@ internal sealed class SessionShards
     public ShardQueue QueueOf(int index) => _queues[index];
 
     /// <summary>
-    /// Keeps a captured packet for its shard until <see cref="Flush"/>; false (and nothing kept) when that shard's
+    /// Keeps a captured packet for its shard until <see cref="Flush()"/>; false (and nothing kept) when that shard's
     /// queue is full. Capture thread only; every staged packet must be flushed before the thread waits again.
     /// </summary>
     public bool TryStage(CapturedPacket packet)
     {
         ArgumentNullException.ThrowIfNull(packet);
-        var index = IndexOf(packet.Connection, _queues.Length);
+        return TryStage(packet, IndexOf(packet.Connection, _queues.Length));
+    }
+
+    /// <summary>
+    /// <see cref="TryStage(CapturedPacket)"/> for shard <paramref name="index"/> chosen by the caller: the thread that
+    /// captured the packet for that shard (<c>ShardCapture</c>: the kernel chose the shard, by connection). Each
+    /// shard's staging belongs to one thread: the capture thread, or that shard's own reader.
+    /// </summary>
+    public bool TryStage(CapturedPacket packet, int index)
+    {
+        ArgumentNullException.ThrowIfNull(packet);
         if (!_queues[index].TryEnter(QueueLimit))
         {
             return false;
@@ -73,14 +83,19 @@ internal sealed class SessionShards
     /// <summary>Sends every shard the packets staged for it, as one <see cref="CapturedBurst"/> each. Capture thread only.</summary>
     public void Flush()
     {
-        var shards = Volatile.Read(ref _shards);
         for (var i = 0; i < _staged.Length; i++)
         {
-            if (_staged[i] is { Count: > 0 } packets)
-            {
-                _staged[i] = null;
-                shards[i].Tell(new CapturedBurst(packets), ActorRefs.NoSender);
-            }
+            Flush(i);
+        }
+    }
+
+    /// <summary>Sends shard <paramref name="index"/> the packets staged for it, on the thread that staged them.</summary>
+    public void Flush(int index)
+    {
+        if (_staged[index] is { Count: > 0 } packets)
+        {
+            _staged[index] = null;
+            Volatile.Read(ref _shards)[index].Tell(new CapturedBurst(packets), ActorRefs.NoSender);
         }
     }
 

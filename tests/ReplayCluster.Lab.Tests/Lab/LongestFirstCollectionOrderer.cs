@@ -58,6 +58,7 @@ public sealed class LongestFirstCollectionOrderer : ITestCollectionOrderer
         ["MultiplierSamplingLabTests"] = 38,
         ["PostgresLabTests"] = 26,
         ["DoctorLabTests"] = 25,
+        ["ShardCaptureLabTests"] = 20, // added 2026-12-03: 18 s alone (its own lab and three nodes)
         ["ReadinessLabTests"] = 16,
         ["LabLifecycleTests"] = 15,
         ["Ipv6PacketIOLabTests"] = 2,

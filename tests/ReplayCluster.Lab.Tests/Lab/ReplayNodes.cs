@@ -59,13 +59,13 @@ public sealed class ReplayNodes : IAsyncDisposable
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     /// <summary>Starts the coordinator and intercept, then a capture node on each of <paramref name="hosts"/> (all at once), each ready.</summary>
-    public static async Task<ReplayNodes> StartAsync(Lab lab, IEnumerable<LabOnlineHost> hosts, bool ownsLab = false)
+    public static async Task<ReplayNodes> StartAsync(Lab lab, IEnumerable<LabOnlineHost> hosts, bool ownsLab = false, params string[] captureArgs)
     {
         var launcher = new ReplayLab(lab);
         var coordinator = await launcher.StartCoordinatorAsync("-c", lab.FakeRange, "--slice-prefix", "24");
         var intercept = await launcher.StartInterceptAsync();
         var nodes = new ReplayNodes(launcher, coordinator.Process, intercept.Process, intercept.Address, ownsLab);
-        var started = hosts.Select(h => (Host: h, Node: launcher.StartCapture(h))).ToList();
+        var started = hosts.Select(h => (Host: h, Node: launcher.StartCapture(h, captureArgs))).ToList();
         foreach (var (host, node) in started)
         {
             nodes._captures.Add(await ReadyAsync(host, node));

@@ -25,15 +25,18 @@ public sealed class SilentFaultLabTests(ReplayClusterFixture fixture) : IAsyncLi
 
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task A_capture_interface_that_vanishes_stops_the_node_with_a_failure()
+    // Read by one capture thread (the default) or by the shard threads themselves (a ring each, ShardCapture).
+    [Theory]
+    [InlineData("off")]
+    [InlineData("on")]
+    public async Task A_capture_interface_that_vanishes_stops_the_node_with_a_failure(string onShardThreads)
     {
         var device = $"rcv{Guid.NewGuid():N}"[..12];
         (await Lab.ExecAsync(LabRole.Online, ["ip", "link", "add", device, "type", "veth", "peer", "name", device + "p"], cancellationToken: Cancellation)).EnsureSuccess("ip link add");
         try
         {
             (await Lab.ExecAsync(LabRole.Online, ["ip", "link", "set", device, "up"], cancellationToken: Cancellation)).EnsureSuccess("ip link set up");
-            await using var capture = fixture.StartExtraCapture("-i", device);
+            await using var capture = fixture.StartExtraCapture("-i", device, "--set", $"replaycluster.capture.capture-on-shard-threads = {onShardThreads}");
             await capture.WaitReadyAsync(ExitTimeout); // its /readyz: capturing on the device
             var node = capture.Process;
 

@@ -402,7 +402,7 @@ public sealed unsafe class LiveCapture : IDisposable
         _ = LibC.close(_wakeEvent);
     }
 
-    private static void Validate(LiveCaptureOptions options)
+    internal static void Validate(LiveCaptureOptions options)
     {
         if (string.IsNullOrWhiteSpace(options.Interface))
         {

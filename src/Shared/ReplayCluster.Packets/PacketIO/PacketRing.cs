@@ -29,6 +29,10 @@ internal sealed unsafe class PacketRing : IDisposable
     private const int PacketStatistics = 6;
     private const int PacketVersion = 10;
     private const int PacketReserve = 12;
+    private const int PacketFanout = 18;
+    private const int PacketFanoutHash = 0;
+    private const int PacketFanoutFlagUniqueId = 0x2000;
+    private const int PacketFanoutFlagDefrag = 0x8000;
     private const int TpacketV3 = 2;
     private const int PacketMrPromisc = 1;
     private const ushort EthPAllNetworkOrder = 0x0300; // htons(ETH_P_ALL)
@@ -112,7 +116,12 @@ internal sealed unsafe class PacketRing : IDisposable
     /// Opens the ring on <paramref name="options"/>' interface with blocks of <see cref="LiveCaptureOptions.RingBlockSizeBytes"/>
     /// (a power of two of at least 4096: <see cref="LiveCapture.Open"/> validated the options).
     /// </summary>
-    public static PacketRing Open(LiveCaptureOptions options)
+    /// <param name="options">The interface, filter, ring size and block size.</param>
+    /// <param name="startClosed">
+    /// True: the socket takes nothing until <see cref="InstallFirstFilter"/> installs the filter (a fanout member, which must
+    /// not queue a frame before every member joined the group: until then the kernel spreads flows differently).
+    /// </param>
+    public static PacketRing Open(LiveCaptureOptions options, bool startClosed = false)
     {
         var blockSize = options.RingBlockSizeBytes;
         var blockCount = Math.Max(2, options.BufferSizeBytes / blockSize);
@@ -169,7 +178,11 @@ internal sealed unsafe class PacketRing : IDisposable
             }
 
             var result = new PacketRing(options.Interface, socket, ring, blockSize, blockCount, options.SnapLength);
-            if (options.Filter is not null)
+            if (startClosed)
+            {
+                result.AttachDropAll();
+            }
+            else if (options.Filter is not null)
             {
                 result.AttachFilter(options.Filter, userlandForQueued: false);
             }
@@ -207,21 +220,25 @@ internal sealed unsafe class PacketRing : IDisposable
     /// Delivers the frames of every block the kernel handed over, oldest first, and gives each back.
     /// Stops early (keeping its place) when <see cref="TpacketV3Walker.StopRequested"/> is set.
     /// </summary>
-    public void Dispatch(FrameHandler handler)
+    /// <returns>The blocks given back.</returns>
+    public int Dispatch(FrameHandler handler)
     {
+        var blocks = 0;
         while (true)
         {
             var block = _ring + ((long)_blockIndex * _blockSize);
             var status = (uint*)(block + 8); // tpacket_hdr_v1.block_status
             if ((Volatile.Read(ref *status) & TpacketV3Walker.StatusUser) == 0)
             {
-                return;
+                return blocks;
             }
 
             if (!Walker.Walk(new Span<byte>(block, _blockSize), handler, _snapLength, LinkType))
             {
-                return;
+                return blocks;
             }
+
+            blocks++;
 
             // The frames are read (the handler copied what it keeps): the kernel may fill the block again.
             Volatile.Write(ref *status, TpacketV3Walker.StatusKernel);
@@ -233,6 +250,12 @@ internal sealed unsafe class PacketRing : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Whether the kernel handed the next block over (a read of the block's status word, no system call): a reader
+    /// busy with other work can look between its tasks and take the frames before the ring fills.
+    /// </summary>
+    public bool HasBlock => (Volatile.Read(ref *(uint*)(_ring + ((long)_blockIndex * _blockSize) + 8)) & TpacketV3Walker.StatusUser) != 0;
 
     /// <summary>Throws when the socket reports an error (its interface went down or away), as libpcap's read does.</summary>
     public void ThrowIfSocketError()
@@ -271,6 +294,37 @@ internal sealed unsafe class PacketRing : IDisposable
             return new CaptureStatistics(_received, _dropped, 0);
         }
     }
+
+    /// <summary>
+    /// Makes this socket the first member of a new PACKET_FANOUT group with an id the kernel chooses (unique in the
+    /// network namespace, so two nodes on one host never share a group) and returns that id for the other members.
+    /// Flows are spread by a symmetric hash of their addresses and ports, computed by the kernel for each frame (not
+    /// the frame's cached hash, which a sender may change on a retransmission), so every frame of a connection meets
+    /// the same member; fragments are reassembled first, since only the first one carries the ports.
+    /// </summary>
+    public ushort CreateFanoutGroup()
+    {
+        var request = (PacketFanoutHash | PacketFanoutFlagDefrag | PacketFanoutFlagUniqueId) << 16;
+        SetOption(_socket, SolPacket, PacketFanout, request, _interface, "PACKET_FANOUT (new group)");
+        int value;
+        var length = (uint)sizeof(int);
+        if (LibC.getsockopt(_socket, SolPacket, PacketFanout, &value, &length) != 0)
+        {
+            throw Failure(_interface, "PACKET_FANOUT (read the group id)");
+        }
+
+        return (ushort)(value & 0xffff);
+    }
+
+    /// <summary>Joins the fanout group <paramref name="group"/> made by <see cref="CreateFanoutGroup"/> (same interface).</summary>
+    public void JoinFanoutGroup(ushort group) =>
+        SetOption(_socket, SolPacket, PacketFanout, group | ((PacketFanoutHash | PacketFanoutFlagDefrag) << 16), _interface, $"PACKET_FANOUT (join group {group})");
+
+    /// <summary>
+    /// Installs the first filter of a socket opened closed (<see cref="Open(LiveCaptureOptions, bool)"/>): nothing was
+    /// queued under the drop-everything filter, so no frame needs the filter in user space.
+    /// </summary>
+    public void InstallFirstFilter(string filter) => AttachFilter(filter, userlandForQueued: false);
 
     /// <summary>
     /// Replaces the kernel filter. Blocks filled before it may hold frames the old filter let through, so until all
@@ -312,6 +366,17 @@ internal sealed unsafe class PacketRing : IDisposable
                 return PcapNative.BpfFilter((void*)instructions, data, (uint)originalLength, (uint)frame.Length) != 0;
             }
         };
+    }
+
+    // A one-instruction classic BPF program, "ret #0": every frame is refused before it reaches the ring.
+    private void AttachDropAll()
+    {
+        var instruction = 0x06UL; // BPF_RET | BPF_K, jt 0, jf 0, k 0
+        var code = new SockFprog { Length = 1, Filter = &instruction };
+        if (LibC.setsockopt(_socket, SolSocket, SoAttachFilter, &code, (uint)sizeof(SockFprog)) != 0)
+        {
+            throw Failure(_interface, "SO_ATTACH_FILTER (drop all)");
+        }
     }
 
     private void FreeUserlandProgram()
