@@ -173,31 +173,23 @@ internal sealed class CapturePump(
     {
         // On the capture thread, its loop over: what the last burst staged still reaches its shards.
         shards.Flush();
-        if (_stopping)
-        {
-            return;
-        }
-
-        statistics.Kernel = null; // pcap_stats on a vanished interface fails; the statistics line must not
-        statistics.CapturingLive = false;
-        readiness.SetCaptureOpen(false);
-        CaptureLog.CaptureFailed(logger, fault, $"capture on {live.Options.Interface} ended: {fault.Message}");
-        Environment.ExitCode = 1;
-        lifetime.StopApplication();
+        StopOnCaptureFailure(live.Options.Interface, fault);
     }
 
-    // A shard thread's ring ended on a failure (its interface went away): as above, the node says why and stops.
-    private void OnShardCaptureFaulted(Exception fault)
+    // A shard thread's ring ended on a failure (its interface went away): as above. Its thread flushed what it staged.
+    private void OnShardCaptureFaulted(Exception fault) => StopOnCaptureFailure(settings.Interface!, fault);
+
+    private void StopOnCaptureFailure(string captureInterface, Exception fault)
     {
         if (_stopping)
         {
             return;
         }
 
-        statistics.Kernel = null;
+        statistics.Kernel = null; // the kernel counters of a vanished interface cannot be read; the statistics line must not fail
         statistics.CapturingLive = false;
         readiness.SetCaptureOpen(false);
-        CaptureLog.CaptureFailed(logger, fault, $"capture on {settings.Interface} ended: {fault.Message}");
+        CaptureLog.CaptureFailed(logger, fault, $"capture on {captureInterface} ended: {fault.Message}");
         Environment.ExitCode = 1;
         lifetime.StopApplication();
     }
