@@ -49,7 +49,8 @@ public sealed class FanoutCapture : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(members, 1);
         LiveCapture.Validate(options);
-        var share = options with { BufferSizeBytes = Math.Max(2 * options.RingBlockSizeBytes, options.BufferSizeBytes / members) };
+        // Each member its share of the ring (PacketRing gives a ring at least two blocks).
+        var share = options with { BufferSizeBytes = options.BufferSizeBytes / members };
         var rings = new List<PacketRing>(members);
         try
         {

@@ -224,15 +224,9 @@ internal sealed unsafe class PacketRing : IDisposable
     public int Dispatch(FrameHandler handler)
     {
         var blocks = 0;
-        while (true)
+        while (HasBlock)
         {
             var block = _ring + ((long)_blockIndex * _blockSize);
-            var status = (uint*)(block + 8); // tpacket_hdr_v1.block_status
-            if ((Volatile.Read(ref *status) & TpacketV3Walker.StatusUser) == 0)
-            {
-                return blocks;
-            }
-
             if (!Walker.Walk(new Span<byte>(block, _blockSize), handler, _snapLength, LinkType))
             {
                 return blocks;
@@ -241,7 +235,7 @@ internal sealed unsafe class PacketRing : IDisposable
             blocks++;
 
             // The frames are read (the handler copied what it keeps): the kernel may fill the block again.
-            Volatile.Write(ref *status, TpacketV3Walker.StatusKernel);
+            Volatile.Write(ref *CurrentBlockStatus, TpacketV3Walker.StatusKernel);
             _blockIndex = _blockIndex + 1 == _blockCount ? 0 : _blockIndex + 1;
             if (_userlandFilterBlocks > 0 && --_userlandFilterBlocks == 0)
             {
@@ -249,13 +243,18 @@ internal sealed unsafe class PacketRing : IDisposable
                 FreeUserlandProgram();
             }
         }
+
+        return blocks;
     }
 
     /// <summary>
     /// Whether the kernel handed the next block over (a read of the block's status word, no system call): a reader
     /// busy with other work can look between its tasks and take the frames before the ring fills.
     /// </summary>
-    public bool HasBlock => (Volatile.Read(ref *(uint*)(_ring + ((long)_blockIndex * _blockSize) + 8)) & TpacketV3Walker.StatusUser) != 0;
+    public bool HasBlock => (Volatile.Read(ref *CurrentBlockStatus) & TpacketV3Walker.StatusUser) != 0;
+
+    // tpacket_hdr_v1.block_status of the block the reader is at: the kernel sets TP_STATUS_USER when it hands it over.
+    private uint* CurrentBlockStatus => (uint*)(_ring + ((long)_blockIndex * _blockSize) + 8);
 
     /// <summary>Throws when the socket reports an error (its interface went down or away), as libpcap's read does.</summary>
     public void ThrowIfSocketError()
