@@ -71,6 +71,17 @@ internal static class ClusterNodeHosting
                 provider.GetRequiredService<ILogger<Health.HealthEndpoint>>()));
         }
 
+        var trimAfter = new SettingsSection(node.Config, "replaycluster.node").Duration("trim-memory-after", TimeSpan.Zero, TimeSpan.FromHours(1));
+        if (trimAfter > TimeSpan.Zero)
+        {
+            services.AddHostedService(provider =>
+            {
+                var health = provider.GetRequiredService<Health.NodeHealth>();
+                return new Memory.MemoryTrimmer(() => health.Evaluate().Ready, trimAfter, TimeProvider.System,
+                    provider.GetRequiredService<ILogger<Memory.MemoryTrimmer>>());
+            });
+        }
+
         return services;
     }
 

@@ -49,6 +49,13 @@ public static partial class LibC
     [LibraryImport("libc", SetLastError = true)]
     public static partial int gettid();
 
+    /// <summary>
+    /// glibc's malloc_trim(3): gives the free pages of every malloc arena back to the system (madvise), not only the
+    /// top of the heap. 1 when memory was released. glibc only: elsewhere the entry point is missing.
+    /// </summary>
+    [LibraryImport("libc")]
+    public static partial int malloc_trim(nuint pad);
+
     /// <summary>recv(2) flag: return at once (EAGAIN) when nothing is there, whatever the socket's blocking mode.</summary>
     public const int MsgDontWait = 0x40;
 
