@@ -10,6 +10,9 @@
 #     cpu %       (utime + stime) delta of the process / window, in % of one core
 #     cs/s        voluntary + involuntary context switches of all threads / window (~ wake-ups per second)
 #     threads     thread count at the end;  hwm  VmHWM (peak RSS) at the end;  rss  VmRSS at the end
+#   (Each node gives back the native memory its start left free once it has been ready for 30 s, after the start RSS
+#   is read: with WARMUP of 40 s or more, rss shows the node after that, hwm before it. hocon/common.hocon,
+#   trim-memory-after.)
 # Prints one line per node and run, then the medians per node. With THREADS=1 it also prints, per node and run,
 # the threads that used CPU in the window (name from /proc/PID/task/TID/comm, ticks, context switches).
 #
@@ -34,7 +37,8 @@
 #   intercept        0.69    0.39        189     72               161.1  160.9
 #   capture          0.61    0.28        181     65               165.9  163.0
 # (At d12fb93, before the thread-pool spin limit and the DeadlineScheduler: ~4.8 % of a core, ~12,900 cs/s per node.)
-# 64 MiB of the capture and intercept nodes' RSS is their capture ring (capture-buffer-size).
+# (Then, the capture and intercept nodes' rings were 64 MiB each; now see capture-buffer-size in hocon/capture.hocon
+# and hocon/intercept.hocon: the ring is resident in full and part of a node's RSS.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)

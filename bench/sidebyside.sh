@@ -87,6 +87,7 @@ ENVIRONMENT
     TCPCOPY_ARGS  extra tcpcopy options, split on spaces (e.g. "-C 11"); default none
     CAPTURE_ARGS  extra capture node options, split on spaces (e.g. "--set replaycluster.capture.shards=1");
                   default none
+    INTERCEPT_ARGS  the same for the intercept node (e.g. "--set replaycluster.intercept.capture-buffer-size=8MiB")
 
 EXAMPLES
     sudo bench/sidebyside.sh --quick
@@ -335,14 +336,15 @@ start_tcpcopy() { # COPIES
 }
 
 start_replaycluster() { # COPIES
-  local -a CAPTURE_EXTRA
+  local -a CAPTURE_EXTRA INTERCEPT_EXTRA
   read -r -a CAPTURE_EXTRA <<<"${CAPTURE_ARGS:-}"
+  read -r -a INTERCEPT_EXTRA <<<"${INTERCEPT_ARGS:-}"
   local seed=${LAB[TARGET_IP]}:4053
   start_proc coordinator "${LAB[NS_TARGET]}" ${NODE[coordinator]} --config "$TLS_DIR/coordinator.hocon" --hostname "${LAB[TARGET_IP]}" --port 4053 \
     -c "$COORDINATOR_RANGE"
   wait_for 40 "$PHASE_DIR/coordinator.out" "Joined cluster as" "${PROCS[0]}"
   start_proc intercept "${LAB[NS_ASSISTANT]}" ${NODE[intercept]} --config "$TLS_DIR/intercept.hocon" --hostname "${LAB[ASSISTANT_IP]}" \
-    --seed "$seed" -i "${LAB[ASSISTANT_IF]}"
+    --seed "$seed" -i "${LAB[ASSISTANT_IF]}" "${INTERCEPT_EXTRA[@]}"
   start_proc capture "${LAB[NS_ONLINE]}" ${NODE[capture]} --config "$TLS_DIR/capture.hocon" --hostname "${LAB[ONLINE_UPLINK_IP]}" \
     --seed "$seed" -i "${LAB[ONLINE_IF]}" -x "$TARGET_MAP" -n "$1" "${CAPTURE_EXTRA[@]}"
   wait_for 40 "$PHASE_DIR/intercept.out" "Joined cluster as" "${PROCS[1]}"

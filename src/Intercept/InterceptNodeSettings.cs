@@ -12,7 +12,8 @@ internal sealed record InterceptNodeSettings
 
     public required string Filter { get; init; }
 
-    public int CaptureBufferSize { get; init; } = 16 * 1024 * 1024;
+    /// <summary>Kernel capture ring in bytes (hocon/intercept.hocon, capture-buffer-size, says why 8 MiB).</summary>
+    public int CaptureBufferSize { get; init; } = 8 * 1024 * 1024;
 
     /// <summary>libpcap immediate mode for the reply capture (see hocon/intercept.hocon). Defaults to true.</summary>
     public bool CaptureImmediate { get; init; } = true;
