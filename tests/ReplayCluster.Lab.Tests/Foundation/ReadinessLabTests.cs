@@ -14,7 +14,8 @@ public sealed class ReadinessLabTests
         var launcher = new ReplayLab(lab);
 
         // No coordinator yet: the node runs, answers /healthz, and /readyz names the missing membership.
-        var capture = launcher.StartCapture();
+        // (Its start trim is set to 1 s after ready, so the test also sees that it waits for readiness.)
+        var capture = launcher.StartCapture(null, "--set", "replaycluster.node.trim-memory-after=1s");
         NodeReadiness before;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         do
@@ -39,11 +40,22 @@ public sealed class ReadinessLabTests
         Assert.False(joinedNotReady.Ready);
 
         await launcher.StartInterceptAsync();
+        Assert.DoesNotContain(capture.Process.Lines, l => l.Contains(TrimLine, StringComparison.Ordinal));
         var after = await capture.WaitReadyAsync(TimeSpan.FromSeconds(45));
         TestContext.Current.TestOutputHelper?.WriteLine($"ready: {after}");
         Assert.True(after.Ready);
         Assert.NotNull(capture.Slice);
         Assert.True(System.Net.IPNetwork.Parse(lab.FakeRange).Contains(capture.Slice!.Value.BaseAddress), $"slice {capture.Slice} outside {lab.FakeRange}");
         Assert.Contains(lab.OnlineUplinkIp.ToString(), capture.Address, StringComparison.Ordinal);
+
+        // Ready for the settle: the node gives back what its start left free, once, and says how much.
+        var trim = await capture.Process.WaitForOutputAsync(l => l.Contains(TrimLine, StringComparison.Ordinal), TimeSpan.FromSeconds(15), Cancellation);
+        TestContext.Current.TestOutputHelper?.WriteLine(trim);
+        var resident = System.Text.RegularExpressions.Regex.Match(trim, @"resident (\d+) -> (\d+) MB");
+        Assert.True(resident.Success, trim);
+        Assert.True(int.Parse(resident.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)
+            <= int.Parse(resident.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), trim);
     }
+
+    private const string TrimLine = "Memory the start left free given back";
 }
