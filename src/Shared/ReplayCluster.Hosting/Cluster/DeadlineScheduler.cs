@@ -37,6 +37,13 @@ namespace ReplayCluster.Cluster;
 /// of them), a tick is at most one grid step late, and the late steps do not add up (the average interval stays
 /// exact). One-shot timers (session retransmission and pacing, ask timeouts) keep the fine grain.
 /// </para>
+/// <para>
+/// The same thread is the node's control thread: <see cref="ControlThreadExecutor"/> queues the mailbox runs of the
+/// control-plane dispatchers here (hocon/common.hocon: Akka's default, internal and remote dispatchers). A timer's
+/// <c>Tell</c> then schedules its actor on the thread that is already awake, and the messages that actor sends to
+/// other control-plane actors run in the same wake-up: a cluster tick costs one thread wake-up instead of one for
+/// the timer and one or more for thread-pool workers. Timers fall due between mailbox runs, so a run must not block.
+/// </para>
 /// </remarks>
 internal sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimeProvider, IDisposable
 {
@@ -60,7 +67,14 @@ internal sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
     private long _wakeAt = long.MinValue;
     private int _purgeThreshold = MinimumPurgeThreshold;
     private long _wakeUps;
+    private long _runs;
     private bool _stopping;
+
+    // Mailbox runs queued for this thread (ControlThreadExecutor), from any thread. A producer on another thread
+    // pulses _gate only while the thread sleeps or is about to (_sleeping, set under _gate before the queue is
+    // looked at a last time), so a busy thread takes no lock per message.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<IRunnable> _work = new();
+    private int _sleeping;
     private bool _disposed;
 
     /// <summary>Created by the actor system from <c>akka.scheduler</c>.</summary>
@@ -97,8 +111,52 @@ internal sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
         }
     }
 
-    /// <summary>How often the thread has woken up (a timer fell due, an earlier one was added, or it stopped).</summary>
+    /// <summary>How often the thread has woken up (a timer fell due, work was queued, an earlier timer was added, or it stopped).</summary>
     internal long WakeUps => Interlocked.Read(ref _wakeUps);
+
+    /// <summary>Work items (mailbox runs) the thread has run.</summary>
+    internal long Runs => Interlocked.Read(ref _runs);
+
+    /// <summary>Whether the caller runs on the scheduler's thread.</summary>
+    internal bool IsSchedulerThread => Thread.CurrentThread == _thread;
+
+    /// <summary>
+    /// Any thread: runs <paramref name="run"/> on the scheduler's thread, after the work queued before it, between
+    /// due timers; false once the scheduler stops (the caller runs it elsewhere).
+    /// </summary>
+    internal bool TryExecute(IRunnable run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        if (Volatile.Read(ref _stopping))
+        {
+            return false;
+        }
+
+        _work.Enqueue(run);
+        if (Volatile.Read(ref _stopping))
+        {
+            // Stopped meanwhile: the thread may have left already (each run is dequeued once, by it or here).
+            DrainWorkToThreadPool();
+            return true;
+        }
+
+        if (Thread.CurrentThread == _thread)
+        {
+            return true; // the thread looks at the queue before it sleeps
+        }
+
+        // Pairs with the thread's Interlocked.Exchange of _sleeping: either it sees this run, or this sees it asleep.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _sleeping) != 0)
+        {
+            lock (_gate)
+            {
+                Monitor.Pulse(_gate);
+            }
+        }
+
+        return true;
+    }
 
     /// <inheritdoc />
     public override TimeSpan MonotonicClock => Stopwatch.GetElapsedTime(ClockStart);
@@ -121,15 +179,21 @@ internal sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
             }
 
             _disposed = true;
-            _stopping = true;
+            Volatile.Write(ref _stopping, true);
             Monitor.Pulse(_gate);
         }
 
-        if (!_thread.Join(_shutdownTimeout))
+        // Akka disposes the scheduler from a termination task on the thread pool; from the thread itself (a mailbox
+        // run) there is nothing to wait for: it leaves its loop when this run returns.
+        if (Thread.CurrentThread != _thread && !_thread.Join(_shutdownTimeout))
         {
             Log.Warning("Failed to shutdown scheduler within {0}", _shutdownTimeout);
+            DrainWorkToThreadPool();
             return;
         }
+
+        // Work queued before the thread stopped runs on the thread pool, where the executor sends what comes after.
+        DrainWorkToThreadPool();
 
         lock (_gate)
         {
@@ -277,8 +341,18 @@ internal sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
                         }
                     }
 
-                    if (due.Count > 0)
+                    if (due.Count > 0 || !_work.IsEmpty)
                     {
+                        _wakeAt = long.MinValue;
+                        break;
+                    }
+
+                    // About to sleep: from here on a producer pulses. The queue is looked at once more after the
+                    // flag is up, so a run queued just before is not left waiting for the next timer.
+                    Interlocked.Exchange(ref _sleeping, 1);
+                    if (!_work.IsEmpty)
+                    {
+                        _sleeping = 0;
                         _wakeAt = long.MinValue;
                         break;
                     }
@@ -296,6 +370,7 @@ internal sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
                         Monitor.Wait(_gate, Timeout.Infinite);
                     }
 
+                    _sleeping = 0;
                     _wakeAt = long.MinValue;
                     Interlocked.Increment(ref _wakeUps);
                 }
@@ -307,7 +382,40 @@ internal sealed class DeadlineScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
             }
 
             due.Clear();
+            RunWork();
         }
+    }
+
+    private void DrainWorkToThreadPool()
+    {
+        while (_work.TryDequeue(out var run))
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static r => r.Run(), run, preferLocal: false);
+        }
+    }
+
+    // Runs the queued mailbox runs, those they queue included, until the queue is empty or a batch has run (then the
+    // loop looks at the timers again, so a busy control plane does not hold them back).
+    private void RunWork()
+    {
+        const int batch = 256;
+        var ran = 0;
+        while (ran < batch && _work.TryDequeue(out var run))
+        {
+            ran++;
+            try
+            {
+                run.Run();
+            }
+#pragma warning disable CA1031 // a mailbox run handles its actor's failures; anything else must not stop the thread
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Log.Error(e, "Error in a control-thread work item {0}", run);
+            }
+        }
+
+        Interlocked.Add(ref _runs, ran);
     }
 
     private void RunOne(Entry entry)
