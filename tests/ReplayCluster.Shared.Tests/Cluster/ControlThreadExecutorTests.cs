@@ -173,3 +173,18 @@ public sealed class ControlThreadExecutorTests
         public ThreadName() => Receive<string>(_ => Sender.Tell(Thread.CurrentThread.Name ?? "(unnamed)"));
     }
 }
+
+public sealed class InlineSocketCompletionsTests
+{
+    [Fact]
+    public void A_node_asks_for_inline_socket_completions_unless_the_operator_said_otherwise()
+    {
+        var environment = new Dictionary<string, string>();
+        Assert.True(InlineSocketCompletions.Prefer(k => environment.GetValueOrDefault(k), (k, v) => environment[k] = v));
+        Assert.Equal("1", environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"]);
+
+        var off = new Dictionary<string, string> { ["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "0" };
+        Assert.False(InlineSocketCompletions.Prefer(k => off.GetValueOrDefault(k), (k, v) => off[k] = v));
+        Assert.Equal("0", off["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"]);
+    }
+}

@@ -122,6 +122,8 @@ public static class NodeCommandLine
     public static Task<int> InvokeAsync(RootCommand command, string[] args)
     {
         ArgumentNullException.ThrowIfNull(command);
+        // First, before any socket is used: .NET reads this once (Cluster/InlineSocketCompletions says why).
+        InlineSocketCompletions.Prefer();
         return command.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 
