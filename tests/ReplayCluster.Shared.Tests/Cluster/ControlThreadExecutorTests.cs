@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Akka.Actor;
-using Akka.Cluster;
 using Akka.Configuration;
 using Akka.Dispatch;
 using Akka.Event;
