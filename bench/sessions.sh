@@ -264,9 +264,13 @@ deadline_left() { echo $((MAX_TIME - ($(now_ms) - T_START) / 1000)); }
 
 kb_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo -1; }
 # capture_stat NAME: the value of NAME=... in the capture node's latest statistics line (its instrument names:
-# "sessions_live", "sessions_started", "kernel_dropped", ...).
+# "sessions_live", "sessions_started", "kernel_dropped", ...); empty when the latest line does not have it yet (none
+# written, or one the node is still writing). Without the "|| true" around the second grep such a look failed the
+# pipeline and set -e ended the whole run on the spot, without a word (the likely end of two runs that stopped
+# silently at their first step: bench/README.md, "Live sessions", "Again at 9c07798").
 capture_stat() {
-  { grep -a " sessions_started=" "$RUN_DIR/capture.out" || true; } | tail -n 1 | grep -o "[ (]$1=[0-9]*" | head -n 1 | cut -d= -f2
+  { grep -a " sessions_started=" "$RUN_DIR/capture.out" || true; } | tail -n 1 | { grep -o "[ (]$1=[0-9]*" || true; } \
+    | head -n 1 | cut -d= -f2
 }
 capture_kernel_dropped() { capture_stat kernel_dropped; }
 target_established() {
@@ -353,6 +357,7 @@ for n in "$BASELINE" "${POINT_LIST[@]}"; do
   failed=$(clients_sum failed)
   est=$(target_established)
   live=$(capture_stat sessions_live)
+  [[ -n $live ]] || { sleep 0.5; live=$(capture_stat sessions_live); } # a line being written: the next look has it
   dropped=$(capture_kernel_dropped)
   LAST_N=$live
   # Per session of the capture node's own live count: what it holds is what costs memory.
