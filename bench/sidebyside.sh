@@ -140,7 +140,9 @@ while (($# > 0)); do
 done
 [[ $FAMILY == 4 || $FAMILY == 6 ]] || usage_error "--family must be 4 or 6, not '$FAMILY'"
 if [[ $FAMILY == 6 && ,$MODES, == *,tcpcopy,* ]]; then
-  MODES=$(tr ',' '\n' <<<"$MODES" | grep -vx tcpcopy | paste -sd, -)
+  # (grep -v that leaves nothing fails; under pipefail that ended the script without a word.)
+  MODES=$(tr ',' '\n' <<<"$MODES" | { grep -vx tcpcopy || true; } | paste -sd, -)
+  [[ -n $MODES ]] || usage_error "--family 6: tcpcopy replays IPv4 only, and no other mode is left"
   echo "$PROG: --family 6: tcpcopy replays IPv4 only; its mode is left out (modes: $MODES)" >&2
 fi
 for v in REPS DURATION IDLE SETTLE DRAIN_QUIET DRAIN_MAX; do
