@@ -6,7 +6,8 @@
 #             1 s, gossip 1 s), on 127.0.0.1 inside a network namespace of their own
 # all built from bench/stack-floor (tiering off and the thread-pool spin limit, from Directory.Build.props, as the
 # nodes). Read like bench/idle.sh: start RSS when a process printed "ready", then WARMUP s of nothing, then over
-# MEASURE s: CPU (utime + stime, % of one core), context switches/s (all threads), RSS at the end.
+# MEASURE s: CPU (utime + stime, % of one core), context switches/s (summed over the live threads: a thread that ends in
+# the window takes its count with it, so short windows right after start can read low, even negative), RSS at the end.
 # The nodes' own numbers (bench/idle.sh) minus these are what ReplayCluster adds; bench/README.md, "The stack's floor".
 #
 #   sudo bench/stack-floor.sh                        # RUNS=3 WARMUP=40 MEASURE=30, ~4 min
@@ -23,10 +24,18 @@ if [[ ${EUID} -ne 0 ]]; then echo "stack-floor.sh: must run as root (network nam
 work=$(mktemp -d /tmp/stack-floor.XXXXXX)
 ns="rcfloor-$$-${RANDOM}"
 pids=()
-cleanup() {
+# stop_started: SIGTERM to every process this script started, up to 10 s for each to end, then SIGKILL.
+stop_started() {
+  local p
   for p in "${pids[@]}"; do kill -TERM "${p}" 2>/dev/null || true; done
-  sleep 1
-  for p in "${pids[@]}"; do kill -KILL "${p}" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 40); do kill -0 "${p}" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "${p}" 2>/dev/null || true
+  done
+  pids=()
+}
+cleanup() {
+  stop_started
   ip netns del "${ns}" 2>/dev/null || true
   rm -rf "${work}"
 }
@@ -82,9 +91,7 @@ for ((run = 1; run <= runs; run++)); do
     group=${name%[0-9]}
     results[${group}]+="${cpu} ${startmb} ${rssmb} ${cs}"$'\n'
   done
-  for p in "${pid[@]}"; do kill -TERM "${p}" 2>/dev/null || true; done
-  for p in "${pid[@]}"; do for _ in $(seq 1 40); do kill -0 "${p}" 2>/dev/null || break; sleep 0.25; done; kill -KILL "${p}" 2>/dev/null || true; done
-  pids=()
+  stop_started
 done
 
 echo
